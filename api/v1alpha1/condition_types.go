@@ -1,0 +1,81 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+// Condition types, following kstatus: Ready is the summary, Reconciling is
+// True while the controller works towards the spec, Stalled is True when it
+// cannot go on without a change to the spec.
+const (
+	// ConditionReady is True when the withdrawal is on schedule (waiting for
+	// its next action) or finished, and False while a step runs or waits.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while a step is running.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the spec cannot be carried out as written.
+	ConditionStalled = "Stalled"
+	// ConditionDeadlineAtRisk is True when something may make the withdrawal
+	// miss its cutoff or a step's deadline.
+	ConditionDeadlineAtRisk = "DeadlineAtRisk"
+)
+
+// Condition reasons, also used as Event reasons.
+const (
+	// ReasonScheduled: waiting for the next action.
+	ReasonScheduled = "Scheduled"
+	// ReasonStepStarted: a step started.
+	ReasonStepStarted = "StepStarted"
+	// ReasonStepSucceeded: a step finished.
+	ReasonStepSucceeded = "StepSucceeded"
+	// ReasonStepFailed: a step gave up.
+	ReasonStepFailed = "StepFailed"
+	// ReasonStepRunning: a step is running.
+	ReasonStepRunning = "StepRunning"
+	// ReasonStepLate: a step started later than due, e.g. after downtime.
+	ReasonStepLate = "StepLate"
+	// ReasonDryRunPlanned: a step recorded what it would do.
+	ReasonDryRunPlanned = "DryRunPlanned"
+	// ReasonNoticeDue: a notice fell due.
+	ReasonNoticeDue = "NoticeDue"
+	// ReasonRemindersFolded: several missed reminder slots became one notice.
+	ReasonRemindersFolded = "RemindersFolded"
+	// ReasonWaitingForApproval: a due step waits for spec.approvals.
+	ReasonWaitingForApproval = "WaitingForApproval"
+	// ReasonWaitingForExport: a step waits for verified exports.
+	ReasonWaitingForExport = "WaitingForExport"
+	// ReasonSuspended: spec.suspend is true.
+	ReasonSuspended = "Suspended"
+	// ReasonResumed: spec.suspend went back to false.
+	ReasonResumed = "Resumed"
+	// ReasonCompleted: every step finished.
+	ReasonCompleted = "Completed"
+	// ReasonCancelling: cancel is reversing what was done.
+	ReasonCancelling = "Cancelling"
+	// ReasonCancelled: cancel finished.
+	ReasonCancelled = "Cancelled"
+	// ReasonCancelRefused: cancel after the cutoff without the override.
+	ReasonCancelRefused = "CancelRefused"
+	// ReasonInvalidSpec: the spec cannot be carried out (bad cron, time zone, selector).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonApprovalMissing: an approval is still missing close to the step's due time.
+	ReasonApprovalMissing = "ApprovalMissing"
+	// ReasonStepBehind: a step that must finish before the cutoff has not.
+	ReasonStepBehind = "StepBehind"
+	// ReasonOnTrack: nothing puts the deadline at risk.
+	ReasonOnTrack = "OnTrack"
+	// ReasonDryRunReset: dryRun was turned off, so rehearsed steps run for real.
+	ReasonDryRunReset = "DryRunReset"
+)

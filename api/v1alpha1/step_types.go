@@ -1,0 +1,491 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// StepName names one of the four steps of a withdrawal.
+// +kubebuilder:validation:Enum=notify;export;drain;routing
+type StepName string
+
+const (
+	// StepNotify tells every customer about the withdrawal.
+	StepNotify StepName = "notify"
+	// StepExport exports customer data and verifies the archives.
+	StepExport StepName = "export"
+	// StepDrain takes the regional endpoints out of service.
+	StepDrain StepName = "drain"
+	// StepRouting stops routing the region at the cutoff.
+	StepRouting StepName = "routing"
+)
+
+// AllSteps lists the steps in the order they run.
+var AllSteps = []StepName{StepNotify, StepExport, StepDrain, StepRouting}
+
+// ----------------------------------------------------------------------------
+// notify
+
+// NotifyStep announces the withdrawal to every customer, reminds them on a
+// schedule, and sends a final notice before the cutoff.
+type NotifyStep struct {
+	// announce is when the announcement goes out.
+	// +required
+	Announce Moment `json:"announce"`
+
+	// reminders repeat on a cron schedule between the announcement and the final notice.
+	// +optional
+	Reminders *ReminderSchedule `json:"reminders,omitempty"`
+
+	// final is when the final notice goes out, for example "-24h".
+	// +required
+	Final Moment `json:"final"`
+
+	// recipients says where the list of customers comes from.
+	// +required
+	Recipients RecipientSources `json:"recipients"`
+
+	// webhook delivers notices as signed JSON to an HTTPS endpoint.
+	// +optional
+	Webhook *WebhookChannel `json:"webhook,omitempty"`
+
+	// email delivers notices by SMTP.
+	// +optional
+	Email *EmailChannel `json:"email,omitempty"`
+
+	// templates override the built-in subject and body of each notice.
+	// +optional
+	Templates *NoticeTemplates `json:"templates,omitempty"`
+
+	// requireApproval holds the first notice until "notify" is listed in spec.approvals.
+	// +optional
+	RequireApproval bool `json:"requireApproval,omitempty"`
+}
+
+// RecipientFormat is how recipients are written in a ConfigMap or Secret key.
+// +kubebuilder:validation:Enum=CSV;JSONLines
+type RecipientFormat string
+
+const (
+	// RecipientFormatCSV is comma-separated values with a header row.
+	RecipientFormatCSV RecipientFormat = "CSV"
+	// RecipientFormatJSONLines is one JSON object per line.
+	RecipientFormatJSONLines RecipientFormat = "JSONLines"
+)
+
+// RecipientSources lists where recipients are read from. Every source is read
+// and the union is notified; a recipient id that appears twice is reported.
+// +kubebuilder:validation:XValidation:rule="has(self.configMaps) || has(self.secrets) || has(self.http)",message="name at least one recipient source: configMaps, secrets or http"
+type RecipientSources struct {
+	// configMaps in the withdrawal's namespace that hold recipients. One object
+	// holds at most about 1 MiB, so large lists span several.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=512
+	ConfigMaps []RecipientObjectRef `json:"configMaps,omitempty"`
+
+	// secrets in the withdrawal's namespace that hold recipients.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=512
+	Secrets []RecipientObjectRef `json:"secrets,omitempty"`
+
+	// http reads recipients from a paged HTTP(S) source.
+	// +optional
+	HTTP *HTTPRecipientSource `json:"http,omitempty"`
+}
+
+// RecipientObjectRef names a ConfigMap or Secret holding recipients.
+type RecipientObjectRef struct {
+	// name of the object, in the withdrawal's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// keys to read. Empty reads every key of the object.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
+	Keys []string `json:"keys,omitempty"`
+
+	// format of the data.
+	// +optional
+	// +kubebuilder:default=CSV
+	Format RecipientFormat `json:"format,omitempty"`
+}
+
+// HTTPRecipientSource reads recipients page by page from an HTTP(S) endpoint
+// that answers JSON lines and names the next page in a Link header.
+type HTTPRecipientSource struct {
+	// url of the first page.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://`
+	URL string `json:"url"`
+
+	// headersSecretRef names a Secret in the withdrawal's namespace whose keys
+	// are sent as request headers, for example Authorization.
+	// +optional
+	HeadersSecretRef *LocalObjectReference `json:"headersSecretRef,omitempty"`
+
+	// caBundle is a PEM bundle to verify the server's certificate with, in
+	// addition to the system roots.
+	// +optional
+	CABundle []byte `json:"caBundle,omitempty"`
+}
+
+// LocalObjectReference names an object in the withdrawal's namespace.
+type LocalObjectReference struct {
+	// name of the object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// SecretKeyReference names one key of a Secret in the withdrawal's namespace.
+type SecretKeyReference struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key in the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+}
+
+// DeliveryLimits bounds how fast and how often a channel sends.
+type DeliveryLimits struct {
+	// ratePerSecond is the most notices the channel sends per second.
+	// +optional
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	RatePerSecond int32 `json:"ratePerSecond,omitempty"`
+
+	// concurrency is the most notices in flight at once.
+	// +optional
+	// +kubebuilder:default=16
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1024
+	Concurrency int32 `json:"concurrency,omitempty"`
+
+	// maxAttempts is how often one notice to one recipient is tried before it
+	// is recorded as failed.
+	// +optional
+	// +kubebuilder:default=8
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxAttempts int32 `json:"maxAttempts,omitempty"`
+
+	// timeout bounds one delivery attempt.
+	// +optional
+	// +kubebuilder:default="10s"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// WebhookChannel posts each notice as JSON to an HTTPS endpoint, signed with
+// HMAC-SHA256 over the timestamp and the body, with an idempotency key that is
+// the same on every retry of the same notice to the same recipient.
+type WebhookChannel struct {
+	// url receives the notices of recipients that name no webhook of their own.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://`
+	URL string `json:"url,omitempty"`
+
+	// signingSecretRef names the HMAC key.
+	// +required
+	SigningSecretRef SecretKeyReference `json:"signingSecretRef"`
+
+	// caBundle is a PEM bundle to verify receivers' certificates with.
+	// +optional
+	CABundle []byte `json:"caBundle,omitempty"`
+
+	// limits bound the rate, concurrency, attempts and timeout of deliveries.
+	// +optional
+	Limits DeliveryLimits `json:"limits,omitempty"`
+}
+
+// SMTPSecurity is how the SMTP connection is secured.
+// +kubebuilder:validation:Enum=StartTLS;ImplicitTLS
+type SMTPSecurity string
+
+const (
+	// SMTPStartTLS upgrades a plain connection with STARTTLS, and refuses to
+	// send if the server does not offer it.
+	SMTPStartTLS SMTPSecurity = "StartTLS"
+	// SMTPImplicitTLS opens a TLS connection from the start (port 465).
+	SMTPImplicitTLS SMTPSecurity = "ImplicitTLS"
+)
+
+// EmailChannel sends each notice as a MIME email by SMTP.
+type EmailChannel struct {
+	// host of the SMTP server.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Host string `json:"host"`
+
+	// port of the SMTP server.
+	// +optional
+	// +kubebuilder:default=587
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+
+	// security of the connection.
+	// +optional
+	// +kubebuilder:default=StartTLS
+	Security SMTPSecurity `json:"security,omitempty"`
+
+	// from is the sender address, for example "Service Notices <notices@example.com>".
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=320
+	From string `json:"from"`
+
+	// credentialsSecretRef names a Secret with the keys "username" and "password"
+	// for SMTP AUTH. Without it the client does not authenticate.
+	// +optional
+	CredentialsSecretRef *LocalObjectReference `json:"credentialsSecretRef,omitempty"`
+
+	// caBundle is a PEM bundle to verify the server's certificate with.
+	// +optional
+	CABundle []byte `json:"caBundle,omitempty"`
+
+	// limits bound the rate, concurrency, attempts and timeout of deliveries.
+	// +optional
+	Limits DeliveryLimits `json:"limits,omitempty"`
+}
+
+// NoticeTemplates override the built-in text of each notice.
+type NoticeTemplates struct {
+	// announcement is the first notice.
+	// +optional
+	Announcement *NoticeTemplate `json:"announcement,omitempty"`
+	// reminder is each reminder.
+	// +optional
+	Reminder *NoticeTemplate `json:"reminder,omitempty"`
+	// final is the last notice before the cutoff.
+	// +optional
+	Final *NoticeTemplate `json:"final,omitempty"`
+	// cancellation tells customers the withdrawal was called off.
+	// +optional
+	Cancellation *NoticeTemplate `json:"cancellation,omitempty"`
+}
+
+// NoticeTemplate is a Go text/template for the subject and body of a notice.
+// Templates see .Region, .Cutoff (in the recipient's time zone), .CutoffUTC,
+// .DaysLeft, .ExportLocation and .Recipient.
+type NoticeTemplate struct {
+	// subject of the notice.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Subject string `json:"subject"`
+
+	// text is the plain-text body.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=65536
+	Text string `json:"text"`
+
+	// html is an optional HTML body (html/template), sent alongside the text.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	HTML string `json:"html,omitempty"`
+}
+
+// ----------------------------------------------------------------------------
+// export
+
+// ExportScope is what one export Job covers.
+// +kubebuilder:validation:Enum=Namespace;Workload;Once
+type ExportScope string
+
+const (
+	// ExportPerNamespace runs one Job per selected namespace.
+	ExportPerNamespace ExportScope = "Namespace"
+	// ExportPerWorkload runs one Job per selected Deployment or StatefulSet.
+	ExportPerWorkload ExportScope = "Workload"
+	// ExportOnce runs a single Job for the whole region.
+	ExportOnce ExportScope = "Once"
+)
+
+// ExportStep runs export Jobs and verifies what they produced, before anything
+// that would make customer data unreachable.
+type ExportStep struct {
+	// start is when the export Jobs are created.
+	// +required
+	Start Moment `json:"start"`
+
+	// deadline is when every export must be verified. Drain and routing do not
+	// touch a target whose export is not verified.
+	// +required
+	Deadline Moment `json:"deadline"`
+
+	// per says what one Job covers.
+	// +optional
+	// +kubebuilder:default=Namespace
+	Per ExportScope `json:"per,omitempty"`
+
+	// parallelism is the most export Jobs running at once.
+	// +optional
+	// +kubebuilder:default=4
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Parallelism int32 `json:"parallelism,omitempty"`
+
+	// maxAttempts is how many Jobs are tried per target, within the deadline.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=20
+	MaxAttempts int32 `json:"maxAttempts,omitempty"`
+
+	// jobTemplate is the Job each target runs. The controller adds the
+	// environment variables WITHDRAWAL_REGION, WITHDRAWAL_CUTOFF,
+	// WITHDRAWAL_TARGET and WITHDRAWAL_EXPORT_ID, and reads the result from the
+	// termination message of the container named "exporter" (or the first).
+	// +required
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	JobTemplate batchv1.JobTemplateSpec `json:"jobTemplate"`
+
+	// requireApproval holds the export until "export" is listed in spec.approvals.
+	// +optional
+	RequireApproval bool `json:"requireApproval,omitempty"`
+}
+
+// ----------------------------------------------------------------------------
+// drain
+
+// DrainStep scales the selected Deployments and StatefulSets to zero in
+// batches. A terminating pod leaves the EndpointSlices at once and keeps its
+// grace period to finish open connections.
+type DrainStep struct {
+	// start is when the drain begins, for example "-48h".
+	// +required
+	Start Moment `json:"start"`
+
+	// maxUnavailable is how many workloads one batch scales down, as a count
+	// or a percentage of all selected workloads.
+	// +optional
+	// +kubebuilder:default="25%"
+	// +kubebuilder:validation:XIntOrString
+	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+
+	// interval is the pause between batches.
+	// +optional
+	// +kubebuilder:default="1m"
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// timeout bounds the whole drain; past it the step reports what blocks it.
+	// +optional
+	// +kubebuilder:default="1h"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// requireApproval holds the drain until "drain" is listed in spec.approvals.
+	// +optional
+	RequireApproval bool `json:"requireApproval,omitempty"`
+}
+
+// ----------------------------------------------------------------------------
+// routing
+
+// RoutingMode is how routing stops serving the region.
+// +kubebuilder:validation:Enum=Block451;Remove
+type RoutingMode string
+
+const (
+	// RoutingBlock451 points every backend at the notice backend, which answers
+	// 451 Unavailable For Legal Reasons (RFC 7725).
+	RoutingBlock451 RoutingMode = "Block451"
+	// RoutingRemove removes the rules of the selected routes.
+	RoutingRemove RoutingMode = "Remove"
+)
+
+// RoutingStep stops routing the region's traffic at the cutoff. The selected
+// Ingresses and HTTPRoutes are snapshotted first so that cancel restores them.
+type RoutingStep struct {
+	// at is when routing stops. Defaults to the cutoff; it may be earlier, never later.
+	// +optional
+	At *Moment `json:"at,omitempty"`
+
+	// mode says how routing stops.
+	// +optional
+	// +kubebuilder:default=Block451
+	Mode RoutingMode `json:"mode,omitempty"`
+
+	// noticeBackend serves the 451 notice in mode Block451.
+	// +optional
+	NoticeBackend *NoticeBackend `json:"noticeBackend,omitempty"`
+
+	// requireApproval holds the switch until "routing" is listed in
+	// spec.approvals. The cutoff is a legal deadline: an approval still missing
+	// a day before it raises DeadlineAtRisk.
+	// +optional
+	RequireApproval bool `json:"requireApproval,omitempty"`
+}
+
+// NoticeBackend is the HTTP service that answers 451 for the region.
+type NoticeBackend struct {
+	// service names an existing Service to use. Without it the operator
+	// deploys its own notice backend in the withdrawal's namespace.
+	// +optional
+	Service *ServiceReference `json:"service,omitempty"`
+
+	// blockedBy is the URL of the entity that caused the block, sent as
+	// `Link: <blockedBy>; rel="blocked-by"` (RFC 7725).
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	BlockedBy string `json:"blockedBy,omitempty"`
+
+	// message is a short explanation shown in the notice's HTML and JSON body.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Message string `json:"message,omitempty"`
+}
+
+// ServiceReference names a Service port in the withdrawal's namespace.
+type ServiceReference struct {
+	// name of the Service.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// port of the Service.
+	// +optional
+	// +kubebuilder:default=80
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+}
