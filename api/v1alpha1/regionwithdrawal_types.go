@@ -63,7 +63,9 @@ type RegionWithdrawalSpec struct {
 	// selector selects the objects that belong to the region: the Deployments,
 	// StatefulSets and Services to drain, the Ingresses and HTTPRoutes to cut,
 	// and the workloads to export.
+	// It must not be empty: an empty selector would select every object.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",message="selector must not be empty: an empty selector selects every object in the namespace"
 	Selector metav1.LabelSelector `json:"selector"`
 
 	// namespaceSelector selects the namespaces searched with selector. Without

@@ -92,7 +92,7 @@ const (
 
 // RecipientSources lists where recipients are read from. Every source is read
 // and the union is notified; a recipient id that appears twice is reported.
-// +kubebuilder:validation:XValidation:rule="has(self.configMaps) || has(self.secrets) || has(self.http)",message="name at least one recipient source: configMaps, secrets or http"
+// +kubebuilder:validation:XValidation:rule="(has(self.configMaps) && size(self.configMaps) > 0) || (has(self.secrets) && size(self.secrets) > 0) || has(self.http)",message="name at least one recipient source: configMaps, secrets or http"
 type RecipientSources struct {
 	// configMaps in the withdrawal's namespace that hold recipients. One object
 	// holds at most about 1 MiB, so large lists span several.
@@ -206,6 +206,10 @@ type DeliveryLimits struct {
 	// timeout bounds one delivery attempt.
 	// +optional
 	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="timeout must be a positive duration, e.g. 10s"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
@@ -400,16 +404,25 @@ type DrainStep struct {
 	// +optional
 	// +kubebuilder:default="25%"
 	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="maxUnavailable must be a count of at least 1 or a percentage from 1% to 100%"
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 
 	// interval is the pause between batches.
 	// +optional
 	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="interval must be a positive duration, e.g. 10m"
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
 	// timeout bounds the whole drain; past it the step reports what blocks it.
 	// +optional
 	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="timeout must be a positive duration, e.g. 6h"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	// requireApproval holds the drain until "drain" is listed in spec.approvals.
@@ -466,6 +479,7 @@ type NoticeBackend struct {
 	// `Link: <blockedBy>; rel="blocked-by"` (RFC 7725).
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://`
 	BlockedBy string `json:"blockedBy,omitempty"`
 
 	// message is a short explanation shown in the notice's HTML and JSON body.
