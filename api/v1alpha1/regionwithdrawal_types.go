@@ -150,7 +150,7 @@ const (
 )
 
 // StepState is where one step is.
-// +kubebuilder:validation:Enum=Pending;WaitingForApproval;Blocked;Running;Succeeded;Failed;Cancelled;Reverted
+// +kubebuilder:validation:Enum=Pending;WaitingForApproval;Blocked;Running;Succeeded;Failed;Cancelled;Reverting;Reverted
 type StepState string
 
 const (
@@ -168,6 +168,8 @@ const (
 	StepFailed StepState = "Failed"
 	// StepCancelled never ran because the withdrawal was cancelled.
 	StepCancelled StepState = "Cancelled"
+	// StepReverting is being undone by cancel.
+	StepReverting StepState = "Reverting"
 	// StepReverted ran and was undone by cancel.
 	StepReverted StepState = "Reverted"
 )

@@ -347,6 +347,9 @@ func (p *planning) cancel() {
 			continue
 		}
 		pending = true
+		if s.State == v1.StepReverting {
+			continue // the controller carries an unfinished revert on
+		}
 		p.plan.Due = append(p.plan.Due, Action{ID: "revert/" + string(step), Kind: ActionRevert, Step: step, DueAt: p.in.Now})
 	}
 	// Customers who were told of the withdrawal are told it is off, once

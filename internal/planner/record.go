@@ -97,7 +97,7 @@ func RecordStarted(status *v1.RegionWithdrawalStatus, a Action, now time.Time, d
 		s.FinishedAt, s.LastError = nil, ""
 	case ActionRevert:
 		s := StepStatus(status, a.Step)
-		s.Message = "reverting for cancel"
+		s.State, s.Message = v1.StepReverting, "reverting for cancel"
 	}
 }
 

@@ -1,0 +1,128 @@
+# region-withdrawal-operator
+#
+# Every tool comes from bin/, built from pinned Go modules by hack/tools.sh, so
+# a fresh machine needs Go, make, git and bash, and nothing else.
+
+# Binary built from main.go.
+OPERATOR ?= region-withdrawal-operator
+# Image built by docker-build. There is no container engine on the build
+# machines; the target is for machines that have one.
+IMG ?= region-withdrawal-operator:dev
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BIN := $(ROOT)/bin
+CONTROLLER_GEN := $(BIN)/controller-gen
+
+# Flags for `go test`. The test timeout bounds a whole package, envtest start
+# included.
+TEST_TIMEOUT ?= 10m
+E2E_TIMEOUT ?= 30m
+GO_TEST_FLAGS ?=
+
+# Arguments for `make run`. Ports are loopback only.
+RUN_ARGS ?= --metrics-bind-address=0 --health-probe-bind-address=127.0.0.1:8081
+
+# Go files of this repository, wherever they are.
+GO_FILES = $(shell find . -name '*.go' -not -path './bin/*' -not -path './.git/*' -not -path './.kwok/*' -not -path './tmp/*')
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+.DEFAULT_GOAL := help
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+.PHONY: demo
+demo: ## Build everything, start a local simulated cluster and run a compressed withdrawal in dry-run (Ctrl-C stops it all).
+	hack/demo.sh
+
+##@ Development
+
+.PHONY: tools
+tools: ## Build every pinned tool into bin/ (cached by version; the first run takes a while).
+	hack/tools.sh
+
+.PHONY: generate
+generate: controller-gen ## Generate DeepCopy methods for the API types.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: manifests
+manifests: controller-gen ## Generate the CRD and the RBAC ClusterRole into config/.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths=./... output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: fmt
+fmt: ## Format the Go code.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: ## Check formatting and run go vet, without changing anything.
+	@unformatted="$$(gofmt -l $(GO_FILES))"; \
+	if [[ -n "$$unformatted" ]]; then \
+		echo "These files are not gofmt-ed; run 'make fmt':"; echo "$$unformatted"; exit 1; \
+	fi
+	go vet ./...
+
+.PHONY: verify
+verify: controller-gen ## Fail if generated files or go.mod/go.sum are stale.
+	hack/verify.sh
+
+.PHONY: test
+test: envtest-tools ## Run verify, then every test but the end-to-end ones (unit and envtest).
+	$(MAKE) --no-print-directory verify
+	KUBEBUILDER_ASSETS="$(BIN)" go test $$(go list ./... | grep -v '/test/e2e') -count=1 -timeout=$(TEST_TIMEOUT) $(GO_TEST_FLAGS)
+
+.PHONY: test-e2e
+test-e2e: tools ## Run the end-to-end tests against a local simulated cluster (kwok).
+	@if [[ ! -d test/e2e ]]; then echo "test/e2e does not exist yet: no end-to-end tests to run"; exit 0; fi; \
+	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" go test -tags=e2e ./test/e2e/... -count=1 -timeout=$(E2E_TIMEOUT) -v $(GO_TEST_FLAGS)
+
+##@ Build
+
+.PHONY: build
+build: generate ## Build the operator into bin/.
+	go build -o bin/$(OPERATOR) .
+
+.PHONY: run
+run: generate ## Run the operator from source against the current kubeconfig (KUBECONFIG or ~/.kube/config).
+	go run . $(RUN_ARGS)
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a container engine).
+	docker build -t $(IMG) .
+
+##@ Local cluster
+
+.PHONY: install
+install: ## Install the CRD into the current kubeconfig's cluster.
+	"$(BIN)/kubectl" apply --server-side -f config/crd/bases
+
+.PHONY: uninstall
+uninstall: ## Remove the CRD (and every RegionWithdrawal) from the current kubeconfig's cluster.
+	"$(BIN)/kubectl" delete --ignore-not-found -f config/crd/bases
+
+.PHONY: cluster-up
+cluster-up: ## Start the local simulated cluster (hack/local-cluster.sh up).
+	hack/local-cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Delete the local simulated cluster and stop its processes.
+	hack/local-cluster.sh down
+
+##@ Tools
+
+.PHONY: controller-gen
+controller-gen: ## Build controller-gen into bin/.
+	hack/tools.sh controller-gen
+
+# What `make test` needs: envtest's etcd, kube-apiserver and kubectl, and
+# controller-gen for verify. The kwok tools are needed only by test-e2e.
+.PHONY: envtest-tools
+envtest-tools:
+	hack/tools.sh etcd kube-apiserver kubectl controller-gen
