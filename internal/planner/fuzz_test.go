@@ -43,7 +43,9 @@ func FuzzPlan(f *testing.F) {
 	f.Add(int16(-200), int16(-2), int16(-5), int16(-3), int16(-2), int16(0), uint8(2), uint8(1), uint8(0x0f), int32(-5000), []byte{255, 255, 255})
 	f.Fuzz(func(t *testing.T, announceH, finalH, exportStartH, exportDeadlineH, drainH, routingH int16, zone, sched, flags uint8, startH int32, history []byte) {
 		cut := utc("2026-12-29T19:00:00Z").Add(time.Duration(int64(startH)%1000) * time.Minute)
-		hours := func(h int16) *metav1.Duration { return &metav1.Duration{Duration: -time.Duration(abs(int64(h))%5000) * time.Hour} }
+		hours := func(h int16) *metav1.Duration {
+			return &metav1.Duration{Duration: -time.Duration(abs(int64(h))%5000) * time.Hour}
+		}
 		spec := &v1.RegionWithdrawalSpec{
 			Region:   "PK",
 			Cutoff:   metav1.NewTime(cut),

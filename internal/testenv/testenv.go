@@ -25,7 +25,6 @@ import (
 	"runtime"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -33,6 +32,7 @@ import (
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 
 	withdrawalv1alpha1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
 
 // RepoRoot is the root of the repository, found from this file's location.
@@ -41,17 +41,8 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// Scheme returns a scheme with the built-in types and this project's API.
-func Scheme() *kruntime.Scheme {
-	s := kruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := withdrawalv1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}
+// Scheme returns the operator's scheme.
+func Scheme() *kruntime.Scheme { return scheme.New() }
 
 // Env is a running API server with the CRDs installed.
 type Env struct {

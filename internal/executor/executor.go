@@ -1,0 +1,94 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package executor defines how the controller carries out the planner's
+// actions: one Executor per step, behind one interface, so the reconciler
+// does not know whether a step sends email, scales Deployments, or only
+// records what it would do.
+package executor
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+)
+
+// Executor carries out the actions of one step.
+//
+// Execute is called for an action when it falls due and again on every
+// reconcile until it reports Done, including after a crash at any point, so
+// it must be idempotent: the same action with the same withdrawal converges
+// on the same outcome, and side effects that already happened are detected,
+// not repeated.
+type Executor interface {
+	Execute(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (Result, error)
+}
+
+// Result is what one call to Execute achieved.
+type Result struct {
+	// Done is true when the action is finished, successfully or not.
+	Done bool
+	// Failed is true, with Done, when the action gave up; Message says why.
+	Failed bool
+	// Message says in a sentence what happened or what the action waits for.
+	Message string
+	// Plan is what the action touches, or would touch in a dry run.
+	Plan *v1.StepPlan
+	// Progress counts the action's work.
+	Progress *v1.Progress
+	// Notice counts, for notice actions.
+	Recipients, Sent, NoticeFailed int64
+	// Irreversible lists what a revert could not undo.
+	Irreversible []string
+	// RequeueAfter asks to be called again after this long while not Done.
+	RequeueAfter time.Duration
+}
+
+// Set maps each step to its executor.
+type Set map[v1.StepName]Executor
+
+// ErrNoExecutor is returned for a step this build cannot carry out for real.
+var ErrNoExecutor = errors.New("no executor for this step")
+
+// For returns the executor of a step, or ErrNoExecutor.
+func (s Set) For(step v1.StepName) (Executor, error) {
+	if e, ok := s[step]; ok && e != nil {
+		return e, nil
+	}
+	return nil, ErrNoExecutor
+}
+
+// Finalizer is implemented by executors that hold something a deleted
+// withdrawal must release.
+type Finalizer interface {
+	Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error
+}
+
+// ReadOnly is implemented by executors that never change anything outside
+// the withdrawal's status. For them the controller skips the status write
+// that otherwise records an action as started before its side effects.
+type ReadOnly interface {
+	ReadOnly() bool
+}
+
+// IsReadOnly reports whether e declares itself read-only.
+func IsReadOnly(e Executor) bool {
+	ro, ok := e.(ReadOnly)
+	return ok && ro.ReadOnly()
+}
