@@ -73,8 +73,11 @@ func run() error {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica acts; the lease is released on shutdown.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to the pod's namespace.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces whose RegionWithdrawals are watched; empty watches all.")
-	flag.Float64Var(&qps, "kube-api-qps", 50, "Requests per second to the API server, sustained.")
-	flag.IntVar(&burst, "kube-api-burst", 100, "Requests to the API server in a burst.")
+	// A cutoff makes every withdrawal of a region act in the same second;
+	// the burst lets their status writes through without queueing them
+	// behind the client-side rate limiter.
+	flag.Float64Var(&qps, "kube-api-qps", 100, "Requests per second to the API server, sustained.")
+	flag.IntVar(&burst, "kube-api-burst", 300, "Requests to the API server in a burst.")
 	flag.IntVar(&maxConcurrent, "max-concurrent-reconciles", 8, "Withdrawals reconciled in parallel.")
 	flag.DurationVar(&riskWindow, "risk-window", 24*time.Hour, "How long before a due time a missing approval or a suspension raises DeadlineAtRisk.")
 	opts := zap.Options{}
@@ -129,12 +132,18 @@ func run() error {
 	if err := m.Register(crmetrics.Registry); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	reader := mgr.GetAPIReader()
+	// Targets are read from the manager's cache: at a cutoff many
+	// withdrawals act in the same second, and the steps that follow watch
+	// those objects anyway. Recipient ConfigMaps and Secrets are read
+	// uncached, so the operator does not hold every Secret in memory.
 	r := &controllers.RegionWithdrawalReconciler{
-		Clock:                   clk,
-		Metrics:                 m,
-		Executors:               executor.Set{},
-		Rehearsal:               &dryrun.Executor{Targets: &targets.Resolver{Reader: reader}, Recipients: &recipients.Objects{Reader: reader}},
+		Clock:     clk,
+		Metrics:   m,
+		Executors: executor.Set{},
+		Rehearsal: &dryrun.Executor{
+			Targets:    &targets.Resolver{Reader: mgr.GetClient()},
+			Recipients: &recipients.Objects{Reader: mgr.GetAPIReader()},
+		},
 		RiskWindow:              riskWindow,
 		MaxConcurrentReconciles: maxConcurrent,
 	}

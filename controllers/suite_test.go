@@ -217,8 +217,8 @@ func (h *harness) pakistan(mutate ...func(*v1.RegionWithdrawalSpec)) *v1.RegionW
 				Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "pk-recipients"}}},
 				Webhook:    &v1.WebhookChannel{SigningSecretRef: v1.SecretKeyReference{Name: "pk-webhook", Key: "hmac"}},
 			},
-			Export: &v1.ExportStep{Start: offset(-168 * time.Hour), Deadline: offset(-72 * time.Hour), JobTemplate: exportJobTemplate()},
-			Drain:  &v1.DrainStep{Start: offset(-48 * time.Hour)},
+			Export:  &v1.ExportStep{Start: offset(-168 * time.Hour), Deadline: offset(-72 * time.Hour), JobTemplate: exportJobTemplate()},
+			Drain:   &v1.DrainStep{Start: offset(-48 * time.Hour)},
 			Routing: &v1.RoutingStep{At: &at},
 		},
 	}

@@ -396,7 +396,7 @@ type RegionWithdrawalStatus struct {
 // +kubebuilder:printcolumn:name="Cutoff",type=string,JSONPath=`.spec.cutoff`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Next",type=string,JSONPath=`.status.nextAction`
-// +kubebuilder:printcolumn:name="Next At",type=date,JSONPath=`.status.nextActionAt`
+// +kubebuilder:printcolumn:name="Next At",type=string,JSONPath=`.status.nextActionAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RegionWithdrawal struct {
 	metav1.TypeMeta   `json:",inline"`
