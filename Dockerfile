@@ -14,13 +14,11 @@ COPY go.mod go.mod
 COPY go.sum go.sum
 RUN go mod download
 
-# Copy only the Go sources of the binary. hack/, bin/ and config/ are not
-# needed to build it.
-COPY main.go main.go
-COPY api/ api/
-COPY controllers/ controllers/
-COPY internal/ internal/
-COPY cmd/ cmd/
+# The Go sources of the binary: main.go, api/, controllers/, internal/ and
+# cmd/. .dockerignore admits exactly these (and go.mod, go.sum), so one COPY
+# takes them all and does not fail while one of them, such as cmd/, does not
+# exist yet; hack/, bin/, config/ and tests stay out of the image.
+COPY . .
 
 # GOARCH has no default, so the image is built for the platform the build runs
 # on unless --platform says otherwise.

@@ -141,11 +141,14 @@ func run() error {
 		Metrics:   m,
 		Executors: executor.Set{},
 		Rehearsal: &dryrun.Executor{
-			Targets:    &targets.Resolver{Reader: mgr.GetClient()},
+			Targets:    &targets.Resolver{Reader: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), Clock: clk},
 			Recipients: &recipients.Objects{Reader: mgr.GetAPIReader()},
 		},
 		RiskWindow:              riskWindow,
 		MaxConcurrentReconciles: maxConcurrent,
+	}
+	if err := targets.WarmUp(mgr); err != nil {
+		return err
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)

@@ -229,8 +229,7 @@ show() {
 }
 log "timeline (UTC, Asia/Karachi):"
 show "notify: announcement" 60
-show "notify: reminders" 60
-printf '  %-22s every minute until the final notice\n' "" >&2
+printf '  %-22s every minute from the announcement until the final notice\n' "notify: reminders" >&2
 show "export: start" 120
 show "export: deadline" 180
 show "drain: start" 210

@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -34,7 +36,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 )
@@ -75,10 +79,75 @@ func (s *Set) Routes() []v1.ObjectReference {
 	return append(slices.Clone(s.Ingresses), s.HTTPRoutes...)
 }
 
-// Resolver lists targets with a reader; pass the manager's API reader so a
-// one-off resolution does not start an informer per kind.
+// routeAPICheckInterval is how long "the HTTPRoute API is not installed" is
+// believed before the API server is asked again. Asking on every reconcile
+// would make controller-runtime's REST mapper re-read discovery, under a
+// lock, for every withdrawal that falls due at a cutoff.
+const routeAPICheckInterval = time.Minute
+
+// Resolver lists targets. Give it the manager's cached client, and call
+// WarmUp at start-up so the first cutoff does not wait for informers.
 type Resolver struct {
 	Reader client.Reader
+	// Clock defaults to the real clock.
+	Clock clock.PassiveClock
+
+	// Mapper answers whether the HTTPRoute API is installed; give it the
+	// manager's REST mapper.
+	Mapper meta.RESTMapper
+
+	mu               sync.Mutex
+	routesCheckedAt  time.Time
+	routesMissingNow bool
+}
+
+// cachedKinds are the kinds Resolve reads through the cache.
+func cachedKinds() []client.Object {
+	return []client.Object{&corev1.Namespace{}, &appsv1.Deployment{}, &appsv1.StatefulSet{}, &corev1.Service{}, &networkingv1.Ingress{}}
+}
+
+// WarmUp starts the informers Resolve reads from when the manager starts.
+func WarmUp(mgr manager.Manager) error {
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		for _, obj := range cachedKinds() {
+			if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+				return fmt.Errorf("starting the %T informer: %w", obj, err)
+			}
+		}
+		<-ctx.Done()
+		return nil
+	}))
+}
+
+func (r *Resolver) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}
+
+// routesMissing reports whether the HTTPRoute API is missing, asking the
+// API server at most once per routeAPICheckInterval. The lock is held while
+// asking, so that when many withdrawals fall due at once only one of them
+// waits for discovery and the others reuse its answer.
+func (r *Resolver) routesMissing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.routesCheckedAt.IsZero() && r.now().Sub(r.routesCheckedAt) < routeAPICheckInterval {
+		return r.routesMissingNow
+	}
+	if r.Mapper == nil {
+		return false // the list itself will tell
+	}
+	_, err := r.Mapper.RESTMapping(HTTPRouteGVK.GroupKind(), HTTPRouteGVK.Version)
+	r.routesCheckedAt, r.routesMissingNow = r.now(), meta.IsNoMatchError(err)
+	return r.routesMissingNow
+}
+
+func (r *Resolver) noteRoutesMissing() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.routesCheckedAt, r.routesMissingNow = r.now(), true
 }
 
 // Namespaces returns the namespaces a withdrawal searches.
@@ -112,7 +181,7 @@ func (r *Resolver) Resolve(ctx context.Context, rw *v1.RegionWithdrawal) (*Set, 
 	if err != nil {
 		return nil, err
 	}
-	set := &Set{Namespaces: nss}
+	set := &Set{Namespaces: nss, HTTPRoutesUnavailable: r.routesMissing()}
 	for _, ns := range nss {
 		if err := r.listInto(ctx, ns, sel, &appsv1.DeploymentList{}, KindDeployment, &set.Deployments); err != nil {
 			return nil, err
@@ -135,6 +204,7 @@ func (r *Resolver) Resolve(ctx context.Context, rw *v1.RegionWithdrawal) (*Set, 
 		switch {
 		case meta.IsNoMatchError(err):
 			set.HTTPRoutesUnavailable = true
+			r.noteRoutesMissing()
 		case err != nil:
 			return nil, err
 		}
