@@ -83,6 +83,14 @@ test-e2e: tools ## Run the end-to-end tests against a local simulated cluster (k
 	@if [[ ! -d test/e2e ]]; then echo "test/e2e does not exist yet: no end-to-end tests to run"; exit 0; fi; \
 	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" go test -tags=e2e ./test/e2e/... -count=1 -timeout=$(E2E_TIMEOUT) -v $(GO_TEST_FLAGS)
 
+.PHONY: bench
+bench: envtest-tools ## Benchmark the controller on envtest: idle reconciles per minute with 1,000 withdrawals, lateness of 200 due in one second.
+	KUBEBUILDER_ASSETS="$(BIN)" go run ./hack/bench/reconcile $(BENCH_ARGS)
+
+.PHONY: fuzz
+fuzz: ## Fuzz the planner for FUZZTIME (default 60s).
+	go test ./internal/planner -run '^$$' -fuzz FuzzPlan -fuzztime $(or $(FUZZTIME),60s)
+
 ##@ Build
 
 .PHONY: build

@@ -78,7 +78,7 @@ func run() error {
 	// behind the client-side rate limiter.
 	flag.Float64Var(&qps, "kube-api-qps", 100, "Requests per second to the API server, sustained.")
 	flag.IntVar(&burst, "kube-api-burst", 300, "Requests to the API server in a burst.")
-	flag.IntVar(&maxConcurrent, "max-concurrent-reconciles", 8, "Withdrawals reconciled in parallel.")
+	flag.IntVar(&maxConcurrent, "max-concurrent-reconciles", 16, "Withdrawals reconciled in parallel.")
 	flag.DurationVar(&riskWindow, "risk-window", 24*time.Hour, "How long before a due time a missing approval or a suspension raises DeadlineAtRisk.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)

@@ -68,7 +68,9 @@ type RegionWithdrawalReconciler struct {
 	Metrics   *metrics.Metrics
 	// RiskWindow is how early DeadlineAtRisk warns; zero means a day.
 	RiskWindow time.Duration
-	// MaxConcurrentReconciles bounds parallel reconciles; zero means 8.
+	// MaxConcurrentReconciles bounds parallel reconciles; zero means 16.
+	// Reconciles mostly wait on the API server, and at a cutoff every
+	// withdrawal of a region falls due in the same second.
 	MaxConcurrentReconciles int
 }
 
@@ -176,7 +178,7 @@ func (r *RegionWithdrawalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Metrics = metrics.New(r.Clock)
 	}
 	if r.MaxConcurrentReconciles == 0 {
-		r.MaxConcurrentReconciles = 8
+		r.MaxConcurrentReconciles = 16
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// Our own status patches do not bump the generation, so they do not

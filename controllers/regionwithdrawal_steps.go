@@ -155,7 +155,11 @@ func (r *RegionWithdrawalReconciler) start(ctx context.Context, rw, base *v1.Reg
 		}
 		planner.RecordStarted(&rw.Status, a, now, rehearsal)
 		r.Metrics.ObserveLateness(a.Step, string(a.Kind), a.Lateness)
-		r.eventStarted(rw, a, rehearsal)
+		// A rehearsal finishes in this reconcile and its DryRunPlanned
+		// Event says all there is to say, unless it started late.
+		if !rehearsal || a.Lateness >= lateThreshold || a.MissedSlots > 0 {
+			r.eventStarted(rw, a, rehearsal)
+		}
 		started++
 		mustPersist = mustPersist || !executor.IsReadOnly(e)
 	}
