@@ -47,14 +47,29 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
+// subcommands are the other programs this binary (and so the one image)
+// serves besides the operator, each with its own flags.
+var subcommands = map[string]func(args []string) error{}
+
 func main() {
-	if err := run(); err != nil {
+	run := runManager
+	args := os.Args[1:]
+	if len(args) > 0 {
+		if sub, ok := subcommands[args[0]]; ok {
+			run, args = sub, args[1:]
+		} else if args[0] == "manager" {
+			args = args[1:]
+		}
+	}
+	if err := run(args); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+// runManager runs the RegionWithdrawal controller; it is what the binary
+// does with no subcommand (or "manager").
+func runManager(args []string) error {
 	var (
 		metricsAddr             string
 		metricsSecure           bool
@@ -82,7 +97,9 @@ func run() error {
 	flag.DurationVar(&riskWindow, "risk-window", 24*time.Hour, "How long before a due time a missing approval or a suspension raises DeadlineAtRisk.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
-	flag.Parse()
+	if err := flag.CommandLine.Parse(args); err != nil {
+		return err
+	}
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")

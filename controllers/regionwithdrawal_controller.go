@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -180,13 +181,26 @@ func (r *RegionWithdrawalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 16
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		// Our own status patches do not bump the generation, so they do not
 		// wake the controller: while nothing is due it does not reconcile.
 		For(&v1.RegionWithdrawal{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
-		Named("regionwithdrawal").
-		Complete(r)
+		Named("regionwithdrawal")
+	for _, step := range v1.AllSteps {
+		w, ok := r.Executors[step].(executor.Watcher)
+		if !ok {
+			continue
+		}
+		for _, watch := range w.Watches() {
+			if watch.Map == nil {
+				b = b.Owns(watch.Object)
+			} else {
+				b = b.Watches(watch.Object, handler.EnqueueRequestsFromMapFunc(watch.Map))
+			}
+		}
+	}
+	return b.Complete(r)
 }
 
 // event records an Event about rw. Notes never carry secrets: they are

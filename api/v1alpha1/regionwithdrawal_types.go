@@ -258,86 +258,18 @@ type StepStatus struct {
 	// lastError is the last error the step met, if any.
 	// +optional
 	LastError string `json:"lastError,omitempty"`
-}
 
-// NoticeKind is one kind of customer notice.
-// +kubebuilder:validation:Enum=Announcement;Reminder;Final;Cancellation
-type NoticeKind string
-
-const (
-	// NoticeAnnouncement is the first notice.
-	NoticeAnnouncement NoticeKind = "Announcement"
-	// NoticeReminder is sent on the reminder schedule.
-	NoticeReminder NoticeKind = "Reminder"
-	// NoticeFinal is the last notice before the cutoff.
-	NoticeFinal NoticeKind = "Final"
-	// NoticeCancellation tells customers the withdrawal was called off.
-	NoticeCancellation NoticeKind = "Cancellation"
-)
-
-// NoticeStatus is the delivery state of one notice.
-type NoticeStatus struct {
-	// id identifies the notice; it is part of every recipient's idempotency key.
-	ID string `json:"id"`
-
-	// kind of the notice.
-	Kind NoticeKind `json:"kind"`
-
-	// scheduledAt is the slot the notice was due in.
-	ScheduledAt metav1.Time `json:"scheduledAt"`
-
-	// startedAt is when sending started.
+	// export is the export step's detail: its Jobs and verified artifacts.
 	// +optional
-	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	Export *ExportStatus `json:"export,omitempty"`
 
-	// finishedAt is when every recipient was sent to or recorded as failed.
+	// drain is the drain step's detail: its batches and what blocks it.
 	// +optional
-	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	Drain *DrainStatus `json:"drain,omitempty"`
 
-	// lateness is how long after scheduledAt sending started.
+	// routing is the routing step's detail: the routes switched and their snapshots.
 	// +optional
-	Lateness *metav1.Duration `json:"lateness,omitempty"`
-
-	// missedSlots counts the earlier slots of a schedule that fell inside the
-	// same downtime and were folded into this one notice.
-	// +optional
-	MissedSlots int32 `json:"missedSlots,omitempty"`
-
-	// dryRun is true when the notice was only rendered, not sent.
-	// +optional
-	DryRun bool `json:"dryRun,omitempty"`
-
-	// recipients is how many recipients the notice goes to.
-	// +optional
-	Recipients int64 `json:"recipients,omitempty"`
-
-	// sent is how many recipients have the notice.
-	// +optional
-	Sent int64 `json:"sent,omitempty"`
-
-	// failed is how many recipients could not be sent to.
-	// +optional
-	Failed int64 `json:"failed,omitempty"`
-}
-
-// NotifyStatus is the state of the notify step's notices.
-type NotifyStatus struct {
-	// lastReminderSlot is the latest reminder slot handled, sent or folded
-	// into a later one. Reminders at or before it never fire again.
-	// +optional
-	LastReminderSlot *metav1.Time `json:"lastReminderSlot,omitempty"`
-
-	// remindersSent counts reminder notices started.
-	// +optional
-	RemindersSent int32 `json:"remindersSent,omitempty"`
-
-	// notices lists the announcement, the final and cancellation notices and
-	// the most recent reminders.
-	// +optional
-	// +listType=map
-	// +listMapKey=id
-	// +kubebuilder:validation:MaxItems=16
-	Notices []NoticeStatus `json:"notices,omitempty"`
+	Routing *RoutingStatus `json:"routing,omitempty"`
 }
 
 // RegionWithdrawalStatus is the observed state of a withdrawal.

@@ -25,6 +25,9 @@ import (
 	"errors"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 )
@@ -91,4 +94,22 @@ type ReadOnly interface {
 func IsReadOnly(e Executor) bool {
 	ro, ok := e.(ReadOnly)
 	return ok && ro.ReadOnly()
+}
+
+// Watch names a kind whose changes show an executor's progress, and how to
+// find the withdrawals to reconcile when an object of that kind changes.
+type Watch struct {
+	// Object is an empty object of the kind, e.g. &batchv1.Job{}.
+	Object client.Object
+	// Map returns the withdrawals to reconcile for a changed object. Nil
+	// means the withdrawal that controls the object (its owner reference).
+	Map handler.MapFunc
+}
+
+// Watcher is implemented by executors whose progress shows in other
+// objects (Jobs, Deployments, EndpointSlices): the controller watches what
+// they name, so a running step moves on when its objects change, not on a
+// timer.
+type Watcher interface {
+	Watches() []Watch
 }
