@@ -50,8 +50,9 @@ generate: controller-gen ## Generate DeepCopy methods for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: controller-gen ## Generate the CRD and the RBAC ClusterRole into config/.
+manifests: controller-gen ## Generate the CRD and the RBAC ClusterRole into config/, and copy both into the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths=./... output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	go run ./hack/chartgen $(ROOT)
 
 .PHONY: fmt
 fmt: ## Format the Go code.
@@ -133,4 +134,4 @@ controller-gen: ## Build controller-gen into bin/.
 # controller-gen for verify. The kwok tools are needed only by test-e2e.
 .PHONY: envtest-tools
 envtest-tools:
-	hack/tools.sh etcd kube-apiserver kubectl controller-gen
+	hack/tools.sh etcd kube-apiserver kubectl controller-gen helm
