@@ -95,8 +95,9 @@ fuzz: ## Fuzz the planner for FUZZTIME (default 60s).
 ##@ Build
 
 .PHONY: build
-build: generate ## Build the operator into bin/.
+build: generate ## Build the operator and the kubectl plugin (kubectl-withdrawal) into bin/.
 	go build -o bin/$(OPERATOR) .
+	go build -o bin/kubectl-withdrawal ./cmd/kubectl-withdrawal
 
 .PHONY: run
 run: generate ## Run the operator from source against the current kubeconfig (KUBECONFIG or ~/.kube/config).

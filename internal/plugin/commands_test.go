@@ -1,0 +1,248 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
+	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	if env, err = testenv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+// run runs the plugin against envtest in namespace ns and returns its output.
+func run(t *testing.T, ns string, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	o := &Options{IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &out}, Flags: genericclioptions.NewConfigFlags(true),
+		Clock: clocktesting.NewFakeClock(beforeEverything)}
+	o.NewClient = func() (client.WithWatch, error) { return client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()}) }
+	cmd := newRootCommand(o)
+	cmd.SetArgs(append(args, "--namespace", ns))
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func setup(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	c := env.Client
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	one := int32(1)
+	if err := c.Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "messaging", Namespace: ns, Labels: map[string]string{"bes.example.com/region": "de"}},
+		Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "m"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "m"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "de-recipients", Namespace: ns},
+		Data: map[string]string{"list.csv": "id,email\nc1,a@example.com\nc2,b@example.com\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	rw, err := readFile("testdata/berlin-dst.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw.Namespace = ns
+	if err := c.Create(ctx, rw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, ns string) *v1.RegionWithdrawal {
+	t.Helper()
+	rw := &v1.RegionWithdrawal{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "germany"}, rw); err != nil {
+		t.Fatal(err)
+	}
+	return rw
+}
+
+func TestPlanAgainstTheCluster(t *testing.T) {
+	setup(t, "plan")
+	out, err := run(t, "plan", "plan", "germany")
+	if err != nil {
+		t.Fatalf("plan: %v\n%s", err, out)
+	}
+	for _, want := range []string{"notify: 2 recipients", "drain: Deployment plan/messaging", "routing: nothing matches the selectors", "HTTPRoute API (Gateway API) is not installed", "2026-03-29 03:00 CEST Sun"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestSteeringCommands(t *testing.T) {
+	setup(t, "steer")
+	tests := []struct {
+		name    string
+		args    []string
+		wantOut string
+		wantErr string
+		check   func(*v1.RegionWithdrawal) bool
+	}{
+		{name: "approve a step", args: []string{"approve", "germany", "drain"}, wantOut: "drain approved",
+			check: func(rw *v1.RegionWithdrawal) bool { return slices.Equal(rw.Spec.Approvals, []v1.StepName{v1.StepDrain}) }},
+		{name: "approving twice keeps one entry", args: []string{"approve", "germany", "drain"},
+			check: func(rw *v1.RegionWithdrawal) bool { return len(rw.Spec.Approvals) == 1 }},
+		{name: "an unknown step is refused", args: []string{"approve", "germany", "exfiltrate"}, wantErr: "unknown step"},
+		{name: "suspend", args: []string{"suspend", "germany"}, wantOut: "suspended",
+			check: func(rw *v1.RegionWithdrawal) bool { return rw.Spec.Suspend }},
+		{name: "resume", args: []string{"resume", "germany"}, wantOut: "resumed",
+			check: func(rw *v1.RegionWithdrawal) bool { return !rw.Spec.Suspend }},
+		{name: "cancel with a reason", args: []string{"cancel", "germany", "--reason", "court order lifted"}, wantOut: "cancel requested",
+			check: func(rw *v1.RegionWithdrawal) bool {
+				return rw.Spec.Cancel && rw.Spec.CancelReason == "court order lifted" && !rw.Spec.AllowCancelAfterCutoff
+			}},
+		{name: "a missing withdrawal", args: []string{"suspend", "nowhere"}, wantErr: "not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := run(t, "steer", tt.args...)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(out, tt.wantOut) {
+				t.Fatalf("out %q err %v, want %q", out, err, tt.wantOut)
+			}
+			if tt.check != nil && !tt.check(get(t, "steer")) {
+				t.Fatalf("spec after %v: %+v", tt.args, get(t, "steer").Spec)
+			}
+		})
+	}
+}
+
+func TestStatus(t *testing.T) {
+	setup(t, "status")
+	rw := get(t, "status")
+	started := metav1.NewTime(time.Date(2026, 3, 26, 9, 0, 0, 0, time.UTC))
+	rw.Status = v1.RegionWithdrawalStatus{
+		ObservedGeneration: rw.Generation, Phase: v1.PhaseInProgress, NextAction: "notify:reminder",
+		NextActionAt: &metav1.Time{Time: time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)},
+		Steps: []v1.StepStatus{{Name: v1.StepNotify, State: v1.StepRunning, StartedAt: &started, Progress: &v1.Progress{Done: 1, Total: 2}, Message: "sending"}},
+		Conditions: []metav1.Condition{{Type: v1.ConditionDeadlineAtRisk, Status: metav1.ConditionTrue, Reason: v1.ReasonApprovalMissing,
+			Message: "drain is not approved", LastTransitionTime: started}},
+	}
+	if err := env.Client.Status().Update(context.Background(), rw); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "status", "status", "germany")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Phase: InProgress", "Next:  notify:reminder at 2026-03-29 03:00 CEST", "notify  Running", "1/2", "DeadlineAtRisk=True (ApprovalMissing): drain is not approved"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = run(t, "status", "status", "germany", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st v1.RegionWithdrawalStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Phase != v1.PhaseInProgress {
+		t.Fatalf("status -o json: %v, %+v", err, st)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestStatusWatchPrintsChanges(t *testing.T) {
+	setup(t, "watch")
+	out := &syncBuffer{}
+	o := &Options{IOStreams: genericiooptions.IOStreams{Out: out, ErrOut: out}, Flags: genericclioptions.NewConfigFlags(true),
+		Clock: clocktesting.NewFakeClock(beforeEverything)}
+	o.NewClient = func() (client.WithWatch, error) { return client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()}) }
+	cmd := newRootCommand(o)
+	cmd.SetArgs([]string{"status", "germany", "-w", "--namespace", "watch"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	// Change the status until the watcher prints it; each change is a new
+	// resourceVersion, so an update made before the watch opened is printed
+	// on the next one.
+	deadline := time.Now().Add(30 * time.Second)
+	for phase := 0; !strings.Contains(out.String(), "Phase: Completed"); phase++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("status -w never printed the change:\n%s", out.String())
+		}
+		rw := get(t, "watch")
+		rw.Status.Phase = v1.PhaseCompleted
+		rw.Status.NextAction = fmt.Sprintf("round-%d", phase)
+		if err := env.Client.Status().Update(context.Background(), rw); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // give the watcher a moment before changing it again
+	}
+}

@@ -1,0 +1,256 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
+)
+
+// Plan is what `plan` prints: the timeline, and, against a cluster, what
+// each step would touch.
+type Plan struct {
+	Name      string        `json:"name"`
+	Namespace string        `json:"namespace,omitempty"`
+	Region    string        `json:"region"`
+	TimeZone  string        `json:"timeZone"`
+	Cutoff    time.Time     `json:"cutoff"`
+	Timeline  []PlanEntry   `json:"timeline"`
+	Steps     []StepTargets `json:"steps,omitempty"`
+	Blockers  []string      `json:"blockers,omitempty"`
+	Offline   bool          `json:"offline"`
+}
+
+// PlanEntry is one dated line of the timeline.
+type PlanEntry struct {
+	Local  string    `json:"local"`
+	UTC    time.Time `json:"utc"`
+	Action string    `json:"action"`
+	Note   string    `json:"note,omitempty"`
+}
+
+// StepTargets is what one step would touch.
+type StepTargets struct {
+	Step       v1.StepName          `json:"step"`
+	Objects    []v1.ObjectReference `json:"objects,omitempty"`
+	Recipients int64                `json:"recipients,omitempty"`
+	Note       string               `json:"note,omitempty"`
+}
+
+func newPlanCommand(o *Options) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "plan [NAME | -f FILE]",
+		Short: "Show the dated timeline in the region's time zone and UTC, and what each step would touch",
+		Long: `plan shows the dated timeline of a withdrawal in the region's time zone and
+in UTC, what each step waits for, and — against a cluster — every object each
+step would touch. With -f it reads a YAML file and needs no cluster.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var (
+				rw  *v1.RegionWithdrawal
+				c   client.Client
+				err error
+			)
+			switch {
+			case file != "" && len(args) == 0:
+				rw, err = readFile(file)
+			case file == "" && len(args) == 1:
+				rw, c, err = o.get(cmd.Context(), args[0])
+			default:
+				return fmt.Errorf("give either a name or -f FILE")
+			}
+			if err != nil {
+				return err
+			}
+			p, err := BuildPlan(cmd.Context(), rw, c, o.Clock.Now())
+			if err != nil {
+				return err
+			}
+			if done, err := o.print(p); done {
+				return err
+			}
+			return WritePlan(o.Out, p)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "filename", "f", "", "A YAML file with one RegionWithdrawal; no cluster needed")
+	addOutputFlag(cmd, o)
+	return cmd
+}
+
+func readFile(path string) (*v1.RegionWithdrawal, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rw := &v1.RegionWithdrawal{}
+	if err := yaml.UnmarshalStrict(b, rw); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if rw.Kind != "RegionWithdrawal" {
+		return nil, fmt.Errorf("%s holds a %q, not a RegionWithdrawal", path, rw.Kind)
+	}
+	return rw, nil
+}
+
+// BuildPlan compiles rw's timeline and, when c is not nil, resolves what each
+// step would touch. now only decides which blockers to mention.
+func BuildPlan(ctx context.Context, rw *v1.RegionWithdrawal, c client.Client, now time.Time) (*Plan, error) {
+	tl, err := planner.Compile(&rw.Spec)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Name: rw.Name, Namespace: rw.Namespace, Region: rw.Spec.Region, TimeZone: rw.Spec.TimeZone, Cutoff: tl.Cutoff, Offline: c == nil}
+	for _, e := range tl.Entries() {
+		p.Timeline = append(p.Timeline, PlanEntry{Local: e.At.In(tl.Location).Format("2006-01-02 15:04 MST Mon"), UTC: e.At.UTC(), Action: e.Name, Note: e.Note})
+	}
+	if rw.Spec.Suspend {
+		p.Blockers = append(p.Blockers, "the withdrawal is suspended: nothing starts until `kubectl withdrawal resume`")
+	}
+	if rw.Spec.DryRun {
+		p.Blockers = append(p.Blockers, "dryRun is true: every step is a rehearsal and touches nothing")
+	}
+	for _, s := range tl.Steps() {
+		if tl.RequiresApproval(s) && !contains(rw.Spec.Approvals, s) {
+			p.Blockers = append(p.Blockers, fmt.Sprintf("%s requires approval: kubectl withdrawal approve %s %s", s, rw.Name, s))
+		}
+	}
+	if !now.Before(tl.Cutoff) {
+		p.Blockers = append(p.Blockers, "the cutoff has passed")
+	}
+	if c == nil {
+		return p, nil
+	}
+	set, err := (&targets.Resolver{Reader: c, Mapper: c.RESTMapper()}).Resolve(ctx, rw)
+	if err != nil {
+		return nil, err
+	}
+	if rw.Spec.Notify != nil {
+		st := StepTargets{Step: v1.StepNotify}
+		sum, err := (&recipients.Objects{Reader: c}).Each(ctx, rw, func(recipients.Recipient) error { return nil })
+		if err != nil {
+			st.Note = err.Error()
+		} else {
+			st.Recipients = sum.Recipients
+			if sum.ProblemCount > 0 {
+				st.Note = fmt.Sprintf("%d malformed records skipped (first: %s)", sum.ProblemCount, sum.Problems[0])
+			}
+		}
+		p.Steps = append(p.Steps, st)
+	}
+	if rw.Spec.Export != nil {
+		st := StepTargets{Step: v1.StepExport}
+		for _, ns := range set.Namespaces {
+			st.Objects = append(st.Objects, v1.ObjectReference{Kind: targets.KindNamespace, Name: ns})
+		}
+		if rw.Spec.Export.Per == v1.ExportPerWorkload {
+			st.Objects = set.Workloads()
+		}
+		p.Steps = append(p.Steps, st)
+	}
+	if rw.Spec.Drain != nil {
+		p.Steps = append(p.Steps, StepTargets{Step: v1.StepDrain, Objects: append(set.Workloads(), set.Services...)})
+	}
+	if rw.Spec.Routing != nil {
+		st := StepTargets{Step: v1.StepRouting, Objects: set.Routes()}
+		if set.HTTPRoutesUnavailable {
+			st.Note = "the HTTPRoute API (Gateway API) is not installed: only Ingresses"
+		}
+		p.Steps = append(p.Steps, st)
+	}
+	return p, nil
+}
+
+func contains(list []v1.StepName, s v1.StepName) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// WritePlan prints p for people.
+func WritePlan(w io.Writer, p *Plan) error {
+	where := p.Name
+	if p.Namespace != "" {
+		where = p.Namespace + "/" + p.Name
+	}
+	loc, _ := time.LoadLocation(p.TimeZone)
+	fmt.Fprintf(w, "RegionWithdrawal %s: region %s, cutoff %s (%s UTC), time zone %s\n\n",
+		where, p.Region, p.Cutoff.In(loc).Format("2006-01-02 15:04 MST"), p.Cutoff.UTC().Format("2006-01-02 15:04"), p.TimeZone)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "WHEN (%s)\tWHEN (UTC)\tACTION\tNOTE\n", p.TimeZone)
+	for _, e := range p.Timeline {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Local, e.UTC.Format("2006-01-02 15:04"), e.Action, e.Note)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(p.Blockers) > 0 {
+		fmt.Fprintln(w, "\nWhat would hold it:")
+		for _, b := range p.Blockers {
+			fmt.Fprintf(w, "  - %s\n", b)
+		}
+	}
+	if p.Offline {
+		fmt.Fprintln(w, "\nObjects each step would touch: run `kubectl withdrawal plan NAME` against the cluster to see them.")
+		return nil
+	}
+	fmt.Fprintln(w, "\nObjects each step would touch:")
+	for _, s := range p.Steps {
+		var parts []string
+		if s.Step == v1.StepNotify {
+			parts = append(parts, fmt.Sprintf("%d recipients", s.Recipients))
+		}
+		for _, o := range s.Objects {
+			ref := o.Kind + " " + o.Name
+			if o.Namespace != "" {
+				ref = o.Kind + " " + o.Namespace + "/" + o.Name
+			}
+			parts = append(parts, ref)
+		}
+		if len(parts) == 0 {
+			parts = append(parts, "nothing matches the selectors")
+		}
+		fmt.Fprintf(w, "  %s: %s\n", s.Step, strings.Join(parts, ", "))
+		if s.Note != "" {
+			fmt.Fprintf(w, "    note: %s\n", s.Note)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,311 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package plugin is the `kubectl withdrawal` plugin: plan, status, approve,
+// suspend, resume and cancel a RegionWithdrawal, with kubectl's own
+// connection flags (--kubeconfig, --context, -n).
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
+)
+
+// Options are shared by every subcommand.
+type Options struct {
+	genericiooptions.IOStreams
+	Flags *genericclioptions.ConfigFlags
+	// Output is "", "json" or "yaml".
+	Output string
+	// Clock is the source of "now" for plans; tests inject a fake one.
+	Clock clock.PassiveClock
+	// NewClient builds the client; tests inject one for envtest.
+	NewClient func() (client.WithWatch, error)
+}
+
+// NewCommand returns the root command.
+func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{IOStreams: streams, Flags: genericclioptions.NewConfigFlags(true), Clock: clock.RealClock{}}
+	o.NewClient = o.defaultClient
+	return newRootCommand(o)
+}
+
+// newRootCommand builds the command tree around o, which every subcommand
+// shares.
+func newRootCommand(o *Options) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kubectl-withdrawal",
+		Short: "Plan, watch and steer RegionWithdrawals",
+		Long: `kubectl withdrawal plans, watches and steers RegionWithdrawals.
+
+  kubectl withdrawal plan -f pakistan.yaml     the dated timeline, offline
+  kubectl withdrawal plan pakistan             ...and what each step would touch in the cluster
+  kubectl withdrawal status pakistan -w        progress and the next action, as it changes
+  kubectl withdrawal approve pakistan drain    let a step that requires approval run
+  kubectl withdrawal suspend|resume pakistan   pause or go on
+  kubectl withdrawal cancel pakistan           reverse what can be reversed`,
+		SilenceUsage: true,
+	}
+	o.Flags.AddFlags(root.PersistentFlags())
+	root.AddCommand(newPlanCommand(o), newStatusCommand(o), newApproveCommand(o),
+		newSetCommand(o, "suspend", "suspended", "Pause a withdrawal: nothing new starts", func(s *v1.RegionWithdrawalSpec) { s.Suspend = true }),
+		newSetCommand(o, "resume", "resumed", "Resume a suspended withdrawal; what fell due meanwhile runs once", func(s *v1.RegionWithdrawalSpec) { s.Suspend = false }),
+		newCancelCommand(o))
+	return root
+}
+
+func (o *Options) defaultClient() (client.WithWatch, error) {
+	cfg, err := o.Flags.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	return client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
+}
+
+// namespace is -n, or the kubeconfig context's namespace.
+func (o *Options) namespace() (string, error) {
+	ns, _, err := o.Flags.ToRawKubeConfigLoader().Namespace()
+	return ns, err
+}
+
+func (o *Options) get(ctx context.Context, name string) (*v1.RegionWithdrawal, client.WithWatch, error) {
+	c, err := o.NewClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := o.namespace()
+	if err != nil {
+		return nil, nil, err
+	}
+	rw := &v1.RegionWithdrawal{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rw); err != nil {
+		return nil, nil, err
+	}
+	return rw, c, nil
+}
+
+// update changes a withdrawal's spec, retrying on conflicts.
+func (o *Options) update(ctx context.Context, name string, mutate func(*v1.RegionWithdrawalSpec) error) (*v1.RegionWithdrawal, error) {
+	var out *v1.RegionWithdrawal
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		rw, c, err := o.get(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := mutate(&rw.Spec); err != nil {
+			return err
+		}
+		if err := c.Update(ctx, rw); err != nil {
+			return err
+		}
+		out = rw
+		return nil
+	})
+	return out, err
+}
+
+// print writes v as JSON or YAML when -o asks for it, and reports whether it did.
+func (o *Options) print(v any) (bool, error) {
+	switch o.Output {
+	case "":
+		return false, nil
+	case "json":
+		enc := json.NewEncoder(o.Out)
+		enc.SetIndent("", "  ")
+		return true, enc.Encode(v)
+	case "yaml":
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return true, err
+		}
+		_, err = o.Out.Write(b)
+		return true, err
+	}
+	return true, fmt.Errorf("unknown output format %q: use json or yaml", o.Output)
+}
+
+func addOutputFlag(cmd *cobra.Command, o *Options) {
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
+}
+
+func newApproveCommand(o *Options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "approve NAME STEP",
+		Short: "Approve a step that requires approval (notify, export, drain, routing)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			step := v1.StepName(args[1])
+			if !slices.Contains(v1.AllSteps, step) {
+				return fmt.Errorf("unknown step %q: use one of notify, export, drain, routing", args[1])
+			}
+			rw, err := o.update(cmd.Context(), args[0], func(s *v1.RegionWithdrawalSpec) error {
+				if !slices.Contains(s.Approvals, step) {
+					s.Approvals = append(s.Approvals, step)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if done, err := o.print(rw); done {
+				return err
+			}
+			fmt.Fprintf(o.Out, "regionwithdrawal/%s: %s approved\n", rw.Name, step)
+			return nil
+		},
+	}
+	addOutputFlag(cmd, o)
+	return cmd
+}
+
+func newSetCommand(o *Options, verb, done, short string, mutate func(*v1.RegionWithdrawalSpec)) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   verb + " NAME",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rw, err := o.update(cmd.Context(), args[0], func(s *v1.RegionWithdrawalSpec) error { mutate(s); return nil })
+			if err != nil {
+				return err
+			}
+			if done, err := o.print(rw); done {
+				return err
+			}
+			fmt.Fprintf(o.Out, "regionwithdrawal/%s: %s\n", rw.Name, done)
+			return nil
+		},
+	}
+	addOutputFlag(cmd, o)
+	return cmd
+}
+
+func newCancelCommand(o *Options) *cobra.Command {
+	var reason string
+	var afterCutoff bool
+	cmd := &cobra.Command{
+		Use:   "cancel NAME",
+		Short: "Cancel a withdrawal: restore routes and replicas, tell customers; cannot be undone",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rw, err := o.update(cmd.Context(), args[0], func(s *v1.RegionWithdrawalSpec) error {
+				s.Cancel = true
+				if reason != "" {
+					s.CancelReason = reason
+				}
+				if afterCutoff {
+					s.AllowCancelAfterCutoff = true
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if done, err := o.print(rw); done {
+				return err
+			}
+			fmt.Fprintf(o.Out, "regionwithdrawal/%s: cancel requested; `kubectl withdrawal status %s` shows what was reversed\n", rw.Name, rw.Name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "Why, shown in the cancellation notice and in status")
+	cmd.Flags().BoolVar(&afterCutoff, "after-cutoff", false, "Also reverse a withdrawal whose cutoff has passed")
+	addOutputFlag(cmd, o)
+	return cmd
+}
+
+func newStatusCommand(o *Options) *cobra.Command {
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "status NAME",
+		Short: "Show a withdrawal's progress and next action (-w to follow it)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			rw, c, err := o.get(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if err := o.status(rw); err != nil || !watch {
+				return err
+			}
+			return o.follow(ctx, c, rw)
+		},
+	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "Print the status again every time it changes")
+	addOutputFlag(cmd, o)
+	return cmd
+}
+
+func (o *Options) status(rw *v1.RegionWithdrawal) error {
+	if done, err := o.print(rw.Status); done {
+		return err
+	}
+	return writeStatus(o.Out, rw)
+}
+
+// follow prints the status on every change, until interrupted or the
+// withdrawal is deleted.
+func (o *Options) follow(ctx context.Context, c client.WithWatch, rw *v1.RegionWithdrawal) error {
+	return wait.PollUntilContextCancel(ctx, 0, true, func(ctx context.Context) (bool, error) {
+		w, err := c.Watch(ctx, &v1.RegionWithdrawalList{}, client.InNamespace(rw.Namespace),
+			client.MatchingFields{"metadata.name": rw.Name})
+		if err != nil {
+			return false, err
+		}
+		defer w.Stop()
+		last := rw.ResourceVersion
+		for ev := range w.ResultChan() {
+			next, ok := ev.Object.(*v1.RegionWithdrawal)
+			if !ok || next.ResourceVersion == last {
+				continue
+			}
+			if ev.Type == "DELETED" {
+				fmt.Fprintf(o.Out, "regionwithdrawal/%s deleted\n", next.Name)
+				return true, nil
+			}
+			last = next.ResourceVersion
+			fmt.Fprintln(o.Out)
+			if err := o.status(next); err != nil {
+				return false, err
+			}
+		}
+		return false, nil // the server closed the watch: open another
+	})
+}
+
+// Main runs the plugin with the process's streams.
+func Main() int {
+	cmd := NewCommand(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		return 1
+	}
+	return 0
+}

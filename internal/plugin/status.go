@@ -1,0 +1,141 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package plugin
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+)
+
+// writeStatus prints a withdrawal's status for people: the phase, the next
+// action, each step, the notices, the conditions that need attention.
+func writeStatus(w io.Writer, rw *v1.RegionWithdrawal) error {
+	loc, err := time.LoadLocation(rw.Spec.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	show := func(t *metav1.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.In(loc).Format("2006-01-02 15:04 MST")
+	}
+	st := rw.Status
+	fmt.Fprintf(w, "%s/%s: region %s, cutoff %s\n", rw.Namespace, rw.Name, rw.Spec.Region, show(&rw.Spec.Cutoff))
+	fmt.Fprintf(w, "Phase: %s", orDash(string(st.Phase)))
+	if rw.Spec.DryRun {
+		fmt.Fprint(w, " (dry run)")
+	}
+	fmt.Fprintln(w)
+	if st.NextAction != "" {
+		fmt.Fprintf(w, "Next:  %s at %s\n", st.NextAction, show(st.NextActionAt))
+	}
+	if st.ObservedGeneration != rw.Generation {
+		fmt.Fprintf(w, "(the controller has not seen the latest spec yet: generation %d, observed %d)\n", rw.Generation, st.ObservedGeneration)
+	}
+
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tSTATE\tDUE\tSTARTED\tFINISHED\tLATE\tPROGRESS\tMESSAGE")
+	for _, s := range st.Steps {
+		late, progress := "-", "-"
+		if s.Lateness != nil && s.Lateness.Duration > 0 {
+			late = s.Lateness.Duration.Round(time.Second).String()
+		}
+		if s.Progress != nil {
+			progress = fmt.Sprintf("%d/%d", s.Progress.Done, s.Progress.Total)
+		}
+		state := string(s.State)
+		if s.DryRun {
+			state += " (dry run)"
+		}
+		msg := s.Message
+		if s.LastError != "" {
+			msg = "error: " + s.LastError
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, state, show(s.DueAt), show(s.StartedAt), show(s.FinishedAt), late, progress, oneLine(msg, 100))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	if st.Notify != nil && len(st.Notify.Notices) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NOTICE\tSCHEDULED\tSENT\tFAILED\tRECIPIENTS\tSTATE")
+		for _, n := range st.Notify.Notices {
+			state := "sending"
+			switch {
+			case n.FinishedAt != nil && n.DryRun:
+				state = "rehearsed"
+			case n.FinishedAt != nil:
+				state = "finished"
+			}
+			if n.MissedSlots > 0 {
+				state += fmt.Sprintf(" (%d missed slots folded in)", n.MissedSlots)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", n.ID, show(&n.ScheduledAt), n.Sent, n.Failed, n.Recipients, state)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	var attention []string
+	for _, c := range st.Conditions {
+		abnormal := (c.Type == v1.ConditionReady && c.Status == metav1.ConditionFalse) ||
+			(c.Type != v1.ConditionReady && c.Status == metav1.ConditionTrue)
+		if abnormal {
+			attention = append(attention, fmt.Sprintf("%s=%s (%s): %s", c.Type, c.Status, c.Reason, oneLine(c.Message, 200)))
+		}
+	}
+	if len(attention) > 0 {
+		fmt.Fprintln(w, "\nConditions:")
+		for _, a := range attention {
+			fmt.Fprintf(w, "  %s\n", a)
+		}
+	}
+	if len(st.Irreversible) > 0 {
+		fmt.Fprintln(w, "\nCould not be undone:")
+		for _, i := range st.Irreversible {
+			fmt.Fprintf(w, "  - %s\n", i)
+		}
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func oneLine(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n-3] + "..."
+	}
+	return s
+}
