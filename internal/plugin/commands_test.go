@@ -60,7 +60,9 @@ func run(t *testing.T, ns string, args ...string) (string, error) {
 	var out bytes.Buffer
 	o := &Options{IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &out}, Flags: genericclioptions.NewConfigFlags(true),
 		Clock: clocktesting.NewFakeClock(beforeEverything)}
-	o.NewClient = func() (client.WithWatch, error) { return client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()}) }
+	o.NewClient = func() (client.WithWatch, error) {
+		return client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()})
+	}
 	cmd := newRootCommand(o)
 	cmd.SetArgs(append(args, "--namespace", ns))
 	err := cmd.ExecuteContext(context.Background())
@@ -129,7 +131,9 @@ func TestSteeringCommands(t *testing.T) {
 		check   func(*v1.RegionWithdrawal) bool
 	}{
 		{name: "approve a step", args: []string{"approve", "germany", "drain"}, wantOut: "drain approved",
-			check: func(rw *v1.RegionWithdrawal) bool { return slices.Equal(rw.Spec.Approvals, []v1.StepName{v1.StepDrain}) }},
+			check: func(rw *v1.RegionWithdrawal) bool {
+				return slices.Equal(rw.Spec.Approvals, []v1.StepName{v1.StepDrain})
+			}},
 		{name: "approving twice keeps one entry", args: []string{"approve", "germany", "drain"},
 			check: func(rw *v1.RegionWithdrawal) bool { return len(rw.Spec.Approvals) == 1 }},
 		{name: "an unknown step is refused", args: []string{"approve", "germany", "exfiltrate"}, wantErr: "unknown step"},
@@ -169,7 +173,7 @@ func TestStatus(t *testing.T) {
 	rw.Status = v1.RegionWithdrawalStatus{
 		ObservedGeneration: rw.Generation, Phase: v1.PhaseInProgress, NextAction: "notify:reminder",
 		NextActionAt: &metav1.Time{Time: time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)},
-		Steps: []v1.StepStatus{{Name: v1.StepNotify, State: v1.StepRunning, StartedAt: &started, Progress: &v1.Progress{Done: 1, Total: 2}, Message: "sending"}},
+		Steps:        []v1.StepStatus{{Name: v1.StepNotify, State: v1.StepRunning, StartedAt: &started, Progress: &v1.Progress{Done: 1, Total: 2}, Message: "sending"}},
 		Conditions: []metav1.Condition{{Type: v1.ConditionDeadlineAtRisk, Status: metav1.ConditionTrue, Reason: v1.ReasonApprovalMissing,
 			Message: "drain is not approved", LastTransitionTime: started}},
 	}
@@ -218,7 +222,9 @@ func TestStatusWatchPrintsChanges(t *testing.T) {
 	out := &syncBuffer{}
 	o := &Options{IOStreams: genericiooptions.IOStreams{Out: out, ErrOut: out}, Flags: genericclioptions.NewConfigFlags(true),
 		Clock: clocktesting.NewFakeClock(beforeEverything)}
-	o.NewClient = func() (client.WithWatch, error) { return client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()}) }
+	o.NewClient = func() (client.WithWatch, error) {
+		return client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()})
+	}
 	cmd := newRootCommand(o)
 	cmd.SetArgs([]string{"status", "germany", "-w", "--namespace", "watch"})
 	ctx, cancel := context.WithCancel(context.Background())
