@@ -113,7 +113,12 @@ type operator struct {
 
 func start(t *testing.T, args ...string) *operator {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"--kubeconfig", kubeconfig(t)}, args...)...)
+	return startWithKubeconfig(t, kubeconfig(t), args...)
+}
+
+func startWithKubeconfig(t *testing.T, kubeconfig string, args ...string) *operator {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,210 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+)
+
+// installChartRBAC renders the chart for a release in ns that watches the
+// given namespaces and creates its ServiceAccount and RBAC objects.
+func installChartRBAC(t *testing.T, ns string, watch ...string) {
+	t.Helper()
+	helm := filepath.Join(testenv.RepoRoot(), "bin", "helm")
+	args := []string{"template", "rwo", filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"), "--namespace", ns}
+	if len(watch) > 0 {
+		args = append(args, "--set", "watchNamespaces={"+strings.Join(watch, ",")+"}")
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(helm, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helm template: %v\n%s", err, out.String())
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(&out, 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			t.Fatal(err)
+		}
+		switch u.GetKind() {
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			if err := env.Client.Create(context.Background(), u); err != nil {
+				t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
+			}
+		}
+	}
+}
+
+// tokenKubeconfig writes a kubeconfig that authenticates as a ServiceAccount
+// with a token from the TokenRequest API.
+func tokenKubeconfig(t *testing.T, ns, sa string) (string, string) {
+	t.Helper()
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), sa, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}
+	kc.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	kc.Contexts["sa"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "sa"}
+	kc.CurrentContext = "sa"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path, tr.Status.Token
+}
+
+func TestChartRBACIsEnoughAndNoMore(t *testing.T) {
+	ctx := context.Background()
+	c := env.Client
+	for _, ns := range []string{"rwo-system", "bes-system", "other-tenant"} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	installChartRBAC(t, "rwo-system", "bes-system")
+	sa := "rwo-region-withdrawal-operator"
+	user := "system:serviceaccount:rwo-system:" + sa
+
+	t.Run("what SubjectAccessReview says it may not do", func(t *testing.T) {
+		cs := kubernetes.NewForConfigOrDie(env.Config)
+		for _, tc := range []struct {
+			name string
+			attr authorizationv1.ResourceAttributes
+			want bool
+		}{
+			{name: "read Secrets in the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "get", Resource: "secrets"}, want: true},
+			{name: "read Secrets in another namespace", attr: authorizationv1.ResourceAttributes{Namespace: "other-tenant", Verb: "get", Resource: "secrets"}},
+			{name: "list Secrets anywhere", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "list", Resource: "secrets"}},
+			{name: "delete a namespace", attr: authorizationv1.ResourceAttributes{Verb: "delete", Resource: "namespaces", Name: "bes-system"}},
+			{name: "patch withdrawal status in the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "patch", Group: "withdrawal.ops.dev", Resource: "regionwithdrawals", Subresource: "status"}, want: true},
+			{name: "touch withdrawals in another namespace", attr: authorizationv1.ResourceAttributes{Namespace: "other-tenant", Verb: "get", Group: "withdrawal.ops.dev", Resource: "regionwithdrawals"}},
+			{name: "create pods", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "create", Resource: "pods"}},
+		} {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:rwo-system", "system:authenticated"}, ResourceAttributes: &tc.attr}}
+			res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status.Allowed != tc.want {
+				t.Errorf("%s: allowed=%v, want %v", tc.name, res.Status.Allowed, tc.want)
+			}
+		}
+	})
+
+	t.Run("no wildcard verb or resource", func(t *testing.T) {
+		var roles rbacv1.ClusterRoleList
+		if err := c.List(ctx, &roles, client.MatchingLabels{"app.kubernetes.io/instance": "rwo"}); err != nil {
+			t.Fatal(err)
+		}
+		var nsRoles rbacv1.RoleList
+		if err := c.List(ctx, &nsRoles, client.MatchingLabels{"app.kubernetes.io/instance": "rwo"}); err != nil {
+			t.Fatal(err)
+		}
+		var rules []rbacv1.PolicyRule
+		for _, r := range roles.Items {
+			rules = append(rules, r.Rules...)
+		}
+		for _, r := range nsRoles.Items {
+			rules = append(rules, r.Rules...)
+		}
+		if len(rules) == 0 {
+			t.Fatal("no rules found")
+		}
+		for _, r := range rules {
+			for _, field := range [][]string{r.Verbs, r.Resources, r.APIGroups, r.NonResourceURLs} {
+				for _, v := range field {
+					if strings.Contains(v, "*") {
+						t.Errorf("wildcard %q in rule %+v", v, r)
+					}
+				}
+			}
+		}
+	})
+
+	t.Run("the operator runs a withdrawal with only these permissions", func(t *testing.T) {
+		kubeconfig, _ := tokenKubeconfig(t, "rwo-system", sa)
+		zero := v1.Moment{Offset: &metav1.Duration{}}
+		cutoff := metav1.NewTime(time.Now().Add(8 * time.Second).Truncate(time.Second))
+		if err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "pk-recipients", Namespace: "bes-system"},
+			Data: map[string]string{"list.csv": "id,email\nc1,a@example.com\n"}}); err != nil {
+			t.Fatal(err)
+		}
+		rw := &v1.RegionWithdrawal{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "bes-system", Name: "pakistan"},
+			Spec: v1.RegionWithdrawalSpec{
+				Region: "PK", Cutoff: cutoff, TimeZone: "Asia/Karachi", DryRun: true,
+				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"bes.example.com/region": "pk"}},
+				Notify: &v1.NotifyStep{Announce: v1.Moment{Offset: &metav1.Duration{Duration: -6 * time.Second}}, Final: v1.Moment{Offset: &metav1.Duration{Duration: -3 * time.Second}},
+					Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "pk-recipients"}}},
+					Webhook:    &v1.WebhookChannel{URL: "https://127.0.0.1:9/hook", SigningSecretRef: v1.SecretKeyReference{Name: "pk-webhook", Key: "k"}}},
+				Drain:   &v1.DrainStep{Start: v1.Moment{Offset: &metav1.Duration{Duration: -2 * time.Second}}},
+				Routing: &v1.RoutingStep{At: &zero},
+			},
+		}
+		if err := c.Create(ctx, rw); err != nil {
+			t.Fatal(err)
+		}
+		op := startWithKubeconfig(t, kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
+			"--leader-elect", "--leader-election-namespace=rwo-system", "--watch-namespaces=bes-system")
+		poll(t, "the withdrawal completed", func() error {
+			got := &v1.RegionWithdrawal{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(rw), got); err != nil {
+				return err
+			}
+			if got.Status.Phase != v1.PhaseCompleted {
+				return fmt.Errorf("phase %q, steps %+v", got.Status.Phase, got.Status.Steps)
+			}
+			return nil
+		})
+		if strings.Contains(op.out.String(), "forbidden") {
+			t.Fatalf("the operator hit a permission error:\n%s", op.out.String())
+		}
+		op.stop(t)
+	})
+}
