@@ -494,3 +494,35 @@ func TestTurningDryRunOffRunsRehearsedStepsForReal(t *testing.T) {
 		t.Fatalf("events %v, want DryRunReset", evs)
 	}
 }
+
+// specErrExecutor fails every action with a spec problem, as the notify
+// executor does for a template that does not render.
+type specErrExecutor struct{}
+
+func (specErrExecutor) Execute(context.Context, *v1.RegionWithdrawal, planner.Action) (executor.Result, error) {
+	return executor.Result{}, &planner.SpecError{Field: "spec.notify.templates.announcement.subject", Err: errors.New(`template: subject:1: function "shout" not defined`)}
+}
+
+func TestAnExecutorsSpecErrorStallsOnce(t *testing.T) {
+	h := newHarness(t, announcementDue)
+	h.regionApp()
+	h.pakistan(func(s *v1.RegionWithdrawalSpec) { s.Export, s.Drain, s.Routing, s.DryRun = nil, nil, nil, false })
+	h.r.Executors = executor.Set{v1.StepNotify: specErrExecutor{}}
+	if _, err := h.reconcile(); !errors.Is(err, reconcile.TerminalError(nil)) {
+		t.Fatalf("reconcile error %v, want terminal", err)
+	}
+	rw := h.get()
+	if c := condition(rw, v1.ConditionStalled); c.Status != metav1.ConditionTrue || c.Reason != v1.ReasonInvalidSpec || !strings.Contains(c.Message, "templates.announcement.subject") {
+		t.Fatalf("Stalled = %+v, want InvalidSpec naming the template", c)
+	}
+	if c := condition(rw, v1.ConditionReady); c.Status != metav1.ConditionFalse {
+		t.Fatalf("Ready = %+v, want False", c)
+	}
+	if evs := h.events(); !hasEvent(evs, "Warning InvalidSpec", "shout") {
+		t.Fatalf("events %v, want InvalidSpec", evs)
+	}
+	_, _ = h.reconcile()
+	if evs := h.events(); hasEvent(evs, "InvalidSpec") {
+		t.Fatalf("the same problem was reported again: %v", evs)
+	}
+}

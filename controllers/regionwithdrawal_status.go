@@ -70,7 +70,7 @@ func (r *RegionWithdrawalReconciler) clearStalled(rw *v1.RegionWithdrawal, reaso
 // summarize sets the phase, the next action and the kstatus conditions from
 // the final plan of a reconcile, with an Event for each change a person
 // would want to hear of.
-func (r *RegionWithdrawalReconciler) summarize(rw *v1.RegionWithdrawal, plan planner.Plan) {
+func (r *RegionWithdrawalReconciler) summarize(rw *v1.RegionWithdrawal, plan planner.Plan, specErr *planner.SpecError) {
 	st := &rw.Status
 	oldPhase := st.Phase
 	busy := len(inFlight(st)) > 0
@@ -121,9 +121,14 @@ func (r *RegionWithdrawalReconciler) summarize(rw *v1.RegionWithdrawal, plan pla
 				msg = "cancel refused: " + h.Message
 			}
 		}
-		r.markStalledKeepPhase(rw, v1.ReasonCancelRefused, msg)
+		r.markStalledKeepPhase(rw, v1.ReasonCancelRefused, "Cancel", msg)
 	} else {
 		r.clearStalled(rw, v1.ReasonCancelRefused)
+	}
+	if specErr != nil {
+		r.markStalledKeepPhase(rw, v1.ReasonInvalidSpec, "Validate", specErr.Error())
+	} else {
+		r.clearStalled(rw, v1.ReasonInvalidSpec)
 	}
 	if c := meta.FindStatusCondition(st.Conditions, v1.ConditionStalled); c == nil {
 		setCondition(rw, v1.ConditionStalled, false, v1.ReasonScheduled, "the spec can be carried out")
@@ -198,10 +203,10 @@ func (r *RegionWithdrawalReconciler) summarize(rw *v1.RegionWithdrawal, plan pla
 
 // markStalledKeepPhase sets Stalled without changing the phase, for a
 // request (such as a late cancel) that cannot be done while the rest goes on.
-func (r *RegionWithdrawalReconciler) markStalledKeepPhase(rw *v1.RegionWithdrawal, reason, msg string) {
+func (r *RegionWithdrawalReconciler) markStalledKeepPhase(rw *v1.RegionWithdrawal, reason, action, msg string) {
 	prev := meta.FindStatusCondition(rw.Status.Conditions, v1.ConditionStalled)
 	if prev == nil || prev.Status != metav1.ConditionTrue || prev.Message != msg {
-		r.event(rw, true, reason, "Cancel", "%s", msg)
+		r.event(rw, true, reason, action, "%s", msg)
 	}
 	setCondition(rw, v1.ConditionStalled, true, reason, msg)
 }

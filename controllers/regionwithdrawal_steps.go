@@ -56,7 +56,8 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 		r.markStalled(rw, v1.ReasonInvalidSpec, err.Error())
 		return ctrl.Result{}, reconcile.TerminalError(err)
 	}
-	r.clearStalled(rw, v1.ReasonInvalidSpec)
+	// A Stalled condition from an earlier bad spec is cleared by summarize,
+	// once this reconcile's executors have had their say too.
 
 	if !rw.Spec.DryRun {
 		if n := resetRehearsal(&rw.Status); n > 0 {
@@ -95,10 +96,19 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 		}
 	}
 
+	// An executor that found the spec unusable (a template that does not
+	// render, say) stalls the withdrawal until the spec changes.
+	var specErr *planner.SpecError
+	errors.As(errors.Join(errs...), &specErr)
+
 	now := r.Clock.Now()
 	plan := r.plan(tl, rw, now)
+	plan.Risks = append(plan.Risks, r.executorRisks(rw)...)
 	r.applyHolds(rw, tl, plan)
-	r.summarize(rw, plan)
+	r.summarize(rw, plan, specErr)
+	if specErr != nil {
+		return ctrl.Result{}, reconcile.TerminalError(specErr)
+	}
 
 	if !plan.WakeAt.IsZero() {
 		if wake := plan.WakeAt.Sub(now) + requeueSkew; requeue == 0 || wake < requeue {
@@ -110,6 +120,24 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 		requeue = requeueSkew
 	}
 	return ctrl.Result{RequeueAfter: requeue}, errors.Join(errs...)
+}
+
+// executorRisks collects what the executors of started steps foresee.
+func (r *RegionWithdrawalReconciler) executorRisks(rw *v1.RegionWithdrawal) []planner.Risk {
+	if rw.Spec.DryRun || rw.Spec.Cancel {
+		return nil
+	}
+	var out []planner.Risk
+	for _, step := range v1.AllSteps {
+		rr, ok := r.Executors[step].(executor.RiskReporter)
+		if !ok {
+			continue
+		}
+		for _, risk := range rr.Risks(rw) {
+			out = append(out, planner.Risk{Step: risk.Step, Reason: risk.Reason, Message: risk.Message})
+		}
+	}
+	return out
 }
 
 func (r *RegionWithdrawalReconciler) plan(tl *planner.Timeline, rw *v1.RegionWithdrawal, now time.Time) planner.Plan {

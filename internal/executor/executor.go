@@ -113,3 +113,18 @@ type Watch struct {
 type Watcher interface {
 	Watches() []Watch
 }
+
+// RiskReporter is implemented by executors that can tell, from what they
+// observe, that their step may miss its deadline (for example an export
+// whose Jobs take longer than the time left). The controller adds these to
+// the planner's risks in the DeadlineAtRisk condition.
+type RiskReporter interface {
+	Risks(rw *v1.RegionWithdrawal) []Risk
+}
+
+// Risk is one reason a deadline may be missed, with numbers in Message.
+type Risk struct {
+	Step    v1.StepName
+	Reason  string
+	Message string
+}
