@@ -1,0 +1,480 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package export carries out the export step: one Job per target (each
+// selected namespace, each selected workload, or once for the region) from
+// the withdrawal's Job template, a limited number at a time, each retried
+// within the step's attempts and deadline. When a Job completes, the
+// controller reads the result the exporter wrote to its container's
+// termination message (package exportresult), checks it, and records the
+// artifact as verified; a Job that succeeded without a valid result is a
+// failed export. From the observed Job durations it estimates when the
+// export will finish and says so, with numbers, when that is after the
+// deadline.
+//
+// The Jobs are the record. Each call lists them and derives everything
+// else; a judgement (verified, or failed and why) is written onto the Job
+// before it counts, so if the process dies between any two lines the next
+// call finds the same Jobs, judges what is unjudged, and creates only the
+// Jobs whose deterministic names do not exist yet (AlreadyExists is an
+// earlier run's Job, adopted).
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/exportresult"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
+)
+
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch
+
+const (
+	// MaxStatusArtifacts is how many artifacts status lists; beyond, every
+	// artifact is also kept in ConfigMaps.
+	MaxStatusArtifacts = 50
+	// maxFailures caps status.steps[export].export.failures.
+	maxFailures = 20
+	// watchFallback is how soon a running export is looked at again if no
+	// Job event wakes it first.
+	watchFallback = 30 * time.Second
+	// maxReason caps a failure reason.
+	maxReason = 512
+)
+
+// ErrInvalidTemplate is a Job template that cannot make a Job.
+var ErrInvalidTemplate = errors.New("invalid export Job template")
+
+// Executor runs the export step.
+type Executor struct {
+	// Client writes Jobs and ConfigMaps; it also reads the targets
+	// (namespaces, workloads) through the manager's cache.
+	Client client.Client
+	// APIReader reads Jobs, Pods and artifact ConfigMaps from the API
+	// server: a judgement must not rest on a stale cache, and export Jobs
+	// may run in namespaces the cache does not cover.
+	APIReader client.Reader
+	// Targets resolves the namespaces a withdrawal selects.
+	Targets *targets.Resolver
+	// Clock defaults to the real clock.
+	Clock clock.PassiveClock
+}
+
+var (
+	_ executor.Executor  = (*Executor)(nil)
+	_ executor.Watcher   = (*Executor)(nil)
+	_ executor.Finalizer = (*Executor)(nil)
+)
+
+// New returns the export executor. c is the manager's client, apiReader
+// its API reader. Owner references name the RegionWithdrawal kind
+// directly, so no scheme is needed.
+func New(c client.Client, apiReader client.Reader, clk clock.PassiveClock) *Executor {
+	return &Executor{
+		Client:    c,
+		APIReader: apiReader,
+		Targets:   &targets.Resolver{Reader: c, Clock: clk},
+		Clock:     clk,
+	}
+}
+
+func (e *Executor) now() time.Time {
+	if e.Clock == nil {
+		return time.Now()
+	}
+	return e.Clock.Now()
+}
+
+func (e *Executor) reader() client.Reader {
+	if e.APIReader != nil {
+		return e.APIReader
+	}
+	return e.Client
+}
+
+// Execute exports (ActionStart) or cancels running exports (ActionRevert).
+func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (executor.Result, error) {
+	if a.Step != v1.StepExport {
+		return executor.Result{}, fmt.Errorf("export: unexpected action %s", a.ID)
+	}
+	switch a.Kind {
+	case planner.ActionStart:
+		if rw.Spec.Export == nil {
+			return executor.Result{Done: true, Failed: true, Message: "spec.export was removed while the export ran"}, nil
+		}
+		return e.export(ctx, rw)
+	case planner.ActionRevert:
+		return e.revert(ctx, rw)
+	default:
+		return executor.Result{}, fmt.Errorf("export: unexpected action %s", a.ID)
+	}
+}
+
+// attempt is one Job of a target, as judged.
+type attempt struct {
+	job      *batchv1.Job
+	number   int
+	finished bool
+	verified *exportresult.Result
+	failure  string
+}
+
+// targetState is everything known about one target.
+type targetState struct {
+	Target
+	hash     string
+	attempts []*attempt // by number
+}
+
+func (t *targetState) verified() *attempt {
+	for _, a := range t.attempts {
+		if a.verified != nil {
+			return a
+		}
+	}
+	return nil
+}
+
+func (t *targetState) running() *attempt {
+	for _, a := range t.attempts {
+		if !a.finished {
+			return a
+		}
+	}
+	return nil
+}
+
+func (t *targetState) failures() int {
+	n := 0
+	for _, a := range t.attempts {
+		if a.failure != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func (t *targetState) nextAttempt() int {
+	n := 0
+	for _, a := range t.attempts {
+		n = max(n, a.number)
+	}
+	return n + 1
+}
+
+func (e *Executor) export(ctx context.Context, rw *v1.RegionWithdrawal) (executor.Result, error) {
+	spec := rw.Spec.Export
+	now := e.now()
+	deadline := spec.Deadline.Resolve(rw.Spec.Cutoff.Time).UTC()
+	parallelism := int(max(spec.Parallelism, 1))
+	maxAttempts := int(max(spec.MaxAttempts, 1))
+
+	states, err := e.states(ctx, rw)
+	if err != nil {
+		return executor.Result{}, err
+	}
+	// Judge every finished Job not judged yet.
+	for _, st := range states {
+		for _, a := range st.attempts {
+			if a.finished && a.verified == nil && a.failure == "" {
+				if err := e.judge(ctx, a); err != nil {
+					return executor.Result{}, err
+				}
+			}
+		}
+	}
+
+	running := 0
+	for _, st := range states {
+		if st.verified() == nil && st.running() != nil {
+			running++
+		}
+	}
+	var invalid error
+	created := 0
+	for _, st := range states {
+		if running >= parallelism {
+			break
+		}
+		if st.verified() != nil || st.running() != nil || st.failures() >= maxAttempts || !now.Before(deadline) {
+			continue
+		}
+		n := st.nextAttempt()
+		job, err := buildJob(rw, st.Target, st.hash, n, deadline, now)
+		if err != nil {
+			invalid = err
+			break
+		}
+		got, err := e.createJob(ctx, rw, job)
+		switch {
+		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+			invalid = fmt.Errorf("%w: %w", ErrInvalidTemplate, err)
+		case err != nil:
+			return executor.Result{}, err
+		}
+		if invalid != nil {
+			break
+		}
+		st.attempts = append(st.attempts, &attempt{job: got, number: n, finished: isFinished(got)})
+		running++
+		created++
+	}
+	if created > 0 {
+		ctrl.LoggerFrom(ctx).V(1).Info("Created export Jobs", "count", created)
+	}
+
+	status := e.summarize(ctx, rw, states, deadline, now, parallelism, maxAttempts)
+	if err := e.syncArtifactConfigMaps(ctx, rw, states, status); err != nil {
+		return executor.Result{}, err
+	}
+	planner.StepStatus(&rw.Status, v1.StepExport).Export = status
+	return e.result(rw, states, status, invalid, deadline, now, maxAttempts), nil
+}
+
+// result turns the summary into what the controller records.
+func (e *Executor) result(rw *v1.RegionWithdrawal, states []*targetState, st *v1.ExportStatus, invalid error, deadline, now time.Time, maxAttempts int) executor.Result {
+	res := executor.Result{
+		Progress: &v1.Progress{Done: int64(st.Verified), Total: int64(st.Targets)},
+		Plan:     plan(states, rw),
+	}
+	if invalid != nil {
+		res.Done, res.Failed = true, true
+		res.Message = fmt.Sprintf("cannot create export Jobs: %v", invalid)
+		return res
+	}
+	switch {
+	case st.Targets == 0:
+		res.Done = true
+		res.Message = "nothing to export: the withdrawal selects no " + strings.ToLower(string(scope(rw)))
+		return res
+	case st.Verified == st.Targets:
+		res.Done = true
+		res.Message = fmt.Sprintf("all %d exports verified (%d bytes)", st.Verified, st.Bytes)
+		return res
+	case st.Running == 0 && st.Verified+st.Failed == st.Targets:
+		res.Done, res.Failed = true, true
+		var names []string
+		for _, f := range st.Failures {
+			if f.GaveUp {
+				names = append(names, fmt.Sprintf("%s (%d attempts: %s)", f.Target, f.Attempts, f.Reason))
+			}
+		}
+		why := fmt.Sprintf("after %d attempts each", maxAttempts)
+		if !now.Before(deadline) {
+			why = "by the deadline " + deadline.Format(time.RFC3339)
+		}
+		res.Message = fmt.Sprintf("%d of %d exports could not be verified %s: %s", st.Failed, st.Targets, why, strings.Join(names, "; "))
+		return res
+	}
+	res.Message = fmt.Sprintf("%d of %d exports verified, %d running", st.Verified, st.Targets, st.Running)
+	if st.Failed > 0 {
+		res.Message += fmt.Sprintf(", %d gave up", st.Failed)
+	}
+	if st.AtRisk {
+		res.Message += "; " + st.AtRiskMessage
+	}
+	res.RequeueAfter = watchFallback
+	if left := deadline.Sub(now); left > 0 && left < res.RequeueAfter {
+		res.RequeueAfter = left
+	}
+	return res
+}
+
+func scope(rw *v1.RegionWithdrawal) v1.ExportScope {
+	if rw.Spec.Export.Per == "" {
+		return v1.ExportPerNamespace
+	}
+	return rw.Spec.Export.Per
+}
+
+// resolve lists the targets the withdrawal selects now, sorted by key.
+func (e *Executor) resolve(ctx context.Context, rw *v1.RegionWithdrawal) ([]Target, error) {
+	switch scope(rw) {
+	case v1.ExportOnce:
+		return []Target{{Key: "Region/" + rw.Spec.Region, Namespace: rw.Namespace}}, nil
+	case v1.ExportPerWorkload:
+		nss, err := e.Targets.Namespaces(ctx, rw)
+		if err != nil {
+			return nil, err
+		}
+		sel, err := metav1.LabelSelectorAsSelector(&rw.Spec.Selector)
+		if err != nil {
+			return nil, fmt.Errorf("parsing spec.selector: %w", err)
+		}
+		var out []Target
+		for _, ns := range nss {
+			var deps appsv1.DeploymentList
+			if err := e.Client.List(ctx, &deps, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+				return nil, fmt.Errorf("listing Deployments in %s: %w", ns, err)
+			}
+			for _, d := range deps.Items {
+				out = append(out, Target{Key: targets.KindDeployment + "/" + ns + "/" + d.Name, Namespace: ns, Name: d.Name})
+			}
+			var sts appsv1.StatefulSetList
+			if err := e.Client.List(ctx, &sts, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+				return nil, fmt.Errorf("listing StatefulSets in %s: %w", ns, err)
+			}
+			for _, s := range sts.Items {
+				out = append(out, Target{Key: targets.KindStatefulSet + "/" + ns + "/" + s.Name, Namespace: ns, Name: s.Name})
+			}
+		}
+		return out, nil
+	default:
+		nss, err := e.Targets.Namespaces(ctx, rw)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Target, 0, len(nss))
+		for _, ns := range nss {
+			out = append(out, Target{Key: targets.KindNamespace + "/" + ns, Namespace: ns, Name: ns})
+		}
+		return out, nil
+	}
+}
+
+// listJobs lists the withdrawal's export Jobs in every namespace.
+func (e *Executor) listJobs(ctx context.Context, rw *v1.RegionWithdrawal) ([]batchv1.Job, error) {
+	var jobs batchv1.JobList
+	if err := e.reader().List(ctx, &jobs, client.MatchingLabels{LabelWithdrawalUID: string(rw.UID)}); err != nil {
+		return nil, fmt.Errorf("listing export Jobs: %w", err)
+	}
+	return jobs.Items, nil
+}
+
+// states joins the targets selected now with those that already have Jobs:
+// a target that left the selection after its export started is still
+// reported, and one that joined it is exported too.
+func (e *Executor) states(ctx context.Context, rw *v1.RegionWithdrawal) ([]*targetState, error) {
+	ts, err := e.resolve(ctx, rw)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := e.listJobs(ctx, rw)
+	if err != nil {
+		return nil, err
+	}
+	byHash := map[string]*targetState{}
+	var out []*targetState
+	for _, t := range ts {
+		h := TargetHash(rw, t.Key)
+		if _, dup := byHash[h]; dup {
+			continue
+		}
+		st := &targetState{Target: t, hash: h}
+		byHash[h] = st
+		out = append(out, st)
+	}
+	for i := range jobs {
+		job := &jobs[i]
+		h := job.Labels[LabelTarget]
+		n, err := strconv.Atoi(job.Labels[LabelAttempt])
+		if h == "" || err != nil {
+			continue // not ours to judge
+		}
+		st, ok := byHash[h]
+		if !ok {
+			st = &targetState{Target: Target{Key: job.Annotations[AnnotationTarget], Namespace: job.Namespace}, hash: h}
+			byHash[h] = st
+			out = append(out, st)
+		}
+		st.attempts = append(st.attempts, attemptOf(job, n))
+	}
+	slices.SortFunc(out, func(a, b *targetState) int { return strings.Compare(a.Key, b.Key) })
+	for _, st := range out {
+		slices.SortFunc(st.attempts, func(a, b *attempt) int { return a.number - b.number })
+	}
+	return out, nil
+}
+
+func attemptOf(job *batchv1.Job, n int) *attempt {
+	a := &attempt{job: job, number: n, finished: isFinished(job), failure: job.Annotations[AnnotationFailure]}
+	if raw, ok := job.Annotations[AnnotationResult]; ok {
+		if r, err := exportresult.Parse([]byte(raw)); err == nil {
+			a.verified = r
+		} else {
+			a.failure = "the recorded result no longer parses: " + err.Error()
+		}
+	}
+	return a
+}
+
+// isFinished reports a Job the Job controller has finished with.
+func isFinished(job *batchv1.Job) bool {
+	for _, c := range job.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+func jobCondition(job *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
+	for i := range job.Status.Conditions {
+		if c := &job.Status.Conditions[i]; c.Type == t && c.Status == corev1.ConditionTrue {
+			return c
+		}
+	}
+	return nil
+}
+
+// createJob creates job, or adopts the Job of that name an earlier call
+// created. A Job of that name that is not this withdrawal's is an error.
+func (e *Executor) createJob(ctx context.Context, rw *v1.RegionWithdrawal, job *batchv1.Job) (*batchv1.Job, error) {
+	err := e.Client.Create(ctx, job)
+	if err == nil {
+		return job, nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating export Job %s/%s: %w", job.Namespace, job.Name, err)
+	}
+	var existing batchv1.Job
+	if err := e.reader().Get(ctx, client.ObjectKeyFromObject(job), &existing); err != nil {
+		return nil, fmt.Errorf("reading export Job %s/%s: %w", job.Namespace, job.Name, err)
+	}
+	if existing.Labels[LabelWithdrawalUID] != string(rw.UID) {
+		return nil, fmt.Errorf("a Job named %s/%s exists and does not belong to this withdrawal", job.Namespace, job.Name)
+	}
+	return &existing, nil
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,220 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package export
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+)
+
+// Labels and annotations on export Jobs. The Jobs are the record of the
+// export: a Job's annotations say which target it covers and, once the
+// controller has judged it, its verified result or why it failed, so the
+// state survives a controller crash and the Pods' garbage collection.
+const (
+	LabelWithdrawal    = "withdrawal.ops.dev/withdrawal"
+	LabelWithdrawalUID = "withdrawal.ops.dev/withdrawal-uid"
+	LabelTarget        = "withdrawal.ops.dev/export-target"
+	LabelAttempt       = "withdrawal.ops.dev/export-attempt"
+
+	AnnotationWithdrawalNamespace = "withdrawal.ops.dev/withdrawal-namespace"
+	AnnotationWithdrawalName      = "withdrawal.ops.dev/withdrawal-name"
+	AnnotationTarget              = "withdrawal.ops.dev/export-target"
+	// AnnotationResult holds the verified result, as exportresult JSON.
+	AnnotationResult = "withdrawal.ops.dev/export-result"
+	// AnnotationVerifiedAt is when the result was verified, RFC 3339.
+	AnnotationVerifiedAt = "withdrawal.ops.dev/export-verified-at"
+	// AnnotationFailure holds why a finished Job is a failed export.
+	AnnotationFailure = "withdrawal.ops.dev/export-failure"
+
+	// jobNameLabel is set by the Job controller on a Job's Pods.
+	jobNameLabel = "batch.kubernetes.io/job-name"
+
+	// exporterContainer is the container whose termination message holds
+	// the result; without one of that name, the first container.
+	exporterContainer = "exporter"
+
+	// Environment variables given to every container of an export Job.
+	EnvRegion          = "WITHDRAWAL_REGION"
+	EnvCutoff          = "WITHDRAWAL_CUTOFF"
+	EnvTarget          = "WITHDRAWAL_TARGET"
+	EnvTargetNamespace = "WITHDRAWAL_TARGET_NAMESPACE"
+	EnvTargetName      = "WITHDRAWAL_TARGET_NAME"
+	EnvExportID        = "WITHDRAWAL_EXPORT_ID"
+	EnvAttempt         = "WITHDRAWAL_EXPORT_ATTEMPT"
+)
+
+// Target is one thing an export Job covers.
+type Target struct {
+	// Key names the target for people and in status: "Namespace/acme",
+	// "Deployment/acme/web", or "Region/PK".
+	Key string
+	// Namespace is where the Job runs: the namespace whose volumes it
+	// mounts.
+	Namespace string
+	// Name is the workload or namespace name ("" for the region).
+	Name string
+}
+
+// hashLen is how many hex digits of the SHA-256 name a target: 40 bits
+// keep collisions unlikely among tens of thousands of targets.
+const hashLen = 10
+
+// maxPrefix is how much of the withdrawal's name a Job name keeps, so that
+// "<prefix>-export-<hash>-<attempt>" fits in the 63 characters a label
+// value (the Pods' job-name label) allows.
+const maxPrefix = 63 - len("-export-") - hashLen - len("-99")
+
+// TargetHash names a target of a withdrawal, stably: the same withdrawal
+// and target always give the same hash, so a re-created Job is recognised.
+func TargetHash(rw *v1.RegionWithdrawal, key string) string {
+	sum := sha256.Sum256([]byte(rw.Namespace + "/" + rw.Name + "\x00" + key))
+	return hex.EncodeToString(sum[:])[:hashLen]
+}
+
+// JobName is the deterministic name of a target's export Job.
+func JobName(rw *v1.RegionWithdrawal, hash string, attempt int) string {
+	return fmt.Sprintf("%s-export-%s-%d", namePrefix(rw.Name), hash, attempt)
+}
+
+// ExportID is the id given to the exporter in WITHDRAWAL_EXPORT_ID: the
+// same for every attempt of a target, so a retry overwrites, not adds.
+func ExportID(rw *v1.RegionWithdrawal, hash string) string {
+	return namePrefix(rw.Name) + "-" + hash
+}
+
+func namePrefix(name string) string {
+	if len(name) > maxPrefix {
+		name = name[:maxPrefix]
+	}
+	return strings.TrimRight(name, "-.")
+}
+
+// buildJob makes the Job for one attempt of one target from the template.
+// deadline bounds the Job's run time so that a hung exporter ends by the
+// export deadline.
+func buildJob(rw *v1.RegionWithdrawal, t Target, hash string, attempt int, deadline, now time.Time) (*batchv1.Job, error) {
+	tmpl := rw.Spec.Export.JobTemplate.DeepCopy()
+	if len(tmpl.Spec.Template.Spec.Containers) == 0 {
+		return nil, fmt.Errorf("%w: spec.export.jobTemplate.spec.template.spec.containers is empty", ErrInvalidTemplate)
+	}
+	labels := map[string]string{
+		LabelWithdrawal:    labelValue(rw.Name),
+		LabelWithdrawalUID: string(rw.UID),
+		LabelTarget:        hash,
+		LabelAttempt:       strconv.Itoa(attempt),
+	}
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        JobName(rw, hash, attempt),
+			Namespace:   t.Namespace,
+			Labels:      merge(tmpl.Labels, labels),
+			Annotations: merge(tmpl.Annotations, map[string]string{AnnotationWithdrawalNamespace: rw.Namespace, AnnotationWithdrawalName: rw.Name, AnnotationTarget: t.Key}),
+		},
+		Spec: tmpl.Spec,
+	}
+	// An owner reference must not cross namespaces: the garbage collector
+	// would take the owner for missing and delete the Job. Jobs in other
+	// namespaces are found by label and removed by Finalize.
+	if t.Namespace == rw.Namespace {
+		job.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(rw, v1.GroupVersion.WithKind("RegionWithdrawal"))}
+	}
+	spec := &job.Spec
+	// One Job, one result: a single Pod runs to completion.
+	spec.Completions, spec.Parallelism = ptr.To[int32](1), ptr.To[int32](1)
+	// The Job and its Pod are the record until the controller has read
+	// the result; the withdrawal's deletion removes them.
+	spec.TTLSecondsAfterFinished = nil
+	// A generated selector: the template's would match other attempts.
+	spec.Selector, spec.ManualSelector = nil, nil
+	left := int64(deadline.Sub(now).Seconds())
+	if left < 1 {
+		left = 1
+	}
+	if spec.ActiveDeadlineSeconds == nil || *spec.ActiveDeadlineSeconds > left {
+		spec.ActiveDeadlineSeconds = ptr.To(left)
+	}
+	pod := &spec.Template
+	pod.Labels = merge(pod.Labels, map[string]string{LabelWithdrawalUID: string(rw.UID), LabelTarget: hash})
+	if pod.Spec.RestartPolicy == "" || pod.Spec.RestartPolicy == corev1.RestartPolicyAlways {
+		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
+	}
+	env := []corev1.EnvVar{
+		{Name: EnvRegion, Value: rw.Spec.Region},
+		{Name: EnvCutoff, Value: rw.Spec.Cutoff.UTC().Format(time.RFC3339)},
+		{Name: EnvTarget, Value: t.Key},
+		{Name: EnvTargetNamespace, Value: t.Namespace},
+		{Name: EnvTargetName, Value: t.Name},
+		{Name: EnvExportID, Value: ExportID(rw, hash)},
+		{Name: EnvAttempt, Value: strconv.Itoa(attempt)},
+	}
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		// Ours come first so the template's own variables may refer to
+		// them as $(WITHDRAWAL_TARGET); a template variable of the same
+		// name is replaced, since the controller's value is the truth.
+		c.Env = append(slices.Clone(env), slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool {
+			return slices.ContainsFunc(env, func(o corev1.EnvVar) bool { return o.Name == e.Name })
+		})...)
+	}
+	c := &pod.Spec.Containers[exporterIndex(pod.Spec.Containers)]
+	c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
+	if c.TerminationMessagePath == "" {
+		c.TerminationMessagePath = corev1.TerminationMessagePathDefault
+	}
+	return job, nil
+}
+
+func exporterIndex(cs []corev1.Container) int {
+	for i, c := range cs {
+		if c.Name == exporterContainer {
+			return i
+		}
+	}
+	return 0
+}
+
+func merge(base, over map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+// labelValue fits a name into a label value (63 characters).
+func labelValue(s string) string {
+	if len(s) > 63 {
+		s = strings.TrimRight(s[:63], "-_.")
+	}
+	return s
+}

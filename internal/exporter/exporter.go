@@ -1,0 +1,309 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package exporter is the reference export program, the "export"
+// subcommand of the operator binary (so the one image serves both). It
+// archives a directory — a mounted volume — as tar+gzip, optionally
+// encrypts the archive to one or more age public keys so that the
+// destination never holds plaintext, streams it to a file path or an
+// HTTP(S) PUT URL (a pre-signed object-store URL works), computes the
+// SHA-256 and size of exactly the bytes stored on the way, and only when
+// the object is completely stored writes the result (package exportresult)
+// to the container's termination message.
+//
+// Nothing is held in memory: the archive flows through an io.Pipe from the
+// archiver to the destination, so memory stays flat whatever the size.
+package exporter
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/ops-dev/region-withdrawal-operator/internal/exportresult"
+)
+
+// Name is the subcommand name in the operator binary.
+const Name = "export"
+
+// DefaultResultFile is the container's default terminationMessagePath.
+const DefaultResultFile = "/dev/termination-log"
+
+// Options configure one export.
+type Options struct {
+	// Source is the directory to archive.
+	Source string
+	// Destination is a file path, or an http:// or https:// URL to PUT to.
+	Destination string
+	// AgeRecipients are age public keys (age1...); the archive is encrypted
+	// to all of them when any is given.
+	AgeRecipients []string
+	// ResultFile receives the result when, and only when, the export is
+	// completely stored. Empty writes no result.
+	ResultFile string
+	// Recipient names the customer the archive belongs to, reported in the
+	// result for the notify step.
+	Recipient string
+	// Headers are sent with an HTTP PUT, as "Name: value".
+	Headers []string
+	// CABundle is a PEM file of extra roots to trust for HTTPS.
+	CABundle string
+	// GzipLevel is the compression level, 1 (fastest) to 9 (smallest).
+	GzipLevel int
+	// Stderr gets warnings (such as skipped sockets). Defaults to os.Stderr.
+	Stderr io.Writer
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// Main runs the export subcommand with its own flags.
+func Main(args []string) error {
+	var o Options
+	fs := flag.NewFlagSet(Name, flag.ContinueOnError)
+	fs.StringVar(&o.Source, "source", "", "directory to archive (required)")
+	fs.StringVar(&o.Destination, "destination", "", "file path, or http(s):// URL to PUT the archive to, e.g. a pre-signed object-store URL (required)")
+	fs.Var((*stringList)(&o.AgeRecipients), "age-recipient", "age public key (age1...) to encrypt the archive to; repeatable; without it the archive is not encrypted")
+	fs.StringVar(&o.ResultFile, "result-file", DefaultResultFile, "where the result JSON is written once the archive is completely stored")
+	fs.StringVar(&o.Recipient, "recipient", os.Getenv("WITHDRAWAL_RECIPIENT"), "id of the customer the archive belongs to, reported in the result (default $WITHDRAWAL_RECIPIENT)")
+	fs.Var((*stringList)(&o.Headers), "header", `HTTP header for the PUT, "Name: value"; repeatable`)
+	fs.StringVar(&o.CABundle, "ca-bundle", "", "PEM file of extra certificate authorities to trust for HTTPS")
+	fs.IntVar(&o.GzipLevel, "gzip-level", 6, "gzip level, 1 (fastest) to 9 (smallest)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "exported %d bytes to %s, sha256 %s\n", res.Bytes, res.Location, res.SHA256)
+	return nil
+}
+
+// Errors Run wraps, for errors.Is.
+var (
+	// ErrUsage is a missing or wrong flag.
+	ErrUsage = errors.New("usage")
+	// ErrArchive is a file that cannot be archived, such as an unreadable one.
+	ErrArchive = errors.New("archiving failed")
+	// ErrUpload is a destination that did not store the whole archive.
+	ErrUpload = errors.New("upload failed")
+)
+
+// Run exports and returns the result it wrote. On any error no result is
+// written and no complete-looking object is left at a file destination.
+func Run(ctx context.Context, o Options) (*exportresult.Result, error) {
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	if o.GzipLevel == 0 {
+		o.GzipLevel = 6
+	}
+	if o.Source == "" || o.Destination == "" {
+		return nil, fmt.Errorf("%w: --source and --destination are required", ErrUsage)
+	}
+	if st, err := os.Stat(o.Source); err != nil {
+		return nil, fmt.Errorf("%w: source: %w", ErrUsage, err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("%w: source %s is not a directory", ErrUsage, o.Source)
+	}
+	var recipients []age.Recipient
+	if len(o.AgeRecipients) > 0 {
+		rs, err := age.ParseRecipients(strings.NewReader(strings.Join(o.AgeRecipients, "\n")))
+		if err != nil {
+			return nil, fmt.Errorf("%w: --age-recipient: %w", ErrUsage, err)
+		}
+		recipients = rs
+	}
+	dest, err := newDestination(o)
+	if err != nil {
+		return nil, err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	produced := make(chan error, 1)
+	go func() {
+		err := produce(ctx, pw, o, recipients)
+		// The reader sees the archiver's error, so the destination aborts
+		// rather than storing a truncated archive.
+		pw.CloseWithError(err)
+		produced <- err
+	}()
+
+	body := &hashingReader{r: pr, h: sha256.New()}
+	location, storeErr := dest.store(ctx, body)
+	// Unblock the archiver if the destination stopped reading early.
+	pr.CloseWithError(errors.Join(storeErr, errStoreEnded))
+	prodErr := <-produced
+	switch {
+	case prodErr != nil && !isWriteSide(prodErr):
+		// The archiver's error is the cause; the destination's is its echo.
+		dest.abort()
+		return nil, prodErr
+	case storeErr != nil:
+		dest.abort()
+		return nil, storeErr
+	case prodErr != nil || !body.eof:
+		dest.abort()
+		return nil, fmt.Errorf("%w: the destination answered before it received the whole archive (%d bytes sent)", ErrUpload, body.n)
+	}
+	res := &exportresult.Result{
+		Version:   exportresult.Version,
+		Location:  exportresult.StripQuery(location),
+		Bytes:     body.n,
+		SHA256:    hex.EncodeToString(body.h.Sum(nil)),
+		Recipient: o.Recipient,
+		Encrypted: len(recipients) > 0,
+	}
+	b, err := res.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if o.ResultFile != "" {
+		// The termination log is a file the kubelet provides: write in
+		// place, never rename over it.
+		if err := os.WriteFile(o.ResultFile, b, 0o644); err != nil {
+			return nil, fmt.Errorf("writing the result to %s: %w", o.ResultFile, err)
+		}
+	}
+	return res, nil
+}
+
+// errStoreEnded is what the archiver sees when the destination has returned.
+var errStoreEnded = errors.New("the destination has finished")
+
+// produce writes tar → gzip → (age) into w.
+func produce(ctx context.Context, w io.Writer, o Options, recipients []age.Recipient) error {
+	out := io.Writer(destWriter{w})
+	var enc io.WriteCloser
+	if len(recipients) > 0 {
+		var err error
+		if enc, err = age.Encrypt(out, recipients...); err != nil {
+			return fmt.Errorf("starting age encryption: %w", err)
+		}
+		out = enc
+	}
+	if err := writeArchive(ctx, out, o.Source, o.GzipLevel, o.Stderr); err != nil {
+		return err
+	}
+	if enc != nil {
+		if err := enc.Close(); err != nil {
+			return fmt.Errorf("finishing age encryption: %w", err)
+		}
+	}
+	return nil
+}
+
+// hashingReader hashes and counts what the destination reads, which is
+// exactly what it stores, and notes whether it read to the end.
+type hashingReader struct {
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	eof bool
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if n > 0 {
+		h.h.Write(p[:n])
+		h.n += int64(n)
+	}
+	if errors.Is(err, io.EOF) {
+		h.eof = true
+	}
+	return n, err
+}
+
+// destination stores one archive.
+type destination interface {
+	// store reads body to the end and returns the object's location.
+	store(ctx context.Context, body io.Reader) (string, error)
+	// abort removes what a failed store left, where it can.
+	abort()
+}
+
+func newDestination(o Options) (destination, error) {
+	d := o.Destination
+	if strings.HasPrefix(d, "http://") || strings.HasPrefix(d, "https://") {
+		c, err := httpClient(o.CABundle)
+		if err != nil {
+			return nil, err
+		}
+		hdr := http.Header{}
+		for _, h := range o.Headers {
+			name, value, ok := strings.Cut(h, ":")
+			if !ok || strings.TrimSpace(name) == "" {
+				return nil, fmt.Errorf("%w: --header %q is not \"Name: value\"", ErrUsage, h)
+			}
+			hdr.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+		}
+		return &httpDestination{url: d, client: c, header: hdr}, nil
+	}
+	if strings.Contains(d, "://") {
+		return nil, fmt.Errorf("%w: destination %q: only file paths and http(s) URLs are supported", ErrUsage, exportresult.StripQuery(d))
+	}
+	if len(o.Headers) > 0 {
+		return nil, fmt.Errorf("%w: --header only applies to an HTTP destination", ErrUsage)
+	}
+	return &fileDestination{path: d}, nil
+}
+
+func httpClient(caBundle string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// A large archive takes as long as it takes; only the silent phases
+	// are bounded.
+	tr.ResponseHeaderTimeout = 5 * time.Minute
+	if caBundle != "" {
+		pem, err := os.ReadFile(caBundle)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --ca-bundle: %w", ErrUsage, err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: --ca-bundle %s holds no PEM certificate", ErrUsage, caBundle)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr}, nil
+}
