@@ -1,0 +1,568 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package drain takes a region's workloads out of service: the selected
+// Deployments and StatefulSets are scaled to zero in batches, the
+// HorizontalPodAutoscalers aimed at them are set aside, and the step is done
+// when the selected Services' EndpointSlices hold no ready endpoint and the
+// workloads' pods are gone. Cancel restores the replica counts and the
+// autoscalers exactly.
+//
+// Scaling to zero is the Kubernetes-native drain: a terminating pod leaves
+// the EndpointSlices at once and keeps its grace period to finish open
+// connections.
+package drain
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
+)
+
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create
+
+const (
+	defaultInterval = time.Minute
+	defaultTimeout  = time.Hour
+	// watchFallback is how soon a drain that waits for pods and endpoints is
+	// looked at again if no watch event wakes it first.
+	watchFallback = 30 * time.Second
+	// conflictRetry is how soon a write that lost a race is tried again.
+	conflictRetry = time.Second
+	// maxBlockers caps status.steps[drain].drain.blockedBy.
+	maxBlockers = 10
+)
+
+// Event reasons.
+const (
+	ReasonScaleUpCorrected     = "ScaleUpCorrected"
+	ReasonAutoscalerSetAside   = "AutoscalerSetAside"
+	ReasonDrainBatchScaledDown = "DrainBatchScaledDown"
+)
+
+// Executor drains the workloads of a withdrawal.
+type Executor struct {
+	// Client reads through the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads the record ConfigMaps, which are not worth a
+	// cluster-wide ConfigMap cache. Defaults to Client.
+	APIReader client.Reader
+	// Targets resolves what the withdrawal selects.
+	Targets *targets.Resolver
+	// Clock defaults to the real clock.
+	Clock clock.PassiveClock
+	// Recorder, when set, gets an Event for each correction of a workload
+	// another actor scaled back up, as it happens.
+	Recorder events.EventRecorder
+}
+
+var (
+	_ executor.Executor = (*Executor)(nil)
+	_ executor.Watcher  = (*Executor)(nil)
+)
+
+// New returns a drain executor reading through c (the manager's client) and
+// apiReader (the manager's API reader).
+func New(c client.Client, apiReader client.Reader, resolver *targets.Resolver, clk clock.PassiveClock, rec events.EventRecorder) *Executor {
+	return &Executor{Client: c, APIReader: apiReader, Targets: resolver, Clock: clk, Recorder: rec}
+}
+
+func (e *Executor) now() time.Time {
+	if e.Clock == nil {
+		return time.Now()
+	}
+	return e.Clock.Now()
+}
+
+func (e *Executor) apiReader() client.Reader {
+	if e.APIReader != nil {
+		return e.APIReader
+	}
+	return e.Client
+}
+
+// Execute drains (ActionStart) or restores (ActionRevert).
+func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (executor.Result, error) {
+	if a.Step != v1.StepDrain {
+		return executor.Result{}, fmt.Errorf("drain: unexpected action %s", a.ID)
+	}
+	switch a.Kind {
+	case planner.ActionStart:
+		return e.drain(ctx, rw)
+	case planner.ActionRevert:
+		return e.revert(ctx, rw)
+	default:
+		return executor.Result{}, fmt.Errorf("drain: unexpected action %s", a.ID)
+	}
+}
+
+// BatchSize resolves maxUnavailable (a count, or a percentage rounded up)
+// against the number of workloads; a batch holds at least one.
+func BatchSize(maxUnavailable *intstr.IntOrString, total int) int {
+	v := intstr.FromString("25%")
+	if maxUnavailable != nil {
+		v = *maxUnavailable
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(&v, total, true)
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// NextBatch decides which workloads to scale down now. workloads are in
+// their stable order and drainedAt holds each one's batch instant (zero when
+// not drained). A batch is the first n undrained workloads; the next batch
+// is due one interval after the latest. A batch cut short by a crash is
+// completed at once with its original instant, so that a crash neither
+// delays a batch nor lets one start early. It returns the indexes to drain,
+// the batch instant to record on them, and when the next batch is due
+// (zero when no batch waits).
+func NextBatch(drainedAt []time.Time, n int, interval time.Duration, now time.Time) (pick []int, batchAt, nextAt time.Time) {
+	var latest time.Time
+	inLatest := 0
+	for _, t := range drainedAt {
+		switch {
+		case t.IsZero():
+		case t.After(latest):
+			latest, inLatest = t, 1
+		case t.Equal(latest):
+			inLatest++
+		}
+	}
+	var undrained []int
+	for i, t := range drainedAt {
+		if t.IsZero() {
+			undrained = append(undrained, i)
+		}
+	}
+	if len(undrained) == 0 {
+		return nil, time.Time{}, time.Time{}
+	}
+	switch {
+	case !latest.IsZero() && inLatest < n:
+		// The latest batch was cut short: finish it.
+		k := min(n-inLatest, len(undrained))
+		pick, batchAt = undrained[:k], latest
+		undrained = undrained[k:]
+		if len(undrained) > 0 {
+			nextAt = latest.Add(interval)
+		}
+		return pick, batchAt, nextAt
+	case latest.IsZero() || !now.Before(latest.Add(interval)):
+		k := min(n, len(undrained))
+		pick, batchAt = undrained[:k], now
+		if len(undrained) > k {
+			nextAt = now.Add(interval)
+		}
+		return pick, batchAt, nextAt
+	default:
+		return nil, time.Time{}, latest.Add(interval)
+	}
+}
+
+func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
+	if d == nil || d.Duration <= 0 {
+		return def
+	}
+	return d.Duration
+}
+
+// drain moves the drain one step forward and reports where it is.
+func (e *Executor) drain(ctx context.Context, rw *v1.RegionWithdrawal) (executor.Result, error) {
+	spec := rw.Spec.Drain
+	if spec == nil {
+		return executor.Result{Done: true, Failed: true, Message: "spec.drain is not set"}, nil
+	}
+	now := e.now()
+	step := planner.StepStatus(&rw.Status, v1.StepDrain)
+	started := now
+	if step.StartedAt != nil {
+		started = step.StartedAt.Time
+	}
+	interval := durationOr(spec.Interval, defaultInterval)
+	deadline := started.Add(durationOr(spec.Timeout, defaultTimeout))
+
+	set, err := e.Targets.Resolve(ctx, rw)
+	if err != nil {
+		return executor.Result{}, fmt.Errorf("resolving the workloads to drain: %w", err)
+	}
+	ws, err := e.load(ctx, set.Workloads())
+	if err != nil {
+		return executor.Result{}, err
+	}
+	uid := string(rw.UID)
+	st := &v1.DrainStatus{Workloads: int32(len(ws))}
+	if step.Drain != nil {
+		st.Corrections, st.LastCorrection = step.Drain.Corrections, step.Drain.LastCorrection
+	}
+	var notes []string
+
+	// Another actor (a person, a pipeline, an autoscaler we have not seen
+	// yet) may have scaled a drained workload back up. Scale it down again;
+	// its original count is still the annotation's, from before the drain.
+	for _, w := range ws {
+		if !w.drainedBy(uid) || w.replicas() == 0 {
+			continue
+		}
+		was := w.replicas()
+		wrote, err := e.update(ctx, w, func(w workload) bool {
+			if !w.drainedBy(uid) || w.replicas() == 0 {
+				return false
+			}
+			was = w.replicas()
+			w.setReplicas(0)
+			return true
+		})
+		if err != nil {
+			return e.retryOrFail(err, "scaling %s %s/%s down again", w.ref.Kind, w.ref.Namespace, w.ref.Name)
+		}
+		if !wrote {
+			continue
+		}
+		msg := fmt.Sprintf("%s %s/%s was scaled back up to %d by another actor; scaled it to 0 again at %s", w.ref.Kind, w.ref.Namespace, w.ref.Name, was, now.UTC().Format(time.RFC3339))
+		st.Corrections++
+		st.LastCorrection = msg
+		notes = append(notes, msg)
+		e.event(rw, corev1.EventTypeWarning, ReasonScaleUpCorrected, msg)
+	}
+
+	// The autoscalers of drained workloads, and of the next batch, go first.
+	drainedAt := make([]time.Time, len(ws))
+	for i, w := range ws {
+		if w.drainedBy(uid) {
+			drainedAt[i] = w.drainedAt()
+			if drainedAt[i].IsZero() {
+				// A damaged annotation: count the workload as drained in the
+				// first batch rather than scale it down again.
+				drainedAt[i] = time.Unix(0, 0)
+			}
+		}
+	}
+	batch := BatchSize(spec.MaxUnavailable, len(ws))
+	st.BatchSize = int32(batch)
+	pick, batchAt, nextAt := NextBatch(drainedAt, batch, interval, now)
+	aside, err := e.setAsideAutoscalers(ctx, rw, ws, drainedAt, pick)
+	if err != nil {
+		return e.retryOrFail(err, "setting autoscalers aside")
+	}
+	st.AutoscalersSetAside = int32(aside)
+	if step.Drain != nil && step.Drain.AutoscalersSetAside > st.AutoscalersSetAside {
+		st.AutoscalersSetAside = step.Drain.AutoscalersSetAside
+	}
+
+	for _, i := range pick {
+		w := ws[i]
+		// One update records the original count and scales to zero: if it
+		// fails, neither happened; if the process dies after it, the
+		// workload itself says it is drained and what to restore.
+		if _, err := e.update(ctx, w, func(w workload) bool {
+			if w.drainedBy(uid) {
+				return false // drained by an earlier attempt the cache had not shown yet
+			}
+			w.markDrained(uid, batchAt)
+			return true
+		}); err != nil {
+			return e.retryOrFail(err, "scaling %s %s/%s down", w.ref.Kind, w.ref.Namespace, w.ref.Name)
+		}
+		drainedAt[i] = batchAt
+	}
+	if len(pick) > 0 {
+		e.event(rw, corev1.EventTypeNormal, ReasonDrainBatchScaledDown, fmt.Sprintf("scaled %d workloads to zero (%s first)", len(pick), refString(ws[pick[0]].ref)))
+	}
+
+	var latest time.Time
+	for _, t := range drainedAt {
+		if !t.IsZero() {
+			st.Drained++
+			if t.After(latest) {
+				latest = t
+			}
+		}
+	}
+	if !latest.IsZero() {
+		st.LastBatchAt = &metav1.Time{Time: latest}
+	}
+	if !nextAt.IsZero() {
+		st.NextBatchAt = &metav1.Time{Time: nextAt}
+	}
+
+	// What is left: pods of drained workloads, ready endpoints of Services.
+	var blockers []string
+	pods, podBlockers, err := e.remainingPods(ctx, ws, drainedAt, now)
+	if err != nil {
+		return executor.Result{}, err
+	}
+	st.RemainingPods = int32(pods)
+	blockers = append(blockers, podBlockers...)
+	ready, epBlockers, err := e.readyEndpoints(ctx, set.Services)
+	if err != nil {
+		return executor.Result{}, err
+	}
+	st.ReadyEndpoints = int32(ready)
+	blockers = append(blockers, epBlockers...)
+	if undrained := len(ws) - int(st.Drained); undrained > 0 {
+		blockers = append([]string{fmt.Sprintf("%d workloads wait for their batch, the next at %s", undrained, nextAt.UTC().Format(time.RFC3339))}, blockers...)
+	}
+	st.BlockedBy = blockers[:min(len(blockers), maxBlockers)]
+	step.Drain = st
+
+	res := executor.Result{
+		Progress: &v1.Progress{Done: int64(st.Drained), Total: int64(st.Workloads)},
+		Plan:     plan(set),
+	}
+	head := fmt.Sprintf("%d/%d workloads scaled to zero in batches of %d", st.Drained, st.Workloads, batch)
+	if len(notes) > 0 {
+		head += "; " + strings.Join(notes, "; ")
+	}
+	switch {
+	case len(blockers) == 0:
+		st.NextBatchAt = nil
+		res.Done = true
+		res.Message = fmt.Sprintf("drained: %s, no pods left and no ready endpoint in %d Services", head, len(set.Services))
+		if st.Corrections > 0 {
+			res.Message += fmt.Sprintf("; %d scale-ups by another actor corrected (last: %s)", st.Corrections, st.LastCorrection)
+		}
+	case !now.Before(deadline):
+		res.Done, res.Failed = true, true
+		res.Message = fmt.Sprintf("timed out after %s: %s; blocked by: %s", deadline.Sub(started), head, strings.Join(st.BlockedBy, "; "))
+	default:
+		res.Message = fmt.Sprintf("draining: %s; waiting for: %s", head, strings.Join(st.BlockedBy, "; "))
+		res.RequeueAfter = min(watchFallback, deadline.Sub(now))
+		if !nextAt.IsZero() {
+			res.RequeueAfter = min(res.RequeueAfter, nextAt.Sub(now))
+		}
+	}
+	return res, nil
+}
+
+// retryOrFail turns a lost race into a quick retry and anything else into
+// an error the controller backs off on.
+func (e *Executor) retryOrFail(err error, format string, args ...any) (executor.Result, error) {
+	if apierrors.IsConflict(err) {
+		return executor.Result{Message: fmt.Sprintf(format, args...) + ": the object changed meanwhile; trying again", RequeueAfter: conflictRetry}, nil
+	}
+	return executor.Result{}, fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+func (e *Executor) event(rw *v1.RegionWithdrawal, typ, reason, note string) {
+	if e.Recorder != nil {
+		e.Recorder.Eventf(rw, nil, typ, reason, "Drain", "%s", note)
+	}
+}
+
+func refString(r v1.ObjectReference) string { return r.Kind + " " + r.Namespace + "/" + r.Name }
+
+// load reads the workloads, skipping any deleted since they were listed.
+func (e *Executor) load(ctx context.Context, refs []v1.ObjectReference) ([]workload, error) {
+	ws := make([]workload, 0, len(refs))
+	for _, ref := range refs {
+		obj := newWorkload(ref.Kind)
+		if err := e.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("reading %s: %w", refString(ref), err)
+		}
+		ws = append(ws, workload{ref: ref, obj: obj})
+	}
+	return ws, nil
+}
+
+// setAsideAutoscalers sets aside the HPAs of drained workloads and of the
+// batch about to be drained. It returns how many HPAs are set aside in all.
+func (e *Executor) setAsideAutoscalers(ctx context.Context, rw *v1.RegionWithdrawal, ws []workload, drainedAt []time.Time, pick []int) (int, error) {
+	affected := map[string][]workload{}
+	for i, w := range ws {
+		if !drainedAt[i].IsZero() || slices.Contains(pick, i) {
+			affected[w.ref.Namespace] = append(affected[w.ref.Namespace], w)
+		}
+	}
+	n := 0
+	for _, ns := range sortedKeys(affected) {
+		var list autoscalingv2.HorizontalPodAutoscalerList
+		if err := e.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return n, fmt.Errorf("listing HorizontalPodAutoscalers in %s: %w", ns, err)
+		}
+		for i := range list.Items {
+			hpa := &list.Items[i]
+			if !slices.ContainsFunc(affected[ns], func(w workload) bool { return hpaTargets(hpa, w) }) {
+				continue
+			}
+			if err := e.setAside(ctx, rw, hpa); err != nil {
+				return n, err
+			}
+			e.event(rw, corev1.EventTypeNormal, ReasonAutoscalerSetAside, fmt.Sprintf("HorizontalPodAutoscaler %s/%s targets %s %s and is set aside until cancel", hpa.Namespace, hpa.Name, hpa.Spec.ScaleTargetRef.Kind, hpa.Spec.ScaleTargetRef.Name))
+			n++
+		}
+	}
+	return n, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// remainingPods counts the pods of drained workloads, and names the first
+// that hold the drain up.
+func (e *Executor) remainingPods(ctx context.Context, ws []workload, drainedAt []time.Time, now time.Time) (int, []string, error) {
+	n := 0
+	var blockers []string
+	for i, w := range ws {
+		if drainedAt[i].IsZero() {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(w.selector())
+		if err != nil || sel.Empty() {
+			continue // a workload without a valid selector has no pods of its own
+		}
+		pods := &metav1.PartialObjectMetadataList{}
+		pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+		if err := e.Client.List(ctx, pods, client.InNamespace(w.ref.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+			return 0, nil, fmt.Errorf("listing the pods of %s: %w", refString(w.ref), err)
+		}
+		for _, p := range pods.Items {
+			n++
+			if len(blockers) >= maxBlockers {
+				continue
+			}
+			if p.DeletionTimestamp != nil {
+				blockers = append(blockers, fmt.Sprintf("pod %s/%s of %s is terminating since %s (%s)", p.Namespace, p.Name, refString(w.ref),
+					p.DeletionTimestamp.UTC().Format(time.RFC3339), now.Sub(p.DeletionTimestamp.Time).Round(time.Second)))
+			} else {
+				blockers = append(blockers, fmt.Sprintf("pod %s/%s of %s is not deleted yet", p.Namespace, p.Name, refString(w.ref)))
+			}
+		}
+	}
+	return n, blockers, nil
+}
+
+// readyEndpoints counts the ready endpoints of the selected Services. An
+// endpoint whose ready condition is unset counts as ready, as the
+// EndpointSlice API says consumers must assume.
+func (e *Executor) readyEndpoints(ctx context.Context, services []v1.ObjectReference) (int, []string, error) {
+	total := 0
+	var blockers []string
+	for _, svc := range services {
+		var slices discoveryv1.EndpointSliceList
+		if err := e.Client.List(ctx, &slices, client.InNamespace(svc.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
+			return 0, nil, fmt.Errorf("listing the EndpointSlices of Service %s/%s: %w", svc.Namespace, svc.Name, err)
+		}
+		n := 0
+		for _, s := range slices.Items {
+			for _, ep := range s.Endpoints {
+				if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+					n++
+				}
+			}
+		}
+		if n > 0 {
+			blockers = append(blockers, fmt.Sprintf("Service %s/%s has %d ready endpoints", svc.Namespace, svc.Name, n))
+		}
+		total += n
+	}
+	return total, blockers, nil
+}
+
+func plan(set *targets.Set) *v1.StepPlan {
+	objs := append(set.Workloads(), set.Services...)
+	return &v1.StepPlan{
+		ObjectCount: int32(len(objs)),
+		Objects:     objs[:min(len(objs), 100)],
+		Summary:     fmt.Sprintf("scale %d Deployments and %d StatefulSets to zero and wait for %d Services to have no ready endpoint", len(set.Deployments), len(set.StatefulSets), len(set.Services)),
+	}
+}
+
+// revert restores every workload the withdrawal drained to its recorded
+// replica count, then the autoscalers it set aside. It finds the workloads
+// by the drained-by label, not the selector, so a selector edited since the
+// drain does not strand a workload at zero.
+func (e *Executor) revert(ctx context.Context, rw *v1.RegionWithdrawal) (executor.Result, error) {
+	uid := string(rw.UID)
+	var ws []workload
+	for _, kind := range []string{targets.KindDeployment, targets.KindStatefulSet} {
+		objs, err := e.listDrained(ctx, kind, uid)
+		if err != nil {
+			return executor.Result{}, err
+		}
+		ws = append(ws, objs...)
+	}
+	restored := 0
+	var problems []string
+	for _, w := range ws {
+		// Restoring and forgetting the record is one update: if the process
+		// dies after it, the workload no longer carries the label and is
+		// not restored twice.
+		var damaged error
+		wrote, err := e.update(ctx, w, func(w workload) bool {
+			if !w.drainedBy(uid) {
+				return false // restored by an earlier attempt
+			}
+			damaged = w.restore()
+			return damaged == nil
+		})
+		switch {
+		case damaged != nil:
+			problems = append(problems, damaged.Error())
+		case err != nil:
+			return e.retryOrFail(err, "restoring %s", refString(w.ref))
+		case wrote:
+			restored++
+		}
+	}
+	hpas, err := e.restoreAutoscalers(ctx, rw)
+	if err != nil {
+		return executor.Result{}, err
+	}
+	step := planner.StepStatus(&rw.Status, v1.StepDrain)
+	if step.Drain == nil {
+		step.Drain = &v1.DrainStatus{}
+	}
+	step.Drain.Drained, step.Drain.NextBatchAt, step.Drain.BlockedBy = 0, nil, nil
+	msg := fmt.Sprintf("restored %d workloads to their recorded replica counts and %d HorizontalPodAutoscalers", restored, hpas)
+	res := executor.Result{Done: true, Message: msg}
+	if len(problems) > 0 {
+		res.Message += "; could not restore: " + strings.Join(problems, "; ")
+		res.Irreversible = append(res.Irreversible, fmt.Sprintf("drain: %d workloads without a readable replica record", len(problems)))
+	}
+	return res, nil
+}

@@ -1,0 +1,478 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package routing stops routing a region's traffic at the cutoff: each
+// selected Ingress and Gateway API HTTPRoute is snapshotted, then pointed at
+// the HTTP 451 notice backend (mode Block451) or stripped of its rules (mode
+// Remove). Cancel puts every spec back exactly as the snapshot holds it.
+package routing
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
+)
+
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create
+
+const (
+	// AnnotationSnapshot marks a route this operator switched and names the
+	// ConfigMap holding its original. It is written in the same update as
+	// the switch, so a route is never modified without it.
+	AnnotationSnapshot = "withdrawal.ops.dev/routing-snapshot"
+	// LabelWithdrawalUID marks the ConfigMaps that hold a withdrawal's records.
+	LabelWithdrawalUID = "withdrawal.ops.dev/withdrawal-uid"
+	// LabelRecord says what a record ConfigMap holds.
+	LabelRecord = "withdrawal.ops.dev/record"
+	// RecordRoute is the LabelRecord value of a route snapshot.
+	RecordRoute = "route"
+	// snapshotKey is the ConfigMap key of the snapshot's JSON.
+	snapshotKey = "object.json"
+
+	// DefaultNoticeBackendImage runs the operator binary's notice-backend
+	// subcommand.
+	DefaultNoticeBackendImage = "ghcr.io/ops-dev/region-withdrawal-operator:v0.1.0"
+	// defaultWorkers is how many routes are switched at once. At the
+	// cutoff every route is due in the same second.
+	defaultWorkers = 32
+	// retrySoon is how soon a route that lost a race is tried again.
+	retrySoon = 200 * time.Millisecond
+	maxListed = 20
+)
+
+// Executor switches and restores a withdrawal's routes.
+type Executor struct {
+	// Client reads through the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads the snapshot ConfigMaps. Defaults to Client.
+	APIReader client.Reader
+	// Targets resolves the routes a withdrawal selects.
+	Targets *targets.Resolver
+	// Clock defaults to the real clock.
+	Clock clock.PassiveClock
+	// NoticeBackendImage is the image of the notice backend the step
+	// deploys; it must contain the operator binary. Defaults to
+	// DefaultNoticeBackendImage.
+	NoticeBackendImage string
+	// Workers is how many routes are switched at once; default 32.
+	Workers int
+}
+
+var _ executor.Executor = (*Executor)(nil)
+
+// New returns a routing executor.
+func New(c client.Client, apiReader client.Reader, resolver *targets.Resolver, clk clock.PassiveClock, noticeBackendImage string) *Executor {
+	return &Executor{Client: c, APIReader: apiReader, Targets: resolver, Clock: clk, NoticeBackendImage: noticeBackendImage}
+}
+
+func (e *Executor) apiReader() client.Reader {
+	if e.APIReader != nil {
+		return e.APIReader
+	}
+	return e.Client
+}
+
+// Execute switches the routes (ActionStart) or restores them (ActionRevert).
+func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (executor.Result, error) {
+	if a.Step != v1.StepRouting {
+		return executor.Result{}, fmt.Errorf("routing: unexpected action %s", a.ID)
+	}
+	switch a.Kind {
+	case planner.ActionStart:
+		return e.cut(ctx, rw)
+	case planner.ActionRevert:
+		return e.restore(ctx, rw)
+	default:
+		return executor.Result{}, fmt.Errorf("routing: unexpected action %s", a.ID)
+	}
+}
+
+// SnapshotName is the ConfigMap that holds a route's original: derived from
+// the withdrawal and the route, so that every attempt finds the first one's
+// snapshot instead of taking another of an already switched route.
+func SnapshotName(rw *v1.RegionWithdrawal, ref v1.ObjectReference) string {
+	sum := sha256.Sum256([]byte(string(rw.UID) + "/" + ref.Kind + "/" + ref.Namespace + "/" + ref.Name))
+	return "rwo-route-" + hex.EncodeToString(sum[:])[:20]
+}
+
+// snapshot is what a route snapshot holds.
+type snapshot struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Namespace  string            `json:"namespace"`
+	Name       string            `json:"name"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	// Annotations are kept for the record; restore puts back the spec and
+	// removes only the operator's own annotation.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Spec        map[string]any    `json:"spec"`
+}
+
+func gvkOf(kind string) (string, string) {
+	if kind == targets.KindHTTPRoute {
+		return targets.HTTPRouteGVK.GroupVersion().String(), targets.KindHTTPRoute
+	}
+	return networkingv1.SchemeGroupVersion.String(), targets.KindIngress
+}
+
+// get reads a route as unstructured. Ingresses are read typed, through the
+// same informer the resolver uses, and converted, so that the cache does
+// not hold every Ingress twice.
+func (e *Executor) get(ctx context.Context, ref v1.ObjectReference) (*unstructured.Unstructured, error) {
+	return e.getFrom(ctx, e.Client, ref)
+}
+
+func (e *Executor) getFrom(ctx context.Context, r client.Reader, ref v1.ObjectReference) (*unstructured.Unstructured, error) {
+	key := client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}
+	u := &unstructured.Unstructured{}
+	apiVersion, kind := gvkOf(ref.Kind)
+	if ref.Kind == targets.KindIngress {
+		var ing networkingv1.Ingress
+		if err := r.Get(ctx, key, &ing); err != nil {
+			return nil, err
+		}
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&ing)
+		if err != nil {
+			return nil, err
+		}
+		u.Object = m
+	} else {
+		u.SetAPIVersion(apiVersion)
+		u.SetKind(kind)
+		if err := r.Get(ctx, key, u); err != nil {
+			return nil, err
+		}
+	}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	return u, nil
+}
+
+func specOf(u *unstructured.Unstructured) map[string]any {
+	spec, _, _ := unstructured.NestedMap(u.Object, "spec")
+	if spec == nil {
+		spec = map[string]any{}
+	}
+	return spec
+}
+
+// outcome of one route.
+type outcome struct {
+	ref      v1.ObjectReference
+	snapshot string
+	done     bool
+	retry    bool
+	problem  string
+}
+
+// cut switches every selected route; it is done when all are switched.
+func (e *Executor) cut(ctx context.Context, rw *v1.RegionWithdrawal) (executor.Result, error) {
+	spec := rw.Spec.Routing
+	if spec == nil {
+		return executor.Result{Done: true, Failed: true, Message: "spec.routing is not set"}, nil
+	}
+	mode := spec.Mode
+	if mode == "" {
+		mode = v1.RoutingBlock451
+	}
+	set, err := e.Targets.Resolve(ctx, rw)
+	if err != nil {
+		return executor.Result{}, fmt.Errorf("resolving the routes: %w", err)
+	}
+	routes := set.Routes()
+	st := &v1.RoutingStatus{Routes: int32(len(routes)), HTTPRoutesUnavailable: set.HTTPRoutesUnavailable}
+
+	var backends map[string]Backend
+	if mode == v1.RoutingBlock451 {
+		var where string
+		backends, where, err = e.ensureNoticeBackends(ctx, rw, routes)
+		if err != nil {
+			return executor.Result{}, err
+		}
+		st.NoticeBackend = where
+	}
+
+	outcomes := e.each(routes, func(ref v1.ObjectReference) outcome {
+		return e.switchOne(ctx, rw, ref, mode, backends[ref.Namespace])
+	})
+	retry := false
+	for _, o := range outcomes {
+		if o.done {
+			st.Switched++
+			if len(st.Snapshots) < maxListed {
+				st.Snapshots = append(st.Snapshots, o.snapshot)
+			}
+		}
+		retry = retry || o.retry
+		if o.problem != "" && len(st.Problems) < 10 {
+			st.Problems = append(st.Problems, o.problem)
+		}
+	}
+	planner.StepStatus(&rw.Status, v1.StepRouting).Routing = st
+
+	how := "now point at the notice backend " + st.NoticeBackend + " (HTTP 451)"
+	if mode == v1.RoutingRemove {
+		how = "have had their rules removed"
+	}
+	msg := fmt.Sprintf("%d/%d routes (%d Ingresses, %d HTTPRoutes) %s; snapshots in ConfigMaps of %s", st.Switched, st.Routes, len(set.Ingresses), len(set.HTTPRoutes), how, rw.Namespace)
+	if set.HTTPRoutesUnavailable {
+		msg += "; the HTTPRoute API (Gateway API) is not installed, so only Ingresses were handled"
+	}
+	res := executor.Result{
+		Progress: &v1.Progress{Done: int64(st.Switched), Total: int64(st.Routes)},
+		Plan:     &v1.StepPlan{ObjectCount: int32(len(routes)), Objects: routes[:min(len(routes), 100)], Summary: "snapshot and switch " + fmt.Sprint(len(routes)) + " routes"},
+	}
+	switch {
+	case int(st.Switched) == len(routes):
+		res.Done, res.Message = true, msg
+	case retry:
+		res.Message, res.RequeueAfter = msg+"; retrying the rest", retrySoon
+	default:
+		res.Message, res.RequeueAfter = msg+"; problems: "+strings.Join(st.Problems, "; "), 5*time.Second
+	}
+	return res, nil
+}
+
+func (e *Executor) workers() int {
+	if e.Workers <= 0 {
+		return defaultWorkers
+	}
+	return e.Workers
+}
+
+// each runs fn on every route with a bounded number of workers, keeping order.
+func (e *Executor) each(refs []v1.ObjectReference, fn func(v1.ObjectReference) outcome) []outcome {
+	out := make([]outcome, len(refs))
+	workers := e.workers()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(workers, len(refs)) {
+		wg.Go(func() {
+			for i := range next {
+				out[i] = fn(refs[i])
+			}
+		})
+	}
+	for i := range refs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
+}
+
+// switchOne snapshots one route, unless it was snapshotted before, and
+// switches it. The order makes a crash at any point harmless: a snapshot
+// without a switch is found (AlreadyExists) and kept; a switch always
+// carries the annotation naming its snapshot; a route carrying the
+// annotation is never snapshotted again, so no snapshot ever holds a
+// switched spec.
+func (e *Executor) switchOne(ctx context.Context, rw *v1.RegionWithdrawal, ref v1.ObjectReference, mode v1.RoutingMode, b Backend) outcome {
+	// A route changed since it was read (an ingress controller writing its
+	// status) is read again from the API server and switched at once: at
+	// the cutoff a retry on the next reconcile would cost the most.
+	var o outcome
+	for attempt, r := 0, client.Reader(e.Client); attempt < 3; attempt, r = attempt+1, e.apiReader() {
+		if o = e.switchFrom(ctx, r, rw, ref, mode, b); !o.retry {
+			break
+		}
+	}
+	return o
+}
+
+func (e *Executor) switchFrom(ctx context.Context, r client.Reader, rw *v1.RegionWithdrawal, ref v1.ObjectReference, mode v1.RoutingMode, b Backend) outcome {
+	o := outcome{ref: ref, snapshot: SnapshotName(rw, ref)}
+	fail := func(what string, err error) outcome {
+		if apierrors.IsConflict(err) {
+			o.retry = true
+		}
+		o.problem = fmt.Sprintf("%s %s/%s: %s: %v", ref.Kind, ref.Namespace, ref.Name, what, err)
+		return o
+	}
+	u, err := e.getFrom(ctx, r, ref)
+	if apierrors.IsNotFound(err) {
+		// Deleted since it was listed: it routes nothing.
+		o.done = true
+		return o
+	}
+	if err != nil {
+		return fail("reading", err)
+	}
+	ann := u.GetAnnotations()
+	if ann[AnnotationSnapshot] != o.snapshot {
+		if err := e.takeSnapshot(ctx, rw, ref, u, o.snapshot); err != nil {
+			return fail("taking the snapshot", err)
+		}
+	}
+	spec := specOf(u)
+	before := runtime.DeepCopyJSON(spec)
+	Switch(ref.Kind, spec, mode, b)
+	if ann[AnnotationSnapshot] == o.snapshot && equality.Semantic.DeepEqual(before, spec) {
+		o.done = true
+		return o
+	}
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[AnnotationSnapshot] = o.snapshot
+	u.SetAnnotations(ann)
+	if err := unstructured.SetNestedMap(u.Object, spec, "spec"); err != nil {
+		return fail("switching", err)
+	}
+	// The update carries the resourceVersion read: a route changed since
+	// is read again rather than overwritten.
+	if err := e.Client.Update(ctx, u); err != nil {
+		return fail("switching", err)
+	}
+	o.done = true
+	return o
+}
+
+func (e *Executor) takeSnapshot(ctx context.Context, rw *v1.RegionWithdrawal, ref v1.ObjectReference, u *unstructured.Unstructured, name string) error {
+	ann := u.GetAnnotations()
+	delete(ann, AnnotationSnapshot)
+	snap := snapshot{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: ref.Namespace, Name: ref.Name,
+		Labels: u.GetLabels(), Annotations: ann, Spec: specOf(u)}
+	raw, err := json.Marshal(snap)
+	if err != nil {
+		return err
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: rw.Namespace,
+			Labels:          map[string]string{LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordRoute},
+			Annotations:     map[string]string{"withdrawal.ops.dev/route": ref.Kind + " " + ref.Namespace + "/" + ref.Name},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rw, v1.GroupVersion.WithKind("RegionWithdrawal"))},
+		},
+		Data: map[string]string{snapshotKey: string(raw)},
+	}
+	if err := e.Client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
+}
+
+// restore puts every snapshotted route's spec back. It goes by the
+// snapshots, not the selector, so routes that no longer match are restored
+// too.
+func (e *Executor) restore(ctx context.Context, rw *v1.RegionWithdrawal) (executor.Result, error) {
+	var list corev1.ConfigMapList
+	if err := e.apiReader().List(ctx, &list, client.InNamespace(rw.Namespace),
+		client.MatchingLabels{LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordRoute}); err != nil {
+		return executor.Result{}, fmt.Errorf("listing route snapshots: %w", err)
+	}
+	st := &v1.RoutingStatus{Routes: int32(len(list.Items))}
+	if prev := planner.StepStatus(&rw.Status, v1.StepRouting).Routing; prev != nil {
+		st.NoticeBackend, st.HTTPRoutesUnavailable = prev.NoticeBackend, prev.HTTPRoutesUnavailable
+	}
+	var problems []string
+	retry := false
+	for i := range list.Items {
+		cm := &list.Items[i]
+		restored, err := e.restoreOne(ctx, cm)
+		switch {
+		case err == nil:
+			if restored {
+				st.Restored++
+			}
+		case apierrors.IsConflict(err):
+			retry = true
+		case errors.Is(err, errGone):
+			problems = append(problems, err.Error())
+		case meta.IsNoMatchError(err):
+			problems = append(problems, fmt.Sprintf("%s: the route's API is not installed any more", cm.Annotations["withdrawal.ops.dev/route"]))
+		default:
+			return executor.Result{}, fmt.Errorf("restoring from %s: %w", cm.Name, err)
+		}
+	}
+	st.Problems = problems[:min(len(problems), 10)]
+	planner.StepStatus(&rw.Status, v1.StepRouting).Routing = st
+	msg := fmt.Sprintf("restored %d routes from %d snapshots", st.Restored, len(list.Items))
+	if retry {
+		return executor.Result{Message: msg + "; some changed meanwhile, retrying", RequeueAfter: retrySoon}, nil
+	}
+	res := executor.Result{Done: true, Message: msg}
+	if len(problems) > 0 {
+		res.Message += "; could not restore: " + strings.Join(st.Problems, "; ")
+		res.Irreversible = []string{fmt.Sprintf("routing: %d routes could not be restored (see status.steps[routing].routing.problems)", len(problems))}
+	}
+	return res, nil
+}
+
+var errGone = errors.New("deleted since the snapshot; not recreated")
+
+// restoreOne restores one route. It reports false, without error, for a
+// route that does not carry its snapshot's annotation: it was restored
+// already, or the process died after the snapshot and before the switch,
+// and either way its spec is the original.
+func (e *Executor) restoreOne(ctx context.Context, cm *corev1.ConfigMap) (bool, error) {
+	var snap snapshot
+	if err := json.Unmarshal([]byte(cm.Data[snapshotKey]), &snap); err != nil {
+		return false, fmt.Errorf("decoding the snapshot %s: %w", cm.Name, err)
+	}
+	ref := v1.ObjectReference{Kind: snap.Kind, Namespace: snap.Namespace, Name: snap.Name}
+	u, err := e.get(ctx, ref)
+	if apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("%s %s/%s: %w", ref.Kind, ref.Namespace, ref.Name, errGone)
+	}
+	if err != nil {
+		return false, err
+	}
+	ann := u.GetAnnotations()
+	if ann[AnnotationSnapshot] != cm.Name {
+		return false, nil
+	}
+	// Spec and the removal of the marker in one update: a crash after it
+	// leaves a route that is not restored twice.
+	delete(ann, AnnotationSnapshot)
+	u.SetAnnotations(ann)
+	if snap.Spec == nil {
+		snap.Spec = map[string]any{}
+	}
+	if err := unstructured.SetNestedMap(u.Object, snap.Spec, "spec"); err != nil {
+		return false, err
+	}
+	if err := e.Client.Update(ctx, u); err != nil {
+		return false, err
+	}
+	return true, nil
+}
