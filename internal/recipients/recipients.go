@@ -208,18 +208,23 @@ func parseJSONLines(r io.Reader, source string, fn func(Recipient) error) ([]Pro
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if !errors.Is(err, bufio.ErrTooLong) {
+			// A read that broke off (a dropped connection to a paged
+			// source) must not pass for the end of the list.
+			return problems, fmt.Errorf("reading %s: %w", source, err)
+		}
 		problems = append(problems, Problem{Source: source, Line: line + 1, Reason: err.Error()})
 	}
 	return problems, nil
 }
 
-// check returns why a record cannot be notified, or "".
+// check returns why a record is malformed, or "". A record with neither an
+// email nor a webhook is not malformed: the webhook channel's own url may
+// reach it; the notifier records it as failed when no channel does.
 func check(r Recipient) string {
 	switch {
 	case r.ID == "":
 		return "missing id"
-	case r.Email == "" && r.Webhook == "":
-		return fmt.Sprintf("recipient %q has neither an email nor a webhook", r.ID)
 	case r.Email != "" && !strings.Contains(r.Email, "@"):
 		return fmt.Sprintf("recipient %q: %q is not an email address", r.ID, r.Email)
 	case r.Webhook != "" && !strings.HasPrefix(r.Webhook, "https://") && !strings.HasPrefix(r.Webhook, "http://"):

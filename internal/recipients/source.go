@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -49,9 +50,16 @@ type Summary struct {
 	Unread []string
 }
 
-// Objects reads recipients from the ConfigMaps and Secrets a withdrawal names.
+// Objects reads recipients from the ConfigMaps and Secrets a withdrawal
+// names, and from its paged HTTP source when HTTP is set.
 type Objects struct {
+	// Reader reads the ConfigMaps and Secrets. Pass an uncached reader:
+	// recipient lists are large, and caching every ConfigMap of the cluster
+	// to read a few would cost more memory than the lists themselves.
 	Reader client.Reader
+	// HTTP reads the paged HTTP source. Without it the source is listed in
+	// Summary.Unread and not read (the rehearsal does not call out).
+	HTTP *HTTPPager
 }
 
 // Each calls fn once for every distinct valid recipient, in source order.
@@ -127,7 +135,33 @@ func (o *Objects) Each(ctx context.Context, rw *v1.RegionWithdrawal, fn func(Rec
 		}
 	}
 	if src.HTTP != nil {
-		sum.Unread = append(sum.Unread, "http source "+redactURL(src.HTTP.URL))
+		if o.HTTP == nil {
+			sum.Unread = append(sum.Unread, "http source "+redactURL(src.HTTP.URL))
+			return sum, nil
+		}
+		headers := map[string]string{}
+		if ref := src.HTTP.HeadersSecretRef; ref != nil {
+			var s corev1.Secret
+			if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: ref.Name}, &s); err != nil {
+				return sum, fmt.Errorf("reading the headers of the http recipient source from Secret %s/%s: %w", rw.Namespace, ref.Name, err)
+			}
+			for k, v := range s.Data {
+				headers[k] = string(v)
+			}
+		}
+		err := o.HTTP.Pages(ctx, src.HTTP, headers, func(_ int, source string, body io.Reader) error {
+			problems, err := Parse(body, v1.RecipientFormatJSONLines, source, visit)
+			sum.ProblemCount += len(problems)
+			for _, p := range problems {
+				if len(sum.Problems) < maxReportedProblems {
+					sum.Problems = append(sum.Problems, p)
+				}
+			}
+			return err
+		})
+		if err != nil {
+			return sum, err
+		}
 	}
 	return sum, nil
 }

@@ -1,0 +1,292 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command notify benchmarks the notify executor against envtest and a
+// loopback HTTPS webhook receiver: deliveries per second, peak memory of
+// this process (VmHWM, reset between phases) and requests to the API server
+// per 1,000 recipients, for the batched, checkpointing executor and for a
+// plain sender that sends one recipient at a time and records each delivery
+// with one API request.
+//
+//	go run ./hack/bench/notify [-recipients 100000] [-plain-recipients 2000]
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify/webhook"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+)
+
+const (
+	namespace = "bench"
+	key       = "bench-signing-key"
+	perObject = 5000
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+type counting struct {
+	rt http.RoundTripper
+	n  *atomic.Int64
+}
+
+func (c counting) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.rt.RoundTrip(r)
+}
+
+type figures struct {
+	name       string
+	recipients int
+	elapsed    time.Duration
+	requests   int64
+	peakKiB    int64
+}
+
+func (f figures) rate() float64 { return float64(f.recipients) / f.elapsed.Seconds() }
+func (f figures) perK() float64 { return float64(f.requests) * 1000 / float64(f.recipients) }
+
+func run() error {
+	ctrl.SetLogger(logr.Discard())
+	n := flag.Int("recipients", 100000, "recipients for the batched executor")
+	plainN := flag.Int("plain-recipients", 2000, "recipients for the plain one-at-a-time sender (it is slow; its figures are per recipient)")
+	flag.Parse()
+
+	env, err := testenv.Start()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Stop() }()
+	var requests atomic.Int64
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 1000, 2000
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return counting{rt: rt, n: &requests} })
+	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+
+	var delivered atomic.Int64
+	rcv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := bufio.NewReader(r.Body).WriteTo(discard{}); err != nil {
+			return
+		}
+		delivered.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rcv.Close()
+	caPEM := pemOf(rcv)
+
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
+		return err
+	}
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "webhook-key", Namespace: namespace},
+		Data: map[string][]byte{"key": []byte(key)}}); err != nil {
+		return err
+	}
+	objects := (*n + perObject - 1) / perObject
+	for o := range objects {
+		var b strings.Builder
+		b.WriteString("id,name,email,locale,plan\n")
+		for i := o * perObject; i < min((o+1)*perObject, *n); i++ {
+			fmt.Fprintf(&b, "cust-%06d,Customer %d,billing-%06d@example.com,ur,gold\n", i, i, i)
+		}
+		if err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("recipients-%03d", o), Namespace: namespace},
+			Data: map[string]string{"customers.csv": b.String()}}); err != nil {
+			return err
+		}
+	}
+	rw := &v1.RegionWithdrawal{
+		ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: namespace},
+		Spec: v1.RegionWithdrawalSpec{
+			Region: "PK", Cutoff: metav1.NewTime(time.Date(2026, 12, 29, 19, 0, 0, 0, time.UTC)), TimeZone: "Asia/Karachi",
+			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"bes.example.com/region": "pk"}},
+			Notify: &v1.NotifyStep{
+				Announce: v1.Moment{Offset: &metav1.Duration{Duration: -720 * time.Hour}},
+				Final:    v1.Moment{Offset: &metav1.Duration{Duration: -24 * time.Hour}},
+				Webhook: &v1.WebhookChannel{URL: rcv.URL + "/notices", CABundle: caPEM,
+					SigningSecretRef: v1.SecretKeyReference{Name: "webhook-key", Key: "key"},
+					Limits:           v1.DeliveryLimits{RatePerSecond: 100000, Concurrency: 64, MaxAttempts: 8}},
+			},
+		},
+	}
+	for o := range objects {
+		rw.Spec.Notify.Recipients.ConfigMaps = append(rw.Spec.Notify.Recipients.ConfigMaps, v1.RecipientObjectRef{Name: fmt.Sprintf("recipients-%03d", o)})
+	}
+	if err := c.Create(ctx, rw); err != nil {
+		return err
+	}
+	a := planner.Action{ID: "notify/announcement", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeAnnouncement,
+		DueAt: rw.Spec.Cutoff.Add(-720 * time.Hour)}
+
+	// Plain: one recipient at a time, one API request per delivery to
+	// record it, which is what crash safety costs without batching.
+	plain, err := runPlain(ctx, c, rw, a, *plainN, rcv.URL+"/notices", caPEM, &requests)
+	if err != nil {
+		return fmt.Errorf("plain sender: %w", err)
+	}
+
+	resetPeak()
+	requests.Store(0)
+	delivered.Store(0)
+	e := notify.New(notify.Options{Client: c, Reader: c, Clock: clock.RealClock{}})
+	start := time.Now()
+	calls := 0
+	for {
+		calls++
+		res, err := e.Execute(ctx, rw, a)
+		if err != nil {
+			return err
+		}
+		// The controller writes the counts into status after each call.
+		if err := patchStatus(ctx, c, rw, res.Recipients, res.Sent, res.NoticeFailed); err != nil {
+			return err
+		}
+		if res.Done {
+			if res.Sent != int64(*n) {
+				return fmt.Errorf("done with %s", res.Message)
+			}
+			break
+		}
+	}
+	batched := figures{name: "batched executor", recipients: *n, elapsed: time.Since(start), requests: requests.Load(), peakKiB: peak()}
+
+	fmt.Printf("notify benchmark: %d recipients by webhook to a loopback HTTPS receiver (envtest API server)\n\n", *n)
+	fmt.Printf("%-34s %12s %14s %18s %14s\n", "", "recipients", "deliveries/s", "API req / 1,000", "peak MiB")
+	for _, f := range []figures{batched, plain} {
+		fmt.Printf("%-34s %12d %14.0f %18.1f %14.1f\n", f.name, f.recipients, f.rate(), f.perK(), float64(f.peakKiB)/1024)
+	}
+	fmt.Printf("\nbatched / plain: %.1fx deliveries/s, %.1fx fewer API requests per 1,000 recipients\n",
+		batched.rate()/plain.rate(), plain.perK()/batched.perK())
+	fmt.Printf("batched: %d Execute calls, %d receiver deliveries (duplicates: %d)\n", calls, delivered.Load(), delivered.Load()-int64(*n))
+	fmt.Printf("goals: >= 5000 deliveries/s: %v; < 150 MiB: %v; a handful of API requests per 1,000: %.1f\n",
+		batched.rate() >= 5000, float64(batched.peakKiB)/1024 < 150, batched.perK())
+	return nil
+}
+
+func runPlain(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a planner.Action, n int, url string, caPEM []byte, requests *atomic.Int64) (figures, error) {
+	resetPeak()
+	requests.Store(0)
+	s, err := webhook.New(webhook.Config{URL: url, Key: []byte(key), CABundle: caPEM, Concurrency: 1})
+	if err != nil {
+		return figures{}, err
+	}
+	defer s.Close()
+	record := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "plain-sender-records", Namespace: namespace}}
+	if err := c.Create(ctx, record); err != nil {
+		return figures{}, err
+	}
+	r, err := notify.NewRenderer(rw)
+	if err != nil {
+		return figures{}, err
+	}
+	src := &recipients.Objects{Reader: c}
+	start := time.Now()
+	sent := 0
+	errStop := fmt.Errorf("enough")
+	_, err = src.Each(ctx, rw, func(rc recipients.Recipient) error {
+		if sent == n {
+			return errStop
+		}
+		subject, text, html, err := r.Render(a.Notice, r.Data(a.Notice, a.DueAt, rc))
+		if err != nil {
+			return err
+		}
+		m := &channel.Message{Key: notify.IdempotencyKey(string(rw.UID), a.NoticeID(), rc.ID), Namespace: rw.Namespace, Name: rw.Name,
+			UID: string(rw.UID), NoticeID: a.NoticeID(), Kind: a.Notice, Region: rw.Spec.Region, CutoffUTC: rw.Spec.Cutoff.Time,
+			Recipient: rc, Subject: subject, Text: text, HTML: html}
+		if err := s.Send(ctx, m); err != nil {
+			return err
+		}
+		patch, _ := json.Marshal(map[string]any{"data": map[string]string{rc.ID: "delivered"}})
+		if err := c.Patch(ctx, record, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			return err
+		}
+		sent++
+		return nil
+	})
+	if err != nil && err != errStop {
+		return figures{}, err
+	}
+	return figures{name: "plain one-at-a-time sender", recipients: sent, elapsed: time.Since(start), requests: requests.Load(), peakKiB: peak()}, nil
+}
+
+func patchStatus(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, recipients, sent, failed int64) error {
+	base := rw.DeepCopy()
+	now := metav1.Now()
+	rw.Status.Notify = &v1.NotifyStatus{Notices: []v1.NoticeStatus{{ID: "announcement", Kind: v1.NoticeAnnouncement,
+		ScheduledAt: now, Recipients: recipients, Sent: sent, Failed: failed}}}
+	return c.Status().Patch(ctx, rw, client.MergeFrom(base))
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// resetPeak resets VmHWM (Linux: "5" to clear_refs), so each phase reports its own peak.
+func resetPeak() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peak returns VmHWM in KiB.
+func peak() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kib int64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%d", &kib)
+			return kib
+		}
+	}
+	return -1
+}
+
+func pemOf(s *httptest.Server) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+}

@@ -1,0 +1,339 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package notify is the executor of the notify step: it sends each notice
+// to every recipient by webhook and email, at least once and with the same
+// idempotency key every time, checkpointing what it sent in ConfigMaps so
+// that a crash re-sends at most the batch that was in flight.
+//
+// Each call to Execute does a bounded amount of work (a time budget of a
+// few seconds, in batches of about a thousand recipients) and reports the
+// counts; the controller calls again until the notice is done. See
+// docs/notify.md for the design.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+)
+
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Event reasons of the notify executor.
+const (
+	ReasonRecipientsSkipped  = "RecipientsSkipped"
+	ReasonNoticeDeliveryFail = "NoticeDeliveryFailed"
+	ReasonNoticeStopped      = "NoticeStopped"
+)
+
+// Defaults of Options.
+const (
+	DefaultBatchSize      = 1000
+	DefaultCallBudget     = 3 * time.Second
+	DefaultBackoffBase    = time.Second
+	DefaultBackoffMax     = 5 * time.Minute
+	DefaultInlineRetryMax = 2 * time.Second
+	// asap is the requeue asked for while recipients are due now. The
+	// controller treats zero as "its default", so ask for a short delay.
+	asap = 100 * time.Millisecond
+)
+
+// Options configure an Executor. Client, Reader and Clock are required.
+type Options struct {
+	// Client writes the checkpoint ConfigMaps.
+	Client client.Client
+	// Reader reads recipients, Secrets and checkpoints. Pass the manager's
+	// API reader (uncached): recipient lists and checkpoints are large,
+	// and caching every ConfigMap in the cluster would cost more memory
+	// than sending to them.
+	Reader client.Reader
+	// Clock stamps signatures, schedules retries and bounds each call.
+	Clock clock.Clock
+	// Recorder, when set, receives an Event for skipped recipients and
+	// permanent failures.
+	Recorder events.EventRecorder
+	// Registerer, when set, gets the delivery counters.
+	Registerer prometheus.Registerer
+	// HTTP reads paged HTTP recipient sources; default &recipients.HTTPPager{}.
+	HTTP *recipients.HTTPPager
+	// Channels builds the senders of a withdrawal; default DefaultChannels.
+	Channels ChannelFactory
+	// ExportLocation, when set, gives a recipient's export location for
+	// the templates (.ExportLocation). It must be deterministic for a
+	// notice, so that every attempt sends the same text.
+	ExportLocation func(ctx context.Context, rw *v1.RegionWithdrawal, r recipients.Recipient) string
+
+	// BatchSize is how many recipients are sent between checkpoints, and
+	// so the most a crash can send twice.
+	BatchSize int
+	// CallBudget bounds the sending of one Execute call.
+	CallBudget time.Duration
+	// BackoffBase and BackoffMax shape retries: base·2^(attempt-1), capped,
+	// with up to 50% jitter; a longer Retry-After wins.
+	BackoffBase, BackoffMax time.Duration
+	// InlineRetryMax is the longest wait a retry waits within a call;
+	// longer waits are recorded in the checkpoint and the call returns.
+	InlineRetryMax time.Duration
+	// ShardBytes bounds one checkpoint ConfigMap.
+	ShardBytes int
+}
+
+// Executor carries out notice actions and the notify step's revert.
+type Executor struct {
+	o          Options
+	store      *Store
+	recipients *recipients.Objects
+	metrics    *deliveryMetrics
+
+	mu   sync.Mutex
+	runs map[string]*run
+}
+
+// run is what one process remembers of a notice between calls. All of it
+// can be rebuilt from the API server: a new process loads the checkpoint.
+type run struct {
+	state       *State
+	preflighted bool
+	reported    bool
+}
+
+// maxRuns bounds the notices remembered; beyond it they are reloaded.
+const maxRuns = 64
+
+var (
+	_ executor.Executor = (*Executor)(nil)
+)
+
+// New builds the notify executor.
+func New(o Options) *Executor {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.HTTP == nil {
+		o.HTTP = &recipients.HTTPPager{}
+	}
+	if o.Channels == nil {
+		o.Channels = DefaultChannels
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.CallBudget <= 0 {
+		o.CallBudget = DefaultCallBudget
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = DefaultBackoffBase
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = DefaultBackoffMax
+	}
+	if o.InlineRetryMax <= 0 {
+		o.InlineRetryMax = DefaultInlineRetryMax
+	}
+	return &Executor{
+		o:          o,
+		store:      &Store{Client: o.Client, Reader: o.Reader, ShardBytes: o.ShardBytes},
+		recipients: &recipients.Objects{Reader: o.Reader, HTTP: o.HTTP},
+		metrics:    newDeliveryMetrics(o.Registerer),
+		runs:       map[string]*run{},
+	}
+}
+
+// Execute sends a notice, or for the step's revert stops sending.
+func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (executor.Result, error) {
+	switch {
+	case a.Kind == planner.ActionNotice:
+		res, err := e.notice(ctx, rw, a)
+		if errors.Is(err, ErrTemplate) {
+			// A template that does not parse or render is the spec's
+			// fault: the controller stalls the withdrawal until it changes.
+			err = &planner.SpecError{Field: "spec.notify.templates", Err: err}
+		}
+		return res, err
+	case a.Kind == planner.ActionRevert && a.Step == v1.StepNotify:
+		return e.revert(rw), nil
+	}
+	return executor.Result{}, fmt.Errorf("notify: unexpected action %s", a.ID)
+}
+
+// revert stops the notices: a notice action called while the withdrawal is
+// cancelled finishes at once (see notice), and nothing is forgotten here
+// that the checkpoint would need. What was delivered cannot be recalled.
+func (e *Executor) revert(rw *v1.RegionWithdrawal) executor.Result {
+	e.forget(rw, "")
+	var notices, reached int64
+	if rw.Status.Notify != nil {
+		for _, n := range rw.Status.Notify.Notices {
+			if n.Kind == v1.NoticeCancellation || n.DryRun || n.Sent == 0 {
+				continue
+			}
+			notices++
+			reached = max(reached, n.Sent)
+		}
+	}
+	res := executor.Result{Done: true, Message: "no further notices are sent, except the cancellation notice"}
+	if notices > 0 {
+		res.Irreversible = []string{fmt.Sprintf("%d notices already delivered to %d recipients", notices, reached)}
+	}
+	return res
+}
+
+func runKey(rw *v1.RegionWithdrawal, noticeID string) string { return string(rw.UID) + "/" + noticeID }
+
+func (e *Executor) run(rw *v1.RegionWithdrawal, noticeID string) *run {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := runKey(rw, noticeID)
+	r, ok := e.runs[k]
+	if !ok {
+		if len(e.runs) >= maxRuns {
+			clear(e.runs)
+		}
+		r = &run{}
+		e.runs[k] = r
+	}
+	return r
+}
+
+// forget drops what this process remembers of a notice ("" for all of the
+// withdrawal's notices).
+func (e *Executor) forget(rw *v1.RegionWithdrawal, noticeID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k := range e.runs {
+		if (noticeID == "" && strings.HasPrefix(k, string(rw.UID)+"/")) || k == runKey(rw, noticeID) {
+			delete(e.runs, k)
+		}
+	}
+}
+
+func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (executor.Result, error) {
+	log := ctrl.LoggerFrom(ctx).WithValues("notice", a.NoticeID())
+	if rw.Spec.Notify == nil {
+		return executor.Result{Done: true, Failed: true, Message: "spec.notify is not set: nothing to send"}, nil
+	}
+	noticeID := a.NoticeID()
+	// A cancelled withdrawal stops its announcement and reminders where
+	// they are; the cancellation notice is the only one still sent.
+	stopping := rw.Spec.Cancel && a.Notice != v1.NoticeCancellation
+
+	renderer, err := NewRenderer(rw)
+	if err != nil && !stopping {
+		return executor.Result{}, err
+	}
+	r := e.run(rw, noticeID)
+	if r.state == nil {
+		st, err := e.store.Load(ctx, rw, noticeID)
+		if err != nil {
+			return executor.Result{}, err
+		}
+		r.state = st
+	}
+
+	p := &pass{ctx: ctx, e: e, rw: rw, a: a, st: r.state, renderer: renderer, stopping: stopping,
+		deadline: e.o.Clock.Now().Add(e.o.CallBudget)}
+	if !stopping {
+		lanes, closeLanes, err := e.o.Channels(ctx, rw, e.o.Reader, e.o.Clock)
+		if err != nil {
+			return executor.Result{}, err
+		}
+		defer closeLanes()
+		p.lanes = lanes
+		if !r.preflighted && r.state.empty() {
+			// Before the first message of a notice goes out, render it for
+			// every recipient: a template that fails for one fails the
+			// notice before anyone got it, not halfway through.
+			if _, err := e.recipients.Each(ctx, rw, p.preflight); err != nil {
+				return executor.Result{}, err
+			}
+			r.preflighted = true
+		}
+	}
+
+	sum, err := e.recipients.Each(ctx, rw, p.visit)
+	if err == nil {
+		err = p.flush(ctx)
+	}
+	if err != nil {
+		// What was committed stays committed; the rest is sent again on
+		// the next call, with the same keys.
+		if p.newFailed > 0 {
+			e.eventFailures(rw, p)
+		}
+		return executor.Result{}, err
+	}
+
+	res := p.result(sum)
+	if !r.reported && (sum.ProblemCount > 0 || sum.DuplicateCount > 0) && e.o.Recorder != nil {
+		e.o.Recorder.Eventf(rw, nil, "Warning", ReasonRecipientsSkipped, "Notify", "%s: %s", a.ID, problemSummary(sum))
+		r.reported = true
+	}
+	if p.newFailed > 0 {
+		e.eventFailures(rw, p)
+	}
+	if stopping {
+		res.Done = true
+		res.Message = fmt.Sprintf("stopped because the withdrawal is cancelled: %d of %d recipients had the %s", p.sent, p.total, strings.ToLower(string(a.Notice)))
+		if e.o.Recorder != nil {
+			e.o.Recorder.Eventf(rw, nil, "Normal", ReasonNoticeStopped, "Notify", "%s: %s", a.ID, res.Message)
+		}
+	}
+	if res.Done {
+		e.forget(rw, noticeID)
+	}
+	log.V(1).Info("notice pass", "recipients", p.total, "sent", p.sent, "failed", p.failedN, "pending", p.pending, "sentThisCall", p.sentNow)
+	return res, nil
+}
+
+func (e *Executor) eventFailures(rw *v1.RegionWithdrawal, p *pass) {
+	if e.o.Recorder == nil {
+		return
+	}
+	e.o.Recorder.Eventf(rw, nil, "Warning", ReasonNoticeDeliveryFail, "Notify",
+		"%s: %d recipients could not be sent to (first: %s); per-recipient reasons in ConfigMaps -l %s",
+		p.a.ID, p.newFailed, p.firstFailure, RecordsSelector(rw, p.a.NoticeID()))
+}
+
+func problemSummary(sum *recipients.Summary) string {
+	var parts []string
+	if sum.ProblemCount > 0 {
+		parts = append(parts, fmt.Sprintf("%d malformed records skipped (first: %s)", sum.ProblemCount, sum.Problems[0]))
+	}
+	if sum.DuplicateCount > 0 {
+		parts = append(parts, fmt.Sprintf("%d duplicate recipient ids notified once (first: %s)", sum.DuplicateCount, sum.Duplicates[0]))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// IsTemplateError reports whether err is a template the user must fix.
+func IsTemplateError(err error) bool { return errors.Is(err, ErrTemplate) }

@@ -1,0 +1,557 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package notify_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/mail"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify/internal/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	os.Exit(code)
+}
+
+// The Pakistan timeline: cutoff 30 December 2026 00:00 PKT.
+var (
+	cutoff          = time.Date(2026, 12, 29, 19, 0, 0, 0, time.UTC)
+	announcementDue = cutoff.Add(-30 * 24 * time.Hour)
+	announcement    = planner.Action{ID: "notify/announcement", Kind: planner.ActionNotice, Step: v1.StepNotify,
+		Notice: v1.NoticeAnnouncement, DueAt: announcementDue}
+)
+
+const signingKey = "whsec-test-signing-key"
+
+var nsCounter atomic.Int32
+
+type fixture struct {
+	t   *testing.T
+	ctx context.Context
+	ns  string
+	rw  *v1.RegionWithdrawal
+}
+
+// newFixture creates a namespace, the signing-key Secret, the SMTP
+// credentials Secret and recipient ConfigMaps (one per csv).
+func newFixture(t *testing.T, csvs ...string) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f := &fixture{t: t, ctx: ctx, ns: fmt.Sprintf("notify-test-%d", nsCounter.Add(1))}
+	f.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})
+	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "webhook-key", Namespace: f.ns},
+		Data: map[string][]byte{"key": []byte(signingKey)}})
+	for i, csv := range csvs {
+		f.create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("recipients-%d", i), Namespace: f.ns},
+			Data: map[string]string{"customers.csv": csv}})
+	}
+	return f
+}
+
+func (f *fixture) create(obj client.Object) {
+	f.t.Helper()
+	if err := env.Client.Create(f.ctx, obj); err != nil {
+		f.t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+// withdrawal creates the RegionWithdrawal with the notify step n.
+func (f *fixture) withdrawal(n *v1.NotifyStep, sources int) *v1.RegionWithdrawal {
+	f.t.Helper()
+	n.Announce = v1.Moment{Offset: &metav1.Duration{Duration: -30 * 24 * time.Hour}}
+	n.Final = v1.Moment{Offset: &metav1.Duration{Duration: -24 * time.Hour}}
+	for i := range sources {
+		n.Recipients.ConfigMaps = append(n.Recipients.ConfigMaps, v1.RecipientObjectRef{Name: fmt.Sprintf("recipients-%d", i), Format: v1.RecipientFormatCSV})
+	}
+	rw := &v1.RegionWithdrawal{
+		ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: f.ns},
+		Spec: v1.RegionWithdrawalSpec{
+			Region: "PK", Cutoff: metav1.NewTime(cutoff), TimeZone: "Asia/Karachi",
+			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"bes.example.com/region": "pk"}},
+			Notify:   n,
+		},
+	}
+	f.create(rw)
+	f.rw = rw
+	return rw
+}
+
+func webhookChannel(rcv *testsrv.Webhook, url string, limits v1.DeliveryLimits) *v1.WebhookChannel {
+	return &v1.WebhookChannel{URL: url, SigningSecretRef: v1.SecretKeyReference{Name: "webhook-key", Key: "key"},
+		CABundle: rcv.CAPEM(), Limits: limits}
+}
+
+func newExecutor(rec events.EventRecorder, batch int) *notify.Executor {
+	return notify.New(notify.Options{Client: env.Client, Reader: env.Client, Clock: clock.RealClock{},
+		Recorder: rec, BatchSize: batch, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+		InlineRetryMax: 2 * time.Second})
+}
+
+// untilDone calls Execute as the controller would, until Done; it waits
+// the requeue the executor asks for, as the controller would.
+func untilDone(t *testing.T, ctx context.Context, e executor.Executor, rw *v1.RegionWithdrawal, a planner.Action) executor.Result {
+	t.Helper()
+	var last executor.Result
+	for range 500 {
+		res, err := e.Execute(ctx, rw, a)
+		if err != nil {
+			t.Fatalf("Execute: %v", err)
+		}
+		if res.Recipients != res.Sent+res.NoticeFailed && res.Done {
+			t.Fatalf("done with %d recipients, %d sent, %d failed", res.Recipients, res.Sent, res.NoticeFailed)
+		}
+		if res.Done {
+			return res
+		}
+		if res.Sent < last.Sent || res.NoticeFailed < last.NoticeFailed {
+			t.Fatalf("counts went backwards: %+v after %+v", res, last)
+		}
+		last = res
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(res.RequeueAfter):
+		}
+	}
+	t.Fatalf("not done after 500 calls: %+v", last)
+	return last
+}
+
+const (
+	urduSubject = `اطلاع: {{.Region}} میں سروس {{.Cutoff.Format "2006-01-02"}} کو بند ہو جائے گی`
+	urduText    = `محترم {{.Recipient.Name}}،
+سروس {{.Cutoff.Format "15:04 MST"}} ({{.CutoffUTC.Format "15:04"}} UTC) پر بند ہو جائے گی۔ {{.DaysLeft}} دن باقی ہیں۔ منصوبہ: {{.Recipient.Fields.plan}}
+`
+	urduHTML = `<p>محترم {{.Recipient.Name}}</p><p>{{.DaysLeft}} دن باقی ہیں</p>`
+)
+
+// TestEveryRecipientGetsTheNotice sends one notice by webhook and SMTP to
+// receivers that fail in every way the issue lists, and checks that every
+// recipient has the notice or a recorded failure with its reason.
+func TestEveryRecipientGetsTheNotice(t *testing.T) {
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	rcv.Record = true
+	rcv.Fail = func(id string, attempt int, w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case id == "w-500" && attempt <= 2:
+			http.Error(w, "internal error", http.StatusInternalServerError)
+		case id == "w-429" && attempt == 1:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		case id == "w-timeout" && attempt == 1:
+			<-r.Context().Done()
+		case id == "w-drop" && attempt == 1:
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		case id == "w-400":
+			http.Error(w, "unknown customer", http.StatusBadRequest)
+		case id == "w-503":
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		default:
+			return false
+		}
+		return true
+	}
+	srv, err := testsrv.NewSMTP(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.Rcpt = func(to string, attempt int) error {
+		switch {
+		case to == "e-451@example.com" && attempt == 1:
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted"}
+		case to == "e-550@example.com":
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	}
+
+	hook := rcv.Server.URL + "/hooks/"
+	var b strings.Builder
+	b.WriteString("id,name,email,webhook,timezone,plan\n")
+	wantWebhook, wantEmail := map[string]bool{}, map[string]bool{}
+	for i := range 40 {
+		id := fmt.Sprintf("w-%02d", i)
+		fmt.Fprintf(&b, "%s,گاہک %d,,%s%s,,gold\n", id, i, hook, id)
+		wantWebhook[id] = true
+	}
+	for i := range 20 {
+		id := fmt.Sprintf("e-%02d", i)
+		fmt.Fprintf(&b, "%s,عائشہ %d,%s@example.com,,,silver\n", id, i, id)
+		wantEmail[id] = true
+	}
+	for i := range 10 {
+		id := fmt.Sprintf("both-%02d", i)
+		fmt.Fprintf(&b, "%s,Both %d,%s@example.com,%s%s,,\n", id, i, id, hook, id)
+		wantWebhook[id], wantEmail[id] = true, true
+	}
+	for _, id := range []string{"w-500", "w-429", "w-timeout", "w-drop", "w-400", "w-503"} {
+		fmt.Fprintf(&b, "%s,%s,,%s%s,,\n", id, id, hook, id)
+		wantWebhook[id] = true
+	}
+	fmt.Fprintf(&b, "w-nyc,New York,,%sw-nyc,America/New_York,\n", hook)
+	wantWebhook["w-nyc"] = true
+	for _, id := range []string{"e-451", "e-550"} {
+		fmt.Fprintf(&b, "%s,%s,%s@example.com,,,\n", id, id, id)
+		wantEmail[id] = true
+	}
+	b.WriteString("bad-row,No Channel,not-an-address,,,\n") // malformed: reported, skipped
+	b.WriteString("w-00,Duplicate,,https://127.0.0.1:1/dup,,\n")
+
+	f := newFixture(t, b.String())
+	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "smtp", Namespace: f.ns},
+		Data: map[string][]byte{"username": []byte(srv.Username), "password": []byte(srv.Password)}})
+	limits := v1.DeliveryLimits{RatePerSecond: 1000, Concurrency: 8, MaxAttempts: 3, Timeout: &metav1.Duration{Duration: 300 * time.Millisecond}}
+	rw := f.withdrawal(&v1.NotifyStep{
+		Webhook: webhookChannel(rcv, "", limits),
+		Email: &v1.EmailChannel{Host: "127.0.0.1", Port: int32(srv.Addr.Port), Security: v1.SMTPStartTLS,
+			From: "Service Notices <notices@example.com>", CredentialsSecretRef: &v1.LocalObjectReference{Name: "smtp"},
+			CABundle: srv.CertPEM, Limits: limits},
+		Templates: &v1.NoticeTemplates{Announcement: &v1.NoticeTemplate{Subject: urduSubject, Text: urduText, HTML: urduHTML}},
+	}, 1)
+
+	rec := events.NewFakeRecorder(100)
+	res := untilDone(t, f.ctx, newExecutor(rec, 16), rw, announcement)
+
+	total := len(unionKeys(wantWebhook, wantEmail))
+	failed := []string{"w-400", "w-503", "e-550"}
+	if res.Recipients != int64(total) || res.NoticeFailed != int64(len(failed)) || res.Sent != int64(total-len(failed)) {
+		t.Fatalf("result %d recipients, %d sent, %d failed; want %d, %d, %d (%s)", res.Recipients, res.Sent, res.NoticeFailed,
+			total, total-len(failed), len(failed), res.Message)
+	}
+	if !strings.Contains(res.Message, "malformed") || !strings.Contains(res.Message, "duplicate") {
+		t.Errorf("message %q does not report the malformed row and the duplicate id", res.Message)
+	}
+
+	// Webhooks: every recipient but the refused ones, signed, one key each.
+	keys := rcv.Keys()
+	for id := range wantWebhook {
+		if id == "w-400" || id == "w-503" {
+			if len(keys[id]) != 0 {
+				t.Errorf("%s was refused, yet has deliveries", id)
+			}
+			continue
+		}
+		want := notify.IdempotencyKey(string(rw.UID), "announcement", id)
+		if len(keys[id]) != 1 || keys[id][want] == 0 {
+			t.Errorf("%s: keys %v, want only %s", id, keys[id], want)
+		}
+	}
+	if _, bad := rcv.Totals(); bad != 0 {
+		t.Errorf("%d deliveries had a signature that does not verify", bad)
+	}
+	if n := rcv.Attempts("w-500"); n != 3 {
+		t.Errorf("w-500 took %d attempts, want 3 (two 500s, then success)", n)
+	}
+	if n := rcv.Attempts("w-503"); n != 3 {
+		t.Errorf("w-503 took %d attempts, want maxAttempts = 3", n)
+	}
+	if n := rcv.Attempts("w-400"); n != 1 {
+		t.Errorf("w-400 took %d attempts, want 1: a 400 is not retried", n)
+	}
+	d := rcv.Deliveries("w-nyc")
+	if len(d) == 0 || !strings.Contains(d[0].Body.Text, "14:00 EST") || !strings.Contains(d[0].Body.Text, "19:00") {
+		t.Errorf("w-nyc text %+v does not show the cutoff in New York time and UTC", d)
+	}
+	d = rcv.Deliveries("w-01")
+	if len(d) == 0 || !strings.Contains(d[0].Body.Text, "00:00 PKT") || !strings.Contains(d[0].Body.Text, "30 دن باقی") ||
+		!strings.Contains(d[0].Body.Text, "گاہک 1") || !strings.Contains(d[0].Body.Text, "gold") {
+		t.Errorf("w-01 text %+v lacks the cutoff in PKT, the days left, the Urdu name or the plan", d)
+	}
+
+	// Email: every recipient but the 550 one, well-formed, Urdu intact.
+	got := map[string]int{}
+	for _, m := range srv.Mails() {
+		id := strings.TrimSuffix(m.To, "@example.com")
+		got[id]++
+		checkMail(t, m.Data, notify.IdempotencyKey(string(rw.UID), "announcement", id))
+	}
+	for id := range wantEmail {
+		if id == "e-550" {
+			if got[id] != 0 {
+				t.Errorf("e-550 was refused, yet has a message")
+			}
+			continue
+		}
+		if got[id] != 1 {
+			t.Errorf("%s has %d messages, want 1", id, got[id])
+		}
+	}
+
+	// The failures are recorded per recipient, with their reasons, in
+	// ConfigMaps the withdrawal owns.
+	var cms corev1.ConfigMapList
+	if err := env.Client.List(f.ctx, &cms, client.InNamespace(f.ns), client.MatchingLabels{notify.LabelWithdrawalUID: string(rw.UID)}); err != nil {
+		t.Fatal(err)
+	}
+	var failures string
+	for _, cm := range cms.Items {
+		failures += cm.Data[notify.KeyFailed]
+		if len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].UID != rw.UID {
+			t.Errorf("checkpoint %s is not owned by the withdrawal: %v", cm.Name, cm.OwnerReferences)
+		}
+	}
+	for _, want := range []string{`"id":"w-400"`, "400 Bad Request", `"id":"w-503"`, "gave up after 3 attempts", `"id":"e-550"`, "550"} {
+		if !strings.Contains(failures, want) {
+			t.Errorf("the failure records lack %q:\n%s", want, failures)
+		}
+	}
+	if strings.Contains(failures, srv.Password) || strings.Contains(failures, signingKey) {
+		t.Error("a failure record shows a credential")
+	}
+	close(rec.Events)
+	var evs []string
+	for e := range rec.Events {
+		evs = append(evs, e)
+	}
+	if joined := strings.Join(evs, "\n"); !strings.Contains(joined, notify.ReasonNoticeDeliveryFail) || !strings.Contains(joined, notify.ReasonRecipientsSkipped) {
+		t.Errorf("events %q lack %s and %s", joined, notify.ReasonNoticeDeliveryFail, notify.ReasonRecipientsSkipped)
+	}
+}
+
+func unionKeys(a, b map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
+
+func checkMail(t *testing.T, data []byte, key string) {
+	t.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("a message does not parse: %v", err)
+	}
+	if got := msg.Header.Get("Message-ID"); got != "<"+key+"@withdrawal.ops.dev>" {
+		t.Errorf("Message-ID %q, want <%s@withdrawal.ops.dev>", got, key)
+	}
+	var dec mime.WordDecoder
+	subject, err := dec.DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil || !strings.HasPrefix(subject, "اطلاع: PK میں سروس 2026-12-30") {
+		t.Errorf("Subject %q (%v)", subject, err)
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	parts := 0
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(p)
+		parts++
+		if !strings.Contains(string(body), "محترم") || !strings.Contains(string(body), "دن باقی ہیں") {
+			t.Errorf("part %s lost its Urdu text: %q", p.Header.Get("Content-Type"), body)
+		}
+	}
+	if parts != 2 {
+		t.Errorf("%d parts, want text and HTML", parts)
+	}
+}
+
+// TestCrashesResendOnlyTheInFlightBatch stops the executor at random points
+// of a 10,000-recipient notice, starts a new one each time, and checks that
+// every recipient has the notice and that duplicates carry the same key.
+func TestCrashesResendOnlyTheInFlightBatch(t *testing.T) {
+	const (
+		recipients = 10000
+		batch      = 500
+		crashes    = 4
+	)
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	var csvs []string
+	for part := range 2 {
+		var b strings.Builder
+		b.WriteString("id,name,email\n")
+		for i := part * recipients / 2; i < (part+1)*recipients/2; i++ {
+			fmt.Fprintf(&b, "c%05d,Customer %d,c%05d@example.com\n", i, i, i)
+		}
+		csvs = append(csvs, b.String())
+	}
+	f := newFixture(t, csvs...)
+	// Email is not configured: every recipient goes to the channel's URL.
+	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, rcv.Server.URL+"/notices",
+		v1.DeliveryLimits{RatePerSecond: 100000, Concurrency: 32, MaxAttempts: 3})}, 2)
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	var crashAt atomic.Int64
+	for i := range crashes {
+		// Crash somewhere within the next two batches' worth of deliveries.
+		total, _ := rcv.Totals()
+		crashAt.Store(int64(total) + 1 + rng.Int64N(2*batch))
+		ctx, crash := context.WithCancel(f.ctx)
+		rcv.OnDelivery = func(n int) {
+			if int64(n) >= crashAt.Load() {
+				crash()
+			}
+		}
+		e := newExecutor(nil, batch) // a new process: it knows only what the API server holds
+		for range 100 {
+			if _, err := e.Execute(ctx, rw, announcement); err != nil {
+				break
+			}
+		}
+		if ctx.Err() == nil {
+			t.Fatalf("crash %d never happened", i+1)
+		}
+		crash()
+	}
+	rcv.OnDelivery = nil
+	res := untilDone(t, f.ctx, newExecutor(nil, batch), rw, announcement)
+	if res.Sent != recipients || res.NoticeFailed != 0 {
+		t.Fatalf("after the crashes: %s", res.Message)
+	}
+	keys := rcv.Keys()
+	dups := 0
+	for i := range recipients {
+		id := fmt.Sprintf("c%05d", i)
+		want := notify.IdempotencyKey(string(rw.UID), "announcement", id)
+		if len(keys[id]) != 1 || keys[id][want] == 0 {
+			t.Fatalf("%s: keys %v, want only %s", id, keys[id], want)
+		}
+		dups += keys[id][want] - 1
+	}
+	if dups > crashes*batch {
+		t.Fatalf("%d duplicate deliveries after %d crashes, want at most one batch (%d) per crash", dups, crashes, batch)
+	}
+	t.Logf("%d duplicates after %d crashes (batch %d)", dups, crashes, batch)
+
+	// The status stays small: the per-recipient records are in a few shards.
+	var cms corev1.ConfigMapList
+	if err := env.Client.List(f.ctx, &cms, client.InNamespace(f.ns), client.MatchingLabels{notify.LabelNotice: "announcement"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(cms.Items) == 0 || len(cms.Items) > 3 {
+		t.Fatalf("%d checkpoint shards for %d recipients", len(cms.Items), recipients)
+	}
+}
+
+func TestTemplateErrorsStopBeforeAnythingIsSent(t *testing.T) {
+	tests := []struct {
+		name string
+		tmpl v1.NoticeTemplate
+	}{
+		{name: "does not parse", tmpl: v1.NoticeTemplate{Subject: "s", Text: "{{.Region"}},
+		{name: "does not render", tmpl: v1.NoticeTemplate{Subject: "s", Text: "{{.NoSuchField}}"}},
+		{name: "html does not parse", tmpl: v1.NoticeTemplate{Subject: "s", Text: "t", HTML: "{{if}}"}},
+		{name: "subject renders empty", tmpl: v1.NoticeTemplate{Subject: "{{.ExportLocation}}", Text: "t"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rcv := testsrv.NewWebhook([]byte(signingKey))
+			defer rcv.Close()
+			f := newFixture(t, "id,name,webhook\nc1,A,"+rcv.Server.URL+"\n")
+			rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, "", v1.DeliveryLimits{}),
+				Templates: &v1.NoticeTemplates{Announcement: &tt.tmpl}}, 1)
+			_, err := newExecutor(nil, 10).Execute(f.ctx, rw, announcement)
+			if !errors.Is(err, notify.ErrTemplate) {
+				t.Fatalf("Execute = %v, want ErrTemplate", err)
+			}
+			if total, _ := rcv.Totals(); total != 0 || rcv.Attempts("c1") != 0 {
+				t.Fatal("a notice went out despite the broken template")
+			}
+		})
+	}
+}
+
+func TestCancelStopsTheNoticeAndReportsWhatWasSent(t *testing.T) {
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	var b strings.Builder
+	b.WriteString("id,name\n")
+	for i := range 50 {
+		fmt.Fprintf(&b, "c%d,C\n", i)
+	}
+	f := newFixture(t, b.String())
+	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, rcv.Server.URL, v1.DeliveryLimits{RatePerSecond: 1000})}, 1)
+	e := newExecutor(nil, 10)
+	res := untilDone(t, f.ctx, e, rw, announcement)
+	if res.Sent != 50 {
+		t.Fatalf("announcement: %s", res.Message)
+	}
+	rw.Status.Notify = &v1.NotifyStatus{Notices: []v1.NoticeStatus{{ID: "announcement", Kind: v1.NoticeAnnouncement, Sent: res.Sent}}}
+
+	rw.Spec.Cancel = true
+	reminder := planner.Action{ID: "notify/" + planner.ReminderID(announcementDue.Add(7*24*time.Hour)), Kind: planner.ActionNotice,
+		Step: v1.StepNotify, Notice: v1.NoticeReminder, DueAt: announcementDue.Add(7 * 24 * time.Hour)}
+	before, _ := rcv.Totals()
+	res, err := e.Execute(f.ctx, rw, reminder)
+	if err != nil || !res.Done || res.Sent != 0 {
+		t.Fatalf("a reminder of a cancelled withdrawal: %+v, %v; want done with nothing sent", res, err)
+	}
+	rev, err := e.Execute(f.ctx, rw, planner.Action{ID: "revert/notify", Kind: planner.ActionRevert, Step: v1.StepNotify})
+	if err != nil || !rev.Done || len(rev.Irreversible) != 1 || rev.Irreversible[0] != "1 notices already delivered to 50 recipients" {
+		t.Fatalf("revert: %+v, %v", rev, err)
+	}
+	cancellation := planner.Action{ID: "notify/cancellation", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeCancellation, DueAt: announcementDue.Add(time.Hour)}
+	res = untilDone(t, f.ctx, e, rw, cancellation)
+	after, _ := rcv.Totals()
+	if res.Sent != 50 || after-before != 50 {
+		t.Fatalf("cancellation sent to %d (%d deliveries), want 50", res.Sent, after-before)
+	}
+}

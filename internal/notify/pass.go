@@ -1,0 +1,426 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package notify
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+)
+
+// pass is one call's walk over every recipient of a notice: it counts each
+// recipient as sent, failed or pending from the checkpoint, and sends to
+// those due, a batch at a time, until the call's budget is spent.
+type pass struct {
+	// ctx is the Execute call's: recipients.Each calls visit without one.
+	ctx      context.Context
+	e        *Executor
+	rw       *v1.RegionWithdrawal
+	a        planner.Action
+	st       *State
+	renderer *Renderer
+	lanes    map[channel.Name]*Lane
+	stopping bool
+	deadline time.Time
+
+	batch     []*item
+	exhausted bool
+
+	total, sent, failedN, pending int64
+	sentNow, newFailed            int64
+	firstFailure                  string
+	dueLeft                       bool
+	earliest                      time.Time
+}
+
+// item is one recipient with the deliveries still due.
+type item struct {
+	r     recipients.Recipient
+	key   string
+	units []unit
+}
+
+// unit is one (recipient, channel) delivery.
+type unit struct {
+	ch   channel.Name
+	hash uint64
+}
+
+// job is one unit to send, with its rendered message.
+type job struct {
+	msg  *channel.Message
+	u    unit
+	prev int // attempts made in earlier calls
+}
+
+// unitsOf lists the channels that reach r: the webhook when the channel is
+// configured and r or the channel names an address, email when configured
+// and r has an address.
+func (p *pass) unitsOf(r recipients.Recipient, key string) []unit {
+	n := p.rw.Spec.Notify
+	var out []unit
+	if n.Webhook != nil && (r.Webhook != "" || n.Webhook.URL != "") {
+		out = append(out, unit{ch: channel.Webhook, hash: unitHash(key, channel.Webhook)})
+	}
+	if n.Email != nil && r.Email != "" {
+		out = append(out, unit{ch: channel.Email, hash: unitHash(key, channel.Email)})
+	}
+	return out
+}
+
+type standing int
+
+const (
+	standingSent standing = iota
+	standingFailed
+	standingWaiting
+	standingDue
+)
+
+// classify says where a recipient stands and which of its units are due.
+func (p *pass) classify(units []unit, now time.Time) (standing, []unit) {
+	var due []unit
+	failed, waiting := false, false
+	for _, u := range units {
+		if _, ok := p.st.delivered[u.hash]; ok {
+			continue
+		}
+		if _, ok := p.st.failed[u.hash]; ok {
+			failed = true
+			continue
+		}
+		if d, ok := p.st.deferred[u.hash]; ok && d.notBefore.After(now) {
+			waiting = true
+			if p.earliest.IsZero() || d.notBefore.Before(p.earliest) {
+				p.earliest = d.notBefore
+			}
+			continue
+		}
+		due = append(due, u)
+	}
+	switch {
+	case len(due) > 0:
+		return standingDue, due
+	case waiting:
+		return standingWaiting, nil
+	case failed:
+		return standingFailed, nil
+	}
+	return standingSent, nil
+}
+
+func (p *pass) count(s standing) {
+	switch s {
+	case standingSent:
+		p.sent++
+	case standingFailed:
+		p.failedN++
+	default:
+		p.pending++
+	}
+}
+
+func (p *pass) preflight(r recipients.Recipient) error {
+	d := p.data(p.ctx, r)
+	if _, _, _, err := p.renderer.Render(p.a.Notice, d); err != nil {
+		return fmt.Errorf("recipient %q: %w", r.ID, err)
+	}
+	return nil
+}
+
+func (p *pass) data(ctx context.Context, r recipients.Recipient) Data {
+	d := p.renderer.Data(p.a.Notice, p.a.DueAt, r)
+	if p.e.o.ExportLocation != nil {
+		d.ExportLocation = p.e.o.ExportLocation(ctx, p.rw, r)
+	}
+	return d
+}
+
+// visit is called for every recipient, in source order.
+func (p *pass) visit(r recipients.Recipient) error {
+	p.total++
+	key := IdempotencyKey(string(p.rw.UID), p.a.NoticeID(), r.ID)
+	units := p.unitsOf(r, key)
+	if len(units) == 0 {
+		// Recorded as failed, not skipped: nothing is silently dropped.
+		units = []unit{{ch: noChannel, hash: unitHash(key, noChannel)}}
+	}
+	s, due := p.classify(units, p.e.o.Clock.Now())
+	if s != standingDue || p.stopping || p.exhausted {
+		if s == standingDue && !p.stopping {
+			p.dueLeft = true
+		}
+		p.count(s)
+		return nil
+	}
+	p.batch = append(p.batch, &item{r: r, key: key, units: due})
+	if len(p.batch) >= p.batchSize() {
+		return p.flush(p.ctx)
+	}
+	return nil
+}
+
+// batchSize keeps one batch within about one call's budget at the
+// slowest lane's rate, so a low rate limit does not stretch a call.
+func (p *pass) batchSize() int {
+	n := p.e.o.BatchSize
+	for _, l := range p.lanes {
+		if byRate := int(float64(l.Limiter.Limit()) * p.e.o.CallBudget.Seconds()); byRate < n {
+			n = max(byRate, 1)
+		}
+	}
+	return n
+}
+
+// flush sends the batch, writes its outcome to the checkpoint, and only
+// then counts it: if the process dies before the write, the batch is sent
+// again with the same keys; it never counts as sent without a record.
+func (p *pass) flush(ctx context.Context) error {
+	items := p.batch
+	p.batch = nil
+	if len(items) == 0 {
+		return nil
+	}
+	var (
+		mu   sync.Mutex
+		recs []record
+		jobs = map[channel.Name][]*job{}
+	)
+	add := func(r record) {
+		mu.Lock()
+		recs = append(recs, r)
+		mu.Unlock()
+	}
+	for _, it := range items {
+		if it.units[0].ch == noChannel {
+			add(record{kind: recFailed, hash: it.units[0].hash, id: it.r.ID, ch: noChannel,
+				reason: "no configured channel reaches this recipient (webhook needs an address in the record or spec.notify.webhook.url; email needs an address and spec.notify.email)"})
+			continue
+		}
+		subject, text, html, err := p.renderer.Render(p.a.Notice, p.data(ctx, it.r))
+		if err != nil {
+			for _, u := range it.units {
+				add(record{kind: recFailed, hash: u.hash, id: it.r.ID, ch: u.ch, reason: capReason(err.Error())})
+			}
+			continue
+		}
+		msg := &channel.Message{
+			Key: it.key, Namespace: p.rw.Namespace, Name: p.rw.Name, UID: string(p.rw.UID),
+			NoticeID: p.a.NoticeID(), Kind: p.a.Notice, Region: p.rw.Spec.Region, CutoffUTC: p.rw.Spec.Cutoff.UTC(),
+			Recipient: it.r, Subject: subject, Text: text, HTML: html,
+		}
+		for _, u := range it.units {
+			jobs[u.ch] = append(jobs[u.ch], &job{msg: msg, u: u, prev: p.st.deferred[u.hash].attempts})
+		}
+	}
+
+	bctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg    sync.WaitGroup
+		fatal atomic.Pointer[error]
+	)
+	// Jobs not started by then stay unrecorded and go in a later call.
+	hardStop := p.deadline.Add(p.e.o.CallBudget)
+	for ch, js := range jobs {
+		lane := p.lanes[ch]
+		var next atomic.Int64
+		for range min(lane.Concurrency, len(js)) {
+			wg.Go(func() {
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(len(js)) || bctx.Err() != nil {
+						return
+					}
+					if r, ok := p.deliver(bctx, lane, js[i], hardStop, func(err error) {
+						fatal.CompareAndSwap(nil, &err)
+						cancel(err)
+					}); ok {
+						add(r)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+
+	if err := p.e.store.Commit(ctx, p.rw, p.a.NoticeID(), p.st, recs); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		switch r.kind {
+		case recDelivered:
+			p.sentNow++
+		case recFailed:
+			p.newFailed++
+			if p.firstFailure == "" {
+				p.firstFailure = fmt.Sprintf("%s via %s: %s", r.id, r.ch, r.reason)
+			}
+		}
+	}
+	now := p.e.o.Clock.Now()
+	for _, it := range items {
+		units := p.unitsOf(it.r, it.key)
+		if len(units) == 0 {
+			units = it.units
+		}
+		s, _ := p.classify(units, now)
+		if s == standingDue {
+			p.dueLeft = true
+		}
+		p.count(s)
+	}
+	if f := fatal.Load(); f != nil {
+		return *f
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !now.Before(p.deadline) {
+		p.exhausted = true
+	}
+	return nil
+}
+
+// deliver makes the attempts one unit gets in this call. It returns the
+// record to write, or false when the attempt was abandoned (the call is
+// ending or stopped): an abandoned unit is sent again later, with the same key.
+func (p *pass) deliver(ctx context.Context, lane *Lane, j *job, hardStop time.Time, stop func(error)) (record, bool) {
+	clk := p.e.o.Clock
+	if !clk.Now().Before(hardStop) {
+		return record{}, false
+	}
+	attempts := j.prev
+	base := record{hash: j.u.hash, id: j.msg.Recipient.ID, ch: j.u.ch}
+	for {
+		if err := lane.Limiter.Wait(ctx); err != nil {
+			return record{}, false
+		}
+		actx, cancel := context.WithTimeout(ctx, lane.Timeout)
+		err := lane.Sender.Send(actx, j.msg)
+		cancel()
+		attempts++
+		base.attempts = attempts
+		if err == nil {
+			p.e.metrics.observe(j.u.ch, "delivered")
+			base.kind = recDelivered
+			return base, true
+		}
+		if ctx.Err() != nil {
+			return record{}, false
+		}
+		class, after := channel.Classify(err)
+		switch class {
+		case channel.Stop:
+			stop(fmt.Errorf("%s channel: %w", j.u.ch, err))
+			return record{}, false
+		case channel.Fail:
+			p.e.metrics.observe(j.u.ch, "failed")
+			base.kind, base.reason = recFailed, capReason(err.Error())
+			return base, true
+		}
+		if attempts >= lane.MaxAttempts {
+			p.e.metrics.observe(j.u.ch, "failed")
+			base.kind, base.reason = recFailed, capReason(fmt.Sprintf("gave up after %d attempts: %v", attempts, err))
+			return base, true
+		}
+		wait := p.backoff(attempts)
+		if after > wait {
+			wait = after
+		}
+		now := clk.Now()
+		if wait <= p.e.o.InlineRetryMax && now.Add(wait).Before(hardStop) {
+			p.e.metrics.observe(j.u.ch, "retried")
+			select {
+			case <-ctx.Done():
+				return record{}, false
+			case <-clk.After(wait):
+			}
+			continue
+		}
+		p.e.metrics.observe(j.u.ch, "deferred")
+		base.kind, base.reason, base.notBefore = recDeferred, capReason(err.Error()), now.Add(wait)
+		return base, true
+	}
+}
+
+// backoff is base·2^(attempts-1), capped, less up to half as jitter so
+// that recipients failing together do not retry together.
+func (p *pass) backoff(attempts int) time.Duration {
+	d := p.e.o.BackoffBase
+	for i := 1; i < attempts && d < p.e.o.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, p.e.o.BackoffMax)
+	return d - time.Duration(rand.Int64N(int64(d)/2+1))
+}
+
+func capReason(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= maxReason {
+		return s
+	}
+	cut := maxReason
+	for cut > 0 && !isRuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+func (p *pass) result(sum *recipients.Summary) executor.Result {
+	res := executor.Result{
+		Recipients: p.total, Sent: p.sent, NoticeFailed: p.failedN,
+		Progress: &v1.Progress{Done: p.sent + p.failedN, Total: p.total},
+	}
+	var channels []string
+	if p.rw.Spec.Notify.Webhook != nil {
+		channels = append(channels, "webhook")
+	}
+	if p.rw.Spec.Notify.Email != nil {
+		channels = append(channels, "email")
+	}
+	kind := strings.ToLower(string(p.a.Notice))
+	res.Plan = &v1.StepPlan{Recipients: p.total, Summary: fmt.Sprintf("sends the %s to %d recipients by %s", kind, p.total, strings.Join(channels, " and "))}
+	pending := p.total - p.sent - p.failedN
+	switch {
+	case pending == 0:
+		res.Done = true
+		res.Message = fmt.Sprintf("%s sent to %d of %d recipients, %d failed", kind, p.sent, p.total, p.failedN)
+	case p.dueLeft:
+		res.RequeueAfter = asap
+		res.Message = fmt.Sprintf("sending the %s: %d of %d recipients sent, %d failed, %d pending", kind, p.sent, p.total, p.failedN, pending)
+	default:
+		res.RequeueAfter = max(p.earliest.Sub(p.e.o.Clock.Now()), asap)
+		res.Message = fmt.Sprintf("sending the %s: %d of %d recipients sent, %d failed, %d waiting to retry", kind, p.sent, p.total, p.failedN, pending)
+	}
+	if s := problemSummary(sum); s != "" {
+		res.Message += "; " + s
+	}
+	return res
+}

@@ -1,0 +1,245 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package notify
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"math"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+)
+
+// ErrTemplate is wrapped by every error from parsing or rendering a notice
+// template. It is the user's to fix: the controller reports it as Stalled
+// and sends nothing until the spec changes.
+var ErrTemplate = errors.New("notice template")
+
+// Data is what a notice template sees.
+type Data struct {
+	// Region is the ISO code of the region, e.g. "PK".
+	Region string
+	// Withdrawal is the RegionWithdrawal's name.
+	Withdrawal string
+	// Notice is the kind of notice.
+	Notice v1.NoticeKind
+	// Cutoff is the cutoff in the recipient's time zone, or the region's
+	// when the recipient names none (or one this host does not know).
+	Cutoff time.Time
+	// CutoffUTC is the cutoff in UTC.
+	CutoffUTC time.Time
+	// DaysLeft is the whole days from the notice's due time to the cutoff,
+	// rounded up. It counts from the due time, not the sending time, so
+	// every attempt renders the same text.
+	DaysLeft int
+	// ExportLocation is where the recipient's export can be fetched, once
+	// known; empty until the export step provides it.
+	ExportLocation string
+	// CancelReason is spec.cancelReason, for the cancellation notice.
+	CancelReason string
+	// Recipient is the customer; .Recipient.Fields holds the free columns.
+	Recipient recipients.Recipient
+}
+
+// The built-in texts. They use only fields every recipient has.
+var defaultTemplates = map[v1.NoticeKind]v1.NoticeTemplate{
+	v1.NoticeAnnouncement: {
+		Subject: `Service in {{.Region}} ends on {{.Cutoff.Format "2 January 2006"}}`,
+		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
+
+We will stop providing the service in {{.Region}} at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), {{.DaysLeft}} days from now.
+{{if .ExportLocation}}
+Your data is ready for export at {{.ExportLocation}}.
+{{else}}
+We will tell you where to collect an export of your data before then.
+{{end}}`,
+		HTML: `<p>Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},</p>
+<p>We will stop providing the service in {{.Region}} at <strong>{{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}}</strong> ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), {{.DaysLeft}} days from now.</p>
+{{if .ExportLocation}}<p>Your data is ready for export at <a href="{{.ExportLocation}}">{{.ExportLocation}}</a>.</p>{{end}}`,
+	},
+	v1.NoticeReminder: {
+		Subject: `Reminder: service in {{.Region}} ends in {{.DaysLeft}} days`,
+		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
+
+A reminder: the service in {{.Region}} ends at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), in {{.DaysLeft}} days.
+{{with .ExportLocation}}
+Your data export: {{.}}
+{{end}}`,
+	},
+	v1.NoticeFinal: {
+		Subject: `Final notice: service in {{.Region}} ends {{.Cutoff.Format "2 January 15:04 MST"}}`,
+		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
+
+This is the final notice: the service in {{.Region}} ends at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}).
+{{with .ExportLocation}}
+Your data export: {{.}}
+{{end}}`,
+	},
+	v1.NoticeCancellation: {
+		Subject: `Service in {{.Region}} continues`,
+		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
+
+The withdrawal of the service from {{.Region}} we told you about has been called off; the service continues.
+{{with .CancelReason}}
+{{.}}
+{{end}}`,
+	},
+}
+
+// notice holds the compiled templates of one notice kind.
+type notice struct {
+	subject, text *texttemplate.Template
+	html          *htmltemplate.Template
+}
+
+// Renderer renders every notice kind of one withdrawal.
+type Renderer struct {
+	rw      *v1.RegionWithdrawal
+	region  *time.Location
+	zones   map[string]*time.Location
+	notices map[v1.NoticeKind]*notice
+}
+
+// NewRenderer parses the withdrawal's templates (and the built-in ones for
+// kinds it does not override). A template that does not parse gives an
+// error wrapping ErrTemplate.
+func NewRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
+	loc, err := time.LoadLocation(rw.Spec.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("%w: spec.timeZone %q: %w", ErrTemplate, rw.Spec.TimeZone, err)
+	}
+	r := &Renderer{rw: rw, region: loc, zones: map[string]*time.Location{}, notices: map[v1.NoticeKind]*notice{}}
+	var custom *v1.NoticeTemplates
+	if rw.Spec.Notify != nil {
+		custom = rw.Spec.Notify.Templates
+	}
+	for _, kind := range []v1.NoticeKind{v1.NoticeAnnouncement, v1.NoticeReminder, v1.NoticeFinal, v1.NoticeCancellation} {
+		t, field := defaultTemplates[kind], ""
+		if c := overrideFor(custom, kind); c != nil {
+			t, field = *c, "spec.notify.templates."+strings.ToLower(string(kind))
+		}
+		n, err := compile(t)
+		if err != nil {
+			if field == "" {
+				field = "built-in " + string(kind)
+			}
+			return nil, fmt.Errorf("%w: %s: %w", ErrTemplate, field, err)
+		}
+		r.notices[kind] = n
+	}
+	return r, nil
+}
+
+func overrideFor(t *v1.NoticeTemplates, kind v1.NoticeKind) *v1.NoticeTemplate {
+	if t == nil {
+		return nil
+	}
+	switch kind {
+	case v1.NoticeAnnouncement:
+		return t.Announcement
+	case v1.NoticeReminder:
+		return t.Reminder
+	case v1.NoticeFinal:
+		return t.Final
+	case v1.NoticeCancellation:
+		return t.Cancellation
+	}
+	return nil
+}
+
+func compile(t v1.NoticeTemplate) (*notice, error) {
+	// missingkey=zero: a free field one recipient lacks renders empty
+	// rather than failing that recipient; a misspelt struct field (.Regoin)
+	// still fails, on the first render.
+	subject, err := texttemplate.New("subject").Option("missingkey=zero").Parse(t.Subject)
+	if err != nil {
+		return nil, err
+	}
+	text, err := texttemplate.New("text").Option("missingkey=zero").Parse(t.Text)
+	if err != nil {
+		return nil, err
+	}
+	n := &notice{subject: subject, text: text}
+	if t.HTML != "" {
+		if n.html, err = htmltemplate.New("html").Option("missingkey=zero").Parse(t.HTML); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// Data returns what the templates see for one recipient of a notice due at dueAt.
+func (r *Renderer) Data(kind v1.NoticeKind, dueAt time.Time, rcp recipients.Recipient) Data {
+	cutoff := r.rw.Spec.Cutoff.Time
+	loc := r.region
+	if rcp.TimeZone != "" {
+		z, ok := r.zones[rcp.TimeZone]
+		if !ok {
+			z, _ = time.LoadLocation(rcp.TimeZone) // unknown: the region's zone
+			r.zones[rcp.TimeZone] = z
+		}
+		if z != nil {
+			loc = z
+		}
+	}
+	days := 0
+	if left := cutoff.Sub(dueAt); left > 0 {
+		days = int(math.Ceil(left.Hours() / 24))
+	}
+	return Data{
+		Region: r.rw.Spec.Region, Withdrawal: r.rw.Name, Notice: kind,
+		Cutoff: cutoff.In(loc), CutoffUTC: cutoff.UTC(), DaysLeft: days,
+		CancelReason: r.rw.Spec.CancelReason, Recipient: rcp,
+	}
+}
+
+// Render renders the subject, text and HTML (empty when the template has
+// none) of a notice. The subject is folded onto one line, so a template
+// cannot inject mail headers. Errors wrap ErrTemplate.
+func (r *Renderer) Render(kind v1.NoticeKind, d Data) (subject, text, html string, err error) {
+	n := r.notices[kind]
+	if n == nil {
+		return "", "", "", fmt.Errorf("%w: no template for notice kind %q", ErrTemplate, kind)
+	}
+	var b bytes.Buffer
+	if err := n.subject.Execute(&b, d); err != nil {
+		return "", "", "", fmt.Errorf("%w: %s subject: %w", ErrTemplate, kind, err)
+	}
+	subject = strings.Join(strings.Fields(b.String()), " ")
+	b.Reset()
+	if err := n.text.Execute(&b, d); err != nil {
+		return "", "", "", fmt.Errorf("%w: %s text: %w", ErrTemplate, kind, err)
+	}
+	text = b.String()
+	if n.html != nil {
+		b.Reset()
+		if err := n.html.Execute(&b, d); err != nil {
+			return "", "", "", fmt.Errorf("%w: %s html: %w", ErrTemplate, kind, err)
+		}
+		html = b.String()
+	}
+	if subject == "" {
+		return "", "", "", fmt.Errorf("%w: %s subject renders empty", ErrTemplate, kind)
+	}
+	return subject, text, html, nil
+}

@@ -1,0 +1,306 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package webhook delivers notices as signed JSON over HTTPS.
+//
+// Each request is a POST with a JSON body and three headers:
+//
+//	Idempotency-Key: <hex SHA-256 of withdrawal UID, notice ID, recipient ID>
+//	X-Withdrawal-Timestamp: <Unix seconds when the attempt was made>
+//	X-Withdrawal-Signature: sha256=<hex HMAC-SHA256(key, timestamp + "." + body)>
+//
+// A receiver verifies the signature with Verify, rejects timestamps too far
+// from its own clock (replay), and treats a second request with a key it
+// has already processed as a duplicate: the key is the same on every retry
+// and after an operator crash, and the body is byte-for-byte the same.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"k8s.io/utils/clock"
+
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
+)
+
+// Headers of every request.
+const (
+	HeaderIdempotencyKey = "Idempotency-Key"
+	HeaderTimestamp      = "X-Withdrawal-Timestamp"
+	HeaderSignature      = "X-Withdrawal-Signature"
+)
+
+// Body is the JSON a receiver gets. It holds no time of sending, so every
+// attempt for one recipient and notice sends the same bytes.
+type Body struct {
+	ID         string    `json:"id"`
+	Withdrawal Ref       `json:"withdrawal"`
+	Notice     Notice    `json:"notice"`
+	Region     string    `json:"region"`
+	Cutoff     time.Time `json:"cutoff"`
+	Recipient  Recipient `json:"recipient"`
+	Subject    string    `json:"subject"`
+	Text       string    `json:"text"`
+	HTML       string    `json:"html,omitempty"`
+}
+
+// Ref names the withdrawal.
+type Ref struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+}
+
+// Notice names the notice.
+type Notice struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+}
+
+// Recipient is who the notice is for.
+type Recipient struct {
+	ID     string            `json:"id"`
+	Name   string            `json:"name,omitempty"`
+	Email  string            `json:"email,omitempty"`
+	Locale string            `json:"locale,omitempty"`
+	Fields map[string]string `json:"fields,omitempty"`
+}
+
+// Config builds a Sender.
+type Config struct {
+	// URL receives the notices of recipients that name no webhook of their own.
+	URL string
+	// Key is the HMAC key. It is never logged or reported.
+	Key []byte
+	// CABundle is PEM added to the system roots.
+	CABundle []byte
+	// Concurrency sizes the connection pool.
+	Concurrency int
+	// Clock stamps X-Withdrawal-Timestamp.
+	Clock clock.PassiveClock
+	// Transport overrides the transport built from CABundle (tests, benchmarks).
+	Transport http.RoundTripper
+}
+
+// Sender posts notices. It is safe for concurrent use.
+type Sender struct {
+	url    string
+	key    []byte
+	clock  clock.PassiveClock
+	client *http.Client
+}
+
+// New builds a Sender that verifies TLS against the system roots plus
+// cfg.CABundle and never follows redirects (a redirect could carry a signed
+// notice to a host nobody configured).
+func New(cfg Config) (*Sender, error) {
+	if len(cfg.Key) == 0 {
+		return nil, errors.New("webhook: the signing key is empty")
+	}
+	rt := cfg.Transport
+	if rt == nil {
+		tr, err := Transport(cfg.CABundle, cfg.Concurrency)
+		if err != nil {
+			return nil, err
+		}
+		rt = tr
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	return &Sender{
+		url: cfg.URL, key: cfg.Key, clock: cfg.Clock,
+		client: &http.Client{
+			Transport:     rt,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}, nil
+}
+
+// Transport is an HTTP transport that trusts the system roots plus caBundle
+// and keeps up to concurrency idle connections per host.
+func Transport(caBundle []byte, concurrency int) (*http.Transport, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = max(concurrency, 2)
+	tr.MaxIdleConns = max(concurrency*2, 100)
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(caBundle) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(caBundle) {
+			return nil, errors.New("webhook: caBundle holds no PEM certificate")
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	return tr, nil
+}
+
+// Close releases idle connections.
+func (s *Sender) Close() { s.client.CloseIdleConnections() }
+
+// Sign returns the X-Withdrawal-Signature value for a timestamp and body.
+func Sign(key []byte, timestamp string, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(timestamp))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Verify checks a signature in constant time.
+func Verify(key []byte, timestamp string, body []byte, signature string) bool {
+	return hmac.Equal([]byte(Sign(key, timestamp, body)), []byte(signature))
+}
+
+// Encode returns the body of m.
+func Encode(m *channel.Message) ([]byte, error) {
+	return json.Marshal(Body{
+		ID:         m.Key,
+		Withdrawal: Ref{Namespace: m.Namespace, Name: m.Name, UID: m.UID},
+		Notice:     Notice{ID: m.NoticeID, Kind: string(m.Kind)},
+		Region:     m.Region,
+		Cutoff:     m.CutoffUTC.UTC(),
+		Recipient: Recipient{ID: m.Recipient.ID, Name: m.Recipient.Name, Email: m.Recipient.Email,
+			Locale: m.Recipient.Locale, Fields: m.Recipient.Fields},
+		Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+	})
+}
+
+// Send posts m to the recipient's webhook, or the channel's URL.
+func (s *Sender) Send(ctx context.Context, m *channel.Message) error {
+	target := m.Recipient.Webhook
+	if target == "" {
+		target = s.url
+	}
+	if target == "" {
+		return channel.Permanentf("the recipient names no webhook and the channel has no url")
+	}
+	body, err := Encode(m)
+	if err != nil {
+		return channel.Permanent(fmt.Errorf("encoding the notice: %w", err))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return channel.Permanent(fmt.Errorf("webhook %s: %w", redact(target), err))
+	}
+	ts := strconv.FormatInt(s.clock.Now().Unix(), 10)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "region-withdrawal-operator")
+	req.Header.Set(HeaderIdempotencyKey, m.Key)
+	req.Header.Set(HeaderTimestamp, ts)
+	req.Header.Set(HeaderSignature, Sign(s.key, ts, body))
+	resp, err := s.client.Do(req)
+	if err != nil {
+		// The URL in a *url.Error may carry a token in its query: report
+		// the operation and the cause only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		var uae x509.UnknownAuthorityError
+		var hne x509.HostnameError
+		if errors.As(err, &uae) || errors.As(err, &hne) {
+			// Retried: a certificate may be fixed within the attempts, and
+			// recorded with this reason if not.
+			return fmt.Errorf("webhook %s: TLS verification failed: %w", redact(target), err)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return fmt.Errorf("webhook %s: timed out: %w", redact(target), err)
+		}
+		return fmt.Errorf("webhook %s: %w", redact(target), err)
+	}
+	defer resp.Body.Close()
+	// Read a little of the body for the reason, and drain the rest (within
+	// bounds) so the connection is reused.
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return classify(resp, redact(target), snippet, s.clock.Now())
+}
+
+func classify(resp *http.Response, target string, snippet []byte, now time.Time) error {
+	code := resp.StatusCode
+	if code >= 200 && code < 300 {
+		return nil
+	}
+	err := fmt.Errorf("webhook %s answered %s%s", target, resp.Status, reason(snippet))
+	switch {
+	case code == http.StatusTooManyRequests, code == http.StatusRequestTimeout, code >= 500:
+		return channel.RetryAfter(err, retryAfter(resp.Header.Get("Retry-After"), now))
+	default:
+		// 3xx (not followed) and every other 4xx: the receiver refuses
+		// this notice, and would refuse it again.
+		return channel.Permanent(err)
+	}
+}
+
+// retryAfter parses Retry-After as seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func reason(snippet []byte) string {
+	s := strings.TrimSpace(strings.ToValidUTF8(string(snippet), "?"))
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, s)
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+// redact drops userinfo, query and fragment, which often carry a token.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
+}

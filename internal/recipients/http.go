@@ -1,0 +1,195 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package recipients
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+)
+
+const (
+	// defaultMaxPages bounds a paged read, so a source whose Link headers
+	// never end cannot keep a reconcile busy forever.
+	defaultMaxPages = 10000
+	// maxPageBytes bounds one page.
+	maxPageBytes = 64 << 20
+)
+
+// ErrHTTPSource is wrapped by every failure to read the paged HTTP source.
+var ErrHTTPSource = errors.New("reading the http recipient source")
+
+// HTTPPager reads recipients from a paged HTTP(S) source: each page is JSON
+// lines, and the next page is named by a `Link: <url>; rel="next"` header.
+type HTTPPager struct {
+	// Timeout bounds one page; default 30s.
+	Timeout time.Duration
+	// MaxPages bounds the pages read; default 10000.
+	MaxPages int
+	// Transport overrides the transport built from the source's CA bundle.
+	Transport http.RoundTripper
+}
+
+// Pages calls fn with the body of each page, following Link rel="next".
+// headers are sent with every request; they usually carry a token, so they
+// and the URL's query never appear in errors.
+func (p *HTTPPager) Pages(ctx context.Context, src *v1.HTTPRecipientSource, headers map[string]string, fn func(page int, source string, body io.Reader) error) error {
+	rt := p.Transport
+	if rt == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if len(src.CABundle) > 0 {
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(src.CABundle) {
+				return fmt.Errorf("%w: caBundle holds no PEM certificate", ErrHTTPSource)
+			}
+			tr.TLSClientConfig.RootCAs = pool
+		}
+		defer tr.CloseIdleConnections()
+		rt = tr
+	}
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	maxPages := p.MaxPages
+	if maxPages <= 0 {
+		maxPages = defaultMaxPages
+	}
+	hc := &http.Client{Transport: rt, Timeout: timeout}
+	next := src.URL
+	seen := map[string]bool{}
+	for page := 1; next != ""; page++ {
+		if page > maxPages {
+			return fmt.Errorf("%w: more than %d pages", ErrHTTPSource, maxPages)
+		}
+		if seen[next] {
+			return fmt.Errorf("%w: page %d links back to an earlier page", ErrHTTPSource, page)
+		}
+		seen[next] = true
+		source := fmt.Sprintf("http source %s page %d", redactURL(src.URL), page)
+		link, err := p.page(ctx, hc, next, headers, func(body io.Reader) error { return fn(page, source, body) })
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrHTTPSource, source, err)
+		}
+		next = link
+	}
+	return nil
+}
+
+func (p *HTTPPager) page(ctx context.Context, hc *http.Client, u string, headers map[string]string, fn func(io.Reader) error) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", errors.New("invalid URL")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Accept", "application/jsonl, application/x-ndjson, application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // ue.URL may carry a token
+		}
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return "", fmt.Errorf("answered %s", resp.Status)
+	}
+	if err := fn(io.LimitReader(resp.Body, maxPageBytes)); err != nil {
+		return "", err
+	}
+	next := NextLink(resp.Header.Values("Link"))
+	if next == "" {
+		return "", nil
+	}
+	base, _ := url.Parse(u)
+	ref, err := url.Parse(next)
+	if err != nil {
+		return "", errors.New("the Link header names an invalid next URL")
+	}
+	abs := base.ResolveReference(ref)
+	if abs.Scheme != "https" && abs.Scheme != "http" {
+		return "", errors.New("the next page is not http(s)")
+	}
+	return abs.String(), nil
+}
+
+// NextLink returns the target of rel="next" among Link header values, or "".
+func NextLink(values []string) string {
+	for _, v := range values {
+		for _, link := range splitLinks(v) {
+			link = strings.TrimSpace(link)
+			if !strings.HasPrefix(link, "<") {
+				continue
+			}
+			end := strings.Index(link, ">")
+			if end < 0 {
+				continue
+			}
+			target := link[1:end]
+			for _, param := range strings.Split(link[end+1:], ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(param), "=")
+				if !ok || !strings.EqualFold(strings.TrimSpace(k), "rel") {
+					continue
+				}
+				for _, rel := range strings.Fields(strings.Trim(strings.TrimSpace(val), `"`)) {
+					if strings.EqualFold(rel, "next") {
+						return target
+					}
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// splitLinks splits a Link header on the commas between links, not those
+// inside <...> or quotes.
+func splitLinks(v string) []string {
+	var out []string
+	depth, quoted, start := 0, false, 0
+	for i, r := range v {
+		switch {
+		case r == '"':
+			quoted = !quoted
+		case r == '<' && !quoted:
+			depth++
+		case r == '>' && !quoted && depth > 0:
+			depth--
+		case r == ',' && !quoted && depth == 0:
+			out = append(out, v[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, v[start:])
+}
