@@ -18,6 +18,7 @@ limitations under the License.
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -38,18 +39,28 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
+	"github.com/ops-dev/region-withdrawal-operator/internal/drain"
 	"github.com/ops-dev/region-withdrawal-operator/internal/dryrun"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export"
+	"github.com/ops-dev/region-withdrawal-operator/internal/exporter"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
+	"github.com/ops-dev/region-withdrawal-operator/internal/noticebackend"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
 // subcommands are the other programs this binary (and so the one image)
 // serves besides the operator, each with its own flags.
-var subcommands = map[string]func(args []string) error{}
+var subcommands = map[string]func(args []string) error{
+	exporter.Name:    exporter.Main,
+	"notice-backend": noticebackend.Main,
+}
 
 func main() {
 	run := runManager
@@ -81,6 +92,7 @@ func runManager(args []string) error {
 		burst                   int
 		maxConcurrent           int
 		riskWindow              time.Duration
+		noticeBackendImage      string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443; \"0\" disables it.")
 	flag.BoolVar(&metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, allowing only callers authenticated and authorised by the API server (TokenReview and SubjectAccessReview).")
@@ -95,6 +107,7 @@ func runManager(args []string) error {
 	flag.IntVar(&burst, "kube-api-burst", 300, "Requests to the API server in a burst.")
 	flag.IntVar(&maxConcurrent, "max-concurrent-reconciles", 16, "Withdrawals reconciled in parallel.")
 	flag.DurationVar(&riskWindow, "risk-window", 24*time.Hour, "How long before a due time a missing approval or a suspension raises DeadlineAtRisk.")
+	flag.StringVar(&noticeBackendImage, "notice-backend-image", routing.DefaultNoticeBackendImage, "Image of the HTTP 451 notice backend the routing step deploys; normally this operator's own image.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	if err := flag.CommandLine.Parse(args); err != nil {
@@ -153,12 +166,23 @@ func runManager(args []string) error {
 	// withdrawals act in the same second, and the steps that follow watch
 	// those objects anyway. Recipient ConfigMaps and Secrets are read
 	// uncached, so the operator does not hold every Secret in memory.
+	resolver := &targets.Resolver{Reader: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), Clock: clk}
+	recorder := mgr.GetEventRecorder("region-withdrawal-controller")
 	r := &controllers.RegionWithdrawalReconciler{
-		Clock:     clk,
-		Metrics:   m,
-		Executors: executor.Set{},
+		Clock:    clk,
+		Metrics:  m,
+		Recorder: recorder,
+		Executors: executor.Set{
+			v1.StepNotify: notify.New(notify.Options{
+				Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: clk, Recorder: recorder, Registerer: crmetrics.Registry,
+				ExportLocation: exportLocation,
+			}),
+			v1.StepExport:  export.New(mgr.GetClient(), mgr.GetAPIReader(), clk),
+			v1.StepDrain:   drain.New(mgr.GetClient(), mgr.GetAPIReader(), resolver, clk, recorder),
+			v1.StepRouting: routing.New(mgr.GetClient(), mgr.GetAPIReader(), resolver, clk, noticeBackendImage),
+		},
 		Rehearsal: &dryrun.Executor{
-			Targets:    &targets.Resolver{Reader: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), Clock: clk},
+			Targets:    resolver,
 			Recipients: &recipients.Objects{Reader: mgr.GetAPIReader()},
 		},
 		RiskWindow:              riskWindow,
@@ -179,4 +203,10 @@ func runManager(args []string) error {
 
 	log.Info("Starting manager", "watchNamespaces", watchNamespaces, "leaderElect", leaderElect)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// exportLocation tells the notice templates where a recipient's export is,
+// once the export step has verified it.
+func exportLocation(_ context.Context, rw *v1.RegionWithdrawal, r recipients.Recipient) string {
+	return export.Locations(rw)[r.ID]
 }

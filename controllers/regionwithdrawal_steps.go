@@ -86,12 +86,14 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 			}
 			return ctrl.Result{}, err
 		}
-		after, err := r.carryOn(ctx, rw, executed)
+		after, finished, err := r.carryOn(ctx, rw, executed)
 		errs = append(errs, err)
 		if after > 0 && (requeue == 0 || after < requeue) {
 			requeue = after
 		}
-		if started == 0 {
+		// Plan again only if something started or finished: a finished
+		// action may release the next (a verified export, the drain).
+		if started == 0 && finished == 0 {
 			break
 		}
 	}
@@ -234,11 +236,13 @@ func inFlight(status *v1.RegionWithdrawalStatus) []planner.Action {
 }
 
 // carryOn runs every action in flight once per reconcile and records what
-// it achieved. It returns how soon unfinished work wants another look.
-func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionWithdrawal, executed map[string]bool) (time.Duration, error) {
+// it achieved. It returns how soon unfinished work wants another look, and
+// how many actions finished.
+func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionWithdrawal, executed map[string]bool) (time.Duration, int, error) {
 	var (
-		requeue time.Duration
-		errs    []error
+		requeue  time.Duration
+		finished int
+		errs     []error
 	)
 	for _, a := range inFlight(&rw.Status) {
 		if executed[a.ID] {
@@ -259,7 +263,9 @@ func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionW
 			continue
 		}
 		r.record(rw, a, res, rehearsal, now)
-		if !res.Done {
+		if res.Done {
+			finished++
+		} else {
 			after := res.RequeueAfter
 			if after <= 0 {
 				after = defaultProgressRequeue
@@ -269,7 +275,7 @@ func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionW
 			}
 		}
 	}
-	return requeue, errors.Join(errs...)
+	return requeue, finished, errors.Join(errs...)
 }
 
 // record writes an executor's result into status, with an Event when the

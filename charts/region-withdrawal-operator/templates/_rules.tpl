@@ -14,6 +14,23 @@
   - ""
   resources:
   - configmaps
+  verbs:
+  - create
+  - get
+  - list
+  - patch
+  - update
+- apiGroups:
+  - ""
+  resources:
+  - pods
+  verbs:
+  - get
+  - list
+  - watch
+- apiGroups:
+  - ""
+  resources:
   - secrets
   verbs:
   - get
@@ -22,6 +39,7 @@
   resources:
   - services
   verbs:
+  - create
   - get
   - list
   - watch
@@ -29,7 +47,46 @@
   - apps
   resources:
   - deployments
+  verbs:
+  - create
+  - get
+  - list
+  - update
+  - watch
+- apiGroups:
+  - apps
+  resources:
   - statefulsets
+  verbs:
+  - get
+  - list
+  - update
+  - watch
+- apiGroups:
+  - autoscaling
+  resources:
+  - horizontalpodautoscalers
+  verbs:
+  - create
+  - delete
+  - get
+  - list
+  - watch
+- apiGroups:
+  - batch
+  resources:
+  - jobs
+  verbs:
+  - create
+  - delete
+  - get
+  - list
+  - patch
+  - watch
+- apiGroups:
+  - discovery.k8s.io
+  resources:
+  - endpointslices
   verbs:
   - get
   - list
@@ -48,6 +105,7 @@
   verbs:
   - get
   - list
+  - update
   - watch
 - apiGroups:
   - networking.k8s.io
@@ -56,6 +114,7 @@
   verbs:
   - get
   - list
+  - update
   - watch
 - apiGroups:
   - withdrawal.ops.dev

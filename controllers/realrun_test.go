@@ -1,0 +1,163 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/drain"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export"
+	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
+	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
+)
+
+// realExecutors wires the real export, drain and routing executors to the
+// harness's API server and fake clock, as main.go does.
+func (h *harness) realExecutors() {
+	resolver := &targets.Resolver{Reader: env.Client, Mapper: env.Client.RESTMapper(), Clock: h.clock}
+	h.r.Executors = executor.Set{
+		v1.StepExport:  export.New(env.Client, env.Client, h.clock),
+		v1.StepDrain:   drain.New(env.Client, env.Client, resolver, h.clock, h.rec),
+		v1.StepRouting: routing.New(env.Client, env.Client, resolver, h.clock, ""),
+	}
+}
+
+// completeExportJob does what the Job controller and the kubelet would: a
+// Pod whose exporter container terminated with the exporter's result, and
+// the Job's Complete condition.
+func (h *harness) completeExportJob(job *batchv1.Job, message string) {
+	h.t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: job.Name + "-pod", Namespace: job.Namespace,
+			Labels:          map[string]string{"batch.kubernetes.io/job-name": job.Name, "batch.kubernetes.io/controller-uid": string(job.UID)},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))}},
+		Spec: *job.Spec.Template.Spec.DeepCopy(),
+	}
+	h.create(pod)
+	now := metav1.NewTime(h.clock.Now())
+	pod.Status.Phase = corev1.PodSucceeded
+	for _, c := range pod.Spec.Containers {
+		pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image,
+			ImageID: "sha256:" + strings.Repeat("ab", 32), ContainerID: "containerd://" + c.Name,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", Message: message,
+				StartedAt: metav1.NewTime(h.clock.Now().Add(-time.Hour)), FinishedAt: now}}})
+	}
+	if err := h.c.Status().Update(h.ctx, pod); err != nil {
+		h.t.Fatal(err)
+	}
+	job.Status.StartTime = &metav1.Time{Time: h.clock.Now().Add(-time.Hour)}
+	job.Status.CompletionTime, job.Status.Succeeded = &now, 1
+	job.Status.Conditions = []batchv1.JobCondition{
+		{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now},
+	}
+	if err := h.c.Status().Update(h.ctx, job); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) replicas(name string) int32 {
+	h.t.Helper()
+	d := &appsv1.Deployment{}
+	if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, d); err != nil {
+		h.t.Fatal(err)
+	}
+	return *d.Spec.Replicas
+}
+
+// TestARealRunExportsThenDrainsThenCutsRouting runs export, drain and
+// routing for real against the API server: the drain waits for the verified
+// export, and routing switches at the cutoff.
+func TestARealRunExportsThenDrainsThenCutsRouting(t *testing.T) {
+	h := newHarness(t, exportStart)
+	h.regionApp()
+	h.realExecutors()
+	h.pakistan(func(s *v1.RegionWithdrawalSpec) { s.Notify, s.DryRun = nil, false })
+
+	// The export starts: one Job for the namespace.
+	h.at(exportStart)
+	var jobs batchv1.JobList
+	if err := h.c.List(h.ctx, &jobs, client.InNamespace(h.ns)); err != nil || len(jobs.Items) != 1 {
+		t.Fatalf("export Jobs: %d (%v), want 1", len(jobs.Items), err)
+	}
+	if s := step(h.get(), v1.StepExport); s.State != v1.StepRunning || s.DryRun {
+		t.Fatalf("export = %+v, want Running for real", s)
+	}
+
+	// The drain falls due while the export is not verified: it waits.
+	h.at(drainStart)
+	rw := h.get()
+	if s := step(rw, v1.StepDrain); s.State != v1.StepBlocked || s.StartedAt != nil {
+		t.Fatalf("drain = %+v, want Blocked waiting for the export", s)
+	}
+	if c := condition(rw, v1.ConditionDeadlineAtRisk); c.Status != metav1.ConditionTrue {
+		t.Fatalf("DeadlineAtRisk = %+v, want True: the export is past its deadline", c)
+	}
+	if h.replicas("messaging") != 2 {
+		t.Fatal("a workload was scaled down before its export was verified")
+	}
+
+	// The exporter reports a valid result: the export is verified and the
+	// drain goes ahead, batch by batch.
+	h.completeExportJob(&jobs.Items[0], `{"version":1,"location":"s3://exports/pk/`+h.ns+`.tar.gz.age","bytes":1048576,"sha256":"`+strings.Repeat("ab", 32)+`","encrypted":true}`)
+	h.at(drainStart.Add(time.Minute))
+	rw = h.get()
+	if s := step(rw, v1.StepExport); s.State != v1.StepSucceeded || s.Export == nil || len(s.Export.Artifacts) != 1 {
+		t.Fatalf("export = %+v, want Succeeded with one verified artifact", s)
+	}
+	if s := step(rw, v1.StepDrain); s.StartedAt == nil {
+		t.Fatalf("drain = %+v, want started once the export was verified", s)
+	}
+	h.follow(cutoff.Add(-time.Minute))
+	for _, name := range []string{"messaging", "gateway"} {
+		if got := h.replicas(name); got != 0 {
+			t.Errorf("%s has %d replicas after the drain, want 0", name, got)
+		}
+	}
+	if h.replicas("billing-global") != 2 {
+		t.Error("a workload outside the region was drained")
+	}
+	if s := step(h.get(), v1.StepDrain); s.State != v1.StepSucceeded {
+		t.Fatalf("drain = %+v, want Succeeded", s)
+	}
+
+	// At the cutoff the Ingress points at the 451 notice backend.
+	h.at(cutoff.Add(requeueSkew))
+	h.follow(cutoff.Add(time.Hour))
+	ing := &networkingv1.Ingress{}
+	if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "pk-edge"}, ing); err != nil {
+		t.Fatal(err)
+	}
+	if svc := ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name; !strings.HasPrefix(svc, "rwo-notice-") {
+		t.Fatalf("the Ingress still routes to %q", svc)
+	}
+	rw = h.get()
+	if rw.Status.Phase != v1.PhaseCompleted {
+		t.Fatalf("phase %s, steps %+v; want Completed", rw.Status.Phase, rw.Status.Steps)
+	}
+}
