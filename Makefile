@@ -75,13 +75,16 @@ verify: controller-gen ## Fail if generated files or go.mod/go.sum are stale.
 	hack/verify.sh
 
 .PHONY: test
-test: envtest-tools ## Run verify, then every test but the end-to-end ones (unit and envtest).
+test: tools ## Run the whole suite: verify, unit, envtest, integration, chart, and the end-to-end tests on a simulated cluster.
 	$(MAKE) --no-print-directory verify
+	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" go test -tags=e2e ./... -count=1 -timeout=$(TEST_TIMEOUT) $(GO_TEST_FLAGS)
+
+.PHONY: test-unit
+test-unit: envtest-tools ## Run every test but the end-to-end ones (no kwok tools needed).
 	KUBEBUILDER_ASSETS="$(BIN)" go test $$(go list ./... | grep -v '/test/e2e') -count=1 -timeout=$(TEST_TIMEOUT) $(GO_TEST_FLAGS)
 
 .PHONY: test-e2e
-test-e2e: tools ## Run the end-to-end tests against a local simulated cluster (kwok).
-	@if [[ ! -d test/e2e ]]; then echo "test/e2e does not exist yet: no end-to-end tests to run"; exit 0; fi; \
+test-e2e: tools ## Run only the end-to-end tests against a local simulated cluster (kwok), verbosely.
 	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" go test -tags=e2e ./test/e2e/... -count=1 -timeout=$(E2E_TIMEOUT) -v $(GO_TEST_FLAGS)
 
 .PHONY: bench
