@@ -109,8 +109,8 @@ func TestLifecycleUnderFakeClock(t *testing.T) {
 	if want := firstReminder.Sub(announcementDue) + requeueSkew; res.RequeueAfter != want {
 		t.Fatalf("requeue after %s, want %s", res.RequeueAfter, want)
 	}
-	if evs := h.events(); !hasEvent(evs, "Normal DryRunPlanned", "notify/announcement", "2 recipients") {
-		t.Fatalf("events %v, want DryRunPlanned", evs)
+	if evs := h.events(); !hasEvent(evs, "Normal DryRunPlanned", "notify/announcement", "2 recipients", "sample for c1: subject") {
+		t.Fatalf("events %v, want DryRunPlanned with a rendered sample", evs)
 	}
 
 	// Follow the wake-ups to the end: every wake-up is a due time, and
@@ -524,5 +524,23 @@ func TestAnExecutorsSpecErrorStallsOnce(t *testing.T) {
 	_, _ = h.reconcile()
 	if evs := h.events(); hasEvent(evs, "InvalidSpec") {
 		t.Fatalf("the same problem was reported again: %v", evs)
+	}
+}
+
+func TestARehearsalStallsOnATemplateThatDoesNotRender(t *testing.T) {
+	h := newHarness(t, announcementDue)
+	h.regionApp()
+	h.pakistan(func(s *v1.RegionWithdrawalSpec) {
+		s.Notify.Templates = &v1.NoticeTemplates{Reminder: &v1.NoticeTemplate{Subject: "{{.Region}} reminder", Text: "Dear {{.Recipient.Nickname}}"}}
+	})
+	if _, err := h.reconcile(); !errors.Is(err, reconcile.TerminalError(nil)) {
+		t.Fatalf("reconcile error %v, want terminal", err)
+	}
+	rw := h.get()
+	if c := condition(rw, v1.ConditionStalled); c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "spec.notify.templates") || !strings.Contains(c.Message, "Nickname") {
+		t.Fatalf("Stalled = %+v, want the reminder template named", c)
+	}
+	if n := planner.Notice(&rw.Status, planner.NoticeIDAnnouncement); n != nil && n.FinishedAt != nil {
+		t.Fatalf("the announcement was rehearsed as sent despite a broken reminder template: %+v", n)
 	}
 }

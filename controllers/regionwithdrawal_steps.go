@@ -302,6 +302,10 @@ func (r *RegionWithdrawalReconciler) record(rw *v1.RegionWithdrawal, a planner.A
 	if a.Kind == planner.ActionNotice {
 		if n := planner.Notice(&rw.Status, a.NoticeID()); n != nil {
 			n.Recipients, n.Sent, n.Failed = res.Recipients, res.Sent, res.NoticeFailed
+			n.Pending = max(0, res.Recipients-res.Sent-res.NoticeFailed)
+			if n.DryRun {
+				n.Pending = 0 // a rehearsal sends nothing and leaves nothing to send
+			}
 		}
 	}
 	if !res.Done {

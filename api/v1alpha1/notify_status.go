@@ -75,9 +75,15 @@ type NoticeStatus struct {
 	// +optional
 	Sent int64 `json:"sent,omitempty"`
 
-	// failed is how many recipients could not be sent to.
+	// failed is how many recipients could not be sent to; the reasons are
+	// in the ConfigMaps labelled with this notice (see docs/notify.md).
 	// +optional
 	Failed int64 `json:"failed,omitempty"`
+
+	// pending is how many recipients have neither been sent to nor recorded
+	// as failed yet.
+	// +optional
+	Pending int64 `json:"pending,omitempty"`
 }
 
 // NotifyStatus is the state of the notify step's notices.

@@ -29,6 +29,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
@@ -77,10 +78,39 @@ func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a plann
 	return executor.Result{Done: true, Plan: plan, Message: "dry run: " + summary, Progress: &v1.Progress{Done: int64(len(objs)), Total: int64(len(objs))}}, nil
 }
 
+// sampleSize is how many recipients a rehearsal renders every template for.
+const sampleSize = 3
+
 func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (executor.Result, error) {
-	sum, err := e.Recipients.Each(ctx, rw, func(recipients.Recipient) error { return nil })
+	// Parse every template first: one that does not parse stalls the
+	// withdrawal in a rehearsal just as it would before a real send.
+	renderer, err := notify.NewRenderer(rw)
+	if err != nil {
+		return executor.Result{}, &planner.SpecError{Field: "spec.notify.templates", Err: err}
+	}
+	var sample []recipients.Recipient
+	sum, err := e.Recipients.Each(ctx, rw, func(r recipients.Recipient) error {
+		if len(sample) < sampleSize {
+			sample = append(sample, r)
+		}
+		return nil
+	})
 	if err != nil {
 		return executor.Result{}, err
+	}
+	// Render every kind of notice for the sample, so a template that
+	// parses but fails on real data (a missing field) shows now.
+	var rendered string
+	for _, r := range sample {
+		for _, kind := range []v1.NoticeKind{v1.NoticeAnnouncement, v1.NoticeReminder, v1.NoticeFinal, v1.NoticeCancellation} {
+			subject, text, html, err := renderer.Render(kind, renderer.Data(kind, a.DueAt, r))
+			if err != nil {
+				return executor.Result{}, &planner.SpecError{Field: "spec.notify.templates", Err: fmt.Errorf("recipient %q: %w", r.ID, err)}
+			}
+			if kind == a.Notice && rendered == "" {
+				rendered = fmt.Sprintf("sample for %s: subject %q, %d bytes of text, %d of HTML", r.ID, subject, len(text), len(html))
+			}
+		}
 	}
 	var channels []string
 	if rw.Spec.Notify.Webhook != nil {
@@ -98,6 +128,9 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	}
 	if len(sum.Unread) > 0 {
 		summary += "; counted at send time: " + strings.Join(sum.Unread, ", ")
+	}
+	if rendered != "" {
+		summary += "; " + rendered
 	}
 	return executor.Result{
 		Done:       true,
