@@ -25,7 +25,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
-	"github.com/ops-dev/region-withdrawal-operator/internal/notify/internal/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/webhook"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 )
