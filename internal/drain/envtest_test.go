@@ -18,7 +18,6 @@ package drain
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -42,16 +41,7 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	if env, err = testenv.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
 
 // TestAutoscalerSetAsideAndRestoredOnAPIServer: the API server defaults
 // an HPA's behavior; the record keeps what it stored, so cancel brings back

@@ -113,27 +113,8 @@ func parseCSV(r io.Reader, source string, fn func(Recipient) error) ([]Problem, 
 		}
 		var rcp Recipient
 		for i, v := range rec {
-			v = strings.TrimSpace(v)
-			switch cols[i] {
-			case "id":
-				rcp.ID = v
-			case "name":
-				rcp.Name = v
-			case "email":
-				rcp.Email = v
-			case "webhook":
-				rcp.Webhook = v
-			case "locale":
-				rcp.Locale = v
-			case "timezone":
-				rcp.TimeZone = v
-			default:
-				if v != "" {
-					if rcp.Fields == nil {
-						rcp.Fields = map[string]string{}
-					}
-					rcp.Fields[cols[i]] = v
-				}
+			if v = strings.TrimSpace(v); v != "" {
+				rcp.set(cols[i], v)
 			}
 		}
 		if reason := check(rcp); reason != "" {
@@ -179,25 +160,7 @@ func parseJSONLines(r io.Reader, source string, fn func(Recipient) error) ([]Pro
 				}
 				s = fmt.Sprint(v)
 			}
-			switch strings.ToLower(k) {
-			case "id":
-				rcp.ID = s
-			case "name":
-				rcp.Name = s
-			case "email":
-				rcp.Email = s
-			case "webhook":
-				rcp.Webhook = s
-			case "locale":
-				rcp.Locale = s
-			case "timezone":
-				rcp.TimeZone = s
-			default:
-				if rcp.Fields == nil {
-					rcp.Fields = map[string]string{}
-				}
-				rcp.Fields[k] = s
-			}
+			rcp.set(k, s)
 		}
 		if reason := check(rcp); reason != "" {
 			problems = append(problems, Problem{Source: source, Line: line, Reason: reason})
@@ -231,4 +194,28 @@ func check(r Recipient) string {
 		return fmt.Sprintf("recipient %q: webhook %q is not an http(s) URL", r.ID, r.Webhook)
 	}
 	return ""
+}
+
+// set assigns a column (or JSON key) of a record: a recognised one, in any
+// case, to its field; any other to Fields, under the name as written.
+func (r *Recipient) set(name, value string) {
+	switch strings.ToLower(name) {
+	case "id":
+		r.ID = value
+	case "name":
+		r.Name = value
+	case "email":
+		r.Email = value
+	case "webhook":
+		r.Webhook = value
+	case "locale":
+		r.Locale = value
+	case "timezone":
+		r.TimeZone = value
+	default:
+		if r.Fields == nil {
+			r.Fields = map[string]string{}
+		}
+		r.Fields[name] = value
+	}
 }

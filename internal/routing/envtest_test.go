@@ -18,7 +18,6 @@ package routing
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 
@@ -36,16 +35,7 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	if env, err = testenv.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
 
 // TestIngressRestoredExactlyOnAPIServer switches Ingresses as the API
 // server stores them (with its defaults) in both modes, checks that the API

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
@@ -92,3 +93,22 @@ func (e *Env) Stop() error {
 
 // GVK is the RegionWithdrawal kind, for tests that build unstructured objects.
 var GVK = schema.GroupVersionKind{Group: withdrawalv1alpha1.GroupVersion.Group, Version: withdrawalv1alpha1.GroupVersion.Version, Kind: "RegionWithdrawal"}
+
+// Run starts the API server, runs a package's tests and stops it again,
+// whatever they do; it is the whole of a TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+func Run(m *testing.M, env **Env, extraCRDPaths ...string) int {
+	e, err := Start(extraCRDPaths...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*env = e
+	defer func() {
+		if err := e.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		}
+	}()
+	return m.Run()
+}
