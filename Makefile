@@ -50,9 +50,10 @@ generate: controller-gen ## Generate DeepCopy methods for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: controller-gen ## Generate the CRD and the RBAC ClusterRole into config/, and copy both into the Helm chart.
+manifests: controller-gen ## Generate the CRD and RBAC into config/, copy both into the Helm chart, and write docs/api.md.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths=./... output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	go run ./hack/chartgen $(ROOT)
+	go run ./hack/apidocs api/v1alpha1 docs/api.md
 
 .PHONY: fmt
 fmt: ## Format the Go code.

@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-PATHS=(api config charts go.mod go.sum)
+PATHS=(api config charts docs/api.md go.mod go.sum)
 
 if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   echo "verify: $ROOT is not a git work tree; cannot tell whether generated files changed" >&2
