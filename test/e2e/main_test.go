@@ -28,11 +28,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
@@ -50,6 +52,9 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	// The tests' own clients log nothing worth reading; without a logger
+	// controller-runtime prints a warning with a stack trace instead.
+	ctrllog.SetLogger(logr.Discard())
 	var err error
 	if kwok, err = cluster.Start("rwo-e2e", 2); err != nil {
 		fmt.Fprintln(os.Stderr, err)
