@@ -103,7 +103,9 @@ func New(c client.Client, apiReader client.Reader, resolver *targets.Resolver, c
 
 func (e *Executor) now() time.Time {
 	if e.Clock == nil {
-		return time.Now()
+		// Not injected (a test building the struct by hand): the real clock,
+		// as SetupWithManager defaults it.
+		return clock.RealClock{}.Now()
 	}
 	return e.Clock.Now()
 }

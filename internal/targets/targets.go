@@ -121,7 +121,9 @@ func WarmUp(mgr manager.Manager) error {
 
 func (r *Resolver) now() time.Time {
 	if r.Clock == nil {
-		return time.Now()
+		// Not injected (a test building the struct by hand): the real clock,
+		// as SetupWithManager defaults it.
+		return clock.RealClock{}.Now()
 	}
 	return r.Clock.Now()
 }
