@@ -17,7 +17,12 @@ limitations under the License.
 package exportresult
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -117,32 +122,92 @@ func TestStripQuery(t *testing.T) {
 	}
 }
 
-// FuzzParse checks that Parse never panics, that whatever it accepts is
-// valid, and that what it accepts survives Marshal and Parse unchanged.
+// FuzzParse checks that Parse never panics and is deterministic; that it
+// fails with ErrMissing exactly when the message is blank and otherwise
+// with one of the package's errors, a FieldError naming a field of the
+// format when the result is invalid; that whatever it accepts is at most
+// MaxSize bytes, one JSON object holding only the format's fields, and
+// describes a checkable object (version 1, a location without a query or
+// control characters, a positive size and a 64 lower-case hex SHA-256)
+// whatever Validate says; that surrounding whitespace changes nothing; and
+// that what it accepts survives Marshal and Parse unchanged, Marshal giving
+// the same single line of at most MaxSize bytes again.
+//
+//	go test ./internal/exportresult -run '^$' -fuzz '^FuzzParse$' -fuzztime 60s -parallel 1 -fuzzminimizetime 5s
+//
+// (make fuzz runs every fuzz target this way.)
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"version":1,"location":"s3://b/a","bytes":42,"sha256":"` + goodHash + `","recipient":"acme","encrypted":true}`))
 	f.Add([]byte(`{"version":1,"location":"/a","bytes":1,"sha256":"` + goodHash + `"}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"version":1e400}`))
+	f.Add([]byte(" \n\t"))
+	f.Add([]byte(`{"Version":1,"LOCATION":"https://u@h/o#f","bytes":1,"sha256":"` + goodHash + `"} `))
+	f.Add([]byte(`{"version":1,"location":"https://h/o?","bytes":9223372036854775807,"sha256":"` + goodHash + `","recipient":"\u00e9\u007f"}`))
+	f.Add([]byte(`{"version":1,"location":"/a","bytes":1,"sha256":"` + goodHash + `","encrypted":null,"recipient":null}{}`))
+	fields := []string{"version", "location", "bytes", "sha256", "recipient", "encrypted"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Parse(data)
+		again, err2 := Parse(data)
+		if (err == nil) != (err2 == nil) || err != nil && err.Error() != err2.Error() || err == nil && *again != *r {
+			t.Fatalf("not deterministic: %+v, %v then %+v, %v", r, err, again, err2)
+		}
+		if blank := len(bytes.TrimSpace(data)) == 0; blank != errors.Is(err, ErrMissing) {
+			t.Fatalf("blank %t, but Parse error = %v", blank, err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMissing) && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Parse error %v wraps none of the package's errors", err)
 			}
+			var fe *FieldError
+			if errors.Is(err, ErrInvalid) && (!errors.As(err, &fe) || !slices.Contains(fields, fe.Field) || fe.Reason == "") {
+				t.Fatalf("Parse error %v is invalid but not a FieldError on a field with a reason", err)
+			}
 			return
+		}
+		if len(data) > MaxSize {
+			t.Fatalf("Parse accepted %d bytes, more than %d", len(data), MaxSize)
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(data, &obj); err != nil {
+			t.Fatalf("Parse accepted what is not one JSON object: %v", err)
+		}
+		for k := range obj {
+			if !slices.ContainsFunc(fields, func(f string) bool { return strings.EqualFold(f, k) }) {
+				t.Fatalf("Parse accepted the unknown field %q", k)
+			}
 		}
 		if err := r.Validate(); err != nil {
 			t.Fatalf("Parse accepted an invalid result: %v", err)
+		}
+		if r.Version != 1 || r.Bytes <= 0 || !sha256Hex.MatchString(r.SHA256) || strings.TrimSpace(r.Location) == "" ||
+			strings.ContainsFunc(r.Location+r.Recipient, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+			t.Fatalf("Parse accepted a result that does not describe a checkable object: %+v", r)
+		}
+		if u, err := url.Parse(r.Location); err == nil && u.Scheme != "" && u.Host != "" && (u.RawQuery != "" || u.ForceQuery || u.User != nil) {
+			t.Fatalf("Parse accepted a location with a query or user info: %q", r.Location)
+		}
+		if padded := append(append([]byte("\n \t"), data...), " \r\n"...); len(padded) <= MaxSize {
+			if p, err := Parse(padded); err != nil || *p != *r {
+				t.Fatalf("surrounded by whitespace: %+v, %v; want %+v", p, err, r)
+			}
 		}
 		b, err := r.Marshal()
 		if err != nil {
 			t.Fatalf("Marshal of an accepted result: %v", err)
 		}
-		again, err := Parse(b)
+		if len(b) > MaxSize || bytes.ContainsAny(b, "\r\n") {
+			t.Fatalf("Marshal gave %d bytes, not one line of at most %d: %q", len(b), MaxSize, b)
+		}
+		again, err = Parse(b)
 		if err != nil || *again != *r {
 			t.Fatalf("round trip: %+v, %v; want %+v", again, err, r)
 		}
+		if b2, err := again.Marshal(); err != nil || !bytes.Equal(b2, b) {
+			t.Fatalf("Marshal after the round trip: %q, %v; want %q", b2, err, b)
+		}
 	})
 }
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)

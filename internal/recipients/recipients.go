@@ -27,6 +27,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -98,7 +100,6 @@ func parseCSV(r io.Reader, source string, fn func(Recipient) error) ([]Problem, 
 		if errors.Is(err, io.EOF) {
 			return problems, nil
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -107,6 +108,8 @@ func parseCSV(r io.Reader, source string, fn func(Recipient) error) ([]Problem, 
 			}
 			return problems, fmt.Errorf("reading %s: %w", source, err)
 		}
+		// FieldPos panics when a record that failed to parse has no field.
+		line, _ := cr.FieldPos(0)
 		if len(rec) != len(cols) {
 			problems = append(problems, Problem{Source: source, Line: line, Reason: fmt.Sprintf("%d fields, the header has %d", len(rec), len(cols))})
 			continue
@@ -144,7 +147,11 @@ func parseJSONLines(r io.Reader, source string, fn func(Recipient) error) ([]Pro
 			continue
 		}
 		var rcp Recipient
-		for k, v := range raw {
+		// In key order, not map order: keys naming the same field ("id"
+		// and "ID", or "plan" and "plan" under fields) must read the same
+		// way every time.
+		for _, k := range slices.Sorted(maps.Keys(raw)) {
+			v := raw[k]
 			s, ok := v.(string)
 			if !ok {
 				if k == "fields" {
