@@ -93,6 +93,10 @@ test-e2e: tools ## Run only the end-to-end tests against a local simulated clust
 bench: envtest-tools ## Benchmark the controller on envtest: idle reconciles per minute with 1,000 withdrawals, lateness of 200 due in one second.
 	KUBEBUILDER_ASSETS="$(BIN)" go run ./hack/bench/reconcile $(BENCH_ARGS)
 
+.PHONY: bench-report
+bench-report: tools ## Run every benchmark one after another (about 20 minutes on 2 cores; use a quiet machine) and write docs/benchmarks.md.
+	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" go run ./hack/bench/report $(REPORT_ARGS)
+
 # Flags for every fuzz run. `go test -fuzz` takes one package and one target,
 # so each target is a run of its own. The fuzzer minimises every new input it
 # keeps, for up to -fuzzminimizetime (60s unless told): left at that, one

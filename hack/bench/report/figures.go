@@ -1,0 +1,315 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// row is one line of the summary table. met is "yes", "no" or "—" (no goal).
+type row struct {
+	bench, figure, goal, met string
+}
+
+const noGoal = "—"
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
+// output is a benchmark's stdout, searched line by line.
+type output string
+
+// line returns the first line that starts with prefix.
+func (o output) line(prefix string) (string, bool) {
+	for _, l := range strings.Split(string(o), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l, true
+		}
+	}
+	return "", false
+}
+
+// match returns the submatches of re in the first line that starts with
+// prefix and matches.
+func (o output) match(prefix string, re *regexp.Regexp) ([]string, bool) {
+	for _, l := range strings.Split(string(o), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			if m := re.FindStringSubmatch(l); m != nil {
+				return m, true
+			}
+		}
+	}
+	return nil, false
+}
+
+var (
+	quantilesRE = regexp.MustCompile(`p50 (\S+), p99 (\S+), max ([^\s;,\[]+)`)
+	countRE     = regexp.MustCompile(`(\d+)`)
+)
+
+// quantiles is p50, p99 and max as printed by the benchmarks.
+type quantiles struct {
+	p50, p99, max time.Duration
+	ok            bool
+}
+
+func (o output) quantiles(prefix string) quantiles {
+	m, ok := o.match(prefix, quantilesRE)
+	if !ok {
+		return quantiles{}
+	}
+	var q quantiles
+	var err1, err2, err3 error
+	q.p50, err1 = time.ParseDuration(m[1])
+	q.p99, err2 = time.ParseDuration(m[2])
+	q.max, err3 = time.ParseDuration(m[3])
+	q.ok = err1 == nil && err2 == nil && err3 == nil
+	return q
+}
+
+func (q quantiles) String() string {
+	return fmt.Sprintf("p99 %s (p50 %s, max %s)", q.p99, q.p50, q.max)
+}
+
+// count returns the first number after prefix in the first line starting
+// with it, with thousands separated, or "?".
+func (o output) count(prefix string) string {
+	l, ok := o.line(prefix)
+	if !ok {
+		return "?"
+	}
+	if m := countRE.FindString(l[len(prefix):]); m != "" {
+		return thousands(m)
+	}
+	return "?"
+}
+
+func thousands(digits string) string {
+	n, err := strconv.Atoi(digits)
+	if err != nil {
+		return digits
+	}
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// missing is the row for a figure that could not be found.
+func missing(b *benchmark, bench, goal string) row {
+	why := "not found in the output"
+	switch {
+	case b.skipped:
+		return row{bench: bench, figure: "not run", goal: goal, met: noGoal}
+	case b.err != nil:
+		why = "the run failed: " + b.err.Error()
+	}
+	met := noGoal
+	if goal != noGoal {
+		met = "no"
+	}
+	return row{bench: bench, figure: why, goal: goal, met: met}
+}
+
+// rows extracts the summary of every benchmark.
+func rows(bs []*benchmark) []row {
+	var out []row
+	for _, b := range bs {
+		o := output(b.stdout.String())
+		switch b.name {
+		case "reconcile":
+			out = append(out, reconcileRows(b, o)...)
+		case "notify":
+			out = append(out, notifyRows(b, o)...)
+		case "exporter":
+			out = append(out, exporterRows(b, o)...)
+		case "drain":
+			out = append(out, drainRows(b, o)...)
+		case "cronjob":
+			out = append(out, cronjobRows(b, o)...)
+		}
+	}
+	return out
+}
+
+var perMinuteRE = regexp.MustCompile(`= ([\d.]+) per minute`)
+
+func idleRow(b *benchmark, o output, bench string) row {
+	const goal = "0 per minute"
+	m, ok := o.match("idle: ", perMinuteRE)
+	if !ok {
+		return missing(b, bench, goal)
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return row{bench: bench, figure: m[1] + " reconciles per minute", goal: goal, met: yesNo(v == 0)}
+}
+
+func reconcileRows(b *benchmark, o output) []row {
+	idle := idleRow(b, o, fmt.Sprintf("reconcile (envtest, in-process): %s withdrawals idle", o.count("idle: ")))
+	storm := fmt.Sprintf("reconcile (envtest, in-process): %s withdrawals due in the same second, due → recorded start", o.count("storm: "))
+	r := []row{idle}
+	if q := o.quantiles("storm: lateness from due time to recorded start"); q.ok {
+		r = append(r, row{bench: storm, figure: q.String(), goal: "p99 < 250ms", met: yesNo(q.p99 < 250*time.Millisecond)})
+	} else {
+		r = append(r, missing(b, storm, "p99 < 250ms"))
+	}
+	seen := "reconcile (envtest, in-process): same, due → start seen in the API"
+	if q := o.quantiles("storm: lateness from due time to start seen in API"); q.ok {
+		r = append(r, row{bench: seen, figure: q.String(), goal: noGoal, met: noGoal})
+	} else {
+		r = append(r, missing(b, seen, noGoal))
+	}
+	return r
+}
+
+var batchedRE = regexp.MustCompile(`^batched executor\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)`)
+
+func notifyRows(b *benchmark, o output) []row {
+	bench := fmt.Sprintf("notify (envtest): %s recipients by webhook, batched executor", o.count("notify benchmark: "))
+	m, ok := o.match("batched executor", batchedRE)
+	if !ok {
+		return []row{missing(b, bench+", deliveries/s", ">= 5000/s"), missing(b, bench+", peak memory", "< 150 MiB")}
+	}
+	rate, _ := strconv.ParseFloat(m[2], 64)
+	peak, _ := strconv.ParseFloat(m[4], 64)
+	return []row{
+		{bench: bench + ", deliveries/s", figure: m[2] + " deliveries/s", goal: ">= 5000/s", met: yesNo(rate >= 5000)},
+		{bench: bench + ", peak memory", figure: m[4] + " MiB (VmHWM of the process)", goal: "< 150 MiB", met: yesNo(peak < 150)},
+	}
+}
+
+var (
+	exporterRowRE = regexp.MustCompile(`^\| (exporter[^|]*) \| ([\d.]+) \| ([\d.]+) \| [^|]* \| ([\d.]+) \| ([\d.]+×) \|`)
+	inputRE       = regexp.MustCompile(`^Input: (\d+) MiB`)
+)
+
+func exporterRows(b *benchmark, o output) []row {
+	size := "?"
+	if m, ok := o.match("Input: ", inputRE); ok {
+		size = m[1]
+	}
+	var r []row
+	for _, l := range strings.Split(string(o), "\n") {
+		if m := exporterRowRE.FindStringSubmatch(l); m != nil {
+			r = append(r, row{bench: fmt.Sprintf("exporter: %s MiB input, %s", size, strings.TrimPrefix(m[1], "exporter ")),
+				figure: fmt.Sprintf("%s MiB/s, peak RSS %s MiB, %s the throughput of tar | gzip", m[3], m[4], m[5]), goal: noGoal, met: noGoal})
+		}
+	}
+	if len(r) == 0 {
+		return []row{missing(b, "exporter", noGoal)}
+	}
+	return r
+}
+
+var drainTookRE = regexp.MustCompile(`: (\S+) until every EndpointSlice was empty`)
+
+func drainRows(b *benchmark, o output) []row {
+	bench := fmt.Sprintf("drain (kwok, executor in-process): %s Deployments drained", o.count("drain: "))
+	var r []row
+	if m, ok := o.match("drain: ", drainTookRE); ok {
+		r = append(r, row{bench: bench, figure: m[1] + " until every EndpointSlice was empty and every pod gone", goal: noGoal, met: noGoal})
+	} else {
+		r = append(r, missing(b, bench, noGoal))
+	}
+	routes := fmt.Sprintf("drain (kwok, executor in-process): %s routes, cutoff → switched (watch)", o.count("routing: "))
+	if q := o.quantiles("routing: "); q.ok {
+		r = append(r, row{bench: routes, figure: q.String(), goal: "p99 < 1s", met: yesNo(q.p99 < time.Second)})
+	} else {
+		r = append(r, missing(b, routes, "p99 < 1s"))
+	}
+	return r
+}
+
+var (
+	cpuRSSRE   = regexp.MustCompile(`CPU ([\d.]+)% of one core.*RSS ([\d.]+) MiB at its end`)
+	drainOpRE  = regexp.MustCompile(`drained \d+ Deployments \(\d+ pods\) in (\S+) `)
+	drainUseRE = regexp.MustCompile(`CPU ([\d.]+)% of one core \(([\d.]+) s CPU\), RSS ([\d.]+) MiB before, peak RSS[^;]* ([\d.]+) MiB;`)
+	podsGoneRE = regexp.MustCompile(`deleted \(watch\) (\S+) after creation`)
+)
+
+func cronjobRows(b *benchmark, o output) []row {
+	n := o.count("due: ")
+	var r []row
+	cron := o.quantiles("cronjob controller: due → Job ADDED")
+	bench := fmt.Sprintf("cronjob (kwok): CronJob controller, %s CronJobs due in one minute, due → Job ADDED (watch)", n)
+	if cron.ok {
+		r = append(r, row{bench: bench, figure: cron.String(), goal: "— (the baseline)", met: noGoal})
+	} else {
+		r = append(r, missing(b, bench, noGoal))
+	}
+
+	started := o.quantiles("operator: due → routing step seen started")
+	bench = fmt.Sprintf("cronjob (kwok): operator binary, %s withdrawals due in the same minute, due → routing step seen started (watch)", n)
+	goal := "p99 < 250ms and < the CronJob controller's"
+	if cron.ok {
+		goal = fmt.Sprintf("p99 < 250ms and < the CronJob controller's (%s)", cron.p99)
+	}
+	if started.ok && cron.ok {
+		r = append(r, row{bench: bench, figure: started.String(), goal: goal, met: yesNo(started.p99 < 250*time.Millisecond && started.p99 < cron.p99)})
+	} else {
+		r = append(r, missing(b, bench, goal))
+	}
+
+	recorded := o.quantiles("operator: recorded lateness")
+	bench = "cronjob (kwok): operator binary, same withdrawals, lateness it recorded (status)"
+	if recorded.ok {
+		r = append(r, row{bench: bench, figure: recorded.String(), goal: "p99 < 250ms", met: yesNo(recorded.p99 < 250*time.Millisecond)})
+	} else {
+		r = append(r, missing(b, bench, "p99 < 250ms"))
+	}
+
+	switched := o.quantiles("operator: due → Ingress seen switched")
+	bench = "cronjob (kwok): operator binary, same withdrawals, cutoff → Ingress seen switched (watch)"
+	if switched.ok {
+		r = append(r, row{bench: bench, figure: switched.String(), goal: "p99 < 1s", met: yesNo(switched.p99 < time.Second)})
+	} else {
+		r = append(r, missing(b, bench, "p99 < 1s"))
+	}
+
+	idle := o.count("idle: ")
+	r = append(r, idleRow(b, o, fmt.Sprintf("cronjob (kwok): operator binary, %s withdrawals idle", idle)))
+	bench = fmt.Sprintf("cronjob (kwok): operator binary, %s withdrawals idle, process CPU and RSS", idle)
+	if m, ok := o.match("idle: operator process", cpuRSSRE); ok {
+		r = append(r, row{bench: bench, figure: fmt.Sprintf("CPU %s%% of one core, RSS %s MiB", m[1], m[2]), goal: noGoal, met: noGoal})
+	} else {
+		r = append(r, missing(b, bench, noGoal))
+	}
+
+	deps := o.count("drain: the operator drained ")
+	bench = fmt.Sprintf("cronjob (kwok): operator binary drains %s Deployments (2 pods each)", deps)
+	m1, ok1 := o.match("drain: the operator drained", drainOpRE)
+	m2, ok2 := o.match("drain: operator process", drainUseRE)
+	if ok1 && ok2 {
+		took := m1[1]
+		if m3, ok := o.match("drain: the last pod", podsGoneRE); ok {
+			took += " (the last pod deleted after " + m3[1] + ")"
+		}
+		r = append(r, row{bench: bench, figure: fmt.Sprintf("%s; CPU %s%% of one core (%s s), peak RSS %s MiB", took, m2[1], m2[2], m2[4]), goal: noGoal, met: noGoal})
+	} else {
+		r = append(r, missing(b, bench, noGoal))
+	}
+	return r
+}

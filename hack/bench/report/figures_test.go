@@ -1,0 +1,121 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// Outputs as the benchmarks print them (abridged where nothing is read).
+const (
+	reconcileOut = `# controller benchmark on envtest (kube-apiserver v1.37.2), 16 workers, QPS 100 burst 300
+
+idle: 1000 withdrawals created and scheduled in 3.313s
+idle: 0 reconciles in 1m0s while nothing was due = 0.0 per minute (goal: 0)
+
+storm: 200 withdrawals due at 2026-11-24T00:25:31Z
+storm: lateness from due time to recorded start:   p50 125ms, p99 288ms, max 1.2s (goal: p99 < 250ms)
+storm: lateness from due time to start seen in API: p50 237ms, p99 254ms, max 254ms
+`
+	notifyOut = `notify benchmark: 100000 recipients by webhook to a loopback HTTPS receiver (envtest API server)
+
+                                     recipients   deliveries/s    API req / 1,000       peak MiB
+batched executor                         100000           6956                2.0           58.9
+plain one-at-a-time sender                 2000            151             1010.0           45.1
+`
+	exporterOut = `Input: 2048 MiB in 4 files (pseudo-random and compressible 1 MiB blocks, alternating), gzip level 6 everywhere.
+
+| run | seconds | input MiB/s | stored MiB | peak RSS MiB | throughput vs baseline |
+|---|---:|---:|---:|---:|---:|
+| ` + "`tar -czf - DIR \\| sha256sum`" + ` | 1.2 | 52.7 | - | 14.3 | 1.00× |
+| exporter → file | 0.7 | 86.4 | 32 | 14.7 | 1.64× |
+| exporter → HTTP PUT, age | 0.7 | 91.5 | 32 | 15.3 | 1.74× |
+`
+	drainOut = `drain: 300 Deployments (600 pods) in 20 namespaces, batches of 25% every 1s (4 batches): 5.261s until every EndpointSlice was empty and every pod gone
+routing: 200 Ingresses in 20 namespaces, cutoff to switched (seen through a watch): p50 362ms, p99 1.382s, max 1.4s; Execute returned after 374ms; 45 API requests (2.25 per route)
+`
+	cronjobOut = `due: 200 CronJobs (schedule "28 0 * * *", timeZone Etc/UTC) and 200 RegionWithdrawals (routing at the cutoff, mode Remove, one Ingress each), each pair in its own namespace, all due at 2026-11-24T00:28:00Z
+due: set up and every withdrawal Scheduled in 794ms, 1m40s before the due time
+cronjob controller: due → Job ADDED (watch):               p50 117ms, p99 185ms, max 185ms [200/200]
+operator: due → routing step seen started (watch):        p50 221ms, p99 182ms, max 282ms [200/200]
+operator: due → Ingress seen switched (watch):            p50 413ms, p99 433ms, max 434ms [200/200]
+operator: recorded lateness (status.steps[].lateness):   p50 144ms, p99 204ms, max 217ms [200/200]
+
+idle: 1000 withdrawals (routing due at a cutoff 6h0m0s ahead) created and Scheduled in 911ms
+idle: 3 reconciles in 1m0s while nothing was due = 3.0 per minute (goal: 0); 0 API requests
+idle: operator process: CPU 0.1% of one core over the window, RSS 63.8 MiB at its end, peak RSS since start 63.8 MiB (VmHWM, includes creating the 50)
+
+drain: the operator drained 300 Deployments (600 pods) in 3.32s from creating the withdrawal to the step seen Succeeded
+drain: recorded: started 0s after creation, last batch scaled down 3s after the start, finished 3s after the start
+drain: the last pod was seen deleted (watch) 3.1s after creation, 220ms before the step was seen Succeeded
+drain: operator process over the drain: CPU 7% of one core (0.2 s CPU), RSS 55.7 MiB before, peak RSS 62.6 MiB; 40 reconciles, 120 API requests
+`
+)
+
+func bench(name, out string) *benchmark {
+	b := &benchmark{name: name}
+	b.stdout.WriteString(out)
+	return b
+}
+
+func TestRows(t *testing.T) {
+	got := rows([]*benchmark{
+		bench("reconcile", reconcileOut), bench("notify", notifyOut), bench("exporter", exporterOut),
+		bench("drain", drainOut), bench("cronjob", cronjobOut),
+	})
+	want := []row{
+		{"reconcile (envtest, in-process): 1,000 withdrawals idle", "0.0 reconciles per minute", "0 per minute", "yes"},
+		{"reconcile (envtest, in-process): 200 withdrawals due in the same second, due → recorded start", "p99 288ms (p50 125ms, max 1.2s)", "p99 < 250ms", "no"},
+		{"reconcile (envtest, in-process): same, due → start seen in the API", "p99 254ms (p50 237ms, max 254ms)", noGoal, noGoal},
+		{"notify (envtest): 100,000 recipients by webhook, batched executor, deliveries/s", "6956 deliveries/s", ">= 5000/s", "yes"},
+		{"notify (envtest): 100,000 recipients by webhook, batched executor, peak memory", "58.9 MiB (VmHWM of the process)", "< 150 MiB", "yes"},
+		{"exporter: 2048 MiB input, → file", "86.4 MiB/s, peak RSS 14.7 MiB, 1.64× the throughput of tar | gzip", noGoal, noGoal},
+		{"exporter: 2048 MiB input, → HTTP PUT, age", "91.5 MiB/s, peak RSS 15.3 MiB, 1.74× the throughput of tar | gzip", noGoal, noGoal},
+		{"drain (kwok, executor in-process): 300 Deployments drained", "5.261s until every EndpointSlice was empty and every pod gone", noGoal, noGoal},
+		{"drain (kwok, executor in-process): 200 routes, cutoff → switched (watch)", "p99 1.382s (p50 362ms, max 1.4s)", "p99 < 1s", "no"},
+		{"cronjob (kwok): CronJob controller, 200 CronJobs due in one minute, due → Job ADDED (watch)", "p99 185ms (p50 117ms, max 185ms)", "— (the baseline)", noGoal},
+		{"cronjob (kwok): operator binary, 200 withdrawals due in the same minute, due → routing step seen started (watch)", "p99 182ms (p50 221ms, max 282ms)", "p99 < 250ms and < the CronJob controller's (185ms)", "yes"},
+		{"cronjob (kwok): operator binary, same withdrawals, lateness it recorded (status)", "p99 204ms (p50 144ms, max 217ms)", "p99 < 250ms", "yes"},
+		{"cronjob (kwok): operator binary, same withdrawals, cutoff → Ingress seen switched (watch)", "p99 433ms (p50 413ms, max 434ms)", "p99 < 1s", "yes"},
+		{"cronjob (kwok): operator binary, 1,000 withdrawals idle", "3.0 reconciles per minute", "0 per minute", "no"},
+		{"cronjob (kwok): operator binary, 1,000 withdrawals idle, process CPU and RSS", "CPU 0.1% of one core, RSS 63.8 MiB", noGoal, noGoal},
+		{"cronjob (kwok): operator binary drains 300 Deployments (2 pods each)", "3.32s (the last pod deleted after 3.1s); CPU 7% of one core (0.2 s), peak RSS 62.6 MiB", noGoal, noGoal},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d rows, want %d:\n%v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d:\ngot  %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestFailedRunSaysNo(t *testing.T) {
+	b := bench("cronjob", "due: 200 CronJobs\n")
+	b.err = errors.New("exit status 1")
+	for _, r := range rows([]*benchmark{b}) {
+		if r.goal != noGoal && !strings.HasPrefix(r.goal, "—") && r.met != "no" {
+			t.Errorf("%s: met = %q, want no", r.bench, r.met)
+		}
+		if !strings.Contains(r.figure, "the run failed") {
+			t.Errorf("%s: figure = %q, want it to say the run failed", r.bench, r.figure)
+		}
+	}
+}
