@@ -324,19 +324,21 @@ func (e *Executor) drain(ctx context.Context, rw *v1.RegionWithdrawal) (executor
 	}
 
 	// What is left: pods of drained workloads, ready endpoints of Services.
-	var blockers []string
-	pods, podBlockers, err := e.remainingPods(ctx, ws, drainedAt, now)
+	// The cache answers while the drain waits. Before the drain is called
+	// done or timed out, the API server answers: after an outage the cache
+	// can lag for as long as its watches back off, and neither decision is
+	// taken back.
+	left, err := e.remaining(ctx, e.Client, ws, drainedAt, set.Services, now)
 	if err != nil {
 		return executor.Result{}, err
 	}
-	st.RemainingPods = int32(pods)
-	blockers = append(blockers, podBlockers...)
-	ready, epBlockers, err := e.readyEndpoints(ctx, set.Services)
-	if err != nil {
-		return executor.Result{}, err
+	if len(left.blockers) == 0 || !now.Before(deadline) {
+		if left, err = e.remaining(ctx, e.apiReader(), ws, drainedAt, set.Services, now); err != nil {
+			return executor.Result{}, err
+		}
 	}
-	st.ReadyEndpoints = int32(ready)
-	blockers = append(blockers, epBlockers...)
+	st.RemainingPods, st.ReadyEndpoints = int32(left.pods), int32(left.ready)
+	blockers := left.blockers
 	if undrained := len(ws) - int(st.Drained); undrained > 0 {
 		blockers = append([]string{fmt.Sprintf("%d workloads wait for their batch, the next at %s", undrained, nextAt.UTC().Format(time.RFC3339))}, blockers...)
 	}
@@ -444,9 +446,29 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// leftover is what keeps a drain from being done.
+type leftover struct {
+	pods, ready int
+	blockers    []string
+}
+
+// remaining reads, through r, the pods of drained workloads and the ready
+// endpoints of services.
+func (e *Executor) remaining(ctx context.Context, r client.Reader, ws []workload, drainedAt []time.Time, services []v1.ObjectReference, now time.Time) (leftover, error) {
+	pods, podBlockers, err := remainingPods(ctx, r, ws, drainedAt, now)
+	if err != nil {
+		return leftover{}, err
+	}
+	ready, epBlockers, err := readyEndpoints(ctx, r, services)
+	if err != nil {
+		return leftover{}, err
+	}
+	return leftover{pods: pods, ready: ready, blockers: append(podBlockers, epBlockers...)}, nil
+}
+
 // remainingPods counts the pods of drained workloads, and names the first
 // that hold the drain up.
-func (e *Executor) remainingPods(ctx context.Context, ws []workload, drainedAt []time.Time, now time.Time) (int, []string, error) {
+func remainingPods(ctx context.Context, r client.Reader, ws []workload, drainedAt []time.Time, now time.Time) (int, []string, error) {
 	n := 0
 	var blockers []string
 	for i, w := range ws {
@@ -459,7 +481,7 @@ func (e *Executor) remainingPods(ctx context.Context, ws []workload, drainedAt [
 		}
 		pods := &metav1.PartialObjectMetadataList{}
 		pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
-		if err := e.Client.List(ctx, pods, client.InNamespace(w.ref.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		if err := r.List(ctx, pods, client.InNamespace(w.ref.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
 			return 0, nil, fmt.Errorf("listing the pods of %s: %w", refString(w.ref), err)
 		}
 		for _, p := range pods.Items {
@@ -481,12 +503,12 @@ func (e *Executor) remainingPods(ctx context.Context, ws []workload, drainedAt [
 // readyEndpoints counts the ready endpoints of the selected Services. An
 // endpoint whose ready condition is unset counts as ready, as the
 // EndpointSlice API says consumers must assume.
-func (e *Executor) readyEndpoints(ctx context.Context, services []v1.ObjectReference) (int, []string, error) {
+func readyEndpoints(ctx context.Context, r client.Reader, services []v1.ObjectReference) (int, []string, error) {
 	total := 0
 	var blockers []string
 	for _, svc := range services {
 		var slices discoveryv1.EndpointSliceList
-		if err := e.Client.List(ctx, &slices, client.InNamespace(svc.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
+		if err := r.List(ctx, &slices, client.InNamespace(svc.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
 			return 0, nil, fmt.Errorf("listing the EndpointSlices of Service %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
 		n := 0

@@ -391,3 +391,46 @@ func TestWatchMapsOnlyActiveDrains(t *testing.T) {
 		t.Fatalf("pod mapped to %v, want pakistan", got)
 	}
 }
+
+// TestDrainDecidesOnAFreshRead: the cache answers while the drain waits,
+// the API server when it would end. After an API server outage the cache
+// can be behind for as long as its watches back off: a pod it still shows
+// must not fail a drain at its deadline, and a pod it does not show yet
+// must not let the drain end.
+func TestDrainDecidesOnAFreshRead(t *testing.T) {
+	ready := true
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "chat-x1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: "chat"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "chat", Namespace: ns, Labels: regionLabels}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "a-1", Namespace: ns, Labels: map[string]string{"app": "a"}}}
+
+	t.Run("stale cache still shows pods at the deadline", func(t *testing.T) {
+		f := newFixture(t, withdrawal(intstr.FromString("100%")), deployment("a", 2), svc.DeepCopy(), slice.DeepCopy(), pod.DeepCopy())
+		f.e.APIReader = fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(deployment("a", 0), svc.DeepCopy()).Build()
+		if res := f.run(t, planner.ActionStart); res.done {
+			t.Fatalf("done while the cache shows a pod and before the deadline: %+v", res)
+		}
+		f.clk.Step(time.Hour)
+		res := f.run(t, planner.ActionStart)
+		if !res.done || res.failed {
+			t.Fatalf("at the deadline with nothing left on the API server: %+v, want done", res)
+		}
+		if st := planner.StepStatus(&f.rw.Status, v1.StepDrain).Drain; st.RemainingPods != 0 || st.ReadyEndpoints != 0 {
+			t.Fatalf("status %+v, want the API server's counts", st)
+		}
+	})
+	t.Run("cache does not show a pod yet", func(t *testing.T) {
+		f := newFixture(t, withdrawal(intstr.FromString("100%")), deployment("a", 2), svc.DeepCopy())
+		f.e.APIReader = fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(svc.DeepCopy(), pod.DeepCopy()).Build()
+		res := f.run(t, planner.ActionStart)
+		if res.done {
+			t.Fatalf("done while the API server has a pod: %+v", res)
+		}
+		if !strings.Contains(res.msg, "pod pk/a-1 of Deployment pk/a is not deleted yet") {
+			t.Fatalf("message %q does not name the pod", res.msg)
+		}
+	})
+}
