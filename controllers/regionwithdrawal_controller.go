@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -73,7 +74,16 @@ type RegionWithdrawalReconciler struct {
 	// Reconciles mostly wait on the API server, and at a cutoff every
 	// withdrawal of a region falls due in the same second.
 	MaxConcurrentReconciles int
+	// MaxRetryDelay caps the backoff after a failed reconcile; zero means
+	// DefaultMaxRetryDelay.
+	MaxRetryDelay time.Duration
 }
+
+// DefaultMaxRetryDelay caps the per-withdrawal retry backoff. The
+// controller-runtime default grows to 1000 s, so after a 30 s API server
+// outage the next attempt could come minutes later, past a cutoff; capped,
+// the first attempt after the API server returns is at most this late.
+const DefaultMaxRetryDelay = 5 * time.Second
 
 // +kubebuilder:rbac:groups=withdrawal.ops.dev,resources=regionwithdrawals,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=withdrawal.ops.dev,resources=regionwithdrawals/status,verbs=get;update;patch
@@ -181,11 +191,19 @@ func (r *RegionWithdrawalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 16
 	}
+	if r.MaxRetryDelay <= 0 {
+		r.MaxRetryDelay = DefaultMaxRetryDelay
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		// Our own status patches do not bump the generation, so they do not
 		// wake the controller: while nothing is due it does not reconcile.
 		For(&v1.RegionWithdrawal{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: r.MaxConcurrentReconciles,
+			// Per withdrawal only, without the default's shared token
+			// bucket: retries of one withdrawal never delay another's.
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](50*time.Millisecond, r.MaxRetryDelay),
+		}).
 		Named("regionwithdrawal")
 	for _, step := range v1.AllSteps {
 		w, ok := r.Executors[step].(executor.Watcher)
