@@ -19,6 +19,8 @@
 #   RWO_CLUSTER_NAME   cluster name (default rwo-dev)
 #   RWO_CLUSTER_NODES  number of simulated nodes (default 2)
 #   KWOK_WORKDIR       where kwokctl keeps clusters (default .kwok/ in the repo)
+#   RWO_AUDIT_POLICY   an audit policy file; the API server then writes its
+#                      audit log to the cluster's logs/audit.log
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -113,6 +115,15 @@ up() {
     delete_cluster
     write_config
     log "creating cluster $NAME in $CLUSTER_DIR"
+    # One controller manager and one scheduler, without leader election:
+    # nothing here restarts a component that exits because it could not
+    # renew its lease. The chaos tests restart both after stopping the API
+    # server, as a kubelet would, and a restarted one then acts at once
+    # instead of waiting out its predecessor's lease.
+    local extra=()
+    if [[ -n "${RWO_AUDIT_POLICY:-}" ]]; then
+      extra+=(--kube-audit-policy "$RWO_AUDIT_POLICY")
+    fi
     kwokctl create cluster \
       --name "$NAME" \
       --config "$KWOKCTL_CONFIG" \
@@ -124,7 +135,9 @@ up() {
       --kube-scheduler-binary "$BIN/kube-scheduler" \
       --kwok-controller-binary "$BIN/kwok" \
       --timeout 5m \
-      --wait 2m >&2
+      --extra-args kube-controller-manager=leader-elect=false \
+      --extra-args kube-scheduler=leader-elect=false \
+      --wait 2m "${extra[@]}" >&2
   fi
   wait_for "the API server" 120 healthy
 

@@ -25,6 +25,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func run(m *testing.M) int {
 	// controller-runtime prints a warning with a stack trace instead.
 	ctrllog.SetLogger(logr.Discard())
 	var err error
-	if kwok, err = cluster.Start("rwo-e2e", 2); err != nil {
+	if kwok, err = cluster.Start("rwo-e2e", 2, cluster.WithAudit()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -64,6 +65,9 @@ func run(m *testing.M) int {
 	defer func() {
 		if err := kwok.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stopping the simulated cluster:", err)
+		}
+		if operatorBin != "" {
+			_ = os.RemoveAll(filepath.Dir(operatorBin))
 		}
 	}()
 	if err := kwok.InstallCRDs(); err != nil {

@@ -22,12 +22,18 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -40,7 +46,55 @@ type Cluster struct {
 	Dir        string
 	Kubeconfig string
 	Config     *rest.Config
-	env        []string
+	// AuditLog is the API server's audit log, when started WithAudit.
+	AuditLog string
+	env      []string
+}
+
+// Option changes how Start creates the cluster.
+type Option func(c *Cluster) error
+
+// WithAudit makes the API server write an audit log (Cluster.AuditLog) of
+// the writes the end-to-end invariants are checked against: every status
+// write of a RegionWithdrawal with its response, and every write to
+// Deployments, StatefulSets, Ingresses and HTTPRoutes, with the user agent
+// and a microsecond timestamp. Reads are not logged.
+func WithAudit() Option {
+	return func(c *Cluster) error {
+		policy := filepath.Join(c.Dir, "audit-policy.yaml")
+		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+			return err
+		}
+		c.env = append(c.env, "RWO_AUDIT_POLICY="+policy)
+		c.AuditLog = filepath.Join(c.clusterDir(), "logs", "audit.log")
+		return nil
+	}
+}
+
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: RequestResponse
+  verbs: ["update", "patch"]
+  resources:
+  - group: withdrawal.ops.dev
+    resources: ["regionwithdrawals/status"]
+- level: Metadata
+  verbs: ["create", "update", "patch", "delete"]
+  resources:
+  - group: apps
+    resources: ["deployments", "deployments/scale", "statefulsets", "statefulsets/scale"]
+  - group: networking.k8s.io
+    resources: ["ingresses"]
+  - group: gateway.networking.k8s.io
+    resources: ["httproutes"]
+- level: None
+`
+
+// clusterDir is where kwokctl keeps this cluster's files.
+func (c *Cluster) clusterDir() string {
+	return filepath.Join(c.Dir, "kwok", "clusters", c.Name)
 }
 
 func (c *Cluster) script(args ...string) ([]byte, error) {
@@ -54,7 +108,7 @@ func (c *Cluster) script(args ...string) ([]byte, error) {
 
 // Start creates a cluster named prefix-<pid> with the given number of
 // nodes. The caller must call Stop, which also removes the directory.
-func Start(prefix string, nodes int) (*Cluster, error) {
+func Start(prefix string, nodes int, opts ...Option) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", prefix+"-")
 	if err != nil {
 		return nil, err
@@ -67,6 +121,12 @@ func Start(prefix string, nodes int) (*Cluster, error) {
 		fmt.Sprintf("RWO_CLUSTER_NODES=%d", nodes),
 		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 	)
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+	}
 	out, err := c.script("up")
 	if err != nil {
 		_ = c.Stop()
@@ -136,4 +196,109 @@ func (c *Cluster) Stop() error {
 		err = rmErr
 	}
 	return err
+}
+
+// StopAPIServer kills the kube-apiserver with SIGKILL, as a crash would,
+// and leaves etcd and every other component running. The returned start
+// runs it again with the same command line and waits until it is ready;
+// then it restarts the controller manager and the scheduler, as their
+// kubelet would: with leader election (as a real control plane runs them)
+// they exit when they cannot renew their lease for the outage. Left
+// running instead, their watches back off for up to a minute after the
+// API server returns and the cluster stops deleting pods meanwhile, which
+// no real control plane does.
+func (c *Cluster) StopAPIServer() (start func() error, err error) {
+	apiserver, err := c.kill("kube-apiserver")
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		if err := apiserver(); err != nil {
+			return err
+		}
+		if err := c.waitReady(60 * time.Second); err != nil {
+			return err
+		}
+		for _, name := range []string{"kube-controller-manager", "kube-scheduler"} {
+			again, err := c.kill(name)
+			if err != nil {
+				return err
+			}
+			if err := again(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil
+}
+
+// kill kills a component kwokctl started (by its pid file) with SIGKILL
+// and returns a function that starts it again with the same command line,
+// environment and directory, appending to its log. kwokctl's pid file is
+// updated, so Stop still finds it.
+func (c *Cluster) kill(component string) (start func() error, err error) {
+	pidFile := filepath.Join(c.clusterDir(), "pids", component+".pid")
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pidFile, err)
+	}
+	proc := fmt.Sprintf("/proc/%d", pid)
+	cmdline, err := os.ReadFile(proc + "/cmdline")
+	if err != nil {
+		return nil, fmt.Errorf("reading the command line of %s: %w", component, err)
+	}
+	environ, err := os.ReadFile(proc + "/environ")
+	if err != nil {
+		return nil, err
+	}
+	cwd, err := os.Readlink(proc + "/cwd")
+	if err != nil {
+		return nil, err
+	}
+	argv := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return nil, err
+	}
+	// It is not our child (kwokctl started it), so poll for it to be gone.
+	gone := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		_, err := os.Stat(proc)
+		return os.IsNotExist(err), nil
+	})
+	if gone != nil {
+		return nil, fmt.Errorf("%s (pid %d) did not exit after SIGKILL", component, pid)
+	}
+	return func() error {
+		logf, err := os.OpenFile(filepath.Join(c.clusterDir(), "logs", component+".log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		defer logf.Close()
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Dir, cmd.Env = cwd, strings.Split(strings.TrimRight(string(environ), "\x00"), "\x00")
+		cmd.Stdout, cmd.Stderr = logf, logf
+		// A session of its own, like kwokctl's, so that signals to the
+		// test's process group do not reach it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		go func() { _ = cmd.Wait() }() // reaped when Stop kills it
+		return os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o600)
+	}, nil
+}
+
+// waitReady polls /readyz until the API server answers ok.
+func (c *Cluster) waitReady(timeout time.Duration) error {
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	return wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil && string(body) == "ok", nil
+	})
 }
