@@ -89,6 +89,10 @@ test-unit: envtest-tools ## Run every test but the end-to-end ones (no kwok tool
 test-e2e: tools ## Run only the end-to-end tests against a local simulated cluster (kwok), verbosely.
 	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" go test -tags=e2e ./test/e2e/... -count=1 -timeout=$(E2E_TIMEOUT) -v $(GO_TEST_FLAGS)
 
+.PHONY: chaos
+chaos: tools ## Run the full chaos suite on simulated clusters: 20 kills, API server outages, a leader killed twice, a flapping webhook (about 20 minutes; CHAOS_COUNT=N repeats each test).
+	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" RWO_CHAOS=full go test -tags=e2e ./test/e2e -run '^Test(Chaos|Operator)' -count=$(or $(CHAOS_COUNT),1) -timeout=$(or $(CHAOS_TIMEOUT),90m) -v $(GO_TEST_FLAGS)
+
 .PHONY: bench
 bench: envtest-tools ## Benchmark the controller on envtest: idle reconciles per minute with 1,000 withdrawals, lateness of 200 due in one second.
 	KUBEBUILDER_ASSETS="$(BIN)" go run ./hack/bench/reconcile $(BENCH_ARGS)
