@@ -49,10 +49,12 @@ import (
 // autoscalers) before a withdrawal goes away.
 const Finalizer = "withdrawal.ops.dev/finalizer"
 
-// requeueSkew is added to every wake-up so that a timer firing a hair early,
-// or a clock a little behind the API server's, does not wake the controller
-// just before the action is due (the CronJob controller does the same).
-const requeueSkew = 100 * time.Millisecond
+// requeueSkew is added to every wake-up so that rounding in the workqueue's
+// delay does not wake the controller a hair before the action is due. Go's
+// timers never fire early, so it can be small: every withdrawal of a region
+// waits it out at the cutoff. (The CronJob controller adds 100 ms; a wake-up
+// that comes too early costs one spare reconcile, not a missed action.)
+const requeueSkew = 10 * time.Millisecond
 
 // RegionWithdrawalReconciler carries out RegionWithdrawals.
 type RegionWithdrawalReconciler struct {
