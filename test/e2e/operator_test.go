@@ -166,7 +166,9 @@ func (p *operatorProcess) leading() bool {
 	mark, running := p.mark, p.cmd != nil && !p.expectExit
 	p.mu.Unlock()
 	out := p.out.String()
-	return running && len(out) >= mark && strings.Contains(out[mark:], "successfully acquired lease")
+	// controller-runtime logs "Successfully acquired lease", client-go's
+	// klog "successfully acquired lease".
+	return running && len(out) >= mark && strings.Contains(strings.ToLower(out[mark:]), "successfully acquired lease")
 }
 
 func (p *operatorProcess) exitsByItself() int {
