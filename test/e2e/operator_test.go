@@ -135,7 +135,9 @@ func (p *operatorProcess) startLocked() {
 		time.AfterFunc(time.Second, func() {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			if !p.closed && p.cmd == cmd {
+			// Not if the test stopped it meanwhile: it starts it itself,
+			// and a second process would escape stop.
+			if !p.closed && !p.expectExit && p.cmd == cmd {
 				p.startLocked()
 			}
 		})
