@@ -19,7 +19,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/stats"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
@@ -102,10 +102,10 @@ func benchDue(ctx context.Context, c client.Client, cfg *rest.Config, op *operat
 	}
 
 	r := obs.results(due)
-	fmt.Printf("cronjob controller: due → Job ADDED (watch):               %s [%d/%d]\n", quantiles(r.jobAdded), len(r.jobAdded), n)
-	fmt.Printf("operator: due → routing step seen started (watch):        %s [%d/%d]\n", quantiles(r.started), len(r.started), n)
-	fmt.Printf("operator: due → Ingress seen switched (watch):            %s [%d/%d]\n", quantiles(r.switched), len(r.switched), n)
-	fmt.Printf("operator: recorded lateness (status.steps[].lateness):   %s [%d/%d]\n", quantiles(r.recorded), len(r.recorded), n)
+	fmt.Printf("cronjob controller: due → Job ADDED (watch):               %s [%d/%d]\n", stats.Summary(r.jobAdded), len(r.jobAdded), n)
+	fmt.Printf("operator: due → routing step seen started (watch):        %s [%d/%d]\n", stats.Summary(r.started), len(r.started), n)
+	fmt.Printf("operator: due → Ingress seen switched (watch):            %s [%d/%d]\n", stats.Summary(r.switched), len(r.switched), n)
+	fmt.Printf("operator: recorded lateness (status.steps[].lateness):   %s [%d/%d]\n", stats.Summary(r.recorded), len(r.recorded), n)
 	if r.wrongSchedule > 0 {
 		fmt.Printf("cronjob controller: %d Jobs carry a scheduled time other than %s\n", r.wrongSchedule, due.Format(time.RFC3339))
 	}
@@ -302,17 +302,6 @@ func (o *observer) results(due time.Time) dueResults {
 		}
 	}
 	return r
-}
-
-// quantiles formats the p50, p99 and max of ds, rounded to the millisecond.
-func quantiles(ds []time.Duration) string {
-	if len(ds) == 0 {
-		return "p50 -, p99 -, max -"
-	}
-	sorted := slices.Clone(ds)
-	slices.Sort(sorted)
-	q := func(p float64) time.Duration { return sorted[int(float64(len(sorted)-1)*p)].Round(time.Millisecond) }
-	return fmt.Sprintf("p50 %s, p99 %s, max %s", q(0.50), q(0.99), q(1))
 }
 
 // meanDelta is the mean of a histogram's observations between two scrapes.

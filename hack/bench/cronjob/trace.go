@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/stats"
 )
 
 // tracer is a diagnostic (-trace): a loopback reverse proxy in front of the
@@ -148,7 +150,7 @@ func (t *tracer) report(from, to time.Time) {
 	}
 	sort.Strings(kinds)
 	for _, k := range kinds {
-		fmt.Printf("trace:   %-40s %4d, API server time %s\n", k, len(byWhat[k]), quantiles(byWhat[k]))
+		fmt.Printf("trace:   %-40s %4d, API server time %s\n", k, len(byWhat[k]), stats.Summary(byWhat[k]))
 	}
 	perSecond := map[int]int{}
 	last := 0
@@ -185,7 +187,7 @@ func (t *tracer) report(from, to time.Time) {
 		}
 		return out
 	}
-	fmt.Printf("trace: due → first request of the withdrawal's reconcile arrives: %s\n", quantiles(since(first)))
-	fmt.Printf("trace: due → its Ingress update arrives:                         %s\n", quantiles(since(putStart)))
-	fmt.Printf("trace: due → its Ingress update answered:                        %s\n", quantiles(since(putEnd)))
+	fmt.Printf("trace: due → first request of the withdrawal's reconcile arrives: %s\n", stats.Summary(since(first)))
+	fmt.Printf("trace: due → its Ingress update arrives:                         %s\n", stats.Summary(since(putStart)))
+	fmt.Printf("trace: due → its Ingress update answered:                        %s\n", stats.Summary(since(putEnd)))
 }

@@ -33,7 +33,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -50,6 +49,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
+	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/stats"
 	"github.com/ops-dev/region-withdrawal-operator/internal/dryrun"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
@@ -179,8 +179,8 @@ func benchStorm(ctx context.Context, c client.WithWatch, clk clock.PassiveClock,
 		return err
 	}
 	fmt.Printf("storm: %d withdrawals due at %s\n", n, due.Format(time.RFC3339))
-	fmt.Printf("storm: lateness from due time to recorded start:   p50 %s, p99 %s, max %s (goal: p99 < 250ms)\n", pct(recorded, 0.50), pct(recorded, 0.99), pct(recorded, 1))
-	fmt.Printf("storm: lateness from due time to start seen in API: p50 %s, p99 %s, max %s\n", pct(persisted, 0.50), pct(persisted, 0.99), pct(persisted, 1))
+	fmt.Printf("storm: lateness from due time to recorded start:   p50 %s, p99 %s, max %s (goal: p99 < 250ms)\n", stats.Quantile(recorded, 0.50), stats.Quantile(recorded, 0.99), stats.Quantile(recorded, 1))
+	fmt.Printf("storm: lateness from due time to start seen in API: p50 %s, p99 %s, max %s\n", stats.Quantile(persisted, 0.50), stats.Quantile(persisted, 0.99), stats.Quantile(persisted, 1))
 	return nil
 }
 
@@ -291,13 +291,6 @@ func reconcileCount() (float64, error) {
 		}
 	}
 	return total, nil
-}
-
-// pct returns the p-quantile (0..1) of ds, rounded to the millisecond.
-func pct(ds []time.Duration, p float64) time.Duration {
-	sorted := slices.Clone(ds)
-	slices.Sort(sorted)
-	return sorted[int(float64(len(sorted)-1)*p)].Round(time.Millisecond)
 }
 
 func serverVersion(env *testenv.Env) string {
