@@ -314,11 +314,15 @@ func meanDelta(a, b metrics, name string, labels ...string) string {
 	return time.Duration(sum / count * float64(time.Second)).Round(time.Millisecond / 10).String()
 }
 
-// flagValue returns the value of --name=value in args, or def.
+// flagValue returns the value of --name=value or --name value in args, or
+// def.
 func flagValue(args []string, name, def string) string {
-	for _, a := range args {
+	for i, a := range args {
 		if v, ok := strings.CutPrefix(a, name+"="); ok {
 			return v
+		}
+		if a == name && i+1 < len(args) {
+			return args[i+1]
 		}
 	}
 	return def
