@@ -22,12 +22,15 @@ ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.22.0
 CONTROLLER_TOOLS_VERSION=v0.23.0
+# The ingress controller of the local cluster's real node. v3.6.12 is the
+# newest release whose replace targets the module proxy serves.
+TRAEFIK_VERSION=v3.6.12
 
-ALL_TOOLS=(etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kwokctl helm controller-gen)
+ALL_TOOLS=(etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kwokctl helm controller-gen kubelet kube-proxy traefik)
 
 if [[ "${1:-}" == "--print-versions" ]]; then
-  printf 'kubernetes %s\netcd %s\nkwok %s\nhelm %s\ncontroller-tools %s\n' \
-    "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$CONTROLLER_TOOLS_VERSION"
+  printf 'kubernetes %s\netcd %s\nkwok %s\nhelm %s\ncontroller-tools %s\ntraefik %s\n' \
+    "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$CONTROLLER_TOOLS_VERSION" "$TRAEFIK_VERSION"
   exit 0
 fi
 
@@ -40,12 +43,27 @@ log() { printf '[tools] %s\n' "$*" >&2; }
 version_of() {
   case "$1" in
     etcd) echo "$ETCD_VERSION" ;;
-    kube-apiserver|kubectl|kube-controller-manager|kube-scheduler) echo "$KUBE_VERSION" ;;
+    kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy) echo "$KUBE_VERSION" ;;
     kwok|kwokctl) echo "$KWOK_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
+    traefik) echo "$TRAEFIK_VERSION" ;;
     *) log "unknown tool $1"; exit 2 ;;
   esac
+}
+
+# build_traefik builds Traefik from its module. `go install module@version`
+# refuses it (its go.mod has replace directives), so the module is
+# downloaded, copied somewhere writable, and built in its own directory.
+build_traefik() {
+  local dir src
+  dir="$(go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -n "$dir" && -d "$dir" ]] || { log "could not download github.com/traefik/traefik/v3@$TRAEFIK_VERSION"; exit 1; }
+  src="$(mktemp -d)"
+  cp -r "$dir/." "$src"
+  chmod -R u+w "$src"
+  (cd "$src" && go build -ldflags "-s -w" -o "$BIN/traefik" ./cmd/traefik) || { rm -rf "$src"; exit 1; }
+  rm -rf "$src"
 }
 
 fresh() {
@@ -65,8 +83,10 @@ build() {
   case "$name" in
     etcd)
       (cd "$ROOT/hack/tools/etcd" && go build -o "$BIN/etcd" .) ;;
-    kube-apiserver|kubectl|kube-controller-manager|kube-scheduler)
+    kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy)
       (cd "$ROOT/hack/tools/kube" && go build -o "$BIN/$name" "k8s.io/kubernetes/cmd/$name") ;;
+    traefik)
+      build_traefik ;;
     kwok|kwokctl)
       GOBIN="$BIN" go install "sigs.k8s.io/kwok/cmd/$name@$KWOK_VERSION" ;;
     helm)
