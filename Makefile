@@ -76,7 +76,7 @@ verify: controller-gen ## Fail if generated files or go.mod/go.sum are stale.
 	hack/verify.sh
 
 .PHONY: test
-test: tools ## Run the whole suite: verify, unit, envtest, integration, chart, and the end-to-end tests on a simulated cluster.
+test: tools ## Run the whole suite: verify, unit, envtest, integration, chart, the end-to-end tests on a simulated cluster, and the withdrawal on a real node (needs root).
 	$(MAKE) --no-print-directory verify
 	$(MAKE) --no-print-directory fuzz-ci
 	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" go test -tags=e2e ./... -count=1 -timeout=$(TEST_TIMEOUT) $(GO_TEST_FLAGS)
@@ -149,8 +149,13 @@ build: generate ## Build the operator and the kubectl plugin (kubectl-withdrawal
 run: generate ## Run the operator from source against the current kubeconfig (KUBECONFIG or ~/.kube/config).
 	go run . $(RUN_ARGS)
 
+.PHONY: image
+image: ## Build the operator, pause and sample-app images as OCI archives into bin/images/ (no container engine needed); load them into the real node when it is up.
+	go run ./hack/image -out $(BIN)/images
+	@if RWO_REAL_NODE=1 hack/local-cluster.sh status >/dev/null 2>&1; then RWO_REAL_NODE=1 hack/local-cluster.sh load-images; fi
+
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a container engine).
+docker-build: ## Build the container image with a container engine (the same content as make image).
 	docker build -t $(IMG) .
 
 ##@ Local cluster
@@ -166,6 +171,10 @@ uninstall: ## Remove the CRD (and every RegionWithdrawal) from the current kubec
 .PHONY: cluster-up
 cluster-up: ## Start the local simulated cluster (hack/local-cluster.sh up).
 	hack/local-cluster.sh up
+
+.PHONY: cluster-up-real
+cluster-up-real: image ## Start the local cluster with one real node (containerd, kubelet, kube-proxy, Traefik on 127.0.0.1:18080); needs root.
+	RWO_REAL_NODE=1 hack/local-cluster.sh up
 
 .PHONY: cluster-down
 cluster-down: ## Delete the local simulated cluster and stop its processes.

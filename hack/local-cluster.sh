@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Runs a local simulated Kubernetes cluster with kwok: a real etcd,
-# kube-apiserver, kube-controller-manager and kube-scheduler, and a kwok
-# controller that plays the kubelet of every node. Deployments get pods that
-# become Ready, EndpointSlices fill and empty, and Job pods complete, but no
-# container ever runs. Every binary comes from bin/ (hack/tools.sh builds it);
-# nothing is downloaded, and every component listens on 127.0.0.1 only.
+# Runs a local Kubernetes cluster with kwok: a real etcd, kube-apiserver,
+# kube-controller-manager and kube-scheduler, and a kwok controller that
+# plays the kubelet of every simulated node. On those nodes Deployments get
+# pods that become Ready, EndpointSlices fill and empty, and Job pods
+# complete, but no container ever runs. With RWO_REAL_NODE=1 the cluster also
+# gets one real node (hack/real-node.sh): containerd, runc, a kubelet and
+# kube-proxy run real pods from images built by `make image`, and Traefik
+# serves Ingresses on 127.0.0.1. Every binary comes from bin/ (hack/tools.sh
+# builds it); nothing is downloaded, and every component listens on
+# 127.0.0.1 only, except the API server on a real-node cluster, which pods
+# reach on the node's bridge and nothing else can.
 #
 #   hack/local-cluster.sh up          create the cluster, or reuse a healthy one
 #   hack/local-cluster.sh down        delete it and stop all of its processes
 #   hack/local-cluster.sh kubeconfig  print the path of its kubeconfig
 #   hack/local-cluster.sh status      say whether it is up
+#   hack/local-cluster.sh load-images load bin/images/*.tar into the real node
 #
 # `up` prints the kubeconfig path as the only line on stdout (progress goes to
 # stderr), so `export KUBECONFIG="$(hack/local-cluster.sh up)"` works. The
@@ -21,6 +27,12 @@
 #   KWOK_WORKDIR       where kwokctl keeps clusters (default .kwok/ in the repo)
 #   RWO_AUDIT_POLICY   an audit policy file; the API server then writes its
 #                      audit log to the cluster's logs/audit.log
+#   RWO_REAL_NODE      1 adds the real node (needs root; installs containerd,
+#                      runc, the CNI plugins, iptables and nftables from
+#                      Debian's packages when missing). Simulated nodes are
+#                      then tainted kwok.x-k8s.io/node=fake:NoSchedule, so
+#                      only pods that tolerate it land on them.
+#   RWO_INGRESS_PORT   the loopback port Traefik serves on (default 18080)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +44,10 @@ export KWOK_WORKDIR="${KWOK_WORKDIR:-$ROOT/.kwok}"
 export PATH="$BIN:$PATH"
 
 CLUSTER_DIR="$KWOK_WORKDIR/clusters/$NAME"
+# The real node's files, beside kwokctl's (which must find its own
+# directory empty when it creates the cluster).
+NODE_DIR="$KWOK_WORKDIR/real-node-$NAME"
+REAL_NODE="${RWO_REAL_NODE:-0}"
 KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig.yaml"
 # kwokctl binds to 0.0.0.0 unless told otherwise. Its per-flag options can also
 # be set in a configuration file, which is the only way to set the address.
@@ -42,8 +58,18 @@ die() { log "error: $*"; exit 1; }
 
 kctl() { kubectl --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
-healthy() {
+api_ready() {
   [[ -f "$KUBECONFIG_PATH" ]] && kctl get --raw /readyz >/dev/null 2>&1
+}
+
+node_running() {
+  [[ -f "$NODE_DIR/kubelet.pid" ]] && kill -0 "$(cat "$NODE_DIR/kubelet.pid")" 2>/dev/null
+}
+
+# healthy: the API server answers, and a real-node cluster's kubelet runs.
+healthy() {
+  api_ready || return 1
+  [[ "$REAL_NODE" != 1 ]] || node_running
 }
 
 # Processes of this cluster: kwokctl starts every component with a path inside
@@ -66,6 +92,34 @@ options:
   # reachable from other machines.
   bindAddress: 127.0.0.1
 EOF
+  if [[ "$REAL_NODE" == 1 ]]; then
+    # Pods reach the API server on the bridge address: it listens on every
+    # address (real-node.sh drops the port on any other interface) and
+    # advertises the bridge address in the kubernetes Service. The Service
+    # range moves off kwok's simulated pod range, and kwok leaves the real
+    # node to its kubelet. (Patches in the file, not --extra-args: kwokctl
+    # v0.8.0 mixes up two --extra-args of one component with others between.)
+    cat >>"$KWOKCTL_CONFIG" <<EOF
+  kubeApiserverCertSANs: ["10.96.0.1", "10.244.0.1"]
+componentsPatches:
+- name: kube-apiserver
+  extraArgs:
+  - {key: bind-address, value: 0.0.0.0}
+  - {key: advertise-address, value: 10.244.0.1}
+  - {key: service-cluster-ip-range, value: 10.96.0.0/24}
+  # kubectl logs and exec reach the kubelet at the node address: its name
+  # resolves nowhere.
+  - {key: kubelet-preferred-address-types, value: InternalIP}
+  # ... and authenticate with the cluster's admin certificate, which the
+  # kubelet's webhook authorizer then checks.
+  - {key: kubelet-client-certificate, value: $CLUSTER_DIR/pki/admin.crt}
+  - {key: kubelet-client-key, value: $CLUSTER_DIR/pki/admin.key}
+- name: kwok-controller
+  extraArgs:
+  - {key: manage-all-nodes, value: "false"}
+  - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}
+EOF
+  fi
 }
 
 # wait_for DESCRIPTION SECONDS COMMAND... retries COMMAND until it succeeds.
@@ -82,6 +136,10 @@ wait_for() {
 }
 
 delete_cluster() {
+  if [[ -d "$NODE_DIR" ]]; then
+    log "stopping the real node"
+    "$ROOT/hack/real-node.sh" down "$NODE_DIR" || log "stopping the real node failed; continuing"
+  fi
   if [[ -d "$CLUSTER_DIR" ]]; then
     log "deleting cluster $NAME"
     kwokctl delete cluster --name "$NAME" >&2 || log "kwokctl delete cluster failed; stopping leftover processes"
@@ -124,6 +182,10 @@ up() {
     if [[ -n "${RWO_AUDIT_POLICY:-}" ]]; then
       extra+=(--kube-audit-policy "$RWO_AUDIT_POLICY")
     fi
+    if [[ "$REAL_NODE" == 1 ]]; then
+      "$ROOT/hack/real-node.sh" deps
+      "$ROOT/hack/real-node.sh" network "$NODE_DIR"
+    fi
     kwokctl create cluster \
       --name "$NAME" \
       --config "$KWOKCTL_CONFIG" \
@@ -139,13 +201,20 @@ up() {
       --extra-args kube-scheduler=leader-elect=false \
       --wait 2m "${extra[@]}" >&2
   fi
-  wait_for "the API server" 120 healthy
+  wait_for "the API server" 120 api_ready
+
+  if [[ "$REAL_NODE" == 1 ]] && ! node_running; then
+    "$ROOT/hack/real-node.sh" up "$NODE_DIR" "$KUBECONFIG_PATH" "$(api_port)"
+  fi
 
   local have
-  have="$(kctl get nodes --no-headers 2>/dev/null | wc -l)"
+  have="$(kctl get nodes -l type=kwok --no-headers 2>/dev/null | wc -l)"
   if ((have != NODES)); then
-    log "scaling to $NODES nodes"
+    log "scaling to $NODES simulated nodes"
     kwokctl scale node --name "$NAME" --replicas "$NODES" >&2
+  fi
+  if [[ "$REAL_NODE" == 1 ]] && ((NODES > 0)); then
+    kctl taint nodes -l type=kwok kwok.x-k8s.io/node=fake:NoSchedule --overwrite >&2
   fi
   wait_for "$NODES Ready nodes" 120 \
     kctl wait --for=condition=Ready node --all --timeout=5s
@@ -154,6 +223,16 @@ up() {
   wait_for "the default ServiceAccount" 120 kctl get serviceaccount default -n default
   log "cluster $NAME is ready: kubectl --kubeconfig $KUBECONFIG_PATH get nodes"
   echo "$KUBECONFIG_PATH"
+}
+
+# api_port is the API server's port, from the kubeconfig.
+api_port() {
+  kctl config view --minify -o jsonpath='{.clusters[0].cluster.server}' | sed 's/.*://'
+}
+
+load_images() {
+  [[ -d "$NODE_DIR" ]] || die "cluster $NAME has no real node (start it with RWO_REAL_NODE=1)"
+  "$ROOT/hack/real-node.sh" load "$NODE_DIR" "$ROOT"/bin/images/*.tar
 }
 
 down() {
@@ -165,6 +244,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   kubeconfig) echo "$KUBECONFIG_PATH" ;;
+  load-images) load_images ;;
   status)
     if healthy; then
       echo "cluster $NAME is up: $KUBECONFIG_PATH"
@@ -174,7 +254,7 @@ case "${1:-}" in
     fi
     ;;
   *)
-    echo "usage: $0 up|down|kubeconfig|status" >&2
+    echo "usage: $0 up|down|kubeconfig|status|load-images" >&2
     exit 2
     ;;
 esac
