@@ -369,11 +369,24 @@ func (e *Executor) resolve(ctx context.Context, rw *v1.RegionWithdrawal) ([]Targ
 	}
 }
 
-// listJobs lists the withdrawal's export Jobs in every namespace.
+// listJobs lists the withdrawal's export Jobs in the namespaces it
+// searches and its own, one namespace at a time: an operator installed for
+// a list of namespaces may not list Jobs at the cluster scope.
 func (e *Executor) listJobs(ctx context.Context, rw *v1.RegionWithdrawal) ([]batchv1.Job, error) {
+	nss, err := e.Targets.Namespaces(ctx, rw)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(nss, rw.Namespace) {
+		nss = append(nss, rw.Namespace)
+	}
 	var jobs batchv1.JobList
-	if err := e.reader().List(ctx, &jobs, client.MatchingLabels{LabelWithdrawalUID: string(rw.UID)}); err != nil {
-		return nil, fmt.Errorf("listing export Jobs: %w", err)
+	for _, ns := range nss {
+		var in batchv1.JobList
+		if err := e.reader().List(ctx, &in, client.InNamespace(ns), client.MatchingLabels{LabelWithdrawalUID: string(rw.UID)}); err != nil {
+			return nil, fmt.Errorf("listing export Jobs in %s: %w", ns, err)
+		}
+		jobs.Items = append(jobs.Items, in.Items...)
 	}
 	return jobs.Items, nil
 }
