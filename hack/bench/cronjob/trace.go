@@ -31,7 +31,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/stats"
+	"github.com/ops-dev/region-withdrawal-operator/internal/stats"
 )
 
 // tracer is a diagnostic (-trace): a loopback reverse proxy in front of the
