@@ -17,7 +17,8 @@ limitations under the License.
 // Package testsrv holds the receivers the notify tests and benchmark send
 // to: an HTTPS webhook receiver that verifies signatures, and an SMTP
 // server (STARTTLS, AUTH PLAIN) with a self-signed certificate. Both listen
-// on loopback only and record what they receive.
+// on loopback, or on an address of this machine a test names (the real
+// node's bridge, where pods reach them), and record what they receive.
 package testsrv
 
 import (
@@ -60,6 +61,8 @@ type Webhook struct {
 	Fail func(recipientID string, attempt int, w http.ResponseWriter, r *http.Request) bool
 	// OnDelivery is called after each accepted delivery with the count so far.
 	OnDelivery func(n int)
+	// OnAccept, when set, is called with each accepted delivery.
+	OnAccept func(Delivery)
 	// Record keeps every delivery; without it only counts are kept.
 	Record bool
 
@@ -73,14 +76,36 @@ type Webhook struct {
 
 // NewWebhook starts a receiver on loopback; Close stops it.
 func NewWebhook(key []byte) *Webhook {
-	w := &Webhook{Key: key, attempts: map[string]int{}, deliveries: map[string][]Delivery{}, keys: map[string]map[string]int{}}
-	w.Server = httptest.NewTLSServer(http.HandlerFunc(w.serve))
+	w, err := NewWebhookAt("127.0.0.1", key)
+	if err != nil {
+		panic(err) // as httptest.NewTLSServer does when it cannot listen
+	}
 	return w
+}
+
+// NewWebhookAt starts a receiver on host (an IP address of this machine),
+// with a certificate for that address; Close stops it.
+func NewWebhookAt(host string, key []byte) (*Webhook, error) {
+	cert, _, err := SelfSigned(host)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, err
+	}
+	w := &Webhook{Key: key, attempts: map[string]int{}, deliveries: map[string][]Delivery{}, keys: map[string]map[string]int{}}
+	w.Server = httptest.NewUnstartedServer(http.HandlerFunc(w.serve))
+	w.Server.Listener.Close()
+	w.Server.Listener = l
+	w.Server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	w.Server.StartTLS()
+	return w, nil
 }
 
 // CAPEM is the receiver's certificate, for a caBundle.
 func (w *Webhook) CAPEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.Server.Certificate().Raw})
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.Server.TLS.Certificates[0].Certificate[0]})
 }
 
 // Close stops the receiver.
@@ -122,6 +147,9 @@ func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request) {
 	rw.WriteHeader(http.StatusNoContent)
 	if w.OnDelivery != nil {
 		w.OnDelivery(n)
+	}
+	if w.OnAccept != nil {
+		w.OnAccept(Delivery{Key: key, Body: b, Signature: ok})
 	}
 }
 
@@ -175,6 +203,8 @@ type SMTP struct {
 	Password string
 	// Rcpt, when set, may refuse a recipient: attempt counts from 1.
 	Rcpt func(to string, attempt int) error
+	// OnMail, when set, is called with each accepted mail.
+	OnMail func(Mail)
 
 	mu       sync.Mutex
 	attempts map[string]int
@@ -184,8 +214,12 @@ type SMTP struct {
 
 // NewSMTP starts a server on loopback. With startTLS false it offers no
 // STARTTLS (to test that the client refuses to send).
-func NewSMTP(startTLS bool) (*SMTP, error) {
-	cert, certPEM, err := SelfSigned()
+func NewSMTP(startTLS bool) (*SMTP, error) { return NewSMTPAt("127.0.0.1", startTLS) }
+
+// NewSMTPAt starts a server on host (an IP address of this machine), with a
+// certificate for that address.
+func NewSMTPAt(host string, startTLS bool) (*SMTP, error) {
+	cert, certPEM, err := SelfSigned(host)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +233,7 @@ func NewSMTP(startTLS bool) (*SMTP, error) {
 	} else {
 		srv.AllowInsecureAuth = true
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, err
 	}
@@ -266,17 +300,22 @@ func (x *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	m := Mail{From: x.from, To: x.to, Data: b}
 	x.s.mu.Lock()
-	x.s.mails = append(x.s.mails, Mail{From: x.from, To: x.to, Data: b})
+	x.s.mails = append(x.s.mails, m)
 	x.s.mu.Unlock()
+	if x.s.OnMail != nil {
+		x.s.OnMail(m)
+	}
 	return nil
 }
 
 func (x *session) Reset()        { x.from, x.to = "", "" }
 func (x *session) Logout() error { return nil }
 
-// SelfSigned makes a certificate for 127.0.0.1 and localhost.
-func SelfSigned() (tls.Certificate, []byte, error) {
+// SelfSigned makes a certificate for localhost, 127.0.0.1 and any other
+// IP addresses given.
+func SelfSigned(ips ...string) (tls.Certificate, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, nil, err
@@ -287,6 +326,11 @@ func SelfSigned() (tls.Certificate, []byte, error) {
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
 		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	for _, ip := range ips {
+		if p := net.ParseIP(ip); p != nil && !p.Equal(tmpl.IPAddresses[0]) {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, p)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
