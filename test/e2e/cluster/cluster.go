@@ -48,6 +48,9 @@ type Cluster struct {
 	Config     *rest.Config
 	// AuditLog is the API server's audit log, when started WithAudit.
 	AuditLog string
+	// IngressURL is where the real node's ingress controller serves, when
+	// started WithRealNode.
+	IngressURL string
 	env      []string
 }
 
@@ -91,6 +94,29 @@ rules:
     resources: ["httproutes"]
 - level: None
 `
+
+// WithRealNode adds the local cluster's one real node (hack/real-node.sh):
+// containerd, a kubelet and kube-proxy run real pods from the images in
+// bin/images, and Traefik serves Ingresses at Cluster.IngressURL. It needs
+// root; simulated nodes, if any, are tainted so that only pods that
+// tolerate kwok.x-k8s.io/node=fake land on them.
+func WithRealNode() Option {
+	return func(c *Cluster) error {
+		c.env = append(c.env, "RWO_REAL_NODE=1", "RWO_INGRESS_PORT="+strconv.Itoa(IngressPort))
+		c.IngressURL = fmt.Sprintf("http://127.0.0.1:%d", IngressPort)
+		return nil
+	}
+}
+
+// IngressPort is the loopback port the real node's Traefik serves on.
+const IngressPort = 18080
+
+// NodeAddress is the real node's bridge address: pods reach the API server
+// and a test's receivers there, and nothing outside this machine can.
+const NodeAddress = "10.244.0.1"
+
+// RealNodeName is the real node's name.
+const RealNodeName = "rwo-real-node"
 
 // clusterDir is where kwokctl keeps this cluster's files.
 func (c *Cluster) clusterDir() string {

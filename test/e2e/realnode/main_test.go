@@ -1,0 +1,85 @@
+//go:build e2e
+
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+
+// Package realnode carries out a withdrawal for real: the operator's image,
+// installed by Helm, runs on the local cluster's real node (a kubelet,
+// containerd and runc on this machine), the exporter runs in a container
+// over a real volume, the regional app's pods are really terminated, and a
+// client on this machine gets the region's answers through a real ingress
+// controller (Traefik): 200 before the cutoff, 451 after. It fails, never
+// skips, when the real node cannot start. The simulated-cluster tests in
+// test/e2e stay for scale; this one is for truth.
+package realnode
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
+)
+
+var real *cluster.Cluster
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctrllog.SetLogger(logr.Discard())
+	// The images the node runs are built from this tree, as `make image`
+	// builds them, so the test runs the code under test.
+	build := exec.Command("go", "run", "./hack/image", "-out", filepath.Join(testenv.RepoRoot(), "bin", "images"))
+	build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the images:", err)
+		return 1
+	}
+	var err error
+	if real, err = cluster.Start("rwo-real", 0, cluster.WithRealNode()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := real.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the cluster:", err)
+		}
+	}()
+	if err := real.InstallCRDs(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+func newClient(t *testing.T) client.Client {
+	t.Helper()
+	c, err := client.New(real.Config, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

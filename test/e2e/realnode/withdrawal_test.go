@@ -1,0 +1,540 @@
+//go:build e2e
+
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+
+package realnode
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/ociimage"
+	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
+)
+
+const (
+	operatorNS = "rwo-system"
+	tenantNS   = "bes-pk"
+	regionHost = "pk.example.test"
+	blockedBy  = "https://transparency.example.com/pk-order"
+	// lead is how long before the cutoff the withdrawal is created.
+	lead = 80 * time.Second
+)
+
+var (
+	regionLabels = map[string]string{"bes.example.com/region": "pk"}
+	operatorImage = ociimage.OperatorRepository + ":dev"
+	// customerFiles is the sample customer data on the exporter's volume.
+	customerFiles = map[string]string{
+		"customers/acme/messages.jsonl": `{"from":"a","text":"hello"}` + "\n",
+		"customers/acme/contacts.csv":   "name,phone\nA,1\n",
+		"customers/zen/messages.jsonl":  `{"from":"z","text":"salaam"}` + "\n",
+	}
+)
+
+// TestWithdrawalOnARealNode is the compressed Pakistan withdrawal, carried
+// out for real, observed as the customers and their clients observe it.
+func TestWithdrawalOnARealNode(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+
+	createNamespace(t, c, tenantNS, nil)
+	installOperator(t, c)
+	deployApp(t, c)
+	ingress := newIngressClient()
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
+		r := ingress.get()
+		return r.status == http.StatusOK && strings.HasPrefix(r.body, "region PK served by"), nil
+	}); err != nil {
+		t.Fatalf("the app never answered 200 through the ingress: last %+v", ingress.get())
+	}
+
+	// The customers' side: an HTTPS webhook receiver, an SMTP server and an
+	// object store, on the node's bridge address, where pods reach them.
+	key := []byte("real-node-signing-key")
+	hook, err := testsrv.NewWebhookAt(cluster.NodeAddress, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook.Record = true
+	defer hook.Close()
+	smtpSrv, err := testsrv.NewSMTPAt(cluster.NodeAddress, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer smtpSrv.Close()
+	store, err := testsrv.NewObjectStore(cluster.NodeAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	identity, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := customerData(t)
+	createDataVolume(t, c, dataDir)
+
+	webhookIDs, emailIDs := []string{"w1", "w2", "w3"}, []string{"e1", "e2"}
+	var csv strings.Builder
+	csv.WriteString("id,name,email,webhook,locale\n")
+	for _, id := range webhookIDs {
+		fmt.Fprintf(&csv, "%s,Customer %s,,%s/hook,en\n", id, id, hook.Server.URL)
+	}
+	for _, id := range emailIDs {
+		fmt.Fprintf(&csv, "%s,Customer %s,%s@example.com,,en\n", id, id, id)
+	}
+	for _, obj := range []client.Object{
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "pk-recipients", Namespace: tenantNS}, Data: map[string]string{"list.csv": csv.String()}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pk-webhook", Namespace: tenantNS}, Data: map[string][]byte{"hmac-key": key}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pk-smtp", Namespace: tenantNS}, Data: map[string][]byte{"username": []byte(smtpSrv.Username), "password": []byte(smtpSrv.Password)}},
+	} {
+		if err := c.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cutoff := time.Now().Add(lead).Truncate(time.Second)
+	rw := withdrawal(cutoff, hook, smtpSrv, store.URL+"/exports/bes-pk.tar.gz.age", identity.Recipient().String())
+	if err := c.Create(ctx, rw); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("withdrawal created; cutoff at %s (in %s)", cutoff.Format(time.RFC3339), time.Until(cutoff).Round(time.Second))
+
+	// A stream of client requests through the ingress from shortly before
+	// the cutoff until every client has seen only 451 for a while.
+	stream := runClients(ingress, cutoff.Add(-5*time.Second), cutoff.Add(90*time.Second))
+
+	var got v1.RegionWithdrawal
+	if err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, time.Until(cutoff)+2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(rw), &got); err != nil {
+			return false, nil
+		}
+		return got.Status.Phase == v1.PhaseCompleted, nil
+	}); err != nil {
+		dump(t, tenantNS)
+		t.Fatalf("the withdrawal did not complete: phase %s, steps %+v, conditions %+v", got.Status.Phase, got.Status.Steps, got.Status.Conditions)
+	}
+	results := stream.wait()
+
+	checkClients(t, results, cutoff)
+	checkNotices(t, hook, smtpSrv, webhookIDs, emailIDs)
+	checkExport(t, &got, store, identity)
+	checkDrained(t, c)
+
+	// Cancel reverses the withdrawal: the route and the app come back.
+	if err := c.Get(ctx, client.ObjectKeyFromObject(rw), &got); err != nil {
+		t.Fatal(err)
+	}
+	got.Spec.Cancel, got.Spec.AllowCancelAfterCutoff, got.Spec.CancelReason = true, true, "the order was withdrawn"
+	if err := c.Update(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+		r := ingress.get()
+		return r.status == http.StatusOK && strings.HasPrefix(r.body, "region PK served by"), nil
+	}); err != nil {
+		dump(t, tenantNS)
+		t.Fatalf("after cancel the region never answered 200 again: last %+v", ingress.get())
+	}
+	t.Log("after cancel the region answers 200 again through the ingress")
+}
+
+// installOperator installs the chart with the real helm, image from the
+// archive, in a namespace that enforces the restricted Pod Security
+// Standard, and waits for the operator pod to be available on the node.
+func installOperator(t *testing.T, c client.Client) {
+	t.Helper()
+	createNamespace(t, c, operatorNS, map[string]string{
+		"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"})
+	helmHome := t.TempDir()
+	cmd := exec.Command(filepath.Join(testenv.RepoRoot(), "bin", "helm"), "install", "rwo",
+		filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
+		"--namespace", operatorNS, "--kubeconfig", real.Kubeconfig,
+		"--set", "image.tag=dev", "--set", "image.pullPolicy=Never", "--set", "watchNamespaces={"+tenantNS+"}",
+		"--wait", "--timeout", "3m")
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+helmHome, "HELM_CONFIG_HOME="+helmHome, "HELM_DATA_HOME="+helmHome)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		dump(t, operatorNS)
+		t.Fatalf("helm install: %v\n%s", err, out)
+	}
+	var pods corev1.PodList
+	if err := c.List(context.Background(), &pods, client.InNamespace(operatorNS)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName != cluster.RealNodeName || p.Status.Phase != corev1.PodRunning {
+			t.Fatalf("operator pod %s runs on %q in phase %s, want Running on the real node", p.Name, p.Spec.NodeName, p.Status.Phase)
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if !strings.HasPrefix(cs.ContainerID, "containerd://") || cs.ImageID == "" {
+				t.Fatalf("operator container %s was not run by containerd: %+v", cs.Name, cs)
+			}
+		}
+	}
+}
+
+func createNamespace(t *testing.T, c client.Client, name string, labels map[string]string) {
+	t.Helper()
+	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deployApp runs the sample regional app as two real pods behind a Service
+// and an Ingress for the region's host name.
+func deployApp(t *testing.T, c client.Client) {
+	t.Helper()
+	labels := map[string]string{"app": "messaging", "bes.example.com/region": "pk"}
+	objs := []client.Object{
+		&appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "messaging", Namespace: tenantNS, Labels: labels},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr.To[int32](2),
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "messaging"}},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{
+						SecurityContext: restrictedPod(),
+						Containers: []corev1.Container{{
+							Name: "app", Image: ociimage.SampleAppRef, ImagePullPolicy: corev1.PullNever,
+							Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+							ReadinessProbe:  &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}}, PeriodSeconds: 1},
+							SecurityContext: restrictedContainer(),
+						}},
+					},
+				},
+			},
+		},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "messaging", Namespace: tenantNS, Labels: labels},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "messaging"},
+				Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+		},
+		&networkingv1.Ingress{
+			ObjectMeta: metav1.ObjectMeta{Name: "pk-edge", Namespace: tenantNS, Labels: regionLabels},
+			Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{
+				Host: regionHost,
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+					Path: "/", PathType: ptr.To(networkingv1.PathTypePrefix),
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "messaging", Port: networkingv1.ServiceBackendPort{Number: 80}}},
+				}}}},
+			}}},
+		},
+	}
+	for _, o := range objs {
+		if err := c.Create(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func restrictedPod() *corev1.PodSecurityContext {
+	return &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](ociimage.NonRootUID),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+}
+
+func restrictedContainer() *corev1.SecurityContext {
+	return &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+}
+
+// customerData writes the sample customer data into a directory that
+// becomes a local PersistentVolume on the node.
+func customerData(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "customer-data")
+	for name, content := range customerFiles {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// createDataVolume makes dir a local PersistentVolume on the real node and
+// binds a claim in the tenant's namespace to it.
+func createDataVolume(t *testing.T, c client.Client, dir string) {
+	t.Helper()
+	size := resource.MustParse("1Gi")
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "bes-pk-customer-data"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: size},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: dir}},
+			ClaimRef:                      &corev1.ObjectReference{Namespace: tenantNS, Name: "customer-data"},
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{cluster.RealNodeName}}},
+			}}}},
+		},
+	}
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "customer-data", Namespace: tenantNS},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: ptr.To(""), VolumeName: pv.Name,
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
+		},
+	}
+	for _, o := range []client.Object{pv, pvc} {
+		if err := c.Create(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// withdrawal is the compressed timeline, relative to the cutoff:
+//
+//	-70s announcement (webhook and email)
+//	-65s export: one Job in the tenant's namespace, the reference exporter
+//	     over the customer-data volume, encrypted to the customer's age
+//	     key, PUT to the object store; deadline -15s
+//	-40s final notice
+//	0    drain (one batch) and routing to the 451 notice backend
+func withdrawal(cutoff time.Time, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, dest, ageRecipient string) *v1.RegionWithdrawal {
+	at := func(d time.Duration) v1.Moment { return v1.Moment{Offset: &metav1.Duration{Duration: d}} }
+	zero := at(0)
+	limits := v1.DeliveryLimits{RatePerSecond: 20, Concurrency: 4, MaxAttempts: 5, Timeout: &metav1.Duration{Duration: 5 * time.Second}}
+	exporter := corev1.Container{
+		Name: "exporter", Image: operatorImage, ImagePullPolicy: corev1.PullNever,
+		Args:            []string{"export", "--source=/data", "--destination=" + dest, "--age-recipient=" + ageRecipient},
+		VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: "/data", ReadOnly: true}},
+		SecurityContext: restrictedContainer(),
+	}
+	return &v1.RegionWithdrawal{
+		ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: tenantNS},
+		Spec: v1.RegionWithdrawalSpec{
+			Region: "PK", Cutoff: metav1.NewTime(cutoff), TimeZone: "Asia/Karachi",
+			Selector: metav1.LabelSelector{MatchLabels: regionLabels},
+			Notify: &v1.NotifyStep{
+				Announce: at(-70 * time.Second), Final: at(-40 * time.Second),
+				Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "pk-recipients", Format: v1.RecipientFormatCSV}}},
+				Webhook:    &v1.WebhookChannel{SigningSecretRef: v1.SecretKeyReference{Name: "pk-webhook", Key: "hmac-key"}, CABundle: hook.CAPEM(), Limits: limits},
+				Email: &v1.EmailChannel{Host: cluster.NodeAddress, Port: int32(smtpSrv.Addr.Port), Security: v1.SMTPStartTLS,
+					From: "Service Notices <notices@example.com>", CredentialsSecretRef: &v1.LocalObjectReference{Name: "pk-smtp"},
+					CABundle: smtpSrv.CertPEM, Limits: limits},
+			},
+			Export: &v1.ExportStep{Start: at(-65 * time.Second), Deadline: at(-15 * time.Second), Per: v1.ExportPerNamespace, MaxAttempts: 3,
+				JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+					RestartPolicy:   corev1.RestartPolicyNever,
+					SecurityContext: restrictedPod(),
+					Containers:      []corev1.Container{exporter},
+					Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+						PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "customer-data", ReadOnly: true}}}},
+				}}}}},
+			Drain:   &v1.DrainStep{Start: zero, Timeout: &metav1.Duration{Duration: 60 * time.Second}},
+			Routing: &v1.RoutingStep{At: &zero, Mode: v1.RoutingBlock451, NoticeBackend: &v1.NoticeBackend{BlockedBy: blockedBy}},
+		},
+	}
+}
+
+// checkNotices: every webhook recipient got the announcement and the final
+// notice, correctly signed; every email recipient got both mails.
+func checkNotices(t *testing.T, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, webhookIDs, emailIDs []string) {
+	t.Helper()
+	if _, bad := hook.Totals(); bad != 0 {
+		t.Errorf("%d webhook deliveries had a bad signature", bad)
+	}
+	for _, id := range webhookIDs {
+		notices := map[string]bool{}
+		for _, d := range hook.Deliveries(id) {
+			notices[d.Body.Notice.ID] = true
+		}
+		if len(notices) != 2 {
+			t.Errorf("webhook recipient %s got notices %v, want the announcement and the final notice", id, notices)
+		}
+	}
+	mails := map[string]map[string]bool{}
+	for _, m := range smtpSrv.Mails() {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Errorf("unreadable mail to %s: %v", m.To, err)
+			continue
+		}
+		to := strings.TrimSuffix(m.To, "@example.com")
+		if mails[to] == nil {
+			mails[to] = map[string]bool{}
+		}
+		mails[to][msg.Header.Get("X-Withdrawal-Notice")] = true
+	}
+	for _, id := range emailIDs {
+		if len(mails[id]) != 2 {
+			t.Errorf("email recipient %s got notices %v, want the announcement and the final notice", id, mails[id])
+		}
+	}
+}
+
+// checkExport: the archive the exporter stored is the one status names
+// (size and SHA-256), it decrypts with the customer's age key, and it holds
+// exactly the customer data.
+func checkExport(t *testing.T, rw *v1.RegionWithdrawal, store *testsrv.ObjectStore, identity *age.X25519Identity) {
+	t.Helper()
+	var ex *v1.ExportStatus
+	for _, s := range rw.Status.Steps {
+		if s.Name == v1.StepExport {
+			ex = s.Export
+		}
+	}
+	if ex == nil || ex.Verified != 1 || len(ex.Artifacts) != 1 {
+		t.Fatalf("export status: %+v, want one verified artifact", ex)
+	}
+	a := ex.Artifacts[0]
+	stored, ok := store.Get("/exports/bes-pk.tar.gz.age")
+	if !ok {
+		t.Fatalf("the object store holds no archive; status says %+v", a)
+	}
+	sum := sha256.Sum256(stored)
+	if hex.EncodeToString(sum[:]) != a.SHA256 || int64(len(stored)) != a.Bytes {
+		t.Errorf("stored archive: %d bytes, sha256 %x; status says %d bytes, sha256 %s", len(stored), sum, a.Bytes, a.SHA256)
+	}
+	plain, err := age.Decrypt(bytes.NewReader(stored), identity)
+	if err != nil {
+		t.Fatalf("the archive does not decrypt with the customer's key: %v", err)
+	}
+	zr, err := gzip.NewReader(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]string{}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			b, _ := io.ReadAll(tr)
+			found[strings.TrimPrefix(h.Name, "./")] = string(b)
+		}
+	}
+	for name, content := range customerFiles {
+		if found[name] != content {
+			t.Errorf("archive entry %s = %q, want %q (archive has %d files)", name, found[name], content, len(found))
+		}
+	}
+}
+
+// checkDrained: the app is scaled to zero, its pods are gone from the node,
+// and its EndpointSlices hold no endpoint.
+func checkDrained(t *testing.T, c client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods, client.InNamespace(tenantNS), client.MatchingLabels{"app": "messaging"}); err != nil {
+			return false, err
+		}
+		var slices discoveryv1.EndpointSliceList
+		if err := c.List(ctx, &slices, client.InNamespace(tenantNS), client.MatchingLabels{discoveryv1.LabelServiceName: "messaging"}); err != nil {
+			return false, err
+		}
+		endpoints := 0
+		for _, s := range slices.Items {
+			endpoints += len(s.Endpoints)
+		}
+		return len(pods.Items) == 0 && endpoints == 0, nil
+	}); err != nil {
+		dump(t, tenantNS)
+		t.Fatalf("the app's pods or endpoints are still there after the drain: %v", err)
+	}
+	var dep appsv1.Deployment
+	if err := c.Get(ctx, client.ObjectKey{Namespace: tenantNS, Name: "messaging"}, &dep); err != nil {
+		t.Fatal(err)
+	}
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 0 {
+		t.Errorf("messaging has %v replicas after the drain, want 0", dep.Spec.Replicas)
+	}
+}
+
+// dump logs what a person would look at when the test fails.
+func dump(t *testing.T, ns string) {
+	t.Helper()
+	for _, args := range [][]string{
+		{"get", "pods,deployments,jobs,endpointslices,ingresses,services", "-n", ns, "-o", "wide"},
+		{"get", "events", "-n", ns, "--sort-by=.lastTimestamp"},
+		{"get", "regionwithdrawals", "-n", ns, "-o", "yaml"},
+		{"logs", "-n", operatorNS, "deploy/rwo-region-withdrawal-operator", "--tail=60"},
+	} {
+		out, err := real.Kubectl(args...)
+		if err != nil {
+			t.Logf("kubectl %s: %v", strings.Join(args, " "), err)
+			continue
+		}
+		t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)
+	}
+}
+
+// writeFigures writes the measured figures as JSON to the file
+// RWO_REALNODE_FIGURES names, for make bench-report.
+func writeFigures(t *testing.T, f any) {
+	t.Helper()
+	path := os.Getenv("RWO_REALNODE_FIGURES")
+	if path == "" {
+		return
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
