@@ -36,8 +36,8 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
 
 .PHONY: demo
-demo: ## Build everything, start a local simulated cluster and run a compressed withdrawal in dry-run (Ctrl-C stops it all).
-	hack/demo.sh
+demo: ## Build everything, start the local cluster with a real node and carry out a compressed Pakistan withdrawal for real (needs root; DRY_RUN=1 rehearses; Ctrl-C stops it all).
+	DEMO_DRY_RUN=$(or $(DRY_RUN),0) hack/demo.sh
 
 ##@ Development
 

@@ -1,120 +1,178 @@
 #!/usr/bin/env bash
-# `make demo`: a Pakistan-like withdrawal, compressed into a few minutes, on a
-# local simulated cluster (kwok), with the operator running in the foreground.
+# `make demo`: the Pakistan withdrawal, compressed into about four minutes,
+# carried out for real on the local cluster's real node (hack/real-node.sh).
 #
-# 1. builds the pinned tools and the operator into bin/;
-# 2. starts the local cluster (hack/local-cluster.sh up), or reuses one;
-# 3. installs the CRD and a small sample region app in namespace bes-system:
-#    three Deployments labelled bes.example.com/region=pk, a Service for each
-#    and an Ingress in front of them, recipients and a webhook signing Secret;
-# 4. creates a RegionWithdrawal whose cutoff is six minutes from now, so its
-#    first action falls due about a minute from now, with spec.dryRun: true;
-# 5. runs the operator until you press Ctrl-C, then stops the operator and
-#    deletes the cluster. DEMO_KEEP_CLUSTER=1 keeps the cluster.
+# 1. builds the pinned tools, the images (make image) and the kubectl plugin;
+# 2. starts the local cluster with its real node, or reuses one (needs root);
+# 3. installs the operator with Helm, image from the archive, into
+#    rwo-system, which enforces the restricted Pod Security Standard;
+# 4. runs the sample regional app as real pods in bes-system behind a
+#    Service and an Ingress for pk.bes.example.com, served by Traefik on
+#    127.0.0.1:18080, and a volume of sample customer data;
+# 5. starts the customers' side (hack/demo-sinks): a webhook receiver that
+#    prints each signed notice, a mail server that prints each email, and
+#    an object store for the encrypted export;
+# 6. creates the RegionWithdrawal: announcement, a reminder every minute, the
+#    export (the reference exporter in a Job, encrypted to the customer's age
+#    key), the final notice, then at the cutoff the drain and the switch to
+#    HTTP 451;
+# 7. shows the withdrawal live (kubectl withdrawal status -w) and, beside it,
+#    what a customer's client gets from the region, until you press Ctrl-C;
+#    then it deletes everything. DEMO_KEEP_CLUSTER=1 keeps the cluster.
 #
-# Running it again is safe: a cluster that is still up is reused and the
-# withdrawal is created afresh with a new timeline.
+# DEMO_DRY_RUN=1 rehearses instead (spec.dryRun: every step records what it
+# would do and touches nothing). Running it again is safe: a cluster that is
+# still up is reused and the withdrawal is created afresh.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${BIN:-$ROOT/bin}"
-OPERATOR="$BIN/region-withdrawal-operator"
 NAMESPACE=bes-system
+OPERATOR_NS=rwo-system
 NAME=pakistan
-LOG_LEVEL="${DEMO_LOG_LEVEL:-info}"
+HOST=pk.bes.example.com
+INGRESS=http://127.0.0.1:18080
+NODE_ADDRESS=10.244.0.1
+DRY_RUN="${DEMO_DRY_RUN:-0}"
+LEAD="${DEMO_LEAD_SECONDS:-240}"
 cd "$ROOT"
 
 log() { printf '\n[demo] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
 
-OP_PID=""
+[[ $EUID -eq 0 ]] || die "the demo runs real pods on this machine and needs root (containerd, network namespaces, mounts)"
+
+WORK="$(mktemp -d /tmp/rwo-demo-XXXXXX)"
+chmod 755 "$WORK"
+PIDS=()
 KUBECONFIG_PATH=""
 CLUSTER_STARTED=""
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  if [[ -n "$OP_PID" ]] && kill -0 "$OP_PID" 2>/dev/null; then
-    log "stopping the operator"
-    kill -TERM "$OP_PID" 2>/dev/null || true
-    for _ in $(seq 1 40); do
-      kill -0 "$OP_PID" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -KILL "$OP_PID" 2>/dev/null || true
-    wait "$OP_PID" 2>/dev/null || true
-  fi
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   if [[ -n "$CLUSTER_STARTED" ]]; then
     if [[ "${DEMO_KEEP_CLUSTER:-}" == "1" ]]; then
-      log "keeping the cluster (DEMO_KEEP_CLUSTER=1); stop it with: hack/local-cluster.sh down"
+      log "keeping the cluster (DEMO_KEEP_CLUSTER=1); stop it with: RWO_REAL_NODE=1 hack/local-cluster.sh down"
       log "kubeconfig: $KUBECONFIG_PATH"
     else
-      log "deleting the cluster (set DEMO_KEEP_CLUSTER=1 to keep it)"
-      "$ROOT/hack/local-cluster.sh" down || true
+      log "deleting the cluster and its real node (set DEMO_KEEP_CLUSTER=1 to keep it)"
+      RWO_REAL_NODE=1 "$ROOT/hack/local-cluster.sh" down || true
     fi
   fi
+  rm -rf "$WORK"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "building the pinned tools (the first run builds Kubernetes from source: 6-10 minutes on 2 cores)"
-"$ROOT/hack/tools.sh" etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl
+log "building the pinned tools (the first run builds Kubernetes, the kubelet and Traefik from source: 15-25 minutes on 2 cores)"
+"$ROOT/hack/tools.sh" etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl helm kubelet kube-proxy traefik
 
-log "building the operator"
-go build -o "$OPERATOR" .
+log "building the images (operator, pause, sample app) and the kubectl plugin"
+go run ./hack/image -out "$BIN/images" >&2
+go build -o "$BIN/kubectl-withdrawal" ./cmd/kubectl-withdrawal
+go build -o "$WORK/demo-sinks" ./hack/demo-sinks
 
-log "starting the local cluster"
-# From here on the cluster is ours to delete on exit, even if `up` fails half way.
+log "starting the local cluster with its real node"
 CLUSTER_STARTED=1
-KUBECONFIG_PATH="$("$ROOT/hack/local-cluster.sh" up)"
+KUBECONFIG_PATH="$(RWO_REAL_NODE=1 "$ROOT/hack/local-cluster.sh" up)"
+# A reused cluster gets the images just built.
+RWO_REAL_NODE=1 "$ROOT/hack/local-cluster.sh" load-images >/dev/null 2>&1
 kctl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
-log "installing the CRD"
-# Server-side apply: the CRD is too large for the last-applied annotation of a
-# client-side apply once it grows.
-kctl apply --server-side --force-conflicts -f config/crd/bases
-kctl wait --for=condition=Established crd/regionwithdrawals.withdrawal.ops.dev --timeout=60s
+for ns in "$OPERATOR_NS" "$NAMESPACE"; do
+  kctl create namespace "$ns" --dry-run=client -o yaml | kctl apply -f - >/dev/null
+done
+kctl label namespace "$OPERATOR_NS" pod-security.kubernetes.io/enforce=restricted --overwrite >/dev/null
 
-log "creating the sample region app in namespace $NAMESPACE"
-kctl create namespace "$NAMESPACE" --dry-run=client -o yaml | kctl apply -f -
+log "installing the operator with Helm (image ghcr.io/ops-dev/region-withdrawal-operator:dev from the archive)"
+"$BIN/helm" upgrade --install rwo charts/region-withdrawal-operator --kubeconfig "$KUBECONFIG_PATH" \
+  --namespace "$OPERATOR_NS" --set image.tag=dev --set image.pullPolicy=Never \
+  --set "watchNamespaces={$NAMESPACE}" --wait --timeout 3m >&2
 
-app_manifests() {
-  local app
-  for app in api chat files; do
-    cat <<EOF
+# A withdrawal left over from an earlier run keeps its old timeline: cancel
+# nothing, just remove it (the operator's finalizer cleans up after it).
+if kctl -n "$NAMESPACE" get regionwithdrawal "$NAME" >/dev/null 2>&1; then
+  log "removing the withdrawal left over from an earlier run"
+  kctl -n "$NAMESPACE" delete regionwithdrawal "$NAME" --wait=true --timeout=60s
+fi
+
+log "starting the customers' side: webhook receiver, mail server, object store on $NODE_ADDRESS"
+printf 'demo-only-signing-key-not-a-secret' >"$WORK/hmac-key"
+"$WORK/demo-sinks" -host "$NODE_ADDRESS" -dir "$WORK" -hmac-key-file "$WORK/hmac-key" | sed 's/^/[customers] /' &
+PIDS+=($!)
+for _ in $(seq 1 50); do [[ -f "$WORK/sinks.env" ]] && break; sleep 0.2; done
+[[ -f "$WORK/sinks.env" ]] || die "the customers' side did not start"
+# shellcheck disable=SC1091
+source "$WORK/sinks.env"
+
+log "creating the sample region app, its customers and their data in $NAMESPACE"
+mkdir -p "$WORK/customer-data/c-0001" "$WORK/customer-data/c-0002"
+printf '{"from":"ops","text":"shipment 42 left Karachi"}\n' >"$WORK/customer-data/c-0001/messages.jsonl"
+printf 'name,phone\nAyesha,+92-21-000\n' >"$WORK/customer-data/c-0002/contacts.csv"
+chmod -R a+rX "$WORK/customer-data"
+kctl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: bes-system-customer-data}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Delete
+  storageClassName: ""
+  claimRef: {namespace: $NAMESPACE, name: customer-data}
+  local: {path: $WORK/customer-data}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [rwo-real-node]}]
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: customer-data, namespace: $NAMESPACE}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeName: bes-system-customer-data
+  resources: {requests: {storage: 1Gi}}
 ---
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: pk-$app
+  name: pk-chat
   namespace: $NAMESPACE
-  labels: {app: pk-$app, bes.example.com/region: pk}
+  labels: {app: pk-chat, bes.example.com/region: pk}
 spec:
   replicas: 2
   selector:
-    matchLabels: {app: pk-$app}
+    matchLabels: {app: pk-chat}
   template:
     metadata:
-      labels: {app: pk-$app, bes.example.com/region: pk}
+      labels: {app: pk-chat, bes.example.com/region: pk}
     spec:
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
       containers:
-        - name: $app
-          image: bes/$app:demo
+        - name: chat
+          image: rwo.local/sample-app:dev
+          imagePullPolicy: Never
           ports: [{containerPort: 8080, name: http}]
+          readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 1}
+          securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
 ---
 apiVersion: v1
 kind: Service
 metadata:
-  name: pk-$app
+  name: pk-chat
   namespace: $NAMESPACE
-  labels: {app: pk-$app, bes.example.com/region: pk}
+  labels: {app: pk-chat, bes.example.com/region: pk}
 spec:
-  selector: {app: pk-$app}
+  selector: {app: pk-chat}
   ports: [{name: http, port: 80, targetPort: http}]
-EOF
-  done
-  cat <<EOF
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -124,12 +182,10 @@ metadata:
   labels: {bes.example.com/region: pk}
 spec:
   rules:
-    - host: pk.bes.example.com
+    - host: $HOST
       http:
         paths:
-          - {path: /api, pathType: Prefix, backend: {service: {name: pk-api, port: {name: http}}}}
-          - {path: /chat, pathType: Prefix, backend: {service: {name: pk-chat, port: {name: http}}}}
-          - {path: /files, pathType: Prefix, backend: {service: {name: pk-files, port: {name: http}}}}
+          - {path: /, pathType: Prefix, backend: {service: {name: pk-chat, port: {name: http}}}}
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -140,39 +196,31 @@ data:
   customers.csv: |
     id,name,email,webhook,locale
     c-0001,Indus Logistics,it@indus-logistics.example,,en-PK
-    c-0002,Karachi Textiles,ops@karachi-textiles.example,http://127.0.0.1:9/hook/c-0002,ur-PK
-    c-0003,Lahore Health,admin@lahore-health.example,,en-PK
-    c-0004,Quetta Foods,contact@quetta-foods.example,,ur-PK
+    c-0002,Karachi Textiles,,$WEBHOOK_URL,ur-PK
+    c-0003,Lahore Health,admin@lahore-health.example,$WEBHOOK_URL,en-PK
 ---
 apiVersion: v1
 kind: Secret
-metadata:
-  name: pk-webhook-signing
-  namespace: $NAMESPACE
-type: Opaque
+metadata: {name: pk-webhook-signing, namespace: $NAMESPACE}
 stringData:
   hmac-key: demo-only-signing-key-not-a-secret
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: pk-smtp, namespace: $NAMESPACE}
+stringData:
+  username: $SMTP_USERNAME
+  password: $SMTP_PASSWORD
 EOF
-}
-app_manifests | kctl apply -f -
-kctl -n "$NAMESPACE" wait --for=condition=Available deployment -l bes.example.com/region=pk --timeout=120s
+kctl -n "$NAMESPACE" wait --for=condition=Available deployment/pk-chat --timeout=120s >/dev/null
 
-# A withdrawal left over from an earlier run keeps its old timeline and status:
-# replace it. Its finalizer would wait for an operator that is not running yet,
-# and a dry run changed nothing that needs undoing, so it is removed.
-if kctl -n "$NAMESPACE" get regionwithdrawal "$NAME" >/dev/null 2>&1; then
-  log "replacing the withdrawal left over from an earlier run"
-  kctl -n "$NAMESPACE" patch regionwithdrawal "$NAME" --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
-  kctl -n "$NAMESPACE" delete regionwithdrawal "$NAME" --ignore-not-found --wait=true --timeout=60s
-fi
-
-# The real timeline spans weeks; the demo keeps its shape and squeezes it into
-# six minutes. Offsets count back from the cutoff.
 now="$(date -u +%s)"
 at() { date -u -d "@$((now + $1))" +%Y-%m-%dT%H:%M:%SZ; }
-CUTOFF="$(at 360)"
-log "creating RegionWithdrawal $NAMESPACE/$NAME (dry run), cutoff $CUTOFF"
-cat <<EOF | kctl apply -f -
+CUTOFF="$(at "$LEAD")"
+mode="for real"
+[[ "$DRY_RUN" == 1 ]] && mode="as a dry run"
+log "creating RegionWithdrawal $NAMESPACE/$NAME $mode, cutoff $CUTOFF"
+kctl apply -f - >/dev/null <<EOF
 apiVersion: withdrawal.ops.dev/v1alpha1
 kind: RegionWithdrawal
 metadata:
@@ -185,85 +233,86 @@ spec:
   selector:
     matchLabels:
       bes.example.com/region: pk
-  # Only the dry-run executor exists so far: every step records what it would
-  # do, in status and an Event, and touches nothing.
-  dryRun: true
+  dryRun: $([[ "$DRY_RUN" == 1 ]] && echo true || echo false)
   notify:
-    announce: {offset: -5m}
+    announce: {offset: -$((LEAD - 20))s}
     reminders:
       schedule: "* * * * *"
-    final: {offset: -1m}
+    final: {offset: -40s}
     recipients:
       configMaps:
         - name: pk-recipients
           format: CSV
     webhook:
-      url: http://127.0.0.1:9/hook
       signingSecretRef: {name: pk-webhook-signing, key: hmac-key}
+      caBundle: $(base64 -w0 "$WORK/webhook-ca.pem")
+    email:
+      host: $SMTP_HOST
+      port: $SMTP_PORT
+      security: StartTLS
+      from: "Service Notices <notices@bes.example.com>"
+      credentialsSecretRef: {name: pk-smtp}
+      caBundle: $(base64 -w0 "$WORK/smtp-ca.pem")
   export:
-    start: {offset: -4m}
-    deadline: {offset: -3m}
+    start: {offset: -$((LEAD - 30))s}
+    deadline: {offset: -20s}
+    maxAttempts: 3
     jobTemplate:
       spec:
-        backoffLimit: 0
         template:
           spec:
             restartPolicy: Never
+            securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
             containers:
               - name: exporter
-                image: busybox
-                command: ["true"]
+                image: ghcr.io/ops-dev/region-withdrawal-operator:dev
+                imagePullPolicy: Never
+                args: [export, --source=/data, "--destination=$STORE_URL/exports/$NAMESPACE.tar.gz.age", "--age-recipient=$AGE_RECIPIENT"]
+                volumeMounts: [{name: data, mountPath: /data, readOnly: true}]
+                securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+            volumes:
+              - name: data
+                persistentVolumeClaim: {claimName: customer-data, readOnly: true}
   drain:
-    start: {offset: -2m30s}
-    interval: 10s
+    start: {offset: 0s}
     timeout: 2m
   routing:
     at: {offset: 0s}
     mode: Block451
+    noticeBackend:
+      blockedBy: https://bes.example.com/transparency/pk
 EOF
 
-show() {
-  local label="$1" secs="$2" local_time=""
-  local_time="$(TZ=Asia/Karachi date -d "@$((now + secs))" '+%H:%M:%S %Z' 2>/dev/null || true)"
-  printf '  %-22s %s  %s\n' "$label" "$(at "$secs")" "$local_time" >&2
-}
-log "timeline (UTC, Asia/Karachi):"
-show "notify: announcement" 60
-printf '  %-22s every minute from the announcement until the final notice\n' "notify: reminders" >&2
-show "export: start" 120
-show "export: deadline" 180
-show "drain: start" 210
-show "notify: final notice" 300
-show "routing: 451 (cutoff)" 360
+# What a customer's client gets from the region, printed when it changes.
+(
+  last=""
+  while :; do
+    got="$(curl -s -o /dev/null -m 2 -w '%{http_code}' -H "Host: $HOST" "$INGRESS/" || echo "no answer")"
+    if [[ "$got" != "$last" ]]; then
+      printf '[client] %s  GET http://%s/ -> %s\n' "$(date +%H:%M:%S)" "$HOST" "$got"
+      last="$got"
+    fi
+    sleep 0.5
+  done
+) &
+PIDS+=($!)
 
 cat >&2 <<EOF
 
-[demo] Watch it in another terminal:
+[demo] The withdrawal runs for real; the cutoff is $CUTOFF, $LEAD s from now.
+       [customers] lines are what the customers' endpoints receive, [client]
+       lines what a client of the region gets. See it as a client yourself:
 
-    $BIN/kubectl --kubeconfig $KUBECONFIG_PATH get rw -n $NAMESPACE -w
+    curl -si -H 'Host: $HOST' $INGRESS/
 
-  and its steps and Events:
+       (200 from the app until the cutoff, then 451 with a Link: rel="blocked-by").
+       Elsewhere: $BIN/kubectl --kubeconfig $KUBECONFIG_PATH get events -n $NAMESPACE -w
+       Cancel it:  $BIN/kubectl-withdrawal --kubeconfig $KUBECONFIG_PATH cancel $NAME -n $NAMESPACE --after-cutoff
 
-    $BIN/kubectl --kubeconfig $KUBECONFIG_PATH describe rw -n $NAMESPACE $NAME
-    $BIN/kubectl --kubeconfig $KUBECONFIG_PATH get events -n $NAMESPACE -w
-
-[demo] Starting the operator. Press Ctrl-C to stop it and delete the cluster.
+[demo] Press Ctrl-C to stop and delete everything.
 
 EOF
 
-# In the background so that the traps run as soon as a signal arrives; the
-# cleanup stops it with SIGTERM, which it handles as a graceful shutdown.
-"$OPERATOR" \
-  --kubeconfig "$KUBECONFIG_PATH" \
-  --metrics-bind-address=0 \
-  --health-probe-bind-address=127.0.0.1:0 \
-  --leader-elect=false \
-  --zap-log-level="$LOG_LEVEL" &
-OP_PID=$!
-set +e
-wait "$OP_PID"
-rc=$?
-set -e
-OP_PID=""
-log "the operator exited with status $rc"
-exit "$rc"
+"$BIN/kubectl-withdrawal" --kubeconfig "$KUBECONFIG_PATH" status "$NAME" -n "$NAMESPACE" -w &
+PIDS+=($!)
+wait "${PIDS[-1]}"

@@ -24,17 +24,23 @@ limitations under the License.
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"flag"
 	"fmt"
+	"io"
 	"mime"
 	"net/mail"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
 )
@@ -94,15 +100,27 @@ func run(host, dir, keyFile string) error {
 		return err
 	}
 	defer store.Close()
+	// The customer's own key: the archive is encrypted to it, and only
+	// the customer can open it.
+	identity, err := age.GenerateX25519Identity()
+	if err != nil {
+		return err
+	}
 	store.OnPut = func(path string, body []byte) {
 		say("export   stored %s: %d bytes, sha256 %x", path, len(body), sha256.Sum256(body))
+		files, err := archiveFiles(body, identity)
+		if err != nil {
+			say("export   %s does not open with the customer's key: %v", path, err)
+			return
+		}
+		say("export   %s decrypts with the customer's age key: %s", path, strings.Join(files, ", "))
 	}
 
 	files := map[string][]byte{
 		"webhook-ca.pem": hook.CAPEM(),
 		"smtp-ca.pem":    smtpSrv.CertPEM,
-		"sinks.env": fmt.Appendf(nil, "WEBHOOK_URL=%s/hook\nSMTP_HOST=%s\nSMTP_PORT=%d\nSMTP_USERNAME=%s\nSMTP_PASSWORD=%s\nSTORE_URL=%s\n",
-			hook.Server.URL, host, smtpSrv.Addr.Port, smtpSrv.Username, smtpSrv.Password, store.URL),
+		"sinks.env": fmt.Appendf(nil, "WEBHOOK_URL=%s/hook\nSMTP_HOST=%s\nSMTP_PORT=%d\nSMTP_USERNAME=%s\nSMTP_PASSWORD=%s\nSTORE_URL=%s\nAGE_RECIPIENT=%s\n",
+			hook.Server.URL, host, smtpSrv.Addr.Port, smtpSrv.Username, smtpSrv.Password, store.URL, identity.Recipient()),
 	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
@@ -117,4 +135,30 @@ func run(host, dir, keyFile string) error {
 	total, bad := hook.Totals()
 	say("stopping: %d webhook deliveries (%d with a bad signature), %d mails", total, bad, len(smtpSrv.Mails()))
 	return nil
+}
+
+// archiveFiles decrypts an export and lists the files in it.
+func archiveFiles(body []byte, identity age.Identity) ([]string, error) {
+	plain, err := age.Decrypt(bytes.NewReader(body), identity)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := gzip.NewReader(plain)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if h.Typeflag == tar.TypeReg {
+			names = append(names, fmt.Sprintf("%s (%d bytes)", h.Name, h.Size))
+		}
+	}
 }
