@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Command image builds the project's container images as OCI archives
 // without a container engine (`make image`): the operator image, with the
 // content the Dockerfile describes, and the two small images the local

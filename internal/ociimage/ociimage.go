@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Package ociimage builds the project's container images as OCI image
 // layout archives, without a container engine: a Spec lists the files and
 // the run configuration, and WriteArchive writes one single-layer image that

@@ -49,12 +49,12 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
-	"github.com/ops-dev/region-withdrawal-operator/internal/stats"
 	"github.com/ops-dev/region-withdrawal-operator/internal/dryrun"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
+	"github.com/ops-dev/region-withdrawal-operator/internal/stats"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
 )

@@ -150,6 +150,8 @@ func rows(bs []*benchmark) []row {
 			out = append(out, drainRows(b, o)...)
 		case "cronjob":
 			out = append(out, cronjobRows(b, o)...)
+		case "cutoff451":
+			out = append(out, cutoff451Rows(b, o)...)
 		}
 	}
 	return out
@@ -310,6 +312,27 @@ func cronjobRows(b *benchmark, o output) []row {
 		r = append(r, row{bench: bench, figure: fmt.Sprintf("%s; CPU %s%% of one core (%s s), peak RSS %s MiB", took, m2[1], m2[2], m2[4]), goal: noGoal, met: noGoal})
 	} else {
 		r = append(r, missing(b, bench, noGoal))
+	}
+	return r
+}
+
+// cutoff451Rows: what a customer's client sees at the cutoff on the real node.
+func cutoff451Rows(b *benchmark, o output) []row {
+	var r []row
+	for _, f := range []struct{ prefix, bench, goal string }{
+		{"cutoff -> first client 451", "cutoff451 (real node, Traefik defaults): cutoff → first client gets 451", noGoal},
+		{"cutoff -> every client 451", "cutoff451 (real node, Traefik defaults): cutoff → every client gets 451", "max < 5s"},
+	} {
+		q := o.quantiles(f.prefix)
+		if !q.ok {
+			r = append(r, missing(b, f.bench, f.goal))
+			continue
+		}
+		met := noGoal
+		if f.goal != noGoal {
+			met = yesNo(q.max < 5*time.Second)
+		}
+		r = append(r, row{bench: f.bench, figure: q.String(), goal: f.goal, met: met})
 	}
 	return r
 }

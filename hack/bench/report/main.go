@@ -75,6 +75,7 @@ func main() {
 		{name: "exporter", about: "the reference exporter: throughput to a file and an HTTP PUT receiver, with and without age, against tar | gzip"},
 		{name: "drain", about: "the drain and routing executors in-process on kwok: time to drain, routes switched after the cutoff"},
 		{name: "cronjob", about: "the operator binary on kwok: the CronJob controller and the operator due in the same minute; the operator process idle and draining"},
+		{name: "cutoff451", about: "the operator image on the real node, Helm-installed: cutoff until a client gets 451 through Traefik (needs root)"},
 	}
 	for _, b := range benchmarks {
 		flag.StringVar(&b.args, b.name+"-args", b.defaultArgs, "arguments for hack/bench/"+b.name)

@@ -51,7 +51,7 @@ type Cluster struct {
 	// IngressURL is where the real node's ingress controller serves, when
 	// started WithRealNode.
 	IngressURL string
-	env      []string
+	env        []string
 }
 
 // Option changes how Start creates the cluster.

@@ -16,7 +16,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Package realnode carries out a withdrawal for real: the operator's image,
 // installed by Helm, runs on the local cluster's real node (a kubelet,
 // containerd and runc on this machine), the exporter runs in a container

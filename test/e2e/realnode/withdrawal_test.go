@@ -16,7 +16,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 package realnode
 
 import (
@@ -68,7 +67,7 @@ const (
 )
 
 var (
-	regionLabels = map[string]string{"bes.example.com/region": "pk"}
+	regionLabels  = map[string]string{"bes.example.com/region": "pk"}
 	operatorImage = ociimage.OperatorRepository + ":dev"
 	// customerFiles is the sample customer data on the exporter's volume.
 	customerFiles = map[string]string{

@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Command pause is the sandbox ("pause") container of the local cluster's
 // real node: it holds the pod's namespaces open and exits on SIGTERM or
 // SIGINT. Any static binary that waits for a signal would do; this one is

@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Command sample-app is the sample regional app of the demo and the
 // real-node tests: it answers 200 with its region and pod name on every
 // path, /healthz for probes, and drains open connections on SIGTERM, as a
