@@ -138,7 +138,7 @@ wait_for() {
 delete_cluster() {
   if [[ -d "$NODE_DIR" ]]; then
     log "stopping the real node"
-    "$ROOT/hack/real-node.sh" down "$NODE_DIR" || log "stopping the real node failed; continuing"
+    "$ROOT/hack/real-node.sh" down "$NODE_DIR" || { NODE_DOWN_FAILED=1; log "stopping the real node left something behind; continuing"; }
   fi
   if [[ -d "$CLUSTER_DIR" ]]; then
     log "deleting cluster $NAME"
@@ -237,6 +237,7 @@ load_images() {
 
 down() {
   delete_cluster
+  [[ -z "${NODE_DOWN_FAILED:-}" ]] || die "cluster $NAME is down, but its real node left something behind (see above)"
   log "cluster $NAME is down"
 }
 

@@ -388,15 +388,39 @@ stop_pid() {
   rm -f "$DIR/$name.pid"
 }
 
-# container_pids lists every process whose root is inside the node's
-# containerd directories: the containers, whatever stopped managing them.
+# container_ids lists the node's containers: containerd's own list while it
+# runs, and the task directories it leaves in its state directory.
+container_ids() {
+  {
+    ctr_ containers ls -q 2>/dev/null || true
+    ls "$DIR/containerd/state/io.containerd.runtime.v2.task/k8s.io" 2>/dev/null || true
+  } | sort -u
+}
+
+# container_pids lists every process in the cgroup of one of the node's
+# containers (runc puts each in /k8s.io/<id>), whatever still manages it: a
+# container whose shim is gone lives on as an orphan otherwise.
 container_pids() {
-  local p root
+  local ids="$1" p line
+  [[ -n "$ids" ]] || return 0
   for p in /proc/[0-9]*; do
-    root="$(readlink "$p/root" 2>/dev/null)" || continue
-    [[ "$root" == "$DIR/containerd/"* ]] && echo "${p#/proc/}"
+    line="$(grep -m1 -o ':/k8s.io/[0-9a-f]*' "$p/cgroup" 2>/dev/null)" || continue
+    grep -qx -- "${line#:/k8s.io/}" <<<"$ids" && echo "${p#/proc/}"
   done
   return 0
+}
+
+# cgroups_down removes the containers' empty cgroups in every hierarchy.
+cgroups_down() {
+  local ids="$1" id d
+  for id in $ids; do
+    for d in /sys/fs/cgroup/*/k8s.io/"$id" /sys/fs/cgroup/k8s.io/"$id"; do
+      [[ -d "$d" ]] && rmdir "$d" 2>/dev/null || true
+    done
+  done
+  for d in /sys/fs/cgroup/*/k8s.io /sys/fs/cgroup/k8s.io; do
+    [[ -d "$d" ]] && rmdir "$d" 2>/dev/null || true
+  done
 }
 
 down() {
@@ -409,8 +433,9 @@ down() {
   fi
   stop_pid kubelet
   # Every container process, then containerd, then the shims.
-  local pids
-  pids="$(container_pids)"
+  local ids pids
+  ids="$(container_ids)"
+  pids="$(container_pids "$ids")"
   # shellcheck disable=SC2086 # one pid per word
   [[ -z "$pids" ]] || kill -KILL $pids 2>/dev/null || true
   stop_pid containerd
@@ -418,9 +443,10 @@ down() {
   # shellcheck disable=SC2086
   [[ -z "$pids" ]] || kill -KILL $pids 2>/dev/null || true
   for _ in $(seq 1 40); do
-    [[ -z "$(container_pids)$(pgrep -f -- "-address $DIR/containerd/containerd.sock" || true)" ]] && break
+    [[ -z "$(container_pids "$ids")$(pgrep -f -- "-address $DIR/containerd/containerd.sock" || true)" ]] && break
     sleep 0.25
   done
+  cgroups_down "$ids"
   # Every mount below the node directory (rootfs overlays, pod volumes,
   # network namespaces, shm), deepest first.
   local m
@@ -428,7 +454,18 @@ down() {
     umount -l "$m" 2>/dev/null || true
   done < <(awk -v d="$DIR/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r)
   network_down "$DIR"
-  rm -rf "$DIR"
+  # Say so, and fail, when anything is left behind.
+  local left=()
+  [[ -z "$(container_pids "$ids")" ]] || left+=("container processes")
+  awk -v d="$DIR/" 'index($5, d) == 1 {found=1} END {exit !found}' /proc/self/mountinfo && left+=("mounts under $DIR")
+  ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("interface $BRIDGE")
+  nft list table inet "$NFT_TABLE" >/dev/null 2>&1 && left+=("nftables table $NFT_TABLE")
+  rm -rf "$DIR" || left+=("directory $DIR")
+  if ((${#left[@]})); then
+    log "error: left behind: ${left[*]}"
+    return 1
+  fi
+  log "the real node is gone: no process, mount, interface or rule of it is left"
 }
 
 # kubelet_rules_down removes the chains the kubelet makes (kube-proxy

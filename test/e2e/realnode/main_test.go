@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func run(m *testing.M) int {
+func run(m *testing.M) (code int) {
 	ctrllog.SetLogger(logr.Discard())
 	// The images the node runs are built from this tree, as `make image`
 	// builds them, so the test runs the code under test.
@@ -63,8 +63,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() {
+		// The node must leave nothing behind: hack/real-node.sh down fails
+		// when a process, mount, interface or rule of it is left, and so
+		// does the run.
 		if err := real.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stopping the cluster:", err)
+			code = 1
 		}
 	}()
 	if err := real.InstallCRDs(); err != nil {
