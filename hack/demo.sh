@@ -51,6 +51,9 @@ CLUSTER_STARTED=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  # Clean up even when whatever read our output is gone (a pipe closed by
+  # the same Ctrl-C).
+  trap '' PIPE
   local p
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -104,7 +107,7 @@ fi
 
 log "starting the customers' side: webhook receiver, mail server, object store on $NODE_ADDRESS"
 printf 'demo-only-signing-key-not-a-secret' >"$WORK/hmac-key"
-"$WORK/demo-sinks" -host "$NODE_ADDRESS" -dir "$WORK" -hmac-key-file "$WORK/hmac-key" | sed 's/^/[customers] /' &
+"$WORK/demo-sinks" -host "$NODE_ADDRESS" -dir "$WORK" -hmac-key-file "$WORK/hmac-key" | sed -u 's/^/[customers] /' &
 PIDS+=($!)
 for _ in $(seq 1 50); do [[ -f "$WORK/sinks.env" ]] && break; sleep 0.2; done
 [[ -f "$WORK/sinks.env" ]] || die "the customers' side did not start"
