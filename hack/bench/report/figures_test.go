@@ -119,3 +119,24 @@ func TestFailedRunSaysNo(t *testing.T) {
 		}
 	}
 }
+
+func TestCutoff451Rows(t *testing.T) {
+	out := `run 1: 16 clients, a request every 25 ms each: first 451 2486 ms after the cutoff; clients p50 2505 ms, p99 2507 ms, every client 2506 ms; answers after the cutoff: 200 x267, 404 x1088, 451 x1640
+run 2: 16 clients, a request every 25 ms each: first 451 4676 ms after the cutoff; clients p50 4677 ms, p99 4677 ms, every client 4677 ms; answers after the cutoff: 200 x192, 451 x1725, 502 x68
+cutoff -> first client 451 over 2 runs: p50 2.486s, p99 2.486s, max 4.676s
+cutoff -> every client 451 over 2 runs: p50 2.506s, p99 2.506s, max 4.677s
+`
+	got := rows([]*benchmark{bench("cutoff451", out)})
+	want := []row{
+		{"cutoff451 (real node, Traefik defaults): cutoff → first client gets 451", "p99 2.486s (p50 2.486s, max 4.676s)", noGoal, noGoal},
+		{"cutoff451 (real node, Traefik defaults): cutoff → every client gets 451", "p99 2.506s (p50 2.506s, max 4.677s)", "max < 5s", "yes"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d rows, want %d:\n%v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d:\ngot  %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+}
