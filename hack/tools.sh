@@ -43,13 +43,25 @@ log() { printf '[tools] %s\n' "$*" >&2; }
 version_of() {
   case "$1" in
     etcd) echo "$ETCD_VERSION" ;;
-    kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy) echo "$KUBE_VERSION" ;;
+    # "+v": built with the version stamped in (KUBE_LDFLAGS); without it
+    # every component reports v0.0.0-master.
+    kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy) echo "$KUBE_VERSION+v" ;;
     kwok|kwokctl) echo "$KWOK_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
     traefik) echo "$TRAEFIK_VERSION" ;;
     *) log "unknown tool $1"; exit 2 ;;
   esac
+}
+
+# kube_ldflags stamps the version into the Kubernetes binaries, as the
+# release build does, so that nodes, kubectl and the API server report it.
+kube_ldflags() {
+  local pkg=k8s.io/component-base/version minor
+  minor="${KUBE_VERSION#v1.}"
+  minor="${minor%%.*}"
+  printf -- '-X %s.gitVersion=%s -X %s.gitMajor=1 -X %s.gitMinor=%s -X %s.gitTreeState=clean' \
+    "$pkg" "$KUBE_VERSION" "$pkg" "$pkg" "$minor" "$pkg"
 }
 
 # build_traefik builds Traefik from its module. `go install module@version`
@@ -84,7 +96,7 @@ build() {
     etcd)
       (cd "$ROOT/hack/tools/etcd" && go build -o "$BIN/etcd" .) ;;
     kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy)
-      (cd "$ROOT/hack/tools/kube" && go build -o "$BIN/$name" "k8s.io/kubernetes/cmd/$name") ;;
+      (cd "$ROOT/hack/tools/kube" && go build -ldflags "$(kube_ldflags)" -o "$BIN/$name" "k8s.io/kubernetes/cmd/$name") ;;
     traefik)
       build_traefik ;;
     kwok|kwokctl)
