@@ -42,18 +42,8 @@ import (
 
 	"github.com/ops-dev/region-withdrawal-operator/internal/stats"
 	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/e2e/realnode"
 )
-
-// figures is what the test writes (test/e2e/realnode Figures).
-type figures struct {
-	Clients     int            `json:"clients"`
-	PaceMillis  int64          `json:"paceMillis"`
-	FirstMillis int64          `json:"firstMillis"`
-	P50Millis   int64          `json:"p50Millis"`
-	P99Millis   int64          `json:"p99Millis"`
-	EveryMillis int64          `json:"everyMillis"`
-	AfterCutoff map[string]int `json:"afterCutoff"`
-}
 
 func main() {
 	runs := flag.Int("runs", 2, "how many withdrawals to carry out, one after another")
@@ -84,7 +74,7 @@ func run(runs int) error {
 		if err != nil {
 			return fmt.Errorf("run %d wrote no figures: %w", i, err)
 		}
-		var f figures
+		var f realnode.Figures
 		if err := json.Unmarshal(b, &f); err != nil {
 			return err
 		}

@@ -112,23 +112,6 @@ func (s *clientStream) wait() [clients][]answer {
 	return s.answers
 }
 
-// Figures are what the customers' clients saw at the cutoff.
-type Figures struct {
-	Clients int `json:"clients"`
-	// PaceMillis is the pause between one client's requests.
-	PaceMillis int64 `json:"paceMillis"`
-	// FirstMillis: from the cutoff to the first 451 any client got.
-	FirstMillis int64 `json:"firstMillis"`
-	// P50Millis, P99Millis, EveryMillis: from the cutoff until a client gets
-	// only 451 (its first 451 after its last other answer), over clients.
-	P50Millis   int64 `json:"p50Millis"`
-	P99Millis   int64 `json:"p99Millis"`
-	EveryMillis int64 `json:"everyMillis"`
-	// AfterCutoff counts the answers to requests sent after the cutoff, by
-	// status ("error" for no answer).
-	AfterCutoff map[string]int `json:"afterCutoff"`
-}
-
 // checkClients holds the clients' answers to the promises a customer relies
 // on: 200 until the cutoff, then 451 with the blocked-by link, and never
 // served again once blocked; and it measures how long after the cutoff the
