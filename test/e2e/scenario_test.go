@@ -187,9 +187,18 @@ func runScenario(t *testing.T, sc scenario) {
 	}
 	w.created = time.Now()
 	w.cutoff = w.created.Add(lead).Truncate(time.Second)
+	// The reminders fire on the minute. Keep the first slot after the
+	// announcement (-lead+10s) before the drain: faults injected during
+	// the drain (an API server outage) could otherwise hold the only slot
+	// until the final notice supersedes it, and the run would have no
+	// reminder to check. Moving the cutoff on by up to 12 s does that.
+	drainAt := -90 * time.Second
+	if slot := w.cutoff.Add(-lead + 11*time.Second).Truncate(time.Minute).Add(time.Minute); !slot.Before(w.cutoff.Add(drainAt)) {
+		w.cutoff = w.cutoff.Add(slot.Sub(w.cutoff.Add(drainAt)) + time.Second)
+	}
 	at := func(d time.Duration) v1.Moment { return v1.Moment{Offset: &metav1.Duration{Duration: d}} }
 	announce, exportStart := -lead+10*time.Second, -lead+15*time.Second
-	w.announce, w.drain, w.final = w.cutoff.Add(announce), w.cutoff.Add(-90*time.Second), w.cutoff.Add(-60*time.Second)
+	w.announce, w.drain, w.final = w.cutoff.Add(announce), w.cutoff.Add(drainAt), w.cutoff.Add(-60*time.Second)
 	zero, one := at(0), intstr.FromInt32(1)
 	// Slow enough (5 s for the 25 webhooks) that a kill two seconds into a
 	// notice lands while it is being sent.
@@ -216,7 +225,7 @@ func runScenario(t *testing.T, sc scenario) {
 			// The timeout leaves room for a 30 s API server outage during the
 			// drain: the controller manager's watches back off up to 30 s
 			// before it deletes the pods of a Deployment scaled meanwhile.
-			Drain:   &v1.DrainStep{Start: at(-90 * time.Second), MaxUnavailable: &one, Interval: &metav1.Duration{Duration: 3 * time.Second}, Timeout: &metav1.Duration{Duration: 85 * time.Second}},
+			Drain:   &v1.DrainStep{Start: at(drainAt), MaxUnavailable: &one, Interval: &metav1.Duration{Duration: 3 * time.Second}, Timeout: &metav1.Duration{Duration: 85 * time.Second}},
 			Routing: &v1.RoutingStep{At: &zero, Mode: v1.RoutingBlock451},
 		},
 	}
