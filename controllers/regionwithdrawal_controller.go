@@ -15,9 +15,10 @@ limitations under the License.
 */
 
 // Package controllers holds the RegionWithdrawal reconciler: this file is
-// the skeleton, regionwithdrawal_steps.go runs the planner's actions, and
-// regionwithdrawal_status.go turns the outcome into conditions, a phase and
-// Events.
+// the skeleton (read, finalize, write status once), and
+// regionwithdrawal_steps.go plans and runs the planner's actions through
+// the executors. What status and Events say is worked out by
+// internal/summarize, without an API server.
 package controllers
 
 import (
@@ -43,10 +44,12 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
+	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 )
 
-// Finalizer lets executors release what they hold (such as set-aside
-// autoscalers) before a withdrawal goes away.
+// Finalizer lets executors clean up what would outlive a deleted
+// withdrawal: export Jobs in other namespaces, which no owner reference can
+// remove.
 const Finalizer = "withdrawal.ops.dev/finalizer"
 
 // requeueSkew is added to every wake-up so that rounding in the workqueue's
@@ -99,11 +102,13 @@ const DefaultMaxRetryDelay = 5 * time.Second
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch
 
-// Reconcile reads top to bottom: get, finalizer, keep a copy, patch status
-// once on the way out, then plan and act.
-func (r *RegionWithdrawalReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	log := ctrl.LoggerFrom(ctx)
+// conflictRequeue is how soon a reconcile whose status write lost to
+// another writer plans again, from that writer's status.
+const conflictRequeue = 100 * time.Millisecond
 
+// Reconcile reads top to bottom: get, finalizer, plan and act, then write
+// status once on the way out.
+func (r *RegionWithdrawalReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rw := &v1.RegionWithdrawal{}
 	if err := r.Get(ctx, req.NamespacedName, rw); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -122,29 +127,36 @@ func (r *RegionWithdrawalReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		}
 	}
 
-	base := rw.DeepCopy()
-	defer func() {
-		// observedGeneration says "this status describes that spec"; a
-		// transient failure leaves the old one, so kstatus keeps waiting.
-		if retErr == nil || errors.Is(retErr, reconcile.TerminalError(nil)) {
-			rw.Status.ObservedGeneration = rw.Generation
-			setObservedGeneration(rw)
-		}
-		if equality.Semantic.DeepEqual(base.Status, rw.Status) {
-			return
-		}
-		if err := r.Status().Patch(ctx, rw, client.MergeFrom(base)); err != nil {
-			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				result, retErr = ctrl.Result{Requeue: true}, nil
-				return
-			}
-			log.Error(err, "Failed to patch status")
-			retErr = errors.Join(retErr, err)
-		}
-		r.Metrics.Observe(rw)
-	}()
+	result, written, err := r.reconcileWithdrawal(ctx, rw, rw.DeepCopy())
+	return r.patchStatus(ctx, written, rw, result, err)
+}
 
-	return r.reconcileWithdrawal(ctx, rw, base)
+// patchStatus writes rw's status, if it differs from what written holds
+// (the status as last written, by this reconcile or before it).
+// observedGeneration says "this status describes that spec": only a
+// reconcile that succeeded (or found the spec unusable) stamps it, so a
+// transient failure leaves the old one and kstatus keeps waiting.
+func (r *RegionWithdrawalReconciler) patchStatus(ctx context.Context, written, rw *v1.RegionWithdrawal, result ctrl.Result, err error) (ctrl.Result, error) {
+	if err == nil || errors.Is(err, reconcile.TerminalError(nil)) {
+		summarize.Observed(&rw.Status, rw.Generation)
+	}
+	defer r.Metrics.Observe(rw)
+	if equality.Semantic.DeepEqual(written.Status, rw.Status) {
+		return result, err
+	}
+	perr := r.Status().Patch(ctx, rw, client.MergeFrom(written))
+	switch {
+	case perr == nil:
+		return result, err
+	case apierrors.IsNotFound(perr):
+		return ctrl.Result{}, err // deleted meanwhile: nothing left to write
+	case apierrors.IsConflict(perr):
+		// Another writer got there first: plan again from its status.
+		return ctrl.Result{RequeueAfter: conflictRequeue}, err
+	default:
+		ctrl.LoggerFrom(ctx).Error(perr, "Failed to patch status")
+		return result, errors.Join(err, perr)
+	}
 }
 
 // finalize lets executors that hold something release it, then lets the
@@ -223,12 +235,16 @@ func (r *RegionWithdrawalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return b.Complete(r)
 }
 
-// event records an Event about rw. Notes never carry secrets: they are
-// built from names, counts and times only.
-func (r *RegionWithdrawalReconciler) event(rw *v1.RegionWithdrawal, warning bool, reason, action, note string, args ...any) {
-	t := corev1.EventTypeNormal
-	if warning {
-		t = corev1.EventTypeWarning
+// publish records the Events that the change from old to rw's new status
+// calls for, and sets the new status. Notes never carry secrets: they are
+// built from names, counts, times and executors' messages only.
+func (r *RegionWithdrawalReconciler) publish(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus, in summarize.Input) {
+	for _, e := range summarize.Events(old, updated, in) {
+		t := corev1.EventTypeNormal
+		if e.Warning {
+			t = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(rw, nil, t, e.Reason, e.Action, "%s", e.Note)
 	}
-	r.Recorder.Eventf(rw, nil, t, reason, action, note, args...)
+	rw.Status = *updated
 }

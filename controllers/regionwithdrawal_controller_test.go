@@ -374,7 +374,7 @@ func (e *stepExecutor) Execute(_ context.Context, rw *v1.RegionWithdrawal, a pla
 		delete(e.crashOn, a.ID)
 		return executor.Result{}, errCrash
 	}
-	return executor.Result{Done: true, Message: "did " + a.ID, Sent: 2, Recipients: 2}, nil
+	return executor.Result{Done: true, Message: "did " + a.ID, Detail: executor.Detail{Notice: &executor.NoticeCounts{Sent: 2, Recipients: 2}}}, nil
 }
 
 func TestAStartIsRecordedBeforeItsSideEffects(t *testing.T) {

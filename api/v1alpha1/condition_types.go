@@ -46,6 +46,8 @@ const (
 	ReasonStepRunning = "StepRunning"
 	// ReasonStepLate: a step started later than due, e.g. after downtime.
 	ReasonStepLate = "StepLate"
+	// ReasonStepBlocked: a due step cannot start; the message says why.
+	ReasonStepBlocked = "StepBlocked"
 	// ReasonDryRunPlanned: a step recorded what it would do.
 	ReasonDryRunPlanned = "DryRunPlanned"
 	// ReasonNoticeDue: a notice fell due.

@@ -211,7 +211,7 @@ func (e *Executor) drain(ctx context.Context, rw *v1.RegionWithdrawal) (executor
 		return executor.Result{Done: true, Failed: true, Message: "spec.drain is not set"}, nil
 	}
 	now := e.now()
-	step := planner.StepStatus(&rw.Status, v1.StepDrain)
+	step := planner.LookupStep(&rw.Status, v1.StepDrain)
 	started := now
 	if step.StartedAt != nil {
 		started = step.StartedAt.Time
@@ -343,9 +343,9 @@ func (e *Executor) drain(ctx context.Context, rw *v1.RegionWithdrawal) (executor
 		blockers = append([]string{fmt.Sprintf("%d workloads wait for their batch, the next at %s", undrained, nextAt.UTC().Format(time.RFC3339))}, blockers...)
 	}
 	st.BlockedBy = blockers[:min(len(blockers), maxBlockers)]
-	step.Drain = st
 
 	res := executor.Result{
+		Detail:   executor.Detail{Drain: st},
 		Progress: &v1.Progress{Done: int64(st.Drained), Total: int64(st.Workloads)},
 		Plan:     plan(set),
 	}
@@ -577,13 +577,13 @@ func (e *Executor) revert(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 	if err != nil {
 		return executor.Result{}, err
 	}
-	step := planner.StepStatus(&rw.Status, v1.StepDrain)
-	if step.Drain == nil {
-		step.Drain = &v1.DrainStatus{}
+	st := &v1.DrainStatus{}
+	if prev := planner.LookupStep(&rw.Status, v1.StepDrain).Drain; prev != nil {
+		st = prev.DeepCopy()
 	}
-	step.Drain.Drained, step.Drain.NextBatchAt, step.Drain.BlockedBy = 0, nil, nil
+	st.Drained, st.NextBatchAt, st.BlockedBy = 0, nil, nil
 	msg := fmt.Sprintf("restored %d workloads to their recorded replica counts and %d HorizontalPodAutoscalers", restored, hpas)
-	res := executor.Result{Done: true, Message: msg}
+	res := executor.Result{Done: true, Message: msg, Detail: executor.Detail{Drain: st}}
 	if len(problems) > 0 {
 		res.Message += "; could not restore: " + strings.Join(problems, "; ")
 		res.Irreversible = append(res.Irreversible, fmt.Sprintf("drain: %d workloads without a readable replica record", len(problems)))

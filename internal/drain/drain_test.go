@@ -38,6 +38,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
@@ -141,6 +142,7 @@ func (f *fixture) run(t *testing.T, kind planner.ActionKind) (res executorResult
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
+	summarize.RecordDetail(&f.rw.Status, v1.StepDrain, r.Detail)
 	return executorResult{r.Done, r.Failed, r.Message, r.RequeueAfter, r.Progress}
 }
 
@@ -343,6 +345,7 @@ func TestRevertReportsDamagedRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	summarize.RecordDetail(&f.rw.Status, v1.StepDrain, r.Detail)
 	if !r.Done || len(r.Irreversible) != 1 || !strings.Contains(r.Message, `original-replicas="many"`) {
 		t.Fatalf("revert with a damaged record: %+v", r)
 	}

@@ -35,6 +35,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
 )
@@ -88,9 +89,11 @@ func TestAutoscalerSetAsideAndRestoredOnAPIServer(t *testing.T) {
 	e := &Executor{Client: c, Targets: &targets.Resolver{Reader: c, Mapper: c.RESTMapper(), Clock: clk}, Clock: clk}
 	run := func(kind planner.ActionKind) {
 		t.Helper()
-		if _, err := e.Execute(ctx, rw, planner.Action{ID: "drain", Kind: kind, Step: v1.StepDrain}); err != nil {
+		res, err := e.Execute(ctx, rw, planner.Action{ID: "drain", Kind: kind, Step: v1.StepDrain})
+		if err != nil {
 			t.Fatal(err)
 		}
+		summarize.RecordDetail(&rw.Status, v1.StepDrain, res.Detail)
 	}
 	run(planner.ActionStart)
 	if err := c.Get(ctx, client.ObjectKeyFromObject(hpa), &autoscalingv2.HorizontalPodAutoscaler{}); !apierrors.IsNotFound(err) {

@@ -56,7 +56,7 @@ func active(rw *v1.RegionWithdrawal) bool {
 	if rw.Spec.Drain == nil {
 		return false
 	}
-	s := planner.StepStatus(&rw.Status, v1.StepDrain)
+	s := planner.LookupStep(&rw.Status, v1.StepDrain)
 	return s.State == v1.StepRunning || s.State == v1.StepReverting
 }
 

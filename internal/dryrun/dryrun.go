@@ -133,10 +133,10 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 		summary += "; " + rendered
 	}
 	return executor.Result{
-		Done:       true,
-		Recipients: sum.Recipients,
-		Plan:       &v1.StepPlan{Recipients: sum.Recipients, Summary: summary},
-		Message:    "dry run: " + summary,
+		Done:    true,
+		Detail:  executor.Detail{Notice: &executor.NoticeCounts{Recipients: sum.Recipients}},
+		Plan:    &v1.StepPlan{Recipients: sum.Recipients, Summary: summary},
+		Message: "dry run: " + summary,
 	}, nil
 }
 

@@ -43,7 +43,9 @@ type Executor interface {
 	Execute(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (Result, error)
 }
 
-// Result is what one call to Execute achieved.
+// Result is what one call to Execute achieved. An executor reports through
+// its Result only: it never writes the withdrawal's status itself. The
+// controller records the Result in the entry of the action's step.
 type Result struct {
 	// Done is true when the action is finished, successfully or not.
 	Done bool
@@ -55,13 +57,32 @@ type Result struct {
 	Plan *v1.StepPlan
 	// Progress counts the action's work.
 	Progress *v1.Progress
-	// Notice counts, for notice actions.
-	Recipients, Sent, NoticeFailed int64
+	// Detail is the step's own part of its status entry.
+	Detail Detail
 	// Irreversible lists what a revert could not undo.
 	Irreversible []string
 	// RequeueAfter asks to be called again after this long while not Done.
 	RequeueAfter time.Duration
 }
+
+// Detail is what a step records of its own, beside the state every step
+// has. An executor sets at most the field of its own step; nil fields leave
+// the recorded detail as it is.
+type Detail struct {
+	Export  *v1.ExportStatus
+	Drain   *v1.DrainStatus
+	Routing *v1.RoutingStatus
+	// Notice counts the recipients of a notice action.
+	Notice *NoticeCounts
+}
+
+// NoticeCounts is how far a notice has gone out.
+type NoticeCounts struct {
+	Recipients, Sent, Failed int64
+}
+
+// Pending is how many recipients are neither sent to nor given up on.
+func (c NoticeCounts) Pending() int64 { return max(0, c.Recipients-c.Sent-c.Failed) }
 
 // Set maps each step to its executor.
 type Set map[v1.StepName]Executor
@@ -119,12 +140,5 @@ type Watcher interface {
 // whose Jobs take longer than the time left). The controller adds these to
 // the planner's risks in the DeadlineAtRisk condition.
 type RiskReporter interface {
-	Risks(rw *v1.RegionWithdrawal) []Risk
-}
-
-// Risk is one reason a deadline may be missed, with numbers in Message.
-type Risk struct {
-	Step    v1.StepName
-	Reason  string
-	Message string
+	Risks(rw *v1.RegionWithdrawal) []planner.Risk
 }

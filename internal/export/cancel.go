@@ -55,11 +55,13 @@ func (e *Executor) revert(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 		}
 		deleted++
 	}
-	if s := planner.StepStatus(&rw.Status, v1.StepExport); s.Export != nil {
-		s.Export.Running = 0
-		s.Export.AtRisk, s.Export.AtRiskMessage, s.Export.EstimatedFinish = false, "", nil
-	}
 	res := executor.Result{Done: true, Message: fmt.Sprintf("cancelled %d running export Jobs; %d verified artifacts are kept", deleted, verified)}
+	if prev := planner.LookupStep(&rw.Status, v1.StepExport).Export; prev != nil {
+		st := prev.DeepCopy()
+		st.Running = 0
+		st.AtRisk, st.AtRiskMessage, st.EstimatedFinish = false, "", nil
+		res.Detail.Export = st
+	}
 	if verified > 0 {
 		res.Irreversible = []string{fmt.Sprintf("exports already taken: %d artifacts", verified)}
 	}

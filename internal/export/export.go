@@ -264,13 +264,13 @@ func (e *Executor) export(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 	if err := e.syncArtifactConfigMaps(ctx, rw, states, status); err != nil {
 		return executor.Result{}, err
 	}
-	planner.StepStatus(&rw.Status, v1.StepExport).Export = status
 	return e.result(rw, states, status, invalid, deadline, now, maxAttempts), nil
 }
 
 // result turns the summary into what the controller records.
 func (e *Executor) result(rw *v1.RegionWithdrawal, states []*targetState, st *v1.ExportStatus, invalid error, deadline, now time.Time, maxAttempts int) executor.Result {
 	res := executor.Result{
+		Detail:   executor.Detail{Export: st},
 		Progress: &v1.Progress{Done: int64(st.Verified), Total: int64(st.Targets)},
 		Plan:     plan(states, rw),
 	}
@@ -487,9 +487,3 @@ func (e *Executor) createJob(ctx context.Context, rw *v1.RegionWithdrawal, job *
 	return &existing, nil
 }
 
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

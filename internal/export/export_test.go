@@ -42,6 +42,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
 )
 
@@ -146,6 +147,7 @@ func (f *fixture) execute() executor.Result {
 	if err != nil {
 		f.t.Fatalf("Execute: %v", err)
 	}
+	summarize.RecordDetail(&f.rw.Status, v1.StepExport, res.Detail)
 	return res
 }
 
@@ -454,6 +456,7 @@ func TestRevertCancelsRunningJobs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		summarize.RecordDetail(&f.rw.Status, v1.StepExport, res.Detail)
 		if !res.Done || len(res.Irreversible) != 1 || res.Irreversible[0] != "exports already taken: 1 artifacts" {
 			t.Fatalf("revert = %+v", res)
 		}

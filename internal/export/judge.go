@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ops-dev/region-withdrawal-operator/internal/exportresult"
+	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
 
 // judge decides whether a finished Job produced a verified export and
@@ -46,7 +47,7 @@ func (e *Executor) judge(ctx context.Context, a *attempt) error {
 		if c.Message != "" {
 			reason += ": " + c.Message
 		}
-		a.failure = clip(reason, maxReason)
+		a.failure = text.Truncate(reason, maxReason)
 		verdict = map[string]string{AnnotationFailure: a.failure}
 	} else {
 		res, err := e.readResult(ctx, job)
@@ -63,7 +64,7 @@ func (e *Executor) judge(ctx context.Context, a *attempt) error {
 		default:
 			// A Job that succeeded without a valid result is a failed
 			// export: nothing proves the data was stored.
-			a.failure = clip("the Job succeeded without a valid result: "+err.Error(), maxReason)
+			a.failure = text.Truncate("the Job succeeded without a valid result: "+err.Error(), maxReason)
 			verdict = map[string]string{AnnotationFailure: a.failure}
 		}
 	}

@@ -19,18 +19,19 @@ package export
 import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 )
 
 var _ executor.RiskReporter = (*Executor)(nil)
 
 // Risks reports the estimate the last Execute made: when the Jobs still to
 // run, at the durations observed so far, would end after the deadline.
-func (e *Executor) Risks(rw *v1.RegionWithdrawal) []executor.Risk {
+func (e *Executor) Risks(rw *v1.RegionWithdrawal) []planner.Risk {
 	for _, s := range rw.Status.Steps {
 		if s.Name != v1.StepExport || s.Export == nil || !s.Export.AtRisk || s.State != v1.StepRunning {
 			continue
 		}
-		return []executor.Risk{{Step: v1.StepExport, Reason: v1.ReasonStepBehind, Message: s.Export.AtRiskMessage}}
+		return []planner.Risk{{Step: v1.StepExport, Reason: v1.ReasonStepBehind, Message: s.Export.AtRiskMessage}}
 	}
 	return nil
 }

@@ -36,6 +36,8 @@ import (
 	"io"
 	"net/url"
 	"strings"
+
+	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
 
 // Version is the format version this package writes and reads.
@@ -132,7 +134,7 @@ func (r *Result) Validate() error {
 	case r.Bytes <= 0:
 		return &FieldError{Field: "bytes", Reason: fmt.Sprintf("is %d; an export is never empty", r.Bytes)}
 	case !isSHA256Hex(r.SHA256):
-		return &FieldError{Field: "sha256", Reason: fmt.Sprintf("%q is not 64 lower-case hex digits", clip(r.SHA256, 80))}
+		return &FieldError{Field: "sha256", Reason: fmt.Sprintf("%q is not 64 lower-case hex digits", text.Truncate(r.SHA256, 80))}
 	case len(r.Recipient) > MaxRecipientLength:
 		return &FieldError{Field: "recipient", Reason: fmt.Sprintf("is longer than %d characters", MaxRecipientLength)}
 	case hasControl(r.Recipient):
@@ -194,9 +196,3 @@ func isSHA256Hex(s string) bool {
 	return true
 }
 
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

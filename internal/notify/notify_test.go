@@ -137,13 +137,13 @@ func untilDone(t *testing.T, ctx context.Context, e executor.Executor, rw *v1.Re
 		if err != nil {
 			t.Fatalf("Execute: %v", err)
 		}
-		if res.Recipients != res.Sent+res.NoticeFailed && res.Done {
-			t.Fatalf("done with %d recipients, %d sent, %d failed", res.Recipients, res.Sent, res.NoticeFailed)
+		if res.Detail.Notice.Recipients != res.Detail.Notice.Sent+res.Detail.Notice.Failed && res.Done {
+			t.Fatalf("done with %d recipients, %d sent, %d failed", res.Detail.Notice.Recipients, res.Detail.Notice.Sent, res.Detail.Notice.Failed)
 		}
 		if res.Done {
 			return res
 		}
-		if res.Sent < last.Sent || res.NoticeFailed < last.NoticeFailed {
+		if res.Detail.Notice.Sent < last.Detail.Notice.Sent || res.Detail.Notice.Failed < last.Detail.Notice.Failed {
 			t.Fatalf("counts went backwards: %+v after %+v", res, last)
 		}
 		last = res
@@ -257,8 +257,8 @@ func TestEveryRecipientGetsTheNotice(t *testing.T) {
 
 	total := len(unionKeys(wantWebhook, wantEmail))
 	failed := []string{"w-400", "w-503", "e-550"}
-	if res.Recipients != int64(total) || res.NoticeFailed != int64(len(failed)) || res.Sent != int64(total-len(failed)) {
-		t.Fatalf("result %d recipients, %d sent, %d failed; want %d, %d, %d (%s)", res.Recipients, res.Sent, res.NoticeFailed,
+	if res.Detail.Notice.Recipients != int64(total) || res.Detail.Notice.Failed != int64(len(failed)) || res.Detail.Notice.Sent != int64(total-len(failed)) {
+		t.Fatalf("result %d recipients, %d sent, %d failed; want %d, %d, %d (%s)", res.Detail.Notice.Recipients, res.Detail.Notice.Sent, res.Detail.Notice.Failed,
 			total, total-len(failed), len(failed), res.Message)
 	}
 	if !strings.Contains(res.Message, "malformed") || !strings.Contains(res.Message, "duplicate") {
@@ -451,7 +451,7 @@ func TestCrashesResendOnlyTheInFlightBatch(t *testing.T) {
 	}
 	rcv.OnDelivery = nil
 	res := untilDone(t, f.ctx, newExecutor(nil, batch), rw, announcement)
-	if res.Sent != recipients || res.NoticeFailed != 0 {
+	if res.Detail.Notice.Sent != recipients || res.Detail.Notice.Failed != 0 {
 		t.Fatalf("after the crashes: %s", res.Message)
 	}
 	keys := rcv.Keys()
@@ -519,17 +519,17 @@ func TestCancelStopsTheNoticeAndReportsWhatWasSent(t *testing.T) {
 	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, rcv.Server.URL, v1.DeliveryLimits{RatePerSecond: 1000})}, 1)
 	e := newExecutor(nil, 10)
 	res := untilDone(t, f.ctx, e, rw, announcement)
-	if res.Sent != 50 {
+	if res.Detail.Notice.Sent != 50 {
 		t.Fatalf("announcement: %s", res.Message)
 	}
-	rw.Status.Notify = &v1.NotifyStatus{Notices: []v1.NoticeStatus{{ID: "announcement", Kind: v1.NoticeAnnouncement, Sent: res.Sent}}}
+	rw.Status.Notify = &v1.NotifyStatus{Notices: []v1.NoticeStatus{{ID: "announcement", Kind: v1.NoticeAnnouncement, Sent: res.Detail.Notice.Sent}}}
 
 	rw.Spec.Cancel = true
 	reminder := planner.Action{ID: "notify/" + planner.ReminderID(announcementDue.Add(7*24*time.Hour)), Kind: planner.ActionNotice,
 		Step: v1.StepNotify, Notice: v1.NoticeReminder, DueAt: announcementDue.Add(7 * 24 * time.Hour)}
 	before, _ := rcv.Totals()
 	res, err := e.Execute(f.ctx, rw, reminder)
-	if err != nil || !res.Done || res.Sent != 0 {
+	if err != nil || !res.Done || res.Detail.Notice.Sent != 0 {
 		t.Fatalf("a reminder of a cancelled withdrawal: %+v, %v; want done with nothing sent", res, err)
 	}
 	rev, err := e.Execute(f.ctx, rw, planner.Action{ID: "revert/notify", Kind: planner.ActionRevert, Step: v1.StepNotify})
@@ -539,7 +539,7 @@ func TestCancelStopsTheNoticeAndReportsWhatWasSent(t *testing.T) {
 	cancellation := planner.Action{ID: "notify/cancellation", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeCancellation, DueAt: announcementDue.Add(time.Hour)}
 	res = untilDone(t, f.ctx, e, rw, cancellation)
 	after, _ := rcv.Totals()
-	if res.Sent != 50 || after-before != 50 {
-		t.Fatalf("cancellation sent to %d (%d deliveries), want 50", res.Sent, after-before)
+	if res.Detail.Notice.Sent != 50 || after-before != 50 {
+		t.Fatalf("cancellation sent to %d (%d deliveries), want 50", res.Detail.Notice.Sent, after-before)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
@@ -379,23 +380,11 @@ func (p *pass) backoff(attempts int) time.Duration {
 	return d - time.Duration(rand.Int64N(int64(d)/2+1))
 }
 
-func capReason(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	if len(s) <= maxReason {
-		return s
-	}
-	cut := maxReason
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+func capReason(s string) string { return text.Truncate(s, maxReason) }
 
 func (p *pass) result(sum *recipients.Summary) executor.Result {
 	res := executor.Result{
-		Recipients: p.total, Sent: p.sent, NoticeFailed: p.failedN,
+		Detail:   executor.Detail{Notice: &executor.NoticeCounts{Recipients: p.total, Sent: p.sent, Failed: p.failedN}},
 		Progress: &v1.Progress{Done: p.sent + p.failedN, Total: p.total},
 	}
 	var channels []string

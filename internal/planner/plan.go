@@ -269,7 +269,7 @@ func (p *planning) notify() {
 	}
 	announced := p.notice(NoticeIDAnnouncement)
 	if announced == nil || announced.StartedAt == nil {
-		p.schedule(Action{ID: "notify/" + NoticeIDAnnouncement, Kind: ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeAnnouncement, DueAt: nt.Announce}, gate)
+		p.schedule(NoticeAction(v1.NoticeAnnouncement, NoticeIDAnnouncement, nt.Announce), gate)
 		// Reminders and the final notice follow the announcement: until it
 		// has started they are neither due nor next. A final notice that
 		// fell due meanwhile goes out right after it.
@@ -290,20 +290,22 @@ func (p *planning) notify() {
 		}
 		upTo := p.in.Now
 		if latest, n := nt.Reminders.Missed(after, upTo); n > 0 {
-			p.schedule(Action{ID: "notify/" + ReminderID(latest), Kind: ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeReminder, DueAt: latest, MissedSlots: n - 1}, gate)
+			a := NoticeAction(v1.NoticeReminder, ReminderID(latest), latest)
+			a.MissedSlots = n - 1
+			p.schedule(a, gate)
 		}
 		from := after
 		if p.in.Now.After(from) {
 			from = p.in.Now
 		}
 		if next, ok := nt.Reminders.Next(from); ok && next.Before(nt.Final) {
-			p.future = append(p.future, Action{ID: "notify/" + ReminderID(next), Kind: ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeReminder, DueAt: next})
+			p.future = append(p.future, NoticeAction(v1.NoticeReminder, ReminderID(next), next))
 		}
 	}
 	// Reminders are only looked at before the final notice is due: once it
 	// is, the reminders still missed are not worth sending, since the final
 	// notice says everything they would.
-	p.schedule(Action{ID: "notify/" + NoticeIDFinal, Kind: ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeFinal, DueAt: nt.Final}, gate)
+	p.schedule(NoticeAction(v1.NoticeFinal, NoticeIDFinal, nt.Final), gate)
 }
 
 // commonGate holds an action for suspend or a missing approval. The notify
@@ -323,7 +325,7 @@ func (p *planning) oneOff(step v1.StepName) {
 	if !ok || p.started(step) {
 		return
 	}
-	p.schedule(Action{ID: string(step), Kind: ActionStart, Step: step, DueAt: due}, func(a Action) *Hold {
+	p.schedule(StartAction(step, due), func(a Action) *Hold {
 		if h := p.commonGate(a); h != nil {
 			return h
 		}
@@ -350,14 +352,14 @@ func (p *planning) cancel() {
 		if s.State == v1.StepReverting {
 			continue // the controller carries an unfinished revert on
 		}
-		p.plan.Due = append(p.plan.Due, Action{ID: "revert/" + string(step), Kind: ActionRevert, Step: step, DueAt: p.in.Now})
+		p.plan.Due = append(p.plan.Due, RevertAction(step, p.in.Now))
 	}
 	// Customers who were told of the withdrawal are told it is off, once
 	// every step is reverted (so the notice is true when it arrives).
 	if p.in.Timeline.Notify == nil || pending || p.noticeStarted(NoticeIDCancellation) || !p.anyNoticeStarted() {
 		return
 	}
-	p.plan.Due = append(p.plan.Due, Action{ID: "notify/" + NoticeIDCancellation, Kind: ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeCancellation, DueAt: p.in.Now})
+	p.plan.Due = append(p.plan.Due, NoticeAction(v1.NoticeCancellation, NoticeIDCancellation, p.in.Now))
 }
 
 func (p *planning) anyNoticeStarted() bool {

@@ -17,7 +17,6 @@ limitations under the License.
 package planner
 
 import (
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,8 +32,17 @@ import (
 // first. LastReminderSlot keeps reminders from repeating whatever is trimmed.
 const maxNotices = 16
 
-// NoticeID is the notice ID of a notice action, e.g. "announcement".
-func (a Action) NoticeID() string { return strings.TrimPrefix(a.ID, "notify/") }
+// LookupStep returns a copy of the status entry of step (an empty, pending
+// one if there is none). It never changes status: executors read their
+// step's record through it.
+func LookupStep(status *v1.RegionWithdrawalStatus, step v1.StepName) v1.StepStatus {
+	for _, s := range status.Steps {
+		if s.Name == step {
+			return s
+		}
+	}
+	return v1.StepStatus{Name: step, State: v1.StepPending}
+}
 
 // StepStatus returns the status entry of step, creating it if needed.
 func StepStatus(status *v1.RegionWithdrawalStatus, step v1.StepName) *v1.StepStatus {

@@ -247,8 +247,6 @@ func (e *Executor) cut(ctx context.Context, rw *v1.RegionWithdrawal) (executor.R
 			st.Problems = append(st.Problems, o.problem)
 		}
 	}
-	planner.StepStatus(&rw.Status, v1.StepRouting).Routing = st
-
 	how := "now point at the notice backend " + st.NoticeBackend + " (HTTP 451)"
 	if mode == v1.RoutingRemove {
 		how = "have had their rules removed"
@@ -258,6 +256,7 @@ func (e *Executor) cut(ctx context.Context, rw *v1.RegionWithdrawal) (executor.R
 		msg += "; the HTTPRoute API (Gateway API) is not installed, so only Ingresses were handled"
 	}
 	res := executor.Result{
+		Detail:   executor.Detail{Routing: st},
 		Progress: &v1.Progress{Done: int64(st.Switched), Total: int64(st.Routes)},
 		Plan:     &v1.StepPlan{ObjectCount: int32(len(routes)), Objects: routes[:min(len(routes), 100)], Summary: "snapshot and switch " + fmt.Sprint(len(routes)) + " routes"},
 	}
@@ -401,7 +400,7 @@ func (e *Executor) restore(ctx context.Context, rw *v1.RegionWithdrawal) (execut
 		return executor.Result{}, fmt.Errorf("listing route snapshots: %w", err)
 	}
 	st := &v1.RoutingStatus{Routes: int32(len(list.Items))}
-	if prev := planner.StepStatus(&rw.Status, v1.StepRouting).Routing; prev != nil {
+	if prev := planner.LookupStep(&rw.Status, v1.StepRouting).Routing; prev != nil {
 		st.NoticeBackend, st.HTTPRoutesUnavailable = prev.NoticeBackend, prev.HTTPRoutesUnavailable
 	}
 	var problems []string
@@ -425,12 +424,11 @@ func (e *Executor) restore(ctx context.Context, rw *v1.RegionWithdrawal) (execut
 		}
 	}
 	st.Problems = problems[:min(len(problems), 10)]
-	planner.StepStatus(&rw.Status, v1.StepRouting).Routing = st
 	msg := fmt.Sprintf("restored %d routes from %d snapshots", st.Restored, len(list.Items))
 	if retry {
-		return executor.Result{Message: msg + "; some changed meanwhile, retrying", RequeueAfter: retrySoon}, nil
+		return executor.Result{Message: msg + "; some changed meanwhile, retrying", RequeueAfter: retrySoon, Detail: executor.Detail{Routing: st}}, nil
 	}
-	res := executor.Result{Done: true, Message: msg}
+	res := executor.Result{Done: true, Message: msg, Detail: executor.Detail{Routing: st}}
 	if len(problems) > 0 {
 		res.Message += "; could not restore: " + strings.Join(st.Problems, "; ")
 		res.Irreversible = []string{fmt.Sprintf("routing: %d routes could not be restored (see status.steps[routing].routing.problems)", len(problems))}

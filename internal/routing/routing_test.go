@@ -32,6 +32,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
@@ -119,6 +120,7 @@ func run(t *testing.T, e *Executor, rw *v1.RegionWithdrawal, kind planner.Action
 	if err != nil {
 		t.Fatal(err)
 	}
+	summarize.RecordDetail(&rw.Status, v1.StepRouting, res.Detail)
 	if !res.Done || res.Failed {
 		t.Fatalf("%s: %+v", kind, res)
 	}

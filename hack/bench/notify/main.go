@@ -184,11 +184,12 @@ func run() error {
 			return err
 		}
 		// The controller writes the counts into status after each call.
-		if err := patchStatus(ctx, c, rw, res.Recipients, res.Sent, res.NoticeFailed); err != nil {
+		counts := *res.Detail.Notice
+		if err := patchStatus(ctx, c, rw, counts.Recipients, counts.Sent, counts.Failed); err != nil {
 			return err
 		}
 		if res.Done {
-			if res.Sent != int64(*n) {
+			if counts.Sent != int64(*n) {
 				return fmt.Errorf("done with %s", res.Message)
 			}
 			break
