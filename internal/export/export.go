@@ -486,4 +486,3 @@ func (e *Executor) createJob(ctx context.Context, rw *v1.RegionWithdrawal, job *
 	}
 	return &existing, nil
 }
-

@@ -195,4 +195,3 @@ func isSHA256Hex(s string) bool {
 	}
 	return true
 }
-

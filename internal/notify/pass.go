@@ -26,11 +26,11 @@ import (
 	"time"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
 
 // pass is one call's walk over every recipient of a notice: it counts each

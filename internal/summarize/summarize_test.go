@@ -248,7 +248,10 @@ func TestEvents(t *testing.T) {
 		want    []string // "Type Reason: note substring", in order
 	}{
 		{name: "a reconcile that changes nothing says nothing", spec: spec(),
-			old: func() *v1.RegionWithdrawalStatus { s, _ := summary(t, spec(), &v1.RegionWithdrawalStatus{Phase: v1.PhaseScheduled}, beforeAll); return s }(),
+			old: func() *v1.RegionWithdrawalStatus {
+				s, _ := summary(t, spec(), &v1.RegionWithdrawalStatus{Phase: v1.PhaseScheduled}, beforeAll)
+				return s
+			}(),
 			now: beforeAll},
 		{name: "scheduled", spec: spec(), old: &v1.RegionWithdrawalStatus{}, now: beforeAll,
 			want: []string{"Normal Scheduled: scheduled: drain at 2026-12-29T23:00:00Z"}},
