@@ -35,14 +35,10 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/dryrun"
-	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
-	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
-	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
+	"github.com/ops-dev/region-withdrawal-operator/internal/steps"
 	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
 )
 
@@ -62,9 +58,8 @@ func runManager(t *testing.T, ctx context.Context) {
 	clk := clock.RealClock{}
 	r := &RegionWithdrawalReconciler{
 		Clock: clk, Metrics: metrics.New(clk),
-		Executors: executor.Set{v1.StepNotify: notify.New(notify.Options{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: clk})},
-		Rehearsal: &dryrun.Executor{Targets: &targets.Resolver{Reader: mgr.GetClient()}, Recipients: &recipients.Objects{Reader: mgr.GetAPIReader()}},
 	}
+	r.Executors, r.Rehearsal = steps.New(steps.Options{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Clock: clk})
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}

@@ -29,22 +29,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/drain"
-	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
-	"github.com/ops-dev/region-withdrawal-operator/internal/export"
-	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
-	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
+	"github.com/ops-dev/region-withdrawal-operator/internal/steps"
 )
 
-// realExecutors wires the real export, drain and routing executors to the
-// harness's API server and fake clock, as main.go does.
+// realExecutors wires the real executors to the harness's API server and
+// fake clock, as main.go does.
 func (h *harness) realExecutors() {
-	resolver := &targets.Resolver{Reader: env.Client, Mapper: env.Client.RESTMapper(), Clock: h.clock}
-	h.r.Executors = executor.Set{
-		v1.StepExport:  export.New(env.Client, env.Client, h.clock),
-		v1.StepDrain:   drain.New(env.Client, env.Client, resolver, h.clock, h.rec),
-		v1.StepRouting: routing.New(env.Client, env.Client, resolver, h.clock, ""),
-	}
+	h.r.Executors, _ = steps.New(steps.Options{Client: env.Client, APIReader: env.Client, Mapper: env.Client.RESTMapper(), Clock: h.clock, Recorder: h.rec})
 }
 
 // completeExportJob does what the Job controller and the kubelet would: a

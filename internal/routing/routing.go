@@ -39,7 +39,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -87,8 +86,6 @@ type Executor struct {
 	APIReader client.Reader
 	// Targets resolves the routes a withdrawal selects.
 	Targets *targets.Resolver
-	// Clock defaults to the real clock.
-	Clock clock.PassiveClock
 	// NoticeBackendImage is the image of the notice backend the step
 	// deploys; it must contain the operator binary. Defaults to
 	// DefaultNoticeBackendImage.
@@ -100,8 +97,8 @@ type Executor struct {
 var _ executor.Executor = (*Executor)(nil)
 
 // New returns a routing executor.
-func New(c client.Client, apiReader client.Reader, resolver *targets.Resolver, clk clock.PassiveClock, noticeBackendImage string) *Executor {
-	return &Executor{Client: c, APIReader: apiReader, Targets: resolver, Clock: clk, NoticeBackendImage: noticeBackendImage}
+func New(c client.Client, apiReader client.Reader, resolver *targets.Resolver, noticeBackendImage string) *Executor {
+	return &Executor{Client: c, APIReader: apiReader, Targets: resolver, NoticeBackendImage: noticeBackendImage}
 }
 
 func (e *Executor) apiReader() client.Reader {

@@ -106,7 +106,7 @@ func TestRoutingReportsMissingHTTPRouteAPI(t *testing.T) {
 	spec := baseSpec(clk.Now())
 	spec.Routing = &v1.RoutingStep{Mode: v1.RoutingBlock451}
 	rw := createWithdrawal(t, c, ns, spec, v1.StepRouting, clk.Now())
-	e := routing.New(c, c, &targets.Resolver{Reader: c, Mapper: c.RESTMapper(), Clock: clk}, clk, "")
+	e := routing.New(c, c, &targets.Resolver{Reader: c, Mapper: c.RESTMapper(), Clock: clk}, "")
 	res, err := e.Execute(ctx, rw, planner.Action{ID: "routing", Kind: planner.ActionStart, Step: v1.StepRouting})
 	if err != nil {
 		t.Fatalf("Execute without the Gateway API: %v", err)
@@ -143,7 +143,7 @@ func TestRoutingSwitchServes451AndCancelRestores(t *testing.T) {
 	spec.Routing = &v1.RoutingStep{Mode: v1.RoutingBlock451, NoticeBackend: &v1.NoticeBackend{
 		BlockedBy: "https://example.com/legal/pk", Message: "We left rather than weaken encryption."}}
 	rw := createWithdrawal(t, c, ns, spec, v1.StepRouting, clk.Now())
-	e := routing.New(c, c, &targets.Resolver{Reader: c, Mapper: c.RESTMapper(), Clock: clk}, clk, "")
+	e := routing.New(c, c, &targets.Resolver{Reader: c, Mapper: c.RESTMapper(), Clock: clk}, "")
 	res, err := e.Execute(ctx, rw, planner.Action{ID: "routing", Kind: planner.ActionStart, Step: v1.StepRouting})
 	if err != nil || !res.Done || res.Failed {
 		t.Fatalf("switch: %+v, %v", res, err)

@@ -241,7 +241,7 @@ func run(deployments, namespaces, routes int, maxUnavailable string, interval ti
 	go func() { _ = watchCache.Start(ctx) }()
 	watchCache.WaitForCacheSync(ctx)
 
-	r := routing.New(c, c, resolver, clock.RealClock{}, "")
+	r := routing.New(c, c, resolver, "")
 	rstep := planner.StepStatus(&rw.Status, v1.StepRouting)
 	rstep.State, rstep.StartedAt = v1.StepRunning, &metav1.Time{Time: time.Now()}
 	before = cnt.total.Load()

@@ -49,12 +49,11 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
-	"github.com/ops-dev/region-withdrawal-operator/internal/dryrun"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/internal/stats"
+	"github.com/ops-dev/region-withdrawal-operator/internal/steps"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
 )
@@ -96,8 +95,9 @@ func run() error {
 	clk := clock.RealClock{}
 	r := &controllers.RegionWithdrawalReconciler{
 		Clock: clk, Metrics: metrics.New(clk), Executors: executor.Set{}, MaxConcurrentReconciles: *workers,
-		Rehearsal: &dryrun.Executor{Targets: &targets.Resolver{Reader: mgr.GetClient(), Mapper: mgr.GetRESTMapper(), Clock: clk}, Recipients: &recipients.Objects{Reader: mgr.GetAPIReader()}},
 	}
+	// The benchmark's withdrawals are dry runs: only the rehearsal acts.
+	_, r.Rehearsal = steps.New(steps.Options{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Clock: clk})
 	if !*withEvents {
 		r.Recorder = &events.FakeRecorder{}
 	}

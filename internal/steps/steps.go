@@ -1,0 +1,84 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package steps assembles the executors of the four steps and the
+// rehearsal that stands in for all of them in a dry run. It is the one
+// place main.go, the tests and the benchmarks get them from, so each runs
+// the operator as it is wired in production.
+package steps
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/drain"
+	"github.com/ops-dev/region-withdrawal-operator/internal/dryrun"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
+	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
+)
+
+// Options is what the executors share.
+type Options struct {
+	// Client reads from the manager's cache and writes. Targets are read
+	// from the cache: at a cutoff many withdrawals act in the same second,
+	// and the steps watch those objects anyway.
+	Client client.Client
+	// APIReader reads uncached: recipient ConfigMaps and Secrets (so the
+	// operator does not hold every Secret in memory), and the checks a
+	// step makes before it calls itself done.
+	APIReader client.Reader
+	Mapper    meta.RESTMapper
+	Clock     clock.Clock
+	// Recorder, when set, gets the Events executors record themselves.
+	Recorder events.EventRecorder
+	// Registerer, when set, gets the notify step's delivery counters.
+	Registerer prometheus.Registerer
+	// NoticeBackendImage is the image of the HTTP 451 backend; empty means
+	// routing.DefaultNoticeBackendImage.
+	NoticeBackendImage string
+}
+
+// New returns the executor of every step, and the rehearsal.
+func New(o Options) (executor.Set, executor.Executor) {
+	resolver := &targets.Resolver{Reader: o.Client, Mapper: o.Mapper, Clock: o.Clock}
+	set := executor.Set{
+		v1.StepNotify: notify.New(notify.Options{
+			Client: o.Client, Reader: o.APIReader, Clock: o.Clock, Recorder: o.Recorder, Registerer: o.Registerer,
+			ExportLocation: exportLocation,
+		}),
+		v1.StepExport:  export.New(o.Client, o.APIReader, o.Clock),
+		v1.StepDrain:   drain.New(o.Client, o.APIReader, resolver, o.Clock, o.Recorder),
+		v1.StepRouting: routing.New(o.Client, o.APIReader, resolver, o.NoticeBackendImage),
+	}
+	rehearsal := &dryrun.Executor{Targets: resolver, Recipients: &recipients.Objects{Reader: o.APIReader}}
+	return set, rehearsal
+}
+
+// exportLocation tells the notice templates where a recipient's export is,
+// once the export step has verified it.
+func exportLocation(_ context.Context, rw *v1.RegionWithdrawal, r recipients.Recipient) string {
+	return export.Locations(rw)[r.ID]
+}
