@@ -167,10 +167,7 @@ func (r *RegionWithdrawalReconciler) finalize(ctx context.Context, rw *v1.Region
 		return nil
 	}
 	for _, step := range v1.AllSteps {
-		e, err := r.Executors.For(step)
-		if err != nil {
-			continue
-		}
+		e, _ := r.Executors.For(step)
 		if f, ok := e.(executor.Finalizer); ok {
 			if err := f.Finalize(ctx, rw); err != nil {
 				return err

@@ -139,12 +139,13 @@ func (r *RegionWithdrawalReconciler) plan(tl *planner.Timeline, rw *v1.RegionWit
 
 // executorFor picks who carries out a: the rehearsal for a dry run, and for
 // an action that started as a rehearsal; the step's real executor otherwise.
-func (r *RegionWithdrawalReconciler) executorFor(rw *v1.RegionWithdrawal, a planner.Action) (executor.Executor, bool, error) {
+// ok is false when this build has no executor for a's step.
+func (r *RegionWithdrawalReconciler) executorFor(rw *v1.RegionWithdrawal, a planner.Action) (e executor.Executor, rehearsal, ok bool) {
 	if rw.Spec.DryRun || startedAsRehearsal(&rw.Status, a) {
-		return r.Rehearsal, true, nil
+		return r.Rehearsal, true, true
 	}
-	e, err := r.Executors.For(a.Step)
-	return e, false, err
+	e, ok = r.Executors.For(a.Step)
+	return e, false, ok
 }
 
 func startedAsRehearsal(status *v1.RegionWithdrawalStatus, a planner.Action) bool {
@@ -165,8 +166,8 @@ func noExecutor(step v1.StepName) string {
 // every one of them is carried out by a read-only executor.
 func (r *RegionWithdrawalReconciler) start(rw *v1.RegionWithdrawal, due []planner.Action, now time.Time) (started int, mustPersist bool) {
 	for _, a := range due {
-		e, rehearsal, err := r.executorFor(rw, a)
-		if err != nil {
+		e, rehearsal, ok := r.executorFor(rw, a)
+		if !ok {
 			summarize.Block(&rw.Status, a.Step, noExecutor(a.Step))
 			continue
 		}
@@ -200,8 +201,8 @@ func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionW
 			continue
 		}
 		w.executed[a.ID] = true
-		e, rehearsal, err := r.executorFor(rw, a)
-		if err != nil {
+		e, rehearsal, ok := r.executorFor(rw, a)
+		if !ok {
 			summarize.Block(&rw.Status, a.Step, noExecutor(a.Step))
 			continue
 		}

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 )
 
 // A HorizontalPodAutoscaler aimed at a drained workload would scale it back
@@ -38,8 +39,6 @@ import (
 // and spec are written to a ConfigMap owned by the withdrawal, and then it
 // is deleted. Cancel creates it again from that record, exactly.
 const (
-	// LabelWithdrawalUID marks the ConfigMaps that hold a withdrawal's records.
-	LabelWithdrawalUID = "withdrawal.ops.dev/withdrawal-uid"
 	// LabelRecord says what a record ConfigMap holds.
 	LabelRecord = "withdrawal.ops.dev/record"
 	// RecordAutoscaler is the LabelRecord value of a set-aside HPA.
@@ -84,8 +83,8 @@ func (e *Executor) setAside(ctx context.Context, rw *v1.RegionWithdrawal, hpa *a
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: autoscalerRecordName(rw, hpa), Namespace: rw.Namespace,
-			Labels:          map[string]string{LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordAutoscaler},
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rw, v1.GroupVersion.WithKind("RegionWithdrawal"))},
+			Labels:          map[string]string{executor.LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordAutoscaler},
+			OwnerReferences: []metav1.OwnerReference{executor.OwnerReference(rw)},
 		},
 		Data: map[string]string{autoscalerKey: string(raw)},
 	}
@@ -105,7 +104,7 @@ func (e *Executor) setAside(ctx context.Context, rw *v1.RegionWithdrawal, hpa *a
 func (e *Executor) restoreAutoscalers(ctx context.Context, rw *v1.RegionWithdrawal) (int, error) {
 	var list corev1.ConfigMapList
 	if err := e.apiReader().List(ctx, &list, client.InNamespace(rw.Namespace),
-		client.MatchingLabels{LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordAutoscaler}); err != nil {
+		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordAutoscaler}); err != nil {
 		return 0, fmt.Errorf("listing HorizontalPodAutoscaler records: %w", err)
 	}
 	n := 0

@@ -119,17 +119,7 @@ func (e *Executor) apiReader() client.Reader {
 
 // Execute drains (ActionStart) or restores (ActionRevert).
 func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (executor.Result, error) {
-	if a.Step != v1.StepDrain {
-		return executor.Result{}, fmt.Errorf("drain: unexpected action %s", a.ID)
-	}
-	switch a.Kind {
-	case planner.ActionStart:
-		return e.drain(ctx, rw)
-	case planner.ActionRevert:
-		return e.revert(ctx, rw)
-	default:
-		return executor.Result{}, fmt.Errorf("drain: unexpected action %s", a.ID)
-	}
+	return executor.Dispatch(ctx, rw, a, v1.StepDrain, executor.Actions{Start: e.drain, Revert: e.revert})
 }
 
 // BatchSize resolves maxUnavailable (a count, or a percentage rounded up)
@@ -377,10 +367,7 @@ func (e *Executor) drain(ctx context.Context, rw *v1.RegionWithdrawal) (executor
 // retryOrFail turns a lost race into a quick retry and anything else into
 // an error the controller backs off on.
 func (e *Executor) retryOrFail(err error, format string, args ...any) (executor.Result, error) {
-	if apierrors.IsConflict(err) {
-		return executor.Result{Message: fmt.Sprintf(format, args...) + ": the object changed meanwhile; trying again", RequeueAfter: conflictRetry}, nil
-	}
-	return executor.Result{}, fmt.Errorf(format+": %w", append(args, err)...)
+	return executor.RetryOrFail(err, conflictRetry, fmt.Sprintf(format, args...))
 }
 
 func (e *Executor) event(rw *v1.RegionWithdrawal, typ, reason, note string) {
@@ -529,11 +516,7 @@ func readyEndpoints(ctx context.Context, r client.Reader, services []v1.ObjectRe
 
 func plan(set *targets.Set) *v1.StepPlan {
 	objs := append(set.Workloads(), set.Services...)
-	return &v1.StepPlan{
-		ObjectCount: int32(len(objs)),
-		Objects:     objs[:min(len(objs), 100)],
-		Summary:     fmt.Sprintf("scale %d Deployments and %d StatefulSets to zero and wait for %d Services to have no ready endpoint", len(set.Deployments), len(set.StatefulSets), len(set.Services)),
-	}
+	return executor.NewPlan(objs, fmt.Sprintf("scale %d Deployments and %d StatefulSets to zero and wait for %d Services to have no ready endpoint", len(set.Deployments), len(set.StatefulSets), len(set.Services)))
 }
 
 // revert restores every workload the withdrawal drained to its recorded

@@ -35,9 +35,6 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
-// maxListed caps the objects listed in a step's plan; ObjectCount is exact.
-const maxListed = 100
-
 // Executor rehearses every step. It only reads.
 type Executor struct {
 	Targets    *targets.Resolver
@@ -73,9 +70,7 @@ func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a plann
 	default:
 		return executor.Result{}, fmt.Errorf("dry run: unexpected action %s", a.ID)
 	}
-	plan := &v1.StepPlan{ObjectCount: int32(len(objs)), Summary: summary}
-	plan.Objects = objs[:min(len(objs), maxListed)]
-	return executor.Result{Done: true, Plan: plan, Message: "dry run: " + summary, Progress: &v1.Progress{Done: int64(len(objs)), Total: int64(len(objs))}}, nil
+	return executor.Result{Done: true, Plan: executor.NewPlan(objs, summary), Message: "dry run: " + summary, Progress: &v1.Progress{Done: int64(len(objs)), Total: int64(len(objs))}}, nil
 }
 
 // sampleSize is how many recipients a rehearsal renders every template for.

@@ -22,7 +22,6 @@ package executor
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -87,15 +86,10 @@ func (c NoticeCounts) Pending() int64 { return max(0, c.Recipients-c.Sent-c.Fail
 // Set maps each step to its executor.
 type Set map[v1.StepName]Executor
 
-// ErrNoExecutor is returned for a step this build cannot carry out for real.
-var ErrNoExecutor = errors.New("no executor for this step")
-
-// For returns the executor of a step, or ErrNoExecutor.
-func (s Set) For(step v1.StepName) (Executor, error) {
-	if e, ok := s[step]; ok && e != nil {
-		return e, nil
-	}
-	return nil, ErrNoExecutor
+// For returns the executor of a step, and whether this build has one.
+func (s Set) For(step v1.StepName) (Executor, bool) {
+	e, ok := s[step]
+	return e, ok && e != nil
 }
 
 // Finalizer is implemented by executors that hold something a deleted

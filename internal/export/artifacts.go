@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 )
 
 // ArtifactConfigMapName is the ConfigMap that holds the artifacts of the
@@ -83,8 +84,8 @@ func (e *Executor) ensureEntries(ctx context.Context, rw *v1.RegionWithdrawal, n
 		cm = corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: name, Namespace: rw.Namespace,
-				Labels:          map[string]string{LabelWithdrawal: labelValue(rw.Name), LabelWithdrawalUID: string(rw.UID)},
-				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rw, v1.GroupVersion.WithKind("RegionWithdrawal"))},
+				Labels:          map[string]string{LabelWithdrawal: labelValue(rw.Name), executor.LabelWithdrawalUID: string(rw.UID)},
+				OwnerReferences: []metav1.OwnerReference{executor.OwnerReference(rw)},
 			},
 			Data: data,
 		}

@@ -94,7 +94,7 @@ func (e *Executor) Watches() []executor.Watch {
 // MapJob maps an export Job to its withdrawal.
 func MapJob(_ context.Context, obj client.Object) []reconcile.Request {
 	ann := obj.GetAnnotations()
-	if obj.GetLabels()[LabelWithdrawalUID] == "" || ann[AnnotationWithdrawalName] == "" {
+	if obj.GetLabels()[executor.LabelWithdrawalUID] == "" || ann[AnnotationWithdrawalName] == "" {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ann[AnnotationWithdrawalNamespace], Name: ann[AnnotationWithdrawalName]}}}

@@ -131,20 +131,7 @@ func (e *Executor) reader() client.Reader {
 
 // Execute exports (ActionStart) or cancels running exports (ActionRevert).
 func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (executor.Result, error) {
-	if a.Step != v1.StepExport {
-		return executor.Result{}, fmt.Errorf("export: unexpected action %s", a.ID)
-	}
-	switch a.Kind {
-	case planner.ActionStart:
-		if rw.Spec.Export == nil {
-			return executor.Result{Done: true, Failed: true, Message: "spec.export was removed while the export ran"}, nil
-		}
-		return e.export(ctx, rw)
-	case planner.ActionRevert:
-		return e.revert(ctx, rw)
-	default:
-		return executor.Result{}, fmt.Errorf("export: unexpected action %s", a.ID)
-	}
+	return executor.Dispatch(ctx, rw, a, v1.StepExport, executor.Actions{Start: e.export, Revert: e.revert})
 }
 
 // attempt is one Job of a target, as judged.
@@ -201,6 +188,9 @@ func (t *targetState) nextAttempt() int {
 
 func (e *Executor) export(ctx context.Context, rw *v1.RegionWithdrawal) (executor.Result, error) {
 	spec := rw.Spec.Export
+	if spec == nil {
+		return executor.Result{Done: true, Failed: true, Message: "spec.export was removed while the export ran"}, nil
+	}
 	now := e.now()
 	deadline := spec.Deadline.Resolve(rw.Spec.Cutoff.Time).UTC()
 	parallelism := int(max(spec.Parallelism, 1))
@@ -383,7 +373,7 @@ func (e *Executor) listJobs(ctx context.Context, rw *v1.RegionWithdrawal) ([]bat
 	var jobs batchv1.JobList
 	for _, ns := range nss {
 		var in batchv1.JobList
-		if err := e.reader().List(ctx, &in, client.InNamespace(ns), client.MatchingLabels{LabelWithdrawalUID: string(rw.UID)}); err != nil {
+		if err := e.reader().List(ctx, &in, client.InNamespace(ns), client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID)}); err != nil {
 			return nil, fmt.Errorf("listing export Jobs in %s: %w", ns, err)
 		}
 		jobs.Items = append(jobs.Items, in.Items...)
@@ -481,7 +471,7 @@ func (e *Executor) createJob(ctx context.Context, rw *v1.RegionWithdrawal, job *
 	if err := e.reader().Get(ctx, client.ObjectKeyFromObject(job), &existing); err != nil {
 		return nil, fmt.Errorf("reading export Job %s/%s: %w", job.Namespace, job.Name, err)
 	}
-	if existing.Labels[LabelWithdrawalUID] != string(rw.UID) {
+	if existing.Labels[executor.LabelWithdrawalUID] != string(rw.UID) {
 		return nil, fmt.Errorf("a Job named %s/%s exists and does not belong to this withdrawal", job.Namespace, job.Name)
 	}
 	return &existing, nil

@@ -159,7 +159,7 @@ func (f *fixture) status() *v1.ExportStatus {
 func (f *fixture) jobs() map[string]*batchv1.Job {
 	f.t.Helper()
 	var list batchv1.JobList
-	if err := env.Client.List(f.ctx, &list, client.MatchingLabels{LabelWithdrawalUID: string(f.rw.UID)}); err != nil {
+	if err := env.Client.List(f.ctx, &list, client.MatchingLabels{executor.LabelWithdrawalUID: string(f.rw.UID)}); err != nil {
 		f.t.Fatal(err)
 	}
 	out := map[string]*batchv1.Job{}

@@ -31,6 +31,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 )
 
 // Labels and annotations on export Jobs. The Jobs are the record of the
@@ -38,10 +39,9 @@ import (
 // controller has judged it, its verified result or why it failed, so the
 // state survives a controller crash and the Pods' garbage collection.
 const (
-	LabelWithdrawal    = "withdrawal.ops.dev/withdrawal"
-	LabelWithdrawalUID = "withdrawal.ops.dev/withdrawal-uid"
-	LabelTarget        = "withdrawal.ops.dev/export-target"
-	LabelAttempt       = "withdrawal.ops.dev/export-attempt"
+	LabelWithdrawal = "withdrawal.ops.dev/withdrawal"
+	LabelTarget     = "withdrawal.ops.dev/export-target"
+	LabelAttempt    = "withdrawal.ops.dev/export-attempt"
 
 	AnnotationWithdrawalNamespace = "withdrawal.ops.dev/withdrawal-namespace"
 	AnnotationWithdrawalName      = "withdrawal.ops.dev/withdrawal-name"
@@ -125,10 +125,10 @@ func buildJob(rw *v1.RegionWithdrawal, t Target, hash string, attempt int, deadl
 		return nil, fmt.Errorf("%w: spec.export.jobTemplate.spec.template.spec.containers is empty", ErrInvalidTemplate)
 	}
 	labels := map[string]string{
-		LabelWithdrawal:    labelValue(rw.Name),
-		LabelWithdrawalUID: string(rw.UID),
-		LabelTarget:        hash,
-		LabelAttempt:       strconv.Itoa(attempt),
+		LabelWithdrawal:             labelValue(rw.Name),
+		executor.LabelWithdrawalUID: string(rw.UID),
+		LabelTarget:                 hash,
+		LabelAttempt:                strconv.Itoa(attempt),
 	}
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
@@ -143,7 +143,7 @@ func buildJob(rw *v1.RegionWithdrawal, t Target, hash string, attempt int, deadl
 	// would take the owner for missing and delete the Job. Jobs in other
 	// namespaces are found by label and removed by Finalize.
 	if t.Namespace == rw.Namespace {
-		job.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(rw, v1.GroupVersion.WithKind("RegionWithdrawal"))}
+		job.OwnerReferences = []metav1.OwnerReference{executor.OwnerReference(rw)}
 	}
 	spec := &job.Spec
 	// One Job, one result: a single Pod runs to completion.
@@ -161,7 +161,7 @@ func buildJob(rw *v1.RegionWithdrawal, t Target, hash string, attempt int, deadl
 		spec.ActiveDeadlineSeconds = ptr.To(left)
 	}
 	pod := &spec.Template
-	pod.Labels = merge(pod.Labels, map[string]string{LabelWithdrawalUID: string(rw.UID), LabelTarget: hash})
+	pod.Labels = merge(pod.Labels, map[string]string{executor.LabelWithdrawalUID: string(rw.UID), LabelTarget: hash})
 	if pod.Spec.RestartPolicy == "" || pod.Spec.RestartPolicy == corev1.RestartPolicyAlways {
 		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
 	}

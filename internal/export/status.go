@@ -26,11 +26,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 )
-
-// maxPlanned caps the targets listed in the step's plan.
-const maxPlanned = 100
 
 // summarize derives the step's status from the targets and their Jobs.
 func (e *Executor) summarize(_ context.Context, rw *v1.RegionWithdrawal, states []*targetState, deadline, now time.Time, parallelism, maxAttempts int) *v1.ExportStatus {
@@ -182,7 +180,7 @@ func artifactOf(s *targetState, a *attempt) v1.ExportArtifact {
 // plan lists the targets, for status and the kubectl plugin.
 func plan(states []*targetState, rw *v1.RegionWithdrawal) *v1.StepPlan {
 	p := &v1.StepPlan{ObjectCount: int32(len(states))}
-	for _, s := range states[:min(len(states), maxPlanned)] {
+	for _, s := range states[:min(len(states), executor.MaxPlanned)] {
 		parts := strings.SplitN(s.Key, "/", 3)
 		ref := v1.ObjectReference{Kind: parts[0]}
 		switch len(parts) {

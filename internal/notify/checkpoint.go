@@ -37,16 +37,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 )
 
 // Labels and keys of the checkpoint ConfigMaps. See docs/notify.md.
 const (
-	LabelManagedBy     = "app.kubernetes.io/managed-by"
-	managedBy          = "region-withdrawal-operator"
-	LabelWithdrawalUID = "withdrawal.ops.dev/withdrawal-uid"
-	LabelNotice        = "withdrawal.ops.dev/notice"
-	LabelShard         = "withdrawal.ops.dev/shard"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	managedBy      = "region-withdrawal-operator"
+	LabelNotice    = "withdrawal.ops.dev/notice"
+	LabelShard     = "withdrawal.ops.dev/shard"
 
 	// KeyDelivered holds 8 bytes per delivered (recipient, channel): the
 	// first 8 bytes, big-endian, of SHA-256(idempotency key + "/" + channel).
@@ -228,14 +228,14 @@ func ShardName(rw *v1.RegionWithdrawal, noticeID string, shard int) string {
 // RecordsSelector is the label selector of a notice's per-recipient records,
 // for `kubectl get configmaps -l ...`.
 func RecordsSelector(rw *v1.RegionWithdrawal, noticeID string) string {
-	return LabelWithdrawalUID + "=" + string(rw.UID) + "," + LabelNotice + "=" + noticeID
+	return executor.LabelWithdrawalUID + "=" + string(rw.UID) + "," + LabelNotice + "=" + noticeID
 }
 
 // Load reads every shard of a notice: one List.
 func (s *Store) Load(ctx context.Context, rw *v1.RegionWithdrawal, noticeID string) (*State, error) {
 	var list corev1.ConfigMapList
 	if err := s.Reader.List(ctx, &list, client.InNamespace(rw.Namespace),
-		client.MatchingLabels{LabelWithdrawalUID: string(rw.UID), LabelNotice: noticeID}); err != nil {
+		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID), LabelNotice: noticeID}); err != nil {
 		return nil, fmt.Errorf("reading the checkpoint of notice %s: %w", noticeID, err)
 	}
 	st := newState()
@@ -376,7 +376,7 @@ func (s *Store) commitChunk(ctx context.Context, rw *v1.RegionWithdrawal, notice
 			ObjectMeta: metav1.ObjectMeta{
 				Name: ShardName(rw, noticeID, st.next), Namespace: rw.Namespace,
 				Labels: map[string]string{
-					LabelManagedBy: managedBy, LabelWithdrawalUID: string(rw.UID),
+					LabelManagedBy: managedBy, executor.LabelWithdrawalUID: string(rw.UID),
 					LabelNotice: noticeID, LabelShard: strconv.Itoa(st.next),
 				},
 			},

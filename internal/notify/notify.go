@@ -335,5 +335,3 @@ func problemSummary(sum *recipients.Summary) string {
 	return strings.Join(parts, "; ")
 }
 
-// IsTemplateError reports whether err is a template the user must fix.
-func IsTemplateError(err error) bool { return errors.Is(err, ErrTemplate) }

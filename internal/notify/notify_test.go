@@ -323,7 +323,7 @@ func TestEveryRecipientGetsTheNotice(t *testing.T) {
 	// The failures are recorded per recipient, with their reasons, in
 	// ConfigMaps the withdrawal owns.
 	var cms corev1.ConfigMapList
-	if err := env.Client.List(f.ctx, &cms, client.InNamespace(f.ns), client.MatchingLabels{notify.LabelWithdrawalUID: string(rw.UID)}); err != nil {
+	if err := env.Client.List(f.ctx, &cms, client.InNamespace(f.ns), client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID)}); err != nil {
 		t.Fatal(err)
 	}
 	var failures string

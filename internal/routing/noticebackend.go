@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 )
 
 const (
@@ -174,7 +175,7 @@ func (e *Executor) deployNoticeBackend(ctx context.Context, rw *v1.RegionWithdra
 		LabelNoticeFor:                 string(rw.UID),
 	}
 	selector := map[string]string{"app.kubernetes.io/name": "notice-backend", "app.kubernetes.io/instance": b.Name}
-	owner := []metav1.OwnerReference{*metav1.NewControllerRef(rw, v1.GroupVersion.WithKind("RegionWithdrawal"))}
+	owner := []metav1.OwnerReference{executor.OwnerReference(rw)}
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: b.Name, Namespace: rw.Namespace, Labels: labels, OwnerReferences: owner},
 		Spec: appsv1.DeploymentSpec{

@@ -58,8 +58,6 @@ const (
 	// ConfigMap holding its original. It is written in the same update as
 	// the switch, so a route is never modified without it.
 	AnnotationSnapshot = "withdrawal.ops.dev/routing-snapshot"
-	// LabelWithdrawalUID marks the ConfigMaps that hold a withdrawal's records.
-	LabelWithdrawalUID = "withdrawal.ops.dev/withdrawal-uid"
 	// LabelRecord says what a record ConfigMap holds.
 	LabelRecord = "withdrawal.ops.dev/record"
 	// RecordRoute is the LabelRecord value of a route snapshot.
@@ -110,17 +108,7 @@ func (e *Executor) apiReader() client.Reader {
 
 // Execute switches the routes (ActionStart) or restores them (ActionRevert).
 func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (executor.Result, error) {
-	if a.Step != v1.StepRouting {
-		return executor.Result{}, fmt.Errorf("routing: unexpected action %s", a.ID)
-	}
-	switch a.Kind {
-	case planner.ActionStart:
-		return e.cut(ctx, rw)
-	case planner.ActionRevert:
-		return e.restore(ctx, rw)
-	default:
-		return executor.Result{}, fmt.Errorf("routing: unexpected action %s", a.ID)
-	}
+	return executor.Dispatch(ctx, rw, a, v1.StepRouting, executor.Actions{Start: e.cut, Revert: e.restore})
 }
 
 // SnapshotName is the ConfigMap that holds a route's original: derived from
@@ -255,7 +243,7 @@ func (e *Executor) cut(ctx context.Context, rw *v1.RegionWithdrawal) (executor.R
 	res := executor.Result{
 		Detail:   executor.Detail{Routing: st},
 		Progress: &v1.Progress{Done: int64(st.Switched), Total: int64(st.Routes)},
-		Plan:     &v1.StepPlan{ObjectCount: int32(len(routes)), Objects: routes[:min(len(routes), 100)], Summary: "snapshot and switch " + fmt.Sprint(len(routes)) + " routes"},
+		Plan:     executor.NewPlan(routes, fmt.Sprintf("snapshot and switch %d routes", len(routes))),
 	}
 	switch {
 	case int(st.Switched) == len(routes):
@@ -375,9 +363,9 @@ func (e *Executor) takeSnapshot(ctx context.Context, rw *v1.RegionWithdrawal, re
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: rw.Namespace,
-			Labels:          map[string]string{LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordRoute},
+			Labels:          map[string]string{executor.LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordRoute},
 			Annotations:     map[string]string{"withdrawal.ops.dev/route": ref.Kind + " " + ref.Namespace + "/" + ref.Name},
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rw, v1.GroupVersion.WithKind("RegionWithdrawal"))},
+			OwnerReferences: []metav1.OwnerReference{executor.OwnerReference(rw)},
 		},
 		Data: map[string]string{snapshotKey: string(raw)},
 	}
@@ -393,7 +381,7 @@ func (e *Executor) takeSnapshot(ctx context.Context, rw *v1.RegionWithdrawal, re
 func (e *Executor) restore(ctx context.Context, rw *v1.RegionWithdrawal) (executor.Result, error) {
 	var list corev1.ConfigMapList
 	if err := e.apiReader().List(ctx, &list, client.InNamespace(rw.Namespace),
-		client.MatchingLabels{LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordRoute}); err != nil {
+		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordRoute}); err != nil {
 		return executor.Result{}, fmt.Errorf("listing route snapshots: %w", err)
 	}
 	st := &v1.RoutingStatus{Routes: int32(len(list.Items))}

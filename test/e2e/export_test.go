@@ -33,7 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/export"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 )
 
 // exportGate is a scheduling gate on the export Job pods: kwok only plays
@@ -87,7 +87,7 @@ func TestOperatorExportsBeforeItDrains(t *testing.T) {
 	var got v1.RegionWithdrawal
 	err := wait.PollUntilContextTimeout(ctx, 300*time.Millisecond, time.Until(cutoff)+60*time.Second, true, func(ctx context.Context) (bool, error) {
 		var pods corev1.PodList
-		if err := c.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{export.LabelWithdrawalUID}); err != nil {
+		if err := c.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{executor.LabelWithdrawalUID}); err != nil {
 			return false, err
 		}
 		for i := range pods.Items {

@@ -35,7 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/export"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
 )
 
@@ -287,7 +287,7 @@ func playExporter(ctx context.Context, c client.Client, ns string) {
 	done := map[string]bool{}
 	_ = wait.PollUntilContextCancel(ctx, 300*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		var pods corev1.PodList
-		if err := c.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{export.LabelWithdrawalUID}); err != nil {
+		if err := c.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{executor.LabelWithdrawalUID}); err != nil {
 			return false, nil // the API server may be down
 		}
 		for i := range pods.Items {

@@ -1,0 +1,89 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package executor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+)
+
+// What every step's executor shares: the label and owner reference on what
+// it creates, the size of the plan it reports, the dispatch it starts
+// with, and how it answers a lost race.
+
+// LabelWithdrawalUID carries the UID of the withdrawal that created an
+// object (an export Job, a record ConfigMap, a notice backend): a new
+// withdrawal of the same name never mistakes an old one's objects for its
+// own.
+const LabelWithdrawalUID = "withdrawal.ops.dev/withdrawal-uid"
+
+// OwnerReference makes rw the controller of an object created in its own
+// namespace, so the object goes when the withdrawal does. (Owner
+// references cannot cross namespaces; objects elsewhere carry
+// LabelWithdrawalUID and are cleaned up by a Finalizer.)
+func OwnerReference(rw *v1.RegionWithdrawal) metav1.OwnerReference {
+	return *metav1.NewControllerRef(rw, v1.GroupVersion.WithKind("RegionWithdrawal"))
+}
+
+// MaxPlanned caps the objects a step's plan lists; its ObjectCount stays
+// exact.
+const MaxPlanned = 100
+
+// NewPlan is the plan of a step that touches objs.
+func NewPlan(objs []v1.ObjectReference, summary string) *v1.StepPlan {
+	return &v1.StepPlan{ObjectCount: int32(len(objs)), Objects: objs[:min(len(objs), MaxPlanned)], Summary: summary}
+}
+
+// Actions are what carry out a step's two kinds of action.
+type Actions struct {
+	Start  func(ctx context.Context, rw *v1.RegionWithdrawal) (Result, error)
+	Revert func(ctx context.Context, rw *v1.RegionWithdrawal) (Result, error)
+}
+
+// Dispatch runs the function of a's kind, after checking that a is an
+// action of step: the switch every step's Execute starts with.
+func Dispatch(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action, step v1.StepName, do Actions) (Result, error) {
+	var fn func(context.Context, *v1.RegionWithdrawal) (Result, error)
+	switch {
+	case a.Step != step:
+	case a.Kind == planner.ActionStart:
+		fn = do.Start
+	case a.Kind == planner.ActionRevert:
+		fn = do.Revert
+	}
+	if fn == nil {
+		return Result{}, fmt.Errorf("%s: unexpected action %s", step, a.ID)
+	}
+	return fn(ctx, rw)
+}
+
+// RetryOrFail turns a lost race (a conflict: the object changed since it
+// was read) into a result that asks for a quick retry, and any other error
+// into one the controller backs off on. what says what was being done.
+func RetryOrFail(err error, retryAfter time.Duration, what string) (Result, error) {
+	if apierrors.IsConflict(err) {
+		return Result{Message: what + ": the object changed meanwhile; trying again", RequeueAfter: retryAfter}, nil
+	}
+	return Result{}, fmt.Errorf("%s: %w", what, err)
+}
