@@ -334,4 +334,3 @@ func problemSummary(sum *recipients.Summary) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
