@@ -337,7 +337,7 @@ func (e *Executor) drain(ctx context.Context, rw *v1.RegionWithdrawal) (executor
 	res := executor.Result{
 		Detail:   executor.Detail{Drain: st},
 		Progress: &v1.Progress{Done: int64(st.Drained), Total: int64(st.Workloads)},
-		Plan:     plan(set),
+		Plan:     Preview(rw, set).Plan(),
 	}
 	head := fmt.Sprintf("%d/%d workloads scaled to zero in batches of %d", st.Drained, st.Workloads, batch)
 	if len(notes) > 0 {
@@ -514,9 +514,15 @@ func readyEndpoints(ctx context.Context, r client.Reader, services []v1.ObjectRe
 	return total, blockers, nil
 }
 
-func plan(set *targets.Set) *v1.StepPlan {
-	objs := append(set.Workloads(), set.Services...)
-	return executor.NewPlan(objs, fmt.Sprintf("scale %d Deployments and %d StatefulSets to zero and wait for %d Services to have no ready endpoint", len(set.Deployments), len(set.StatefulSets), len(set.Services)))
+// Preview is what the drain would do with the selection. The real run,
+// the rehearsal and `kubectl withdrawal plan` all show it.
+func Preview(rw *v1.RegionWithdrawal, set *targets.Set) executor.Preview {
+	spec := rw.Spec.Drain
+	return executor.Preview{
+		Objects: append(set.Workloads(), set.Services...),
+		Summary: fmt.Sprintf("scale %d Deployments and %d StatefulSets to zero, %d at a time, %s apart, and wait for %d Services to have no ready endpoint",
+			len(set.Deployments), len(set.StatefulSets), BatchSize(spec.MaxUnavailable, len(set.Workloads())), durationOr(spec.Interval, defaultInterval), len(set.Services)),
+	}
 }
 
 // revert restores every workload the withdrawal drained to its recorded

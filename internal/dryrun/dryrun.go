@@ -25,13 +25,14 @@ import (
 	"fmt"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/intstr"
-
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/drain"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
@@ -54,23 +55,25 @@ func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a plann
 	case a.Kind == planner.ActionRevert:
 		return executor.Result{Done: true, Message: "dry run: would revert " + string(a.Step), Plan: &v1.StepPlan{Summary: "would revert " + string(a.Step)}}, nil
 	}
+	preview, ok := previews[a.Step]
+	if !ok {
+		return executor.Result{}, fmt.Errorf("dry run: unexpected action %s", a.ID)
+	}
 	set, err := e.Targets.Resolve(ctx, rw)
 	if err != nil {
 		return executor.Result{}, err
 	}
-	var objs []v1.ObjectReference
-	var summary string
-	switch a.Step {
-	case v1.StepExport:
-		objs, summary = exportPlan(rw, set)
-	case v1.StepDrain:
-		objs, summary = drainPlan(rw, set)
-	case v1.StepRouting:
-		objs, summary = routingPlan(rw, set)
-	default:
-		return executor.Result{}, fmt.Errorf("dry run: unexpected action %s", a.ID)
-	}
-	return executor.Result{Done: true, Plan: executor.NewPlan(objs, summary), Message: "dry run: " + summary, Progress: &v1.Progress{Done: int64(len(objs)), Total: int64(len(objs))}}, nil
+	p := preview(rw, set)
+	n := int64(len(p.Objects))
+	return executor.Result{Done: true, Plan: p.Plan(), Message: "dry run: would " + p.Plan().Summary, Progress: &v1.Progress{Done: n, Total: n}}, nil
+}
+
+// previews are the steps' own Preview functions: a rehearsal shows what
+// the real run would touch because it asks the same code.
+var previews = map[v1.StepName]func(*v1.RegionWithdrawal, *targets.Set) executor.Preview{
+	v1.StepExport:  export.Preview,
+	v1.StepDrain:   drain.Preview,
+	v1.StepRouting: routing.Preview,
 }
 
 // sampleSize is how many recipients a rehearsal renders every template for.
@@ -107,22 +110,10 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 			}
 		}
 	}
-	var channels []string
-	if rw.Spec.Notify.Webhook != nil {
-		channels = append(channels, "webhook")
-	}
-	if rw.Spec.Notify.Email != nil {
-		channels = append(channels, "email")
-	}
-	summary := fmt.Sprintf("would send the %s to %d recipients by %s", strings.ToLower(string(a.Notice)), sum.Recipients, strings.Join(channels, " and "))
-	if sum.ProblemCount > 0 {
-		summary += fmt.Sprintf("; %d records skipped (first: %s)", sum.ProblemCount, sum.Problems[0])
-	}
-	if sum.DuplicateCount > 0 {
-		summary += fmt.Sprintf("; %d duplicate ids (first: %s)", sum.DuplicateCount, sum.Duplicates[0])
-	}
-	if len(sum.Unread) > 0 {
-		summary += "; counted at send time: " + strings.Join(sum.Unread, ", ")
+	p := notify.Preview(rw, sum)
+	summary := fmt.Sprintf("would send the %s to %d recipients by %s", strings.ToLower(string(a.Notice)), sum.Recipients, strings.Join(notify.Channels(rw), " and "))
+	if p.Note != "" {
+		summary += "; " + p.Note
 	}
 	if rendered != "" {
 		summary += "; " + rendered
@@ -133,64 +124,4 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 		Plan:    &v1.StepPlan{Recipients: sum.Recipients, Summary: summary},
 		Message: "dry run: " + summary,
 	}, nil
-}
-
-func exportPlan(rw *v1.RegionWithdrawal, set *targets.Set) ([]v1.ObjectReference, string) {
-	ex := rw.Spec.Export
-	var objs []v1.ObjectReference
-	switch ex.Per {
-	case v1.ExportPerWorkload:
-		objs = set.Workloads()
-	case v1.ExportOnce:
-		objs = []v1.ObjectReference{{Kind: targets.KindNamespace, Name: rw.Namespace}}
-	default:
-		for _, ns := range set.Namespaces {
-			objs = append(objs, v1.ObjectReference{Kind: targets.KindNamespace, Name: ns})
-		}
-	}
-	per := strings.ToLower(string(ex.Per))
-	if per == "" {
-		per = "namespace"
-	}
-	return objs, fmt.Sprintf("would run %d export Jobs (one per %s, %d at a time, up to %d attempts each) and verify each result",
-		len(objs), per, max(ex.Parallelism, 1), max(ex.MaxAttempts, 1))
-}
-
-func drainPlan(rw *v1.RegionWithdrawal, set *targets.Set) ([]v1.ObjectReference, string) {
-	objs := append(set.Workloads(), set.Services...)
-	total := len(set.Workloads())
-	batch := batchSize(rw.Spec.Drain.MaxUnavailable, total)
-	interval := "1m0s"
-	if rw.Spec.Drain.Interval != nil {
-		interval = rw.Spec.Drain.Interval.Duration.String()
-	}
-	return objs, fmt.Sprintf("would scale %d Deployments and %d StatefulSets to zero, %d at a time, %s apart, and wait for %d Services to have no ready endpoint",
-		len(set.Deployments), len(set.StatefulSets), batch, interval, len(set.Services))
-}
-
-func routingPlan(rw *v1.RegionWithdrawal, set *targets.Set) ([]v1.ObjectReference, string) {
-	objs := set.Routes()
-	how := "point at the HTTP 451 notice backend"
-	if rw.Spec.Routing.Mode == v1.RoutingRemove {
-		how = "have their rules removed"
-	}
-	s := fmt.Sprintf("%d Ingresses and %d HTTPRoutes would %s, after a snapshot of each", len(set.Ingresses), len(set.HTTPRoutes), how)
-	if set.HTTPRoutesUnavailable {
-		s += "; the HTTPRoute API (Gateway API) is not installed, so only Ingresses are handled"
-	}
-	return objs, s
-}
-
-// batchSize resolves maxUnavailable (a count or a percentage, rounded up,
-// at least one) against the number of workloads.
-func batchSize(maxUnavailable *intstr.IntOrString, total int) int {
-	v := intstr.FromString("25%")
-	if maxUnavailable != nil {
-		v = *maxUnavailable
-	}
-	n, err := intstr.GetScaledValueFromIntOrPercent(&v, total, true)
-	if err != nil || n < 1 {
-		return 1
-	}
-	return n
 }

@@ -87,3 +87,28 @@ func RetryOrFail(err error, retryAfter time.Duration, what string) (Result, erro
 	}
 	return Result{}, fmt.Errorf("%s: %w", what, err)
 }
+
+// Preview is what a step would touch, worked out from the targets a
+// withdrawal selects. Each step package has one Preview function; the real
+// run, the rehearsal and `kubectl withdrawal plan` all call it, so a
+// rehearsal cannot drift from the run it rehearses.
+type Preview struct {
+	Objects []v1.ObjectReference
+	// Recipients counts who a notice would reach.
+	Recipients int64
+	// Summary says what the step does, as an imperative: "scale 3
+	// Deployments to zero, ...".
+	Summary string
+	// Note is something to know, such as an API that is not installed.
+	Note string
+}
+
+// Plan is the preview as a step's plan in status.
+func (p Preview) Plan() *v1.StepPlan {
+	plan := NewPlan(p.Objects, p.Summary)
+	if p.Note != "" {
+		plan.Summary += "; " + p.Note
+	}
+	plan.Recipients = p.Recipients
+	return plan
+}

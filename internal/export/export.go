@@ -42,11 +42,9 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -316,47 +314,11 @@ func scope(rw *v1.RegionWithdrawal) v1.ExportScope {
 
 // resolve lists the targets the withdrawal selects now, sorted by key.
 func (e *Executor) resolve(ctx context.Context, rw *v1.RegionWithdrawal) ([]Target, error) {
-	switch scope(rw) {
-	case v1.ExportOnce:
-		return []Target{{Key: "Region/" + rw.Spec.Region, Namespace: rw.Namespace}}, nil
-	case v1.ExportPerWorkload:
-		nss, err := e.Targets.Namespaces(ctx, rw)
-		if err != nil {
-			return nil, err
-		}
-		sel, err := metav1.LabelSelectorAsSelector(&rw.Spec.Selector)
-		if err != nil {
-			return nil, fmt.Errorf("parsing spec.selector: %w", err)
-		}
-		var out []Target
-		for _, ns := range nss {
-			var deps appsv1.DeploymentList
-			if err := e.Client.List(ctx, &deps, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}); err != nil {
-				return nil, fmt.Errorf("listing Deployments in %s: %w", ns, err)
-			}
-			for _, d := range deps.Items {
-				out = append(out, Target{Key: targets.KindDeployment + "/" + ns + "/" + d.Name, Namespace: ns, Name: d.Name})
-			}
-			var sts appsv1.StatefulSetList
-			if err := e.Client.List(ctx, &sts, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}); err != nil {
-				return nil, fmt.Errorf("listing StatefulSets in %s: %w", ns, err)
-			}
-			for _, s := range sts.Items {
-				out = append(out, Target{Key: targets.KindStatefulSet + "/" + ns + "/" + s.Name, Namespace: ns, Name: s.Name})
-			}
-		}
-		return out, nil
-	default:
-		nss, err := e.Targets.Namespaces(ctx, rw)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]Target, 0, len(nss))
-		for _, ns := range nss {
-			out = append(out, Target{Key: targets.KindNamespace + "/" + ns, Namespace: ns, Name: ns})
-		}
-		return out, nil
+	set, err := e.Targets.Resolve(ctx, rw)
+	if err != nil {
+		return nil, fmt.Errorf("resolving the export targets: %w", err)
 	}
+	return TargetsOf(rw, set), nil
 }
 
 // listJobs lists the withdrawal's export Jobs in the namespaces it

@@ -20,13 +20,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 )
 
@@ -177,23 +175,14 @@ func artifactOf(s *targetState, a *attempt) v1.ExportArtifact {
 	return out
 }
 
-// plan lists the targets, for status and the kubectl plugin.
+// plan lists the targets, for status and the kubectl plugin: those
+// selected now and those that already have Jobs.
 func plan(states []*targetState, rw *v1.RegionWithdrawal) *v1.StepPlan {
-	p := &v1.StepPlan{ObjectCount: int32(len(states))}
-	for _, s := range states[:min(len(states), executor.MaxPlanned)] {
-		parts := strings.SplitN(s.Key, "/", 3)
-		ref := v1.ObjectReference{Kind: parts[0]}
-		switch len(parts) {
-		case 3:
-			ref.Namespace, ref.Name = parts[1], parts[2]
-		case 2:
-			ref.Name = parts[1]
-		}
-		p.Objects = append(p.Objects, ref)
+	ts := make([]Target, 0, len(states))
+	for _, s := range states {
+		ts = append(ts, s.Target)
 	}
-	per := strings.ToLower(string(scope(rw)))
-	p.Summary = fmt.Sprintf("%d export Jobs (one per %s, %d at a time, up to %d attempts each), each result verified", len(states), per, max(rw.Spec.Export.Parallelism, 1), max(rw.Spec.Export.MaxAttempts, 1))
-	return p
+	return previewOf(rw, ts).Plan()
 }
 
 // Locations returns where each verified export is, for the notify step's

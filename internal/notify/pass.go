@@ -387,15 +387,8 @@ func (p *pass) result(sum *recipients.Summary) executor.Result {
 		Detail:   executor.Detail{Notice: &executor.NoticeCounts{Recipients: p.total, Sent: p.sent, Failed: p.failedN}},
 		Progress: &v1.Progress{Done: p.sent + p.failedN, Total: p.total},
 	}
-	var channels []string
-	if p.rw.Spec.Notify.Webhook != nil {
-		channels = append(channels, "webhook")
-	}
-	if p.rw.Spec.Notify.Email != nil {
-		channels = append(channels, "email")
-	}
 	kind := strings.ToLower(string(p.a.Notice))
-	res.Plan = &v1.StepPlan{Recipients: p.total, Summary: fmt.Sprintf("sends the %s to %d recipients by %s", kind, p.total, strings.Join(channels, " and "))}
+	res.Plan = &v1.StepPlan{Recipients: p.total, Summary: fmt.Sprintf("sends the %s to %d recipients by %s", kind, p.total, strings.Join(Channels(p.rw), " and "))}
 	pending := p.total - p.sent - p.failedN
 	switch {
 	case pending == 0:

@@ -30,8 +30,13 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/drain"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
@@ -62,7 +67,9 @@ type StepTargets struct {
 	Step       v1.StepName          `json:"step"`
 	Objects    []v1.ObjectReference `json:"objects,omitempty"`
 	Recipients int64                `json:"recipients,omitempty"`
-	Note       string               `json:"note,omitempty"`
+	// Summary says what the step would do to them.
+	Summary string `json:"summary,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
 func newPlanCommand(o *Options) *cobra.Command {
@@ -159,40 +166,30 @@ func BuildPlan(ctx context.Context, rw *v1.RegionWithdrawal, c client.Client, no
 	if err != nil {
 		return nil, err
 	}
+	// Each step's own Preview says what it would touch: the same code the
+	// rehearsal and the real run use.
 	if rw.Spec.Notify != nil {
-		st := StepTargets{Step: v1.StepNotify}
 		sum, err := (&recipients.Objects{Reader: c}).Each(ctx, rw, func(recipients.Recipient) error { return nil })
 		if err != nil {
-			st.Note = err.Error()
+			p.Steps = append(p.Steps, StepTargets{Step: v1.StepNotify, Note: err.Error()})
 		} else {
-			st.Recipients = sum.Recipients
-			if sum.ProblemCount > 0 {
-				st.Note = fmt.Sprintf("%d malformed records skipped (first: %s)", sum.ProblemCount, sum.Problems[0])
-			}
+			p.Steps = append(p.Steps, stepTargets(v1.StepNotify, notify.Preview(rw, sum)))
 		}
-		p.Steps = append(p.Steps, st)
 	}
 	if rw.Spec.Export != nil {
-		st := StepTargets{Step: v1.StepExport}
-		for _, ns := range set.Namespaces {
-			st.Objects = append(st.Objects, v1.ObjectReference{Kind: targets.KindNamespace, Name: ns})
-		}
-		if rw.Spec.Export.Per == v1.ExportPerWorkload {
-			st.Objects = set.Workloads()
-		}
-		p.Steps = append(p.Steps, st)
+		p.Steps = append(p.Steps, stepTargets(v1.StepExport, export.Preview(rw, set)))
 	}
 	if rw.Spec.Drain != nil {
-		p.Steps = append(p.Steps, StepTargets{Step: v1.StepDrain, Objects: append(set.Workloads(), set.Services...)})
+		p.Steps = append(p.Steps, stepTargets(v1.StepDrain, drain.Preview(rw, set)))
 	}
 	if rw.Spec.Routing != nil {
-		st := StepTargets{Step: v1.StepRouting, Objects: set.Routes()}
-		if set.HTTPRoutesUnavailable {
-			st.Note = "the HTTPRoute API (Gateway API) is not installed: only Ingresses"
-		}
-		p.Steps = append(p.Steps, st)
+		p.Steps = append(p.Steps, stepTargets(v1.StepRouting, routing.Preview(rw, set)))
 	}
 	return p, nil
+}
+
+func stepTargets(step v1.StepName, p executor.Preview) StepTargets {
+	return StepTargets{Step: step, Objects: p.Objects, Recipients: p.Recipients, Summary: p.Summary, Note: p.Note}
 }
 
 func contains(list []v1.StepName, s v1.StepName) bool {
@@ -248,6 +245,9 @@ func WritePlan(w io.Writer, p *Plan) error {
 			parts = append(parts, "nothing matches the selectors")
 		}
 		fmt.Fprintf(w, "  %s: %s\n", s.Step, strings.Join(parts, ", "))
+		if s.Summary != "" {
+			fmt.Fprintf(w, "    would: %s\n", s.Summary)
+		}
 		if s.Note != "" {
 			fmt.Fprintf(w, "    note: %s\n", s.Note)
 		}

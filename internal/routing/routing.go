@@ -111,6 +111,23 @@ func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a plann
 	return executor.Dispatch(ctx, rw, a, v1.StepRouting, executor.Actions{Start: e.cut, Revert: e.restore})
 }
 
+// Preview is what the routing step would do with the selection. The real
+// run, the rehearsal and `kubectl withdrawal plan` all show it.
+func Preview(rw *v1.RegionWithdrawal, set *targets.Set) executor.Preview {
+	how := "point them at the HTTP 451 notice backend"
+	if rw.Spec.Routing.Mode == v1.RoutingRemove {
+		how = "remove their rules"
+	}
+	p := executor.Preview{
+		Objects: set.Routes(),
+		Summary: fmt.Sprintf("snapshot %d Ingresses and %d HTTPRoutes, then %s", len(set.Ingresses), len(set.HTTPRoutes), how),
+	}
+	if set.HTTPRoutesUnavailable {
+		p.Note = "the HTTPRoute API (Gateway API) is not installed, so only Ingresses are handled"
+	}
+	return p
+}
+
 // SnapshotName is the ConfigMap that holds a route's original: derived from
 // the withdrawal and the route, so that every attempt finds the first one's
 // snapshot instead of taking another of an already switched route.
@@ -243,7 +260,7 @@ func (e *Executor) cut(ctx context.Context, rw *v1.RegionWithdrawal) (executor.R
 	res := executor.Result{
 		Detail:   executor.Detail{Routing: st},
 		Progress: &v1.Progress{Done: int64(st.Switched), Total: int64(st.Routes)},
-		Plan:     executor.NewPlan(routes, fmt.Sprintf("snapshot and switch %d routes", len(routes))),
+		Plan:     Preview(rw, set).Plan(),
 	}
 	switch {
 	case int(st.Switched) == len(routes):
