@@ -20,11 +20,8 @@ import (
 	"context"
 	"fmt"
 
-	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
@@ -66,36 +63,4 @@ func (e *Executor) revert(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 		res.Irreversible = []string{fmt.Sprintf("exports already taken: %d artifacts", verified)}
 	}
 	return res, nil
-}
-
-// Finalize deletes the withdrawal's export Jobs in every namespace. Those
-// in the withdrawal's own namespace would go with it anyway (owner
-// reference); those elsewhere cannot have one.
-func (e *Executor) Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error {
-	jobs, err := e.listJobs(ctx, rw)
-	if err != nil {
-		return err
-	}
-	for i := range jobs {
-		if err := e.Client.Delete(ctx, &jobs[i], client.PropagationPolicy("Background")); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting export Job %s/%s: %w", jobs[i].Namespace, jobs[i].Name, err)
-		}
-	}
-	return nil
-}
-
-// Watches wakes the withdrawal when one of its export Jobs changes. The
-// Job names its withdrawal in annotations, since a Job in another
-// namespace has no owner reference.
-func (e *Executor) Watches() []executor.Watch {
-	return []executor.Watch{{Object: &batchv1.Job{}, Map: MapJob}}
-}
-
-// MapJob maps an export Job to its withdrawal.
-func MapJob(_ context.Context, obj client.Object) []reconcile.Request {
-	ann := obj.GetAnnotations()
-	if obj.GetLabels()[executor.LabelWithdrawalUID] == "" || ann[AnnotationWithdrawalName] == "" {
-		return nil
-	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ann[AnnotationWithdrawalNamespace], Name: ann[AnnotationWithdrawalName]}}}
 }
