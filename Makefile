@@ -125,7 +125,7 @@ endef
 # fuzz-each fuzzes every target in turn, each for $(1).
 define fuzz-each
 $(call fuzz-run,./internal/planner,FuzzPlan,$(1))
-$(call fuzz-run,./internal/exportresult,FuzzParse,$(1))
+$(call fuzz-run,./internal/export/result,FuzzParse,$(1))
 $(call fuzz-run,./internal/recipients,FuzzParse,$(1))
 endef
 

@@ -39,9 +39,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
-	"github.com/ops-dev/region-withdrawal-operator/internal/exporter"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export/exporter"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
-	"github.com/ops-dev/region-withdrawal-operator/internal/noticebackend"
+	"github.com/ops-dev/region-withdrawal-operator/internal/noticeserver"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/internal/steps"
@@ -52,7 +52,7 @@ import (
 // serves besides the operator, each with its own flags.
 var subcommands = map[string]func(args []string) error{
 	exporter.Name:    exporter.Main,
-	"notice-backend": noticebackend.Main,
+	"notice-backend": noticeserver.Main,
 }
 
 func main() {

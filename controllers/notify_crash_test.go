@@ -39,7 +39,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/internal/steps"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
 // runManager runs the controller with the real notify executor in a

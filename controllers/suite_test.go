@@ -46,7 +46,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 var env *testenv.Env

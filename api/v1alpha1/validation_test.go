@@ -36,7 +36,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	withdrawalv1alpha1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 var (

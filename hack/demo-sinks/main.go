@@ -42,7 +42,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
 func main() {

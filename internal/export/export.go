@@ -51,7 +51,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
-	"github.com/ops-dev/region-withdrawal-operator/internal/exportresult"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
@@ -137,7 +137,7 @@ type attempt struct {
 	job      *batchv1.Job
 	number   int
 	finished bool
-	verified *exportresult.Result
+	verified *result.Result
 	failure  string
 }
 
@@ -391,7 +391,7 @@ func (e *Executor) states(ctx context.Context, rw *v1.RegionWithdrawal) ([]*targ
 func attemptOf(job *batchv1.Job, n int) *attempt {
 	a := &attempt{job: job, number: n, finished: isFinished(job), failure: job.Annotations[AnnotationFailure]}
 	if raw, ok := job.Annotations[AnnotationResult]; ok {
-		if r, err := exportresult.Parse([]byte(raw)); err == nil {
+		if r, err := result.Parse([]byte(raw)); err == nil {
 			a.verified = r
 		} else {
 			a.failure = "the recorded result no longer parses: " + err.Error()

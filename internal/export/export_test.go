@@ -43,7 +43,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 var env *testenv.Env
@@ -242,7 +242,7 @@ func (f *fixture) finish(job *batchv1.Job, succeeded bool, message string, ran t
 	}
 }
 
-func result(location, recipient string, size int64) string {
+func resultJSON(location, recipient string, size int64) string {
 	return fmt.Sprintf(`{"version":1,"location":%q,"bytes":%d,"sha256":%q,"recipient":%q,"encrypted":true}`, location, size, validHash, recipient)
 }
 
@@ -297,7 +297,7 @@ func TestVerifiedExports(t *testing.T) {
 	})
 
 	f.clock.SetTime(f.clock.Now().Add(10 * time.Minute))
-	f.finish(job, true, result("s3://exports/pk/a.tar.gz.age", "acme", 1234), 10*time.Minute)
+	f.finish(job, true, resultJSON("s3://exports/pk/a.tar.gz.age", "acme", 1234), 10*time.Minute)
 	res = f.execute()
 	if st := f.status(); st.Verified != 1 || st.Running != 2 || len(f.jobs()) != 3 {
 		t.Fatalf("after one export: %+v, %d Jobs; want 1 verified, 2 running, 3 Jobs", st, len(f.jobs()))
@@ -309,12 +309,12 @@ func TestVerifiedExports(t *testing.T) {
 		t.Fatalf("the verdict is not on the Job: %q", got)
 	}
 
-	f.finish(f.jobFor(keysWanted[1], 1), true, result("s3://exports/pk/b.tar.gz.age", "", 10), 5*time.Minute)
+	f.finish(f.jobFor(keysWanted[1], 1), true, resultJSON("s3://exports/pk/b.tar.gz.age", "", 10), 5*time.Minute)
 	homeJob := f.jobFor(keysWanted[2], 1)
 	if len(homeJob.OwnerReferences) != 1 || homeJob.OwnerReferences[0].UID != f.rw.UID {
 		t.Fatalf("a Job in the withdrawal's namespace must be owned by it: %v", homeJob.OwnerReferences)
 	}
-	f.finish(homeJob, true, result("/exports/home.tar.gz", "initech", 99), time.Minute)
+	f.finish(homeJob, true, resultJSON("/exports/home.tar.gz", "initech", 99), time.Minute)
 	res = f.execute()
 	if !res.Done || res.Failed {
 		t.Fatalf("result = %+v, want done and succeeded", res)
@@ -341,8 +341,8 @@ func TestInvalidResultIsAFailedExport(t *testing.T) {
 	}{
 		{name: "not JSON", succeeded: true, message: "done!", wantInMsg: "malformed"},
 		{name: "no result at all", succeeded: true, message: "", wantInMsg: "no export result"},
-		{name: "zero bytes", succeeded: true, message: result("s3://x/a", "", 0), wantInMsg: "bytes"},
-		{name: "bad hash", succeeded: true, message: strings.Replace(result("s3://x/a", "", 5), validHash, "abc", 1), wantInMsg: "sha256"},
+		{name: "zero bytes", succeeded: true, message: resultJSON("s3://x/a", "", 0), wantInMsg: "bytes"},
+		{name: "bad hash", succeeded: true, message: strings.Replace(resultJSON("s3://x/a", "", 5), validHash, "abc", 1), wantInMsg: "sha256"},
 		{name: "the Job failed", succeeded: false, message: "", wantInMsg: "BackoffLimitExceeded"},
 	}
 	for _, tt := range tests {
@@ -364,7 +364,7 @@ func TestInvalidResultIsAFailedExport(t *testing.T) {
 				t.Fatal("the failure is not recorded on the Job")
 			}
 			retry := f.jobFor(key, 2)
-			f.finish(retry, true, result("s3://x/pk.tar.gz", "", 7), time.Minute)
+			f.finish(retry, true, resultJSON("s3://x/pk.tar.gz", "", 7), time.Minute)
 			if res := f.execute(); !res.Done || res.Failed {
 				t.Fatalf("after a good retry: %+v", res)
 			}
@@ -376,7 +376,7 @@ func TestAttemptsExhausted(t *testing.T) {
 	f := newFixture(t, 1, func(e *v1.ExportStep) { e.MaxAttempts = 2 })
 	bad := "Namespace/" + f.others[0]
 	f.execute()
-	f.finish(f.jobFor("Namespace/"+f.rw.Namespace, 1), true, result("s3://x/home", "", 1), time.Minute)
+	f.finish(f.jobFor("Namespace/"+f.rw.Namespace, 1), true, resultJSON("s3://x/home", "", 1), time.Minute)
 	f.finish(f.jobFor(bad, 1), false, "", time.Minute)
 	f.execute()
 	f.finish(f.jobFor(bad, 2), true, "garbage", time.Minute)
@@ -420,7 +420,7 @@ func TestDeadlineAtRisk(t *testing.T) {
 			f.execute()
 			first := f.jobFor("Namespace/"+f.others[0], 1)
 			f.clock.SetTime(f.clock.Now().Add(tt.took))
-			f.finish(first, true, result("s3://x/0", "", 1), tt.took)
+			f.finish(first, true, resultJSON("s3://x/0", "", 1), tt.took)
 			res := f.execute()
 			t.Logf("message: %s", res.Message)
 			st := f.status()
@@ -445,7 +445,7 @@ func TestDeadlineAtRisk(t *testing.T) {
 func TestRevertCancelsRunningJobs(t *testing.T) {
 	f := newFixture(t, 2, nil)
 	f.execute()
-	f.finish(f.jobFor("Namespace/"+f.others[0], 1), true, result("s3://x/0", "acme", 1), time.Minute)
+	f.finish(f.jobFor("Namespace/"+f.others[0], 1), true, resultJSON("s3://x/0", "acme", 1), time.Minute)
 	f.execute()
 	if n := len(f.jobs()); n != 3 {
 		t.Fatalf("%d Jobs, want 3", n)
@@ -520,7 +520,7 @@ func TestManyArtifactsGoToConfigMaps(t *testing.T) {
 		t.Fatalf("%d Jobs, want %d", len(jobs), n)
 	}
 	for _, j := range jobs {
-		f.finish(j, true, result("s3://x/"+j.Name, "", 1), time.Minute)
+		f.finish(j, true, resultJSON("s3://x/"+j.Name, "", 1), time.Minute)
 	}
 	if res := f.execute(); !res.Done || res.Failed {
 		t.Fatalf("result = %+v", res)

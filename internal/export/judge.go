@@ -32,7 +32,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/ops-dev/region-withdrawal-operator/internal/exportresult"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
 
@@ -84,7 +84,7 @@ var errTransient = errors.New("transient")
 
 // readResult finds the exporter container's termination message in the
 // Job's Pods and parses it.
-func (e *Executor) readResult(ctx context.Context, job *batchv1.Job) (*exportresult.Result, error) {
+func (e *Executor) readResult(ctx context.Context, job *batchv1.Job) (*result.Result, error) {
 	var pods corev1.PodList
 	if err := e.reader().List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{jobNameLabel: job.Name}); err != nil {
 		return nil, fmt.Errorf("%w: listing the Pods of export Job %s/%s: %w", errTransient, job.Namespace, job.Name, err)
@@ -104,7 +104,7 @@ func (e *Executor) readResult(ctx context.Context, job *batchv1.Job) (*exportres
 			if cs.Name != name || t == nil || t.ExitCode != 0 {
 				continue
 			}
-			res, err := exportresult.Parse([]byte(t.Message))
+			res, err := result.Parse([]byte(t.Message))
 			if err == nil {
 				return res, nil
 			}
@@ -114,7 +114,7 @@ func (e *Executor) readResult(ctx context.Context, job *batchv1.Job) (*exportres
 	if lastErr != nil {
 		return nil, lastErr
 	}
-	return nil, fmt.Errorf("%w: no Pod of the Job has a container %q that exited 0", exportresult.ErrMissing, name)
+	return nil, fmt.Errorf("%w: no Pod of the Job has a container %q that exited 0", result.ErrMissing, name)
 }
 
 func ownedBy(pod *corev1.Pod, job *batchv1.Job) bool {

@@ -44,8 +44,8 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
 var env *testenv.Env

@@ -27,7 +27,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 // finalStage is what the Dockerfile's last stage says about the image.

@@ -33,7 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 var env *testenv.Env

@@ -38,7 +38,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 var (

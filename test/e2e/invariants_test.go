@@ -37,7 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
 // The invariants of DESIGN.md section 5, checked after every scenario

@@ -39,8 +39,8 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 // gatewayAPIVersion is the Gateway API release whose HTTPRoute CRD the tests install.

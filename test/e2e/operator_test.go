@@ -31,7 +31,7 @@ import (
 	"time"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 var (

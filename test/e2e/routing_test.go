@@ -38,7 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/noticebackend"
+	"github.com/ops-dev/region-withdrawal-operator/internal/noticeserver"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
@@ -187,7 +187,7 @@ func TestRoutingSwitchServes451AndCancelRestores(t *testing.T) {
 	if args[0] != "notice-backend" {
 		t.Fatalf("args %v do not start with the subcommand", args)
 	}
-	_, cfg, err := noticebackend.ParseArgs(args[1:])
+	_, cfg, err := noticeserver.ParseArgs(args[1:])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestRoutingSwitchServes451AndCancelRestores(t *testing.T) {
 	}
 	srvCtx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	go func() { served <- noticebackend.Serve(srvCtx, ln, cfg) }()
+	go func() { served <- noticeserver.Serve(srvCtx, ln, cfg) }()
 	defer func() {
 		stop()
 		if err := <-served; err != nil {
@@ -218,7 +218,7 @@ func TestRoutingSwitchServes451AndCancelRestores(t *testing.T) {
 	if got := resp.Header.Get("Link"); got != `<https://example.com/legal/pk>; rel="blocked-by"` {
 		t.Fatalf("Link %q", got)
 	}
-	if got := resp.Header.Get("Cache-Control"); got != noticebackend.CacheControl {
+	if got := resp.Header.Get("Cache-Control"); got != noticeserver.CacheControl {
 		t.Fatalf("Cache-Control %q", got)
 	}
 	var notice451 map[string]any

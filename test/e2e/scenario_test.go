@@ -36,7 +36,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
 // scenario is the Pakistan withdrawal compressed to a few minutes, run by

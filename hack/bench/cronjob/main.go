@@ -68,8 +68,8 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/machine"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 var (

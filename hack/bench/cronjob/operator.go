@@ -32,7 +32,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 // userHZ is the unit of utime and stime in /proc/PID/stat: USER_HZ, which

@@ -41,8 +41,8 @@ import (
 	"time"
 
 	"github.com/ops-dev/region-withdrawal-operator/internal/stats"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/realnode"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 func main() {

@@ -44,8 +44,8 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/ops-dev/region-withdrawal-operator/internal/exporter"
-	"github.com/ops-dev/region-withdrawal-operator/internal/exportresult"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export/exporter"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 )
 
 const childEnv = "EXPORTER_BENCH_CHILD"
@@ -227,7 +227,7 @@ func outputBytes(resultFile string) int64 {
 	if err != nil {
 		return 0
 	}
-	r, err := exportresult.Parse(b)
+	r, err := result.Parse(b)
 	if err != nil {
 		return 0
 	}

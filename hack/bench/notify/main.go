@@ -53,7 +53,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/webhook"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 const (

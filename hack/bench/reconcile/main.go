@@ -55,7 +55,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/stats"
 	"github.com/ops-dev/region-withdrawal-operator/internal/steps"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 func main() {

@@ -42,7 +42,7 @@ import (
 	"time"
 
 	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/machine"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 // benchmark is one program and what its run produced.

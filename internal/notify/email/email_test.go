@@ -34,7 +34,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/email"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
 const (

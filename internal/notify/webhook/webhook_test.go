@@ -27,7 +27,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/webhook"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
 func TestSignatureVerifies(t *testing.T) {

@@ -37,7 +37,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 // Cluster is a running simulated cluster.

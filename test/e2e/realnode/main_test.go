@@ -37,8 +37,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 var real *cluster.Cluster

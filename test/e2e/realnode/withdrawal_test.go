@@ -52,9 +52,9 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/ociimage"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testenv"
-	"github.com/ops-dev/region-withdrawal-operator/internal/testsrv"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
 const (

@@ -43,7 +43,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/ops-dev/region-withdrawal-operator/internal/exportresult"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 )
 
 func TestMain(m *testing.M) {
@@ -197,13 +197,13 @@ func fileHash(t *testing.T, path string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func readResult(t *testing.T, path string) *exportresult.Result {
+func readResult(t *testing.T, path string) *result.Result {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("reading the result: %v", err)
 	}
-	r, err := exportresult.Parse(b)
+	r, err := result.Parse(b)
 	if err != nil {
 		t.Fatalf("the exporter wrote an invalid result %q: %v", b, err)
 	}

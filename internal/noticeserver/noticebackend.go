@@ -14,13 +14,13 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package noticebackend is the HTTP server that tells a withdrawn region's
+// Package noticeserver is the HTTP server that tells a withdrawn region's
 // users why the service is gone: it answers every request with 451
 // Unavailable For Legal Reasons as RFC 7725 describes, naming the region,
 // the cutoff and, in a Link header, who caused the block. It ships in the
 // operator's binary as the "notice-backend" subcommand, so a withdrawal
 // needs no other image to serve a correct 451.
-package noticebackend
+package noticeserver
 
 import (
 	"context"

@@ -48,7 +48,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/ops-dev/region-withdrawal-operator/internal/exportresult"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 )
 
 // Name is the subcommand name in the operator binary.
@@ -127,7 +127,7 @@ var (
 
 // Run exports and returns the result it wrote. On any error no result is
 // written and no complete-looking object is left at a file destination.
-func Run(ctx context.Context, o Options) (*exportresult.Result, error) {
+func Run(ctx context.Context, o Options) (*result.Result, error) {
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
@@ -184,9 +184,9 @@ func Run(ctx context.Context, o Options) (*exportresult.Result, error) {
 		dest.abort()
 		return nil, fmt.Errorf("%w: the destination answered before it received the whole archive (%d bytes sent)", ErrUpload, body.n)
 	}
-	res := &exportresult.Result{
-		Version:   exportresult.Version,
-		Location:  exportresult.StripQuery(location),
+	res := &result.Result{
+		Version:   result.Version,
+		Location:  result.StripQuery(location),
 		Bytes:     body.n,
 		SHA256:    hex.EncodeToString(body.h.Sum(nil)),
 		Recipient: o.Recipient,
@@ -278,7 +278,7 @@ func newDestination(o Options) (destination, error) {
 		return &httpDestination{url: d, client: c, header: hdr}, nil
 	}
 	if strings.Contains(d, "://") {
-		return nil, fmt.Errorf("%w: destination %q: only file paths and http(s) URLs are supported", ErrUsage, exportresult.StripQuery(d))
+		return nil, fmt.Errorf("%w: destination %q: only file paths and http(s) URLs are supported", ErrUsage, result.StripQuery(d))
 	}
 	if len(o.Headers) > 0 {
 		return nil, fmt.Errorf("%w: --header only applies to an HTTP destination", ErrUsage)

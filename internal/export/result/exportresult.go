@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package exportresult is the one format in which an export Job reports
+// Package result is the one format in which an export Job reports
 // what it produced: a single JSON object, written by the exporter to its
 // container's termination message (/dev/termination-log) and read back by
 // the controller from the Pod's status. Both sides use this package, so the
@@ -26,7 +26,7 @@ limitations under the License.
 //
 // bytes and sha256 describe exactly what is stored at location (the
 // ciphertext when encrypted), so anyone holding the object can check it.
-package exportresult
+package result
 
 import (
 	"bytes"

@@ -26,7 +26,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/ops-dev/region-withdrawal-operator/internal/exportresult"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 )
 
 // fileDestination writes to a temporary file next to the target and renames
@@ -123,7 +123,7 @@ func (d *httpDestination) abort() {}
 
 // redact drops the query of a URL for messages: a pre-signed URL's
 // signature is a credential.
-func redact(u string) string { return exportresult.StripQuery(u) }
+func redact(u string) string { return result.StripQuery(u) }
 
 // redactErr removes the URL with its query from a client error.
 func redactErr(err error, raw string) error {

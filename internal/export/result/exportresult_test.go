@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package exportresult
+package result
 
 import (
 	"bytes"
@@ -133,7 +133,7 @@ func TestStripQuery(t *testing.T) {
 // that what it accepts survives Marshal and Parse unchanged, Marshal giving
 // the same single line of at most MaxSize bytes again.
 //
-//	go test ./internal/exportresult -run '^$' -fuzz '^FuzzParse$' -fuzztime 60s -parallel 1 -fuzzminimizetime 5s
+//	go test ./internal/export/result -run '^$' -fuzz '^FuzzParse$' -fuzztime 60s -parallel 1 -fuzzminimizetime 5s
 //
 // (make fuzz runs every fuzz target this way.)
 func FuzzParse(f *testing.F) {
