@@ -194,46 +194,90 @@ func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
 	return d.Duration
 }
 
-// drain moves the drain one step forward and reports where it is.
+// drainPass is one call of the drain: what it read, and what it found.
+type drainPass struct {
+	rw                *v1.RegionWithdrawal
+	uid               string
+	now               time.Time
+	started, deadline time.Time
+	set               *targets.Set
+	ws                []workload
+	// drainedAt holds each workload's batch instant, zero when not drained.
+	drainedAt []time.Time
+	st        *v1.DrainStatus
+	// notes are the scale-ups corrected in this pass.
+	notes []string
+}
+
+// drain moves the drain one step forward and reports where it is: it
+// scales down what another actor scaled back up, sets the autoscalers
+// aside, scales the next batch to zero, and looks at what is left.
 func (e *Executor) drain(ctx context.Context, rw *v1.RegionWithdrawal) (executor.Result, error) {
 	spec := rw.Spec.Drain
 	if spec == nil {
 		return executor.Result{Done: true, Failed: true, Message: "spec.drain is not set"}, nil
 	}
-	now := e.now()
-	step := planner.LookupStep(&rw.Status, v1.StepDrain)
-	started := now
-	if step.StartedAt != nil {
-		started = step.StartedAt.Time
-	}
-	interval := durationOr(spec.Interval, defaultInterval)
-	deadline := started.Add(durationOr(spec.Timeout, defaultTimeout))
-
-	set, err := e.Targets.Resolve(ctx, rw)
-	if err != nil {
-		return executor.Result{}, fmt.Errorf("resolving the workloads to drain: %w", err)
-	}
-	ws, err := e.load(ctx, set.Workloads())
+	p, err := e.newDrainPass(ctx, rw)
 	if err != nil {
 		return executor.Result{}, err
 	}
-	uid := string(rw.UID)
-	st := &v1.DrainStatus{Workloads: int32(len(ws))}
-	if step.Drain != nil {
-		st.Corrections, st.LastCorrection = step.Drain.Corrections, step.Drain.LastCorrection
+	if stop, err := e.correctScaleUps(ctx, p); stop != nil {
+		return *stop, err
 	}
-	var notes []string
+	p.drainedAt = drainedAt(p.ws, p.uid)
+	batch := BatchSize(spec.MaxUnavailable, len(p.ws))
+	p.st.BatchSize = int32(batch)
+	pick, batchAt, nextAt := NextBatch(p.drainedAt, batch, durationOr(spec.Interval, defaultInterval), p.now)
+	if stop, err := e.scaleDownBatch(ctx, p, pick, batchAt); stop != nil {
+		return *stop, err
+	}
+	p.countDrained(nextAt)
+	blockers, err := e.whatIsLeft(ctx, p)
+	if err != nil {
+		return executor.Result{}, err
+	}
+	return p.result(blockers, batch, nextAt), nil
+}
 
-	// Another actor (a person, a pipeline, an autoscaler we have not seen
-	// yet) may have scaled a drained workload back up. Scale it down again;
-	// its original count is still the annotation's, from before the drain.
-	for _, w := range ws {
-		if !w.drainedBy(uid) || w.replicas() == 0 {
+func (e *Executor) newDrainPass(ctx context.Context, rw *v1.RegionWithdrawal) (*drainPass, error) {
+	now := e.now()
+	prev := planner.LookupStep(&rw.Status, v1.StepDrain)
+	started := now
+	if prev.StartedAt != nil {
+		started = prev.StartedAt.Time
+	}
+	set, err := e.Targets.Resolve(ctx, rw)
+	if err != nil {
+		return nil, fmt.Errorf("resolving the workloads to drain: %w", err)
+	}
+	ws, err := e.load(ctx, set.Workloads())
+	if err != nil {
+		return nil, err
+	}
+	p := &drainPass{
+		rw: rw, uid: string(rw.UID), now: now, started: started, set: set, ws: ws,
+		deadline: started.Add(durationOr(rw.Spec.Drain.Timeout, defaultTimeout)),
+		st:       &v1.DrainStatus{Workloads: int32(len(ws))},
+	}
+	if prev.Drain != nil {
+		p.st.Corrections, p.st.LastCorrection = prev.Drain.Corrections, prev.Drain.LastCorrection
+		p.st.AutoscalersSetAside = prev.Drain.AutoscalersSetAside
+	}
+	return p, nil
+}
+
+// correctScaleUps scales down again what another actor (a person, a
+// pipeline, an autoscaler we have not seen yet) scaled back up after its
+// batch. Its original count is still the annotation's, from before the
+// drain. A non-nil result ends the pass with it.
+func (e *Executor) correctScaleUps(ctx context.Context, p *drainPass) (*executor.Result, error) {
+	for _, w := range p.ws {
+		if !w.drainedBy(p.uid) || w.replicas() == 0 {
 			continue
 		}
 		was := w.replicas()
 		wrote, err := e.update(ctx, w, func(w workload) bool {
-			if !w.drainedBy(uid) || w.replicas() == 0 {
+			if !w.drainedBy(p.uid) || w.replicas() == 0 {
 				return false
 			}
 			was = w.replicas()
@@ -241,127 +285,144 @@ func (e *Executor) drain(ctx context.Context, rw *v1.RegionWithdrawal) (executor
 			return true
 		})
 		if err != nil {
-			return e.retryOrFail(err, "scaling %s %s/%s down again", w.ref.Kind, w.ref.Namespace, w.ref.Name)
+			res, err := e.retryOrFail(err, "scaling %s %s/%s down again", w.ref.Kind, w.ref.Namespace, w.ref.Name)
+			return &res, err
 		}
 		if !wrote {
 			continue
 		}
-		msg := fmt.Sprintf("%s %s/%s was scaled back up to %d by another actor; scaled it to 0 again at %s", w.ref.Kind, w.ref.Namespace, w.ref.Name, was, now.UTC().Format(time.RFC3339))
-		st.Corrections++
-		st.LastCorrection = msg
-		notes = append(notes, msg)
-		e.event(rw, corev1.EventTypeWarning, ReasonScaleUpCorrected, msg)
+		msg := fmt.Sprintf("%s %s/%s was scaled back up to %d by another actor; scaled it to 0 again at %s", w.ref.Kind, w.ref.Namespace, w.ref.Name, was, p.now.UTC().Format(time.RFC3339))
+		p.st.Corrections++
+		p.st.LastCorrection = msg
+		p.notes = append(p.notes, msg)
+		e.event(p.rw, corev1.EventTypeWarning, ReasonScaleUpCorrected, msg)
 	}
+	return nil, nil
+}
 
-	// The autoscalers of drained workloads, and of the next batch, go first.
-	drainedAt := make([]time.Time, len(ws))
+// drainedAt reads each workload's batch instant from the workload itself.
+func drainedAt(ws []workload, uid string) []time.Time {
+	out := make([]time.Time, len(ws))
 	for i, w := range ws {
 		if w.drainedBy(uid) {
-			drainedAt[i] = w.drainedAt()
-			if drainedAt[i].IsZero() {
+			out[i] = w.drainedAt()
+			if out[i].IsZero() {
 				// A damaged annotation: count the workload as drained in the
 				// first batch rather than scale it down again.
-				drainedAt[i] = time.Unix(0, 0)
+				out[i] = time.Unix(0, 0)
 			}
 		}
 	}
-	batch := BatchSize(spec.MaxUnavailable, len(ws))
-	st.BatchSize = int32(batch)
-	pick, batchAt, nextAt := NextBatch(drainedAt, batch, interval, now)
-	aside, err := e.setAsideAutoscalers(ctx, rw, ws, drainedAt, pick)
-	if err != nil {
-		return e.retryOrFail(err, "setting autoscalers aside")
-	}
-	st.AutoscalersSetAside = int32(aside)
-	if step.Drain != nil && step.Drain.AutoscalersSetAside > st.AutoscalersSetAside {
-		st.AutoscalersSetAside = step.Drain.AutoscalersSetAside
-	}
+	return out
+}
 
+// scaleDownBatch sets aside the autoscalers of drained workloads and of
+// the batch first, then scales the batch (pick) to zero at batchAt. A
+// non-nil result ends the pass with it.
+func (e *Executor) scaleDownBatch(ctx context.Context, p *drainPass, pick []int, batchAt time.Time) (*executor.Result, error) {
+	aside, err := e.setAsideAutoscalers(ctx, p.rw, p.ws, p.drainedAt, pick)
+	if err != nil {
+		res, err := e.retryOrFail(err, "setting autoscalers aside")
+		return &res, err
+	}
+	p.st.AutoscalersSetAside = max(p.st.AutoscalersSetAside, int32(aside))
 	for _, i := range pick {
-		w := ws[i]
+		w := p.ws[i]
 		// One update records the original count and scales to zero: if it
 		// fails, neither happened; if the process dies after it, the
 		// workload itself says it is drained and what to restore.
 		if _, err := e.update(ctx, w, func(w workload) bool {
-			if w.drainedBy(uid) {
+			if w.drainedBy(p.uid) {
 				return false // drained by an earlier attempt the cache had not shown yet
 			}
-			w.markDrained(uid, batchAt)
+			w.markDrained(p.uid, batchAt)
 			return true
 		}); err != nil {
-			return e.retryOrFail(err, "scaling %s %s/%s down", w.ref.Kind, w.ref.Namespace, w.ref.Name)
+			res, err := e.retryOrFail(err, "scaling %s %s/%s down", w.ref.Kind, w.ref.Namespace, w.ref.Name)
+			return &res, err
 		}
-		drainedAt[i] = batchAt
+		p.drainedAt[i] = batchAt
 	}
 	if len(pick) > 0 {
-		e.event(rw, corev1.EventTypeNormal, ReasonDrainBatchScaledDown, fmt.Sprintf("scaled %d workloads to zero (%s first)", len(pick), refString(ws[pick[0]].ref)))
+		e.event(p.rw, corev1.EventTypeNormal, ReasonDrainBatchScaledDown, fmt.Sprintf("scaled %d workloads to zero (%s first)", len(pick), refString(p.ws[pick[0]].ref)))
 	}
+	return nil, nil
+}
 
+// countDrained records how many workloads are drained, the latest batch
+// and the next.
+func (p *drainPass) countDrained(nextAt time.Time) {
 	var latest time.Time
-	for _, t := range drainedAt {
+	for _, t := range p.drainedAt {
 		if !t.IsZero() {
-			st.Drained++
+			p.st.Drained++
 			if t.After(latest) {
 				latest = t
 			}
 		}
 	}
 	if !latest.IsZero() {
-		st.LastBatchAt = &metav1.Time{Time: latest}
+		p.st.LastBatchAt = &metav1.Time{Time: latest}
 	}
 	if !nextAt.IsZero() {
-		st.NextBatchAt = &metav1.Time{Time: nextAt}
+		p.st.NextBatchAt = &metav1.Time{Time: nextAt}
 	}
+}
 
-	// What is left: pods of drained workloads, ready endpoints of Services.
-	// The cache answers while the drain waits. Before the drain is called
-	// done or timed out, the API server answers: after an outage the cache
-	// can lag for as long as its watches back off, and neither decision is
-	// taken back.
-	left, err := e.remaining(ctx, e.Client, ws, drainedAt, set.Services, now)
+// whatIsLeft finds what keeps the drain from being done: pods of drained
+// workloads, ready endpoints of Services. The cache answers while the
+// drain waits. Before the drain is called done or timed out, the API
+// server answers: after an outage the cache can lag for as long as its
+// watches back off, and neither decision is taken back.
+func (e *Executor) whatIsLeft(ctx context.Context, p *drainPass) ([]string, error) {
+	left, err := e.remaining(ctx, e.Client, p.ws, p.drainedAt, p.set.Services, p.now)
 	if err != nil {
-		return executor.Result{}, err
+		return nil, err
 	}
-	if len(left.blockers) == 0 || !now.Before(deadline) {
-		if left, err = e.remaining(ctx, e.apiReader(), ws, drainedAt, set.Services, now); err != nil {
-			return executor.Result{}, err
+	if len(left.blockers) == 0 || !p.now.Before(p.deadline) {
+		if left, err = e.remaining(ctx, e.apiReader(), p.ws, p.drainedAt, p.set.Services, p.now); err != nil {
+			return nil, err
 		}
 	}
-	st.RemainingPods, st.ReadyEndpoints = int32(left.pods), int32(left.ready)
-	blockers := left.blockers
-	if undrained := len(ws) - int(st.Drained); undrained > 0 {
+	p.st.RemainingPods, p.st.ReadyEndpoints = int32(left.pods), int32(left.ready)
+	return left.blockers, nil
+}
+
+// result says where the drain is: done, timed out, or waiting, and for what.
+func (p *drainPass) result(blockers []string, batch int, nextAt time.Time) executor.Result {
+	st := p.st
+	if undrained := len(p.ws) - int(st.Drained); undrained > 0 {
 		blockers = append([]string{fmt.Sprintf("%d workloads wait for their batch, the next at %s", undrained, nextAt.UTC().Format(time.RFC3339))}, blockers...)
 	}
 	st.BlockedBy = blockers[:min(len(blockers), maxBlockers)]
-
 	res := executor.Result{
 		Detail:   executor.Detail{Drain: st},
 		Progress: &v1.Progress{Done: int64(st.Drained), Total: int64(st.Workloads)},
-		Plan:     Preview(rw, set).Plan(),
+		Plan:     Preview(p.rw, p.set).Plan(),
 	}
 	head := fmt.Sprintf("%d/%d workloads scaled to zero in batches of %d", st.Drained, st.Workloads, batch)
-	if len(notes) > 0 {
-		head += "; " + strings.Join(notes, "; ")
+	if len(p.notes) > 0 {
+		head += "; " + strings.Join(p.notes, "; ")
 	}
 	switch {
 	case len(blockers) == 0:
 		st.NextBatchAt = nil
 		res.Done = true
-		res.Message = fmt.Sprintf("drained: %s, no pods left and no ready endpoint in %d Services", head, len(set.Services))
+		res.Message = fmt.Sprintf("drained: %s, no pods left and no ready endpoint in %d Services", head, len(p.set.Services))
 		if st.Corrections > 0 {
 			res.Message += fmt.Sprintf("; %d scale-ups by another actor corrected (last: %s)", st.Corrections, st.LastCorrection)
 		}
-	case !now.Before(deadline):
+	case !p.now.Before(p.deadline):
 		res.Done, res.Failed = true, true
-		res.Message = fmt.Sprintf("timed out after %s: %s; blocked by: %s", deadline.Sub(started), head, strings.Join(st.BlockedBy, "; "))
+		res.Message = fmt.Sprintf("timed out after %s: %s; blocked by: %s", p.deadline.Sub(p.started), head, strings.Join(st.BlockedBy, "; "))
 	default:
 		res.Message = fmt.Sprintf("draining: %s; waiting for: %s", head, strings.Join(st.BlockedBy, "; "))
-		res.RequeueAfter = min(watchFallback, deadline.Sub(now))
+		res.RequeueAfter = min(watchFallback, p.deadline.Sub(p.now))
 		if !nextAt.IsZero() {
-			res.RequeueAfter = min(res.RequeueAfter, nextAt.Sub(now))
+			res.RequeueAfter = min(res.RequeueAfter, nextAt.Sub(p.now))
 		}
 	}
-	return res, nil
+	return res
 }
 
 // retryOrFail turns a lost race into a quick retry and anything else into

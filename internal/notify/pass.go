@@ -206,26 +206,52 @@ func (p *pass) flush(ctx context.Context) error {
 	if len(items) == 0 {
 		return nil
 	}
-	var (
-		mu   sync.Mutex
-		recs []record
-		jobs = map[channel.Name][]*job{}
-	)
-	add := func(r record) {
-		mu.Lock()
-		recs = append(recs, r)
-		mu.Unlock()
+	out := &records{}
+	jobs := p.render(ctx, items, out)
+	fatal := p.sendAll(ctx, jobs, out)
+	if err := p.e.store.Commit(ctx, p.rw, p.a.NoticeID(), p.st, out.recs); err != nil {
+		return err
 	}
+	now := p.tally(items, out.recs)
+	if fatal != nil {
+		return fatal
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !now.Before(p.deadline) {
+		p.exhausted = true
+	}
+	return nil
+}
+
+// records collects the outcomes of a batch from the lanes' workers.
+type records struct {
+	mu   sync.Mutex
+	recs []record
+}
+
+func (r *records) add(rec record) {
+	r.mu.Lock()
+	r.recs = append(r.recs, rec)
+	r.mu.Unlock()
+}
+
+// render renders each item's notice once and makes one job per channel
+// unit. An item no channel reaches, or whose notice does not render, is
+// recorded as failed instead.
+func (p *pass) render(ctx context.Context, items []*item, out *records) map[channel.Name][]*job {
+	jobs := map[channel.Name][]*job{}
 	for _, it := range items {
 		if it.units[0].ch == noChannel {
-			add(record{kind: recFailed, hash: it.units[0].hash, id: it.r.ID, ch: noChannel,
+			out.add(record{kind: recFailed, hash: it.units[0].hash, id: it.r.ID, ch: noChannel,
 				reason: "no configured channel reaches this recipient (webhook needs an address in the record or spec.notify.webhook.url; email needs an address and spec.notify.email)"})
 			continue
 		}
 		subject, text, html, err := p.renderer.Render(p.a.Notice, p.data(ctx, it.r))
 		if err != nil {
 			for _, u := range it.units {
-				add(record{kind: recFailed, hash: u.hash, id: it.r.ID, ch: u.ch, reason: capReason(err.Error())})
+				out.add(record{kind: recFailed, hash: u.hash, id: it.r.ID, ch: u.ch, reason: capReason(err.Error())})
 			}
 			continue
 		}
@@ -238,14 +264,19 @@ func (p *pass) flush(ctx context.Context) error {
 			jobs[u.ch] = append(jobs[u.ch], &job{msg: msg, u: u, prev: p.st.deferred[u.hash].attempts})
 		}
 	}
+	return jobs
+}
 
+// sendAll runs each channel's jobs on its lane's workers and returns the
+// error that stopped them, if one did. Jobs not started by the call's hard
+// stop stay unrecorded and go in a later call.
+func (p *pass) sendAll(ctx context.Context, jobs map[channel.Name][]*job, out *records) error {
 	bctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
 		wg    sync.WaitGroup
 		fatal atomic.Pointer[error]
 	)
-	// Jobs not started by then stay unrecorded and go in a later call.
 	hardStop := p.deadline.Add(p.e.o.CallBudget)
 	for ch, js := range jobs {
 		lane := p.lanes[ch]
@@ -261,17 +292,22 @@ func (p *pass) flush(ctx context.Context) error {
 						fatal.CompareAndSwap(nil, &err)
 						cancel(err)
 					}); ok {
-						add(r)
+						out.add(r)
 					}
 				}
 			})
 		}
 	}
 	wg.Wait()
-
-	if err := p.e.store.Commit(ctx, p.rw, p.a.NoticeID(), p.st, recs); err != nil {
-		return err
+	if f := fatal.Load(); f != nil {
+		return *f
 	}
+	return nil
+}
+
+// tally counts a committed batch: what was delivered or failed now, and
+// where each item stands. It returns the time it counted at.
+func (p *pass) tally(items []*item, recs []record) time.Time {
 	for _, r := range recs {
 		switch r.kind {
 		case recDelivered:
@@ -295,16 +331,7 @@ func (p *pass) flush(ctx context.Context) error {
 		}
 		p.count(s)
 	}
-	if f := fatal.Load(); f != nil {
-		return *f
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !now.Before(p.deadline) {
-		p.exhausted = true
-	}
-	return nil
+	return now
 }
 
 // deliver makes the attempts one unit gets in this call. It returns the

@@ -125,26 +125,9 @@ func Compile(spec *v1.RegionWithdrawalSpec) (*Timeline, error) {
 	}
 
 	if n := spec.Notify; n != nil {
-		nt := &NotifyTimes{Announce: n.Announce.Resolve(cutoff).UTC(), Final: n.Final.Resolve(cutoff).UTC()}
-		if err := notBefore("spec.notify.final", nt.Final); err != nil {
+		nt, err := compileNotify(n, cutoff, loc, notBefore)
+		if err != nil {
 			return nil, err
-		}
-		if !nt.Announce.Before(nt.Final) {
-			return nil, &SpecError{Field: "spec.notify.announce", Err: errors.New("must be before notify.final")}
-		}
-		if r := n.Reminders; r != nil {
-			rec, err := ParseRecurrence(r.Schedule, loc)
-			if err != nil {
-				return nil, &SpecError{Field: "spec.notify.reminders.schedule", Err: err}
-			}
-			nt.Reminders = rec
-			nt.ReminderStart = nt.Announce
-			if r.Start != nil {
-				nt.ReminderStart = r.Start.Resolve(cutoff).UTC()
-			}
-			if !nt.ReminderStart.Before(nt.Final) {
-				return nil, &SpecError{Field: "spec.notify.reminders.start", Err: errors.New("must be before notify.final")}
-			}
 		}
 		tl.Notify = nt
 		tl.requireApproval[v1.StepNotify] = n.RequireApproval
@@ -189,6 +172,34 @@ func Compile(spec *v1.RegionWithdrawalSpec) (*Timeline, error) {
 		tl.requireApproval[v1.StepRouting] = r.RequireApproval
 	}
 	return tl, nil
+}
+
+// compileNotify resolves the notices' moments and the reminder schedule.
+func compileNotify(n *v1.NotifyStep, cutoff time.Time, loc *time.Location, notBefore func(string, time.Time) error) (*NotifyTimes, error) {
+	nt := &NotifyTimes{Announce: n.Announce.Resolve(cutoff).UTC(), Final: n.Final.Resolve(cutoff).UTC()}
+	if err := notBefore("spec.notify.final", nt.Final); err != nil {
+		return nil, err
+	}
+	if !nt.Announce.Before(nt.Final) {
+		return nil, &SpecError{Field: "spec.notify.announce", Err: errors.New("must be before notify.final")}
+	}
+	r := n.Reminders
+	if r == nil {
+		return nt, nil
+	}
+	rec, err := ParseRecurrence(r.Schedule, loc)
+	if err != nil {
+		return nil, &SpecError{Field: "spec.notify.reminders.schedule", Err: err}
+	}
+	nt.Reminders = rec
+	nt.ReminderStart = nt.Announce
+	if r.Start != nil {
+		nt.ReminderStart = r.Start.Resolve(cutoff).UTC()
+	}
+	if !nt.ReminderStart.Before(nt.Final) {
+		return nil, &SpecError{Field: "spec.notify.reminders.start", Err: errors.New("must be before notify.final")}
+	}
+	return nt, nil
 }
 
 // StepDue returns when a configured step first falls due, and false for a

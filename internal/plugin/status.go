@@ -56,50 +56,11 @@ func writeStatus(w io.Writer, rw *v1.RegionWithdrawal) error {
 	}
 
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STEP\tSTATE\tDUE\tSTARTED\tFINISHED\tLATE\tPROGRESS\tMESSAGE")
-	for _, s := range st.Steps {
-		late, progress := "-", "-"
-		if s.Lateness != nil && s.Lateness.Duration > 0 {
-			late = s.Lateness.Duration.Round(time.Second).String()
-		}
-		if s.Progress != nil {
-			progress = fmt.Sprintf("%d/%d", s.Progress.Done, s.Progress.Total)
-		}
-		state := string(s.State)
-		if s.DryRun {
-			state += " (dry run)"
-		}
-		msg := s.Message
-		if s.LastError != "" {
-			msg = "error: " + s.LastError
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, state, show(s.DueAt), show(s.StartedAt), show(s.FinishedAt), late, progress, oneLine(msg, 100))
-	}
-	if err := tw.Flush(); err != nil {
+	if err := writeSteps(w, st, show); err != nil {
 		return err
 	}
-
-	if st.Notify != nil && len(st.Notify.Notices) > 0 {
-		fmt.Fprintln(w)
-		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NOTICE\tSCHEDULED\tSENT\tFAILED\tRECIPIENTS\tSTATE")
-		for _, n := range st.Notify.Notices {
-			state := "sending"
-			switch {
-			case n.FinishedAt != nil && n.DryRun:
-				state = "rehearsed"
-			case n.FinishedAt != nil:
-				state = "finished"
-			}
-			if n.MissedSlots > 0 {
-				state += fmt.Sprintf(" (%d missed slots folded in)", n.MissedSlots)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", n.ID, show(&n.ScheduledAt), n.Sent, n.Failed, n.Recipients, state)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+	if err := writeNotices(w, st, show); err != nil {
+		return err
 	}
 
 	var attention []string
@@ -138,4 +99,53 @@ func oneLine(s string, n int) string {
 		return s[:n-3] + "..."
 	}
 	return s
+}
+
+// writeSteps prints one line per step.
+func writeSteps(w io.Writer, st v1.RegionWithdrawalStatus, show func(*metav1.Time) string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tSTATE\tDUE\tSTARTED\tFINISHED\tLATE\tPROGRESS\tMESSAGE")
+	for _, s := range st.Steps {
+		late, progress := "-", "-"
+		if s.Lateness != nil && s.Lateness.Duration > 0 {
+			late = s.Lateness.Duration.Round(time.Second).String()
+		}
+		if s.Progress != nil {
+			progress = fmt.Sprintf("%d/%d", s.Progress.Done, s.Progress.Total)
+		}
+		state := string(s.State)
+		if s.DryRun {
+			state += " (dry run)"
+		}
+		msg := s.Message
+		if s.LastError != "" {
+			msg = "error: " + s.LastError
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, state, show(s.DueAt), show(s.StartedAt), show(s.FinishedAt), late, progress, oneLine(msg, 100))
+	}
+	return tw.Flush()
+}
+
+// writeNotices prints one line per notice.
+func writeNotices(w io.Writer, st v1.RegionWithdrawalStatus, show func(*metav1.Time) string) error {
+	if st.Notify == nil || len(st.Notify.Notices) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NOTICE\tSCHEDULED\tSENT\tFAILED\tRECIPIENTS\tSTATE")
+	for _, n := range st.Notify.Notices {
+		state := "sending"
+		switch {
+		case n.FinishedAt != nil && n.DryRun:
+			state = "rehearsed"
+		case n.FinishedAt != nil:
+			state = "finished"
+		}
+		if n.MissedSlots > 0 {
+			state += fmt.Sprintf(" (%d missed slots folded in)", n.MissedSlots)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", n.ID, show(&n.ScheduledAt), n.Sent, n.Failed, n.Recipients, state)
+	}
+	return tw.Flush()
 }

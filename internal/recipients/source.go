@@ -64,55 +64,15 @@ type Objects struct {
 
 // Each calls fn once for every distinct valid recipient, in source order.
 func (o *Objects) Each(ctx context.Context, rw *v1.RegionWithdrawal, fn func(Recipient) error) (*Summary, error) {
-	sum := &Summary{}
+	w := &walk{rw: rw, fn: fn, sum: &Summary{}, seen: map[string]struct{}{}}
 	if rw.Spec.Notify == nil {
-		return sum, nil
-	}
-	seen := map[string]struct{}{}
-	visit := func(r Recipient) error {
-		if _, dup := seen[r.ID]; dup {
-			sum.DuplicateCount++
-			if len(sum.Duplicates) < maxReportedProblems {
-				sum.Duplicates = append(sum.Duplicates, r.ID)
-			}
-			return nil
-		}
-		seen[r.ID] = struct{}{}
-		sum.Recipients++
-		return fn(r)
-	}
-	read := func(kind, name string, data map[string][]byte, ref v1.RecipientObjectRef) error {
-		keys := ref.Keys
-		if len(keys) == 0 {
-			for k := range data {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-		}
-		for _, k := range keys {
-			b, ok := data[k]
-			if !ok {
-				return fmt.Errorf("%s %s/%s has no key %q", kind, rw.Namespace, name, k)
-			}
-			source := fmt.Sprintf("%s %s/%s key %s", kind, rw.Namespace, name, k)
-			problems, err := Parse(bytes.NewReader(b), ref.Format, source, visit)
-			if err != nil {
-				return err
-			}
-			sum.ProblemCount += len(problems)
-			for _, p := range problems {
-				if len(sum.Problems) < maxReportedProblems {
-					sum.Problems = append(sum.Problems, p)
-				}
-			}
-		}
-		return nil
+		return w.sum, nil
 	}
 	src := rw.Spec.Notify.Recipients
 	for _, ref := range src.ConfigMaps {
 		var cm corev1.ConfigMap
 		if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: ref.Name}, &cm); err != nil {
-			return sum, fmt.Errorf("reading recipients from ConfigMap %s/%s: %w", rw.Namespace, ref.Name, err)
+			return w.sum, fmt.Errorf("reading recipients from ConfigMap %s/%s: %w", rw.Namespace, ref.Name, err)
 		}
 		data := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
 		for k, v := range cm.Data {
@@ -121,49 +81,104 @@ func (o *Objects) Each(ctx context.Context, rw *v1.RegionWithdrawal, fn func(Rec
 		for k, v := range cm.BinaryData {
 			data[k] = v
 		}
-		if err := read("ConfigMap", ref.Name, data, ref); err != nil {
-			return sum, err
+		if err := w.readKeys("ConfigMap", ref.Name, data, ref); err != nil {
+			return w.sum, err
 		}
 	}
 	for _, ref := range src.Secrets {
 		var s corev1.Secret
 		if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: ref.Name}, &s); err != nil {
-			return sum, fmt.Errorf("reading recipients from Secret %s/%s: %w", rw.Namespace, ref.Name, err)
+			return w.sum, fmt.Errorf("reading recipients from Secret %s/%s: %w", rw.Namespace, ref.Name, err)
 		}
-		if err := read("Secret", ref.Name, s.Data, ref); err != nil {
-			return sum, err
+		if err := w.readKeys("Secret", ref.Name, s.Data, ref); err != nil {
+			return w.sum, err
 		}
 	}
 	if src.HTTP != nil {
 		if o.HTTP == nil {
-			sum.Unread = append(sum.Unread, "http source "+redactURL(src.HTTP.URL))
-			return sum, nil
+			w.sum.Unread = append(w.sum.Unread, "http source "+redactURL(src.HTTP.URL))
+			return w.sum, nil
 		}
-		headers := map[string]string{}
-		if ref := src.HTTP.HeadersSecretRef; ref != nil {
-			var s corev1.Secret
-			if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: ref.Name}, &s); err != nil {
-				return sum, fmt.Errorf("reading the headers of the http recipient source from Secret %s/%s: %w", rw.Namespace, ref.Name, err)
-			}
-			for k, v := range s.Data {
-				headers[k] = string(v)
-			}
-		}
-		err := o.HTTP.Pages(ctx, src.HTTP, headers, func(_ int, source string, body io.Reader) error {
-			problems, err := Parse(body, v1.RecipientFormatJSONLines, source, visit)
-			sum.ProblemCount += len(problems)
-			for _, p := range problems {
-				if len(sum.Problems) < maxReportedProblems {
-					sum.Problems = append(sum.Problems, p)
-				}
-			}
-			return err
-		})
-		if err != nil {
-			return sum, err
+		if err := o.readHTTP(ctx, w, src.HTTP); err != nil {
+			return w.sum, err
 		}
 	}
-	return sum, nil
+	return w.sum, nil
+}
+
+// walk is one Each: what it has seen and counted so far.
+type walk struct {
+	rw   *v1.RegionWithdrawal
+	fn   func(Recipient) error
+	sum  *Summary
+	seen map[string]struct{}
+}
+
+// visit hands a recipient to fn once; a duplicate id is counted instead.
+func (w *walk) visit(r Recipient) error {
+	if _, dup := w.seen[r.ID]; dup {
+		w.sum.DuplicateCount++
+		if len(w.sum.Duplicates) < maxReportedProblems {
+			w.sum.Duplicates = append(w.sum.Duplicates, r.ID)
+		}
+		return nil
+	}
+	w.seen[r.ID] = struct{}{}
+	w.sum.Recipients++
+	return w.fn(r)
+}
+
+func (w *walk) problems(ps []Problem) {
+	w.sum.ProblemCount += len(ps)
+	for _, p := range ps {
+		if len(w.sum.Problems) < maxReportedProblems {
+			w.sum.Problems = append(w.sum.Problems, p)
+		}
+	}
+}
+
+// readKeys parses the keys ref names (all of them, sorted, when it names
+// none) of a ConfigMap's or Secret's data.
+func (w *walk) readKeys(kind, name string, data map[string][]byte, ref v1.RecipientObjectRef) error {
+	keys := ref.Keys
+	if len(keys) == 0 {
+		for k := range data {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+	}
+	for _, k := range keys {
+		b, ok := data[k]
+		if !ok {
+			return fmt.Errorf("%s %s/%s has no key %q", kind, w.rw.Namespace, name, k)
+		}
+		source := fmt.Sprintf("%s %s/%s key %s", kind, w.rw.Namespace, name, k)
+		problems, err := Parse(bytes.NewReader(b), ref.Format, source, w.visit)
+		if err != nil {
+			return err
+		}
+		w.problems(problems)
+	}
+	return nil
+}
+
+// readHTTP pages through the HTTP source, with the headers its Secret holds.
+func (o *Objects) readHTTP(ctx context.Context, w *walk, src *v1.HTTPRecipientSource) error {
+	headers := map[string]string{}
+	if ref := src.HeadersSecretRef; ref != nil {
+		var s corev1.Secret
+		if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: w.rw.Namespace, Name: ref.Name}, &s); err != nil {
+			return fmt.Errorf("reading the headers of the http recipient source from Secret %s/%s: %w", w.rw.Namespace, ref.Name, err)
+		}
+		for k, v := range s.Data {
+			headers[k] = string(v)
+		}
+	}
+	return o.HTTP.Pages(ctx, src, headers, func(_ int, source string, body io.Reader) error {
+		problems, err := Parse(body, v1.RecipientFormatJSONLines, source, w.visit)
+		w.problems(problems)
+		return err
+	})
 }
 
 // redactURL drops the query, which often carries a token.
