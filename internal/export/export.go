@@ -248,7 +248,7 @@ func (e *Executor) export(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 		ctrl.LoggerFrom(ctx).V(1).Info("Created export Jobs", "count", created)
 	}
 
-	status := e.summarize(ctx, rw, states, deadline, now, parallelism, maxAttempts)
+	status := e.summarize(rw, states, deadline, now, parallelism, maxAttempts)
 	if err := e.syncArtifactConfigMaps(ctx, rw, states, status); err != nil {
 		return executor.Result{}, err
 	}

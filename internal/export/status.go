@@ -17,7 +17,6 @@ limitations under the License.
 package export
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -29,7 +28,7 @@ import (
 )
 
 // summarize derives the step's status from the targets and their Jobs.
-func (e *Executor) summarize(_ context.Context, rw *v1.RegionWithdrawal, states []*targetState, deadline, now time.Time, parallelism, maxAttempts int) *v1.ExportStatus {
+func (e *Executor) summarize(rw *v1.RegionWithdrawal, states []*targetState, deadline, now time.Time, parallelism, maxAttempts int) *v1.ExportStatus {
 	st := &v1.ExportStatus{Targets: int32(len(states)), Deadline: &metav1.Time{Time: deadline}}
 	if prev := planner.LookupStep(&rw.Status, v1.StepExport).Export; prev != nil {
 		st.ArtifactConfigMaps, st.ArtifactsInConfigMaps = prev.ArtifactConfigMaps, prev.ArtifactsInConfigMaps
