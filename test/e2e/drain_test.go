@@ -40,6 +40,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/drain"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
@@ -151,6 +152,7 @@ func TestDrainBatchByBatchThenCancel(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Execute %s: %v", kind, err)
 		}
+		summarize.RecordDetail(&rw.Status, v1.StepDrain, res.Detail) // as the controller records it
 		return res
 	}
 

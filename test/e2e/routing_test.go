@@ -41,6 +41,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/noticeserver"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
+	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
@@ -111,7 +112,7 @@ func TestRoutingReportsMissingHTTPRouteAPI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Execute without the Gateway API: %v", err)
 	}
-	st := planner.StepStatus(&rw.Status, v1.StepRouting).Routing
+	st := res.Detail.Routing
 	if !res.Done || res.Failed || !st.HTTPRoutesUnavailable || st.Switched != 1 || !strings.Contains(res.Message, "HTTPRoute API (Gateway API) is not installed") {
 		t.Fatalf("result %+v, status %+v", res, st)
 	}
@@ -148,6 +149,7 @@ func TestRoutingSwitchServes451AndCancelRestores(t *testing.T) {
 	if err != nil || !res.Done || res.Failed {
 		t.Fatalf("switch: %+v, %v", res, err)
 	}
+	summarize.RecordDetail(&rw.Status, v1.StepRouting, res.Detail) // as the controller records it
 	t.Logf("switched: %s", res.Message)
 	notice := routing.NoticeBackendName(rw)
 

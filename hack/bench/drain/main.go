@@ -60,6 +60,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
+	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
 )
@@ -192,6 +193,7 @@ func run(deployments, namespaces, routes int, maxUnavailable string, interval ti
 		if err != nil {
 			return fmt.Errorf("drain: %w", err)
 		}
+		summarize.RecordDetail(&rw.Status, v1.StepDrain, res.Detail) // as the controller does
 		if res.Done {
 			if res.Failed {
 				return fmt.Errorf("drain failed: %s", res.Message)
@@ -251,6 +253,7 @@ func run(deployments, namespaces, routes int, maxUnavailable string, interval ti
 		if err != nil {
 			return fmt.Errorf("routing: %w", err)
 		}
+		summarize.RecordDetail(&rw.Status, v1.StepRouting, res.Detail)
 		if res.Done {
 			break
 		}
