@@ -69,8 +69,11 @@ type RegionWithdrawalSpec struct {
 	Selector metav1.LabelSelector `json:"selector"`
 
 	// namespaceSelector selects the namespaces searched with selector. Without
-	// it only the withdrawal's own namespace is searched.
+	// it only the withdrawal's own namespace is searched. It must not be
+	// empty: an empty selector would select every namespace, kube-system
+	// included.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",message="namespaceSelector must not be empty: an empty selector selects every namespace of the cluster; omit it to search only the withdrawal's own namespace"
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
 	// notify tells every customer: an announcement, reminders, a final notice.

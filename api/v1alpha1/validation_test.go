@@ -264,6 +264,16 @@ func TestCreateRejectsInvalidSpec(t *testing.T) {
 			mutate:      func(s map[string]any) { set(s, map[string]any{}, "selector") },
 			wantInError: []string{"spec.selector", "selector must not be empty"},
 		},
+		{
+			name:        "namespaceSelector empty, which would select every namespace",
+			mutate:      func(s map[string]any) { set(s, map[string]any{}, "namespaceSelector") },
+			wantInError: []string{"spec.namespaceSelector", "namespaceSelector must not be empty"},
+		},
+		{
+			name:        "namespaceSelector with empty matchLabels",
+			mutate:      func(s map[string]any) { set(s, map[string]any{"matchLabels": map[string]any{}}, "namespaceSelector") },
+			wantInError: []string{"spec.namespaceSelector", "namespaceSelector must not be empty"},
+		},
 
 		// steps and moments
 		{
