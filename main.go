@@ -39,6 +39,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/exporter"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/noticeserver"
@@ -84,6 +85,9 @@ type managerFlags struct {
 	maxConcurrent           int
 	riskWindow              time.Duration
 	noticeBackendImage      string
+	egressAllowCIDRs        string
+	egressDenyCIDRs         string
+	egressAllowHTTP         bool
 	zap                     zap.Options
 }
 
@@ -104,6 +108,12 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.IntVar(&f.maxConcurrent, "max-concurrent-reconciles", 16, "Withdrawals reconciled in parallel.")
 	fs.DurationVar(&f.riskWindow, "risk-window", 24*time.Hour, "How long before a due time a missing approval or a suspension raises DeadlineAtRisk.")
 	fs.StringVar(&f.noticeBackendImage, "notice-backend-image", routing.DefaultNoticeBackendImage, "Image of the HTTP 451 notice backend the routing step deploys; normally this operator's own image.")
+	// Webhook URLs, SMTP hosts and the HTTP recipient source come from
+	// withdrawal authors and recipient rows: untrusted. Nothing internal is
+	// dialled unless listed here.
+	fs.StringVar(&f.egressAllowCIDRs, "egress-allow-cidrs", "", "Comma-separated CIDRs or IPs that notices and the HTTP recipient source may reach although they are loopback, link-local, private or CGNAT addresses (refused by default).")
+	fs.StringVar(&f.egressDenyCIDRs, "egress-deny-cidrs", "", "Comma-separated CIDRs that are refused too, such as the cluster's Pod and Service ranges when they are public addresses.")
+	fs.BoolVar(&f.egressAllowHTTP, "egress-allow-http", false, "Let webhooks and the HTTP recipient source use plain http:// URLs; only https is allowed by default.")
 	f.zap.BindFlags(fs)
 	return f, fs.Parse(args)
 }
@@ -127,10 +137,14 @@ func runManager(args []string) error {
 	if err := m.Register(crmetrics.Registry); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	policy, err := egress.Parse(f.egressAllowCIDRs, f.egressDenyCIDRs, f.egressAllowHTTP)
+	if err != nil {
+		return err
+	}
 	recorder := mgr.GetEventRecorder("region-withdrawal-controller")
 	set, rehearsal := steps.New(steps.Options{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Clock: clk,
-		Recorder: recorder, Registerer: crmetrics.Registry, NoticeBackendImage: f.noticeBackendImage,
+		Recorder: recorder, Registerer: crmetrics.Registry, Egress: policy, NoticeBackendImage: f.noticeBackendImage,
 	})
 	r := &controllers.RegionWithdrawalReconciler{
 		Clock:                   clk,

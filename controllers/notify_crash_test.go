@@ -35,6 +35,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
@@ -59,7 +60,7 @@ func runManager(t *testing.T, ctx context.Context) {
 	r := &RegionWithdrawalReconciler{
 		Clock: clk, Metrics: metrics.New(clk),
 	}
-	r.Executors, r.Rehearsal = steps.New(steps.Options{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Clock: clk})
+	r.Executors, r.Rehearsal = steps.New(steps.Options{Egress: egress.Loopback(), Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Clock: clk})
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}

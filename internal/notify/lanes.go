@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/email"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/webhook"
@@ -81,10 +82,17 @@ type ChannelFactory func(ctx context.Context, rw *v1.RegionWithdrawal, r client.
 // ErrCredentials is wrapped when a channel's Secret or key is missing.
 var ErrCredentials = errors.New("notify channel credentials")
 
-// DefaultChannels builds the real webhook and SMTP senders, reading the
-// signing key and SMTP credentials from their Secrets on every call, so a
-// rotated Secret takes effect on the next batch.
-func DefaultChannels(ctx context.Context, rw *v1.RegionWithdrawal, r client.Reader, clk clock.PassiveClock) (map[channel.Name]*Lane, func(), error) {
+// GuardedChannels builds the real webhook and SMTP senders, dialling only
+// what policy allows. They read the signing key and SMTP credentials from
+// their Secrets on every call, so a rotated Secret takes effect on the next
+// batch.
+func GuardedChannels(policy *egress.Policy) ChannelFactory {
+	return func(ctx context.Context, rw *v1.RegionWithdrawal, r client.Reader, clk clock.PassiveClock) (map[channel.Name]*Lane, func(), error) {
+		return channels(ctx, rw, r, clk, policy)
+	}
+}
+
+func channels(ctx context.Context, rw *v1.RegionWithdrawal, r client.Reader, clk clock.PassiveClock, policy *egress.Policy) (map[channel.Name]*Lane, func(), error) {
 	n := rw.Spec.Notify
 	lanes := map[channel.Name]*Lane{}
 	var closers []func()
@@ -99,7 +107,7 @@ func DefaultChannels(ctx context.Context, rw *v1.RegionWithdrawal, r client.Read
 			return nil, nil, err
 		}
 		s, err := webhook.New(webhook.Config{URL: wh.URL, Key: key, CABundle: wh.CABundle,
-			Concurrency: int(wh.Limits.Concurrency), Clock: clk})
+			Concurrency: int(wh.Limits.Concurrency), Clock: clk, Egress: policy})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -108,7 +116,7 @@ func DefaultChannels(ctx context.Context, rw *v1.RegionWithdrawal, r client.Read
 	}
 	if em := n.Email; em != nil {
 		cfg := email.Config{Host: em.Host, Port: int(em.Port), Security: em.Security, From: em.From,
-			CABundle: em.CABundle, Concurrency: int(em.Limits.Concurrency), Clock: clk}
+			CABundle: em.CABundle, Concurrency: int(em.Limits.Concurrency), Clock: clk, Egress: policy}
 		if ref := em.CredentialsSecretRef; ref != nil {
 			user, err := secretKey(ctx, r, rw.Namespace, ref.Name, "username")
 			if err != nil {

@@ -40,6 +40,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
@@ -86,7 +87,11 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// HTTP reads paged HTTP recipient sources; default &recipients.HTTPPager{}.
 	HTTP *recipients.HTTPPager
-	// Channels builds the senders of a withdrawal; default DefaultChannels.
+	// Egress decides where the senders and the HTTP recipient source may
+	// connect; nil is the default policy (https only, nothing internal).
+	Egress *egress.Policy
+	// Channels builds the senders of a withdrawal; default
+	// GuardedChannels(Egress).
 	Channels ChannelFactory
 	// ExportLocation, when set, gives a recipient's export location for
 	// the templates (.ExportLocation). It must be deterministic for a
@@ -140,10 +145,10 @@ func New(o Options) *Executor {
 		o.Clock = clock.RealClock{}
 	}
 	if o.HTTP == nil {
-		o.HTTP = &recipients.HTTPPager{}
+		o.HTTP = &recipients.HTTPPager{Egress: o.Egress}
 	}
 	if o.Channels == nil {
-		o.Channels = DefaultChannels
+		o.Channels = GuardedChannels(o.Egress)
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize

@@ -41,6 +41,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
@@ -121,8 +122,16 @@ func webhookChannel(rcv *testsrv.Webhook, url string, limits v1.DeliveryLimits) 
 		CABundle: rcv.CAPEM(), Limits: limits}
 }
 
+// counts is a result's notice counts; zero when it has none.
+func counts(r executor.Result) executor.NoticeCounts {
+	if r.Detail.Notice == nil {
+		return executor.NoticeCounts{}
+	}
+	return *r.Detail.Notice
+}
+
 func newExecutor(rec events.EventRecorder, batch int) *notify.Executor {
-	return notify.New(notify.Options{Client: env.Client, Reader: env.Client, Clock: clock.RealClock{},
+	return notify.New(notify.Options{Client: env.Client, Reader: env.Client, Clock: clock.RealClock{}, Egress: egress.Loopback(),
 		Recorder: rec, BatchSize: batch, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 		InlineRetryMax: 2 * time.Second})
 }
@@ -143,7 +152,7 @@ func untilDone(t *testing.T, ctx context.Context, e executor.Executor, rw *v1.Re
 		if res.Done {
 			return res
 		}
-		if res.Detail.Notice.Sent < last.Detail.Notice.Sent || res.Detail.Notice.Failed < last.Detail.Notice.Failed {
+		if now, before := counts(res), counts(last); now.Sent < before.Sent || now.Failed < before.Failed {
 			t.Fatalf("counts went backwards: %+v after %+v", res, last)
 		}
 		last = res

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 )
 
 const (
@@ -49,6 +50,9 @@ type HTTPPager struct {
 	Timeout time.Duration
 	// MaxPages bounds the pages read; default 10000.
 	MaxPages int
+	// Egress decides where the pages may be read from; nil is the default
+	// policy (https only, nothing internal).
+	Egress *egress.Policy
 	// Transport overrides the transport built from the source's CA bundle.
 	Transport http.RoundTripper
 }
@@ -60,6 +64,8 @@ func (p *HTTPPager) Pages(ctx context.Context, src *v1.HTTPRecipientSource, head
 	rt := p.Transport
 	if rt == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil // a proxy would be dialled instead, past the policy
+		tr.DialContext = p.Egress.Dialer().DialContext
 		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 		if len(src.CABundle) > 0 {
 			pool, err := x509.SystemCertPool()
@@ -82,7 +88,24 @@ func (p *HTTPPager) Pages(ctx context.Context, src *v1.HTTPRecipientSource, head
 	if maxPages <= 0 {
 		maxPages = defaultMaxPages
 	}
-	hc := &http.Client{Transport: rt, Timeout: timeout}
+	first, err := url.Parse(src.URL)
+	if err != nil {
+		return fmt.Errorf("%w: invalid URL", ErrHTTPSource)
+	}
+	if err := p.Egress.CheckURL(first); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrHTTPSource, redactURL(src.URL), err)
+	}
+	// The headers (a token, usually) go with every request: neither a
+	// redirect nor a next-page link may take them to another origin.
+	hc := &http.Client{Transport: rt, Timeout: timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if !egress.SameOrigin(first, req.URL) {
+			return fmt.Errorf("%w: a redirect to another origin", egress.ErrRefused)
+		}
+		if len(via) >= 5 {
+			return errors.New("more than 5 redirects")
+		}
+		return nil
+	}}
 	next := src.URL
 	seen := map[string]bool{}
 	for page := 1; next != ""; page++ {
@@ -97,6 +120,11 @@ func (p *HTTPPager) Pages(ctx context.Context, src *v1.HTTPRecipientSource, head
 		link, err := p.page(ctx, hc, next, headers, func(body io.Reader) error { return fn(page, source, body) })
 		if err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrHTTPSource, source, err)
+		}
+		if link != "" {
+			if u, _ := url.Parse(link); !egress.SameOrigin(first, u) {
+				return fmt.Errorf("%w: %s: the next page is on another origin: %w", ErrHTTPSource, source, egress.ErrRefused)
+			}
 		}
 		next = link
 	}

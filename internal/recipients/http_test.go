@@ -21,9 +21,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
@@ -94,7 +97,7 @@ func TestPagedHTTPSource(t *testing.T) {
 	).Build()
 
 	var ids []string
-	sum, err := (&recipients.Objects{Reader: c, HTTP: &recipients.HTTPPager{}}).Each(context.Background(), rw, func(r recipients.Recipient) error {
+	sum, err := (&recipients.Objects{Reader: c, HTTP: &recipients.HTTPPager{Egress: egress.Loopback()}}).Each(context.Background(), rw, func(r recipients.Recipient) error {
 		ids = append(ids, r.ID)
 		return nil
 	})
@@ -119,12 +122,73 @@ func TestPagedHTTPSource(t *testing.T) {
 	} {
 		bad := rw.DeepCopy()
 		mutate(bad.Spec.Notify.Recipients.HTTP)
-		_, err := (&recipients.Objects{Reader: c, HTTP: &recipients.HTTPPager{}}).Each(context.Background(), bad, func(recipients.Recipient) error { return nil })
+		_, err := (&recipients.Objects{Reader: c, HTTP: &recipients.HTTPPager{Egress: egress.Loopback()}}).Each(context.Background(), bad, func(recipients.Recipient) error { return nil })
 		if !errors.Is(err, recipients.ErrHTTPSource) {
 			t.Errorf("%s: err = %v, want ErrHTTPSource", name, err)
 		}
 		if err != nil && strings.Contains(err.Error(), "t0ken") {
 			t.Errorf("%s: the error shows the header value", name)
 		}
+	}
+}
+
+// TestHTTPSourceStaysOnItsOrigin serves a first page whose redirect, or
+// whose next-page link, points at a second server (another origin on
+// loopback, standing in for anywhere else). The headers, which carry a
+// token, must never reach it, and the read fails with a clear reason.
+func TestHTTPSourceStaysOnItsOrigin(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		fmt.Fprintln(w, `{"id":"x","email":"x@example.com"}`)
+	}))
+	defer other.Close()
+	for _, tt := range []struct {
+		name  string
+		serve func(w http.ResponseWriter, r *http.Request)
+	}{
+		{"a redirect", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
+		}},
+		{"a next-page link", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Link", "<"+other.URL+"/page2>; rel=\"next\"")
+			fmt.Fprintln(w, `{"id":"c1","email":"c1@example.com"}`)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewTLSServer(http.HandlerFunc(tt.serve))
+			defer srv.Close()
+			// Both servers are trusted and allowed: only the origin rule stops it.
+			ca := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}),
+				pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Certificate().Raw})...)
+			pager := &recipients.HTTPPager{Egress: egress.Loopback()}
+			err := pager.Pages(context.Background(), &v1.HTTPRecipientSource{URL: srv.URL + "/customers", CABundle: ca}, map[string]string{"Authorization": "Bearer t0ken"},
+				func(int, string, io.Reader) error { return nil })
+			if !errors.Is(err, egress.ErrRefused) || !strings.Contains(err.Error(), "origin") {
+				t.Fatalf("Pages = %v, want a refusal naming the origin", err)
+			}
+			if n := elsewhere.Load(); n != 0 {
+				t.Fatalf("the other origin was asked %d times", n)
+			}
+		})
+	}
+}
+
+// TestHTTPSourceRefusesInternalAddresses reads from a real listener on
+// loopback with the default policy: nothing is dialled.
+func TestHTTPSourceRefusesInternalAddresses(t *testing.T) {
+	var asked atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { asked.Add(1) }))
+	defer srv.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	for _, url := range []string{srv.URL + "/customers", strings.Replace(srv.URL, "https://", "http://", 1) + "/customers"} {
+		err := (&recipients.HTTPPager{}).Pages(context.Background(), &v1.HTTPRecipientSource{URL: url, CABundle: ca}, nil,
+			func(int, string, io.Reader) error { return nil })
+		if !errors.Is(err, egress.ErrRefused) {
+			t.Fatalf("Pages(%s) = %v, want refused", url, err)
+		}
+	}
+	if n := asked.Load(); n != 0 {
+		t.Fatalf("the listener was asked %d times", n)
 	}
 }

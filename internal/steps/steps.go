@@ -32,6 +32,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/drain"
 	"github.com/ops-dev/region-withdrawal-operator/internal/dryrun"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
@@ -56,6 +57,9 @@ type Options struct {
 	Recorder events.EventRecorder
 	// Registerer, when set, gets the notify step's delivery counters.
 	Registerer prometheus.Registerer
+	// Egress decides where notices and the HTTP recipient source may
+	// connect; nil is the default policy (https only, nothing internal).
+	Egress *egress.Policy
 	// NoticeBackendImage is the image of the HTTP 451 backend; empty means
 	// routing.DefaultNoticeBackendImage.
 	NoticeBackendImage string
@@ -66,7 +70,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 	resolver := &targets.Resolver{Reader: o.Client, Mapper: o.Mapper, Clock: o.Clock}
 	set := executor.Set{
 		v1.StepNotify: notify.New(notify.Options{
-			Client: o.Client, Reader: o.APIReader, Clock: o.Clock, Recorder: o.Recorder, Registerer: o.Registerer,
+			Client: o.Client, Reader: o.APIReader, Clock: o.Clock, Recorder: o.Recorder, Registerer: o.Registerer, Egress: o.Egress,
 			ExportLocation: exportLocation,
 		}),
 		v1.StepExport:  export.New(o.Client, o.APIReader, o.Clock),

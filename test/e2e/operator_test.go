@@ -91,7 +91,9 @@ func startOperator(t *testing.T, args ...string) *operatorProcess {
 func startNamedOperator(t *testing.T, name string, args ...string) *operatorProcess {
 	t.Helper()
 	p := &operatorProcess{t: t, name: name, out: &syncBuffer{},
-		args: append([]string{"--kubeconfig", kwok.Kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)}
+		// The tests' receivers listen on loopback, which the operator
+		// refuses to dial unless allowed.
+		args: append([]string{"--kubeconfig", kwok.Kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--egress-allow-cidrs=127.0.0.0/8"}, args...)}
 	operatorBinary(t)
 	p.start()
 	t.Cleanup(func() {

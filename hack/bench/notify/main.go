@@ -48,6 +48,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/webhook"
@@ -174,7 +175,7 @@ func run() error {
 	resetPeak()
 	requests.Store(0)
 	delivered.Store(0)
-	e := notify.New(notify.Options{Client: c, Reader: c, Clock: clock.RealClock{}})
+	e := notify.New(notify.Options{Client: c, Reader: c, Clock: clock.RealClock{}, Egress: egress.Loopback()})
 	start := time.Now()
 	calls := 0
 	for {
@@ -213,7 +214,7 @@ func run() error {
 func runPlain(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a planner.Action, n int, url string, caPEM []byte, requests *atomic.Int64) (figures, error) {
 	resetPeak()
 	requests.Store(0)
-	s, err := webhook.New(webhook.Config{URL: url, Key: []byte(key), CABundle: caPEM, Concurrency: 1})
+	s, err := webhook.New(webhook.Config{Egress: egress.Loopback(), URL: url, Key: []byte(key), CABundle: caPEM, Concurrency: 1})
 	if err != nil {
 		return figures{}, err
 	}

@@ -42,6 +42,7 @@ import (
 	"k8s.io/utils/clock"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 )
 
@@ -66,6 +67,9 @@ type Config struct {
 	HeloName string
 	// Clock stamps the Date header.
 	Clock clock.PassiveClock
+	// Egress decides which addresses may be dialled; nil is the default
+	// policy (nothing internal).
+	Egress *egress.Policy
 }
 
 // Sender sends notices by SMTP, reusing up to Concurrency connections.
@@ -190,8 +194,10 @@ func (s *Sender) get(ctx context.Context) (*conn, error) {
 		return cn, nil
 	default:
 	}
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", s.addr())
+	raw, err := s.cfg.Egress.Dialer().DialContext(ctx, "tcp", s.addr())
+	if errors.Is(err, egress.ErrRefused) {
+		return nil, channel.Permanent(fmt.Errorf("smtp %s: %w", s.addr(), err))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("smtp %s: %w", s.addr(), err)
 	}

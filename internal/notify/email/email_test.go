@@ -31,6 +31,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/email"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
@@ -141,7 +142,7 @@ func TestSendOverSTARTTLS(t *testing.T) {
 		}
 		return nil
 	}
-	cfg := email.Config{Host: "127.0.0.1", Port: srv.Addr.Port, Security: v1.SMTPStartTLS,
+	cfg := email.Config{Egress: egress.Loopback(), Host: "127.0.0.1", Port: srv.Addr.Port, Security: v1.SMTPStartTLS,
 		From: "Service Notices <notices@example.com>", Username: srv.Username, Password: srv.Password,
 		CABundle: srv.CertPEM, Concurrency: 2}
 	s, err := email.New(cfg)
@@ -205,7 +206,7 @@ func TestRefusesWithoutSTARTTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	s, err := email.New(email.Config{Host: "127.0.0.1", Port: srv.Addr.Port, From: "notices@example.com",
+	s, err := email.New(email.Config{Egress: egress.Loopback(), Host: "127.0.0.1", Port: srv.Addr.Port, From: "notices@example.com",
 		Username: srv.Username, Password: srv.Password})
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +226,7 @@ func TestUntrustedCertificateStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	s, err := email.New(email.Config{Host: "127.0.0.1", Port: srv.Addr.Port, From: "notices@example.com"})
+	s, err := email.New(email.Config{Egress: egress.Loopback(), Host: "127.0.0.1", Port: srv.Addr.Port, From: "notices@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +242,7 @@ func TestWrongPasswordStopsWithoutShowingIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	s, err := email.New(email.Config{Host: "127.0.0.1", Port: srv.Addr.Port, From: "notices@example.com",
+	s, err := email.New(email.Config{Egress: egress.Loopback(), Host: "127.0.0.1", Port: srv.Addr.Port, From: "notices@example.com",
 		Username: srv.Username, Password: "wrong-Passw0rd", CABundle: srv.CertPEM})
 	if err != nil {
 		t.Fatal(err)

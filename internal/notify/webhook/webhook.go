@@ -46,10 +46,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"k8s.io/utils/clock"
 
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 )
 
@@ -108,12 +108,16 @@ type Config struct {
 	Concurrency int
 	// Clock stamps X-Withdrawal-Timestamp.
 	Clock clock.PassiveClock
+	// Egress decides which addresses and schemes may be dialled; nil is
+	// the default policy (https only, nothing internal).
+	Egress *egress.Policy
 	// Transport overrides the transport built from CABundle (tests, benchmarks).
 	Transport http.RoundTripper
 }
 
 // Sender posts notices. It is safe for concurrent use.
 type Sender struct {
+	egress *egress.Policy
 	url    string
 	key    []byte
 	clock  clock.PassiveClock
@@ -129,7 +133,7 @@ func New(cfg Config) (*Sender, error) {
 	}
 	rt := cfg.Transport
 	if rt == nil {
-		tr, err := Transport(cfg.CABundle, cfg.Concurrency)
+		tr, err := Transport(cfg.CABundle, cfg.Concurrency, cfg.Egress)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +143,7 @@ func New(cfg Config) (*Sender, error) {
 		cfg.Clock = clock.RealClock{}
 	}
 	return &Sender{
-		url: cfg.URL, key: cfg.Key, clock: cfg.Clock,
+		egress: cfg.Egress, url: cfg.URL, key: cfg.Key, clock: cfg.Clock,
 		client: &http.Client{
 			Transport:     rt,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -147,10 +151,14 @@ func New(cfg Config) (*Sender, error) {
 	}, nil
 }
 
-// Transport is an HTTP transport that trusts the system roots plus caBundle
-// and keeps up to concurrency idle connections per host.
-func Transport(caBundle []byte, concurrency int) (*http.Transport, error) {
+// Transport is an HTTP transport that trusts the system roots plus caBundle,
+// keeps up to concurrency idle connections per host, and dials only what
+// the egress policy allows. It ignores proxy settings: a proxy would make
+// every connection a connection to the proxy, past the policy.
+func Transport(caBundle []byte, concurrency int, policy *egress.Policy) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.DialContext = policy.Dialer().DialContext
 	tr.MaxIdleConnsPerHost = max(concurrency, 2)
 	tr.MaxIdleConns = max(concurrency*2, 100)
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -215,6 +223,9 @@ func (s *Sender) Send(ctx context.Context, m *channel.Message) error {
 	if err != nil {
 		return channel.Permanent(fmt.Errorf("webhook %s: %w", redact(target), err))
 	}
+	if err := s.egress.CheckURL(req.URL); err != nil {
+		return channel.Permanent(fmt.Errorf("webhook %s: %w", redact(target), err))
+	}
 	ts := strconv.FormatInt(s.clock.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "region-withdrawal-operator")
@@ -228,6 +239,9 @@ func (s *Sender) Send(ctx context.Context, m *channel.Message) error {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		if errors.Is(err, egress.ErrRefused) {
+			return channel.Permanent(fmt.Errorf("webhook %s: %w", redact(target), err))
 		}
 		var uae x509.UnknownAuthorityError
 		var hne x509.HostnameError
@@ -243,19 +257,22 @@ func (s *Sender) Send(ctx context.Context, m *channel.Message) error {
 		return fmt.Errorf("webhook %s: %w", redact(target), err)
 	}
 	defer resp.Body.Close()
-	// Read a little of the body for the reason, and drain the rest (within
-	// bounds) so the connection is reused.
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	// Drain the body (within bounds) so the connection is reused. Nothing
+	// of it is kept: a receiver the author picked could be anything, and its
+	// answer must not reach status, where the author can read it.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return classify(resp, redact(target), snippet, s.clock.Now())
+	return classify(resp, redact(target), s.clock.Now())
 }
 
-func classify(resp *http.Response, target string, snippet []byte, now time.Time) error {
+// classify turns an answer into nil, a retry or a permanent failure. Its
+// reason is the status code and the standard text for it only, never the
+// receiver's own words.
+func classify(resp *http.Response, target string, now time.Time) error {
 	code := resp.StatusCode
 	if code >= 200 && code < 300 {
 		return nil
 	}
-	err := fmt.Errorf("webhook %s answered %s%s", target, resp.Status, reason(snippet))
+	err := fmt.Errorf("webhook %s answered %d %s", target, code, http.StatusText(code))
 	switch {
 	case code == http.StatusTooManyRequests, code == http.StatusRequestTimeout, code >= 500:
 		return channel.RetryAfter(err, retryAfter(resp.Header.Get("Retry-After"), now))
@@ -279,20 +296,6 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-func reason(snippet []byte) string {
-	s := strings.TrimSpace(strings.ToValidUTF8(string(snippet), "?"))
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == utf8.RuneError {
-			return ' '
-		}
-		return r
-	}, s)
-	if s == "" {
-		return ""
-	}
-	return ": " + s
 }
 
 // redact drops userinfo, query and fragment, which often carry a token.

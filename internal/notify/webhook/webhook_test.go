@@ -18,12 +18,14 @@ package webhook_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/webhook"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
@@ -84,7 +86,7 @@ func TestSendClassifiesAnswers(t *testing.T) {
 		}
 		return true
 	}
-	s, err := webhook.New(webhook.Config{URL: rcv.Server.URL + "/notices?token=SECRET", Key: key, CABundle: rcv.CAPEM(), Concurrency: 4})
+	s, err := webhook.New(webhook.Config{Egress: egress.Loopback(), URL: rcv.Server.URL + "/notices?token=SECRET", Key: key, CABundle: rcv.CAPEM(), Concurrency: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +122,11 @@ func TestSendClassifiesAnswers(t *testing.T) {
 			if strings.Contains(err.Error(), "SECRET") {
 				t.Errorf("the error shows the URL's token: %v", err)
 			}
+			for _, said := range []string{"boom", "slow down", "unknown customer"} {
+				if strings.Contains(err.Error(), said) {
+					t.Errorf("the error quotes the receiver's answer %q: %v", said, err)
+				}
+			}
 			class, after := channel.Classify(err)
 			if class != tt.wantClass || after != tt.wantAfter {
 				t.Errorf("Classify = %v, %v; want %v, %v (%v)", class, after, tt.wantClass, tt.wantAfter, err)
@@ -135,7 +142,7 @@ func TestSendClassifiesAnswers(t *testing.T) {
 func TestUntrustedCertificateIsNotSent(t *testing.T) {
 	rcv := testsrv.NewWebhook([]byte("k"))
 	defer rcv.Close()
-	s, err := webhook.New(webhook.Config{URL: rcv.Server.URL, Key: []byte("k")}) // no caBundle
+	s, err := webhook.New(webhook.Config{Egress: egress.Loopback(), URL: rcv.Server.URL, Key: []byte("k")}) // no caBundle
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,5 +152,31 @@ func TestUntrustedCertificateIsNotSent(t *testing.T) {
 	}
 	if total, _ := rcv.Totals(); total != 0 {
 		t.Fatal("the receiver got a notice over an unverified connection")
+	}
+}
+
+// TestRefusedAddressesAreNeverDialled sends to a real receiver on loopback,
+// standing in for an internal address a recipient row could name, with the
+// default policy: nothing reaches it, and the failure is permanent. A plain
+// http URL is refused the same way.
+func TestRefusedAddressesAreNeverDialled(t *testing.T) {
+	rcv := testsrv.NewWebhook([]byte("k"))
+	defer rcv.Close()
+	rcv.Record = true
+	s, err := webhook.New(webhook.Config{Key: []byte("k"), CABundle: rcv.CAPEM()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, target := range []string{rcv.Server.URL + "/hook", strings.Replace(rcv.Server.URL, "https://", "http://", 1) + "/hook"} {
+		m := &channel.Message{Key: "k1", NoticeID: "announcement", Kind: v1.NoticeAnnouncement,
+			Recipient: recipients.Recipient{ID: "c1", Webhook: target}}
+		err := s.Send(context.Background(), m)
+		if class, _ := channel.Classify(err); !errors.Is(err, egress.ErrRefused) || class != channel.Fail {
+			t.Fatalf("Send to %s = %v (class %v), want a permanent refusal", target, err, class)
+		}
+	}
+	if got := rcv.Deliveries("c1"); len(got) != 0 {
+		t.Fatalf("the receiver got %d deliveries", len(got))
 	}
 }

@@ -197,6 +197,9 @@ func installOperator(t *testing.T, c client.Client) {
 		filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
 		"--namespace", operatorNS, "--kubeconfig", real.Kubeconfig,
 		"--set", "image.tag=dev", "--set", "image.pullPolicy=Never", "--set", "watchNamespaces={"+tenantNS+"}",
+		// The customers' receivers listen on the node's bridge address, a
+		// private one the operator refuses unless allowed.
+		"--set", "egress.allowCIDRs={"+cluster.NodeAddress+"/32}",
 		"--wait", "--timeout", "3m")
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+helmHome, "HELM_CONFIG_HOME="+helmHome, "HELM_DATA_HOME="+helmHome)
 	if out, err := cmd.CombinedOutput(); err != nil {
