@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"slices"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,14 +95,14 @@ func (e *Executor) ensureEntries(ctx context.Context, rw *v1.RegionWithdrawal, n
 			return nil
 		}
 		if !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating artifact ConfigMap %s: %w", name, err)
+			return fmt.Errorf("creating ConfigMap %s: %w", name, err)
 		}
 		// Created meanwhile by an earlier run: add to it below.
 		if err := e.reader().Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: name}, &cm); err != nil {
-			return fmt.Errorf("reading artifact ConfigMap %s: %w", name, err)
+			return fmt.Errorf("reading ConfigMap %s: %w", name, err)
 		}
 	} else if err != nil {
-		return fmt.Errorf("reading artifact ConfigMap %s: %w", name, err)
+		return fmt.Errorf("reading ConfigMap %s: %w", name, err)
 	}
 	missing := map[string]string{}
 	for k, v := range data {
@@ -120,4 +121,58 @@ func (e *Executor) ensureEntries(ctx context.Context, rw *v1.RegionWithdrawal, n
 		return fmt.Errorf("adding %d artifacts to ConfigMap %s: %w", len(missing), name, err)
 	}
 	return nil
+}
+
+// CreatedJobsConfigMapName is the ConfigMap that records the export Jobs
+// this withdrawal created, by UID, in the withdrawal's own namespace. Only
+// the Jobs it lists count: anyone who may create Jobs in a selected
+// namespace could label one as this withdrawal's.
+func CreatedJobsConfigMapName(rw *v1.RegionWithdrawal) string {
+	return fmt.Sprintf("%s-export-jobs", namePrefix(rw.Name))
+}
+
+// jobRecordKey names a Job in the record: ConfigMap keys allow dots, which
+// namespace and Job names (DNS labels) do not contain.
+func jobRecordKey(job *batchv1.Job) string { return job.Namespace + "." + job.Name }
+
+// createdJobs reads the record: Job key to UID.
+func (e *Executor) createdJobs(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]string, error) {
+	var cm corev1.ConfigMap
+	err := e.reader().Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: CreatedJobsConfigMapName(rw)}, &cm)
+	switch {
+	case apierrors.IsNotFound(err):
+		return map[string]string{}, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading the record of created export Jobs: %w", err)
+	case cm.Labels[executor.LabelWithdrawalUID] != string(rw.UID):
+		// Left by an earlier withdrawal of the same name: none of its Jobs
+		// are this one's.
+		return map[string]string{}, nil
+	}
+	return cm.Data, nil
+}
+
+// recordCreated adds created Jobs to the record.
+func (e *Executor) recordCreated(ctx context.Context, rw *v1.RegionWithdrawal, created []*batchv1.Job) error {
+	if len(created) == 0 {
+		return nil
+	}
+	data := make(map[string]string, len(created))
+	for _, j := range created {
+		data[jobRecordKey(j)] = string(j.UID)
+	}
+	return e.ensureEntries(ctx, rw, CreatedJobsConfigMapName(rw), data)
+}
+
+// recordedJobs lists the withdrawal's export Jobs that it recorded creating.
+func (e *Executor) recordedJobs(ctx context.Context, rw *v1.RegionWithdrawal) ([]batchv1.Job, error) {
+	record, err := e.createdJobs(ctx, rw)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := e.listJobs(ctx, rw)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(jobs, func(j batchv1.Job) bool { return record[jobRecordKey(&j)] != string(j.UID) }), nil
 }

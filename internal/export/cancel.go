@@ -33,7 +33,7 @@ import (
 // artifacts stay where they are: data handed out cannot be taken back.
 // Repeating it deletes nothing twice and reports the same.
 func (e *Executor) revert(ctx context.Context, rw *v1.RegionWithdrawal) (executor.Result, error) {
-	jobs, err := e.listJobs(ctx, rw)
+	jobs, err := e.recordedJobs(ctx, rw)
 	if err != nil {
 		return executor.Result{}, err
 	}

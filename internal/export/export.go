@@ -194,7 +194,11 @@ func (e *Executor) export(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 	parallelism := int(max(spec.Parallelism, 1))
 	maxAttempts := int(max(spec.MaxAttempts, 1))
 
-	states, err := e.states(ctx, rw)
+	record, err := e.createdJobs(ctx, rw)
+	if err != nil {
+		return executor.Result{}, err
+	}
+	states, err := e.states(ctx, rw, record)
 	if err != nil {
 		return executor.Result{}, err
 	}
@@ -209,14 +213,35 @@ func (e *Executor) export(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 		}
 	}
 
+	invalid, err := e.startJobs(ctx, rw, states, record, now, deadline, parallelism, maxAttempts)
+	if err != nil {
+		return executor.Result{}, err
+	}
+	status := e.summarize(rw, states, deadline, now, parallelism, maxAttempts)
+	if err := e.syncArtifactConfigMaps(ctx, rw, states, status); err != nil {
+		return executor.Result{}, err
+	}
+	return e.result(rw, states, status, invalid, deadline, now, maxAttempts), nil
+}
+
+// startJobs creates the next attempts, up to parallelism running at once,
+// and records each created Job's UID. It returns the error of a template
+// the API server refuses (the spec must change), or any other error.
+func (e *Executor) startJobs(ctx context.Context, rw *v1.RegionWithdrawal, states []*targetState, record map[string]string, now, deadline time.Time, parallelism, maxAttempts int) (invalid, err error) {
 	running := 0
 	for _, st := range states {
 		if st.verified() == nil && st.running() != nil {
 			running++
 		}
 	}
-	var invalid error
-	created := 0
+	var created []*batchv1.Job
+	// Whatever happens below, the Jobs created so far are recorded: a Job
+	// not in the record does not count.
+	defer func() {
+		if rerr := e.recordCreated(ctx, rw, created); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}()
 	for _, st := range states {
 		if running >= parallelism {
 			break
@@ -230,29 +255,26 @@ func (e *Executor) export(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 			invalid = err
 			break
 		}
-		got, err := e.createJob(ctx, rw, job)
+		got, fresh, err := e.createJob(ctx, rw, job, record)
 		switch {
 		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 			invalid = fmt.Errorf("%w: %w", ErrInvalidTemplate, err)
 		case err != nil:
-			return executor.Result{}, err
+			return nil, err
 		}
 		if invalid != nil {
 			break
 		}
+		if fresh {
+			created = append(created, got)
+		}
 		st.attempts = append(st.attempts, &attempt{job: got, number: n, finished: isFinished(got)})
 		running++
-		created++
 	}
-	if created > 0 {
-		ctrl.LoggerFrom(ctx).V(1).Info("Created export Jobs", "count", created)
+	if len(created) > 0 {
+		ctrl.LoggerFrom(ctx).V(1).Info("Created export Jobs", "count", len(created))
 	}
-
-	status := e.summarize(rw, states, deadline, now, parallelism, maxAttempts)
-	if err := e.syncArtifactConfigMaps(ctx, rw, states, status); err != nil {
-		return executor.Result{}, err
-	}
-	return e.result(rw, states, status, invalid, deadline, now, maxAttempts), nil
+	return invalid, nil
 }
 
 // result turns the summary into what the controller records.
@@ -346,7 +368,10 @@ func (e *Executor) listJobs(ctx context.Context, rw *v1.RegionWithdrawal) ([]bat
 // states joins the targets selected now with those that already have Jobs:
 // a target that left the selection after its export started is still
 // reported, and one that joined it is exported too.
-func (e *Executor) states(ctx context.Context, rw *v1.RegionWithdrawal) ([]*targetState, error) {
+//
+// Only Jobs in record (created by this withdrawal, by UID) count: a Job
+// someone else labelled as this withdrawal's, verdict and all, is ignored.
+func (e *Executor) states(ctx context.Context, rw *v1.RegionWithdrawal, record map[string]string) ([]*targetState, error) {
 	ts, err := e.resolve(ctx, rw)
 	if err != nil {
 		return nil, err
@@ -370,7 +395,7 @@ func (e *Executor) states(ctx context.Context, rw *v1.RegionWithdrawal) ([]*targ
 		job := &jobs[i]
 		h := job.Labels[LabelTarget]
 		n, err := strconv.Atoi(job.Labels[LabelAttempt])
-		if h == "" || err != nil {
+		if h == "" || err != nil || record[jobRecordKey(job)] != string(job.UID) {
 			continue // not ours to judge
 		}
 		st, ok := byHash[h]
@@ -419,22 +444,31 @@ func jobCondition(job *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCond
 	return nil
 }
 
-// createJob creates job, or adopts the Job of that name an earlier call
-// created. A Job of that name that is not this withdrawal's is an error.
-func (e *Executor) createJob(ctx context.Context, rw *v1.RegionWithdrawal, job *batchv1.Job) (*batchv1.Job, error) {
-	err := e.Client.Create(ctx, job)
+// createJob creates job (fresh is true), or adopts the Job of that name an
+// earlier call created and recorded. A Job of that name that this
+// withdrawal did not record creating is deleted, and the call fails so that
+// the next one creates it again: it may be one created just before a crash,
+// or one someone else made to look like an export of this withdrawal.
+func (e *Executor) createJob(ctx context.Context, rw *v1.RegionWithdrawal, job *batchv1.Job, record map[string]string) (got *batchv1.Job, fresh bool, err error) {
+	err = e.Client.Create(ctx, job)
 	if err == nil {
-		return job, nil
+		return job, true, nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("creating export Job %s/%s: %w", job.Namespace, job.Name, err)
+		return nil, false, fmt.Errorf("creating export Job %s/%s: %w", job.Namespace, job.Name, err)
 	}
 	var existing batchv1.Job
 	if err := e.reader().Get(ctx, client.ObjectKeyFromObject(job), &existing); err != nil {
-		return nil, fmt.Errorf("reading export Job %s/%s: %w", job.Namespace, job.Name, err)
+		return nil, false, fmt.Errorf("reading export Job %s/%s: %w", job.Namespace, job.Name, err)
 	}
 	if existing.Labels[executor.LabelWithdrawalUID] != string(rw.UID) {
-		return nil, fmt.Errorf("a Job named %s/%s exists and does not belong to this withdrawal", job.Namespace, job.Name)
+		return nil, false, fmt.Errorf("a Job named %s/%s exists and does not belong to this withdrawal", job.Namespace, job.Name)
 	}
-	return &existing, nil
+	if record[jobRecordKey(&existing)] != string(existing.UID) {
+		if err := e.Client.Delete(ctx, &existing, client.PropagationPolicy("Background"), client.Preconditions{UID: &existing.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return nil, false, fmt.Errorf("deleting the unrecorded export Job %s/%s: %w", job.Namespace, job.Name, err)
+		}
+		return nil, false, fmt.Errorf("export Job %s/%s was not recorded as created by this withdrawal; deleted it, and it will be created again", job.Namespace, job.Name)
+	}
+	return &existing, false, nil
 }

@@ -590,3 +590,59 @@ func TestJobNames(t *testing.T) {
 		t.Fatal("two withdrawals of the same name in different namespaces share Job names")
 	}
 }
+
+// TestJobsItDidNotCreateDoNotCount plays someone who may create Jobs in a
+// selected namespace: a Job labelled as this withdrawal's, for a real
+// target, with a verdict annotation already on it. It must not count as an
+// export. A forgery under the very name the operator would use is deleted
+// and replaced by the operator's own Job.
+func TestJobsItDidNotCreateDoNotCount(t *testing.T) {
+	f := newFixture(t, 1, func(ex *v1.ExportStep) { ex.Parallelism = 1 })
+	target := Target{Key: "Namespace/" + f.others[0], Namespace: f.others[0], Name: f.others[0]}
+	forge := func(name string) *batchv1.Job {
+		t.Helper()
+		job, err := buildJob(f.rw, target, TargetHash(f.rw, target.Key), 1, exportDefault, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		job.Name = name
+		job.Annotations[AnnotationResult] = resultJSON("s3://forged/"+name, "", 1)
+		if err := env.Client.Create(f.ctx, job); err != nil {
+			t.Fatal(err)
+		}
+		return job
+	}
+	forge("forged-elsewhere")
+	ownName := JobName(f.rw, TargetHash(f.rw, target.Key), 1)
+	squatter := forge(ownName)
+
+	// The target (sorted first) needs attempt 1, whose name is taken: the
+	// squatter is deleted, and the call fails saying why.
+	if _, err := f.exec.Execute(f.ctx, f.rw, startAction); err == nil || !strings.Contains(err.Error(), "not recorded as created by this withdrawal") {
+		t.Fatalf("Execute with a squatter = %v, want it named", err)
+	}
+	if j, ok := f.jobs()[ownName]; ok && j.UID == squatter.UID {
+		t.Fatal("the squatter is still there")
+	}
+	// The next call creates the operator's own Job, and counts nothing.
+	f.execute()
+	own, ok := f.jobs()[ownName]
+	if !ok || own.UID == squatter.UID {
+		t.Fatalf("the operator's own Job for %s was not created", target.Key)
+	}
+	if st := f.status(); st.Verified != 0 {
+		t.Fatalf("verified %d before any real export finished: %+v", st.Verified, st)
+	}
+	// Its own Job finishes: that one, and only that one, counts.
+	f.finish(own, true, resultJSON("s3://exports/pk/real.tar.gz.age", "acme", 10), time.Minute)
+	f.execute()
+	st := f.status()
+	if st.Verified != 1 {
+		t.Fatalf("verified %d, want 1: %+v", st.Verified, st)
+	}
+	for _, a := range st.Artifacts {
+		if strings.Contains(a.Location, "forged") {
+			t.Fatalf("a forged verdict counts: %+v", a)
+		}
+	}
+}

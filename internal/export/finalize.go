@@ -30,7 +30,7 @@ import (
 // in the withdrawal's own namespace would go with it anyway (owner
 // reference); those elsewhere cannot have one.
 func (e *Executor) Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error {
-	jobs, err := e.listJobs(ctx, rw)
+	jobs, err := e.recordedJobs(ctx, rw)
 	if err != nil {
 		return err
 	}
