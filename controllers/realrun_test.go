@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/steps"
@@ -150,5 +152,29 @@ func TestARealRunExportsThenDrainsThenCutsRouting(t *testing.T) {
 	rw = h.get()
 	if rw.Status.Phase != v1.PhaseCompleted {
 		t.Fatalf("phase %s, steps %+v; want Completed", rw.Status.Phase, rw.Status.Steps)
+	}
+}
+
+// TestABadExportTemplateStallsWhenApplied: a Job template that sets the
+// operator's own keys is refused when the withdrawal is first planned,
+// weeks before the export would start, not when it falls due.
+func TestABadExportTemplateStallsWhenApplied(t *testing.T) {
+	h := newHarness(t, beforeAnnouncement)
+	h.regionApp()
+	h.realExecutors()
+	h.pakistan(func(s *v1.RegionWithdrawalSpec) {
+		s.Notify, s.DryRun = nil, false
+		s.Export.JobTemplate.Annotations = map[string]string{"withdrawal.ops.dev/export-result": "{}"}
+	})
+	if _, err := h.reconcile(); !errors.Is(err, reconcile.TerminalError(nil)) {
+		t.Fatalf("reconcile = %v, want a terminal error", err)
+	}
+	rw := h.get()
+	c := condition(rw, v1.ConditionStalled)
+	if c.Status != metav1.ConditionTrue || c.Reason != v1.ReasonInvalidSpec || !strings.Contains(c.Message, "withdrawal.ops.dev/export-result") {
+		t.Fatalf("Stalled = %+v, want InvalidSpec naming the key", c)
+	}
+	if evs := h.events(); !hasEvent(evs, "Warning InvalidSpec", "spec.export.jobTemplate") {
+		t.Fatalf("events %v, want InvalidSpec", evs)
 	}
 }

@@ -63,6 +63,9 @@ func (w *run) wake(after time.Duration) {
 func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw, written *v1.RegionWithdrawal) (ctrl.Result, *v1.RegionWithdrawal, error) {
 	old := rw.Status.DeepCopy()
 	tl, err := planner.Compile(&rw.Spec)
+	if err == nil {
+		err = r.checkSpec(rw)
+	}
 	if err != nil {
 		r.publish(rw, old, summarize.Invalid(&rw.Status, err.Error()), summarize.Input{Spec: &rw.Spec})
 		return ctrl.Result{}, written, reconcile.TerminalError(err)
@@ -117,6 +120,19 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 		w.wake(requeueSkew)
 	}
 	return ctrl.Result{RequeueAfter: w.requeue}, written, errs
+}
+
+// checkSpec asks every executor that can whether the spec is usable as
+// written.
+func (r *RegionWithdrawalReconciler) checkSpec(rw *v1.RegionWithdrawal) error {
+	for _, step := range v1.AllSteps {
+		if c, ok := r.Executors[step].(executor.SpecChecker); ok {
+			if err := c.CheckSpec(rw); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // executorRisks collects what the executors of started steps foresee.

@@ -129,6 +129,15 @@ type Watcher interface {
 	Watches() []Watch
 }
 
+// SpecChecker is implemented by executors that can tell from the spec
+// alone that their step could not run as written (an export Job template
+// that sets the operator's own keys, say). The controller asks every one
+// of them when it plans, so a bad spec stalls the withdrawal when it is
+// applied, not when the step falls due days later.
+type SpecChecker interface {
+	CheckSpec(rw *v1.RegionWithdrawal) error
+}
+
 // RiskReporter is implemented by executors that can tell, from what they
 // observe, that their step may miss its deadline (for example an export
 // whose Jobs take longer than the time left). The controller adds these to

@@ -646,3 +646,32 @@ func TestJobsItDidNotCreateDoNotCount(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateCannotSetTheOperatorsOwnKeys: a template that writes a
+// verdict annotation (or any key under withdrawal.ops.dev/) onto its Jobs
+// or Pods could pass a Job off as verified. No Job is created, and the step
+// fails naming the key.
+func TestTemplateCannotSetTheOperatorsOwnKeys(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		mutate func(*batchv1.JobTemplateSpec)
+	}{
+		{"a verdict on the Job", func(j *batchv1.JobTemplateSpec) {
+			j.Annotations = map[string]string{AnnotationResult: `{"version":1}`}
+		}},
+		{"a target label on the Pods", func(j *batchv1.JobTemplateSpec) {
+			j.Spec.Template.Labels = map[string]string{LabelTarget: "abc"}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, 1, func(ex *v1.ExportStep) { tt.mutate(&ex.JobTemplate) })
+			res := f.execute()
+			if !res.Done || !res.Failed || !strings.Contains(res.Message, "withdrawal.ops.dev/") {
+				t.Fatalf("result %+v, want a failure naming the reserved key", res)
+			}
+			if n := len(f.jobs()); n != 0 {
+				t.Fatalf("%d Jobs created from the template", n)
+			}
+		})
+	}
+}

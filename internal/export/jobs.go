@@ -32,6 +32,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 )
 
 // Labels and annotations on export Jobs. The Jobs are the record of the
@@ -121,8 +122,8 @@ func namePrefix(name string) string {
 // export deadline.
 func buildJob(rw *v1.RegionWithdrawal, t Target, hash string, attempt int, deadline, now time.Time) (*batchv1.Job, error) {
 	tmpl := rw.Spec.Export.JobTemplate.DeepCopy()
-	if len(tmpl.Spec.Template.Spec.Containers) == 0 {
-		return nil, fmt.Errorf("%w: spec.export.jobTemplate.spec.template.spec.containers is empty", ErrInvalidTemplate)
+	if err := templateProblem(tmpl); err != nil {
+		return nil, err
 	}
 	labels := map[string]string{
 		LabelWithdrawal:             labelValue(rw.Name),
@@ -198,6 +199,53 @@ func exporterIndex(cs []corev1.Container) int {
 		}
 	}
 	return 0
+}
+
+var _ executor.SpecChecker = (*Executor)(nil)
+
+// CheckSpec refuses a Job template that could never make a Job the export
+// counts: one without containers, or one that sets the operator's own keys.
+func (e *Executor) CheckSpec(rw *v1.RegionWithdrawal) error {
+	ex := rw.Spec.Export
+	if ex == nil {
+		return nil
+	}
+	err := templateProblem(&ex.JobTemplate)
+	if err == nil {
+		return nil
+	}
+	return &planner.SpecError{Field: "spec.export.jobTemplate", Err: err}
+}
+
+// templateProblem says what makes a template unusable, or nil.
+func templateProblem(tmpl *batchv1.JobTemplateSpec) error {
+	if len(tmpl.Spec.Template.Spec.Containers) == 0 {
+		return fmt.Errorf("%w: spec.export.jobTemplate.spec.template.spec.containers is empty", ErrInvalidTemplate)
+	}
+	return reservedKeys(tmpl)
+}
+
+// reservedPrefix marks the labels and annotations the operator writes on
+// its Jobs and Pods: which withdrawal and target a Job is for, and its
+// verdict. A template that set them could pass a Job off as verified.
+const reservedPrefix = "withdrawal.ops.dev/"
+
+// reservedKeys refuses a template that sets any of the operator's own
+// labels or annotations, on the Job or on its Pods.
+func reservedKeys(tmpl *batchv1.JobTemplateSpec) error {
+	for where, m := range map[string]map[string]string{
+		"metadata.labels":                    tmpl.Labels,
+		"metadata.annotations":               tmpl.Annotations,
+		"spec.template.metadata.labels":      tmpl.Spec.Template.Labels,
+		"spec.template.metadata.annotations": tmpl.Spec.Template.Annotations,
+	} {
+		for k := range m {
+			if strings.HasPrefix(k, reservedPrefix) {
+				return fmt.Errorf("%w: spec.export.jobTemplate.%s sets %q; keys under %s are the operator's own", ErrInvalidTemplate, where, k, reservedPrefix)
+			}
+		}
+	}
+	return nil
 }
 
 func merge(base, over map[string]string) map[string]string {
