@@ -129,6 +129,8 @@ wait_for() {
   deadline=$((SECONDS + timeout))
   until "$@" >/dev/null 2>&1; do
     if ((SECONDS >= deadline)); then
+      # WAIT_QUIET lets the caller say more before it gives up.
+      [[ -n "${WAIT_QUIET:-}" ]] && return 1
       die "timed out after ${timeout}s waiting for $what"
     fi
     sleep 1
@@ -220,7 +222,11 @@ up() {
     kctl wait --for=condition=Ready node --all --timeout=5s
   # Pods cannot be created in a namespace before the controller manager has
   # created its default ServiceAccount.
-  wait_for "the default ServiceAccount" 120 kctl get serviceaccount default -n default
+  if ! WAIT_QUIET=1 wait_for "the default ServiceAccount" 180 kctl get serviceaccount default -n default; then
+    log "the controller manager's last words:"
+    kwokctl logs kube-controller-manager --name "$NAME" 2>&1 | tail -n 40 >&2 || true
+    die "timed out after 180s waiting for the default ServiceAccount"
+  fi
   log "cluster $NAME is ready: kubectl --kubeconfig $KUBECONFIG_PATH get nodes"
   echo "$KUBECONFIG_PATH"
 }

@@ -211,8 +211,13 @@ func (c *Cluster) InstallGatewayAPI(version string) error {
 	if _, err := c.Kubectl("apply", "--server-side", "-f", crd); err != nil {
 		return err
 	}
-	_, err = c.Kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/httproutes.gateway.networking.k8s.io")
-	return err
+	// Not `kubectl wait --for=condition=Established`: right after the
+	// apply the CRD may have no conditions yet, and kubectl wait fails
+	// at once on that instead of waiting.
+	return wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		out, err := c.Kubectl("get", "crd", "httproutes.gateway.networking.k8s.io", "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+		return err == nil && strings.TrimSpace(string(out)) == "True", nil
+	})
 }
 
 // Stop deletes the cluster, stops its processes and removes its directory.
