@@ -49,7 +49,7 @@ import (
 
 // Finalizer lets executors clean up what would outlive a deleted
 // withdrawal: export Jobs in other namespaces, which no owner reference can
-// remove.
+// remove, and the restore records once nothing is left to restore.
 const Finalizer = "withdrawal.ops.dev/finalizer"
 
 // requeueSkew is added to every wake-up so that rounding in the workqueue's
@@ -174,12 +174,25 @@ func (r *RegionWithdrawalReconciler) finalize(ctx context.Context, rw *v1.Region
 			}
 		}
 	}
+	if !executor.NothingToRestore(rw) && anyStepStarted(rw) {
+		r.Recorder.Eventf(rw, nil, corev1.EventTypeWarning, v1.ReasonRecordsKept, "Delete",
+			"deleted before its changes were undone; the route and autoscaler records are kept: `kubectl withdrawal restore %s -n %s` puts them back", rw.Name, rw.Namespace)
+	}
 	controllerutil.RemoveFinalizer(rw, Finalizer)
 	if err := r.Update(ctx, rw); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
 	r.Metrics.Forget(client.ObjectKeyFromObject(rw))
 	return nil
+}
+
+func anyStepStarted(rw *v1.RegionWithdrawal) bool {
+	for _, s := range rw.Status.Steps {
+		if s.StartedAt != nil && !s.DryRun && s.Name != v1.StepNotify {
+			return true
+		}
+	}
+	return false
 }
 
 // SetupWithManager registers the controller, defaulting what was not injected.

@@ -46,6 +46,9 @@ const (
 	ReasonStepRunning = "StepRunning"
 	// ReasonStepLate: a step started later than due, e.g. after downtime.
 	ReasonStepLate = "StepLate"
+	// ReasonRecordsKept: a withdrawal was deleted before its changes were
+	// undone; its restore records are kept for `kubectl withdrawal restore`.
+	ReasonRecordsKept = "RecordsKept"
 	// ReasonStepBlocked: a due step cannot start; the message says why.
 	ReasonStepBlocked = "StepBlocked"
 	// ReasonDryRunPlanned: a step recorded what it would do.

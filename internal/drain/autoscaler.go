@@ -39,9 +39,8 @@ import (
 // and spec are written to a ConfigMap owned by the withdrawal, and then it
 // is deleted. Cancel creates it again from that record, exactly.
 const (
-	// LabelRecord says what a record ConfigMap holds.
-	LabelRecord = "withdrawal.ops.dev/record"
-	// RecordAutoscaler is the LabelRecord value of a set-aside HPA.
+	// executor.LabelRecord says what a record ConfigMap holds.
+	// RecordAutoscaler is the executor.LabelRecord value of a set-aside HPA.
 	RecordAutoscaler = "autoscaler"
 	// autoscalerKey is the ConfigMap key of the HPA's JSON.
 	autoscalerKey = "autoscaler.json"
@@ -80,14 +79,7 @@ func (e *Executor) setAside(ctx context.Context, rw *v1.RegionWithdrawal, hpa *a
 	if err != nil {
 		return fmt.Errorf("encoding HorizontalPodAutoscaler %s/%s: %w", hpa.Namespace, hpa.Name, err)
 	}
-	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: autoscalerRecordName(rw, hpa), Namespace: rw.Namespace,
-			Labels:          map[string]string{executor.LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordAutoscaler},
-			OwnerReferences: []metav1.OwnerReference{executor.OwnerReference(rw)},
-		},
-		Data: map[string]string{autoscalerKey: string(raw)},
-	}
+	cm := &corev1.ConfigMap{ObjectMeta: executor.RecordMeta(rw, autoscalerRecordName(rw, hpa), RecordAutoscaler), Data: map[string]string{autoscalerKey: string(raw)}}
 	if err := e.Client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("recording HorizontalPodAutoscaler %s/%s: %w", hpa.Namespace, hpa.Name, err)
 	}
@@ -104,7 +96,7 @@ func (e *Executor) setAside(ctx context.Context, rw *v1.RegionWithdrawal, hpa *a
 func (e *Executor) restoreAutoscalers(ctx context.Context, rw *v1.RegionWithdrawal) (int, error) {
 	var list corev1.ConfigMapList
 	if err := e.apiReader().List(ctx, &list, client.InNamespace(rw.Namespace),
-		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordAutoscaler}); err != nil {
+		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID), executor.LabelRecord: RecordAutoscaler}); err != nil {
 		return 0, fmt.Errorf("listing HorizontalPodAutoscaler records: %w", err)
 	}
 	n := 0
@@ -120,4 +112,17 @@ func (e *Executor) restoreAutoscalers(ctx context.Context, rw *v1.RegionWithdraw
 		n++
 	}
 	return n, nil
+}
+
+var _ executor.Finalizer = (*Executor)(nil)
+
+// Finalize runs when the withdrawal is deleted. Once its changes are
+// settled (completed, or cancelled and restored) the HPA records go; until
+// then they stay, so that `kubectl withdrawal restore` can still put the
+// autoscalers back after the withdrawal is gone.
+func (e *Executor) Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error {
+	if !executor.NothingToRestore(rw) {
+		return nil
+	}
+	return executor.DeleteRecords(ctx, e.Client, rw.Namespace, rw.UID, RecordAutoscaler)
 }

@@ -53,7 +53,7 @@ import (
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create;delete
 
 const (
 	defaultInterval = time.Minute

@@ -21,8 +21,11 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
@@ -111,4 +114,46 @@ func (p Preview) Plan() *v1.StepPlan {
 	}
 	plan.Recipients = p.Recipients
 	return plan
+}
+
+// LabelRecord marks a ConfigMap that holds what a restore needs (a route's
+// original, a set-aside HPA); its value says which kind of record.
+const LabelRecord = "withdrawal.ops.dev/record"
+
+// AnnotationWithdrawal names, as namespace/name, the withdrawal a restore
+// record belongs to: `kubectl withdrawal restore NAME` finds the records by
+// it after the withdrawal is gone.
+const AnnotationWithdrawal = "withdrawal.ops.dev/withdrawal"
+
+// RecordMeta is the metadata of a restore record of the given kind. It has
+// no owner reference on purpose: a record must outlive a withdrawal deleted
+// before its changes were undone, or they could never be. DeleteRecords
+// removes the records once nothing is left to restore.
+func RecordMeta(rw *v1.RegionWithdrawal, name, kind string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name: name, Namespace: rw.Namespace,
+		Labels:      map[string]string{LabelWithdrawalUID: string(rw.UID), LabelRecord: kind},
+		Annotations: map[string]string{AnnotationWithdrawal: rw.Namespace + "/" + rw.Name},
+	}
+}
+
+// NothingToRestore reports whether a withdrawal's changes are settled, so
+// its restore records may go: it completed (the region is withdrawn for
+// good) or its cancel finished (everything was put back).
+func NothingToRestore(rw *v1.RegionWithdrawal) bool {
+	return rw.Status.Phase == v1.PhaseCompleted || rw.Status.Phase == v1.PhaseCancelled
+}
+
+// DeleteRecords deletes a withdrawal's restore records of one kind.
+func DeleteRecords(ctx context.Context, c client.Client, namespace string, uid types.UID, kind string) error {
+	var list corev1.ConfigMapList
+	if err := c.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels{LabelWithdrawalUID: string(uid), LabelRecord: kind}); err != nil {
+		return fmt.Errorf("listing the %s records: %w", kind, err)
+	}
+	for i := range list.Items {
+		if err := c.Delete(ctx, &list.Items[i]); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting the %s record %s: %w", kind, list.Items[i].Name, err)
+		}
+	}
+	return nil
 }

@@ -36,7 +36,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -49,7 +48,7 @@ import (
 
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;update
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;update
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create;delete
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create
 
@@ -58,9 +57,10 @@ const (
 	// ConfigMap holding its original. It is written in the same update as
 	// the switch, so a route is never modified without it.
 	AnnotationSnapshot = "withdrawal.ops.dev/routing-snapshot"
-	// LabelRecord says what a record ConfigMap holds.
-	LabelRecord = "withdrawal.ops.dev/record"
-	// RecordRoute is the LabelRecord value of a route snapshot.
+	// executor.LabelRecord says what a record ConfigMap holds.
+	// AnnotationRoute names, on a snapshot, the route it holds.
+	AnnotationRoute = "withdrawal.ops.dev/route"
+	// RecordRoute is the executor.LabelRecord value of a route snapshot.
 	RecordRoute = "route"
 	// snapshotKey is the ConfigMap key of the snapshot's JSON.
 	snapshotKey = "object.json"
@@ -377,15 +377,9 @@ func (e *Executor) takeSnapshot(ctx context.Context, rw *v1.RegionWithdrawal, re
 	if err != nil {
 		return err
 	}
-	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: name, Namespace: rw.Namespace,
-			Labels:          map[string]string{executor.LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordRoute},
-			Annotations:     map[string]string{"withdrawal.ops.dev/route": ref.Kind + " " + ref.Namespace + "/" + ref.Name},
-			OwnerReferences: []metav1.OwnerReference{executor.OwnerReference(rw)},
-		},
-		Data: map[string]string{snapshotKey: string(raw)},
-	}
+	meta := executor.RecordMeta(rw, name, RecordRoute)
+	meta.Annotations[AnnotationRoute] = ref.Kind + " " + ref.Namespace + "/" + ref.Name
+	cm := &corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{snapshotKey: string(raw)}}
 	if err := e.Client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
@@ -398,7 +392,7 @@ func (e *Executor) takeSnapshot(ctx context.Context, rw *v1.RegionWithdrawal, re
 func (e *Executor) restore(ctx context.Context, rw *v1.RegionWithdrawal) (executor.Result, error) {
 	var list corev1.ConfigMapList
 	if err := e.apiReader().List(ctx, &list, client.InNamespace(rw.Namespace),
-		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordRoute}); err != nil {
+		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID), executor.LabelRecord: RecordRoute}); err != nil {
 		return executor.Result{}, fmt.Errorf("listing route snapshots: %w", err)
 	}
 	st := &v1.RoutingStatus{Routes: int32(len(list.Items))}
@@ -420,7 +414,7 @@ func (e *Executor) restore(ctx context.Context, rw *v1.RegionWithdrawal) (execut
 		case errors.Is(err, errGone):
 			problems = append(problems, err.Error())
 		case meta.IsNoMatchError(err):
-			problems = append(problems, fmt.Sprintf("%s: the route's API is not installed any more", cm.Annotations["withdrawal.ops.dev/route"]))
+			problems = append(problems, fmt.Sprintf("%s: the route's API is not installed any more", cm.Annotations[AnnotationRoute]))
 		default:
 			return executor.Result{}, fmt.Errorf("restoring from %s: %w", cm.Name, err)
 		}
@@ -475,4 +469,17 @@ func (e *Executor) restoreOne(ctx context.Context, cm *corev1.ConfigMap) (bool, 
 		return false, err
 	}
 	return true, nil
+}
+
+var _ executor.Finalizer = (*Executor)(nil)
+
+// Finalize runs when the withdrawal is deleted. Once its changes are
+// settled (completed, or cancelled and restored) the route snapshots go;
+// until then they stay, so that `kubectl withdrawal restore` can still put
+// the routes back after the withdrawal is gone.
+func (e *Executor) Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error {
+	if !executor.NothingToRestore(rw) {
+		return nil
+	}
+	return executor.DeleteRecords(ctx, e.Client, rw.Namespace, rw.UID, RecordRoute)
 }

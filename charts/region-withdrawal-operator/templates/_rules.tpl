@@ -16,6 +16,7 @@
   - configmaps
   verbs:
   - create
+  - delete
   - get
   - list
   - patch
