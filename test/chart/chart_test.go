@@ -28,11 +28,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -152,6 +154,8 @@ func TestRenderedObjectsAreAcceptedByTheAPIServer(t *testing.T) {
 		{name: "defaults"},
 		{name: "two replicas watching two namespaces, with a network policy", sets: []string{"replicaCount=2", "watchNamespaces={tenant-a,tenant-b}", "networkPolicy.enabled=true"}},
 		{name: "no metrics, no leader election", sets: []string{"metrics.enabled=false", "leaderElection.enabled=false"}},
+		{name: "an egress policy that matches the egress guard", sets: []string{"networkPolicy.enabled=true", "networkPolicy.egress.enabled=true",
+			"networkPolicy.egress.apiServerCIDRs={10.96.0.1/32}", "egress.allowCIDRs={10.20.30.40}"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, "rwo-system", tc.sets...)
@@ -208,6 +212,48 @@ func TestChartCRDMatchesGenerated(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("charts/.../crds/%s differs from config/crd/bases (run make manifests): %v", filepath.Base(f), err)
 		}
+	}
+}
+
+// TestEgressNetworkPolicy checks the egress rules: DNS, the API server,
+// the allowed internal receivers, and public addresses without the ranges
+// the egress guard refuses. Without the API server's addresses the chart
+// refuses to render rather than cut the operator off.
+func TestEgressNetworkPolicy(t *testing.T) {
+	var policy networkingv1.NetworkPolicy
+	for _, o := range render(t, "rwo-system", "networkPolicy.enabled=true", "networkPolicy.egress.enabled=true",
+		"networkPolicy.egress.apiServerCIDRs={10.96.0.1/32}", "egress.allowCIDRs={10.20.30.40}") {
+		if o.GetKind() == "NetworkPolicy" {
+			if err := runtimeConvert(o, &policy); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !slices.Contains(policy.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) || len(policy.Spec.Egress) != 4 {
+		t.Fatalf("policy types %v, %d egress rules; want Egress and 4 rules", policy.Spec.PolicyTypes, len(policy.Spec.Egress))
+	}
+	var cidrs, excepted []string
+	for _, rule := range policy.Spec.Egress {
+		for _, peer := range rule.To {
+			if peer.IPBlock != nil {
+				cidrs = append(cidrs, peer.IPBlock.CIDR)
+				excepted = append(excepted, peer.IPBlock.Except...)
+			}
+		}
+	}
+	for _, want := range []string{"10.96.0.1/32", "10.20.30.40/32", "0.0.0.0/0", "::/0"} {
+		if !slices.Contains(cidrs, want) {
+			t.Errorf("no egress to %s: %v", want, cidrs)
+		}
+	}
+	for _, want := range []string{"10.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "fc00::/7"} {
+		if !slices.Contains(excepted, want) {
+			t.Errorf("public egress does not except %s: %v", want, excepted)
+		}
+	}
+	out, err := runHelm("template", "rwo", chart, "--set", "networkPolicy.enabled=true", "--set", "networkPolicy.egress.enabled=true")
+	if err == nil || !strings.Contains(out+err.Error(), "apiServerCIDRs") {
+		t.Fatalf("rendering without the API server's addresses: %v\n%s", err, out)
 	}
 }
 
