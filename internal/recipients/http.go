@@ -18,8 +18,6 @@ package recipients
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -63,19 +61,9 @@ type HTTPPager struct {
 func (p *HTTPPager) Pages(ctx context.Context, src *v1.HTTPRecipientSource, headers map[string]string, fn func(page int, source string, body io.Reader) error) error {
 	rt := p.Transport
 	if rt == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.Proxy = nil // a proxy would be dialled instead, past the policy
-		tr.DialContext = p.Egress.Dialer().DialContext
-		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		if len(src.CABundle) > 0 {
-			pool, err := x509.SystemCertPool()
-			if err != nil || pool == nil {
-				pool = x509.NewCertPool()
-			}
-			if !pool.AppendCertsFromPEM(src.CABundle) {
-				return fmt.Errorf("%w: caBundle holds no PEM certificate", ErrHTTPSource)
-			}
-			tr.TLSClientConfig.RootCAs = pool
+		tr, err := p.Egress.Transport(src.CABundle)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrHTTPSource, err)
 		}
 		defer tr.CloseIdleConnections()
 		rt = tr

@@ -32,7 +32,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -48,6 +47,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 )
 
@@ -296,11 +296,8 @@ func httpClient(caBundle string) (*http.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: --ca-bundle: %w", ErrUsage, err)
 		}
-		pool, err := x509.SystemCertPool()
+		pool, err := egress.RootCAs(pem)
 		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("%w: --ca-bundle %s holds no PEM certificate", ErrUsage, caBundle)
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}

@@ -103,17 +103,11 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	tc := &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
-	if len(cfg.CABundle) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(cfg.CABundle) {
-			return nil, errors.New("email: caBundle holds no PEM certificate")
-		}
-		tc.RootCAs = pool
+	roots, err := egress.RootCAs(cfg.CABundle)
+	if err != nil {
+		return nil, fmt.Errorf("email: %w", err)
 	}
+	tc := &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12, RootCAs: roots}
 	return &Sender{cfg: cfg, tls: tc, from: from, idle: make(chan *conn, max(cfg.Concurrency, 1))}, nil
 }
 

@@ -33,7 +33,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -151,27 +150,15 @@ func New(cfg Config) (*Sender, error) {
 	}, nil
 }
 
-// Transport is an HTTP transport that trusts the system roots plus caBundle,
-// keeps up to concurrency idle connections per host, and dials only what
-// the egress policy allows. It ignores proxy settings: a proxy would make
-// every connection a connection to the proxy, past the policy.
+// Transport is the policy's guarded transport (egress.Policy.Transport),
+// keeping up to concurrency idle connections per host.
 func Transport(caBundle []byte, concurrency int, policy *egress.Policy) (*http.Transport, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil
-	tr.DialContext = policy.Dialer().DialContext
+	tr, err := policy.Transport(caBundle)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
 	tr.MaxIdleConnsPerHost = max(concurrency, 2)
 	tr.MaxIdleConns = max(concurrency*2, 100)
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if len(caBundle) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(caBundle) {
-			return nil, errors.New("webhook: caBundle holds no PEM certificate")
-		}
-		tr.TLSClientConfig.RootCAs = pool
-	}
 	return tr, nil
 }
 
