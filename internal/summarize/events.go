@@ -128,7 +128,7 @@ func actionEvents(old, new *v1.RegionWithdrawalStatus, in Input) []Event {
 	}
 	if new.Notify != nil {
 		for _, n := range new.Notify.Notices {
-			was := findNotice(old, n.ID)
+			was := planner.Notice(old, n.ID)
 			id := planner.NoticeAction(n.Kind, n.ID, n.ScheduledAt.Time).ID
 			if n.StartedAt != nil && (was == nil || !sameTime(was.StartedAt, n.StartedAt)) {
 				started(id, n.Lateness, n.MissedSlots, n.DryRun, true)
@@ -237,10 +237,6 @@ func findStep(st *v1.RegionWithdrawalStatus, name v1.StepName) *v1.StepStatus {
 		}
 	}
 	return nil
-}
-
-func findNotice(st *v1.RegionWithdrawalStatus, id string) *v1.NoticeStatus {
-	return planner.Notice(st, id)
 }
 
 func sameTime(a, b *metav1.Time) bool {

@@ -62,9 +62,10 @@ type Result struct {
 func Status(st *v1.RegionWithdrawalStatus, in Input) *v1.RegionWithdrawalStatus {
 	out := st.DeepCopy()
 	applyHolds(out, in)
-	out.Phase = phase(out, in)
+	inFlight := planner.InFlight(out)
+	out.Phase = phase(out, in, len(inFlight) > 0)
 	out.NextAction, out.NextActionAt = nextAction(in.Plan)
-	conditions(out, in)
+	conditions(out, in, inFlight)
 	return out
 }
 
@@ -117,8 +118,8 @@ func applyHolds(st *v1.RegionWithdrawalStatus, in Input) {
 	}
 }
 
-func phase(st *v1.RegionWithdrawalStatus, in Input) v1.Phase {
-	busy := len(planner.InFlight(st)) > 0
+// phase is the withdrawal's phase; busy says an action is in flight.
+func phase(st *v1.RegionWithdrawalStatus, in Input, busy bool) v1.Phase {
 	switch {
 	case in.Plan.Cancelling && (busy || len(in.Plan.Due) > 0):
 		return v1.PhaseCancelling
@@ -154,11 +155,10 @@ func nextAction(plan planner.Plan) (string, *metav1.Time) {
 
 // conditions sets Stalled, Reconciling, Ready and DeadlineAtRisk, in that
 // order: Ready repeats a Stalled condition's reason.
-func conditions(st *v1.RegionWithdrawalStatus, in Input) {
+func conditions(st *v1.RegionWithdrawalStatus, in Input, inFlight []planner.Action) {
 	set := conditionSetter(st)
 	stalled(st, in, set)
 
-	inFlight := planner.InFlight(st)
 	if len(inFlight) > 0 {
 		ids := make([]string, 0, len(inFlight))
 		for _, a := range inFlight {
