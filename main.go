@@ -47,6 +47,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/internal/steps"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
+	"github.com/ops-dev/region-withdrawal-operator/internal/tenant"
 )
 
 // subcommands are the other programs this binary (and so the one image)
@@ -88,6 +89,8 @@ type managerFlags struct {
 	egressAllowCIDRs        string
 	egressDenyCIDRs         string
 	egressAllowHTTP         bool
+	defaultServiceAccount   string
+	noCrossNamespace        bool
 	zap                     zap.Options
 }
 
@@ -114,6 +117,9 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.StringVar(&f.egressAllowCIDRs, "egress-allow-cidrs", "", "Comma-separated CIDRs or IPs that notices and the HTTP recipient source may reach although they are loopback, link-local, private or CGNAT addresses (refused by default).")
 	fs.StringVar(&f.egressDenyCIDRs, "egress-deny-cidrs", "", "Comma-separated CIDRs that are refused too, such as the cluster's Pod and Service ranges when they are public addresses.")
 	fs.BoolVar(&f.egressAllowHTTP, "egress-allow-http", false, "Let webhooks and the HTTP recipient source use plain http:// URLs; only https is allowed by default.")
+	// A withdrawal's author may use what its ServiceAccount may, and no more.
+	fs.StringVar(&f.defaultServiceAccount, "default-service-account", "", "ServiceAccount (of each withdrawal's own namespace) that a withdrawal without spec.serviceAccountName acts as. Empty: such withdrawals act as the operator itself, which only a single-tenant installation with a broad operator role should allow.")
+	fs.BoolVar(&f.noCrossNamespace, "no-cross-namespace", false, "Refuse spec.namespaceSelector: every withdrawal acts only in its own namespace.")
 	f.zap.BindFlags(fs)
 	return f, fs.Parse(args)
 }
@@ -142,8 +148,10 @@ func runManager(args []string) error {
 		return err
 	}
 	recorder := mgr.GetEventRecorder("region-withdrawal-controller")
+	// The executors act as each withdrawal's ServiceAccount.
+	tenants := tenant.NewClients(mgr.GetConfig(), mgr.GetClient(), mgr.GetAPIReader(), clk)
 	set, rehearsal := steps.New(steps.Options{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Clock: clk,
+		Client: tenants.Client(), APIReader: tenants.Reader(), Mapper: mgr.GetRESTMapper(), Clock: clk,
 		Recorder: recorder, Registerer: crmetrics.Registry, Egress: policy, NoticeBackendImage: f.noticeBackendImage,
 	})
 	r := &controllers.RegionWithdrawalReconciler{
@@ -154,6 +162,8 @@ func runManager(args []string) error {
 		Rehearsal:               rehearsal,
 		RiskWindow:              f.riskWindow,
 		MaxConcurrentReconciles: f.maxConcurrent,
+		DefaultServiceAccount:   f.defaultServiceAccount,
+		NoCrossNamespace:        f.noCrossNamespace,
 	}
 	if err := targets.WarmUp(mgr); err != nil {
 		return err
@@ -168,7 +178,8 @@ func runManager(args []string) error {
 		return err
 	}
 
-	log.Info("Starting manager", "watchNamespaces", f.watchNamespaces, "leaderElect", f.leaderElect)
+	log.Info("Starting manager", "watchNamespaces", f.watchNamespaces, "leaderElect", f.leaderElect,
+		"defaultServiceAccount", f.defaultServiceAccount, "noCrossNamespace", f.noCrossNamespace)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 

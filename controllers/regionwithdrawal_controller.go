@@ -45,6 +45,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
+	"github.com/ops-dev/region-withdrawal-operator/internal/tenant"
 )
 
 // Finalizer lets executors clean up what would outlive a deleted
@@ -82,6 +83,13 @@ type RegionWithdrawalReconciler struct {
 	// MaxRetryDelay caps the backoff after a failed reconcile; zero means
 	// DefaultMaxRetryDelay.
 	MaxRetryDelay time.Duration
+	// DefaultServiceAccount is who a withdrawal without
+	// spec.serviceAccountName acts as. Empty: such a withdrawal's executors
+	// act as the operator itself (single-tenant installations only).
+	DefaultServiceAccount string
+	// NoCrossNamespace refuses spec.namespaceSelector: every withdrawal acts
+	// in its own namespace only.
+	NoCrossNamespace bool
 }
 
 // DefaultMaxRetryDelay caps the per-withdrawal retry backoff. The
@@ -96,8 +104,11 @@ const DefaultMaxRetryDelay = 5 * time.Second
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// The executors act as each withdrawal's ServiceAccount (internal/tenant):
+// the operator may impersonate ServiceAccounts, and asks the API server
+// whether one may read what the cache holds.
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch
@@ -118,6 +129,10 @@ func (r *RegionWithdrawalReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, err
 	}
 
+	// From here on the executors act as the withdrawal's ServiceAccount.
+	if id, ok := tenant.Of(rw, r.DefaultServiceAccount); ok {
+		ctx = tenant.WithIdentity(ctx, id)
+	}
 	if !rw.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, rw)
 	}

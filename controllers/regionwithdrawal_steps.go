@@ -30,6 +30,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
+	"github.com/ops-dev/region-withdrawal-operator/internal/tenant"
 )
 
 const (
@@ -66,6 +67,12 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	if err == nil {
 		err = r.checkSpec(rw)
 	}
+	var probeErr error
+	if err == nil {
+		if probeErr = r.probeSpec(ctx, rw); planner.IsSpecError(probeErr) {
+			err, probeErr = probeErr, nil
+		}
+	}
 	if err != nil {
 		r.publish(rw, old, summarize.Invalid(&rw.Status, err.Error()), summarize.Input{Spec: &rw.Spec})
 		return ctrl.Result{}, written, reconcile.TerminalError(err)
@@ -97,8 +104,9 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	// An executor that found the spec unusable (a template that does not
 	// render, say) stalls the withdrawal until the spec changes.
 	var specErr *planner.SpecError
-	errs := errors.Join(w.errs...)
+	errs := errors.Join(append(w.errs, probeErr)...)
 	errors.As(errs, &specErr)
+	denied, _ := tenant.AsDenied(errs)
 
 	now := r.Clock.Now()
 	plan := r.plan(tl, rw, now)
@@ -106,6 +114,9 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	in := summarize.Input{Spec: &rw.Spec, Timeline: tl, Plan: plan, Results: w.results}
 	if specErr != nil {
 		in.SpecErr = specErr
+	}
+	if denied != nil {
+		in.Denied = denied
 	}
 	r.publish(rw, old, summarize.Status(&rw.Status, in), in)
 	if specErr != nil {
@@ -123,8 +134,11 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 }
 
 // checkSpec asks every executor that can whether the spec is usable as
-// written.
+// written, after the operator's own rule on namespaces.
 func (r *RegionWithdrawalReconciler) checkSpec(rw *v1.RegionWithdrawal) error {
+	if r.NoCrossNamespace && rw.Spec.NamespaceSelector != nil {
+		return &planner.SpecError{Field: "spec.namespaceSelector", Err: errors.New("this operator runs with --no-cross-namespace: a withdrawal acts only in its own namespace; remove namespaceSelector and create a withdrawal in each namespace")}
+	}
 	for _, step := range v1.AllSteps {
 		if c, ok := r.Executors[step].(executor.SpecChecker); ok {
 			if err := c.CheckSpec(rw); err != nil {
@@ -133,6 +147,22 @@ func (r *RegionWithdrawalReconciler) checkSpec(rw *v1.RegionWithdrawal) error {
 		}
 	}
 	return nil
+}
+
+// probeSpec asks every executor that can whether the API server would
+// accept what its step will create.
+func (r *RegionWithdrawalReconciler) probeSpec(ctx context.Context, rw *v1.RegionWithdrawal) error {
+	var errs []error
+	for _, step := range v1.AllSteps {
+		if p, ok := r.Executors[step].(executor.SpecProber); ok {
+			if err := p.ProbeSpec(ctx, rw); planner.IsSpecError(err) {
+				return err
+			} else if err != nil {
+				errs = append(errs, fmt.Errorf("probing the %s step: %w", step, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // executorRisks collects what the executors of started steps foresee.

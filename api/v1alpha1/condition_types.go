@@ -73,6 +73,9 @@ const (
 	ReasonCancelled = "Cancelled"
 	// ReasonCancelRefused: cancel after the cutoff without the override.
 	ReasonCancelRefused = "CancelRefused"
+	// ReasonPermissionDenied: the withdrawal's ServiceAccount may not make a
+	// request a step needs; the message names the verb and the object.
+	ReasonPermissionDenied = "PermissionDenied"
 	// ReasonInvalidSpec: the spec cannot be carried out (bad cron, time zone, selector).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonApprovalMissing: an approval is still missing close to the step's due time.

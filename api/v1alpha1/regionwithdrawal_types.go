@@ -76,6 +76,18 @@ type RegionWithdrawalSpec struct {
 	// +kubebuilder:validation:XValidation:rule="(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",message="namespaceSelector must not be empty: an empty selector selects every namespace of the cluster; omit it to search only the withdrawal's own namespace"
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
+	// serviceAccountName is the ServiceAccount of the withdrawal's namespace
+	// that the operator acts as: every object the withdrawal reads, scales,
+	// rewrites or creates is read or written as this ServiceAccount, so its
+	// RBAC decides what the withdrawal may touch. Empty means the operator's
+	// default (the chart's tenancy.defaultServiceAccount). Setting it needs
+	// permission to impersonate that ServiceAccount when the chart's
+	// admission policy is installed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
 	// notify tells every customer: an announcement, reminders, a final notice.
 	// +optional
 	Notify *NotifyStep `json:"notify,omitempty"`

@@ -138,6 +138,16 @@ type SpecChecker interface {
 	CheckSpec(rw *v1.RegionWithdrawal) error
 }
 
+// SpecProber is implemented by executors that ask the API server whether
+// it would accept what their step will create (a server-side dry run, as
+// the withdrawal's ServiceAccount), before the step starts. A
+// *planner.SpecError stalls the withdrawal until the spec changes; any
+// other error is retried, and a tenant.DeniedError says which permission
+// is missing.
+type SpecProber interface {
+	ProbeSpec(ctx context.Context, rw *v1.RegionWithdrawal) error
+}
+
 // RiskReporter is implemented by executors that can tell, from what they
 // observe, that their step may miss its deadline (for example an export
 // whose Jobs take longer than the time left). The controller adds these to

@@ -60,8 +60,11 @@ func Events(old, new *v1.RegionWithdrawalStatus, in Input) []Event {
 
 	if c, changed := raised(old, new, v1.ConditionStalled); changed {
 		action := "Validate"
-		if c.Reason == v1.ReasonCancelRefused {
+		switch c.Reason {
+		case v1.ReasonCancelRefused:
 			action = "Cancel"
+		case v1.ReasonPermissionDenied:
+			action = "Authorize"
 		}
 		add(true, c.Reason, action, "%s", c.Message)
 	}

@@ -44,6 +44,9 @@ type Input struct {
 	// SpecErr is set when an executor found the spec unusable as written
 	// (a template that does not render, say): the withdrawal stalls.
 	SpecErr error
+	// Denied is set when the withdrawal's ServiceAccount may not make a
+	// request its steps need: the withdrawal stalls until RBAC allows it.
+	Denied error
 	// Results are the executors' results of this reconcile, by action ID;
 	// Events quotes their messages.
 	Results map[string]Result
@@ -203,7 +206,8 @@ func conditions(st *v1.RegionWithdrawalStatus, in Input, inFlight []planner.Acti
 }
 
 // stalled sets Stalled for a spec that asks for what cannot be done: a
-// refused cancel, or a spec an executor could not use. A Stalled of either
+// refused cancel, a spec an executor could not use, or a request the
+// withdrawal's ServiceAccount may not make. A Stalled of either
 // reason clears once its cause is gone; an InvalidSpec from an earlier
 // reconcile that could not compile the spec clears here too.
 func stalled(st *v1.RegionWithdrawalStatus, in Input, set func(string, bool, string, string)) {
@@ -229,6 +233,11 @@ func stalled(st *v1.RegionWithdrawalStatus, in Input, set func(string, bool, str
 		set(v1.ConditionStalled, true, v1.ReasonInvalidSpec, specErr.Error())
 	} else {
 		clear(v1.ReasonInvalidSpec)
+	}
+	if in.Denied != nil {
+		set(v1.ConditionStalled, true, v1.ReasonPermissionDenied, in.Denied.Error())
+	} else {
+		clear(v1.ReasonPermissionDenied)
 	}
 	if meta.FindStatusCondition(st.Conditions, v1.ConditionStalled) == nil {
 		set(v1.ConditionStalled, false, v1.ReasonScheduled, "the spec can be carried out")

@@ -19,6 +19,7 @@ package summarize
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -184,6 +185,26 @@ func TestStalled(t *testing.T) {
 		in.SpecErr = nil
 		if c := condition(Status(got, in), v1.ConditionStalled); c.Status != metav1.ConditionFalse {
 			t.Fatalf("Stalled %+v after the fix, want False", c)
+		}
+	})
+	t.Run("a permission the ServiceAccount lacks, then granted", func(t *testing.T) {
+		sp := spec()
+		tl, _ := planner.Compile(sp)
+		st := &v1.RegionWithdrawalStatus{}
+		Prepare(st, sp, tl)
+		in := Input{Spec: sp, Timeline: tl, Plan: planner.Make(planner.Input{Timeline: tl, Spec: sp, Status: st, Now: beforeAll}),
+			Denied: errors.New(`deployments.apps is forbidden: User "system:serviceaccount:shop:rw" cannot list resource "deployments"`)}
+		got := Status(st, in)
+		if c := condition(got, v1.ConditionStalled); c.Status != metav1.ConditionTrue || c.Reason != v1.ReasonPermissionDenied || !strings.Contains(c.Message, "cannot list") {
+			t.Fatalf("Stalled %+v, want PermissionDenied quoting the denial", c)
+		}
+		evs := Events(st, got, in)
+		if !slices.ContainsFunc(evs, func(e Event) bool { return e.Warning && e.Reason == v1.ReasonPermissionDenied && e.Action == "Authorize" }) {
+			t.Errorf("Events %+v, want a PermissionDenied warning", evs)
+		}
+		in.Denied = nil
+		if c := condition(Status(got, in), v1.ConditionStalled); c.Status != metav1.ConditionFalse {
+			t.Fatalf("Stalled %+v once granted, want False", c)
 		}
 	})
 	t.Run("a spec that does not compile", func(t *testing.T) {
