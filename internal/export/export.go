@@ -56,9 +56,9 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;patch
+// The operator watches export Jobs; the withdrawal's ServiceAccount
+// creates, reads and deletes them (config/rbac/tenant_role.yaml).
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch
 
@@ -91,6 +91,8 @@ type Executor struct {
 	Targets *targets.Resolver
 	// Clock defaults to the real clock.
 	Clock clock.PassiveClock
+
+	probes probes
 }
 
 var (
