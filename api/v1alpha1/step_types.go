@@ -476,10 +476,14 @@ type NoticeBackend struct {
 	Service *ServiceReference `json:"service,omitempty"`
 
 	// blockedBy is the URL of the entity that caused the block, sent as
-	// `Link: <blockedBy>; rel="blocked-by"` (RFC 7725).
+	// `Link: <blockedBy>; rel="blocked-by"` (RFC 7725) and linked from the
+	// notice page: an http(s) URL with a host, without user info, spaces,
+	// quotes or angle brackets, so it can neither break out of the header
+	// nor carry credentials to every client of the region.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:Pattern=`^https?://[^\s<>"'@/]+(/[^\s<>"']*)?$`
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getHostname() != ''",message="blockedBy must be an http(s) URL with a host"
 	BlockedBy string `json:"blockedBy,omitempty"`
 
 	// message is a short explanation shown in the notice's HTML and JSON body.

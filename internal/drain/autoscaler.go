@@ -79,7 +79,7 @@ func (e *Executor) setAside(ctx context.Context, rw *v1.RegionWithdrawal, hpa *a
 	if err != nil {
 		return fmt.Errorf("encoding HorizontalPodAutoscaler %s/%s: %w", hpa.Namespace, hpa.Name, err)
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: executor.RecordMeta(rw, autoscalerRecordName(rw, hpa), RecordAutoscaler), Data: map[string]string{autoscalerKey: string(raw)}}
+	cm := &corev1.ConfigMap{ObjectMeta: executor.RecordMeta(ctx, rw, autoscalerRecordName(rw, hpa), RecordAutoscaler), Data: map[string]string{autoscalerKey: string(raw)}}
 	if err := e.Client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("recording HorizontalPodAutoscaler %s/%s: %w", hpa.Namespace, hpa.Name, err)
 	}

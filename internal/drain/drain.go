@@ -49,11 +49,12 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
-// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;update
-// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;delete
+// The operator watches what it drains; the withdrawal's ServiceAccount
+// scales it (config/rbac/tenant_role.yaml).
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 
 const (
 	defaultInterval = time.Minute
@@ -594,7 +595,7 @@ func (e *Executor) revert(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 	uid := string(rw.UID)
 	var ws []workload
 	for _, kind := range []string{targets.KindDeployment, targets.KindStatefulSet} {
-		objs, err := e.listDrained(ctx, kind, uid)
+		objs, err := e.listDrained(ctx, rw, kind, uid)
 		if err != nil {
 			return executor.Result{}, err
 		}

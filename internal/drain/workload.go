@@ -18,16 +18,16 @@ package drain
 
 import (
 	"context"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-
 	"fmt"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime"
+	"slices"
 	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -159,22 +159,55 @@ func (w workload) restore() error {
 }
 
 // listDrained lists the workloads of a kind that the withdrawal with this
-// UID drained, in every namespace.
-func (e *Executor) listDrained(ctx context.Context, kind, uid string) ([]workload, error) {
-	var list client.ObjectList = &appsv1.DeploymentList{}
-	if kind == targets.KindStatefulSet {
-		list = &appsv1.StatefulSetList{}
+// UID drained, in every namespace. Whoever may not list them at the
+// cluster scope (a restore acting as the withdrawal's ServiceAccount)
+// finds them in the namespaces the withdrawal selects, its own at least.
+func (e *Executor) listDrained(ctx context.Context, rw *v1.RegionWithdrawal, kind, uid string) ([]workload, error) {
+	newList := func() client.ObjectList {
+		if kind == targets.KindStatefulSet {
+			return &appsv1.StatefulSetList{}
+		}
+		return &appsv1.DeploymentList{}
 	}
-	if err := e.Client.List(ctx, list, client.MatchingLabels{LabelDrainedBy: uid}); err != nil {
+	lists := []client.ObjectList{newList()}
+	err := e.Client.List(ctx, lists[0], client.MatchingLabels{LabelDrainedBy: uid})
+	if apierrors.IsForbidden(err) {
+		lists, err = e.listDrainedIn(ctx, rw, newList, uid)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("listing drained %ss: %w", kind, err)
 	}
 	var ws []workload
-	err := meta.EachListItem(list, func(o runtime.Object) error {
-		obj := o.(client.Object)
-		ws = append(ws, workload{ref: v1.ObjectReference{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}, obj: obj})
-		return nil
-	})
-	return ws, err
+	for _, list := range lists {
+		err := meta.EachListItem(list, func(o runtime.Object) error {
+			obj := o.(client.Object)
+			ws = append(ws, workload{ref: v1.ObjectReference{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}, obj: obj})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ws, nil
+}
+
+func (e *Executor) listDrainedIn(ctx context.Context, rw *v1.RegionWithdrawal, newList func() client.ObjectList, uid string) ([]client.ObjectList, error) {
+	nss, err := e.Targets.Namespaces(ctx, rw)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(nss, rw.Namespace) {
+		nss = append(nss, rw.Namespace)
+	}
+	var lists []client.ObjectList
+	for _, ns := range nss {
+		list := newList()
+		if err := e.Client.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{LabelDrainedBy: uid}); err != nil {
+			return nil, err
+		}
+		lists = append(lists, list)
+	}
+	return lists, nil
 }
 
 // maxConflictRetries bounds how often one write is retried after losing a

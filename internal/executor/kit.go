@@ -29,6 +29,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/tenant"
 )
 
 // What every step's executor shares: the label and owner reference on what
@@ -125,16 +126,27 @@ const LabelRecord = "withdrawal.ops.dev/record"
 // it after the withdrawal is gone.
 const AnnotationWithdrawal = "withdrawal.ops.dev/withdrawal"
 
-// RecordMeta is the metadata of a restore record of the given kind. It has
-// no owner reference on purpose: a record must outlive a withdrawal deleted
-// before its changes were undone, or they could never be. DeleteRecords
-// removes the records once nothing is left to restore.
-func RecordMeta(rw *v1.RegionWithdrawal, name, kind string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
+// AnnotationServiceAccount names the ServiceAccount (of the record's
+// namespace) the withdrawal acted as when it wrote a restore record:
+// `kubectl withdrawal restore` acts as it too, so a restore writes only
+// where the withdrawal could have.
+const AnnotationServiceAccount = "withdrawal.ops.dev/service-account"
+
+// RecordMeta is the metadata of a restore record of the given kind, made
+// by the identity in ctx. It has no owner reference on purpose: a record
+// must outlive a withdrawal deleted before its changes were undone, or
+// they could never be. DeleteRecords removes the records once nothing is
+// left to restore.
+func RecordMeta(ctx context.Context, rw *v1.RegionWithdrawal, name, kind string) metav1.ObjectMeta {
+	m := metav1.ObjectMeta{
 		Name: name, Namespace: rw.Namespace,
 		Labels:      map[string]string{LabelWithdrawalUID: string(rw.UID), LabelRecord: kind},
 		Annotations: map[string]string{AnnotationWithdrawal: rw.Namespace + "/" + rw.Name},
 	}
+	if id, ok := tenant.FromContext(ctx); ok {
+		m.Annotations[AnnotationServiceAccount] = id.ServiceAccount
+	}
+	return m
 }
 
 // NothingToRestore reports whether a withdrawal's changes are settled, so

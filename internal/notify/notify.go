@@ -46,8 +46,9 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 )
 
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create;update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// Recipient lists, Secrets and checkpoints are read and written as the
+// withdrawal's ServiceAccount (config/rbac/tenant_role.yaml); the
+// operator itself only records Events.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Event reasons of the notify executor.

@@ -46,11 +46,12 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;update
-// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;update
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create;delete
-// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create
+// The operator itself only watches what it routes; the withdrawal's
+// ServiceAccount makes every change (config/rbac/tenant_role.yaml).
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch
 
 const (
 	// AnnotationSnapshot marks a route this operator switched and names the
@@ -377,7 +378,7 @@ func (e *Executor) takeSnapshot(ctx context.Context, rw *v1.RegionWithdrawal, re
 	if err != nil {
 		return err
 	}
-	meta := executor.RecordMeta(rw, name, RecordRoute)
+	meta := executor.RecordMeta(ctx, rw, name, RecordRoute)
 	meta.Annotations[AnnotationRoute] = ref.Kind + " " + ref.Namespace + "/" + ref.Name
 	cm := &corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{snapshotKey: string(raw)}}
 	if err := e.Client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -199,7 +199,9 @@ func TestStalled(t *testing.T) {
 			t.Fatalf("Stalled %+v, want PermissionDenied quoting the denial", c)
 		}
 		evs := Events(st, got, in)
-		if !slices.ContainsFunc(evs, func(e Event) bool { return e.Warning && e.Reason == v1.ReasonPermissionDenied && e.Action == "Authorize" }) {
+		if !slices.ContainsFunc(evs, func(e Event) bool {
+			return e.Warning && e.Reason == v1.ReasonPermissionDenied && e.Action == "Authorize"
+		}) {
 			t.Errorf("Events %+v, want a PermissionDenied warning", evs)
 		}
 		in.Denied = nil

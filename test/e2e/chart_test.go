@@ -70,7 +70,7 @@ func TestHelmInstallIntoARestrictedNamespace(t *testing.T) {
 	}
 	// The CRD is already installed by TestMain, so helm skips crds/.
 	helm("install", "rwo", filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
-		"--namespace", ns, "--set", "watchNamespaces={tenant-pk}", "--set", "replicaCount=2")
+		"--namespace", ns, "--set", "watchNamespaces={tenant-pk}", "--set", "tenancy.namespaces={tenant-pk}", "--set", "replicaCount=2")
 	t.Cleanup(func() { helm("uninstall", "rwo", "--namespace", ns, "--wait") })
 
 	dep := &appsv1.Deployment{}

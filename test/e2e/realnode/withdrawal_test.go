@@ -197,6 +197,8 @@ func installOperator(t *testing.T, c client.Client) {
 		filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
 		"--namespace", operatorNS, "--kubeconfig", real.Kubeconfig,
 		"--set", "image.tag=dev", "--set", "image.pullPolicy=Never", "--set", "watchNamespaces={"+tenantNS+"}",
+		// The withdrawal acts as the chart's ServiceAccount of its namespace.
+		"--set", "tenancy.namespaces={"+tenantNS+"}",
 		// The customers' receivers listen on the node's bridge address, a
 		// private one the operator refuses unless allowed.
 		"--set", "egress.allowCIDRs={"+cluster.NodeAddress+"/32}",
@@ -354,7 +356,10 @@ func withdrawal(cutoff time.Time, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, 
 	limits := v1.DeliveryLimits{RatePerSecond: 20, Concurrency: 4, MaxAttempts: 5, Timeout: &metav1.Duration{Duration: 5 * time.Second}}
 	exporter := corev1.Container{
 		Name: "exporter", Image: operatorImage, ImagePullPolicy: corev1.PullNever,
-		Args:            []string{"export", "--source=/data", "--destination=" + dest, "--age-recipient=" + ageRecipient},
+		// The object store listens on the node's bridge address over plain
+		// http, both of which the exporter refuses unless allowed.
+		Args: []string{"export", "--source=/data", "--destination=" + dest, "--age-recipient=" + ageRecipient,
+			"--egress-allow-cidrs=" + cluster.NodeAddress + "/32", "--egress-allow-http"},
 		VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: "/data", ReadOnly: true}},
 		SecurityContext: restrictedContainer(),
 	}
