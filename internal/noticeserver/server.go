@@ -32,6 +32,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -187,7 +188,34 @@ func ParseArgs(args []string) (string, Config, error) {
 	if cfg.Region == "" {
 		return "", Config{}, errors.New("--region is required")
 	}
+	if err := checkLink(cfg.BlockedBy); err != nil {
+		return "", Config{}, fmt.Errorf("--blocked-by: %w", err)
+	}
 	return *listen, cfg, nil
+}
+
+// checkLink refuses a blocked-by link that could break out of the Link
+// header or the page, or hand every client in the region credentials or
+// a script: it must be a plain http(s) URL with a host.
+func checkLink(link string) error {
+	if link == "" {
+		return nil
+	}
+	if strings.ContainsAny(link, "<>\"' \t\r\n") {
+		return errors.New("the URL holds a space, a quote or an angle bracket")
+	}
+	u, err := url.Parse(link)
+	switch {
+	case err != nil:
+		return err
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("the scheme %q is not http(s)", u.Scheme)
+	case u.Host == "":
+		return errors.New("the URL has no host")
+	case u.User != nil:
+		return errors.New("the URL carries user info")
+	}
+	return nil
 }
 
 // Serve serves the notice on ln until ctx ends, then shuts down gracefully.

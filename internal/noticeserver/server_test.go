@@ -113,6 +113,10 @@ func TestMainRejectsBadFlags(t *testing.T) {
 	}{
 		{name: "no region", args: []string{"--listen=127.0.0.1:0"}},
 		{name: "bad cutoff", args: []string{"--region=PK", "--cutoff=tomorrow"}},
+		{name: "a script for a link", args: []string{"--region=PK", "--blocked-by=javascript:alert(1)"}},
+		{name: "a link that breaks out of the header", args: []string{"--region=PK", `--blocked-by=https://a.example/>; rel="x", <https://evil.example/`}},
+		{name: "a link with credentials", args: []string{"--region=PK", "--blocked-by=https://user:pass@a.example/"}},
+		{name: "a link without a host", args: []string{"--region=PK", "--blocked-by=https:///path"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := Main(tc.args); err == nil {

@@ -31,7 +31,6 @@ package exporter
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -39,6 +38,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -76,6 +76,11 @@ type Options struct {
 	Headers []string
 	// CABundle is a PEM file of extra roots to trust for HTTPS.
 	CABundle string
+	// Egress decides where an HTTP destination may be; nil is the default
+	// policy (https only, no loopback, link-local, private or CGNAT
+	// address). The URL is the template author's, and the Pod may sit
+	// next to the cluster's own services.
+	Egress *egress.Policy
 	// GzipLevel is the compression level, 1 (fastest) to 9 (smallest).
 	GzipLevel int
 	// Stderr gets warnings (such as skipped sockets). Defaults to os.Stderr.
@@ -99,9 +104,16 @@ func Main(args []string) error {
 	fs.Var((*stringList)(&o.Headers), "header", `HTTP header for the PUT, "Name: value"; repeatable`)
 	fs.StringVar(&o.CABundle, "ca-bundle", "", "PEM file of extra certificate authorities to trust for HTTPS")
 	fs.IntVar(&o.GzipLevel, "gzip-level", 6, "gzip level, 1 (fastest) to 9 (smallest)")
+	allowCIDRs := fs.String("egress-allow-cidrs", "", "comma-separated CIDRs or IPs an HTTP destination may be at although they are loopback, link-local, private or CGNAT addresses (refused by default)")
+	allowHTTP := fs.Bool("egress-allow-http", false, "allow a plain http:// destination; only https by default")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	policy, err := egress.Parse(*allowCIDRs, "", *allowHTTP)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	o.Egress = policy
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
@@ -263,7 +275,14 @@ type destination interface {
 func newDestination(o Options) (destination, error) {
 	d := o.Destination
 	if strings.HasPrefix(d, "http://") || strings.HasPrefix(d, "https://") {
-		c, err := httpClient(o.CABundle)
+		u, err := url.Parse(d)
+		if err != nil {
+			return nil, fmt.Errorf("%w: destination %q: %v", ErrUsage, result.StripQuery(d), err)
+		}
+		if err := o.Egress.CheckURL(u); err != nil {
+			return nil, fmt.Errorf("%w: destination %s: %w", ErrUpload, result.StripQuery(d), err)
+		}
+		c, err := httpClient(o.Egress, o.CABundle)
 		if err != nil {
 			return nil, err
 		}
@@ -286,21 +305,26 @@ func newDestination(o Options) (destination, error) {
 	return &fileDestination{path: d}, nil
 }
 
-func httpClient(caBundle string) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+// httpClient dials only what policy allows and follows no redirect: the
+// body is streamed once, and a redirect could lead past the policy's
+// origin.
+func httpClient(policy *egress.Policy, caBundle string) (*http.Client, error) {
+	var pem []byte
+	if caBundle != "" {
+		var err error
+		if pem, err = os.ReadFile(caBundle); err != nil {
+			return nil, fmt.Errorf("%w: --ca-bundle: %w", ErrUsage, err)
+		}
+	}
+	if policy == nil {
+		policy = &egress.Policy{}
+	}
+	tr, err := policy.Transport(pem)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --ca-bundle %s holds no PEM certificate", ErrUsage, caBundle)
+	}
 	// A large archive takes as long as it takes; only the silent phases
 	// are bounded.
 	tr.ResponseHeaderTimeout = 5 * time.Minute
-	if caBundle != "" {
-		pem, err := os.ReadFile(caBundle)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --ca-bundle: %w", ErrUsage, err)
-		}
-		pool, err := egress.RootCAs(pem)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --ca-bundle %s holds no PEM certificate", ErrUsage, caBundle)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	return &http.Client{Transport: tr}, nil
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
 }

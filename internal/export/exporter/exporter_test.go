@@ -38,6 +38,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -489,7 +490,8 @@ func TestHTTPPut(t *testing.T) {
 
 			url := srv.URL + "/bucket/pk/acme.tar.gz?X-Amz-Signature=secret&X-Amz-Expires=3600"
 			result := filepath.Join(out, strings.ReplaceAll(tt.name, " ", "-")+".json")
-			args := append([]string{"--source", src, "--destination", url, "--result-file", result, "--header", "X-Tenant: acme"}, tt.extra...)
+			args := append([]string{"--source", src, "--destination", url, "--result-file", result, "--header", "X-Tenant: acme",
+				"--egress-allow-cidrs=127.0.0.1/32", "--egress-allow-http"}, tt.extra...)
 			stderr, err := run(t, nil, args...)
 			if strings.Contains(stderr, "secret") {
 				t.Errorf("the pre-signed signature leaked into the output: %s", stderr)
@@ -517,6 +519,45 @@ func TestHTTPPut(t *testing.T) {
 				t.Fatalf("request: chunked %v, header %v, query %q", p.chunked, p.header, p.query)
 			}
 		})
+	}
+}
+
+// TestAnInternalDestinationIsRefused has the exporter PUT to a listener
+// on loopback, standing in for the cluster's own services and the cloud
+// metadata address, and checks nothing reaches it unless allowed.
+func TestAnInternalDestinationIsRefused(t *testing.T) {
+	src, out := t.TempDir(), t.TempDir()
+	smallTree(t, src, 1024)
+	var reached atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener = l
+	srv.Start()
+	defer srv.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		name, url, want string
+		extra           []string
+	}{
+		{name: "loopback", url: fmt.Sprintf("https://127.0.0.1:%d/x", port), want: "loopback"},
+		{name: "by name", url: fmt.Sprintf("https://localhost:%d/x", port), want: "loopback"},
+		{name: "plain http", url: srv.URL + "/x", extra: []string{"--egress-allow-cidrs=127.0.0.1/32"}, want: "not https"},
+	} {
+		result := filepath.Join(out, strings.ReplaceAll(tc.name, " ", "-")+".json")
+		stderr, err := run(t, nil, append([]string{"--source", src, "--destination", tc.url, "--result-file", result}, tc.extra...)...)
+		if err == nil || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: err %v, stderr %q; want a refusal that says %q", tc.name, err, stderr, tc.want)
+		}
+		assertNoResult(t, result)
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("the internal listener was reached %d times", n)
 	}
 }
 
@@ -565,7 +606,7 @@ func TestUsageErrors(t *testing.T) {
 		{name: "source is a file", args: []string{"--source", "/etc/hostname", "--destination", "/tmp/x"}, want: "is not a directory"},
 		{name: "bad age key", args: []string{"--source", src, "--destination", "/tmp/x", "--age-recipient", "age1nope"}, want: "--age-recipient"},
 		{name: "unsupported scheme", args: []string{"--source", src, "--destination", "s3://bucket/key"}, want: "only file paths and http(s) URLs"},
-		{name: "bad header", args: []string{"--source", src, "--destination", "http://127.0.0.1:1/x", "--header", "novalue"}, want: `"Name: value"`},
+		{name: "bad header", args: []string{"--source", src, "--destination", "https://store.example.com/x", "--header", "novalue"}, want: `"Name: value"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
