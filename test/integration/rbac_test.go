@@ -24,6 +24,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,15 +45,20 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
-// installChartRBAC renders the chart for a release in ns that watches the
-// given namespaces and creates its ServiceAccount and RBAC objects.
-func installChartRBAC(t *testing.T, ns string, watch ...string) {
+// rbacKinds are the kinds of the chart's ServiceAccounts and RBAC.
+var rbacKinds = []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+// installChart renders the chart as release in ns with helm's extra
+// arguments, and creates the objects of the given kinds (rbacKinds when
+// nil). The envtest API server runs no Deployments, so the operator
+// itself is started by the test.
+func installChart(t *testing.T, release, ns string, kinds []string, args ...string) {
 	t.Helper()
-	helm := filepath.Join(testenv.RepoRoot(), "bin", "helm")
-	args := []string{"template", "rwo", filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"), "--namespace", ns}
-	if len(watch) > 0 {
-		args = append(args, "--set", "watchNamespaces={"+strings.Join(watch, ",")+"}")
+	if kinds == nil {
+		kinds = rbacKinds
 	}
+	helm := filepath.Join(testenv.RepoRoot(), "bin", "helm")
+	args = append([]string{"template", release, filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"), "--namespace", ns}, args...)
 	var out bytes.Buffer
 	cmd := exec.Command(helm, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -68,8 +74,7 @@ func installChartRBAC(t *testing.T, ns string, watch ...string) {
 			}
 			t.Fatal(err)
 		}
-		switch u.GetKind() {
-		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+		if slices.Contains(kinds, u.GetKind()) {
 			if err := env.Client.Create(context.Background(), u); err != nil {
 				t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
 			}
@@ -106,7 +111,7 @@ func TestChartRBACIsEnoughAndNoMore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	installChartRBAC(t, "rwo-system", "bes-system")
+	installChart(t, "rwo", "rwo-system", nil, "--set", "watchNamespaces={bes-system}", "--set", "tenancy.namespaces={bes-system}")
 	sa := "rwo-region-withdrawal-operator"
 	user := "system:serviceaccount:rwo-system:" + sa
 
@@ -117,11 +122,25 @@ func TestChartRBACIsEnoughAndNoMore(t *testing.T) {
 			attr authorizationv1.ResourceAttributes
 			want bool
 		}{
-			{name: "read Secrets in the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "get", Resource: "secrets"}, want: true},
+			// What it needs for itself: its own resources, watching what
+			// withdrawals select, and acting as their ServiceAccounts.
+			{name: "patch withdrawal status in the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "patch", Group: "withdrawal.ops.dev", Resource: "regionwithdrawals", Subresource: "status"}, want: true},
+			{name: "watch Deployments in the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "watch", Group: "apps", Resource: "deployments"}, want: true},
+			{name: "impersonate a ServiceAccount of the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "impersonate", Resource: "serviceaccounts", Name: "region-withdrawal"}, want: true},
+			{name: "ask what a ServiceAccount may do", attr: authorizationv1.ResourceAttributes{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}, want: true},
+			// What only a withdrawal's ServiceAccount may do.
+			{name: "read Secrets in the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "get", Resource: "secrets"}},
+			{name: "scale Deployments in the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "update", Group: "apps", Resource: "deployments"}},
+			{name: "rewrite Ingresses in the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "update", Group: "networking.k8s.io", Resource: "ingresses"}},
+			{name: "create Jobs in the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "create", Group: "batch", Resource: "jobs"}},
+			{name: "write ConfigMaps in the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "create", Resource: "configmaps"}},
+			{name: "delete autoscalers in the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "delete", Group: "autoscaling", Resource: "horizontalpodautoscalers"}},
+			// Nothing elsewhere.
 			{name: "read Secrets in another namespace", attr: authorizationv1.ResourceAttributes{Namespace: "other-tenant", Verb: "get", Resource: "secrets"}},
 			{name: "list Secrets anywhere", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "list", Resource: "secrets"}},
+			{name: "impersonate a ServiceAccount of another namespace", attr: authorizationv1.ResourceAttributes{Namespace: "other-tenant", Verb: "impersonate", Resource: "serviceaccounts", Name: "default"}},
+			{name: "impersonate a user", attr: authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "users", Name: "admin"}},
 			{name: "delete a namespace", attr: authorizationv1.ResourceAttributes{Verb: "delete", Resource: "namespaces", Name: "bes-system"}},
-			{name: "patch withdrawal status in the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "patch", Group: "withdrawal.ops.dev", Resource: "regionwithdrawals", Subresource: "status"}, want: true},
 			{name: "touch withdrawals in another namespace", attr: authorizationv1.ResourceAttributes{Namespace: "other-tenant", Verb: "get", Group: "withdrawal.ops.dev", Resource: "regionwithdrawals"}},
 			{name: "create pods", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "create", Resource: "pods"}},
 		} {
@@ -190,7 +209,7 @@ func TestChartRBACIsEnoughAndNoMore(t *testing.T) {
 		if err := c.Create(ctx, rw); err != nil {
 			t.Fatal(err)
 		}
-		op := startWithKubeconfig(t, kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		op := startWithKubeconfig(t, kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--default-service-account=region-withdrawal",
 			"--leader-elect", "--leader-election-namespace=rwo-system", "--watch-namespaces=bes-system")
 		poll(t, "the withdrawal completed", func() error {
 			got := &v1.RegionWithdrawal{}

@@ -1,0 +1,273 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+)
+
+// The namespaces of the tenancy test: the operator's, a tenant's, a
+// tenant's whose namespace enforces the restricted Pod Security level, and
+// one the tenant must not reach.
+const (
+	tenancyOperatorNS = "rwo-tenancy"
+	shopNS            = "shop-pk"
+	strictNS          = "strict-pk"
+	victimNS          = "victim"
+)
+
+var pkLabels = map[string]string{"bes.example.com/region": "pk"}
+
+// TestATenantCanDoNoMoreThanItsServiceAccount runs the operator binary
+// with the chart's RBAC and default ServiceAccount, and has a tenant that
+// may manage only its own namespace try each way the operator used to let
+// it reach further. Each is refused with a message naming the verb and the
+// object, and the tenant's own withdrawal still completes.
+func TestATenantCanDoNoMoreThanItsServiceAccount(t *testing.T) {
+	ctx := context.Background()
+	c := env.Client
+	for ns, labels := range map[string]map[string]string{
+		tenancyOperatorNS: nil,
+		shopNS:            {"tier": "tenant"},
+		victimNS:          {"tier": "tenant"},
+		strictNS:          {"pod-security.kubernetes.io/enforce": "restricted"},
+	} {
+		mustCreate(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}})
+	}
+	installChart(t, "tn", tenancyOperatorNS, nil, "--set", "tenancy.namespaces={"+shopNS+","+strictNS+"}", "--set", "admissionPolicy.enabled=false")
+	kubeconfig, _ := tokenKubeconfig(t, tenancyOperatorNS, "tn-region-withdrawal-operator")
+	op := startWithKubeconfig(t, kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--default-service-account=region-withdrawal")
+	defer op.stop(t)
+
+	t.Run("its own withdrawal completes", func(t *testing.T) {
+		mustCreate(t, deployment(shopNS, "web", 2))
+		mustCreate(t, ingress(shopNS, "web"))
+		rw := tenantWithdrawal(shopNS, "pakistan", 6*time.Second)
+		rw.Spec.Drain = &v1.DrainStep{Start: offset(-3 * time.Second)}
+		rw.Spec.Routing = &v1.RoutingStep{At: ptr.To(offset(0)), Mode: v1.RoutingRemove}
+		mustCreate(t, rw)
+		waitFor(t, rw, "Completed", func(got *v1.RegionWithdrawal) bool { return got.Status.Phase == v1.PhaseCompleted })
+		var web appsv1.Deployment
+		if err := c.Get(ctx, client.ObjectKey{Namespace: shopNS, Name: "web"}, &web); err != nil {
+			t.Fatal(err)
+		}
+		if *web.Spec.Replicas != 0 {
+			t.Errorf("web has %d replicas; the drain should have scaled it to zero", *web.Spec.Replicas)
+		}
+		var ing networkingv1.Ingress
+		if err := c.Get(ctx, client.ObjectKey{Namespace: shopNS, Name: "web"}, &ing); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range ing.Spec.Rules {
+			if r.HTTP != nil && len(r.HTTP.Paths) > 0 {
+				t.Errorf("the Ingress still routes %s: %+v", r.Host, r.HTTP.Paths)
+			}
+		}
+	})
+
+	t.Run("another namespace's workloads cannot be scaled", func(t *testing.T) {
+		// Even with the cluster's namespaces visible to it, the tenant may
+		// not list or scale the victim's Deployments.
+		grantNamespaceReading(t, shopNS, "region-withdrawal")
+		mustCreate(t, deployment(victimNS, "db", 3))
+		rw := tenantWithdrawal(shopNS, "reach", 6*time.Second)
+		rw.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "tenant"}}
+		rw.Spec.Drain = &v1.DrainStep{Start: offset(-3 * time.Second)}
+		mustCreate(t, rw)
+		c := waitStalled(t, rw, v1.ReasonPermissionDenied)
+		for _, want := range []string{`"system:serviceaccount:shop-pk:region-withdrawal"`, "deployments", `"victim"`} {
+			if !strings.Contains(c.Message, want) {
+				t.Errorf("the Stalled message does not name %s: %s", want, c.Message)
+			}
+		}
+		var db appsv1.Deployment
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: victimNS, Name: "db"}, &db); err != nil {
+			t.Fatal(err)
+		}
+		if *db.Spec.Replicas != 3 {
+			t.Errorf("the victim's Deployment has %d replicas, want 3 untouched", *db.Spec.Replicas)
+		}
+	})
+
+	t.Run("a Secret its ServiceAccount may not read is not sent", func(t *testing.T) {
+		narrowServiceAccount(t, shopNS, "narrow", "pk-webhook-key")
+		mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: shopNS, Name: "db-password"}, StringData: map[string]string{"k": "hunter2"}})
+		mustCreate(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: shopNS, Name: "pk-recipients"},
+			Data: map[string]string{"list.csv": "id,email,webhook\nc1,a@example.com,https://customer.example.com/hook\n"}})
+		rw := tenantWithdrawal(shopNS, "peek", 6*time.Second)
+		rw.Spec.ServiceAccountName = "narrow"
+		rw.Spec.Notify = &v1.NotifyStep{Announce: offset(-5 * time.Second), Final: offset(-2 * time.Second),
+			Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "pk-recipients"}}},
+			Webhook:    &v1.WebhookChannel{SigningSecretRef: v1.SecretKeyReference{Name: "db-password", Key: "k"}}}
+		mustCreate(t, rw)
+		c := waitStalled(t, rw, v1.ReasonPermissionDenied)
+		for _, want := range []string{"secrets", `"db-password"`, "narrow"} {
+			if !strings.Contains(c.Message, want) {
+				t.Errorf("the Stalled message does not name %s: %s", want, c.Message)
+			}
+		}
+	})
+
+	t.Run("an export template the namespace would refuse stalls when applied", func(t *testing.T) {
+		mustCreate(t, deployment(strictNS, "store", 1))
+		for _, tc := range []struct {
+			name, want string
+			pod        corev1.PodSpec
+		}{
+			{name: "privileged", want: "would refuse its Pods", pod: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "exporter", Image: "exporter:dev", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}}},
+			{name: "invalid", want: "the API server refuses it", pod: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "Not_A_DNS_Label", Image: "exporter:dev"}}}},
+		} {
+			rw := tenantWithdrawal(strictNS, tc.name, 30*24*time.Hour)
+			rw.Spec.Export = &v1.ExportStep{Start: offset(-72 * time.Hour), Deadline: offset(-48 * time.Hour),
+				JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: tc.pod}}}}
+			mustCreate(t, rw)
+			c := waitStalled(t, rw, v1.ReasonInvalidSpec)
+			if !strings.Contains(c.Message, tc.want) {
+				t.Errorf("%s: the Stalled message does not say %q: %s", tc.name, tc.want, c.Message)
+			}
+			var jobs batchv1.JobList
+			if err := env.Client.List(ctx, &jobs, client.InNamespace(strictNS)); err != nil {
+				t.Fatal(err)
+			}
+			if len(jobs.Items) != 0 {
+				t.Errorf("%s: the dry run left %d Jobs behind", tc.name, len(jobs.Items))
+			}
+		}
+	})
+}
+
+func mustCreate(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := env.Client.Create(context.Background(), obj); err != nil {
+		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+func offset(d time.Duration) v1.Moment { return v1.Moment{Offset: &metav1.Duration{Duration: d}} }
+
+// tenantWithdrawal is a withdrawal of the pk workloads of ns whose cutoff
+// is in from now, with no steps yet.
+func tenantWithdrawal(ns, name string, in time.Duration) *v1.RegionWithdrawal {
+	return &v1.RegionWithdrawal{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1.RegionWithdrawalSpec{Region: "PK", TimeZone: "Asia/Karachi",
+			Cutoff:   metav1.NewTime(time.Now().Add(in).Truncate(time.Second)),
+			Selector: metav1.LabelSelector{MatchLabels: pkLabels}},
+	}
+}
+
+func deployment(ns, name string, replicas int32) *appsv1.Deployment {
+	sel := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: pkLabels},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(replicas), Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:dev"}}}}},
+	}
+}
+
+func ingress(ns, name string) *networkingv1.Ingress {
+	prefix := networkingv1.PathTypePrefix
+	return &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: pkLabels},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "pk.example.test",
+			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+				Path: "/", PathType: &prefix,
+				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: name, Port: networkingv1.ServiceBackendPort{Number: 80}}},
+			}}}}}}},
+	}
+}
+
+// grantNamespaceReading lets a ServiceAccount see the cluster's
+// namespaces, as selecting namespaces by label needs.
+func grantNamespaceReading(t *testing.T, ns, sa string) {
+	t.Helper()
+	name := "read-namespaces-" + ns + "-" + sa
+	mustCreate(t, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}}})
+	mustCreate(t, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: sa}}})
+}
+
+// narrowServiceAccount makes a ServiceAccount with the tenant role's
+// rules except that it may read only the named Secrets.
+func narrowServiceAccount(t *testing.T, ns, name string, secrets ...string) {
+	t.Helper()
+	var tenantRole rbacv1.ClusterRole
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "tn-region-withdrawal-operator-tenant"}, &tenantRole); err != nil {
+		t.Fatal(err)
+	}
+	var rules []rbacv1.PolicyRule
+	for _, r := range tenantRole.Rules {
+		if len(r.Resources) == 1 && r.Resources[0] == "secrets" {
+			r.ResourceNames = secrets
+		}
+		rules = append(rules, r)
+	}
+	mustCreate(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
+	mustCreate(t, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: rules})
+	mustCreate(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}}})
+}
+
+// waitFor polls rw until ok holds; the operator runs in another process,
+// so there is nothing to watch but the object itself.
+func waitFor(t *testing.T, rw *v1.RegionWithdrawal, what string, ok func(*v1.RegionWithdrawal) bool) *v1.RegionWithdrawal {
+	t.Helper()
+	got := &v1.RegionWithdrawal{}
+	poll(t, rw.Name+": "+what, func() error {
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(rw), got); err != nil {
+			return err
+		}
+		if !ok(got) {
+			return fmt.Errorf("phase %q, conditions %+v, steps %+v", got.Status.Phase, got.Status.Conditions, got.Status.Steps)
+		}
+		return nil
+	})
+	return got
+}
+
+func waitStalled(t *testing.T, rw *v1.RegionWithdrawal, reason string) metav1.Condition {
+	t.Helper()
+	got := waitFor(t, rw, "Stalled "+reason, func(got *v1.RegionWithdrawal) bool {
+		c := meta.FindStatusCondition(got.Status.Conditions, v1.ConditionStalled)
+		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == reason
+	})
+	c := *meta.FindStatusCondition(got.Status.Conditions, v1.ConditionStalled)
+	t.Logf("%s: Stalled %s: %s", rw.Name, c.Reason, c.Message)
+	return c
+}
