@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -49,12 +50,16 @@ type Options struct {
 	Clock clock.PassiveClock
 	// NewClient builds the client; tests inject one for envtest.
 	NewClient func() (client.WithWatch, error)
+	// NewClientAs builds a client that impersonates user (restore acts as
+	// the ServiceAccount a withdrawal acted as); tests inject one too.
+	NewClientAs func(user string) (client.WithWatch, error)
 }
 
 // NewCommand returns the root command.
 func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{IOStreams: streams, Flags: genericclioptions.NewConfigFlags(true), Clock: clock.RealClock{}}
 	o.NewClient = o.defaultClient
+	o.NewClientAs = o.defaultClientAs
 	return newRootCommand(o)
 }
 
@@ -88,6 +93,15 @@ func (o *Options) defaultClient() (client.WithWatch, error) {
 	if err != nil {
 		return nil, err
 	}
+	return client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
+}
+
+func (o *Options) defaultClientAs(user string) (client.WithWatch, error) {
+	cfg, err := o.Flags.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
 	return client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
 }
 
