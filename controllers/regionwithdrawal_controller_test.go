@@ -544,3 +544,29 @@ func TestARehearsalStallsOnATemplateThatDoesNotRender(t *testing.T) {
 		t.Fatalf("the announcement was rehearsed as sent despite a broken reminder template: %+v", n)
 	}
 }
+
+// TestNoCrossNamespaceRefusesANamespaceSelector: an operator started with
+// --no-cross-namespace stalls a withdrawal that selects namespaces, before
+// any step acts, and lets one that stays in its namespace run.
+func TestNoCrossNamespaceRefusesANamespaceSelector(t *testing.T) {
+	h := newHarness(t, announcementDue)
+	h.regionApp()
+	h.r.NoCrossNamespace = true
+	h.pakistan(func(s *v1.RegionWithdrawalSpec) {
+		s.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "tenant"}}
+	})
+	if _, err := h.reconcile(); !errors.Is(err, reconcile.TerminalError(nil)) {
+		t.Fatalf("reconcile error %v, want terminal", err)
+	}
+	if c := condition(h.get(), v1.ConditionStalled); c.Status != metav1.ConditionTrue || c.Reason != v1.ReasonInvalidSpec || !strings.Contains(c.Message, "--no-cross-namespace") {
+		t.Fatalf("Stalled = %+v, want InvalidSpec naming the flag", c)
+	}
+	if len(h.calls.n) != 0 {
+		t.Fatalf("actions ran for a refused spec: %v", h.calls.n)
+	}
+	h.update(func(s *v1.RegionWithdrawalSpec) { s.NamespaceSelector = nil })
+	h.reconcile()
+	if c := condition(h.get(), v1.ConditionStalled); c.Status != metav1.ConditionFalse {
+		t.Fatalf("Stalled = %+v once namespaceSelector is gone, want False", c)
+	}
+}

@@ -20,8 +20,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +43,6 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/drain"
@@ -266,32 +263,6 @@ func pkIngress(ns, name string) *networkingv1.Ingress {
 	}
 }
 
-// tenantServiceAccount makes a ServiceAccount of ns bound to the tenant
-// role the chart ships (config/rbac/tenant_role.yaml).
-func tenantServiceAccount(t *testing.T, ns, name string) tenant.Identity {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "tenant_role.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var role rbacv1.ClusterRole
-	if err := yaml.Unmarshal(b, &role); err != nil {
-		t.Fatal(err)
-	}
-	for _, obj := range []client.Object{
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: role.Rules},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}}},
-	} {
-		if err := env.Client.Create(context.Background(), obj); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return tenant.Identity{Namespace: ns, ServiceAccount: name}
-}
-
 // TestRestoreActsAsTheWithdrawalsServiceAccount drains as a tenant's
 // ServiceAccount (by impersonation, as the operator does), deletes the
 // withdrawal mid-drain, and restores. A route record forged to rewrite
@@ -307,7 +278,10 @@ func TestRestoreActsAsTheWithdrawalsServiceAccount(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	id := tenantServiceAccount(t, ns, "region-withdrawal")
+	id := tenant.Identity{Namespace: ns, ServiceAccount: "region-withdrawal"}
+	if err := testenv.GrantTenant(ctx, c, ns, id.ServiceAccount); err != nil {
+		t.Fatal(err)
+	}
 	labels := map[string]string{"bes.example.com/region": "pk"}
 	deploy := func(name string, replicas int32) *appsv1.Deployment {
 		return &appsv1.Deployment{

@@ -55,6 +55,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/stats"
 	"github.com/ops-dev/region-withdrawal-operator/internal/steps"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
+	"github.com/ops-dev/region-withdrawal-operator/internal/tenant"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
@@ -73,6 +74,7 @@ func run() error {
 	burst := flag.Int("kube-api-burst", 300, "client burst, as main.go defaults")
 	workers := flag.Int("max-concurrent-reconciles", 16, "parallel reconciles, as main.go defaults")
 	withEvents := flag.Bool("events", true, "record Events (false measures what they cost)")
+	asTenant := flag.Bool("as-tenant", true, "act as each withdrawal's ServiceAccount, as the chart installs it (false: as the operator, to measure what impersonation and SubjectAccessReviews cost)")
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false), zap.Level(zapcore.ErrorLevel)))
 
@@ -97,7 +99,13 @@ func run() error {
 		Clock: clk, Metrics: metrics.New(clk), Executors: executor.Set{}, MaxConcurrentReconciles: *workers,
 	}
 	// The benchmark's withdrawals are dry runs: only the rehearsal acts.
-	_, r.Rehearsal = steps.New(steps.Options{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Clock: clk})
+	opts := steps.Options{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Clock: clk}
+	if *asTenant {
+		tenants := tenant.NewClients(&cfg, mgr.GetClient(), mgr.GetAPIReader(), clk)
+		opts.Client, opts.APIReader = tenants.Client(), tenants.Reader()
+		r.DefaultServiceAccount = tenantServiceAccount
+	}
+	_, r.Rehearsal = steps.New(opts)
 	if !*withEvents {
 		r.Recorder = &events.FakeRecorder{}
 	}
@@ -117,7 +125,16 @@ func run() error {
 		return err
 	}
 
-	fmt.Printf("# controller benchmark on envtest (kube-apiserver %s), %d workers, QPS %.0f burst %d\n\n", serverVersion(env), *workers, *qps, *burst)
+	newNamespace = func(ctx context.Context, name string) error {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			return err
+		}
+		if !*asTenant {
+			return nil
+		}
+		return testenv.GrantTenant(ctx, c, name, tenantServiceAccount)
+	}
+	fmt.Printf("# controller benchmark on envtest (kube-apiserver %s), %d workers, QPS %.0f burst %d, as tenant %v\n\n", serverVersion(env), *workers, *qps, *burst, *asTenant)
 
 	if *idle > 0 {
 		if err := benchIdle(ctx, c, clk, *idle, *idleWindow); err != nil {
@@ -130,9 +147,16 @@ func run() error {
 	return nil
 }
 
+// tenantServiceAccount is the chart's default ServiceAccount.
+const tenantServiceAccount = "region-withdrawal"
+
+// newNamespace creates a namespace for the benchmark's withdrawals, with
+// the chart's tenant ServiceAccount when they act as one.
+var newNamespace func(ctx context.Context, name string) error
+
 // benchIdle counts reconciles while n withdrawals wait for a far cutoff.
 func benchIdle(ctx context.Context, c client.Client, clk clock.PassiveClock, n int, window time.Duration) error {
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-idle"}}); err != nil {
+	if err := newNamespace(ctx, "bench-idle"); err != nil {
 		return err
 	}
 	far := metav1.NewTime(clk.Now().Add(30 * 24 * time.Hour).Truncate(time.Second))
@@ -161,7 +185,7 @@ func benchIdle(ctx context.Context, c client.Client, clk clock.PassiveClock, n i
 
 // benchStorm measures lateness when n withdrawals fall due in one second.
 func benchStorm(ctx context.Context, c client.WithWatch, clk clock.PassiveClock, n int) error {
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-storm"}}); err != nil {
+	if err := newNamespace(ctx, "bench-storm"); err != nil {
 		return err
 	}
 	due := clk.Now().Add(30 * time.Second).Truncate(time.Second)
