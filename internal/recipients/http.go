@@ -17,6 +17,7 @@ limitations under the License.
 package recipients
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,12 +35,47 @@ const (
 	// defaultMaxPages bounds a paged read, so a source whose Link headers
 	// never end cannot keep a reconcile busy forever.
 	defaultMaxPages = 10000
-	// maxPageBytes bounds one page.
-	maxPageBytes = 64 << 20
+	// defaultMaxPageBytes bounds one page.
+	defaultMaxPageBytes = 64 << 20
 )
 
 // ErrHTTPSource is wrapped by every failure to read the paged HTTP source.
 var ErrHTTPSource = errors.New("reading the http recipient source")
+
+// ErrPageTooLarge is a page over its cap: the notice fails rather than
+// take the first 64 MiB for the whole list.
+var ErrPageTooLarge = errors.New("a page is over the size cap")
+
+// cappedReader reads at most left bytes and fails, rather than end, when
+// there is more: io.LimitReader's quiet EOF would pass a cut list off as a
+// whole one.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		// At the cap: the page must end here.
+		var one [1]byte
+		for range 100 {
+			n, err := c.r.Read(one[:])
+			if n > 0 {
+				return 0, ErrPageTooLarge
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+		return 0, io.ErrNoProgress
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
 
 // HTTPPager reads recipients from a paged HTTP(S) source: each page is JSON
 // lines, and the next page is named by a `Link: <url>; rel="next"` header.
@@ -48,6 +84,9 @@ type HTTPPager struct {
 	Timeout time.Duration
 	// MaxPages bounds the pages read; default 10000.
 	MaxPages int
+	// MaxPageBytes bounds one page; default 64 MiB. A longer page fails
+	// the read with ErrPageTooLarge.
+	MaxPageBytes int64
 	// Egress decides where the pages may be read from; nil is the default
 	// policy (https only, nothing internal).
 	Egress *egress.Policy
@@ -141,7 +180,7 @@ func (p *HTTPPager) page(ctx context.Context, hc *http.Client, u string, headers
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return "", fmt.Errorf("answered %s", resp.Status)
 	}
-	if err := fn(io.LimitReader(resp.Body, maxPageBytes)); err != nil {
+	if err := fn(&cappedReader{r: resp.Body, left: cmp.Or(p.MaxPageBytes, defaultMaxPageBytes)}); err != nil {
 		return "", err
 	}
 	next := NextLink(resp.Header.Values("Link"))

@@ -22,6 +22,7 @@ package recipients
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,7 @@ import (
 	"strings"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
 
 // Recipient is one customer to notify.
@@ -131,45 +133,35 @@ func parseCSV(r io.Reader, source string, fn func(Recipient) error) ([]Problem, 
 }
 
 func parseJSONLines(r io.Reader, source string, fn func(Recipient) error) ([]Problem, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	lr := newLineReader(r, MaxLineBytes)
 	var problems []Problem
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" {
+	for line := 1; ; line++ {
+		b, tooLong, err := lr.next()
+		if errors.Is(err, io.EOF) {
+			return problems, nil
+		}
+		if err != nil {
+			// A read that broke off (a dropped connection to a paged
+			// source, a source over its size cap) must not pass for the
+			// end of the list.
+			return problems, fmt.Errorf("reading %s: %w", source, err)
+		}
+		if tooLong {
+			problems = append(problems, Problem{Source: source, Line: line, Reason: fmt.Sprintf("the line is over %d bytes", MaxLineBytes)})
 			continue
 		}
-		var raw map[string]any
-		if err := json.Unmarshal([]byte(text), &raw); err != nil {
-			problems = append(problems, Problem{Source: source, Line: line, Reason: fmt.Sprintf("not a JSON object: %v", err)})
+		if line == 1 {
+			b = bytes.TrimPrefix(b, []byte("\ufeff")) // a byte order mark some editors write
+		}
+		b = bytes.TrimSpace(b)
+		if len(b) == 0 {
 			continue
 		}
-		var rcp Recipient
-		// In key order, not map order: keys naming the same field ("id"
-		// and "ID", or "plan" and "plan" under fields) must read the same
-		// way every time.
-		for _, k := range slices.Sorted(maps.Keys(raw)) {
-			v := raw[k]
-			s, ok := v.(string)
-			if !ok {
-				if k == "fields" {
-					if m, ok := v.(map[string]any); ok {
-						for fk, fv := range m {
-							if rcp.Fields == nil {
-								rcp.Fields = map[string]string{}
-							}
-							rcp.Fields[fk] = fmt.Sprint(fv)
-						}
-						continue
-					}
-				}
-				s = fmt.Sprint(v)
-			}
-			rcp.set(k, s)
+		rcp, reason := parseJSONRecord(b)
+		if reason == "" {
+			reason = check(rcp)
 		}
-		if reason := check(rcp); reason != "" {
+		if reason != "" {
 			problems = append(problems, Problem{Source: source, Line: line, Reason: reason})
 			continue
 		}
@@ -177,28 +169,129 @@ func parseJSONLines(r io.Reader, source string, fn func(Recipient) error) ([]Pro
 			return problems, err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if !errors.Is(err, bufio.ErrTooLong) {
-			// A read that broke off (a dropped connection to a paged
-			// source) must not pass for the end of the list.
-			return problems, fmt.Errorf("reading %s: %w", source, err)
-		}
-		problems = append(problems, Problem{Source: source, Line: line + 1, Reason: err.Error()})
-	}
-	return problems, nil
 }
+
+// parseJSONRecord reads one JSON object into a Recipient, or says why it
+// cannot.
+func parseJSONRecord(b []byte) (Recipient, string) {
+	var rcp Recipient
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return rcp, fmt.Sprintf("not a JSON object: %v", err)
+	}
+	// In key order, not map order: keys naming the same field ("id" and
+	// "ID", or "plan" and "plan" under fields) must read the same way every
+	// time.
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		switch v := raw[k].(type) {
+		case nil:
+			// null is no value: {"id":null} has no id, not the id "<nil>".
+		case string:
+			rcp.set(k, v)
+		case bool, float64:
+			rcp.set(k, fmt.Sprint(v))
+		case map[string]any:
+			if k != "fields" {
+				return rcp, fmt.Sprintf("%q is an object, not a value", text.Truncate(k, 64))
+			}
+			for _, fk := range slices.Sorted(maps.Keys(v)) {
+				if fv, ok := v[fk].(string); ok {
+					rcp.set(fk, fv)
+				} else if v[fk] != nil {
+					rcp.set(fk, fmt.Sprint(v[fk]))
+				}
+			}
+		default:
+			return rcp, fmt.Sprintf("%q is a list, not a value", text.Truncate(k, 64))
+		}
+	}
+	return rcp, ""
+}
+
+// lineReader reads lines of at most max bytes. A longer line is read to
+// its end and reported, so one bad record costs one record, not the rest
+// of the list.
+type lineReader struct {
+	br  *bufio.Reader
+	max int
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{br: bufio.NewReaderSize(r, 64<<10), max: max}
+}
+
+func (l *lineReader) next() (line []byte, tooLong bool, err error) {
+	var buf []byte
+	for {
+		chunk, err := l.br.ReadSlice('\n')
+		if !tooLong {
+			if len(buf)+len(chunk) > l.max+1 { // +1: the newline
+				tooLong, buf = true, nil
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && (len(buf) > 0 || tooLong):
+			return bytes.TrimRight(buf, "\r\n"), tooLong, nil
+		case err != nil:
+			return nil, false, err
+		}
+		return bytes.TrimRight(buf, "\r\n"), tooLong, nil
+	}
+}
+
+// Limits on a record's fields, in bytes. A record is data from customers
+// and its id ends up in checkpoints and Events: a field over its limit
+// makes the record malformed (reported and skipped), so one row cannot
+// overflow a checkpoint ConfigMap or a status.
+const (
+	MaxIDBytes       = 256
+	MaxEmailBytes    = 320 // RFC 5321: 64 for the local part, 255 for the domain, and the @
+	MaxWebhookBytes  = 2048
+	MaxNameBytes     = 1024
+	MaxLocaleBytes   = 35 // BCP 47 tags that are not private use
+	MaxTimeZoneBytes = 64
+	MaxFieldBytes    = 4096
+	MaxFields        = 64
+	// MaxLineBytes bounds one record (a CSV record or a JSON line).
+	MaxLineBytes = 1 << 20
+)
 
 // check returns why a record is malformed, or "". A record with neither an
 // email nor a webhook is not malformed: the webhook channel's own url may
 // reach it; the notifier records it as failed when no channel does.
 func check(r Recipient) string {
+	id := text.Truncate(r.ID, 64) // the reason quotes it: never a whole over-long id
+	for _, f := range []struct {
+		name  string
+		value string
+		max   int
+	}{
+		{"id", r.ID, MaxIDBytes}, {"email", r.Email, MaxEmailBytes}, {"webhook", r.Webhook, MaxWebhookBytes},
+		{"name", r.Name, MaxNameBytes}, {"locale", r.Locale, MaxLocaleBytes}, {"timeZone", r.TimeZone, MaxTimeZoneBytes},
+	} {
+		if len(f.value) > f.max {
+			return fmt.Sprintf("recipient %q: %s is %d bytes, over the limit of %d", id, f.name, len(f.value), f.max)
+		}
+	}
+	if len(r.Fields) > MaxFields {
+		return fmt.Sprintf("recipient %q: %d extra fields, over the limit of %d", id, len(r.Fields), MaxFields)
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Fields)) {
+		if len(k)+len(r.Fields[k]) > MaxFieldBytes {
+			return fmt.Sprintf("recipient %q: field %q is %d bytes, over the limit of %d", id, text.Truncate(k, 64), len(k)+len(r.Fields[k]), MaxFieldBytes)
+		}
+	}
 	switch {
 	case r.ID == "":
 		return "missing id"
 	case r.Email != "" && !strings.Contains(r.Email, "@"):
-		return fmt.Sprintf("recipient %q: %q is not an email address", r.ID, r.Email)
+		return fmt.Sprintf("recipient %q: %q is not an email address", id, r.Email)
 	case r.Webhook != "" && !strings.HasPrefix(r.Webhook, "https://") && !strings.HasPrefix(r.Webhook, "http://"):
-		return fmt.Sprintf("recipient %q: webhook %q is not an http(s) URL", r.ID, r.Webhook)
+		return fmt.Sprintf("recipient %q: webhook %q is not an http(s) URL", id, r.Webhook)
 	}
 	return ""
 }
