@@ -38,6 +38,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
 
 // maxIrreversible caps status.irreversible.
@@ -53,6 +54,11 @@ func Prepare(st *v1.RegionWithdrawalStatus, spec *v1.RegionWithdrawalSpec, tl *p
 	syncStepEntries(st, tl)
 }
 
+// MaxStepMessage bounds a step's message and last error, which quote
+// executors, receivers and the API server: however many steps and errors,
+// status stays far below etcd's object limit.
+const MaxStepMessage = 1024
+
 // Record writes an executor's result for action a into status. Only the
 // entry of a's step (and, for a notice, the notice's entry) changes; a
 // finished action is recorded as finished at now.
@@ -60,7 +66,7 @@ func Record(st *v1.RegionWithdrawalStatus, a planner.Action, res executor.Result
 	s := planner.StepStatus(st, a.Step)
 	s.LastError = ""
 	if res.Message != "" {
-		s.Message = res.Message
+		s.Message = text.Truncate(res.Message, MaxStepMessage)
 	}
 	if res.Plan != nil {
 		s.Plan = res.Plan
@@ -93,6 +99,7 @@ func Record(st *v1.RegionWithdrawalStatus, a planner.Action, res executor.Result
 	case planner.ActionRevert:
 		planner.RecordStepFinished(st, a.Step, v1.StepReverted, now)
 		for _, what := range res.Irreversible {
+			what = text.Truncate(what, MaxStepMessage)
 			if !slices.Contains(st.Irreversible, what) && len(st.Irreversible) < maxIrreversible {
 				st.Irreversible = append(st.Irreversible, what)
 			}
@@ -117,13 +124,13 @@ func RecordDetail(st *v1.RegionWithdrawalStatus, step v1.StepName, d executor.De
 
 // RecordError records that carrying a on failed; the controller retries.
 func RecordError(st *v1.RegionWithdrawalStatus, a planner.Action, err error) {
-	planner.StepStatus(st, a.Step).LastError = err.Error()
+	planner.StepStatus(st, a.Step).LastError = text.Truncate(err.Error(), MaxStepMessage)
 }
 
 // Block records that a due step cannot start, and why.
 func Block(st *v1.RegionWithdrawalStatus, step v1.StepName, msg string) {
 	s := planner.StepStatus(st, step)
-	s.State, s.Message = v1.StepBlocked, msg
+	s.State, s.Message = v1.StepBlocked, text.Truncate(msg, MaxStepMessage)
 }
 
 // syncStepEntries keeps one status entry per configured step, with its due

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -222,6 +223,25 @@ func TestStalled(t *testing.T) {
 			t.Fatalf("Stalled %+v, want CancelRefused", c)
 		}
 	})
+}
+
+// TestLongMessagesAreCut: an executor's message or error quotes receivers
+// and the API server; status keeps at most MaxStepMessage bytes of each,
+// cut on a character boundary.
+func TestLongMessagesAreCut(t *testing.T) {
+	st := &v1.RegionWithdrawalStatus{}
+	drain := planner.StartAction(v1.StepDrain, drainDue)
+	planner.RecordStarted(st, drain, drainDue, false)
+	long := strings.Repeat("déjà ", 300000) // 1.8 MB, two-byte characters
+	RecordError(st, drain, errors.New(long))
+	Record(st, planner.RevertAction(v1.StepDrain, afterDrain), executor.Result{Done: true, Message: long, Irreversible: []string{long}}, afterDrain)
+	RecordError(st, drain, errors.New(long))
+	s := planner.LookupStep(st, v1.StepDrain)
+	for what, got := range map[string]string{"message": s.Message, "lastError": s.LastError, "irreversible": st.Irreversible[0]} {
+		if len(got) > MaxStepMessage || !utf8.ValidString(got) || !strings.HasSuffix(got, "…") {
+			t.Errorf("%s: %d bytes, valid UTF-8 %v; want at most %d, cut visibly", what, len(got), utf8.ValidString(got), MaxStepMessage)
+		}
+	}
 }
 
 func TestRecord(t *testing.T) {
