@@ -91,6 +91,7 @@ type managerFlags struct {
 	egressAllowHTTP         bool
 	defaultServiceAccount   string
 	noCrossNamespace        bool
+	minReminderSpacing      time.Duration
 	zap                     zap.Options
 }
 
@@ -120,6 +121,7 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	// A withdrawal's author may use what its ServiceAccount may, and no more.
 	fs.StringVar(&f.defaultServiceAccount, "default-service-account", "", "ServiceAccount (of each withdrawal's own namespace) that a withdrawal without spec.serviceAccountName acts as. Empty: such withdrawals act as the operator itself, which only a single-tenant installation with a broad operator role should allow.")
 	fs.BoolVar(&f.noCrossNamespace, "no-cross-namespace", false, "Refuse spec.namespaceSelector: every withdrawal acts only in its own namespace.")
+	fs.DurationVar(&f.minReminderSpacing, "min-reminder-spacing", controllers.DefaultMinReminderSpacing, "Least time between two reminders of a withdrawal; a schedule that fires closer together stalls it with InvalidSpec.")
 	f.zap.BindFlags(fs)
 	return f, fs.Parse(args)
 }
@@ -164,6 +166,7 @@ func runManager(args []string) error {
 		MaxConcurrentReconciles: f.maxConcurrent,
 		DefaultServiceAccount:   f.defaultServiceAccount,
 		NoCrossNamespace:        f.noCrossNamespace,
+		MinReminderSpacing:      f.minReminderSpacing,
 	}
 	if err := targets.WarmUp(mgr); err != nil {
 		return err

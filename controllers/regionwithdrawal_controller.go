@@ -90,7 +90,13 @@ type RegionWithdrawalReconciler struct {
 	// NoCrossNamespace refuses spec.namespaceSelector: every withdrawal acts
 	// in its own namespace only.
 	NoCrossNamespace bool
+	// MinReminderSpacing is the least time between two reminders; zero
+	// means DefaultMinReminderSpacing.
+	MinReminderSpacing time.Duration
 }
+
+// DefaultMinReminderSpacing keeps reminders at least an hour apart.
+const DefaultMinReminderSpacing = time.Hour
 
 // DefaultMaxRetryDelay caps the per-withdrawal retry backoff. The
 // controller-runtime default grows to 1000 s, so after a 30 s API server

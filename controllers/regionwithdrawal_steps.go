@@ -65,6 +65,9 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	old := rw.Status.DeepCopy()
 	tl, err := planner.Compile(&rw.Spec)
 	if err == nil {
+		err = tl.CheckReminderSpacing(cmpOr(r.MinReminderSpacing, DefaultMinReminderSpacing))
+	}
+	if err == nil {
 		err = r.checkSpec(rw)
 	}
 	var probeErr error

@@ -96,7 +96,7 @@ kctl label namespace "$OPERATOR_NS" pod-security.kubernetes.io/enforce=restricte
 log "installing the operator with Helm (image ghcr.io/ops-dev/region-withdrawal-operator:dev from the archive)"
 "$BIN/helm" upgrade --install rwo charts/region-withdrawal-operator --kubeconfig "$KUBECONFIG_PATH" \
   --namespace "$OPERATOR_NS" --set image.tag=dev --set image.pullPolicy=Never \
-  --set "watchNamespaces={$NAMESPACE}" --set "tenancy.namespaces={$NAMESPACE}" --set "egress.allowCIDRs={$NODE_ADDRESS/32}" --wait --timeout 3m >&2
+  --set "watchNamespaces={$NAMESPACE}" --set "tenancy.namespaces={$NAMESPACE}" --set minReminderSpacing=1m --set "egress.allowCIDRs={$NODE_ADDRESS/32}" --wait --timeout 3m >&2
 
 # A withdrawal left over from an earlier run keeps its old timeline: cancel
 # nothing, just remove it (the operator's finalizer cleans up after it).

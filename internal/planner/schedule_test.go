@@ -18,6 +18,7 @@ package planner
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -236,5 +237,36 @@ func BenchmarkRecurrenceMissedYearOfMinutes(b *testing.B) {
 	after, upTo := utc("2025-12-01T00:00:00Z"), utc("2026-12-01T10:17:30Z")
 	for b.Loop() {
 		r.Missed(after, upTo)
+	}
+}
+
+// TestReminderSpacing: a minutely schedule over a month would be 43,000
+// notices to every customer; schedules that fire closer together than the
+// minimum are refused, with the gap and when it occurs.
+func TestReminderSpacing(t *testing.T) {
+	for _, tc := range []struct {
+		schedule string
+		refused  string
+	}{
+		{schedule: "0 9 * * MON"},
+		{schedule: "0 * * * *"},
+		{schedule: "* * * * *", refused: "fires 1m0s apart"},
+		{schedule: "*/5 9 * * *", refused: "fires 5m0s apart"},
+		// Once a day, but twice in the first hour of each Monday.
+		{schedule: "0,30 0 * * MON", refused: "fires 30m0s apart"},
+	} {
+		spec := pakistanSpec()
+		spec.Notify.Reminders.Schedule = tc.schedule
+		tl, err := Compile(spec)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.schedule, err)
+		}
+		err = tl.CheckReminderSpacing(time.Hour)
+		switch {
+		case tc.refused == "" && err != nil:
+			t.Errorf("%s refused: %v", tc.schedule, err)
+		case tc.refused != "" && (!IsSpecError(err) || !strings.Contains(err.Error(), tc.refused) || !strings.Contains(err.Error(), "spec.notify.reminders.schedule")):
+			t.Errorf("%s: %v, want a SpecError saying %q", tc.schedule, err, tc.refused)
+		}
 	}
 }

@@ -202,6 +202,50 @@ func compileNotify(n *v1.NotifyStep, cutoff time.Time, loc *time.Location, notBe
 	return nt, nil
 }
 
+// CheckReminderSpacing refuses reminders closer together than min: a
+// minutely schedule over a month would be tens of thousands of notices to
+// every customer, and as many checkpoint series.
+func (tl *Timeline) CheckReminderSpacing(min time.Duration) error {
+	nt := tl.Notify
+	if nt == nil || nt.Reminders == nil {
+		return nil
+	}
+	gap, at, ok := closestReminders(nt.Reminders, nt.ReminderStart, nt.Final)
+	if !ok || gap >= min {
+		return nil
+	}
+	return &SpecError{Field: "spec.notify.reminders.schedule", Err: fmt.Errorf(
+		"fires %s apart (at %s): reminders must be at least %s apart (the operator's --min-reminder-spacing)",
+		gap, at.In(nt.Reminders.loc).Format(time.RFC3339), min)}
+}
+
+// maxReminderChecks bounds how many firings closestReminders looks at:
+// a cron expression repeats within a year, and the gaps that matter show
+// in its first firings.
+const maxReminderChecks = 500
+
+// closestReminders returns the smallest gap between two consecutive
+// firings of rec in [from, to), among its first maxReminderChecks, and
+// when the second of them is.
+func closestReminders(rec *Recurrence, from, to time.Time) (gap time.Duration, at time.Time, ok bool) {
+	prev, ok := rec.Next(from.Add(-time.Nanosecond))
+	if !ok || !prev.Before(to) {
+		return 0, time.Time{}, false
+	}
+	found := false
+	for range maxReminderChecks {
+		next, ok := rec.Next(prev)
+		if !ok || !next.Before(to) {
+			break
+		}
+		if d := next.Sub(prev); !found || d < gap {
+			gap, at, found = d, next, true
+		}
+		prev = next
+	}
+	return gap, at, found
+}
+
 // StepDue returns when a configured step first falls due, and false for a
 // step the spec does not configure.
 func (tl *Timeline) StepDue(step v1.StepName) (time.Time, bool) {

@@ -93,7 +93,9 @@ func startNamedOperator(t *testing.T, name string, args ...string) *operatorProc
 	p := &operatorProcess{t: t, name: name, out: &syncBuffer{},
 		// The tests' receivers listen on loopback, which the operator
 		// refuses to dial unless allowed.
-		args: append([]string{"--kubeconfig", kwok.Kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--egress-allow-cidrs=127.0.0.0/8"}, args...)}
+		args: append([]string{"--kubeconfig", kwok.Kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--egress-allow-cidrs=127.0.0.0/8",
+			// The compressed scenario sends minutely reminders.
+			"--min-reminder-spacing=1m"}, args...)}
 	operatorBinary(t)
 	p.start()
 	t.Cleanup(func() {
