@@ -552,3 +552,31 @@ func TestCancelStopsTheNoticeAndReportsWhatWasSent(t *testing.T) {
 		t.Fatalf("cancellation sent to %d (%d deliveries), want 50", res.Detail.Notice.Sent, after-before)
 	}
 }
+
+// TestRetryAfterIsCapped: a receiver that asks to be retried in a day
+// cannot hold its notice for a day; the wait is capped at the backoff
+// maximum, so the retry comes within the same call.
+func TestRetryAfterIsCapped(t *testing.T) {
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	rcv.Fail = func(id string, attempt int, w http.ResponseWriter, r *http.Request) bool {
+		if attempt == 1 {
+			w.Header().Set("Retry-After", "86400")
+			http.Error(w, "come back tomorrow", http.StatusTooManyRequests)
+			return true
+		}
+		return false
+	}
+	f := newFixture(t, "id,name,email,webhook\nc1,Ayesha,,"+rcv.Server.URL+"/hooks/c1\n")
+	limits := v1.DeliveryLimits{RatePerSecond: 100, Concurrency: 1, MaxAttempts: 3, Timeout: &metav1.Duration{Duration: time.Second}}
+	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, "", limits)}, 1)
+	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+	defer cancel()
+	res, err := newExecutor(nil, 16).Execute(ctx, rw, announcement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Done || counts(res).Sent != 1 || res.RequeueAfter > time.Minute {
+		t.Fatalf("result %+v: the notice waits on the receiver's Retry-After instead of the capped backoff", res)
+	}
+}

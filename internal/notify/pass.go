@@ -376,11 +376,8 @@ func (p *pass) deliver(ctx context.Context, lane *Lane, j *job, hardStop time.Ti
 			base.kind, base.reason = recFailed, capReason(fmt.Sprintf("gave up after %d attempts: %v", attempts, err))
 			return base, true
 		}
-		wait := p.backoff(attempts)
-		if after > wait {
-			wait = after
-		}
 		now := clk.Now()
+		wait := max(p.backoff(attempts), p.capRetryAfter(after, now))
 		if wait <= p.e.o.InlineRetryMax && now.Add(wait).Before(hardStop) {
 			p.e.metrics.observe(j.u.ch, "retried")
 			select {
@@ -394,6 +391,17 @@ func (p *pass) deliver(ctx context.Context, lane *Lane, j *job, hardStop time.Ti
 		base.kind, base.reason, base.notBefore = recDeferred, capReason(err.Error()), now.Add(wait)
 		return base, true
 	}
+}
+
+// capRetryAfter bounds the wait a receiver asks for (Retry-After) by the
+// backoff maximum and by the time left to the cutoff: a customer's
+// endpoint cannot hold its notice past the cutoff it announces.
+func (p *pass) capRetryAfter(after time.Duration, now time.Time) time.Duration {
+	after = min(after, p.e.o.BackoffMax)
+	if left := p.rw.Spec.Cutoff.Sub(now); left > 0 {
+		after = min(after, left)
+	}
+	return max(after, 0)
 }
 
 // backoff is base·2^(attempts-1), capped, less up to half as jitter so
