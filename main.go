@@ -92,6 +92,7 @@ type managerFlags struct {
 	defaultServiceAccount   string
 	noCrossNamespace        bool
 	minReminderSpacing      time.Duration
+	executeTimeout          time.Duration
 	zap                     zap.Options
 }
 
@@ -122,6 +123,7 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.StringVar(&f.defaultServiceAccount, "default-service-account", "", "ServiceAccount (of each withdrawal's own namespace) that a withdrawal without spec.serviceAccountName acts as. Empty: such withdrawals act as the operator itself, which only a single-tenant installation with a broad operator role should allow.")
 	fs.BoolVar(&f.noCrossNamespace, "no-cross-namespace", false, "Refuse spec.namespaceSelector: every withdrawal acts only in its own namespace.")
 	fs.DurationVar(&f.minReminderSpacing, "min-reminder-spacing", controllers.DefaultMinReminderSpacing, "Least time between two reminders of a withdrawal; a schedule that fires closer together stalls it with InvalidSpec.")
+	fs.DurationVar(&f.executeTimeout, "execute-timeout", controllers.DefaultExecuteTimeout, "Longest one step action may run in one reconcile (reading a recipient source, a batch of notices); past it the action is retried.")
 	f.zap.BindFlags(fs)
 	return f, fs.Parse(args)
 }
@@ -167,6 +169,7 @@ func runManager(args []string) error {
 		DefaultServiceAccount:   f.defaultServiceAccount,
 		NoCrossNamespace:        f.noCrossNamespace,
 		MinReminderSpacing:      f.minReminderSpacing,
+		ExecuteTimeout:          f.executeTimeout,
 	}
 	if err := targets.WarmUp(mgr); err != nil {
 		return err

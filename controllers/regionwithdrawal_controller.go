@@ -93,7 +93,14 @@ type RegionWithdrawalReconciler struct {
 	// MinReminderSpacing is the least time between two reminders; zero
 	// means DefaultMinReminderSpacing.
 	MinReminderSpacing time.Duration
+	// ExecuteTimeout bounds one executor call; zero means
+	// DefaultExecuteTimeout. One slow recipient source or receiver must
+	// not hold a worker that every other withdrawal needs.
+	ExecuteTimeout time.Duration
 }
+
+// DefaultExecuteTimeout bounds one executor call.
+const DefaultExecuteTimeout = 2 * time.Minute
 
 // DefaultMinReminderSpacing keeps reminders at least an hour apart.
 const DefaultMinReminderSpacing = time.Hour

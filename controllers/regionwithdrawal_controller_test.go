@@ -26,6 +26,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -568,5 +569,41 @@ func TestNoCrossNamespaceRefusesANamespaceSelector(t *testing.T) {
 	h.reconcile()
 	if c := condition(h.get(), v1.ConditionStalled); c.Status != metav1.ConditionFalse {
 		t.Fatalf("Stalled = %+v once namespaceSelector is gone, want False", c)
+	}
+}
+
+// stuckExecutor waits for its context: a recipient source or receiver that
+// never answers.
+type stuckExecutor struct{}
+
+func (stuckExecutor) Execute(ctx context.Context, _ *v1.RegionWithdrawal, _ planner.Action) (executor.Result, error) {
+	<-ctx.Done()
+	return executor.Result{}, ctx.Err()
+}
+
+// TestAStuckActionIsCutOff: one action that never returns would hold a
+// worker every other withdrawal needs; it is cut off at ExecuteTimeout,
+// recorded, and retried.
+func TestAStuckActionIsCutOff(t *testing.T) {
+	h := newHarness(t, announcementDue)
+	h.regionApp()
+	h.pakistan(func(s *v1.RegionWithdrawalSpec) { s.Export, s.Drain, s.Routing, s.DryRun = nil, nil, nil, false })
+	h.r.Executors = executor.Set{v1.StepNotify: stuckExecutor{}}
+	h.r.ExecuteTimeout = 200 * time.Millisecond
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "did not finish within 200ms") {
+			t.Fatalf("reconcile error %v, want the action cut off", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the reconcile is still held by the stuck action")
+	}
+	if s := step(h.get(), v1.StepNotify); !strings.Contains(s.LastError, "did not finish within") {
+		t.Fatalf("lastError %q", s.LastError)
 	}
 }

@@ -255,7 +255,7 @@ func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionW
 			summarize.Block(&rw.Status, a.Step, noExecutor(a.Step))
 			continue
 		}
-		res, err := e.Execute(ctx, rw, a)
+		res, err := r.execute(ctx, e, rw, a)
 		if err != nil {
 			summarize.RecordError(&rw.Status, a, err)
 			w.errs = append(w.errs, fmt.Errorf("%s: %w", a.ID, err))
@@ -278,6 +278,20 @@ func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionW
 		r.Metrics.CountAction(a.Step, string(a.Kind), result)
 	}
 	return finished
+}
+
+// execute runs one action within ExecuteTimeout. An action cut off there
+// is an error like any other: it is retried, and its step's lastError says
+// why.
+func (r *RegionWithdrawalReconciler) execute(ctx context.Context, e executor.Executor, rw *v1.RegionWithdrawal, a planner.Action) (executor.Result, error) {
+	limit := cmpOr(r.ExecuteTimeout, DefaultExecuteTimeout)
+	ectx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	res, err := e.Execute(ectx, rw, a)
+	if err != nil && ctx.Err() == nil && errors.Is(ectx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("did not finish within %s (--execute-timeout): %w", limit, err)
+	}
+	return res, err
 }
 
 func cmpOr(d, def time.Duration) time.Duration {
