@@ -175,6 +175,21 @@ func New(o Options) *Executor {
 	}
 }
 
+var _ executor.SpecChecker = (*Executor)(nil)
+
+// CheckSpec refuses templates that do not parse, or that could run without
+// end (see checkTrees), when the withdrawal is applied rather than when its
+// first notice falls due.
+func (e *Executor) CheckSpec(rw *v1.RegionWithdrawal) error {
+	if rw.Spec.Notify == nil {
+		return nil
+	}
+	if _, err := NewRenderer(rw); err != nil {
+		return &planner.SpecError{Field: "spec.notify.templates", Err: err}
+	}
+	return nil
+}
+
 // Execute sends a notice, or for the step's revert stops sending.
 func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (executor.Result, error) {
 	switch {
@@ -256,6 +271,9 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	renderer, err := NewRenderer(rw)
 	if err != nil && !stopping {
 		return executor.Result{}, err
+	}
+	if renderer != nil {
+		renderer.Clock = e.o.Clock
 	}
 	r := e.run(rw, noticeID)
 	if r.state == nil {

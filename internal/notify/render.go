@@ -17,14 +17,16 @@ limitations under the License.
 package notify
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
 	"math"
 	"strings"
 	texttemplate "text/template"
+	"text/template/parse"
 	"time"
+
+	"k8s.io/utils/clock"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
@@ -114,6 +116,9 @@ type notice struct {
 
 // Renderer renders every notice kind of one withdrawal.
 type Renderer struct {
+	// Clock times each render against RenderDeadline; nil is the real
+	// clock.
+	Clock   clock.PassiveClock
 	rw      *v1.RegionWithdrawal
 	region  *time.Location
 	zones   map[string]*time.Location
@@ -185,7 +190,31 @@ func compile(t v1.NoticeTemplate) (*notice, error) {
 			return nil, err
 		}
 	}
+	for part, trees := range map[string]map[string]*parse.Tree{"subject": treesOf(subject), "text": treesOf(text), "html": htmlTreesOf(n.html)} {
+		if err := checkTrees(trees); err != nil {
+			return nil, fmt.Errorf("%s: %w", part, err)
+		}
+	}
 	return n, nil
+}
+
+func treesOf(t *texttemplate.Template) map[string]*parse.Tree {
+	m := map[string]*parse.Tree{}
+	for _, d := range t.Templates() {
+		m[d.Name()] = d.Tree
+	}
+	return m
+}
+
+func htmlTreesOf(t *htmltemplate.Template) map[string]*parse.Tree {
+	m := map[string]*parse.Tree{}
+	if t == nil {
+		return m
+	}
+	for _, d := range t.Templates() {
+		m[d.Name()] = d.Tree
+	}
+	return m
 }
 
 // Data returns what the templates see for one recipient of a notice due at dueAt.
@@ -221,19 +250,19 @@ func (r *Renderer) Render(kind v1.NoticeKind, d Data) (subject, text, html strin
 	if n == nil {
 		return "", "", "", fmt.Errorf("%w: no template for notice kind %q", ErrTemplate, kind)
 	}
-	var b bytes.Buffer
-	if err := n.subject.Execute(&b, d); err != nil {
+	b := newLimitedBuffer(MaxSubjectBytes, r.Clock)
+	if err := n.subject.Execute(b, d); err != nil {
 		return "", "", "", fmt.Errorf("%w: %s subject: %w", ErrTemplate, kind, err)
 	}
 	subject = strings.Join(strings.Fields(b.String()), " ")
-	b.Reset()
-	if err := n.text.Execute(&b, d); err != nil {
+	b = newLimitedBuffer(MaxTextBytes, r.Clock)
+	if err := n.text.Execute(b, d); err != nil {
 		return "", "", "", fmt.Errorf("%w: %s text: %w", ErrTemplate, kind, err)
 	}
 	text = b.String()
 	if n.html != nil {
-		b.Reset()
-		if err := n.html.Execute(&b, d); err != nil {
+		b = newLimitedBuffer(MaxHTMLBytes, r.Clock)
+		if err := n.html.Execute(b, d); err != nil {
 			return "", "", "", fmt.Errorf("%w: %s html: %w", ErrTemplate, kind, err)
 		}
 		html = b.String()

@@ -1,0 +1,106 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package notify
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+)
+
+func withTemplate(tmpl v1.NoticeTemplate) *v1.RegionWithdrawal {
+	return &v1.RegionWithdrawal{
+		ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: "bes"},
+		Spec: v1.RegionWithdrawalSpec{Region: "PK", TimeZone: "Asia/Karachi",
+			Cutoff: metav1.NewTime(time.Date(2026, 12, 29, 19, 0, 0, 0, time.UTC)),
+			Notify: &v1.NotifyStep{Templates: &v1.NoticeTemplates{Announcement: &tmpl}}},
+	}
+}
+
+// TestTemplatesThatCouldNotEndAreRefused: each of these would spin a
+// worker of the operator that serves every tenant, without writing a byte
+// the output cap could stop.
+func TestTemplatesThatCouldNotEndAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, text, html, want string
+	}{
+		{name: "range over a huge number", text: `{{range 1000000000000}}{{end}}`, want: "range only over a field"},
+		{name: "range over a variable", text: `{{$n := 1000000000000}}{{range $n}}{{end}}`, want: "range only over a field"},
+		{name: "range over a function", text: `{{range len "x"}}{{end}}`, want: "range only over a field"},
+		{name: "a template that calls itself", text: `{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}`, want: "calls itself"},
+		{name: "two that call each other", text: `{{define "a"}}{{template "b" .}}{{end}}{{define "b"}}{{if .}}{{template "a" .}}{{end}}{{end}}x`, want: "calls itself"},
+		{name: "ranges nested four deep", text: `{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{end}}{{end}}{{end}}{{end}}`, want: "nested deeper"},
+		{name: "in the HTML part", text: "ok", html: `{{range 99999999999}}<p>{{end}}`, want: "html"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewRenderer(withTemplate(v1.NoticeTemplate{Subject: "s", Text: tc.text, HTML: tc.html}))
+			if !errors.Is(err, ErrTemplate) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("NewRenderer = %v, want a template error saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestTemplatesThatAreFineStillParse(t *testing.T) {
+	for _, text := range []string{
+		`{{range $k, $v := .Recipient.Fields}}{{$k}}={{$v}} {{end}}`,
+		`{{range .Recipient.Fields}}{{range $.Recipient.Fields}}.{{end}}{{end}}`,
+		`{{define "sig"}}-- the team{{end}}Dear {{.Recipient.Name}}, {{template "sig"}}`,
+		`{{range .DaysLeft}}*{{end}}`,
+	} {
+		if _, err := NewRenderer(withTemplate(v1.NoticeTemplate{Subject: "s", Text: text})); err != nil {
+			t.Errorf("%s: %v", text, err)
+		}
+	}
+}
+
+// TestRenderingIsCapped: output that grows past the cap stops with a
+// template error, the spec's to fix, not the operator's memory.
+func TestRenderingIsCapped(t *testing.T) {
+	fields := map[string]string{}
+	for i := range recipients.MaxFields {
+		fields[string(rune('a'+i%26))+strings.Repeat("k", i)] = strings.Repeat("v", 1000)
+	}
+	for _, tc := range []struct {
+		name string
+		tmpl v1.NoticeTemplate
+		want string
+	}{
+		{name: "a huge printf", tmpl: v1.NoticeTemplate{Subject: "s", Text: `{{printf "%0999999d" 1}}`}, want: "renders over 65536 bytes"},
+		{name: "nested ranges over long fields", tmpl: v1.NoticeTemplate{Subject: "s",
+			Text: `{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{.}}{{end}}{{end}}`}, want: "renders over 65536 bytes"},
+		{name: "a long subject", tmpl: v1.NoticeTemplate{Subject: `{{printf "%02000d" 1}}`, Text: "t"}, want: "renders over 1024 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := NewRenderer(withTemplate(tc.tmpl))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rw := withTemplate(tc.tmpl)
+			_, _, _, err = r.Render(v1.NoticeAnnouncement, r.Data(v1.NoticeAnnouncement, rw.Spec.Cutoff.Add(-48*time.Hour), recipients.Recipient{ID: "c1", Fields: fields}))
+			if !errors.Is(err, ErrTemplate) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Render = %v, want a template error saying %q", err, tc.want)
+			}
+		})
+	}
+}
