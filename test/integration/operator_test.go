@@ -118,7 +118,14 @@ func start(t *testing.T, args ...string) *operator {
 
 func startWithKubeconfig(t *testing.T, kubeconfig string, args ...string) *operator {
 	t.Helper()
+	return startWithEnv(t, kubeconfig, nil, args...)
+}
+
+// startWithEnv starts the operator with extra environment variables.
+func startWithEnv(t *testing.T, kubeconfig string, env []string, args ...string) *operator {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
