@@ -127,10 +127,12 @@ define fuzz-each
 $(call fuzz-run,./internal/planner,FuzzPlan,$(1))
 $(call fuzz-run,./internal/export/result,FuzzParse,$(1))
 $(call fuzz-run,./internal/recipients,FuzzParse,$(1))
+$(call fuzz-run,./internal/notify,FuzzTemplate,$(1))
+$(call fuzz-run,./internal/notify/webhook,FuzzVerify,$(1))
 endef
 
 .PHONY: fuzz
-fuzz: ## Fuzz the planner, export results and recipient lists in turn, each for FUZZTIME (default 60s) with FUZZPARALLEL workers (default 1).
+fuzz: ## Fuzz the planner, export results, recipient lists, notice templates and the webhook verifier in turn, each for FUZZTIME (default 60s) with FUZZPARALLEL workers (default 1).
 	$(call fuzz-each,$(or $(FUZZTIME),60s))
 
 # The bounded run `make test` does: 10s a target.

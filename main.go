@@ -93,6 +93,7 @@ type managerFlags struct {
 	noCrossNamespace        bool
 	minReminderSpacing      time.Duration
 	executeTimeout          time.Duration
+	legacyWebhookHeaders    bool
 	zap                     zap.Options
 }
 
@@ -124,6 +125,7 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.BoolVar(&f.noCrossNamespace, "no-cross-namespace", false, "Refuse spec.namespaceSelector: every withdrawal acts only in its own namespace.")
 	fs.DurationVar(&f.minReminderSpacing, "min-reminder-spacing", controllers.DefaultMinReminderSpacing, "Least time between two reminders of a withdrawal; a schedule that fires closer together stalls it with InvalidSpec.")
 	fs.DurationVar(&f.executeTimeout, "execute-timeout", controllers.DefaultExecuteTimeout, "Longest one step action may run in one reconcile (reading a recipient source, a batch of notices); past it the action is retried.")
+	fs.BoolVar(&f.legacyWebhookHeaders, "webhook-legacy-headers", false, "Also send the webhook headers from before Standard Webhooks (Idempotency-Key, X-Withdrawal-Timestamp, X-Withdrawal-Signature), for receivers that still check them.")
 	f.zap.BindFlags(fs)
 	return f, fs.Parse(args)
 }
@@ -156,7 +158,7 @@ func runManager(args []string) error {
 	tenants := tenant.NewClients(mgr.GetConfig(), mgr.GetClient(), mgr.GetAPIReader(), clk)
 	set, rehearsal := steps.New(steps.Options{
 		Client: tenants.Client(), APIReader: tenants.Reader(), Mapper: mgr.GetRESTMapper(), Clock: clk,
-		Recorder: recorder, Registerer: crmetrics.Registry, Egress: policy, NoticeBackendImage: f.noticeBackendImage,
+		Recorder: recorder, Registerer: crmetrics.Registry, Egress: policy, LegacyWebhookHeaders: f.legacyWebhookHeaders, NoticeBackendImage: f.noticeBackendImage,
 	})
 	r := &controllers.RegionWithdrawalReconciler{
 		Clock:                   clk,

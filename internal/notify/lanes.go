@@ -83,16 +83,18 @@ type ChannelFactory func(ctx context.Context, rw *v1.RegionWithdrawal, r client.
 var ErrCredentials = errors.New("notify channel credentials")
 
 // GuardedChannels builds the real webhook and SMTP senders, dialling only
-// what policy allows. They read the signing key and SMTP credentials from
+// what policy allows; They read the signing key and SMTP credentials from
 // their Secrets on every call, so a rotated Secret takes effect on the next
 // batch.
-func GuardedChannels(policy *egress.Policy) ChannelFactory {
+// legacyWebhookHeaders also sends the webhook headers from before
+// Standard Webhooks.
+func GuardedChannels(policy *egress.Policy, legacyWebhookHeaders bool) ChannelFactory {
 	return func(ctx context.Context, rw *v1.RegionWithdrawal, r client.Reader, clk clock.PassiveClock) (map[channel.Name]*Lane, func(), error) {
-		return channels(ctx, rw, r, clk, policy)
+		return channels(ctx, rw, r, clk, policy, legacyWebhookHeaders)
 	}
 }
 
-func channels(ctx context.Context, rw *v1.RegionWithdrawal, r client.Reader, clk clock.PassiveClock, policy *egress.Policy) (map[channel.Name]*Lane, func(), error) {
+func channels(ctx context.Context, rw *v1.RegionWithdrawal, r client.Reader, clk clock.PassiveClock, policy *egress.Policy, legacy bool) (map[channel.Name]*Lane, func(), error) {
 	n := rw.Spec.Notify
 	lanes := map[channel.Name]*Lane{}
 	var closers []func()
@@ -102,11 +104,15 @@ func channels(ctx context.Context, rw *v1.RegionWithdrawal, r client.Reader, clk
 		}
 	}
 	if wh := n.Webhook; wh != nil {
-		key, err := secretKey(ctx, r, rw.Namespace, wh.SigningSecretRef.Name, wh.SigningSecretRef.Key)
+		value, err := secretKey(ctx, r, rw.Namespace, wh.SigningSecretRef.Name, wh.SigningSecretRef.Key)
 		if err != nil {
 			return nil, nil, err
 		}
-		s, err := webhook.New(webhook.Config{URL: wh.URL, Key: key, CABundle: wh.CABundle,
+		keys, err := webhook.ParseKeys(value)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: Secret %s/%s key %q: %w", ErrCredentials, rw.Namespace, wh.SigningSecretRef.Name, wh.SigningSecretRef.Key, err)
+		}
+		s, err := webhook.New(webhook.Config{URL: wh.URL, Keys: keys, CABundle: wh.CABundle, LegacyHeaders: legacy,
 			Concurrency: int(wh.Limits.Concurrency), Clock: clk, Egress: policy})
 		if err != nil {
 			return nil, nil, err

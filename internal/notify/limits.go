@@ -73,8 +73,8 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 // checkTrees refuses what could run without end or without output, where
-// neither cap would stop it: {{range}} over anything but a field of the
-// data (a number literal, a variable, a function's result), {{range}}
+// neither cap would stop it: {{range}} over anything but
+// .Recipient.Fields (a number literal, a variable, a function's result), {{range}}
 // nested deeper than maxRangeDepth, and {{template}} calls that recurse.
 // trees are the set's templates by name.
 func checkTrees(trees map[string]*parse.Tree) error {
@@ -107,7 +107,7 @@ func walk(n parse.Node, depth int, called func(string)) error {
 			return fmt.Errorf("{{range}} nested deeper than %d", maxRangeDepth)
 		}
 		if !rangesOverData(n.Pipe) {
-			return fmt.Errorf("{{range %s}}: range only over a field of the data, such as .Recipient.Fields", n.Pipe)
+			return fmt.Errorf("{{range %s}}: range only over .Recipient.Fields", n.Pipe)
 		}
 		if err := walk(n.List, depth+1, called); err != nil {
 			return err
@@ -129,23 +129,25 @@ func walk(n parse.Node, depth int, called func(string)) error {
 	return nil
 }
 
-// rangesOverData reports a pipeline that is a single field chain of the
-// data: .Recipient.Fields, or $.Recipient.Fields. Data holds nothing that
-// ranges long: at most 64 free fields, and DaysLeft.
+// rangesOverData reports a pipeline that is .Recipient.Fields (or
+// $.Recipient.Fields): the one collection in Data, at most MaxFields long.
+// Anything else could be a number as large as the template likes, and a
+// range that writes nothing is stopped by neither cap.
 func rangesOverData(p *parse.PipeNode) bool {
 	if p == nil || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
 		return false
 	}
+	var ident []string
 	switch a := p.Cmds[0].Args[0].(type) {
 	case *parse.FieldNode:
-		return true
+		ident = a.Ident
 	case *parse.VariableNode:
-		return len(a.Ident) > 1 && a.Ident[0] == "$"
-	case *parse.ChainNode:
-		_, ok := a.Node.(*parse.FieldNode)
-		return ok
+		if len(a.Ident) == 0 || a.Ident[0] != "$" {
+			return false
+		}
+		ident = a.Ident[1:]
 	}
-	return false
+	return slices.Equal(ident, []string{"Recipient", "Fields"})
 }
 
 // noCycle refuses a {{template}} call graph with a cycle.

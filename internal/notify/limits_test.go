@@ -44,9 +44,10 @@ func TestTemplatesThatCouldNotEndAreRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name, text, html, want string
 	}{
-		{name: "range over a huge number", text: `{{range 1000000000000}}{{end}}`, want: "range only over a field"},
-		{name: "range over a variable", text: `{{$n := 1000000000000}}{{range $n}}{{end}}`, want: "range only over a field"},
-		{name: "range over a function", text: `{{range len "x"}}{{end}}`, want: "range only over a field"},
+		{name: "range over a huge number", text: `{{range 1000000000000}}{{end}}`, want: "range only over .Recipient.Fields"},
+		{name: "range over a variable", text: `{{$n := 1000000000000}}{{range $n}}{{end}}`, want: "range only over .Recipient.Fields"},
+		{name: "range over a function", text: `{{range len "x"}}{{end}}`, want: "range only over .Recipient.Fields"},
+		{name: "ranges over a number of the data", text: `{{range .DaysLeft}}{{range $.DaysLeft}}{{range $.DaysLeft}}{{end}}{{end}}{{end}}`, want: "range only over .Recipient.Fields"},
 		{name: "a template that calls itself", text: `{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}`, want: "calls itself"},
 		{name: "two that call each other", text: `{{define "a"}}{{template "b" .}}{{end}}{{define "b"}}{{if .}}{{template "a" .}}{{end}}{{end}}x`, want: "calls itself"},
 		{name: "ranges nested four deep", text: `{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{end}}{{end}}{{end}}{{end}}`, want: "nested deeper"},
@@ -66,7 +67,6 @@ func TestTemplatesThatAreFineStillParse(t *testing.T) {
 		`{{range $k, $v := .Recipient.Fields}}{{$k}}={{$v}} {{end}}`,
 		`{{range .Recipient.Fields}}{{range $.Recipient.Fields}}.{{end}}{{end}}`,
 		`{{define "sig"}}-- the team{{end}}Dear {{.Recipient.Name}}, {{template "sig"}}`,
-		`{{range .DaysLeft}}*{{end}}`,
 	} {
 		if _, err := NewRenderer(withTemplate(v1.NoticeTemplate{Subject: "s", Text: text})); err != nil {
 			t.Errorf("%s: %v", text, err)
@@ -103,4 +103,40 @@ func TestRenderingIsCapped(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzTemplate: whatever a template says, NewRenderer refuses it, or
+// Render returns (an error or text within the caps) without panicking.
+func FuzzTemplate(f *testing.F) {
+	for _, seed := range []string{
+		`Dear {{.Recipient.Name}}, {{.DaysLeft}} days`,
+		`{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{.}}{{end}}{{end}}`,
+		`{{define "a"}}{{template "b" .}}{{end}}{{define "b"}}x{{end}}{{template "a" .}}`,
+		`{{printf "%0999999d" 1}}{{printf "%0999999d" 1}}`,
+		`{{range 10}}{{.}}{{end}}`,
+		`{{with .Recipient.Fields}}{{index . "plan"}}{{end}}`,
+		`{{if gt .DaysLeft 3}}soon{{else}}later{{end}}`,
+	} {
+		f.Add(seed)
+	}
+	fields := map[string]string{}
+	for i := range 8 {
+		fields[strings.Repeat("k", i+1)] = strings.Repeat("v", 500)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		rw := withTemplate(v1.NoticeTemplate{Subject: "s", Text: text, HTML: text})
+		r, err := NewRenderer(rw)
+		if err != nil {
+			return
+		}
+		start := time.Now()
+		_, body, html, err := r.Render(v1.NoticeAnnouncement, r.Data(v1.NoticeAnnouncement, rw.Spec.Cutoff.Add(-48*time.Hour),
+			recipients.Recipient{ID: "c1", Name: "Ayesha", Fields: fields}))
+		if took := time.Since(start); took > 10*RenderDeadline {
+			t.Fatalf("rendering took %s", took)
+		}
+		if err == nil && (len(body) > MaxTextBytes || len(html) > MaxHTMLBytes) {
+			t.Fatalf("rendered %d and %d bytes, over the caps", len(body), len(html))
+		}
+	})
 }

@@ -91,8 +91,11 @@ type Options struct {
 	// Egress decides where the senders and the HTTP recipient source may
 	// connect; nil is the default policy (https only, nothing internal).
 	Egress *egress.Policy
+	// LegacyWebhookHeaders also sends the webhook headers from before
+	// Standard Webhooks (X-Withdrawal-Signature and the rest).
+	LegacyWebhookHeaders bool
 	// Channels builds the senders of a withdrawal; default
-	// GuardedChannels(Egress).
+	// GuardedChannels(Egress, LegacyWebhookHeaders).
 	Channels ChannelFactory
 	// ExportLocation, when set, gives a recipient's export location for
 	// the templates (.ExportLocation). It must be deterministic for a
@@ -149,7 +152,7 @@ func New(o Options) *Executor {
 		o.HTTP = &recipients.HTTPPager{Egress: o.Egress}
 	}
 	if o.Channels == nil {
-		o.Channels = GuardedChannels(o.Egress)
+		o.Channels = GuardedChannels(o.Egress, o.LegacyWebhookHeaders)
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize

@@ -60,6 +60,9 @@ type Options struct {
 	// Egress decides where notices and the HTTP recipient source may
 	// connect; nil is the default policy (https only, nothing internal).
 	Egress *egress.Policy
+	// LegacyWebhookHeaders also sends the webhook headers from before
+	// Standard Webhooks.
+	LegacyWebhookHeaders bool
 	// NoticeBackendImage is the image of the HTTP 451 backend; empty means
 	// routing.DefaultNoticeBackendImage.
 	NoticeBackendImage string
@@ -71,7 +74,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 	set := executor.Set{
 		v1.StepNotify: notify.New(notify.Options{
 			Client: o.Client, Reader: o.APIReader, Clock: o.Clock, Recorder: o.Recorder, Registerer: o.Registerer, Egress: o.Egress,
-			ExportLocation: exportLocation,
+			LegacyWebhookHeaders: o.LegacyWebhookHeaders, ExportLocation: exportLocation,
 		}),
 		v1.StepExport:  export.New(o.Client, o.APIReader, o.Clock),
 		v1.StepDrain:   drain.New(o.Client, o.APIReader, resolver, o.Clock, o.Recorder),

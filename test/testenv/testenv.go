@@ -19,6 +19,7 @@ limitations under the License.
 package testenv
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -94,11 +95,26 @@ func (e *Env) Stop() error {
 // GVK is the RegionWithdrawal kind, for tests that build unstructured objects.
 var GVK = schema.GroupVersionKind{Group: withdrawalv1alpha1.GroupVersion.Group, Version: withdrawalv1alpha1.GroupVersion.Version, Kind: "RegionWithdrawal"}
 
+// fuzzing reports a test binary run with -test.fuzz (the coordinator or a
+// worker), which runs fuzz targets only.
+func fuzzing() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	f := flag.Lookup("test.fuzz")
+	return f != nil && f.Value.String() != ""
+}
+
 // Run starts the API server, runs a package's tests and stops it again,
 // whatever they do; it is the whole of a TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
 func Run(m *testing.M, env **Env, extraCRDPaths ...string) int {
+	if fuzzing() {
+		// A fuzz target runs in many worker processes and needs no API
+		// server; starting one per worker would only slow them down.
+		return m.Run()
+	}
 	e, err := Start(extraCRDPaths...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -111,6 +111,16 @@ func (w *Webhook) CAPEM() []byte {
 // Close stops the receiver.
 func (w *Webhook) Close() { w.Server.Close() }
 
+// verify checks a request as the Standard Webhooks verifier the project
+// ships does, with its default timestamp tolerance.
+func (w *Webhook) verify(h http.Header, body []byte) bool {
+	keys, err := webhook.ParseKeys(w.Key)
+	if err != nil {
+		return false
+	}
+	return (&webhook.Verifier{Keys: keys}).Verify(h, body) == nil
+}
+
 func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -128,8 +138,8 @@ func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request) {
 	if w.Fail != nil && w.Fail(b.Recipient.ID, attempt, rw, r) {
 		return
 	}
-	ok := webhook.Verify(w.Key, r.Header.Get(webhook.HeaderTimestamp), body, r.Header.Get(webhook.HeaderSignature))
-	key := r.Header.Get(webhook.HeaderIdempotencyKey)
+	ok := w.verify(r.Header, body)
+	key := r.Header.Get(webhook.HeaderID)
 	w.mu.Lock()
 	w.total++
 	n := w.total

@@ -214,7 +214,7 @@ func run() error {
 func runPlain(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a planner.Action, n int, url string, caPEM []byte, requests *atomic.Int64) (figures, error) {
 	resetPeak()
 	requests.Store(0)
-	s, err := webhook.New(webhook.Config{Egress: egress.Loopback(), URL: url, Key: []byte(key), CABundle: caPEM, Concurrency: 1})
+	s, err := webhook.New(webhook.Config{Egress: egress.Loopback(), URL: url, Keys: [][]byte{[]byte(key)}, CABundle: caPEM, Concurrency: 1})
 	if err != nil {
 		return figures{}, err
 	}

@@ -14,27 +14,25 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package webhook delivers notices as signed JSON over HTTPS.
+// Package webhook delivers notices as signed JSON over HTTPS, signed as
+// the Standard Webhooks specification says.
 //
 // Each request is a POST with a JSON body and three headers:
 //
-//	Idempotency-Key: <hex SHA-256 of withdrawal UID, notice ID, recipient ID>
-//	X-Withdrawal-Timestamp: <Unix seconds when the attempt was made>
-//	X-Withdrawal-Signature: sha256=<hex HMAC-SHA256(key, timestamp + "." + body)>
+//	webhook-id: <hex SHA-256 of withdrawal UID, notice ID, recipient ID>
+//	webhook-timestamp: <Unix seconds when the attempt was made>
+//	webhook-signature: v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)> [one per key]
 //
-// A receiver verifies the signature with Verify, rejects timestamps too far
-// from its own clock (replay), and treats a second request with a key it
-// has already processed as a duplicate: the key is the same on every retry
+// A receiver verifies a signature (Verifier), rejects timestamps too far
+// from its own clock (replay), and treats a second request with an id it
+// has already processed as a duplicate: the id is the same on every retry
 // and after an operator crash, and the body is byte-for-byte the same.
 package webhook
 
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,13 +48,6 @@ import (
 
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
-)
-
-// Headers of every request.
-const (
-	HeaderIdempotencyKey = "Idempotency-Key"
-	HeaderTimestamp      = "X-Withdrawal-Timestamp"
-	HeaderSignature      = "X-Withdrawal-Signature"
 )
 
 // Body is the JSON a receiver gets. It holds no time of sending, so every
@@ -99,13 +90,19 @@ type Recipient struct {
 type Config struct {
 	// URL receives the notices of recipients that name no webhook of their own.
 	URL string
-	// Key is the HMAC key. It is never logged or reported.
-	Key []byte
+	// Keys are the HMAC keys (see ParseKeys); every request is signed with
+	// each. They are never logged or reported.
+	Keys [][]byte
+	// LegacyHeaders also sends the operator's headers from before
+	// Standard Webhooks (Idempotency-Key, X-Withdrawal-Timestamp,
+	// X-Withdrawal-Signature with the first key), for receivers that
+	// still check them.
+	LegacyHeaders bool
 	// CABundle is PEM added to the system roots.
 	CABundle []byte
 	// Concurrency sizes the connection pool.
 	Concurrency int
-	// Clock stamps X-Withdrawal-Timestamp.
+	// Clock stamps webhook-timestamp.
 	Clock clock.PassiveClock
 	// Egress decides which addresses and schemes may be dialled; nil is
 	// the default policy (https only, nothing internal).
@@ -118,7 +115,8 @@ type Config struct {
 type Sender struct {
 	egress *egress.Policy
 	url    string
-	key    []byte
+	keys   [][]byte
+	legacy bool
 	clock  clock.PassiveClock
 	client *http.Client
 }
@@ -127,7 +125,7 @@ type Sender struct {
 // cfg.CABundle and never follows redirects (a redirect could carry a signed
 // notice to a host nobody configured).
 func New(cfg Config) (*Sender, error) {
-	if len(cfg.Key) == 0 {
+	if len(cfg.Keys) == 0 || len(cfg.Keys[0]) == 0 {
 		return nil, errors.New("webhook: the signing key is empty")
 	}
 	rt := cfg.Transport
@@ -142,7 +140,7 @@ func New(cfg Config) (*Sender, error) {
 		cfg.Clock = clock.RealClock{}
 	}
 	return &Sender{
-		egress: cfg.Egress, url: cfg.URL, key: cfg.Key, clock: cfg.Clock,
+		egress: cfg.Egress, url: cfg.URL, keys: cfg.Keys, legacy: cfg.LegacyHeaders, clock: cfg.Clock,
 		client: &http.Client{
 			Transport:     rt,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -164,20 +162,6 @@ func Transport(caBundle []byte, concurrency int, policy *egress.Policy) (*http.T
 
 // Close releases idle connections.
 func (s *Sender) Close() { s.client.CloseIdleConnections() }
-
-// Sign returns the X-Withdrawal-Signature value for a timestamp and body.
-func Sign(key []byte, timestamp string, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(timestamp))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// Verify checks a signature in constant time.
-func Verify(key []byte, timestamp string, body []byte, signature string) bool {
-	return hmac.Equal([]byte(Sign(key, timestamp, body)), []byte(signature))
-}
 
 // Encode returns the body of m.
 func Encode(m *channel.Message) ([]byte, error) {
@@ -216,9 +200,14 @@ func (s *Sender) Send(ctx context.Context, m *channel.Message) error {
 	ts := strconv.FormatInt(s.clock.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "region-withdrawal-operator")
-	req.Header.Set(HeaderIdempotencyKey, m.Key)
+	req.Header.Set(HeaderID, m.Key)
 	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, Sign(s.key, ts, body))
+	req.Header.Set(HeaderSignature, Signature(s.keys, m.Key, ts, body))
+	if s.legacy {
+		req.Header.Set(LegacyHeaderIdempotencyKey, m.Key)
+		req.Header.Set(LegacyHeaderTimestamp, ts)
+		req.Header.Set(LegacyHeaderSignature, LegacySignature(s.keys[0], ts, body))
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		// The URL in a *url.Error may carry a token in its query: report

@@ -18,11 +18,16 @@ package webhook_test
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
@@ -32,28 +37,67 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
-func TestSignatureVerifies(t *testing.T) {
-	key := []byte("k")
-	body := []byte(`{"id":"x"}`)
-	sig := webhook.Sign(key, "1700000000", body)
-	if !strings.HasPrefix(sig, "sha256=") || len(sig) != len("sha256=")+64 {
-		t.Fatalf("signature %q is not sha256=<64 hex>", sig)
+// TestStandardWebhooksSignature checks the signature against the
+// specification's published example, and the verifier against each way a
+// request can be wrong.
+func TestStandardWebhooksSignature(t *testing.T) {
+	keys, err := webhook.ParseKeys([]byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	tests := []struct {
+	id, ts, body := "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", []byte(`{"test": 2432232314}`)
+	if got, want := webhook.Signature(keys, id, ts, body), "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
+		t.Fatalf("Signature = %q, want the specification's %q", got, want)
+	}
+
+	at := time.Unix(1614265330, 0)
+	newKey, oldKey := []byte("new-key"), []byte("old-key")
+	signed := func(keys [][]byte, id, ts string, body []byte) http.Header {
+		h := http.Header{}
+		h.Set(webhook.HeaderID, id)
+		h.Set(webhook.HeaderTimestamp, ts)
+		h.Set(webhook.HeaderSignature, webhook.Signature(keys, id, ts, body))
+		return h
+	}
+	both := signed([][]byte{newKey, oldKey}, id, ts, body)
+	for _, tc := range []struct {
 		name string
-		key  []byte
-		ts   string
+		v    webhook.Verifier
+		h    http.Header
 		body []byte
-		want bool
+		want error
 	}{
-		{name: "same", key: key, ts: "1700000000", body: body, want: true},
-		{name: "other key", key: []byte("j"), ts: "1700000000", body: body},
-		{name: "other timestamp", key: key, ts: "1700000001", body: body},
-		{name: "other body", key: key, ts: "1700000000", body: []byte(`{"id":"y"}`)},
+		{name: "signed with both keys, checked with the new", v: webhook.Verifier{Keys: [][]byte{newKey}}, h: both, body: body},
+		{name: "signed with both keys, checked with the old", v: webhook.Verifier{Keys: [][]byte{oldKey}}, h: both, body: body},
+		{name: "another key", v: webhook.Verifier{Keys: [][]byte{[]byte("k")}}, h: both, body: body, want: webhook.ErrSignature},
+		{name: "another body", v: webhook.Verifier{Keys: [][]byte{newKey}}, h: both, body: []byte(`{"test": 1}`), want: webhook.ErrSignature},
+		{name: "another id", v: webhook.Verifier{Keys: [][]byte{newKey}}, h: func() http.Header { h := both.Clone(); h.Set(webhook.HeaderID, "msg_other"); return h }(), body: body, want: webhook.ErrSignature},
+		{name: "a replay ten minutes later", v: webhook.Verifier{Keys: [][]byte{newKey}, Clock: clocktesting.NewFakeClock(at.Add(10 * time.Minute))}, h: both, body: body, want: webhook.ErrTimestamp},
+		{name: "from the future", v: webhook.Verifier{Keys: [][]byte{newKey}, Clock: clocktesting.NewFakeClock(at.Add(-10 * time.Minute))}, h: both, body: body, want: webhook.ErrTimestamp},
+		{name: "no signature", v: webhook.Verifier{Keys: [][]byte{newKey}}, h: func() http.Header { h := both.Clone(); h.Del(webhook.HeaderSignature); return h }(), body: body, want: webhook.ErrMissingHeaders},
+		{name: "only a version this verifier does not know", v: webhook.Verifier{Keys: [][]byte{newKey}}, h: func() http.Header {
+			h := both.Clone()
+			h.Set(webhook.HeaderSignature, strings.ReplaceAll(h.Get(webhook.HeaderSignature), "v1,", "v9,"))
+			return h
+		}(), body: body, want: webhook.ErrSignature},
+	} {
+		if tc.v.Clock == nil {
+			tc.v.Clock = clocktesting.NewFakeClock(at.Add(time.Minute))
+		}
+		if err := tc.v.Verify(tc.h, tc.body); !errors.Is(err, tc.want) {
+			t.Errorf("%s: Verify = %v, want %v", tc.name, err, tc.want)
+		}
 	}
-	for _, tt := range tests {
-		if got := webhook.Verify(tt.key, tt.ts, tt.body, sig); got != tt.want {
-			t.Errorf("%s: Verify = %v, want %v", tt.name, got, tt.want)
+}
+
+func TestParseKeys(t *testing.T) {
+	keys, err := webhook.ParseKeys([]byte("whsec_bmV3\n  raw-old-key\n"))
+	if err != nil || len(keys) != 2 || string(keys[0]) != "new" || string(keys[1]) != "raw-old-key" {
+		t.Fatalf("ParseKeys = %q, %v", keys, err)
+	}
+	for _, bad := range []string{"", "  \n", "whsec_not*base64"} {
+		if _, err := webhook.ParseKeys([]byte(bad)); err == nil {
+			t.Errorf("ParseKeys(%q) accepted", bad)
 		}
 	}
 }
@@ -86,7 +130,7 @@ func TestSendClassifiesAnswers(t *testing.T) {
 		}
 		return true
 	}
-	s, err := webhook.New(webhook.Config{Egress: egress.Loopback(), URL: rcv.Server.URL + "/notices?token=SECRET", Key: key, CABundle: rcv.CAPEM(), Concurrency: 4})
+	s, err := webhook.New(webhook.Config{Egress: egress.Loopback(), URL: rcv.Server.URL + "/notices?token=SECRET", Keys: [][]byte{key}, CABundle: rcv.CAPEM(), Concurrency: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +186,7 @@ func TestSendClassifiesAnswers(t *testing.T) {
 func TestUntrustedCertificateIsNotSent(t *testing.T) {
 	rcv := testsrv.NewWebhook([]byte("k"))
 	defer rcv.Close()
-	s, err := webhook.New(webhook.Config{Egress: egress.Loopback(), URL: rcv.Server.URL, Key: []byte("k")}) // no caBundle
+	s, err := webhook.New(webhook.Config{Egress: egress.Loopback(), URL: rcv.Server.URL, Keys: [][]byte{[]byte("k")}}) // no caBundle
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +207,7 @@ func TestRefusedAddressesAreNeverDialled(t *testing.T) {
 	rcv := testsrv.NewWebhook([]byte("k"))
 	defer rcv.Close()
 	rcv.Record = true
-	s, err := webhook.New(webhook.Config{Key: []byte("k"), CABundle: rcv.CAPEM()})
+	s, err := webhook.New(webhook.Config{Keys: [][]byte{[]byte("k")}, CABundle: rcv.CAPEM()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,4 +223,78 @@ func TestRefusedAddressesAreNeverDialled(t *testing.T) {
 	if got := rcv.Deliveries("c1"); len(got) != 0 {
 		t.Fatalf("the receiver got %d deliveries", len(got))
 	}
+}
+
+// TestLegacyHeadersOnlyWhenAsked: the headers from before Standard
+// Webhooks are sent only with LegacyHeaders, and then verify as before.
+func TestLegacyHeadersOnlyWhenAsked(t *testing.T) {
+	key := []byte("signing-key")
+	for _, legacy := range []bool{false, true} {
+		var got http.Header
+		var body []byte
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got, body = r.Header.Clone(), must(io.ReadAll(r.Body))
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+		s, err := webhook.New(webhook.Config{Egress: egress.Loopback(), URL: srv.URL, Keys: [][]byte{key}, CABundle: ca, LegacyHeaders: legacy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &channel.Message{Key: "key-1", NoticeID: "announcement", Kind: v1.NoticeAnnouncement, Recipient: recipients.Recipient{ID: "c1"}, Subject: "s", Text: "t"}
+		if err := s.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		srv.Close()
+		if err := (&webhook.Verifier{Keys: [][]byte{key}}).Verify(got, body); err != nil || got.Get(webhook.HeaderID) != "key-1" {
+			t.Errorf("legacy %v: the Standard Webhooks headers do not verify: %v (id %q)", legacy, err, got.Get(webhook.HeaderID))
+		}
+		sig := got.Get(webhook.LegacyHeaderSignature)
+		switch {
+		case !legacy && sig != "":
+			t.Errorf("the legacy signature was sent without being asked for")
+		case legacy && !webhook.VerifyLegacy(key, got.Get(webhook.LegacyHeaderTimestamp), body, sig):
+			t.Errorf("the legacy signature %q does not verify", sig)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// FuzzVerify: the verifier never panics on what a sender could put in the
+// headers, and accepts a request only if it was signed with one of its
+// keys over exactly that id, timestamp and body.
+func FuzzVerify(f *testing.F) {
+	f.Add("msg_1", "1614265330", []byte(`{"a":1}`), "v1,AAAA v2,x", byte(0))
+	f.Add("", "", []byte{}, "", byte(1))
+	f.Add("id", "-1", []byte("x"), "v1,", byte(7))
+	key := []byte("fuzz-key")
+	at := time.Unix(1614265330, 0)
+	v := webhook.Verifier{Keys: [][]byte{key}, Clock: clocktesting.NewFakeClock(at)}
+	f.Fuzz(func(t *testing.T, id, ts string, body []byte, sig string, flip byte) {
+		h := http.Header{}
+		h.Set(webhook.HeaderID, id)
+		h.Set(webhook.HeaderTimestamp, ts)
+		h.Set(webhook.HeaderSignature, sig)
+		_ = v.Verify(h, body) // must not panic
+		if id == "" || strings.ContainsAny(id+ts, "\r\n") {
+			return
+		}
+		ts = "1614265330"
+		h.Set(webhook.HeaderTimestamp, ts)
+		h.Set(webhook.HeaderSignature, webhook.Signature([][]byte{key}, h.Get(webhook.HeaderID), ts, body))
+		if err := v.Verify(h, body); err != nil {
+			t.Fatalf("a correctly signed request is refused: %v", err)
+		}
+		tampered := append([]byte{flip}, body...)
+		if err := v.Verify(h, tampered); err == nil {
+			t.Fatalf("a request whose body changed still verifies")
+		}
+	})
 }
