@@ -607,3 +607,40 @@ func TestAStuckActionIsCutOff(t *testing.T) {
 		t.Fatalf("lastError %q", s.LastError)
 	}
 }
+
+// TestAWithdrawalCreatedAfterItsCutoff: its announcement and final notice
+// would say the service *will* end on a date already gone. They are not
+// sent: status lists them as missed, DeadlineAtRisk says the cutoff was
+// missed, a Warning Event says so, and with notify.afterCutoff one notice
+// written for after the cutoff goes out instead.
+func TestAWithdrawalCreatedAfterItsCutoff(t *testing.T) {
+	for _, afterCutoff := range []bool{false, true} {
+		h := newHarness(t, cutoff.Add(2*time.Hour))
+		h.regionApp()
+		h.pakistan(func(s *v1.RegionWithdrawalSpec) { s.Notify.AfterCutoff = afterCutoff })
+		h.reconcile()
+		rw := h.get()
+		if rw.Status.Notify == nil || !slices.Equal(rw.Status.Notify.Missed, []string{"announcement", "final"}) {
+			t.Fatalf("afterCutoff %v: status.notify = %+v, want both notices missed", afterCutoff, rw.Status.Notify)
+		}
+		for id := range h.calls.n {
+			if id == "notify/announcement" || id == "notify/final" {
+				t.Fatalf("afterCutoff %v: %s ran after the cutoff", afterCutoff, id)
+			}
+		}
+		if _, sent := h.calls.n["notify/after-cutoff"]; sent != afterCutoff {
+			t.Fatalf("afterCutoff %v: the after-cutoff notice ran: %v", afterCutoff, sent)
+		}
+		c := condition(rw, v1.ConditionDeadlineAtRisk)
+		// The rehearsed steps finished in this reconcile, so the notices
+		// are what is left of the cutoff's risk, until the after-cutoff
+		// notice has told the customers.
+		missedRisk := c.Status == metav1.ConditionTrue && c.Reason == v1.ReasonNoticesMissed && strings.Contains(c.Message, "announcement and final notice")
+		if missedRisk == afterCutoff {
+			t.Fatalf("afterCutoff %v: DeadlineAtRisk %+v", afterCutoff, c)
+		}
+		if !hasEvent(h.events(), "Warning NoticesMissed", "announcement and final notice") {
+			t.Fatalf("afterCutoff %v: events %v, want a warning naming the missed notices", afterCutoff, h.events())
+		}
+	}
+}

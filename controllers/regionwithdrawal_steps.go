@@ -113,6 +113,7 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 
 	now := r.Clock.Now()
 	plan := r.plan(tl, rw, now)
+	planner.RecordNoticesMissed(&rw.Status, &rw.Spec, plan.MissedNotices, now)
 	plan.Risks = append(plan.Risks, r.executorRisks(rw)...)
 	in := summarize.Input{Spec: &rw.Spec, Timeline: tl, Plan: plan, Results: w.results}
 	if specErr != nil {

@@ -76,6 +76,10 @@ const (
 	// ReasonPermissionDenied: the withdrawal's ServiceAccount may not make a
 	// request a step needs; the message names the verb and the object.
 	ReasonPermissionDenied = "PermissionDenied"
+	// ReasonCutoffMissed: the cutoff passed and a step is not done.
+	ReasonCutoffMissed = "CutoffMissed"
+	// ReasonNoticesMissed: the cutoff passed before a notice started.
+	ReasonNoticesMissed = "NoticesMissed"
 	// ReasonInvalidSpec: the spec cannot be carried out (bad cron, time zone, selector).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonApprovalMissing: an approval is still missing close to the step's due time.

@@ -21,7 +21,7 @@ import (
 )
 
 // NoticeKind is one kind of customer notice.
-// +kubebuilder:validation:Enum=Announcement;Reminder;Final;Cancellation
+// +kubebuilder:validation:Enum=Announcement;Reminder;Final;Cancellation;AfterCutoff
 type NoticeKind string
 
 const (
@@ -33,6 +33,10 @@ const (
 	NoticeFinal NoticeKind = "Final"
 	// NoticeCancellation tells customers the withdrawal was called off.
 	NoticeCancellation NoticeKind = "Cancellation"
+	// NoticeAfterCutoff is sent once after the cutoff, when notify.afterCutoff
+	// is set and a notice could not go out before it: what happened and
+	// how to get the data.
+	NoticeAfterCutoff NoticeKind = "AfterCutoff"
 )
 
 // NoticeStatus is the delivery state of one notice.
@@ -96,6 +100,14 @@ type NotifyStatus struct {
 	// remindersSent counts reminder notices started.
 	// +optional
 	RemindersSent int32 `json:"remindersSent,omitempty"`
+
+	// missed lists the notices the cutoff passed before they started (the
+	// announcement, the final notice): they are not sent afterwards, since
+	// they would announce a date already gone.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2
+	Missed []string `json:"missed,omitempty"`
 
 	// notices lists the announcement, the final and cancellation notices and
 	// the most recent reminders.

@@ -74,6 +74,14 @@ type NotifyStep struct {
 	// +optional
 	Templates *NoticeTemplates `json:"templates,omitempty"`
 
+	// afterCutoff sends one notice after the cutoff when the announcement or
+	// the final notice could not go out before it (the withdrawal was
+	// created late, or the operator was down): that the service has ended,
+	// and where the customer's export is. Without it such notices are only
+	// recorded as missed.
+	// +optional
+	AfterCutoff bool `json:"afterCutoff,omitempty"`
+
 	// requireApproval holds the first notice until "notify" is listed in spec.approvals.
 	// +optional
 	RequireApproval bool `json:"requireApproval,omitempty"`
@@ -302,6 +310,10 @@ type NoticeTemplates struct {
 	// cancellation tells customers the withdrawal was called off.
 	// +optional
 	Cancellation *NoticeTemplate `json:"cancellation,omitempty"`
+	// afterCutoff is the notice sent after the cutoff when notify.afterCutoff
+	// is set.
+	// +optional
+	AfterCutoff *NoticeTemplate `json:"afterCutoff,omitempty"`
 }
 
 // NoticeTemplate is a Go text/template for the subject and body of a notice.

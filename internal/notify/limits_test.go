@@ -140,3 +140,16 @@ func FuzzTemplate(f *testing.F) {
 		}
 	})
 }
+
+// TestTimeLeftReadsWell: "1 days" is gone; hours and minutes near the end.
+func TestTimeLeftReadsWell(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		30 * 24 * time.Hour: "30 days", 49 * time.Hour: "3 days", 48 * time.Hour: "2 days", 24 * time.Hour: "1 day",
+		30 * time.Hour: "30 hours", 5 * time.Hour: "5 hours", 90 * time.Minute: "90 minutes", time.Minute: "1 minute",
+		10 * time.Second: "1 minute", 0: "no time", -time.Hour: "no time",
+	} {
+		if got := timeLeft(d); got != want {
+			t.Errorf("timeLeft(%s) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -54,6 +54,10 @@ type Data struct {
 	// rounded up. It counts from the due time, not the sending time, so
 	// every attempt renders the same text.
 	DaysLeft int
+	// TimeLeft is the same span in words that read well at any size: "30
+	// days", "1 day", "5 hours", "40 minutes"; "no time" at or after the
+	// cutoff.
+	TimeLeft string
 	// ExportLocation is where the recipient's export can be fetched, once
 	// known; empty until the export step provides it.
 	ExportLocation string
@@ -69,21 +73,21 @@ var defaultTemplates = map[v1.NoticeKind]v1.NoticeTemplate{
 		Subject: `Service in {{.Region}} ends on {{.Cutoff.Format "2 January 2006"}}`,
 		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
 
-We will stop providing the service in {{.Region}} at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), {{.DaysLeft}} days from now.
+We will stop providing the service in {{.Region}} at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), {{.TimeLeft}} from now.
 {{if .ExportLocation}}
 Your data is ready for export at {{.ExportLocation}}.
 {{else}}
 We will tell you where to collect an export of your data before then.
 {{end}}`,
 		HTML: `<p>Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},</p>
-<p>We will stop providing the service in {{.Region}} at <strong>{{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}}</strong> ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), {{.DaysLeft}} days from now.</p>
+<p>We will stop providing the service in {{.Region}} at <strong>{{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}}</strong> ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), {{.TimeLeft}} from now.</p>
 {{if .ExportLocation}}<p>Your data is ready for export at <a href="{{.ExportLocation}}">{{.ExportLocation}}</a>.</p>{{end}}`,
 	},
 	v1.NoticeReminder: {
-		Subject: `Reminder: service in {{.Region}} ends in {{.DaysLeft}} days`,
+		Subject: `Reminder: service in {{.Region}} ends in {{.TimeLeft}}`,
 		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
 
-A reminder: the service in {{.Region}} ends at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), in {{.DaysLeft}} days.
+A reminder: the service in {{.Region}} ends at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), in {{.TimeLeft}}.
 {{with .ExportLocation}}
 Your data export: {{.}}
 {{end}}`,
@@ -95,6 +99,17 @@ Your data export: {{.}}
 This is the final notice: the service in {{.Region}} ends at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}).
 {{with .ExportLocation}}
 Your data export: {{.}}
+{{end}}`,
+	},
+	v1.NoticeAfterCutoff: {
+		Subject: `Service in {{.Region}} ended on {{.Cutoff.Format "2 January 2006"}}`,
+		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
+
+We stopped providing the service in {{.Region}} at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}). We are sorry that this notice reaches you only now.
+{{if .ExportLocation}}
+Your data is ready for export at {{.ExportLocation}}.
+{{else}}
+Your data has not been deleted. Reply to this notice to receive an export of it.
 {{end}}`,
 	},
 	v1.NoticeCancellation: {
@@ -138,7 +153,7 @@ func NewRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
 	if rw.Spec.Notify != nil {
 		custom = rw.Spec.Notify.Templates
 	}
-	for _, kind := range []v1.NoticeKind{v1.NoticeAnnouncement, v1.NoticeReminder, v1.NoticeFinal, v1.NoticeCancellation} {
+	for _, kind := range []v1.NoticeKind{v1.NoticeAnnouncement, v1.NoticeReminder, v1.NoticeFinal, v1.NoticeCancellation, v1.NoticeAfterCutoff} {
 		t, field := defaultTemplates[kind], ""
 		if c := overrideFor(custom, kind); c != nil {
 			t, field = *c, "spec.notify.templates."+strings.ToLower(string(kind))
@@ -168,6 +183,8 @@ func overrideFor(t *v1.NoticeTemplates, kind v1.NoticeKind) *v1.NoticeTemplate {
 		return t.Final
 	case v1.NoticeCancellation:
 		return t.Cancellation
+	case v1.NoticeAfterCutoff:
+		return t.AfterCutoff
 	}
 	return nil
 }
@@ -232,13 +249,38 @@ func (r *Renderer) Data(kind v1.NoticeKind, dueAt time.Time, rcp recipients.Reci
 		}
 	}
 	days := 0
-	if left := cutoff.Sub(dueAt); left > 0 {
+	left := cutoff.Sub(dueAt)
+	if left > 0 {
 		days = int(math.Ceil(left.Hours() / 24))
 	}
 	return Data{
 		Region: r.rw.Spec.Region, Withdrawal: r.rw.Name, Notice: kind,
-		Cutoff: cutoff.In(loc), CutoffUTC: cutoff.UTC(), DaysLeft: days,
+		Cutoff: cutoff.In(loc), CutoffUTC: cutoff.UTC(), DaysLeft: days, TimeLeft: timeLeft(left),
 		CancelReason: r.rw.Spec.CancelReason, Recipient: rcp,
+	}
+}
+
+// timeLeft says d in the largest unit that reads naturally: whole days
+// from two days up, hours from two hours, minutes below, each rounded up,
+// so a notice never promises less time than there is.
+func timeLeft(d time.Duration) string {
+	plural := func(n int, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d <= 0:
+		return "no time"
+	case d >= 48*time.Hour:
+		return plural(int(math.Ceil(d.Hours()/24)), "day")
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return "1 day"
+	case d >= 2*time.Hour:
+		return plural(int(math.Ceil(d.Hours())), "hour")
+	default:
+		return plural(max(1, int(math.Ceil(d.Minutes()))), "minute")
 	}
 }
 

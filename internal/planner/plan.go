@@ -120,6 +120,9 @@ type Plan struct {
 	Cancelling bool
 	// CancelRefused is true when cancel was asked for after the cutoff.
 	CancelRefused bool
+	// MissedNotices are the notices the cutoff passed before they started;
+	// they are not sent (RecordNoticesMissed).
+	MissedNotices []string
 }
 
 // Input is everything a plan depends on.
@@ -245,6 +248,7 @@ const (
 	NoticeIDAnnouncement = "announcement"
 	NoticeIDFinal        = "final"
 	NoticeIDCancellation = "cancellation"
+	NoticeIDAfterCutoff  = "after-cutoff"
 )
 
 // ReminderID is the notice ID of the reminder for one slot.
@@ -267,8 +271,16 @@ func (p *planning) notify() {
 		}
 		return nil
 	}
+	// A notice not started by the cutoff is not sent after it: it would
+	// announce a date already gone. It is recorded as missed, and
+	// notify.afterCutoff sends one notice written for after the cutoff.
+	afterCutoff := !p.in.Now.Before(p.in.Timeline.Cutoff)
 	announced := p.notice(NoticeIDAnnouncement)
 	if announced == nil || announced.StartedAt == nil {
+		if afterCutoff {
+			p.missed(gate, NoticeIDAnnouncement, NoticeIDFinal)
+			return
+		}
 		p.schedule(NoticeAction(v1.NoticeAnnouncement, NoticeIDAnnouncement, nt.Announce), gate)
 		// Reminders and the final notice follow the announcement: until it
 		// has started they are neither due nor next. A final notice that
@@ -305,7 +317,29 @@ func (p *planning) notify() {
 	// Reminders are only looked at before the final notice is due: once it
 	// is, the reminders still missed are not worth sending, since the final
 	// notice says everything they would.
+	if afterCutoff {
+		p.missed(gate, NoticeIDFinal)
+		return
+	}
 	p.schedule(NoticeAction(v1.NoticeFinal, NoticeIDFinal, nt.Final), gate)
+}
+
+// missed records notices the cutoff passed before they started, says so
+// loudly, and schedules the after-cutoff notice when the spec asks for it.
+func (p *planning) missed(gate func(Action) *Hold, ids ...string) {
+	p.plan.MissedNotices = append(p.plan.MissedNotices, ids...)
+	instead := "; set spec.notify.afterCutoff to send one notice written for after the cutoff"
+	if p.in.Spec.Notify != nil && p.in.Spec.Notify.AfterCutoff {
+		instead = "; the after-cutoff notice goes out instead"
+		if !p.noticeStarted(NoticeIDAfterCutoff) {
+			p.schedule(NoticeAction(v1.NoticeAfterCutoff, NoticeIDAfterCutoff, p.in.Timeline.Cutoff), gate)
+		}
+		if n := p.notice(NoticeIDAfterCutoff); n != nil && n.FinishedAt != nil {
+			return // customers have been told, late but truly
+		}
+	}
+	p.risk(v1.StepNotify, v1.ReasonNoticesMissed, "the cutoff %s passed before the %s notice could be sent; it is not sent now, since it would announce a date already gone%s",
+		p.show(p.in.Timeline.Cutoff), strings.Join(ids, " and "), instead)
 }
 
 // commonGate holds an action for suspend or a missing approval. The notify
@@ -376,6 +410,11 @@ func (p *planning) anyNoticeStarted() bool {
 
 func (p *planning) risks() {
 	tl, now, window := p.in.Timeline, p.in.Now, p.in.RiskWindow
+	if !now.Before(tl.Cutoff) {
+		p.cutoffMissed()
+	} else {
+		p.wakes = append(p.wakes, tl.Cutoff)
+	}
 	atRisk := func(step v1.StepName, due time.Time) bool {
 		threshold := due.Add(-window)
 		if now.Before(threshold) {
@@ -418,6 +457,24 @@ func (p *planning) risks() {
 			p.wakes = append(p.wakes, tl.Routing.Start)
 		}
 	}
+}
+
+// cutoffMissed puts first, for DeadlineAtRisk's reason, every step other
+// than notify that has not succeeded once the cutoff has passed: the one
+// deadline that matters was missed.
+func (p *planning) cutoffMissed() {
+	var late []string
+	for _, step := range p.in.Timeline.Steps() {
+		if step != v1.StepNotify && !p.succeeded(step) {
+			late = append(late, string(step))
+		}
+	}
+	if len(late) == 0 {
+		return
+	}
+	r := Risk{Step: v1.StepName(late[0]), Reason: v1.ReasonCutoffMissed,
+		Message: fmt.Sprintf("the cutoff %s has passed and %s has not finished", p.show(p.in.Timeline.Cutoff), strings.Join(late, ", "))}
+	p.plan.Risks = append([]Risk{r}, p.plan.Risks...)
 }
 
 func (p *planning) risk(step v1.StepName, reason, format string, args ...any) {

@@ -276,7 +276,7 @@ func TestDowntime(t *testing.T) {
 		}
 	})
 
-	t.Run("down through the cutoff: routing runs at once, the final notice replaces missed reminders, drain waits for export", func(t *testing.T) {
+	t.Run("down through the cutoff: routing runs at once, the final notice is missed, drain waits for export", func(t *testing.T) {
 		w := newWorld(t, pakistanSpec())
 		w.runUntilIdle(beforeAnnouncement, fourthReminder)
 		back := cutoff.Add(5 * time.Minute)
@@ -285,13 +285,21 @@ func TestDowntime(t *testing.T) {
 		for _, a := range p.Due {
 			ids = append(ids, a.ID)
 		}
-		if want := []string{"notify/final", "export", "routing"}; !slices.Equal(ids, want) {
+		// A final notice after the cutoff would announce a date already
+		// gone: it is missed, and said to be.
+		if want := []string{"export", "routing"}; !slices.Equal(ids, want) {
 			t.Fatalf("due = %v, want %v", ids, want)
+		}
+		if !slices.Equal(p.MissedNotices, []string{NoticeIDFinal}) || !hasRisk(p, v1.StepNotify, v1.ReasonNoticesMissed) {
+			t.Fatalf("missed %v, risks %+v; want the final notice missed, and said so", p.MissedNotices, p.Risks)
+		}
+		if p.Risks[0].Reason != v1.ReasonCutoffMissed {
+			t.Fatalf("first risk %+v, want CutoffMissed, loudest", p.Risks[0])
 		}
 		if len(p.Held) != 1 || p.Held[0].Action.ID != "drain" || p.Held[0].Reason != HoldExport {
 			t.Fatalf("held = %+v, want drain waiting for export", p.Held)
 		}
-		routing := p.Due[2]
+		routing := p.Due[1]
 		if routing.Lateness != 5*time.Minute {
 			t.Fatalf("routing lateness %s, want 5m", routing.Lateness)
 		}
@@ -536,4 +544,44 @@ func TestDSTInTheRegionsZone(t *testing.T) {
 		t.Errorf("the repeated 02:30 did not fire at its first occurrence")
 	}
 	_ = berlinFallBackEdge
+}
+
+// TestCreatedAfterTheCutoff: nothing that would announce a date already
+// gone is sent; the notices are recorded as missed, the condition says the
+// cutoff passed, and with afterCutoff one notice written for it goes out.
+func TestCreatedAfterTheCutoff(t *testing.T) {
+	late := cutoff.Add(time.Hour)
+	for _, afterCutoff := range []bool{false, true} {
+		spec := pakistanSpec()
+		spec.Notify.AfterCutoff = afterCutoff
+		tl, err := Compile(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := &v1.RegionWithdrawalStatus{}
+		p := Make(Input{Timeline: tl, Spec: spec, Status: st, Now: late})
+		for _, a := range p.Due {
+			if a.Notice == v1.NoticeAnnouncement || a.Notice == v1.NoticeFinal || a.Notice == v1.NoticeReminder {
+				t.Fatalf("afterCutoff %v: %s is due after the cutoff", afterCutoff, a.ID)
+			}
+		}
+		if !slices.Equal(p.MissedNotices, []string{NoticeIDAnnouncement, NoticeIDFinal}) {
+			t.Fatalf("missed %v", p.MissedNotices)
+		}
+		if len(p.Risks) == 0 || p.Risks[0].Reason != v1.ReasonCutoffMissed || !hasRisk(p, v1.StepNotify, v1.ReasonNoticesMissed) {
+			t.Fatalf("risks %+v, want CutoffMissed first and NoticesMissed", p.Risks)
+		}
+		hasAfter := slices.ContainsFunc(p.Due, func(a Action) bool { return a.Notice == v1.NoticeAfterCutoff })
+		if hasAfter != afterCutoff {
+			t.Fatalf("afterCutoff %v: after-cutoff notice due %v", afterCutoff, hasAfter)
+		}
+		RecordNoticesMissed(st, spec, p.MissedNotices, late)
+		s := LookupStep(st, v1.StepNotify)
+		if !slices.Equal(st.Notify.Missed, []string{NoticeIDAnnouncement, NoticeIDFinal}) {
+			t.Fatalf("status.notify.missed = %v", st.Notify.Missed)
+		}
+		if afterCutoff && s.State == v1.StepFailed || !afterCutoff && (s.State != v1.StepFailed || !strings.Contains(s.Message, "announcement and final")) {
+			t.Fatalf("afterCutoff %v: notify step %s %q", afterCutoff, s.State, s.Message)
+		}
+	}
 }

@@ -17,6 +17,8 @@ limitations under the License.
 package planner
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -118,12 +120,46 @@ func RecordNoticeFinished(status *v1.RegionWithdrawalStatus, id string, now time
 	}
 	finished := metav1.NewTime(now)
 	n.FinishedAt = &finished
-	if n.Kind == v1.NoticeFinal {
+	if n.Kind == v1.NoticeFinal || n.Kind == v1.NoticeAfterCutoff {
 		s := StepStatus(status, v1.StepNotify)
 		if s.State == v1.StepRunning {
 			s.State, s.FinishedAt = v1.StepSucceeded, &finished
 		}
 	}
+}
+
+// RecordNoticesMissed records the notices the cutoff passed before they
+// started. Without notify.afterCutoff, nothing more will be sent: once no
+// notice is in flight, the notify step ends as failed, saying which
+// notices customers never got. With it, the after-cutoff notice ends the
+// step (RecordNoticeFinished).
+func RecordNoticesMissed(status *v1.RegionWithdrawalStatus, spec *v1.RegionWithdrawalSpec, ids []string, now time.Time) {
+	if len(ids) == 0 {
+		return
+	}
+	if status.Notify == nil {
+		status.Notify = &v1.NotifyStatus{}
+	}
+	for _, id := range ids {
+		if !slices.Contains(status.Notify.Missed, id) {
+			status.Notify.Missed = append(status.Notify.Missed, id)
+		}
+	}
+	if spec.Notify != nil && spec.Notify.AfterCutoff {
+		return
+	}
+	for _, n := range status.Notify.Notices {
+		if n.StartedAt != nil && n.FinishedAt == nil {
+			return
+		}
+	}
+	s := StepStatus(status, v1.StepNotify)
+	if s.FinishedAt != nil {
+		return
+	}
+	finished := metav1.NewTime(now)
+	s.State, s.FinishedAt = v1.StepFailed, &finished
+	s.Message = "the cutoff passed before the " + strings.Join(status.Notify.Missed, " and ") + " notice could be sent; customers were not told"
 }
 
 // RecordStepFinished records that a started step ended in state.

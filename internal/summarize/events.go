@@ -18,6 +18,7 @@ package summarize
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,9 @@ func Events(old, new *v1.RegionWithdrawalStatus, in Input) []Event {
 		if n := rehearsalsReset(old, new); n > 0 {
 			add(false, v1.ReasonDryRunReset, "Plan", "dryRun is off: %d rehearsed steps will run for real", n)
 		}
+	}
+	if added := missedSince(old, new); len(added) > 0 {
+		add(true, v1.ReasonNoticesMissed, "Notify", "the cutoff passed before the %s notice could be sent; it is not sent, since it would announce a date already gone", strings.Join(added, " and "))
 	}
 	out = append(out, actionEvents(old, new, in)...)
 	out = append(out, waitEvents(old, new, in)...)
@@ -247,6 +251,24 @@ func sameTime(a, b *metav1.Time) bool {
 		return a == b
 	}
 	return a.Equal(b)
+}
+
+// missedSince lists the notices new records as missed that old did not.
+func missedSince(old, new *v1.RegionWithdrawalStatus) []string {
+	if new.Notify == nil {
+		return nil
+	}
+	var was []string
+	if old.Notify != nil {
+		was = old.Notify.Missed
+	}
+	var added []string
+	for _, id := range new.Notify.Missed {
+		if !slices.Contains(was, id) {
+			added = append(added, id)
+		}
+	}
+	return added
 }
 
 func orNone(s []string) string {
