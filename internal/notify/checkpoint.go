@@ -39,6 +39,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 )
 
 // Labels and keys of the checkpoint ConfigMaps. See docs/notify.md.
@@ -229,6 +230,36 @@ func ShardName(rw *v1.RegionWithdrawal, noticeID string, shard int) string {
 // for `kubectl get configmaps -l ...`.
 func RecordsSelector(rw *v1.RegionWithdrawal, noticeID string) string {
 	return executor.LabelWithdrawalUID + "=" + string(rw.UID) + "," + LabelNotice + "=" + noticeID
+}
+
+// CompactReminders deletes the checkpoints of reminders that have
+// finished: the planner never sends a finished reminder again (status keeps
+// its slot), so its per-recipient records are only weight, a month of
+// hourly reminders' worth. A reminder counts as finished when status says
+// so, or when status no longer lists it (only finished reminders are
+// trimmed from it). One List, and a Delete per shard.
+func (s *Store) CompactReminders(ctx context.Context, rw *v1.RegionWithdrawal) (int, error) {
+	var list corev1.ConfigMapList
+	if err := s.Reader.List(ctx, &list, client.InNamespace(rw.Namespace),
+		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID)}, client.HasLabels{LabelNotice}); err != nil {
+		return 0, fmt.Errorf("listing notice checkpoints: %w", err)
+	}
+	deleted := 0
+	for i := range list.Items {
+		cm := &list.Items[i]
+		id := cm.Labels[LabelNotice]
+		if !strings.HasPrefix(id, "reminder-") {
+			continue
+		}
+		if n := planner.Notice(&rw.Status, id); n != nil && n.FinishedAt == nil {
+			continue // in flight, or not yet recorded as finished
+		}
+		if err := s.Client.Delete(ctx, cm, client.Preconditions{UID: &cm.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return deleted, fmt.Errorf("deleting the checkpoint %s of %s: %w", cm.Name, id, err)
+		}
+		deleted++
+	}
+	return deleted, nil
 }
 
 // Load reads every shard of a notice: one List.

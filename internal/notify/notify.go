@@ -280,6 +280,13 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	}
 	r := e.run(rw, noticeID)
 	if r.state == nil {
+		// Once per notice and process: the finished reminders before this
+		// notice need their checkpoints no more.
+		if n, err := e.store.CompactReminders(ctx, rw); err != nil {
+			return executor.Result{}, err
+		} else if n > 0 {
+			log.V(1).Info("Deleted the checkpoints of finished reminders", "shards", n)
+		}
 		st, err := e.store.Load(ctx, rw, noticeID)
 		if err != nil {
 			return executor.Result{}, err

@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"net/mail"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -578,5 +579,42 @@ func TestRetryAfterIsCapped(t *testing.T) {
 	}
 	if !res.Done || counts(res).Sent != 1 || res.RequeueAfter > time.Minute {
 		t.Fatalf("result %+v: the notice waits on the receiver's Retry-After instead of the capped backoff", res)
+	}
+}
+
+// TestFinishedRemindersCheckpointsAreCompacted: a month of hourly
+// reminders would leave 720 notices' per-recipient records behind; the
+// records of finished reminders go, the others stay.
+func TestFinishedRemindersCheckpointsAreCompacted(t *testing.T) {
+	f := newFixture(t)
+	rw := &v1.RegionWithdrawal{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "pakistan", UID: "uid-compact"}}
+	done := metav1.NewTime(announcementDue)
+	rw.Status.Notify = &v1.NotifyStatus{Notices: []v1.NoticeStatus{
+		{ID: "announcement", Kind: v1.NoticeAnnouncement, StartedAt: &done, FinishedAt: &done},
+		{ID: "reminder-20261207t0400z", Kind: v1.NoticeReminder, StartedAt: &done, FinishedAt: &done},
+		{ID: "reminder-20261214t0400z", Kind: v1.NoticeReminder, StartedAt: &done},
+	}}
+	for _, id := range []string{"announcement", "reminder-20261130t0400z", "reminder-20261207t0400z", "reminder-20261214t0400z"} {
+		for shard := range 2 {
+			f.create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: fmt.Sprintf("%s-%d", id, shard),
+				Labels: map[string]string{executor.LabelWithdrawalUID: string(rw.UID), notify.LabelNotice: id, notify.LabelShard: fmt.Sprint(shard)}}})
+		}
+	}
+	store := &notify.Store{Client: env.Client, Reader: env.Client}
+	n, err := store.CompactReminders(f.ctx, rw)
+	if err != nil || n != 4 {
+		t.Fatalf("CompactReminders = %d, %v; want the 4 shards of the two finished reminders", n, err)
+	}
+	var left corev1.ConfigMapList
+	if err := env.Client.List(f.ctx, &left, client.InNamespace(f.ns), client.HasLabels{notify.LabelNotice}); err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, cm := range left.Items {
+		kept = append(kept, cm.Labels[notify.LabelNotice])
+	}
+	slices.Sort(kept)
+	if want := []string{"announcement", "announcement", "reminder-20261214t0400z", "reminder-20261214t0400z"}; !slices.Equal(kept, want) {
+		t.Fatalf("kept %v, want %v: the announcement and the reminder in flight", kept, want)
 	}
 }
