@@ -318,7 +318,9 @@ type NoticeTemplates struct {
 
 // NoticeTemplate is a Go text/template for the subject and body of a notice.
 // Templates see .Region, .Cutoff (in the recipient's time zone), .CutoffUTC,
-// .DaysLeft, .ExportLocation and .Recipient.
+// .DaysLeft, .TimeLeft ("3 days", "1 day", "5 hours"), .ExportLocation and
+// .Recipient. They may range only over .Recipient.Fields, and render within
+// caps (see docs/notify.md).
 type NoticeTemplate struct {
 	// subject of the notice.
 	// +required
