@@ -177,8 +177,10 @@ func TestSuspendAndResume(t *testing.T) {
 	if rw.Status.Phase != v1.PhaseSuspended {
 		t.Fatalf("phase %s, want Suspended", rw.Status.Phase)
 	}
-	if c := condition(rw, v1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1.ReasonSuspended {
-		t.Fatalf("Ready = %+v, want False/Suspended", c)
+	// Ready: the spec is accepted, and nothing is left to do until a
+	// person acts (kstatus, and so Flux and Helm --wait, reads it Current).
+	if c := condition(rw, v1.ConditionReady); c.Status != metav1.ConditionTrue || c.Reason != v1.ReasonSuspended {
+		t.Fatalf("Ready = %+v, want True/Suspended", c)
 	}
 	if c := condition(rw, v1.ConditionDeadlineAtRisk); c.Status != metav1.ConditionTrue || c.Reason != v1.ReasonSuspended {
 		t.Fatalf("DeadlineAtRisk = %+v, want True/Suspended for a due step", c)
@@ -229,8 +231,8 @@ func TestUnapprovedStepWaitsAndSaysSo(t *testing.T) {
 	if rw.Status.Phase != v1.PhaseWaitingForApproval || rw.Status.NextAction != "drain (WaitingForApproval)" {
 		t.Fatalf("phase %s next %q", rw.Status.Phase, rw.Status.NextAction)
 	}
-	if c := condition(rw, v1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1.ReasonWaitingForApproval {
-		t.Fatalf("Ready = %+v, want False/WaitingForApproval", c)
+	if c := condition(rw, v1.ConditionReady); c.Status != metav1.ConditionTrue || c.Reason != v1.ReasonWaitingForApproval {
+		t.Fatalf("Ready = %+v, want True/WaitingForApproval", c)
 	}
 	if evs := h.events(); !hasEvent(evs, "Warning WaitingForApproval", "drain") {
 		t.Fatalf("events %v, want WaitingForApproval", evs)

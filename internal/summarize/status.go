@@ -182,10 +182,14 @@ func conditions(st *v1.RegionWithdrawalStatus, in Input, inFlight []planner.Acti
 		set(v1.ConditionReady, true, v1.ReasonCancelled, "the withdrawal was cancelled; status.irreversible lists what could not be undone")
 	case st.Phase == v1.PhaseCompleted:
 		set(v1.ConditionReady, true, v1.ReasonCompleted, "every step has finished")
+	// Suspended and waiting for approval are Ready: the spec is accepted
+	// and the operator has done all it can until a person acts. kstatus
+	// (Flux, Helm --wait) reads a False Ready as still in progress and
+	// would wait for that person.
 	case in.Spec.Suspend:
-		set(v1.ConditionReady, false, v1.ReasonSuspended, "spec.suspend is true")
+		set(v1.ConditionReady, true, v1.ReasonSuspended, "spec.suspend is true")
 	case len(approvals) > 0:
-		set(v1.ConditionReady, false, v1.ReasonWaitingForApproval, "waiting for approval of: "+strings.Join(approvals, ", "))
+		set(v1.ConditionReady, true, v1.ReasonWaitingForApproval, "waiting for approval of: "+strings.Join(approvals, ", "))
 	case len(exports) > 0:
 		set(v1.ConditionReady, false, v1.ReasonWaitingForExport, strings.Join(exports, ", ")+" waits for the export to be verified")
 	case st.NextAction != "":
