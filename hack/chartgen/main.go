@@ -119,5 +119,37 @@ func run(root string) error {
 		}
 		fmt.Fprintf(&out, "{{- define %q }}\n%s{{- end }}\n", part.name, y)
 	}
-	return os.WriteFile(filepath.Join(chart, "templates", "_rules.tpl"), out.Bytes(), 0o644)
+	if err := os.WriteFile(filepath.Join(chart, "templates", "_rules.tpl"), out.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return copyArgoCD(root, chart)
+}
+
+// copyArgoCD copies the Argo CD resource customization (health check and
+// actions) into the chart's files, which Helm can read and the repo's
+// argocd/ directory, outside the chart, it cannot.
+func copyArgoCD(root, chart string) error {
+	src := filepath.Join(root, "argocd", "resource_customizations", "withdrawal.ops.dev", "RegionWithdrawal")
+	dst := filepath.Join(chart, "files", "argocd")
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".lua" {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out := filepath.Join(dst, rel)
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(out, b, 0o644)
+	})
 }

@@ -39,6 +39,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
@@ -263,4 +264,53 @@ func isNamespaced(kind string) bool {
 		return false
 	}
 	return true
+}
+
+// TestArgoCDCustomizations: argocd.customizations renders the repo's
+// health check and every action, byte for byte, in argocd-cm's keys.
+func TestArgoCDCustomizations(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(), "argocd", "resource_customizations", "withdrawal.ops.dev", "RegionWithdrawal")
+	read := func(rel string) string {
+		b, err := os.ReadFile(filepath.Join(dir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if objs := render(t, "rwo-system"); slices.ContainsFunc(objs, func(u *unstructured.Unstructured) bool {
+		return strings.HasSuffix(u.GetName(), "-argocd-customizations")
+	}) {
+		t.Fatal("rendered without being asked for")
+	}
+	var cm *unstructured.Unstructured
+	for _, u := range render(t, "rwo-system", "argocd.customizations.enabled=true", "argocd.customizations.namespace=argocd") {
+		if u.GetKind() == "ConfigMap" && strings.HasSuffix(u.GetName(), "-argocd-customizations") {
+			cm = u
+		}
+	}
+	if cm == nil || cm.GetNamespace() != "argocd" {
+		t.Fatalf("no customizations ConfigMap in argocd: %v", cm)
+	}
+	data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
+	if got := data["resource.customizations.health.withdrawal.ops.dev_RegionWithdrawal"]; got != read("health.lua") {
+		t.Errorf("the rendered health check differs from health.lua:\n%s", got)
+	}
+	var actions struct {
+		Discovery   string `json:"discovery.lua"`
+		Definitions []struct {
+			Name   string `json:"name"`
+			Action string `json:"action.lua"`
+		} `json:"definitions"`
+	}
+	if err := yaml.Unmarshal([]byte(data["resource.customizations.actions.withdrawal.ops.dev_RegionWithdrawal"]), &actions); err != nil {
+		t.Fatal(err)
+	}
+	if actions.Discovery != read("actions/discovery.lua") || len(actions.Definitions) != 7 {
+		t.Fatalf("discovery differs, or %d definitions, want 7", len(actions.Definitions))
+	}
+	for _, d := range actions.Definitions {
+		if d.Action != read(filepath.Join("actions", d.Name, "action.lua")) {
+			t.Errorf("action %s differs from the repo's", d.Name)
+		}
+	}
 }
