@@ -35,8 +35,10 @@ type Entry struct {
 }
 
 // maxListedReminders caps the reminder slots Entries lists; the rest are
-// summarised in one entry.
-const maxListedReminders = 60
+// summarised in one entry. The operator refuses reminders closer than an
+// hour, so a real schedule stays far below it; the cap keeps an offline
+// plan of a minutely one from listing tens of thousands.
+const maxListedReminders = 10000
 
 // Entries lists the whole timeline in order, as the planner will run it
 // with nothing late: every notice (each reminder slot), every step, the

@@ -73,7 +73,10 @@ type StepTargets struct {
 }
 
 func newPlanCommand(o *Options) *cobra.Command {
-	var file string
+	var (
+		file string
+		all  bool
+	)
 	cmd := &cobra.Command{
 		Use:   "plan [NAME | -f FILE]",
 		Short: "Show the dated timeline in the region's time zone and UTC, and what each step would touch",
@@ -105,10 +108,11 @@ step would touch. With -f it reads a YAML file and needs no cluster.`,
 			if done, err := o.print(p); done {
 				return err
 			}
-			return WritePlan(o.Out, p)
+			return WritePlan(o.Out, p, all)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "A YAML file with one RegionWithdrawal; no cluster needed")
+	cmd.Flags().BoolVar(&all, "all", false, "List every reminder in the text output; -o json and -o yaml always list them all")
 	addOutputFlag(cmd, o)
 	return cmd
 }
@@ -201,8 +205,13 @@ func contains(list []v1.StepName, s v1.StepName) bool {
 	return false
 }
 
-// WritePlan prints p for people.
-func WritePlan(w io.Writer, p *Plan) error {
+// shownReminders is how many reminders the text plan lists before it
+// sums up the rest; the JSON and YAML plans list them all.
+const shownReminders = 60
+
+// WritePlan prints p for people: with all false, reminders past the
+// sixtieth are summed up in one line.
+func WritePlan(w io.Writer, p *Plan, all bool) error {
 	where := p.Name
 	if p.Namespace != "" {
 		where = p.Namespace + "/" + p.Name
@@ -212,7 +221,23 @@ func WritePlan(w io.Writer, p *Plan) error {
 		where, p.Region, p.Cutoff.In(loc).Format("2006-01-02 15:04 MST"), p.Cutoff.UTC().Format("2006-01-02 15:04"), p.TimeZone)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "WHEN (%s)\tWHEN (UTC)\tACTION\tNOTE\n", p.TimeZone)
+	total := 0
 	for _, e := range p.Timeline {
+		if e.Action == "notify:reminder" {
+			total++
+		}
+	}
+	reminders := 0
+	for _, e := range p.Timeline {
+		if e.Action == "notify:reminder" && !all {
+			if reminders++; reminders > shownReminders {
+				if reminders == shownReminders+1 {
+					fmt.Fprintf(tw, "%s\t%s\t%s\tand %d more reminders to the final notice (--all lists them)\n",
+						e.Local, e.UTC.Format("2006-01-02 15:04"), e.Action, total-shownReminders)
+				}
+				continue
+			}
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Local, e.UTC.Format("2006-01-02 15:04"), e.Action, e.Note)
 	}
 	if err := tw.Flush(); err != nil {

@@ -19,9 +19,12 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,5 +78,53 @@ func TestPlanOfflineGolden(t *testing.T) {
 				t.Fatalf("plan output differs from %s:\n--- got\n%s\n--- want\n%s", golden, out.String(), want)
 			}
 		})
+	}
+}
+
+// TestPlanNeverTruncatesForMachines: an hourly reminder over a month is
+// about 700 reminders. The text plan sums up those past the sixtieth
+// unless --all; the JSON plan always lists every one.
+func TestPlanNeverTruncatesForMachines(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "pakistan.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hourly := filepath.Join(t.TempDir(), "hourly.yaml")
+	if err := os.WriteFile(hourly, bytes.Replace(b, []byte(`schedule: "0 9 * * MON"`), []byte(`schedule: "0 * * * *"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan := func(args ...string) string {
+		var out bytes.Buffer
+		cmd := newRootCommand(&Options{IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &out},
+			Flags: genericclioptions.NewConfigFlags(true), Clock: clocktesting.NewFakeClock(beforeEverything)})
+		cmd.SetArgs(append([]string{"plan", "-f", hourly}, args...))
+		if err := cmd.ExecuteContext(context.Background()); err != nil {
+			t.Fatalf("plan %v: %v\n%s", args, err, out.String())
+		}
+		return out.String()
+	}
+	var p Plan
+	if err := json.Unmarshal([]byte(plan("-o", "json")), &p); err != nil {
+		t.Fatal(err)
+	}
+	reminders := 0
+	for _, e := range p.Timeline {
+		if e.Action == "notify:reminder" {
+			reminders++
+			if strings.Contains(e.Note, "more") {
+				t.Fatalf("the JSON plan sums up reminders: %+v", e)
+			}
+		}
+	}
+	// 29 days of hourly slots between the announcement and the final notice.
+	if reminders < 29*24-2 || reminders > 29*24+2 {
+		t.Fatalf("the JSON plan lists %d reminders, want every hourly slot (about %d)", reminders, 29*24)
+	}
+	text := plan()
+	if n := strings.Count(text, "notify:reminder"); n != 61 || !strings.Contains(text, fmt.Sprintf("and %d more reminders to the final notice (--all lists them)", reminders-60)) {
+		t.Fatalf("the text plan has %d reminder lines:\n%s", n, text)
+	}
+	if n := strings.Count(plan("--all"), "notify:reminder"); n != reminders {
+		t.Fatalf("plan --all lists %d reminders, want %d", n, reminders)
 	}
 }
