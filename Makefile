@@ -78,8 +78,15 @@ verify: controller-gen ## Fail if generated files or go.mod/go.sum are stale.
 .PHONY: test
 test: tools ## Run the whole suite: verify, unit, envtest, integration, chart, the end-to-end tests on a simulated cluster, and the withdrawal on a real node (needs root).
 	$(MAKE) --no-print-directory verify
+	$(MAKE) --no-print-directory test-rules
 	$(MAKE) --no-print-directory fuzz-ci
 	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" go test -tags=e2e ./... -count=1 -timeout=$(TEST_TIMEOUT) $(GO_TEST_FLAGS)
+
+.PHONY: test-rules
+test-rules: ## Check the alert rules in config/prometheus and run their unit tests with promtool.
+	hack/tools.sh promtool
+	$(BIN)/promtool check rules config/prometheus/rules.yaml
+	$(BIN)/promtool test rules config/prometheus/rules_test.yaml
 
 .PHONY: test-unit
 test-unit: envtest-tools ## Run every test but the end-to-end ones (no kwok tools needed).

@@ -25,12 +25,14 @@ CONTROLLER_TOOLS_VERSION=v0.23.0
 # The ingress controller of the local cluster's real node. v3.6.12 is the
 # newest release whose replace targets the module proxy serves.
 TRAEFIK_VERSION=v3.6.12
+# promtool checks and unit-tests the alert rules in config/prometheus.
+PROMETHEUS_VERSION=v0.316.0
 
-ALL_TOOLS=(etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kwokctl helm controller-gen kubelet kube-proxy traefik)
+ALL_TOOLS=(etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kwokctl helm controller-gen kubelet kube-proxy traefik promtool)
 
 if [[ "${1:-}" == "--print-versions" ]]; then
-  printf 'kubernetes %s\netcd %s\nkwok %s\nhelm %s\ncontroller-tools %s\ntraefik %s\n' \
-    "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$CONTROLLER_TOOLS_VERSION" "$TRAEFIK_VERSION"
+  printf 'kubernetes %s\netcd %s\nkwok %s\nhelm %s\ncontroller-tools %s\ntraefik %s\nprometheus %s\n' \
+    "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$CONTROLLER_TOOLS_VERSION" "$TRAEFIK_VERSION" "$PROMETHEUS_VERSION"
   exit 0
 fi
 
@@ -50,6 +52,7 @@ version_of() {
     helm) echo "$HELM_VERSION" ;;
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
     traefik) echo "$TRAEFIK_VERSION" ;;
+    promtool) echo "$PROMETHEUS_VERSION" ;;
     *) log "unknown tool $1"; exit 2 ;;
   esac
 }
@@ -105,6 +108,8 @@ build() {
       GOBIN="$BIN" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
     controller-gen)
       GOBIN="$BIN" go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION" ;;
+    promtool)
+      GOBIN="$BIN" go install "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION" ;;
   esac
   stamp "$name"
   log "built $name in $((SECONDS - start))s"

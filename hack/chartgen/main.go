@@ -122,34 +122,52 @@ func run(root string) error {
 	if err := os.WriteFile(filepath.Join(chart, "templates", "_rules.tpl"), out.Bytes(), 0o644); err != nil {
 		return err
 	}
-	return copyArgoCD(root, chart)
+	return copyFiles(root, chart)
 }
 
-// copyArgoCD copies the Argo CD resource customization (health check and
-// actions) into the chart's files, which Helm can read and the repo's
-// argocd/ directory, outside the chart, it cannot.
-func copyArgoCD(root, chart string) error {
-	src := filepath.Join(root, "argocd", "resource_customizations", "withdrawal.ops.dev", "RegionWithdrawal")
-	dst := filepath.Join(chart, "files", "argocd")
-	if err := os.RemoveAll(dst); err != nil {
+// chartFiles are copied into the chart's files/, which Helm can read and
+// the repo's directories outside the chart it cannot: the Argo CD resource
+// customization (health check and actions), the alert rules and the
+// Grafana dashboard.
+var chartFiles = []struct{ src, dst, ext string }{
+	{filepath.Join("argocd", "resource_customizations", "withdrawal.ops.dev", "RegionWithdrawal"), "argocd", ".lua"},
+	{filepath.Join("config", "prometheus", "rules.yaml"), filepath.Join("prometheus", "rules.yaml"), ""},
+	{filepath.Join("config", "grafana", "dashboard.json"), filepath.Join("grafana", "dashboard.json"), ""},
+}
+
+// copyFiles copies chartFiles: a directory's files ending in ext (keeping
+// their layout), or one file.
+func copyFiles(root, chart string) error {
+	files := filepath.Join(chart, "files")
+	if err := os.RemoveAll(files); err != nil {
 		return err
 	}
-	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || filepath.Ext(path) != ".lua" {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
+	for _, f := range chartFiles {
+		src, dst := filepath.Join(root, f.src), filepath.Join(files, f.dst)
+		err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || (f.ext != "" && filepath.Ext(path) != f.ext) {
+				return err
+			}
+			rel, err := filepath.Rel(src, path)
+			if err != nil {
+				return err
+			}
+			return copyFile(path, filepath.Join(dst, rel))
+		})
 		if err != nil {
 			return err
 		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		out := filepath.Join(dst, rel)
-		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(out, b, 0o644)
-	})
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
 }

@@ -14,15 +14,21 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package metrics exposes the operator's Prometheus metrics: seconds until
-// each cutoff, the state of every step, and how late actions start.
+// Package metrics defines the operator's Prometheus metrics: seconds until
+// each cutoff, the state of every step, whether a withdrawal is stalled, how
+// late actions start, and notice deliveries. The alert rules in
+// config/prometheus and the dashboard in config/grafana are written against
+// these names; a test checks that every name they use is one of them.
 package metrics
 
 import (
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
@@ -45,6 +51,7 @@ type Metrics struct {
 	cutoffDs *prometheus.Desc
 
 	stepState *prometheus.GaugeVec
+	stalled   *prometheus.GaugeVec
 	lateness  *prometheus.HistogramVec
 	actions   *prometheus.CounterVec
 }
@@ -66,6 +73,10 @@ func New(c clock.PassiveClock) *Metrics {
 			Namespace: namespace, Name: "step_state",
 			Help: "1 for the current state of each step of each withdrawal, 0 for the other states.",
 		}, []string{"namespace", "name", "step", "state"}),
+		stalled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "stalled",
+			Help: "1 while the withdrawal's Stalled condition is True (labelled with its reason), 0 otherwise.",
+		}, []string{"namespace", "name", "reason"}),
 		lateness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "schedule_lateness_seconds",
 			Help:    "Seconds from an action's due time to its recorded start.",
@@ -80,7 +91,7 @@ func New(c clock.PassiveClock) *Metrics {
 
 // Register adds every collector to r.
 func (m *Metrics) Register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m, m.stepState, m.lateness, m.actions} {
+	for _, c := range []prometheus.Collector{m, m.stepState, m.stalled, m.lateness, m.actions} {
 		if err := r.Register(c); err != nil {
 			return err
 		}
@@ -117,6 +128,14 @@ func (m *Metrics) Observe(rw *v1.RegionWithdrawal) {
 			m.stepState.WithLabelValues(rw.Namespace, rw.Name, string(s.Name), string(st)).Set(v)
 		}
 	}
+	// One series per withdrawal: the reason label changes with the reason,
+	// so the old series goes first.
+	m.stalled.DeletePartialMatch(prometheus.Labels{"namespace": rw.Namespace, "name": rw.Name})
+	if c := meta.FindStatusCondition(rw.Status.Conditions, v1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
+		m.stalled.WithLabelValues(rw.Namespace, rw.Name, c.Reason).Set(1)
+	} else {
+		m.stalled.WithLabelValues(rw.Namespace, rw.Name, "").Set(0)
+	}
 }
 
 // Forget drops a deleted withdrawal's series.
@@ -125,6 +144,7 @@ func (m *Metrics) Forget(key types.NamespacedName) {
 	delete(m.cutoffs, key)
 	m.mu.Unlock()
 	m.stepState.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
+	m.stalled.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
 }
 
 // ObserveLateness records how late an action started.
@@ -135,4 +155,26 @@ func (m *Metrics) ObserveLateness(step v1.StepName, kind string, d time.Duration
 // CountAction counts a finished action.
 func (m *Metrics) CountAction(step v1.StepName, kind, result string) {
 	m.actions.WithLabelValues(string(step), kind, result).Inc()
+}
+
+// Deliveries returns the notice-delivery counter, by channel and result,
+// registered with reg (nil: not registered). Every notify executor built
+// with the same registry shares one counter.
+func Deliveries(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "notify", Name: "deliveries_total",
+		Help: "Notice deliveries by channel and result: delivered, failed (permanently), retried (within a call), deferred (to a later call).",
+	}, []string{"channel", "result"})
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing
+			}
+		}
+	}
+	return c
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -74,9 +75,25 @@ region_withdrawal_seconds_until_cutoff{name="pakistan",namespace="bes-system",re
 		t.Fatalf("%d lateness series, want 1", n)
 	}
 
+	// Stalled: one series per withdrawal, carrying the current reason.
+	if v := testutil.ToFloat64(m.stalled.WithLabelValues("bes-system", "pakistan", "")); v != 0 {
+		t.Fatalf("stalled = %v before any Stalled condition, want 0", v)
+	}
+	meta.SetStatusCondition(&rw.Status.Conditions, metav1.Condition{Type: v1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "PermissionDenied"})
+	m.Observe(rw)
+	if n := testutil.CollectAndCount(m.stalled); n != 1 {
+		t.Fatalf("%d stalled series, want 1", n)
+	}
+	if v := testutil.ToFloat64(m.stalled.WithLabelValues("bes-system", "pakistan", "PermissionDenied")); v != 1 {
+		t.Fatalf("stalled{reason=PermissionDenied} = %v, want 1", v)
+	}
+
 	m.Forget(types.NamespacedName{Namespace: "bes-system", Name: "pakistan"})
 	if n := testutil.CollectAndCount(m.stepState); n != 0 {
 		t.Fatalf("%d step-state series after Forget, want 0", n)
+	}
+	if n := testutil.CollectAndCount(m.stalled); n != 0 {
+		t.Fatalf("%d stalled series after Forget, want 0", n)
 	}
 	if n := testutil.CollectAndCount(m, "region_withdrawal_seconds_until_cutoff"); n != 0 {
 		t.Fatalf("%d cutoff series after Forget, want 0", n)

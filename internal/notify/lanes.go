@@ -30,6 +30,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
+	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/email"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/webhook"
@@ -167,21 +168,7 @@ type deliveryMetrics struct {
 }
 
 func newDeliveryMetrics(reg prometheus.Registerer) *deliveryMetrics {
-	m := &deliveryMetrics{deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "region_withdrawal", Subsystem: "notify", Name: "deliveries_total",
-		Help: "Notice deliveries by channel and result: delivered, failed (permanently), retried (within a call), deferred (to a later call).",
-	}, []string{"channel", "result"})}
-	if reg != nil {
-		if err := reg.Register(m.deliveries); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-					m.deliveries = existing
-				}
-			}
-		}
-	}
-	return m
+	return &deliveryMetrics{deliveries: metrics.Deliveries(reg)}
 }
 
 func (m *deliveryMetrics) observe(ch channel.Name, result string) {

@@ -314,3 +314,65 @@ func TestArgoCDCustomizations(t *testing.T) {
 		}
 	}
 }
+
+// TestMonitoring: metrics.prometheusRule renders the repo's alert rules as a
+// PrometheusRule that promtool accepts, and metrics.grafanaDashboard renders
+// the dashboard, byte for byte, in a ConfigMap the Grafana sidecar loads.
+func TestMonitoring(t *testing.T) {
+	for _, u := range render(t, "rwo-system") {
+		if u.GetKind() == "PrometheusRule" || strings.HasSuffix(u.GetName(), "-dashboard") {
+			t.Fatalf("%s %s rendered without being asked for", u.GetKind(), u.GetName())
+		}
+	}
+	var rule, dash *unstructured.Unstructured
+	for _, u := range render(t, "rwo-system", "metrics.prometheusRule.enabled=true", "metrics.prometheusRule.labels.release=kps",
+		"metrics.grafanaDashboard.enabled=true", "metrics.grafanaDashboard.namespace=monitoring") {
+		switch {
+		case u.GetKind() == "PrometheusRule":
+			rule = u
+		case u.GetKind() == "ConfigMap" && strings.HasSuffix(u.GetName(), "-dashboard"):
+			dash = u
+		}
+	}
+	if rule == nil || rule.GetNamespace() != "rwo-system" || rule.GetLabels()["release"] != "kps" {
+		t.Fatalf("no PrometheusRule in rwo-system labelled release=kps: %v", rule)
+	}
+	src, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "prometheus", "rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any
+	if err := yaml.Unmarshal(src, &want); err != nil {
+		t.Fatal(err)
+	}
+	spec, _, _ := unstructured.NestedMap(rule.Object, "spec")
+	got, _ := yaml.Marshal(spec)
+	wantY, _ := yaml.Marshal(want)
+	if !bytes.Equal(got, wantY) {
+		t.Fatalf("the PrometheusRule's spec differs from config/prometheus/rules.yaml:\n%s", got)
+	}
+	// What the Prometheus Operator hands Prometheus is the spec as a rule
+	// file; promtool must accept it.
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		f := filepath.Join(t.TempDir(), "rules.yaml")
+		if err := os.WriteFile(f, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(promtool, "check", "rules", f).CombinedOutput(); err != nil {
+			t.Fatalf("promtool check rules refused the rendered rules: %v\n%s", err, out)
+		}
+	} else {
+		t.Log("promtool is not on PATH (hack/tools.sh promtool builds it); the rendered rules were compared, not checked")
+	}
+
+	if dash == nil || dash.GetNamespace() != "monitoring" || dash.GetLabels()["grafana_dashboard"] != "1" {
+		t.Fatalf("no dashboard ConfigMap in monitoring labelled grafana_dashboard=1: %v", dash)
+	}
+	board, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "grafana", "dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, _, _ := unstructured.NestedString(dash.Object, "data", "region-withdrawal.json"); data != string(board) {
+		t.Fatal("the rendered dashboard differs from config/grafana/dashboard.json")
+	}
+}
