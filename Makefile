@@ -154,6 +154,10 @@ build: generate ## Build the operator and the kubectl plugin (kubectl-withdrawal
 	go build -o bin/$(OPERATOR) .
 	go build -o bin/kubectl-withdrawal ./cmd/kubectl-withdrawal
 
+.PHONY: krew
+krew: ## Package the kubectl plugin for krew: an archive per platform and dist/withdrawal.yaml (VERSION=vX.Y.Z; the chart's appVersion by default).
+	go run ./hack/krew -out dist $(if $(VERSION),-version $(VERSION))
+
 .PHONY: run
 run: generate ## Run the operator from source against the current kubeconfig (KUBECONFIG or ~/.kube/config).
 	go run . $(RUN_ARGS)

@@ -27,12 +27,15 @@ CONTROLLER_TOOLS_VERSION=v0.23.0
 TRAEFIK_VERSION=v3.6.12
 # promtool checks and unit-tests the alert rules in config/prometheus.
 PROMETHEUS_VERSION=v0.316.0
+# krew and its manifest validator install the plugin from its krew manifest
+# and archive in a test (hack/krew), offline.
+KREW_VERSION=v0.4.3
 
-ALL_TOOLS=(etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kwokctl helm controller-gen kubelet kube-proxy traefik promtool)
+ALL_TOOLS=(etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kwokctl helm controller-gen kubelet kube-proxy traefik promtool krew validate-krew-manifest)
 
 if [[ "${1:-}" == "--print-versions" ]]; then
-  printf 'kubernetes %s\netcd %s\nkwok %s\nhelm %s\ncontroller-tools %s\ntraefik %s\nprometheus %s\n' \
-    "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$CONTROLLER_TOOLS_VERSION" "$TRAEFIK_VERSION" "$PROMETHEUS_VERSION"
+  printf 'kubernetes %s\netcd %s\nkwok %s\nhelm %s\ncontroller-tools %s\ntraefik %s\nprometheus %s\nkrew %s\n' \
+    "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$CONTROLLER_TOOLS_VERSION" "$TRAEFIK_VERSION" "$PROMETHEUS_VERSION" "$KREW_VERSION"
   exit 0
 fi
 
@@ -53,6 +56,7 @@ version_of() {
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
     traefik) echo "$TRAEFIK_VERSION" ;;
     promtool) echo "$PROMETHEUS_VERSION" ;;
+    krew|validate-krew-manifest) echo "$KREW_VERSION" ;;
     *) log "unknown tool $1"; exit 2 ;;
   esac
 }
@@ -110,6 +114,8 @@ build() {
       GOBIN="$BIN" go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION" ;;
     promtool)
       GOBIN="$BIN" go install "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION" ;;
+    krew|validate-krew-manifest)
+      GOBIN="$BIN" go install "sigs.k8s.io/krew/cmd/$name@$KREW_VERSION" ;;
   esac
   stamp "$name"
   log "built $name in $((SECONDS - start))s"

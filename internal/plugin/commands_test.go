@@ -21,6 +21,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -167,6 +168,11 @@ func TestStatus(t *testing.T) {
 		Steps:        []v1.StepStatus{{Name: v1.StepNotify, State: v1.StepRunning, StartedAt: &started, Progress: &v1.Progress{Done: 1, Total: 2}, Message: "sending"}},
 		Conditions: []metav1.Condition{{Type: v1.ConditionDeadlineAtRisk, Status: metav1.ConditionTrue, Reason: v1.ReasonApprovalMissing,
 			Message: "drain is not approved", LastTransitionTime: started}},
+		Notify: &v1.NotifyStatus{
+			Notices: []v1.NoticeStatus{{ID: "initial", Kind: v1.NoticeAnnouncement, ScheduledAt: started, StartedAt: &started,
+				Recipients: 1200, Sent: 900, Failed: 7, Pending: 293}},
+			Missed: []string{"final"},
+		},
 	}
 	if err := env.Client.Status().Update(context.Background(), rw); err != nil {
 		t.Fatal(err)
@@ -175,7 +181,14 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Phase: InProgress", "Next:  notify:reminder at 2026-03-29 03:00 CEST", "notify  Running", "1/2", "DeadlineAtRisk=True (ApprovalMissing): drain is not approved"} {
+	// The plugin's clock reads 2026-03-01 00:00 UTC; the cutoff is
+	// 2026-04-01 12:00 in Berlin (10:00 UTC).
+	for _, want := range []string{"cutoff 2026-04-01 12:00 CEST (in 31d 10h 0m)", "Phase: InProgress",
+		"Next:  notify:reminder at 2026-03-29 03:00 CEST (in 28d 1h 0m)", "notify  Running", "1/2",
+		"NOTICE   SCHEDULED             RECIPIENTS  SENT  FAILED  PENDING  STATE",
+		"initial  2026-03-26 10:00 CET  1200        900   7       293      sending",
+		"Missed (due after the cutoff, not sent): final",
+		"DeadlineAtRisk=True (ApprovalMissing): drain is not approved"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
@@ -241,5 +254,59 @@ func TestStatusWatchPrintsChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(200 * time.Millisecond) // give the watcher a moment before changing it again
+	}
+}
+
+// complete runs cobra's hidden __complete command, as a shell (or kubectl's
+// plugin completion) does, in namespace ns.
+func complete(t *testing.T, ns string, args ...string) []string {
+	t.Helper()
+	var out bytes.Buffer
+	o := &Options{IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: io.Discard}, Flags: genericclioptions.NewConfigFlags(true),
+		Clock: clocktesting.NewFakeClock(beforeEverything)}
+	o.NewClient = func() (client.WithWatch, error) {
+		return client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()})
+	}
+	cmd := newRootCommand(o)
+	cmd.SetOut(&out)
+	cmd.SetArgs(append([]string{"__complete", "--namespace", ns}, args...))
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(out.String()), "\n")
+}
+
+// TestCompletion: names complete from the cluster, with region and phase;
+// approve completes the steps still waiting for an approval; the shell is
+// told not to offer files.
+func TestCompletion(t *testing.T) {
+	setup(t, "complete")
+	const noFiles = ":4" // cobra.ShellCompDirectiveNoFileComp
+	got := complete(t, "complete", "status", "ger")
+	if len(got) != 2 || got[0] != "germany\tDE, -" || got[1] != noFiles {
+		t.Fatalf("status ger<TAB> = %q", got)
+	}
+	if got := complete(t, "complete", "status", "x"); len(got) != 1 || got[0] != noFiles {
+		t.Fatalf("status x<TAB> = %q, want nothing", got)
+	}
+	// The berlin sample requires approval of drain only.
+	got = complete(t, "complete", "approve", "germany", "")
+	if len(got) != 2 || !strings.HasPrefix(got[0], "drain\t") || got[1] != noFiles {
+		t.Fatalf("approve germany <TAB> = %q", got)
+	}
+	if _, err := run(t, "complete", "approve", "germany", "drain"); err != nil {
+		t.Fatal(err)
+	}
+	if got := complete(t, "complete", "approve", "germany", ""); len(got) != 1 || got[0] != noFiles {
+		t.Fatalf("approve germany <TAB> after approving = %q, want nothing", got)
+	}
+	// The completion script itself.
+	var script bytes.Buffer
+	o := &Options{IOStreams: genericiooptions.IOStreams{Out: &script, ErrOut: &script}, Flags: genericclioptions.NewConfigFlags(true), Clock: clocktesting.NewFakeClock(beforeEverything)}
+	cmd := newRootCommand(o)
+	cmd.SetOut(&script)
+	cmd.SetArgs([]string{"completion", "bash"})
+	if err := cmd.Execute(); err != nil || !strings.Contains(script.String(), "__start_kubectl-withdrawal") {
+		t.Fatalf("completion bash: %v\n%.300s", err, script.String())
 	}
 }

@@ -83,7 +83,8 @@ func newPlanCommand(o *Options) *cobra.Command {
 		Long: `plan shows the dated timeline of a withdrawal in the region's time zone and
 in UTC, what each step waits for, and — against a cluster — every object each
 step would touch. With -f it reads a YAML file and needs no cluster.`,
-		Args: cobra.MaximumNArgs(1),
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: o.completeName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var (
 				rw  *v1.RegionWithdrawal

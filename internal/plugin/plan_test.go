@@ -128,3 +128,31 @@ func TestPlanNeverTruncatesForMachines(t *testing.T) {
 		t.Fatalf("plan --all lists %d reminders, want %d", n, reminders)
 	}
 }
+
+func TestTimeLeft(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		30 * time.Second:                                  "now",
+		-30 * time.Second:                                 "now",
+		90 * time.Second:                                  "in 1m",
+		2*time.Hour + 5*time.Minute:                       "in 2h 5m",
+		3*24*time.Hour + 59*time.Second:                   "in 3d 0h 0m",
+		-(26*time.Hour + 30*time.Minute + 10*time.Second): "1d 2h 30m ago",
+	} {
+		if got := timeLeft(d); got != want {
+			t.Errorf("timeLeft(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestCompletionHelperName(t *testing.T) {
+	for argv0, want := range map[string]bool{
+		"/usr/local/bin/kubectl_complete-withdrawal": true,
+		`C:\bin\kubectl_complete-withdrawal.exe`:     false, // a Windows path is not split on Linux
+		"kubectl_complete-withdrawal.exe":            true,
+		"/usr/local/bin/kubectl-withdrawal":          false,
+	} {
+		if got := CompletionHelper(argv0); got != want {
+			t.Errorf("CompletionHelper(%q) = %v, want %v", argv0, got, want)
+		}
+	}
+}

@@ -24,7 +24,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -176,6 +178,8 @@ func newApproveCommand(o *Options) *cobra.Command {
 		Use:   "approve NAME STEP",
 		Short: "Approve a step that requires approval (notify, export, drain, routing)",
 		Args:  cobra.ExactArgs(2),
+		// Completes the name, then the steps still waiting for an approval.
+		ValidArgsFunction: o.completeApprove,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			step := v1.StepName(args[1])
 			if !slices.Contains(v1.AllSteps, step) {
@@ -203,9 +207,10 @@ func newApproveCommand(o *Options) *cobra.Command {
 
 func newSetCommand(o *Options, verb, done, short string, mutate func(*v1.RegionWithdrawalSpec)) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   verb + " NAME",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Use:               verb + " NAME",
+		Short:             short,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rw, err := o.update(cmd.Context(), args[0], func(s *v1.RegionWithdrawalSpec) error { mutate(s); return nil })
 			if err != nil {
@@ -226,9 +231,10 @@ func newCancelCommand(o *Options) *cobra.Command {
 	var reason string
 	var afterCutoff bool
 	cmd := &cobra.Command{
-		Use:   "cancel NAME",
-		Short: "Cancel a withdrawal: restore routes and replicas, tell customers; cannot be undone",
-		Args:  cobra.ExactArgs(1),
+		Use:               "cancel NAME",
+		Short:             "Cancel a withdrawal: restore routes and replicas, tell customers; cannot be undone",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rw, err := o.update(cmd.Context(), args[0], func(s *v1.RegionWithdrawalSpec) error {
 				s.Cancel = true
@@ -259,9 +265,10 @@ func newCancelCommand(o *Options) *cobra.Command {
 func newStatusCommand(o *Options) *cobra.Command {
 	var watch bool
 	cmd := &cobra.Command{
-		Use:   "status NAME",
-		Short: "Show a withdrawal's progress and next action (-w to follow it)",
-		Args:  cobra.ExactArgs(1),
+		Use:               "status NAME",
+		Short:             "Show a withdrawal's progress and next action (-w to follow it)",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			rw, c, err := o.get(ctx, args[0])
@@ -283,7 +290,7 @@ func (o *Options) status(rw *v1.RegionWithdrawal) error {
 	if done, err := o.print(rw.Status); done {
 		return err
 	}
-	return writeStatus(o.Out, rw)
+	return writeStatus(o.Out, rw, o.Clock.Now())
 }
 
 // follow prints the status on every change, until interrupted or the
@@ -316,9 +323,22 @@ func (o *Options) follow(ctx context.Context, c client.WithWatch, rw *v1.RegionW
 	})
 }
 
+// CompletionHelper reports whether the binary was started as
+// kubectl_complete-withdrawal (a link to kubectl-withdrawal), the name
+// kubectl looks for on PATH to complete a plugin's arguments.
+func CompletionHelper(argv0 string) bool {
+	name := strings.TrimSuffix(filepath.Base(argv0), ".exe")
+	return name == "kubectl_complete-withdrawal"
+}
+
 // Main runs the plugin with the process's streams.
 func Main() int {
 	cmd := NewCommand(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
+	if CompletionHelper(os.Args[0]) {
+		// kubectl (1.26 and later) completes `kubectl withdrawal ...` by
+		// running kubectl_complete-withdrawal with the words typed so far.
+		cmd.SetArgs(append([]string{cobra.ShellCompRequestCmd}, os.Args[1:]...))
+	}
 	if err := cmd.ExecuteContext(context.Background()); err != nil {
 		return 1
 	}

@@ -63,6 +63,8 @@ it), and writes only where that ServiceAccount may. Records that name none
 were written by an operator acting as itself: restore then acts as you, and
 only in the withdrawal's own namespace unless --allow-cross-namespace.`,
 		Args: cobra.ExactArgs(1),
+		// The withdrawal is gone, so there is no name to offer.
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.restore(cmd.Context(), args[0], f)
 		},

@@ -28,9 +28,10 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 )
 
-// writeStatus prints a withdrawal's status for people: the phase, the next
-// action, each step, the notices, the conditions that need attention.
-func writeStatus(w io.Writer, rw *v1.RegionWithdrawal) error {
+// writeStatus prints a withdrawal's status for people: the time left to the
+// cutoff, the phase, the next action, each step, the notices with their
+// counts, and the conditions that need attention.
+func writeStatus(w io.Writer, rw *v1.RegionWithdrawal, now time.Time) error {
 	loc, err := time.LoadLocation(rw.Spec.TimeZone)
 	if err != nil {
 		loc = time.UTC
@@ -42,14 +43,18 @@ func writeStatus(w io.Writer, rw *v1.RegionWithdrawal) error {
 		return t.In(loc).Format("2006-01-02 15:04 MST")
 	}
 	st := rw.Status
-	fmt.Fprintf(w, "%s/%s: region %s, cutoff %s\n", rw.Namespace, rw.Name, rw.Spec.Region, show(&rw.Spec.Cutoff))
+	fmt.Fprintf(w, "%s/%s: region %s, cutoff %s (%s)\n", rw.Namespace, rw.Name, rw.Spec.Region, show(&rw.Spec.Cutoff), timeLeft(rw.Spec.Cutoff.Sub(now)))
 	fmt.Fprintf(w, "Phase: %s", orDash(string(st.Phase)))
 	if rw.Spec.DryRun {
 		fmt.Fprint(w, " (dry run)")
 	}
 	fmt.Fprintln(w)
 	if st.NextAction != "" {
-		fmt.Fprintf(w, "Next:  %s at %s\n", st.NextAction, show(st.NextActionAt))
+		next := ""
+		if st.NextActionAt != nil {
+			next = fmt.Sprintf(" (%s)", timeLeft(st.NextActionAt.Sub(now)))
+		}
+		fmt.Fprintf(w, "Next:  %s at %s%s\n", st.NextAction, show(st.NextActionAt), next)
 	}
 	if st.ObservedGeneration != rw.Generation {
 		fmt.Fprintf(w, "(the controller has not seen the latest spec yet: generation %d, observed %d)\n", rw.Generation, st.ObservedGeneration)
@@ -84,6 +89,32 @@ func writeStatus(w io.Writer, rw *v1.RegionWithdrawal) error {
 		}
 	}
 	return nil
+}
+
+// timeLeft says how far away d is, to the minute: "in 3d 4h 5m", or "5m
+// ago" once it has passed.
+func timeLeft(d time.Duration) string {
+	if d > -time.Minute && d < time.Minute {
+		return "now"
+	}
+	past := d < 0
+	if past {
+		d = -d
+	}
+	d = d.Truncate(time.Minute)
+	days, hours, minutes := int64(d/(24*time.Hour)), int64(d%(24*time.Hour)/time.Hour), int64(d%time.Hour/time.Minute)
+	var parts []string
+	if days > 0 {
+		parts = append(parts, fmt.Sprintf("%dd", days))
+	}
+	if hours > 0 || days > 0 {
+		parts = append(parts, fmt.Sprintf("%dh", hours))
+	}
+	parts = append(parts, fmt.Sprintf("%dm", minutes))
+	if past {
+		return strings.Join(parts, " ") + " ago"
+	}
+	return "in " + strings.Join(parts, " ")
 }
 
 func orDash(s string) string {
@@ -126,26 +157,35 @@ func writeSteps(w io.Writer, st v1.RegionWithdrawalStatus, show func(*metav1.Tim
 	return tw.Flush()
 }
 
-// writeNotices prints one line per notice.
+// writeNotices prints one line per notice, with how many recipients it was
+// sent to, failed for and has still to reach, then the notices missed.
 func writeNotices(w io.Writer, st v1.RegionWithdrawalStatus, show func(*metav1.Time) string) error {
-	if st.Notify == nil || len(st.Notify.Notices) == 0 {
+	if st.Notify == nil || (len(st.Notify.Notices) == 0 && len(st.Notify.Missed) == 0) {
 		return nil
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NOTICE\tSCHEDULED\tSENT\tFAILED\tRECIPIENTS\tSTATE")
-	for _, n := range st.Notify.Notices {
-		state := "sending"
-		switch {
-		case n.FinishedAt != nil && n.DryRun:
-			state = "rehearsed"
-		case n.FinishedAt != nil:
-			state = "finished"
+	if len(st.Notify.Notices) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NOTICE\tSCHEDULED\tRECIPIENTS\tSENT\tFAILED\tPENDING\tSTATE")
+		for _, n := range st.Notify.Notices {
+			state := "sending"
+			switch {
+			case n.FinishedAt != nil && n.DryRun:
+				state = "rehearsed"
+			case n.FinishedAt != nil:
+				state = "finished"
+			}
+			if n.MissedSlots > 0 {
+				state += fmt.Sprintf(" (%d missed slots folded in)", n.MissedSlots)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", n.ID, show(&n.ScheduledAt), n.Recipients, n.Sent, n.Failed, n.Pending, state)
 		}
-		if n.MissedSlots > 0 {
-			state += fmt.Sprintf(" (%d missed slots folded in)", n.MissedSlots)
+		if err := tw.Flush(); err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", n.ID, show(&n.ScheduledAt), n.Sent, n.Failed, n.Recipients, state)
 	}
-	return tw.Flush()
+	if len(st.Notify.Missed) > 0 {
+		fmt.Fprintf(w, "Missed (due after the cutoff, not sent): %s\n", strings.Join(st.Notify.Missed, ", "))
+	}
+	return nil
 }
