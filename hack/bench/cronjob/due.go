@@ -124,6 +124,11 @@ func benchDue(ctx context.Context, c client.Client, cfg *rest.Config, op *operat
 	if tr != nil {
 		tr.report(due, time.Now())
 	}
+	if complete {
+		if err := benchBare(ctx, cfg, n, stats.Quantile(r.switched, 0.99)); err != nil {
+			return err
+		}
+	}
 	if !complete {
 		return fmt.Errorf("not everything was seen done within %s of the due time", timeout)
 	}
@@ -140,17 +145,21 @@ func createDuePair(ctx context.Context, c client.Client, ns, schedule string, du
 	if err := createIngress(ctx, c, ns, "route"); err != nil {
 		return err
 	}
-	cj := &batchv1.CronJob{
-		ObjectMeta: metav1.ObjectMeta{Name: "tick", Namespace: ns},
+	if err := c.Create(ctx, cronJob(ns, "tick", schedule)); err != nil {
+		return err
+	}
+	return c.Create(ctx, routingWithdrawal(ns, "withdraw", due))
+}
+
+// cronJob is a CronJob in Etc/UTC whose Job runs one pod.
+func cronJob(ns, name, schedule string) *batchv1.CronJob {
+	return &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: batchv1.CronJobSpec{Schedule: schedule, TimeZone: ptr.To("Etc/UTC"),
 			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy: corev1.RestartPolicyNever, TerminationGracePeriodSeconds: ptr.To[int64](1),
 				Containers: []corev1.Container{{Name: "tick", Image: "example.com/tick"}}}}}}},
 	}
-	if err := c.Create(ctx, cj); err != nil {
-		return err
-	}
-	return c.Create(ctx, routingWithdrawal(ns, "withdraw", due))
 }
 
 // routingWithdrawal is a withdrawal whose only step switches its

@@ -26,6 +26,12 @@ limitations under the License.
 //     step is seen started in status and when its Ingress is seen switched;
 //     the operator's own recorded lateness is read from status.
 //
+//     Then the limit: the same N Ingresses patched by a bare client, 16 at
+//     a time from a common start, with the operator's client budget and
+//     with none; the operator's p99 is printed as a ratio to the first.
+//     Then the fair baseline: kube-controller-manager restarted with the
+//     operator's client budget, and N new CronJobs due in one minute.
+//
 //  2. idle: I withdrawals wait for a cutoff hours away; reconciles per
 //     minute (controller_runtime_reconcile_total from the operator's
 //     metrics endpoint), CPU (utime+stime) and RSS over a window.
@@ -199,6 +205,13 @@ func run(ctx context.Context, o options) (err error) {
 		}); err != nil {
 			return err
 		}
+		// The CronJob controller above ran with kube-controller-manager's
+		// default client budget (20 per second, burst 30); this round gives
+		// it the operator's, so the two are compared on equal terms.
+		if err := benchCronFair(ctx, c, kwok, o.n, o.lead, o.dueTimeout); err != nil {
+			return fmt.Errorf("fair baseline: %w", err)
+		}
+		fmt.Println()
 	}
 	if o.idle > 0 {
 		if err := phase("idle", func(op *operator) error {

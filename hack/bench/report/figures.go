@@ -250,13 +250,14 @@ var (
 	drainOpRE  = regexp.MustCompile(`drained \d+ Deployments \(\d+ pods\) in (\S+) `)
 	drainUseRE = regexp.MustCompile(`CPU ([\d.]+)% of one core \(([\d.]+) s CPU\), RSS ([\d.]+) MiB before, peak RSS[^;]* ([\d.]+) MiB;`)
 	podsGoneRE = regexp.MustCompile(`deleted \(watch\) (\S+) after creation`)
+	ratioRE    = regexp.MustCompile(`: ([\d.]+)× `)
 )
 
 func cronjobRows(b *benchmark, o output) []row {
 	n := o.count("due: ")
 	var r []row
 	cron := o.quantiles("cronjob controller: due → Job ADDED")
-	bench := fmt.Sprintf("cronjob (kwok): CronJob controller, %s CronJobs due in one minute, due → Job ADDED (watch)", n)
+	bench := fmt.Sprintf("cronjob (kwok): CronJob controller with kube-controller-manager's default client budget (20/s, burst 30), %s CronJobs due in one minute, due → Job ADDED (watch)", n)
 	if cron.ok {
 		r = append(r, row{bench: bench, figure: cron.String(), goal: "— (the baseline)", met: noGoal})
 	} else {
@@ -289,6 +290,30 @@ func cronjobRows(b *benchmark, o output) []row {
 		r = append(r, row{bench: bench, figure: switched.String(), goal: "p99 < 1s", met: yesNo(switched.p99 < time.Second)})
 	} else {
 		r = append(r, missing(b, bench, "p99 < 1s"))
+	}
+
+	fair := o.quantiles("fair baseline: cronjob controller")
+	bench = fmt.Sprintf("cronjob (kwok): CronJob controller with the operator's client budget (100/s, burst 300), %s CronJobs due in one minute, due → Job ADDED (watch)", n)
+	if fair.ok {
+		r = append(r, row{bench: bench, figure: fair.String(), goal: "— (the fair baseline)", met: noGoal})
+	} else {
+		r = append(r, missing(b, bench, noGoal))
+	}
+	for _, budget := range []string{"the operator's client budget", "no client-side limit"} {
+		bare := o.quantiles("limit: bare client, " + budget)
+		bench = fmt.Sprintf("cronjob (kwok): the limit: a bare client, %s, the same %s Ingresses patched 16 at a time from a common start (start → response)", budget, n)
+		if bare.ok {
+			r = append(r, row{bench: bench, figure: bare.String(), goal: "— (the limit)", met: noGoal})
+		} else {
+			r = append(r, missing(b, bench, noGoal))
+		}
+	}
+	bench = "cronjob (kwok): operator p99 due → Ingress seen switched, as a ratio to the bare client's p99 with the same budget"
+	if m, ok := o.match("limit: operator p99", ratioRE); ok {
+		ratio, _ := strconv.ParseFloat(m[1], 64)
+		r = append(r, row{bench: bench, figure: m[1] + "×", goal: "≤ 1.5×", met: yesNo(ratio <= 1.5)})
+	} else {
+		r = append(r, missing(b, bench, "≤ 1.5×"))
 	}
 
 	idle := o.count("idle: ")

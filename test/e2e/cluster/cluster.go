@@ -263,11 +263,26 @@ func (c *Cluster) StopAPIServer() (start func() error, err error) {
 	}, nil
 }
 
+// Restart stops a component kwokctl started and starts it again with
+// extra flags appended to its command line (a later flag wins), e.g. a
+// benchmark giving kube-controller-manager another client budget.
+func (c *Cluster) Restart(component string, extra ...string) error {
+	start, err := c.killWith(component, extra)
+	if err != nil {
+		return err
+	}
+	return start()
+}
+
 // kill kills a component kwokctl started (by its pid file) with SIGKILL
 // and returns a function that starts it again with the same command line,
 // environment and directory, appending to its log. kwokctl's pid file is
 // updated, so Stop still finds it.
 func (c *Cluster) kill(component string) (start func() error, err error) {
+	return c.killWith(component, nil)
+}
+
+func (c *Cluster) killWith(component string, extra []string) (start func() error, err error) {
 	pidFile := filepath.Join(c.clusterDir(), "pids", component+".pid")
 	raw, err := os.ReadFile(pidFile)
 	if err != nil {
@@ -290,7 +305,7 @@ func (c *Cluster) kill(component string) (start func() error, err error) {
 	if err != nil {
 		return nil, err
 	}
-	argv := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	argv := append(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), extra...)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return nil, err
 	}
