@@ -152,11 +152,18 @@ func actionEvents(old, new *v1.RegionWithdrawalStatus, in Input) []Event {
 	}
 	for _, s := range new.Steps {
 		was := findStep(old, s.Name)
+		startedNow := s.StartedAt != nil && (was == nil || !sameTime(was.StartedAt, s.StartedAt))
+		finishedNow := s.FinishedAt != nil && (was == nil || !sameTime(was.FinishedAt, s.FinishedAt) || was.State != s.State)
+		// A step that starts and succeeds on time in one reconcile (a
+		// routing switch at the cutoff) gets one Event, not two: at the
+		// cutoff every request counts. A late start still says so.
+		onTime := s.Lateness == nil || s.Lateness.Duration < LateThreshold
+		folded := startedNow && finishedNow && onTime && !s.DryRun && s.State == v1.StepSucceeded
 		// The notify step starts and finishes with its notices.
-		if s.Name != v1.StepNotify && s.StartedAt != nil && (was == nil || !sameTime(was.StartedAt, s.StartedAt)) {
+		if s.Name != v1.StepNotify && startedNow && !folded {
 			started(string(s.Name), s.Lateness, 0, s.DryRun, false)
 		}
-		if s.FinishedAt == nil || (was != nil && sameTime(was.FinishedAt, s.FinishedAt) && was.State == s.State) {
+		if !finishedNow {
 			continue
 		}
 		id := planner.StartAction(s.Name, time.Time{}).ID
@@ -168,6 +175,8 @@ func actionEvents(old, new *v1.RegionWithdrawalStatus, in Input) []Event {
 			add(false, v1.ReasonDryRunPlanned, "Plan", "%s: %s", s.Name, in.message(id, new, s.Name))
 		case s.State == v1.StepFailed:
 			add(true, v1.ReasonStepFailed, "Run", "%s failed: %s", s.Name, in.message(id, new, s.Name))
+		case folded && s.Name != v1.StepNotify:
+			add(false, v1.ReasonStepSucceeded, "Run", "%s started and finished: %s", s.Name, in.message(id, new, s.Name))
 		case s.State == v1.StepSucceeded:
 			add(false, v1.ReasonStepSucceeded, "Run", "%s finished: %s", s.Name, in.message(id, new, s.Name))
 		}

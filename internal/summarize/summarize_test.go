@@ -305,7 +305,22 @@ func TestEvents(t *testing.T) {
 				Record(st, a, executor.Result{Done: true, Message: "recorded message"}, afterDrain)
 			},
 			results: map[string]Result{"drain": {Message: "3/3 workloads scaled to zero"}},
-			want:    []string{"Normal StepStarted: drain started", "Normal StepSucceeded: drain finished: 3/3 workloads scaled to zero"}},
+			// One Event: at the cutoff every request counts.
+			want: []string{"Normal StepSucceeded: drain started and finished: 3/3 workloads scaled to zero"}},
+		{name: "a step that starts late and finishes says it was late", spec: spec(), old: &v1.RegionWithdrawalStatus{Phase: v1.PhaseScheduled}, now: afterDrain,
+			act: func(st *v1.RegionWithdrawalStatus) {
+				a := planner.StartAction(v1.StepDrain, drainDue)
+				a.Lateness = late.Duration
+				planner.RecordStarted(st, a, afterDrain, false)
+				Record(st, a, executor.Result{Done: true, Message: "recorded message"}, afterDrain)
+			},
+			results: map[string]Result{"drain": {Message: "3/3 workloads scaled to zero"}},
+			want:    []string{"Warning StepLate: drain started 2h0m0s after it was due", "Normal StepSucceeded: drain finished: 3/3 workloads scaled to zero"}},
+		{name: "a step that starts in one reconcile and finishes in another gets both Events", spec: spec(), old: &v1.RegionWithdrawalStatus{Phase: v1.PhaseScheduled}, now: afterDrain,
+			act: func(st *v1.RegionWithdrawalStatus) {
+				planner.RecordStarted(st, planner.StartAction(v1.StepDrain, drainDue), afterDrain, false)
+			},
+			want: []string{"Normal StepStarted: drain started"}},
 		{name: "a rehearsal on time says only what it planned", spec: spec(func(s *v1.RegionWithdrawalSpec) { s.DryRun = true }), old: &v1.RegionWithdrawalStatus{Phase: v1.PhaseScheduled}, now: afterDrain,
 			act: func(st *v1.RegionWithdrawalStatus) {
 				a := planner.StartAction(v1.StepDrain, drainDue)
