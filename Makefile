@@ -76,7 +76,7 @@ verify: controller-gen ## Fail if generated files or go.mod/go.sum are stale.
 	hack/verify.sh
 
 .PHONY: test
-test: tools ## Run the whole suite: verify, unit, envtest, integration, chart, the end-to-end tests on a simulated cluster, and the withdrawal on a real node (needs root).
+test: tools ## Run the whole suite: verify, alert rules, unit, envtest, integration, chart, the end-to-end tests on a simulated cluster, and the withdrawal on a real node (needs root).
 	$(MAKE) --no-print-directory verify
 	$(MAKE) --no-print-directory test-rules
 	$(MAKE) --no-print-directory fuzz-ci
