@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -92,24 +93,23 @@ func (o *Options) completeApprove(cmd *cobra.Command, args []string, toComplete 
 	default:
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	items, err := o.withdrawals(cmd.Context(), args[0])
+	ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
+	defer cancel()
+	rw, _, err := o.get(ctx, args[0])
+	if apierrors.IsNotFound(err) {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
 	if err != nil {
 		cobra.CompErrorln(err.Error())
 		return nil, cobra.ShellCompDirectiveError
 	}
-	for _, rw := range items {
-		if rw.Name != args[0] {
-			continue
+	var out []cobra.Completion
+	for _, step := range approvable(rw) {
+		if strings.HasPrefix(string(step), toComplete) {
+			out = append(out, cobra.CompletionWithDesc(string(step), "state "+orDash(string(stepState(rw, step)))))
 		}
-		var out []cobra.Completion
-		for _, step := range approvable(&rw) {
-			if strings.HasPrefix(string(step), toComplete) {
-				out = append(out, cobra.CompletionWithDesc(string(step), "state "+orDash(string(stepState(&rw, step)))))
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
 	}
-	return nil, cobra.ShellCompDirectiveNoFileComp
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 // approvable lists the steps the spec requires an approval for and that
