@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -251,9 +252,13 @@ func (h *harness) get() *v1.RegionWithdrawal {
 
 func (h *harness) update(mutate func(*v1.RegionWithdrawalSpec)) {
 	h.t.Helper()
-	rw := h.get()
-	mutate(&rw.Spec)
-	if err := h.c.Update(h.ctx, rw); err != nil {
+	// A running manager may write status between the read and the
+	// update; read again and reapply, as kubectl edit would.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		rw := h.get()
+		mutate(&rw.Spec)
+		return h.c.Update(h.ctx, rw)
+	}); err != nil {
 		h.t.Fatal(err)
 	}
 }
