@@ -74,6 +74,18 @@ type NotifyStep struct {
 	// +optional
 	Templates *NoticeTemplates `json:"templates,omitempty"`
 
+	// locales give the notices in other languages. For each notice, a
+	// recipient whose locale column reads "ur-PK" gets the first of: the
+	// ur-PK templates, the ur templates, spec.notify.templates, the
+	// built-in English text. Whichever renders, .CutoffDate, .CutoffTime
+	// and .Lang follow the recipient's locale, and HTML bodies are marked
+	// with its language and direction.
+	// +optional
+	// +listType=map
+	// +listMapKey=locale
+	// +kubebuilder:validation:MaxItems=16
+	Locales []LocaleTemplates `json:"locales,omitempty"`
+
 	// afterCutoff sends one notice after the cutoff when the announcement or
 	// the final notice could not go out before it (the withdrawal was
 	// created late, or the operator was down): that the service has ended,
@@ -316,11 +328,25 @@ type NoticeTemplates struct {
 	AfterCutoff *NoticeTemplate `json:"afterCutoff,omitempty"`
 }
 
+// LocaleTemplates are the notices in one language.
+// +kubebuilder:validation:XValidation:rule="has(self.announcement) || has(self.reminder) || has(self.final) || has(self.cancellation) || has(self.afterCutoff)",message="give at least one notice for this locale"
+type LocaleTemplates struct {
+	// locale is a BCP 47 language tag, e.g. "ur" or "ur-PK".
+	// +required
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=35
+	// +kubebuilder:validation:Pattern=`^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$`
+	Locale string `json:"locale"`
+
+	NoticeTemplates `json:",inline"`
+}
+
 // NoticeTemplate is a Go text/template for the subject and body of a notice.
 // Templates see .Region, .Cutoff (in the recipient's time zone), .CutoffUTC,
-// .DaysLeft, .TimeLeft ("3 days", "1 day", "5 hours"), .ExportLocation and
-// .Recipient. They may range only over .Recipient.Fields, and render within
-// caps (see docs/notify.md).
+// .CutoffDate and .CutoffTime (written the recipient's locale's way),
+// .DaysLeft, .TimeLeft ("3 days", "1 day", "5 hours"), .Lang, .Dir ("ltr" or
+// "rtl"), .ExportLocation and .Recipient. They may range only over
+// .Recipient.Fields, and render within caps (see docs/notify.md).
 type NoticeTemplate struct {
 	// subject of the notice.
 	// +required

@@ -477,6 +477,28 @@ func TestCreateRejectsInvalidSpec(t *testing.T) {
 			mutate:      func(s map[string]any) { set(s, "None", "notify", "email", "security") },
 			wantInError: []string{"spec.notify.email.security", "Unsupported value"},
 		},
+		{
+			name: "locale that is not a language tag",
+			mutate: func(s map[string]any) {
+				set(s, []any{map[string]any{"locale": "urdu please", "final": map[string]any{"subject": "s", "text": "t"}}}, "notify", "locales")
+			},
+			wantInError: []string{"spec.notify.locales[0].locale", "should match"},
+		},
+		{
+			name: "locale given twice",
+			mutate: func(s map[string]any) {
+				ur := map[string]any{"locale": "ur", "final": map[string]any{"subject": "s", "text": "t"}}
+				set(s, []any{ur, ur}, "notify", "locales")
+			},
+			wantInError: []string{"spec.notify.locales[1]", "Duplicate value"},
+		},
+		{
+			name: "locale with no notice",
+			mutate: func(s map[string]any) {
+				set(s, []any{map[string]any{"locale": "ur"}}, "notify", "locales")
+			},
+			wantInError: []string{"spec.notify.locales[0]", "give at least one notice for this locale"},
+		},
 
 		// export
 		{

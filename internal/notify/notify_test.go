@@ -618,3 +618,97 @@ func TestFinishedRemindersCheckpointsAreCompacted(t *testing.T) {
 		t.Fatalf("kept %v, want %v: the announcement and the reminder in flight", kept, want)
 	}
 }
+
+// TestEachRecipientInTheirLanguage sends the announcement to a real
+// webhook receiver and a real SMTP server: Urdu customers get the Urdu
+// templates with the HTML marked right to left and the language on the
+// wire; the others get English, dated their English's way.
+func TestEachRecipientInTheirLanguage(t *testing.T) {
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	rcv.Record = true
+	srv, err := testsrv.NewSMTP(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	hook := rcv.Server.URL + "/hooks/"
+	csv := "id,name,email,webhook,locale\n" +
+		"w-ur,کراچی ٹیکسٹائل,," + hook + "w-ur,ur-PK\n" +
+		"w-en,Indus Logistics,," + hook + "w-en,\n" +
+		"e-ur,لاہور ہیلتھ,e-ur@example.com,,ur\n" +
+		"e-gb,Quetta Mining,e-gb@example.com,,en-GB\n"
+	f := newFixture(t, csv)
+	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "smtp", Namespace: f.ns},
+		Data: map[string][]byte{"username": []byte(srv.Username), "password": []byte(srv.Password)}})
+	limits := v1.DeliveryLimits{RatePerSecond: 1000, Concurrency: 4, MaxAttempts: 2}
+	rw := f.withdrawal(&v1.NotifyStep{
+		Webhook: webhookChannel(rcv, "", limits),
+		Email: &v1.EmailChannel{Host: "127.0.0.1", Port: int32(srv.Addr.Port), Security: v1.SMTPStartTLS,
+			From: "Service Notices <notices@example.com>", CredentialsSecretRef: &v1.LocalObjectReference{Name: "smtp"},
+			CABundle: srv.CertPEM, Limits: limits},
+		Locales: []v1.LocaleTemplates{{Locale: "ur", NoticeTemplates: v1.NoticeTemplates{Announcement: &v1.NoticeTemplate{
+			Subject: "پاکستان میں سروس {{.CutoffDate}} کو بند ہو جائے گی",
+			Text:    "محترم {{.Recipient.Name}}، {{.DaysLeftNumber}} دن باقی ہیں۔",
+			HTML:    "<p>محترم {{.Recipient.Name}}</p>",
+		}}}},
+	}, 1)
+	res := untilDone(t, f.ctx, newExecutor(events.NewFakeRecorder(100), 16), rw, announcement)
+	if c := counts(res); c.Sent != 4 || c.Failed != 0 {
+		t.Fatalf("sent %d, failed %d; want 4 and 0 (%s)", c.Sent, c.Failed, res.Message)
+	}
+
+	for id, want := range map[string]struct{ lang, subject, html string }{
+		"w-ur": {"ur-PK", "پاکستان میں سروس 30 دسمبر، 2026 کو بند ہو جائے گی", `<div lang="ur-PK" dir="rtl"><p>محترم کراچی ٹیکسٹائل</p></div>`},
+		"w-en": {"en", "Service in PK ends on 30 December 2026", `<div lang="en" dir="ltr"><p>Dear Indus Logistics,</p>`},
+	} {
+		d := rcv.Deliveries(id)
+		if len(d) != 1 {
+			t.Fatalf("%s: %d deliveries, want 1", id, len(d))
+		}
+		if b := d[0].Body; b.Lang != want.lang || b.Subject != want.subject || !strings.HasPrefix(b.HTML, want.html) {
+			t.Errorf("%s got lang %q, subject %q, HTML %q; want %q, %q, HTML starting %q", id, b.Lang, b.Subject, b.HTML, want.lang, want.subject, want.html)
+		}
+	}
+
+	mails := map[string][]byte{}
+	for _, m := range srv.Mails() {
+		mails[m.To] = m.Data
+	}
+	for to, want := range map[string]struct{ lang, html string }{
+		"e-ur@example.com": {"ur", `<div lang="ur" dir="rtl"><p>محترم لاہور ہیلتھ</p></div>`},
+		// en-GB has no templates of its own: English, marked en-GB.
+		"e-gb@example.com": {"en-GB", `<div lang="en-GB" dir="ltr">`},
+	} {
+		msg, err := mail.ReadMessage(bytes.NewReader(mails[to]))
+		if err != nil {
+			t.Fatalf("%s: %v", to, err)
+		}
+		if got := msg.Header.Get("Content-Language"); got != want.lang {
+			t.Errorf("%s: Content-Language %q, want %q", to, got, want.lang)
+		}
+		_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mr := multipart.NewReader(msg.Body, params["boundary"])
+		var html string
+		for {
+			p, err := mr.NextPart()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(p)
+			if strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") {
+				html = string(body)
+			}
+		}
+		if !strings.HasPrefix(html, want.html) {
+			t.Errorf("%s: HTML %q, want it to start %q", to, html, want.html)
+		}
+	}
+}

@@ -248,7 +248,8 @@ func (p *pass) render(ctx context.Context, items []*item, out *records) map[chan
 				reason: "no configured channel reaches this recipient (webhook needs an address in the record or spec.notify.webhook.url; email needs an address and spec.notify.email)"})
 			continue
 		}
-		subject, text, html, err := p.renderer.Render(p.a.Notice, p.data(ctx, it.r))
+		d := p.data(ctx, it.r)
+		subject, text, html, err := p.renderer.Render(p.a.Notice, d)
 		if err != nil {
 			for _, u := range it.units {
 				out.add(record{kind: recFailed, hash: u.hash, id: it.r.ID, ch: u.ch, reason: capReason(err.Error())})
@@ -258,7 +259,7 @@ func (p *pass) render(ctx context.Context, items []*item, out *records) map[chan
 		msg := &channel.Message{
 			Key: it.key, Namespace: p.rw.Namespace, Name: p.rw.Name, UID: string(p.rw.UID),
 			NoticeID: p.a.NoticeID(), Kind: p.a.Notice, Region: p.rw.Spec.Region, CutoffUTC: p.rw.Spec.Cutoff.UTC(),
-			Recipient: it.r, Subject: subject, Text: text, HTML: html,
+			Recipient: it.r, Lang: d.Lang, Subject: subject, Text: text, HTML: html,
 		}
 		for _, u := range it.units {
 			jobs[u.ch] = append(jobs[u.ch], &job{msg: msg, u: u, prev: p.st.deferred[u.hash].attempts})

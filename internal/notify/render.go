@@ -19,6 +19,7 @@ package notify
 import (
 	"errors"
 	"fmt"
+	"html"
 	htmltemplate "html/template"
 	"math"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"k8s.io/utils/clock"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/locale"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 )
 
@@ -50,14 +52,30 @@ type Data struct {
 	Cutoff time.Time
 	// CutoffUTC is the cutoff in UTC.
 	CutoffUTC time.Time
+	// CutoffDate and CutoffTime are Cutoff's date and time of day written
+	// the way Lang writes them: "30 دسمبر، 2026" and "12:00 AM" for ur-PK,
+	// "December 30, 2026" and "12:00 am" for en.
+	CutoffDate, CutoffTime string
+	// Lang is the language the notice is written in: the recipient's
+	// locale when the chosen templates are in it or its parent ("ur-PK"
+	// for ur templates), else the templates' own ("en" for
+	// spec.notify.templates and the built-in text).
+	Lang string
+	// Dir is "rtl" when Lang is written right to left, else "ltr".
+	Dir string
 	// DaysLeft is the whole days from the notice's due time to the cutoff,
 	// rounded up. It counts from the due time, not the sending time, so
 	// every attempt renders the same text.
 	DaysLeft int
 	// TimeLeft is the same span in words that read well at any size: "30
 	// days", "1 day", "5 hours", "40 minutes"; "no time" at or after the
-	// cutoff.
+	// cutoff. It is English; other languages build their own from the two
+	// fields below.
 	TimeLeft string
+	// DaysLeftNumber is DaysLeft in Lang's digits ("30", "٣٠"), and
+	// DaysLeftPlural its CLDR plural category in Lang ("one", "other",
+	// ...), for templates that pick the word for "day".
+	DaysLeftNumber, DaysLeftPlural string
 	// ExportLocation is where the recipient's export can be fetched, once
 	// known; empty until the export step provides it.
 	ExportLocation string
@@ -65,6 +83,10 @@ type Data struct {
 	CancelReason string
 	// Recipient is the customer; .Recipient.Fields holds the free columns.
 	Recipient recipients.Recipient
+
+	// set is the locale whose templates render this notice; "" is the
+	// default set.
+	set string
 }
 
 // The built-in texts. They use only fields every recipient has.
@@ -133,12 +155,31 @@ type notice struct {
 type Renderer struct {
 	// Clock times each render against RenderDeadline; nil is the real
 	// clock.
-	Clock   clock.PassiveClock
-	rw      *v1.RegionWithdrawal
-	region  *time.Location
-	zones   map[string]*time.Location
-	notices map[v1.NoticeKind]*notice
+	Clock  clock.PassiveClock
+	rw     *v1.RegionWithdrawal
+	region *time.Location
+	zones  map[string]*time.Location
+	// sets holds the compiled templates by locale; "" is the default set
+	// (spec.notify.templates over the built-in text), complete for every
+	// kind. A locale's set holds only the kinds it gives.
+	sets map[string]map[v1.NoticeKind]*notice
+	// langs caches what each recipient locale string resolves to.
+	langs map[string]resolved
 }
+
+// resolved is what one recipient locale string comes to: its fallback
+// chain (empty when it does not parse) and its formats.
+type resolved struct {
+	chain []string
+	loc   locale.Locale
+}
+
+// maxCachedLangs bounds Renderer.langs: locale strings come from
+// customers, so a list may hold one per recipient.
+const maxCachedLangs = 1024
+
+// defaultLang is the language of the default set.
+const defaultLang = "en"
 
 // NewRenderer parses the withdrawal's templates (and the built-in ones for
 // kinds it does not override). A template that does not parse gives an
@@ -148,12 +189,14 @@ func NewRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: spec.timeZone %q: %w", ErrTemplate, rw.Spec.TimeZone, err)
 	}
-	r := &Renderer{rw: rw, region: loc, zones: map[string]*time.Location{}, notices: map[v1.NoticeKind]*notice{}}
+	r := &Renderer{rw: rw, region: loc, zones: map[string]*time.Location{},
+		sets: map[string]map[v1.NoticeKind]*notice{"": {}}, langs: map[string]resolved{}}
 	var custom *v1.NoticeTemplates
+	var locales []v1.LocaleTemplates
 	if rw.Spec.Notify != nil {
-		custom = rw.Spec.Notify.Templates
+		custom, locales = rw.Spec.Notify.Templates, rw.Spec.Notify.Locales
 	}
-	for _, kind := range []v1.NoticeKind{v1.NoticeAnnouncement, v1.NoticeReminder, v1.NoticeFinal, v1.NoticeCancellation, v1.NoticeAfterCutoff} {
+	for _, kind := range noticeKinds {
 		t, field := defaultTemplates[kind], ""
 		if c := overrideFor(custom, kind); c != nil {
 			t, field = *c, "spec.notify.templates."+strings.ToLower(string(kind))
@@ -165,9 +208,89 @@ func NewRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
 			}
 			return nil, fmt.Errorf("%w: %s: %w", ErrTemplate, field, err)
 		}
-		r.notices[kind] = n
+		r.sets[""][kind] = n
+	}
+	for i, l := range locales {
+		field := fmt.Sprintf("spec.notify.locales[%d]", i)
+		tag, err := locale.Parse(l.Locale)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s.locale: %w", ErrTemplate, field, err)
+		}
+		if _, dup := r.sets[tag]; dup {
+			return nil, fmt.Errorf("%w: %s.locale: %q is %s, which an earlier entry already gives", ErrTemplate, field, l.Locale, tag)
+		}
+		set := map[v1.NoticeKind]*notice{}
+		for _, kind := range noticeKinds {
+			c := overrideFor(&l.NoticeTemplates, kind)
+			if c == nil {
+				continue
+			}
+			if set[kind], err = compile(*c); err != nil {
+				return nil, fmt.Errorf("%w: %s.%s: %w", ErrTemplate, field, strings.ToLower(string(kind)), err)
+			}
+		}
+		r.sets[tag] = set
 	}
 	return r, nil
+}
+
+// noticeKinds are the kinds a template set may give.
+var noticeKinds = []v1.NoticeKind{v1.NoticeAnnouncement, v1.NoticeReminder, v1.NoticeFinal, v1.NoticeCancellation, v1.NoticeAfterCutoff}
+
+// Locales are the template locales the withdrawal gives, canonical, in
+// spec order.
+func (r *Renderer) Locales() []string {
+	var out []string
+	if r.rw.Spec.Notify == nil {
+		return nil
+	}
+	for _, l := range r.rw.Spec.Notify.Locales {
+		if tag, err := locale.Parse(l.Locale); err == nil {
+			out = append(out, tag)
+		}
+	}
+	return out
+}
+
+// Choose says whose templates render a notice of kind for a recipient
+// whose locale column reads lang: the first locale on its fallback chain
+// that gives the kind, or "" for the default set.
+func (r *Renderer) Choose(kind v1.NoticeKind, lang string) string {
+	for _, tag := range r.resolve(lang).chain {
+		if r.sets[tag][kind] != nil {
+			return tag
+		}
+	}
+	return ""
+}
+
+func (r *Renderer) resolve(lang string) resolved {
+	if res, ok := r.langs[lang]; ok {
+		return res
+	}
+	res := resolved{chain: locale.Chain(lang)}
+	if len(res.chain) > 0 {
+		res.loc = locale.For(lang)
+	}
+	if len(r.langs) < maxCachedLangs {
+		r.langs[lang] = res
+	}
+	return res
+}
+
+// lang is the language a notice from set is written in for a recipient
+// whose locale resolves to res: the recipient's own tag when set is on
+// its chain (so ur-PK's dates for ur templates), else the set's.
+func (r *Renderer) lang(set string, res resolved) locale.Locale {
+	if set == "" {
+		set = defaultLang
+	}
+	for _, tag := range res.chain {
+		if tag == set {
+			return res.loc
+		}
+	}
+	return r.resolve(set).loc
 }
 
 func overrideFor(t *v1.NoticeTemplates, kind v1.NoticeKind) *v1.NoticeTemplate {
@@ -253,10 +376,16 @@ func (r *Renderer) Data(kind v1.NoticeKind, dueAt time.Time, rcp recipients.Reci
 	if left > 0 {
 		days = int(math.Ceil(left.Hours() / 24))
 	}
+	res := r.resolve(rcp.Locale)
+	set := r.Choose(kind, rcp.Locale)
+	lang := r.lang(set, res)
+	local := cutoff.In(loc)
 	return Data{
 		Region: r.rw.Spec.Region, Withdrawal: r.rw.Name, Notice: kind,
-		Cutoff: cutoff.In(loc), CutoffUTC: cutoff.UTC(), DaysLeft: days, TimeLeft: timeLeft(left),
-		CancelReason: r.rw.Spec.CancelReason, Recipient: rcp,
+		Cutoff: local, CutoffUTC: cutoff.UTC(), CutoffDate: lang.Date(local), CutoffTime: lang.Time(local),
+		Lang: lang.Lang, Dir: lang.Dir,
+		DaysLeft: days, TimeLeft: timeLeft(left), DaysLeftNumber: lang.Number(days), DaysLeftPlural: lang.Plural(days),
+		CancelReason: r.rw.Spec.CancelReason, Recipient: rcp, set: set,
 	}
 }
 
@@ -285,32 +414,53 @@ func timeLeft(d time.Duration) string {
 }
 
 // Render renders the subject, text and HTML (empty when the template has
-// none) of a notice. The subject is folded onto one line, so a template
-// cannot inject mail headers. Errors wrap ErrTemplate.
-func (r *Renderer) Render(kind v1.NoticeKind, d Data) (subject, text, html string, err error) {
-	n := r.notices[kind]
+// none) of a notice, from the templates Data chose. The subject is folded
+// onto one line, so a template cannot inject mail headers. The HTML is
+// wrapped in an element that carries d.Lang and d.Dir, so a right-to-left
+// notice lays out right to left in every mail client whether or not its
+// template says so. Errors wrap ErrTemplate.
+func (r *Renderer) Render(kind v1.NoticeKind, d Data) (subject, text, htmlBody string, err error) {
+	n := r.sets[d.set][kind]
+	if n == nil {
+		n = r.sets[""][kind]
+	}
 	if n == nil {
 		return "", "", "", fmt.Errorf("%w: no template for notice kind %q", ErrTemplate, kind)
 	}
+	where := string(kind)
+	if d.set != "" {
+		where = d.set + " " + where
+	}
 	b := newLimitedBuffer(MaxSubjectBytes, r.Clock)
 	if err := n.subject.Execute(b, d); err != nil {
-		return "", "", "", fmt.Errorf("%w: %s subject: %w", ErrTemplate, kind, err)
+		return "", "", "", fmt.Errorf("%w: %s subject: %w", ErrTemplate, where, err)
 	}
 	subject = strings.Join(strings.Fields(b.String()), " ")
 	b = newLimitedBuffer(MaxTextBytes, r.Clock)
 	if err := n.text.Execute(b, d); err != nil {
-		return "", "", "", fmt.Errorf("%w: %s text: %w", ErrTemplate, kind, err)
+		return "", "", "", fmt.Errorf("%w: %s text: %w", ErrTemplate, where, err)
 	}
 	text = b.String()
 	if n.html != nil {
 		b = newLimitedBuffer(MaxHTMLBytes, r.Clock)
 		if err := n.html.Execute(b, d); err != nil {
-			return "", "", "", fmt.Errorf("%w: %s html: %w", ErrTemplate, kind, err)
+			return "", "", "", fmt.Errorf("%w: %s html: %w", ErrTemplate, where, err)
 		}
-		html = b.String()
+		htmlBody = markLanguage(b.String(), d.Lang, d.Dir)
 	}
 	if subject == "" {
-		return "", "", "", fmt.Errorf("%w: %s subject renders empty", ErrTemplate, kind)
+		return "", "", "", fmt.Errorf("%w: %s subject renders empty", ErrTemplate, where)
 	}
-	return subject, text, html, nil
+	return subject, text, htmlBody, nil
+}
+
+// markLanguage wraps an HTML body in an element that says its language
+// and direction. A whole document (<!DOCTYPE or <html) is the template's
+// to mark, on its root element; wrapping it would make it invalid.
+func markLanguage(body, lang, dir string) string {
+	head := strings.ToLower(strings.TrimSpace(body[:min(len(body), 64)]))
+	if strings.HasPrefix(head, "<!doctype") || strings.HasPrefix(head, "<html") {
+		return body
+	}
+	return `<div lang="` + html.EscapeString(lang) + `" dir="` + html.EscapeString(dir) + `">` + body + `</div>`
 }

@@ -135,7 +135,8 @@ func run() error {
 		var b strings.Builder
 		b.WriteString("id,name,email,locale,plan\n")
 		for i := o * perObject; i < min((o+1)*perObject, *n); i++ {
-			fmt.Fprintf(&b, "cust-%06d,Customer %d,billing-%06d@example.com,ur,gold\n", i, i, i)
+			// Two in three read Urdu (the ur templates), the rest English.
+			fmt.Fprintf(&b, "cust-%06d,Customer %d,billing-%06d@example.com,%s,gold\n", i, i, i, []string{"ur-PK", "ur", "en-GB"}[i%3])
 		}
 		if err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("recipients-%03d", o), Namespace: namespace},
 			Data: map[string]string{"customers.csv": b.String()}}); err != nil {
@@ -153,6 +154,11 @@ func run() error {
 				Webhook: &v1.WebhookChannel{URL: rcv.URL + "/notices", CABundle: caPEM,
 					SigningSecretRef: v1.SecretKeyReference{Name: "webhook-key", Key: "key"},
 					Limits:           v1.DeliveryLimits{RatePerSecond: 100000, Concurrency: 64, MaxAttempts: 8}},
+				Locales: []v1.LocaleTemplates{{Locale: "ur", NoticeTemplates: v1.NoticeTemplates{Announcement: &v1.NoticeTemplate{
+					Subject: "پاکستان میں سروس {{.CutoffDate}} کو بند ہو جائے گی",
+					Text:    "محترم {{.Recipient.Name}}، ہم پاکستان میں اپنی سروس {{.CutoffDate}} کو {{.CutoffTime}} پر بند کر دیں گے۔ {{.DaysLeftNumber}} دن باقی ہیں۔",
+					HTML:    "<p>محترم {{.Recipient.Name}}،</p><p>{{.CutoffDate}} کو {{.CutoffTime}}</p>",
+				}}}},
 			},
 		},
 	}
@@ -198,7 +204,7 @@ func run() error {
 	}
 	batched := figures{name: "batched executor", recipients: *n, elapsed: time.Since(start), requests: requests.Load(), peakKiB: peak()}
 
-	fmt.Printf("notify benchmark: %d recipients by webhook to a loopback HTTPS receiver (envtest API server)\n\n", *n)
+	fmt.Printf("notify benchmark: %d recipients by webhook to a loopback HTTPS receiver (envtest API server), two in three in Urdu templates\n\n", *n)
 	fmt.Printf("%-34s %12s %14s %18s %14s\n", "", "recipients", "deliveries/s", "API req / 1,000", "peak MiB")
 	for _, f := range []figures{batched, plain} {
 		fmt.Printf("%-34s %12d %14.0f %18.1f %14.1f\n", f.name, f.recipients, f.rate(), f.perK(), float64(f.peakKiB)/1024)
@@ -235,13 +241,14 @@ func runPlain(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a p
 		if sent == n {
 			return errStop
 		}
-		subject, text, html, err := r.Render(a.Notice, r.Data(a.Notice, a.DueAt, rc))
+		d := r.Data(a.Notice, a.DueAt, rc)
+		subject, text, html, err := r.Render(a.Notice, d)
 		if err != nil {
 			return err
 		}
 		m := &channel.Message{Key: notify.IdempotencyKey(string(rw.UID), a.NoticeID(), rc.ID), Namespace: rw.Namespace, Name: rw.Name,
 			UID: string(rw.UID), NoticeID: a.NoticeID(), Kind: a.Notice, Region: rw.Spec.Region, CutoffUTC: rw.Spec.Cutoff.Time,
-			Recipient: rc, Subject: subject, Text: text, HTML: html}
+			Recipient: rc, Lang: d.Lang, Subject: subject, Text: text, HTML: html}
 		if err := s.Send(ctx, m); err != nil {
 			return err
 		}

@@ -53,6 +53,8 @@ type Message struct {
 	// CutoffUTC is the legal cutoff.
 	CutoffUTC time.Time
 	Recipient recipients.Recipient
+	// Lang is the BCP 47 tag of the language the notice is written in.
+	Lang string
 	// Subject, Text and HTML are the rendered templates; HTML may be empty.
 	Subject, Text, HTML string
 }

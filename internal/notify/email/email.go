@@ -296,6 +296,10 @@ func Build(from, to *mail.Address, m *channel.Message, date time.Time) ([]byte, 
 	header("Date", date.UTC().Format(time.RFC1123Z))
 	header("Message-ID", "<"+m.Key+"@"+MessageIDDomain+">")
 	header("MIME-Version", "1.0")
+	if m.Lang != "" {
+		// RFC 3282; the tag is canonical BCP 47, letters, digits and '-'.
+		header("Content-Language", oneLine(m.Lang))
+	}
 	header("Auto-Submitted", "auto-generated")
 	header("X-Withdrawal-Notice", m.NoticeID)
 	header("Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": boundary}))

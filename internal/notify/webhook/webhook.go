@@ -59,9 +59,11 @@ type Body struct {
 	Region     string    `json:"region"`
 	Cutoff     time.Time `json:"cutoff"`
 	Recipient  Recipient `json:"recipient"`
-	Subject    string    `json:"subject"`
-	Text       string    `json:"text"`
-	HTML       string    `json:"html,omitempty"`
+	// Lang is the BCP 47 tag of the language the notice is written in.
+	Lang    string `json:"lang"`
+	Subject string `json:"subject"`
+	Text    string `json:"text"`
+	HTML    string `json:"html,omitempty"`
 }
 
 // Ref names the withdrawal.
@@ -173,7 +175,7 @@ func Encode(m *channel.Message) ([]byte, error) {
 		Cutoff:     m.CutoffUTC.UTC(),
 		Recipient: Recipient{ID: m.Recipient.ID, Name: m.Recipient.Name, Email: m.Recipient.Email,
 			Locale: m.Recipient.Locale, Fields: m.Recipient.Fields},
-		Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+		Lang: m.Lang, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
 	})
 }
 
