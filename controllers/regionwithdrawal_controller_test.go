@@ -110,7 +110,7 @@ func TestLifecycleUnderFakeClock(t *testing.T) {
 	if want := firstReminder.Sub(announcementDue) + requeueSkew; res.RequeueAfter != want {
 		t.Fatalf("requeue after %s, want %s", res.RequeueAfter, want)
 	}
-	if evs := h.events(); !hasEvent(evs, "Normal DryRunPlanned", "notify/announcement", "2 recipients", "sample for c1: subject") {
+	if evs := h.events(); !hasEvent(evs, "Normal DryRunPlanned", "notify/announcement", "2 recipients", "sample for c1 in en: subject") {
 		t.Fatalf("events %v, want DryRunPlanned with a rendered sample", evs)
 	}
 

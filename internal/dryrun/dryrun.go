@@ -23,6 +23,7 @@ package dryrun
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -86,11 +87,17 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	if err != nil {
 		return executor.Result{}, &planner.SpecError{Field: "spec.notify.templates", Err: err}
 	}
+	// The first few recipients, and the first of each language whose
+	// templates the list reaches (at most one per spec.notify.locales entry
+	// and the default), so every language renders once.
 	var sample []recipients.Recipient
+	bySet := map[string]int64{}
 	sum, err := e.Recipients.Each(ctx, rw, func(r recipients.Recipient) error {
-		if len(sample) < sampleSize {
+		set := renderer.Choose(a.Notice, r.Locale)
+		if _, seen := bySet[set]; !seen || len(sample) < sampleSize {
 			sample = append(sample, r)
 		}
+		bySet[set]++
 		return nil
 	})
 	if err != nil {
@@ -98,18 +105,22 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	}
 	// Render every kind of notice for the sample, so a template that
 	// parses but fails on real data (a missing field) shows now.
-	var rendered string
+	var samples []string
+	shown := map[string]bool{}
 	for _, r := range sample {
 		for _, kind := range []v1.NoticeKind{v1.NoticeAnnouncement, v1.NoticeReminder, v1.NoticeFinal, v1.NoticeCancellation} {
-			subject, text, html, err := renderer.Render(kind, renderer.Data(kind, a.DueAt, r))
+			d := renderer.Data(kind, a.DueAt, r)
+			subject, text, html, err := renderer.Render(kind, d)
 			if err != nil {
 				return executor.Result{}, &planner.SpecError{Field: "spec.notify.templates", Err: fmt.Errorf("recipient %q: %w", r.ID, err)}
 			}
-			if kind == a.Notice && rendered == "" {
-				rendered = fmt.Sprintf("sample for %s: subject %q, %d bytes of text, %d of HTML", r.ID, subject, len(text), len(html))
+			if set := renderer.Choose(kind, r.Locale); kind == a.Notice && !shown[set] {
+				shown[set] = true
+				samples = append(samples, fmt.Sprintf("sample for %s in %s: subject %q, %d bytes of text, %d of HTML", r.ID, d.Lang, subject, len(text), len(html)))
 			}
 		}
 	}
+	rendered := strings.Join(samples, "; ")
 	p := notify.Preview(rw, sum)
 	summary := fmt.Sprintf("would send the %s to %d recipients by %s", strings.ToLower(string(a.Notice)), sum.Recipients, strings.Join(notify.Channels(rw), " and "))
 	if p.Note != "" {
@@ -118,10 +129,37 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	if rendered != "" {
 		summary += "; " + rendered
 	}
+	if len(rw.Spec.Notify.Locales) > 0 {
+		summary += "; by language: " + languages(bySet)
+	}
 	return executor.Result{
 		Done:    true,
 		Detail:  executor.Detail{Notice: &executor.NoticeCounts{Recipients: sum.Recipients}},
 		Plan:    &v1.StepPlan{Recipients: sum.Recipients, Summary: summary},
 		Message: "dry run: " + summary,
 	}, nil
+}
+
+// languages says how many recipients each template set reaches: "ur 1,203,
+// default 3,002", largest first.
+func languages(bySet map[string]int64) string {
+	sets := make([]string, 0, len(bySet))
+	for set := range bySet {
+		sets = append(sets, set)
+	}
+	sort.Slice(sets, func(i, j int) bool {
+		if bySet[sets[i]] != bySet[sets[j]] {
+			return bySet[sets[i]] > bySet[sets[j]]
+		}
+		return sets[i] < sets[j]
+	})
+	parts := make([]string, len(sets))
+	for i, set := range sets {
+		name := set
+		if name == "" {
+			name = "default"
+		}
+		parts[i] = fmt.Sprintf("%s %d", name, bySet[set])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -18,8 +18,10 @@ package dryrun_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +93,54 @@ func TestRehearsalAndPlanShowTheSameObjects(t *testing.T) {
 				t.Fatalf("plan has %d steps, want export, drain and routing", len(p.Steps))
 			}
 		})
+	}
+}
+
+// TestRehearsalRendersEveryLanguage rehearses an announcement to a list
+// whose Urdu customers come after the first few: the rehearsal renders one
+// of them too, so a Urdu template that fails on real data stalls the
+// rehearsal, not the real send.
+func TestRehearsalRendersEveryLanguage(t *testing.T) {
+	csv := "id,name,email,locale\n" +
+		"e1,One,e1@example.com,en\ne2,Two,e2@example.com,\ne3,Three,e3@example.com,fr\ne4,Four,e4@example.com,en-GB\n" +
+		"u1,ایک,u1@example.com,ur-PK\nu2,دو,u2@example.com,ur\n"
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "customers", Namespace: "ops"}, Data: map[string]string{"list.csv": csv}},
+	).Build()
+	rehearsal := &dryrun.Executor{Recipients: &recipients.Objects{Reader: c}}
+	cutoff := time.Date(2026, 12, 29, 19, 0, 0, 0, time.UTC)
+	urdu := func(text string) *v1.RegionWithdrawal {
+		return &v1.RegionWithdrawal{
+			ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: "ops"},
+			Spec: v1.RegionWithdrawalSpec{Region: "PK", Cutoff: metav1.NewTime(cutoff), TimeZone: "Asia/Karachi", DryRun: true,
+				Notify: &v1.NotifyStep{
+					Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "customers", Format: v1.RecipientFormatCSV}}},
+					Email:      &v1.EmailChannel{Host: "smtp.example", From: "n@example.com"},
+					Locales: []v1.LocaleTemplates{{Locale: "ur", NoticeTemplates: v1.NoticeTemplates{
+						Announcement: &v1.NoticeTemplate{Subject: "سروس {{.CutoffDate}} کو بند ہو جائے گی", Text: text}}}},
+				}},
+		}
+	}
+	a := planner.Action{ID: "notify/announcement", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeAnnouncement, DueAt: cutoff.Add(-720 * time.Hour)}
+
+	res, err := rehearsal.Execute(t.Context(), urdu("محترم {{.Recipient.Name}}"), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"sample for e1 in en: subject",
+		`sample for u1 in ur-PK: subject "سروس 30 دسمبر، 2026 کو بند ہو جائے گی"`,
+		"by language: default 4, ur 2",
+	} {
+		if !strings.Contains(res.Message, want) {
+			t.Errorf("rehearsal says %q, want it to contain %q", res.Message, want)
+		}
+	}
+
+	// A field the Urdu template misspells fails only on a Urdu recipient.
+	_, err = rehearsal.Execute(t.Context(), urdu("محترم {{.Recipient.Nmae}}"), a)
+	var spec *planner.SpecError
+	if !errors.As(err, &spec) || !strings.Contains(err.Error(), `recipient "u1"`) || !strings.Contains(err.Error(), "Nmae") {
+		t.Errorf("a broken Urdu template rehearses as %v, want a SpecError naming u1 and the field", err)
 	}
 }
