@@ -242,6 +242,18 @@ spec:
     reminders:
       schedule: "* * * * *"
     final: {offset: -40s}
+    # c-0002 reads Urdu (config/samples/pakistan.yaml has every kind).
+    locales:
+      - locale: ur
+        announcement:
+          subject: "پاکستان میں سروس {{.CutoffDate}} کو {{.CutoffTime}} پر بند ہو جائے گی"
+          text: "ہم پاکستان میں اپنی سروس {{.CutoffDate}} کو {{.CutoffTime}} ({{.Cutoff.Format \"MST\"}}) پر بند کر دیں گے۔"
+        reminder:
+          subject: "یاد دہانی: پاکستان میں سروس {{.CutoffTime}} پر بند ہو جائے گی"
+          text: "یاد دہانی: پاکستان میں سروس {{.CutoffDate}} کو {{.CutoffTime}} پر بند ہو جائے گی۔"
+        final:
+          subject: "آخری اطلاع: پاکستان میں سروس {{.CutoffTime}} پر بند ہو جائے گی"
+          text: "یہ آخری اطلاع ہے: پاکستان میں سروس {{.CutoffDate}} کو {{.CutoffTime}} پر بند ہو جائے گی۔"
     recipients:
       configMaps:
         - name: pk-recipients

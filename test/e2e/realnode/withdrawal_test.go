@@ -124,7 +124,8 @@ func TestWithdrawalOnARealNode(t *testing.T) {
 	var csv strings.Builder
 	csv.WriteString("id,name,email,webhook,locale\n")
 	for _, id := range webhookIDs {
-		fmt.Fprintf(&csv, "%s,Customer %s,,%s/hook,en\n", id, id, hook.Server.URL)
+		// w3 reads Urdu: the image must carry the CLDR data it is dated with.
+		fmt.Fprintf(&csv, "%s,Customer %s,,%s/hook,%s\n", id, id, hook.Server.URL, map[bool]string{true: "ur-PK", false: "en"}[id == "w3"])
 	}
 	for _, id := range emailIDs {
 		fmt.Fprintf(&csv, "%s,Customer %s,%s@example.com,,en\n", id, id, id)
@@ -375,6 +376,8 @@ func withdrawal(cutoff time.Time, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, 
 				Email: &v1.EmailChannel{Host: cluster.NodeAddress, Port: int32(smtpSrv.Addr.Port), Security: v1.SMTPStartTLS,
 					From: "Service Notices <notices@example.com>", CredentialsSecretRef: &v1.LocalObjectReference{Name: "pk-smtp"},
 					CABundle: smtpSrv.CertPEM, Limits: limits},
+				Locales: []v1.LocaleTemplates{{Locale: "ur", NoticeTemplates: v1.NoticeTemplates{Final: &v1.NoticeTemplate{
+					Subject: "آخری اطلاع: سروس {{.CutoffDate}} کو {{.CutoffTime}} پر بند ہو جائے گی", Text: "محترم {{.Recipient.Name}}"}}}},
 			},
 			Export: &v1.ExportStep{Start: at(-65 * time.Second), Deadline: at(-15 * time.Second), Per: v1.ExportPerNamespace, MaxAttempts: 3,
 				JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
@@ -405,6 +408,21 @@ func checkNotices(t *testing.T, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, we
 		if len(notices) != 2 {
 			t.Errorf("webhook recipient %s got notices %v, want the announcement and the final notice", id, notices)
 		}
+	}
+	// The Urdu customer's final notice is in Urdu, dated the Urdu way
+	// (month name in Urdu, the CLDR comma) in Karachi time.
+	urdu := 0
+	for _, d := range hook.Deliveries("w3") {
+		if d.Body.Notice.ID != "final" {
+			continue
+		}
+		urdu++
+		if d.Body.Lang != "ur-PK" || !strings.HasPrefix(d.Body.Subject, "آخری اطلاع: سروس ") || !strings.Contains(d.Body.Subject, "، 20") {
+			t.Errorf("w3's final notice is %q in %q, want Urdu marked ur-PK with an Urdu date", d.Body.Subject, d.Body.Lang)
+		}
+	}
+	if urdu == 0 {
+		t.Error("w3 got no final notice to read in Urdu")
 	}
 	mails := map[string]map[string]bool{}
 	for _, m := range smtpSrv.Mails() {
