@@ -345,7 +345,8 @@ type LocaleTemplates struct {
 // Templates see .Region, .Cutoff (in the recipient's time zone), .CutoffUTC,
 // .CutoffDate and .CutoffTime (written the recipient's locale's way),
 // .DaysLeft, .TimeLeft ("3 days", "1 day", "5 hours"), .Lang, .Dir ("ltr" or
-// "rtl"), .ExportLocation and .Recipient. They may range only over
+// "rtl"), .Export (the recipient's own verified export: .Location, .Bytes,
+// .Size, .SHA256, .Encrypted) and .Recipient. They may range only over
 // .Recipient.Fields, and render within caps (see docs/notify.md).
 type NoticeTemplate struct {
 	// subject of the notice.

@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -175,4 +176,53 @@ func (e *Executor) recordedJobs(ctx context.Context, rw *v1.RegionWithdrawal) ([
 		return nil, err
 	}
 	return slices.DeleteFunc(jobs, func(j batchv1.Job) bool { return record[jobRecordKey(&j)] != string(j.UID) }), nil
+}
+
+// Artifacts returns every verified export of the withdrawal, for the
+// notify step's templates: keyed by the recipient the exporter named, or
+// by the target (such as "Namespace/acme") for an artifact that names
+// none. With no more than MaxStatusArtifacts they are all in status; with
+// more, it reads the ConfigMaps status names (at most 16, each under the
+// 1 MiB object limit, so memory stays bounded) through reader, which must
+// read as the withdrawal's ServiceAccount. Status is read as well, so an
+// artifact verified since the ConfigMaps were last brought up to date is
+// not missed.
+func Artifacts(ctx context.Context, reader client.Reader, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
+	out := map[string]v1.ExportArtifact{}
+	add := func(a v1.ExportArtifact) {
+		key := a.Recipient
+		if key == "" {
+			key = a.Target
+		}
+		if _, dup := out[key]; !dup {
+			out[key] = a
+		}
+	}
+	for _, s := range rw.Status.Steps {
+		if s.Name != v1.StepExport || s.Export == nil {
+			continue
+		}
+		for _, a := range s.Export.Artifacts {
+			add(a)
+		}
+		for _, name := range s.Export.ArtifactConfigMaps {
+			var cm corev1.ConfigMap
+			if err := reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: name}, &cm); err != nil {
+				return nil, fmt.Errorf("reading the export artifacts in ConfigMap %s: %w", name, err)
+			}
+			if cm.Labels[executor.LabelWithdrawalUID] != string(rw.UID) {
+				// Not this withdrawal's (left by an earlier one of the
+				// same name, or made by someone else): not trusted.
+				continue
+			}
+			for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
+				var a v1.ExportArtifact
+				if err := json.Unmarshal([]byte(cm.Data[k]), &a); err != nil {
+					return nil, fmt.Errorf("ConfigMap %s, key %s: %w", name, k, err)
+				}
+				add(a)
+			}
+		}
+	}
+	return out, nil
 }

@@ -323,11 +323,14 @@ func TestVerifiedExports(t *testing.T) {
 	if st.Verified != 3 || st.Bytes != 1234+10+99 || len(st.Artifacts) != 3 || st.MeanJobDuration == nil {
 		t.Fatalf("status = %+v", st)
 	}
-	locs := Locations(f.rw)
+	arts, err := Artifacts(f.ctx, f.exec.reader(), f.rw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]string{"acme": "s3://exports/pk/a.tar.gz.age", keysWanted[1]: "s3://exports/pk/b.tar.gz.age", "initech": "/exports/home.tar.gz"}
 	for k, v := range want {
-		if locs[k] != v {
-			t.Errorf("Locations()[%q] = %q, want %q (all: %v)", k, locs[k], v, locs)
+		if arts[k].Location != v {
+			t.Errorf("Artifacts()[%q] = %+v, want location %q (all: %v)", k, arts[k], v, arts)
 		}
 	}
 }
@@ -520,7 +523,7 @@ func TestManyArtifactsGoToConfigMaps(t *testing.T) {
 		t.Fatalf("%d Jobs, want %d", len(jobs), n)
 	}
 	for _, j := range jobs {
-		f.finish(j, true, resultJSON("s3://x/"+j.Name, "", 1), time.Minute)
+		f.finish(j, true, resultJSON("s3://x/"+j.Name, "cust-"+j.Name, 1), time.Minute)
 	}
 	if res := f.execute(); !res.Done || res.Failed {
 		t.Fatalf("result = %+v", res)
@@ -542,6 +545,21 @@ func TestManyArtifactsGoToConfigMaps(t *testing.T) {
 	}
 	if total != n {
 		t.Fatalf("the ConfigMaps hold %d artifacts, want %d", total, n)
+	}
+
+	// The notices see every customer's own export, not only the ones
+	// status lists.
+	arts, err := Artifacts(f.ctx, f.exec.reader(), f.rw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arts) != n {
+		t.Errorf("Artifacts gives %d, want %d", len(arts), n)
+	}
+	for _, j := range jobs {
+		if a := arts["cust-"+j.Name]; a.Location != "s3://x/"+j.Name || a.Bytes != 1 {
+			t.Errorf("cust-%s's export is %+v, want s3://x/%s", j.Name, a, j.Name)
+		}
 	}
 }
 

@@ -183,27 +183,3 @@ func plan(states []*targetState, rw *v1.RegionWithdrawal) *v1.StepPlan {
 	}
 	return previewOf(rw, ts).Plan()
 }
-
-// Locations returns where each verified export is, for the notify step's
-// templates: keyed by the recipient the exporter named, or by the target
-// (such as "Namespace/acme") for an artifact that names none. It reads the
-// artifacts listed in status (the first MaxStatusArtifacts by target);
-// with more, the rest are in status.steps[export].export.artifactConfigMaps.
-func Locations(rw *v1.RegionWithdrawal) map[string]string {
-	out := map[string]string{}
-	for _, s := range rw.Status.Steps {
-		if s.Name != v1.StepExport || s.Export == nil {
-			continue
-		}
-		for _, a := range s.Export.Artifacts {
-			key := a.Recipient
-			if key == "" {
-				key = a.Target
-			}
-			if _, dup := out[key]; !dup {
-				out[key] = a.Location
-			}
-		}
-	}
-	return out
-}

@@ -97,10 +97,11 @@ type Options struct {
 	// Channels builds the senders of a withdrawal; default
 	// GuardedChannels(Egress, LegacyWebhookHeaders).
 	Channels ChannelFactory
-	// ExportLocation, when set, gives a recipient's export location for
-	// the templates (.ExportLocation). It must be deterministic for a
-	// notice, so that every attempt sends the same text.
-	ExportLocation func(ctx context.Context, rw *v1.RegionWithdrawal, r recipients.Recipient) string
+	// Exports, when set, gives every verified export of the withdrawal,
+	// keyed by recipient id (or by target, for an export that names no
+	// recipient), for the templates' .Export. It is called once per
+	// Execute call, with the context of the withdrawal's ServiceAccount.
+	Exports func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error)
 
 	// BatchSize is how many recipients are sent between checkpoints, and
 	// so the most a crash can send twice.
@@ -296,6 +297,13 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 
 	p := &pass{ctx: ctx, e: e, rw: rw, a: a, st: r.state, renderer: renderer, stopping: stopping,
 		deadline: e.o.Clock.Now().Add(e.o.CallBudget)}
+	if !stopping && e.o.Exports != nil {
+		// Read once for the whole list, not once per recipient: with more
+		// exports than status holds, this reads their ConfigMaps.
+		if p.exports, err = e.o.Exports(ctx, rw); err != nil {
+			return executor.Result{}, err
+		}
+	}
 	if !stopping {
 		lanes, closeLanes, err := e.o.Channels(ctx, rw, e.o.Reader, e.o.Clock)
 		if err != nil {

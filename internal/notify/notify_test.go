@@ -19,6 +19,7 @@ package notify_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
@@ -709,6 +711,73 @@ func TestEachRecipientInTheirLanguage(t *testing.T) {
 		}
 		if !strings.HasPrefix(html, want.html) {
 			t.Errorf("%s: HTML %q, want it to start %q", to, html, want.html)
+		}
+	}
+}
+
+// TestEveryCustomerGetsTheirOwnExport: 120 customers, each with their own
+// verified export, more than status lists (the rest are in the export
+// step's ConfigMaps). Every notice carries its customer's own location,
+// size and SHA-256; a customer without an export is told one is coming.
+func TestEveryCustomerGetsTheirOwnExport(t *testing.T) {
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	rcv.Record = true
+	const n = 120
+	hook := rcv.Server.URL + "/hooks/"
+	var csv strings.Builder
+	csv.WriteString("id,name,webhook\n")
+	for i := range n + 1 {
+		fmt.Fprintf(&csv, "c-%03d,Customer %d,%sc-%03d\n", i, i, hook, i)
+	}
+	f := newFixture(t, csv.String())
+	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, "", v1.DeliveryLimits{RatePerSecond: 1000, Concurrency: 8, MaxAttempts: 2})}, 1)
+
+	// The export step's record, as it leaves it for 120 artifacts: the
+	// first 50 in status, all in a ConfigMap it owns. c-120 has none.
+	artifact := func(i int) v1.ExportArtifact {
+		return v1.ExportArtifact{Target: fmt.Sprintf("Namespace/c-%03d", i), Location: fmt.Sprintf("https://exports.example/pk/c-%03d.tar.gz.age", i),
+			Bytes: int64(3 << 20), SHA256: fmt.Sprintf("%064x", i), Recipient: fmt.Sprintf("c-%03d", i), Encrypted: true}
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: export.ArtifactConfigMapName(rw, '0'), Namespace: f.ns,
+		Labels: map[string]string{executor.LabelWithdrawalUID: string(rw.UID)}}, Data: map[string]string{}}
+	st := &v1.ExportStatus{Verified: n, ArtifactConfigMaps: []string{cm.Name}, ArtifactsInConfigMaps: n}
+	for i := range n {
+		b, err := json.Marshal(artifact(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cm.Data[fmt.Sprintf("k%03d", i)] = string(b)
+		if i < export.MaxStatusArtifacts {
+			st.Artifacts = append(st.Artifacts, artifact(i))
+		}
+	}
+	f.create(cm)
+	rw.Status.Steps = []v1.StepStatus{{Name: v1.StepExport, State: v1.StepSucceeded, Export: st}}
+	if err := env.Client.Status().Update(f.ctx, rw); err != nil {
+		t.Fatal(err)
+	}
+
+	e := notify.New(notify.Options{Client: env.Client, Reader: env.Client, Clock: clock.RealClock{}, Egress: egress.Loopback(),
+		Recorder: events.NewFakeRecorder(100), BatchSize: 50,
+		Exports: func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
+			return export.Artifacts(ctx, env.Client, rw)
+		}})
+	if c := counts(untilDone(t, f.ctx, e, rw, announcement)); c.Sent != n+1 {
+		t.Fatalf("sent %d, want %d", c.Sent, n+1)
+	}
+	for i := range n + 1 {
+		id := fmt.Sprintf("c-%03d", i)
+		d := rcv.Deliveries(id)
+		if len(d) != 1 {
+			t.Fatalf("%s: %d deliveries, want 1", id, len(d))
+		}
+		want := fmt.Sprintf("ready for export at https://exports.example/pk/%s.tar.gz.age (3.0 MiB; SHA-256 %064x)", id, i)
+		if i == n {
+			want = "We will tell you where to collect an export of your data before then."
+		}
+		if !strings.Contains(d[0].Body.Text, want) {
+			t.Errorf("%s's notice lacks %q:\n%s", id, want, d[0].Body.Text)
 		}
 	}
 }

@@ -44,6 +44,8 @@ type pass struct {
 	a        planner.Action
 	st       *State
 	renderer *Renderer
+	// exports are the withdrawal's verified exports by recipient id.
+	exports  map[string]v1.ExportArtifact
 	lanes    map[channel.Name]*Lane
 	stopping bool
 	deadline time.Time
@@ -155,8 +157,9 @@ func (p *pass) preflight(r recipients.Recipient) error {
 
 func (p *pass) data(ctx context.Context, r recipients.Recipient) Data {
 	d := p.renderer.Data(p.a.Notice, p.a.DueAt, r)
-	if p.e.o.ExportLocation != nil {
-		d.ExportLocation = p.e.o.ExportLocation(ctx, p.rw, r)
+	if a, ok := p.exports[r.ID]; ok {
+		d.Export = exportOf(a)
+		d.ExportLocation = a.Location
 	}
 	return d
 }

@@ -76,8 +76,12 @@ type Data struct {
 	// DaysLeftPlural its CLDR plural category in Lang ("one", "other",
 	// ...), for templates that pick the word for "day".
 	DaysLeftNumber, DaysLeftPlural string
-	// ExportLocation is where the recipient's export can be fetched, once
-	// known; empty until the export step provides it.
+	// Export is the recipient's own verified export: the one whose
+	// exporter named this recipient. Its fields are empty until the export
+	// step has verified it.
+	Export Export
+	// ExportLocation is Export.Location, kept for templates written before
+	// .Export.
 	ExportLocation string
 	// CancelReason is spec.cancelReason, for the cancellation notice.
 	CancelReason string
@@ -89,6 +93,37 @@ type Data struct {
 	set string
 }
 
+// Export is what a template sees of a recipient's verified export.
+type Export struct {
+	// Location is where it is stored: a path, or a URL without its query
+	// string (so without any signature in it).
+	Location string
+	// Bytes is its stored size, and Size the same for people: "1.2 GiB".
+	Bytes int64
+	Size  string
+	// SHA256 is the hex SHA-256 of the stored object, for the customer to
+	// check what they fetched.
+	SHA256 string
+	// Encrypted is true when it is encrypted with age.
+	Encrypted bool
+}
+
+func exportOf(a v1.ExportArtifact) Export {
+	return Export{Location: a.Location, Bytes: a.Bytes, Size: size(a.Bytes), SHA256: a.SHA256, Encrypted: a.Encrypted}
+}
+
+// size writes n bytes in binary units with one decimal from KiB up.
+func size(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, unit := float64(n)/1024, 0
+	for v >= 1024 && unit < 4 {
+		v, unit = v/1024, unit+1
+	}
+	return fmt.Sprintf("%.1f %s", v, []string{"KiB", "MiB", "GiB", "TiB", "PiB"}[unit])
+}
+
 // The built-in texts. They use only fields every recipient has.
 var defaultTemplates = map[v1.NoticeKind]v1.NoticeTemplate{
 	v1.NoticeAnnouncement: {
@@ -96,22 +131,22 @@ var defaultTemplates = map[v1.NoticeKind]v1.NoticeTemplate{
 		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
 
 We will stop providing the service in {{.Region}} at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), {{.TimeLeft}} from now.
-{{if .ExportLocation}}
-Your data is ready for export at {{.ExportLocation}}.
+{{if .Export.Location}}
+Your data is ready for export at {{.Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}}).
 {{else}}
 We will tell you where to collect an export of your data before then.
 {{end}}`,
 		HTML: `<p>Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},</p>
 <p>We will stop providing the service in {{.Region}} at <strong>{{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}}</strong> ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), {{.TimeLeft}} from now.</p>
-{{if .ExportLocation}}<p>Your data is ready for export at <a href="{{.ExportLocation}}">{{.ExportLocation}}</a>.</p>{{end}}`,
+{{if .Export.Location}}<p>Your data is ready for export at <a href="{{.Export.Location}}">{{.Export.Location}}</a> ({{.Export.Size}}; SHA-256 <code>{{.Export.SHA256}}</code>).</p>{{end}}`,
 	},
 	v1.NoticeReminder: {
 		Subject: `Reminder: service in {{.Region}} ends in {{.TimeLeft}}`,
 		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
 
 A reminder: the service in {{.Region}} ends at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), in {{.TimeLeft}}.
-{{with .ExportLocation}}
-Your data export: {{.}}
+{{if .Export.Location}}
+Your data export: {{.Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}})
 {{end}}`,
 	},
 	v1.NoticeFinal: {
@@ -119,8 +154,8 @@ Your data export: {{.}}
 		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
 
 This is the final notice: the service in {{.Region}} ends at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}).
-{{with .ExportLocation}}
-Your data export: {{.}}
+{{if .Export.Location}}
+Your data export: {{.Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}})
 {{end}}`,
 	},
 	v1.NoticeAfterCutoff: {
@@ -128,8 +163,8 @@ Your data export: {{.}}
 		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
 
 We stopped providing the service in {{.Region}} at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}). We are sorry that this notice reaches you only now.
-{{if .ExportLocation}}
-Your data is ready for export at {{.ExportLocation}}.
+{{if .Export.Location}}
+Your data is ready for export at {{.Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}}).
 {{else}}
 Your data has not been deleted. Reply to this notice to receive an export of it.
 {{end}}`,

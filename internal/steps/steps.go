@@ -74,7 +74,10 @@ func New(o Options) (executor.Set, executor.Executor) {
 	set := executor.Set{
 		v1.StepNotify: notify.New(notify.Options{
 			Client: o.Client, Reader: o.APIReader, Clock: o.Clock, Recorder: o.Recorder, Registerer: o.Registerer, Egress: o.Egress,
-			LegacyWebhookHeaders: o.LegacyWebhookHeaders, ExportLocation: exportLocation,
+			LegacyWebhookHeaders: o.LegacyWebhookHeaders,
+			Exports: func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
+				return export.Artifacts(ctx, o.APIReader, rw)
+			},
 		}),
 		v1.StepExport:  export.New(o.Client, o.APIReader, o.Clock),
 		v1.StepDrain:   drain.New(o.Client, o.APIReader, resolver, o.Clock, o.Recorder),
@@ -82,10 +85,4 @@ func New(o Options) (executor.Set, executor.Executor) {
 	}
 	rehearsal := &dryrun.Executor{Targets: resolver, Recipients: &recipients.Objects{Reader: o.APIReader}}
 	return set, rehearsal
-}
-
-// exportLocation tells the notice templates where a recipient's export is,
-// once the export step has verified it.
-func exportLocation(_ context.Context, rw *v1.RegionWithdrawal, r recipients.Recipient) string {
-	return export.Locations(rw)[r.ID]
 }
