@@ -22,7 +22,9 @@ limitations under the License.
 // HTTP(S) PUT URL (a pre-signed object-store URL works), computes the
 // SHA-256 and size of exactly the bytes stored on the way, and only when
 // the object is completely stored writes the result (package exportresult)
-// to the container's termination message.
+// to the container's termination message. With --per-customer it writes
+// one archive per customer directory, each encrypted to that customer's
+// own key, and a manifest listing them (percustomer.go).
 //
 // Nothing is held in memory: the archive flows through an io.Pipe from the
 // archiver to the destination, so memory stays flat whatever the size.
@@ -85,6 +87,25 @@ type Options struct {
 	GzipLevel int
 	// Stderr gets warnings (such as skipped sockets). Defaults to os.Stderr.
 	Stderr io.Writer
+
+	// PerCustomer exports each subdirectory of Source, named by a customer
+	// id, as that customer's own archive: Destination must hold
+	// "{customer}", and Manifest is where the manifest goes.
+	PerCustomer bool
+	// Customers is a CSV or JSON-lines recipient list (the notify step's
+	// format) with the columns id and ageRecipient: each customer's own
+	// age key. Customers it lists without a directory are in the manifest
+	// as skipped, "no data".
+	Customers string
+	// Manifest is the file path or URL of the per-customer manifest.
+	Manifest string
+	// ProviderKeyForKeyless encrypts the archive of a customer with no key
+	// to AgeRecipients (the provider's keys) instead of skipping it.
+	ProviderKeyForKeyless bool
+
+	// client is the HTTP client every upload of one run shares, so that
+	// thousands of per-customer archives reuse a few connections.
+	client *http.Client
 }
 
 type stringList []string
@@ -94,6 +115,27 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // Main runs the export subcommand with its own flags.
 func Main(args []string) error {
+	o, err := ParseFlags(args)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	if m := res.Manifest; m != nil {
+		fmt.Fprintf(os.Stderr, "exported %d of %d customers; manifest %s, %d bytes, sha256 %s\n", m.Exported, m.Customers, res.Location, res.Bytes, res.SHA256)
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "exported %d bytes to %s, sha256 %s\n", res.Bytes, res.Location, res.SHA256)
+	return nil
+}
+
+// ParseFlags reads the export subcommand's flags (without the subcommand
+// name) into Options.
+func ParseFlags(args []string) (Options, error) {
 	var o Options
 	fs := flag.NewFlagSet(Name, flag.ContinueOnError)
 	fs.StringVar(&o.Source, "source", "", "directory to archive (required)")
@@ -104,27 +146,24 @@ func Main(args []string) error {
 	fs.Var((*stringList)(&o.Headers), "header", `HTTP header for the PUT, "Name: value"; repeatable`)
 	fs.StringVar(&o.CABundle, "ca-bundle", "", "PEM file of extra certificate authorities to trust for HTTPS")
 	fs.IntVar(&o.GzipLevel, "gzip-level", 6, "gzip level, 1 (fastest) to 9 (smallest)")
+	fs.BoolVar(&o.PerCustomer, "per-customer", false, "export each subdirectory of --source (named by customer id) as that customer's own archive, to --destination with {customer} in it, and list them in --manifest")
+	fs.StringVar(&o.Customers, "customers", "", "with --per-customer: CSV or JSON-lines file with the columns id and ageRecipient, each customer's own age key")
+	fs.StringVar(&o.Manifest, "manifest", "", "with --per-customer: file path or http(s) URL to write the manifest to (one JSON line per customer)")
+	fs.BoolVar(&o.ProviderKeyForKeyless, "provider-key-for-keyless", false, "with --per-customer: encrypt the archive of a customer without an ageRecipient to --age-recipient, instead of skipping it")
 	allowCIDRs := fs.String("egress-allow-cidrs", "", "comma-separated CIDRs or IPs an HTTP destination may be at although they are loopback, link-local, private or CGNAT addresses (refused by default)")
 	allowHTTP := fs.Bool("egress-allow-http", false, "allow a plain http:// destination; only https by default")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return o, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	policy, err := egress.Parse(*allowCIDRs, "", *allowHTTP)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUsage, err)
+		return o, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	o.Egress = policy
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return o, fmt.Errorf("%w: unexpected arguments: %v", ErrUsage, fs.Args())
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	res, err := Run(ctx, o)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "exported %d bytes to %s, sha256 %s\n", res.Bytes, res.Location, res.SHA256)
-	return nil
+	return o, nil
 }
 
 // Errors Run wraps, for errors.Is.
@@ -162,6 +201,49 @@ func Run(ctx context.Context, o Options) (*result.Result, error) {
 		}
 		recipients = rs
 	}
+	var (
+		res *result.Result
+		err error
+	)
+	if o.PerCustomer {
+		res, err = runPerCustomer(ctx, o, recipients)
+	} else {
+		res, err = storeArchive(ctx, o, o.Source, o.Destination, recipients)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.Recipient = o.Recipient
+	b, err := res.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if o.ResultFile != "" {
+		// The termination log is a file the kubelet provides: write in
+		// place, never rename over it.
+		if err := os.WriteFile(o.ResultFile, b, 0o644); err != nil {
+			return nil, fmt.Errorf("writing the result to %s: %w", o.ResultFile, err)
+		}
+	}
+	return res, nil
+}
+
+// storeArchive archives source, encrypted to recipients when there are
+// any, to destination, and says what it stored. On error nothing
+// complete-looking is left at a file destination.
+func storeArchive(ctx context.Context, o Options, source, destination string, recipients []age.Recipient) (*result.Result, error) {
+	res, err := storeStream(ctx, o, destination, func(w io.Writer) error { return produce(ctx, w, source, o, recipients) })
+	if err != nil {
+		return nil, err
+	}
+	res.Encrypted = len(recipients) > 0
+	return res, nil
+}
+
+// storeStream stores what write writes to destination, hashing and
+// counting it on the way. write's error aborts the store.
+func storeStream(ctx context.Context, o Options, destination string, write func(io.Writer) error) (*result.Result, error) {
+	o.Destination = destination
 	dest, err := newDestination(o)
 	if err != nil {
 		return nil, err
@@ -172,7 +254,7 @@ func Run(ctx context.Context, o Options) (*result.Result, error) {
 	pr, pw := io.Pipe()
 	produced := make(chan error, 1)
 	go func() {
-		err := produce(ctx, pw, o, recipients)
+		err := write(pw)
 		// The reader sees the archiver's error, so the destination aborts
 		// rather than storing a truncated archive.
 		pw.CloseWithError(err)
@@ -196,33 +278,19 @@ func Run(ctx context.Context, o Options) (*result.Result, error) {
 		dest.abort()
 		return nil, fmt.Errorf("%w: the destination answered before it received the whole archive (%d bytes sent)", ErrUpload, body.n)
 	}
-	res := &result.Result{
-		Version:   result.Version,
-		Location:  result.StripQuery(location),
-		Bytes:     body.n,
-		SHA256:    hex.EncodeToString(body.h.Sum(nil)),
-		Recipient: o.Recipient,
-		Encrypted: len(recipients) > 0,
-	}
-	b, err := res.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	if o.ResultFile != "" {
-		// The termination log is a file the kubelet provides: write in
-		// place, never rename over it.
-		if err := os.WriteFile(o.ResultFile, b, 0o644); err != nil {
-			return nil, fmt.Errorf("writing the result to %s: %w", o.ResultFile, err)
-		}
-	}
-	return res, nil
+	return &result.Result{
+		Version:  result.Version,
+		Location: result.StripQuery(location),
+		Bytes:    body.n,
+		SHA256:   hex.EncodeToString(body.h.Sum(nil)),
+	}, nil
 }
 
 // errStoreEnded is what the archiver sees when the destination has returned.
 var errStoreEnded = errors.New("the destination has finished")
 
 // produce writes tar → gzip → (age) into w.
-func produce(ctx context.Context, w io.Writer, o Options, recipients []age.Recipient) error {
+func produce(ctx context.Context, w io.Writer, source string, o Options, recipients []age.Recipient) error {
 	out := io.Writer(destWriter{w})
 	var enc io.WriteCloser
 	if len(recipients) > 0 {
@@ -232,7 +300,7 @@ func produce(ctx context.Context, w io.Writer, o Options, recipients []age.Recip
 		}
 		out = enc
 	}
-	if err := writeArchive(ctx, out, o.Source, o.GzipLevel, o.Stderr); err != nil {
+	if err := writeArchive(ctx, out, source, o.GzipLevel, o.Stderr); err != nil {
 		return err
 	}
 	if enc != nil {
@@ -282,9 +350,12 @@ func newDestination(o Options) (destination, error) {
 		if err := o.Egress.CheckURL(u); err != nil {
 			return nil, fmt.Errorf("%w: destination %s: %w", ErrUpload, result.StripQuery(d), err)
 		}
-		c, err := httpClient(o.Egress, o.CABundle)
-		if err != nil {
-			return nil, err
+		c := o.client
+		if c == nil {
+			var err error
+			if c, err = httpClient(o.Egress, o.CABundle); err != nil {
+				return nil, err
+			}
 		}
 		hdr := http.Header{}
 		for _, h := range o.Headers {

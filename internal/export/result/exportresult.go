@@ -70,6 +70,19 @@ type Result struct {
 	Recipient string `json:"recipient,omitempty"`
 	// Encrypted is true when the stored object is an age-encrypted archive.
 	Encrypted bool `json:"encrypted"`
+	// Manifest is set when the stored object is not an archive but a
+	// manifest of one archive per customer (see Manifest); Location, Bytes
+	// and SHA256 then describe the manifest.
+	Manifest *ManifestSummary `json:"manifest,omitempty"`
+}
+
+// ManifestSummary counts the lines of a manifest.
+type ManifestSummary struct {
+	// Customers is how many lines the manifest has: one per customer.
+	Customers int `json:"customers"`
+	// Exported is how many of them have an archive; the others were
+	// skipped, each with its reason.
+	Exported int `json:"exported"`
 }
 
 // Errors Parse and Validate wrap, for errors.Is.
@@ -139,6 +152,8 @@ func (r *Result) Validate() error {
 		return &FieldError{Field: "recipient", Reason: fmt.Sprintf("is longer than %d characters", MaxRecipientLength)}
 	case hasControl(r.Recipient):
 		return &FieldError{Field: "recipient", Reason: "contains a control character"}
+	case r.Manifest != nil && (r.Manifest.Exported < 0 || r.Manifest.Exported > r.Manifest.Customers):
+		return &FieldError{Field: "manifest", Reason: fmt.Sprintf("counts %d exported of %d customers", r.Manifest.Exported, r.Manifest.Customers)}
 	}
 	return nil
 }
