@@ -388,28 +388,37 @@ func checkMail(t *testing.T, data []byte, key string) {
 	if err != nil || !strings.HasPrefix(subject, "اطلاع: PK میں سروس 2026-12-30") {
 		t.Errorf("Subject %q (%v)", subject, err)
 	}
+	parts := mailParts(t, msg)
+	for ctype, body := range parts {
+		if !strings.Contains(body, "محترم") || !strings.Contains(body, "دن باقی ہیں") {
+			t.Errorf("part %s lost its Urdu text: %q", ctype, body)
+		}
+	}
+	if len(parts) != 2 {
+		t.Errorf("%d parts, want text and HTML", len(parts))
+	}
+}
+
+// mailParts decodes the parts of a multipart message, by media type.
+func mailParts(t *testing.T, msg *mail.Message) map[string]string {
+	t.Helper()
 	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mr := multipart.NewReader(msg.Body, params["boundary"])
-	parts := 0
+	out := map[string]string{}
 	for {
 		p, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
-			break
+			return out
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(p)
-		parts++
-		if !strings.Contains(string(body), "محترم") || !strings.Contains(string(body), "دن باقی ہیں") {
-			t.Errorf("part %s lost its Urdu text: %q", p.Header.Get("Content-Type"), body)
-		}
-	}
-	if parts != 2 {
-		t.Errorf("%d parts, want text and HTML", parts)
+		mt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		out[mt] = string(body)
 	}
 }
 
@@ -690,26 +699,7 @@ func TestEachRecipientInTheirLanguage(t *testing.T) {
 		if got := msg.Header.Get("Content-Language"); got != want.lang {
 			t.Errorf("%s: Content-Language %q, want %q", to, got, want.lang)
 		}
-		_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		mr := multipart.NewReader(msg.Body, params["boundary"])
-		var html string
-		for {
-			p, err := mr.NextPart()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(p)
-			if strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") {
-				html = string(body)
-			}
-		}
-		if !strings.HasPrefix(html, want.html) {
+		if html := mailParts(t, msg)["text/html"]; !strings.HasPrefix(html, want.html) {
 			t.Errorf("%s: HTML %q, want it to start %q", to, html, want.html)
 		}
 	}
