@@ -30,6 +30,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/drain"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
+	"github.com/ops-dev/region-withdrawal-operator/internal/locale"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
@@ -92,7 +93,15 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	// and the default), so every language renders once.
 	var sample []recipients.Recipient
 	bySet := map[string]int64{}
+	var unreadable int64
+	var firstUnreadable string
 	sum, err := e.Recipients.Each(ctx, rw, func(r recipients.Recipient) error {
+		if r.Locale != "" && len(locale.Chain(r.Locale)) == 0 {
+			if unreadable == 0 {
+				firstUnreadable = fmt.Sprintf("%s: %q", r.ID, r.Locale)
+			}
+			unreadable++
+		}
 		set := renderer.Choose(a.Notice, r.Locale)
 		if _, seen := bySet[set]; !seen || len(sample) < sampleSize {
 			sample = append(sample, r)
@@ -131,6 +140,9 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	}
 	if len(rw.Spec.Notify.Locales) > 0 {
 		summary += "; by language: " + languages(bySet)
+	}
+	if unreadable > 0 {
+		summary += fmt.Sprintf("; %d recipients have a locale that is not a language tag and get the default templates (first %s)", unreadable, firstUnreadable)
 	}
 	return executor.Result{
 		Done:    true,

@@ -103,7 +103,7 @@ func TestRehearsalAndPlanShowTheSameObjects(t *testing.T) {
 func TestRehearsalRendersEveryLanguage(t *testing.T) {
 	csv := "id,name,email,locale\n" +
 		"e1,One,e1@example.com,en\ne2,Two,e2@example.com,\ne3,Three,e3@example.com,fr\ne4,Four,e4@example.com,en-GB\n" +
-		"u1,ایک,u1@example.com,ur-PK\nu2,دو,u2@example.com,ur\n"
+		"u1,ایک,u1@example.com,ur-PK\nu2,دو,u2@example.com,ur\nx1,Typo,x1@example.com,urdu!\n"
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "customers", Namespace: "ops"}, Data: map[string]string{"list.csv": csv}},
 	).Build()
@@ -130,7 +130,8 @@ func TestRehearsalRendersEveryLanguage(t *testing.T) {
 	for _, want := range []string{
 		"sample for e1 in en: subject",
 		`sample for u1 in ur-PK: subject "سروس 30 دسمبر، 2026 کو بند ہو جائے گی"`,
-		"by language: default 4, ur 2",
+		"by language: default 5, ur 2",
+		`1 recipients have a locale that is not a language tag and get the default templates (first x1: "urdu!")`,
 	} {
 		if !strings.Contains(res.Message, want) {
 			t.Errorf("rehearsal says %q, want it to contain %q", res.Message, want)
