@@ -71,6 +71,16 @@ type ExportStatus struct {
 	// +optional
 	ArtifactsInConfigMaps int32 `json:"artifactsInConfigMaps,omitempty"`
 
+	// manifestsRead is how many per-customer manifests have been read and
+	// their customers' archives recorded in artifactConfigMaps.
+	// +optional
+	ManifestsRead int32 `json:"manifestsRead,omitempty"`
+
+	// customers is how many customers have their own verified archive,
+	// from the manifests read.
+	// +optional
+	Customers int32 `json:"customers,omitempty"`
+
 	// failures lists the first targets that gave up, or whose latest attempt
 	// failed, and why.
 	// +optional

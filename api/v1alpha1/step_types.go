@@ -424,9 +424,31 @@ type ExportStep struct {
 	// +kubebuilder:validation:Type=object
 	JobTemplate batchv1.JobTemplateSpec `json:"jobTemplate"`
 
+	// manifests says how the controller reads the manifest a per-customer
+	// exporter reports (region-withdrawal-operator export --per-customer),
+	// to give each customer their own archive in their notices. The
+	// manifest is read at the location the result names, over http(s)
+	// through the same egress guard as notices; without this field, with
+	// no credentials.
+	// +optional
+	Manifests *ExportManifestAccess `json:"manifests,omitempty"`
+
 	// requireApproval holds the export until "export" is listed in spec.approvals.
 	// +optional
 	RequireApproval bool `json:"requireApproval,omitempty"`
+}
+
+// ExportManifestAccess is how the controller reads export manifests.
+type ExportManifestAccess struct {
+	// headersSecretRef names a Secret in the withdrawal's namespace whose keys
+	// are sent as request headers, for example Authorization.
+	// +optional
+	HeadersSecretRef *LocalObjectReference `json:"headersSecretRef,omitempty"`
+
+	// caBundle is a PEM bundle to verify the store's certificate with, in
+	// addition to the system roots.
+	// +optional
+	CABundle []byte `json:"caBundle,omitempty"`
 }
 
 // ----------------------------------------------------------------------------

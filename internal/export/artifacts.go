@@ -65,10 +65,14 @@ func (e *Executor) syncArtifactConfigMaps(ctx context.Context, rw *v1.RegionWith
 		}
 		shards[s.hash[0]][s.hash] = string(b)
 	}
-	var names []string
+	// Keep the names readManifests added: the shards hold customers' own
+	// archives too.
+	names := slices.Clone(st.ArtifactConfigMaps)
 	for shard, data := range shards {
 		name := ArtifactConfigMapName(rw, shard)
-		names = append(names, name)
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
 		if err := e.ensureEntries(ctx, rw, name, data); err != nil {
 			return err
 		}

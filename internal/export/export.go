@@ -53,6 +53,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
@@ -91,8 +92,18 @@ type Executor struct {
 	Targets *targets.Resolver
 	// Clock defaults to the real clock.
 	Clock clock.PassiveClock
+	// HTTP reads per-customer manifests; default a pager with the default
+	// egress policy (https only, nothing internal).
+	HTTP *recipients.HTTPPager
 
 	probes probes
+}
+
+func (e *Executor) http() *recipients.HTTPPager {
+	if e.HTTP != nil {
+		return e.HTTP
+	}
+	return &recipients.HTTPPager{}
 }
 
 var (
@@ -223,6 +234,9 @@ func (e *Executor) export(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 	if err := e.syncArtifactConfigMaps(ctx, rw, states, status); err != nil {
 		return executor.Result{}, err
 	}
+	if err := e.readManifests(ctx, rw, states, status); err != nil {
+		return executor.Result{}, err
+	}
 	return e.result(rw, states, status, invalid, deadline, now, maxAttempts), nil
 }
 
@@ -299,6 +313,9 @@ func (e *Executor) result(rw *v1.RegionWithdrawal, states []*targetState, st *v1
 	case st.Verified == st.Targets:
 		res.Done = true
 		res.Message = fmt.Sprintf("all %d exports verified (%d bytes)", st.Verified, st.Bytes)
+		if st.ManifestsRead > 0 {
+			res.Message += fmt.Sprintf("; %d customers have their own archive, from %d manifests", st.Customers, st.ManifestsRead)
+		}
 		return res
 	case st.Running == 0 && st.Verified+st.Failed == st.Targets:
 		res.Done, res.Failed = true, true

@@ -23,7 +23,10 @@ package export
 // the status subresource.
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -40,10 +43,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
 var env *testenv.Env
@@ -691,5 +698,96 @@ func TestTemplateCannotSetTheOperatorsOwnKeys(t *testing.T) {
 				t.Fatalf("%d Jobs created from the template", n)
 			}
 		})
+	}
+}
+
+// TestManifestsGiveEachCustomerTheirOwnArchive: a per-customer exporter's
+// result names a manifest in an object store that wants a token. The step
+// reads it as the spec says and records each customer's own archive where
+// the notices find it; a manifest changed after it was verified adds no one.
+func TestManifestsGiveEachCustomerTheirOwnArchive(t *testing.T) {
+	store, err := testsrv.NewObjectStore("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	store.ReadToken = "read-token"
+	var m bytes.Buffer
+	const n = 300
+	for i := range n {
+		c := fmt.Sprintf("cust-%03d", i)
+		if err := result.WriteEntry(&m, result.Entry{Customer: c, Location: store.URL + "/pk/" + c + ".tar.gz.age", Bytes: int64(100 + i),
+			SHA256: validHash, Key: result.KeyCustomer}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := result.WriteEntry(&m, result.Entry{Customer: "keyless", Skipped: "no age key"}); err != nil {
+		t.Fatal(err)
+	}
+	store.Put("/pk/manifest.jsonl", m.Bytes())
+	sum := sha256.Sum256(m.Bytes())
+	manifestResult := fmt.Sprintf(`{"version":1,"location":%q,"bytes":%d,"sha256":%q,"encrypted":false,"manifest":{"customers":%d,"exported":%d}}`,
+		store.URL+"/pk/manifest.jsonl", m.Len(), hex.EncodeToString(sum[:]), n+1, n)
+
+	f := newFixture(t, 0, func(e *v1.ExportStep) {
+		e.Manifests = &v1.ExportManifestAccess{HeadersSecretRef: &v1.LocalObjectReference{Name: "store-read"}}
+	})
+	if err := env.Client.Create(f.ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "store-read", Namespace: f.rw.Namespace},
+		Data: map[string][]byte{"Authorization": []byte("Bearer read-token")}}); err != nil {
+		t.Fatal(err)
+	}
+	loopback := egress.Loopback()
+	loopback.AllowHTTP = true
+	f.exec.HTTP = &recipients.HTTPPager{Egress: loopback}
+	f.execute()
+	jobs := f.jobs()
+	if len(jobs) != 1 {
+		t.Fatalf("%d Jobs, want 1", len(jobs))
+	}
+	for _, j := range jobs {
+		f.finish(j, true, manifestResult, time.Minute)
+	}
+	if res := f.execute(); !res.Done || res.Failed {
+		t.Fatalf("result = %+v", res)
+	}
+	st := f.status()
+	if st.ManifestsRead != 1 || st.Customers != n || len(st.ArtifactConfigMaps) == 0 {
+		t.Fatalf("status: %d manifests read, %d customers, ConfigMaps %v; want 1, %d, some", st.ManifestsRead, st.Customers, st.ArtifactConfigMaps, n)
+	}
+	arts, err := Artifacts(f.ctx, f.exec.reader(), f.rw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		c := fmt.Sprintf("cust-%03d", i)
+		if a := arts[c]; a.Location != store.URL+"/pk/"+c+".tar.gz.age" || a.Bytes != int64(100+i) || !a.Encrypted {
+			t.Errorf("%s's archive is %+v", c, a)
+		}
+	}
+	if _, ok := arts["keyless"]; ok {
+		t.Error("a skipped customer has an archive")
+	}
+
+	// Read again after a lost status write: nothing changes.
+	st.ManifestsRead = 0
+	if res := f.execute(); res.Failed || f.status().Customers != n {
+		t.Fatalf("a second read gave %+v, %d customers", res, f.status().Customers)
+	}
+
+	// Changed since it was verified: refused, and nobody is added.
+	g := newFixture(t, 0, nil)
+	g.exec.HTTP = &recipients.HTTPPager{Egress: loopback}
+	store.ReadToken = ""
+	g.execute()
+	for _, j := range g.jobs() {
+		g.finish(j, true, manifestResult, time.Minute)
+	}
+	store.Put("/pk/manifest.jsonl", append(m.Bytes(), []byte(`{"customer":"intruder","location":"https://evil.example/x","bytes":1,"sha256":"`+validHash+`","key":"customer"}`+"\n")...))
+	_, err = g.exec.Execute(g.ctx, g.rw, startAction)
+	if err == nil || !strings.Contains(err.Error(), "is not what was verified") {
+		t.Fatalf("a changed manifest: %v, want it refused", err)
+	}
+	if arts, err := Artifacts(g.ctx, g.exec.reader(), g.rw); err != nil || len(arts) > 1 {
+		t.Errorf("a changed manifest recorded %d artifacts (%v)", len(arts), err)
 	}
 }

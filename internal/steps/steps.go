@@ -71,6 +71,8 @@ type Options struct {
 // New returns the executor of every step, and the rehearsal.
 func New(o Options) (executor.Set, executor.Executor) {
 	resolver := &targets.Resolver{Reader: o.Client, Mapper: o.Mapper, Clock: o.Clock}
+	exports := export.New(o.Client, o.APIReader, o.Clock)
+	exports.HTTP = &recipients.HTTPPager{Egress: o.Egress}
 	set := executor.Set{
 		v1.StepNotify: notify.New(notify.Options{
 			Client: o.Client, Reader: o.APIReader, Clock: o.Clock, Recorder: o.Recorder, Registerer: o.Registerer, Egress: o.Egress,
@@ -79,7 +81,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 				return export.Artifacts(ctx, o.APIReader, rw)
 			},
 		}),
-		v1.StepExport:  export.New(o.Client, o.APIReader, o.Clock),
+		v1.StepExport:  exports,
 		v1.StepDrain:   drain.New(o.Client, o.APIReader, resolver, o.Clock, o.Recorder),
 		v1.StepRouting: routing.New(o.Client, o.APIReader, resolver, o.NoticeBackendImage),
 	}

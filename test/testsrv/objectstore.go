@@ -25,12 +25,15 @@ import (
 )
 
 // ObjectStore stands in for the object store a customer's export is PUT
-// to (a pre-signed URL's host): it keeps every object PUT to it, by path.
+// to (a pre-signed URL's host): it keeps every object PUT to it, by path,
+// and serves it back to a GET.
 type ObjectStore struct {
 	// URL is the store's base URL, http://host:port.
 	URL string
 	// OnPut, when set, is called with each stored object.
 	OnPut func(path string, body []byte)
+	// ReadToken, when set, is the bearer token a GET must carry.
+	ReadToken string
 
 	srv     *http.Server
 	mu      sync.Mutex
@@ -54,8 +57,22 @@ func NewObjectStore(host string) (*ObjectStore, error) {
 }
 
 func (s *ObjectStore) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		// Reads need the token Put stored objects under, when one is set.
+		if s.ReadToken != "" && r.Header.Get("Authorization") != "Bearer "+s.ReadToken {
+			http.Error(w, "no or the wrong token", http.StatusUnauthorized)
+			return
+		}
+		b, ok := s.Get(r.URL.Path)
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(b)
+		return
+	}
 	if r.Method != http.MethodPut {
-		http.Error(w, "PUT only", http.StatusMethodNotAllowed)
+		http.Error(w, "PUT and GET only", http.StatusMethodNotAllowed)
 		return
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxObject+1))
@@ -70,6 +87,13 @@ func (s *ObjectStore) serve(w http.ResponseWriter, r *http.Request) {
 	if s.OnPut != nil {
 		s.OnPut(r.URL.Path, b)
 	}
+}
+
+// Put stores an object, as a PUT would.
+func (s *ObjectStore) Put(path string, b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.objects[path] = b
 }
 
 // Get returns the object stored at path.

@@ -1,0 +1,189 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package export
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
+)
+
+// customerKey is the artifact ConfigMap key of a customer's own archive,
+// and its shard: a hash, so that ids of any shape make valid keys and
+// spread over the sixteen ConfigMaps.
+func customerKey(customer string) (key string, shard byte) {
+	sum := sha256.Sum256([]byte(customer))
+	h := hex.EncodeToString(sum[:])
+	return "customer." + h[:40], h[0]
+}
+
+// readManifests reads the manifest of every verified target that reported
+// one, and records each customer's own archive in the artifact ConfigMaps,
+// where export.Artifacts finds it for the notices. It is skipped while
+// status says every manifest is read; a crash before the status write only
+// means the manifests are read again and nothing new is added.
+//
+// A manifest is only trusted whole: it is hashed as it is read, and
+// nothing from it is written unless its digest and size are the ones the
+// export step verified.
+func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, states []*targetState, st *v1.ExportStatus) error {
+	var manifests []*targetState
+	for _, s := range states {
+		if a := s.verified(); a != nil && a.verified.Manifest != nil {
+			manifests = append(manifests, s)
+		}
+	}
+	if len(manifests) == 0 || int(st.ManifestsRead) == len(manifests) {
+		return nil
+	}
+	headers, err := e.manifestHeaders(ctx, rw)
+	if err != nil {
+		return err
+	}
+	shards := map[byte]map[string]string{}
+	seen := map[string]struct{}{}
+	customers := 0
+	for _, s := range manifests {
+		a := s.verified()
+		n, err := e.readManifest(ctx, rw, a, headers, seen, func(en result.Entry) error {
+			b, err := json.Marshal(v1.ExportArtifact{Target: s.Key, Job: a.job.Namespace + "/" + a.job.Name, Location: en.Location,
+				Bytes: en.Bytes, SHA256: en.SHA256, Recipient: en.Customer, Encrypted: true})
+			if err != nil {
+				return err
+			}
+			key, shard := customerKey(en.Customer)
+			if shards[shard] == nil {
+				shards[shard] = map[string]string{}
+			}
+			shards[shard][key] = string(b)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("the manifest of %s: %w", s.Key, err)
+		}
+		customers += n
+	}
+	names := st.ArtifactConfigMaps
+	for shard, data := range shards {
+		name := ArtifactConfigMapName(rw, shard)
+		if err := e.ensureEntries(ctx, rw, name, data); err != nil {
+			return err
+		}
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	st.ArtifactConfigMaps, st.ManifestsRead, st.Customers = names, int32(len(manifests)), int32(customers)
+	return nil
+}
+
+// readManifest reads one target's manifest and calls fn with each
+// customer that has an archive; it returns how many. seen spans every
+// manifest of the withdrawal: a customer in two is refused.
+func (e *Executor) readManifest(ctx context.Context, rw *v1.RegionWithdrawal, a *attempt, headers map[string]string, seen map[string]struct{}, fn func(result.Entry) error) (int, error) {
+	res := a.verified
+	if !strings.HasPrefix(res.Location, "https://") && !strings.HasPrefix(res.Location, "http://") {
+		return 0, fmt.Errorf("it is at %s, which the controller cannot read: write it to an http(s) store", res.Location)
+	}
+	src := &v1.HTTPRecipientSource{URL: res.Location}
+	if m := rw.Spec.Export.Manifests; m != nil {
+		src.CABundle = m.CABundle
+	}
+	// Entries are held until the digest is checked: a manifest that does
+	// not match what was verified adds no one.
+	var entries []result.Entry
+	h := sha256.New()
+	var size int64
+	err := e.http().Pages(ctx, src, headers, func(page int, _ string, body io.Reader) error {
+		if page > 1 {
+			return fmt.Errorf("the store answered with a Link to a next page; a manifest is one object")
+		}
+		counted := &countingReader{r: io.TeeReader(body, h)}
+		local := map[string]struct{}{}
+		err := result.ReadManifest(counted, local, func(en result.Entry) error {
+			if _, dup := seen[en.Customer]; dup {
+				return fmt.Errorf("customer %q is in another target's manifest too", en.Customer)
+			}
+			if en.Skipped == "" {
+				entries = append(entries, en)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		size = counted.n
+		for c := range local {
+			seen[c] = struct{}{}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != res.SHA256 || size != res.Bytes {
+		return 0, fmt.Errorf("what %s holds now (%d bytes, sha256 %s) is not what was verified (%d bytes, sha256 %s)", res.Location, size, got, res.Bytes, res.SHA256)
+	}
+	for _, en := range entries {
+		if err := fn(en); err != nil {
+			return 0, err
+		}
+	}
+	return len(entries), nil
+}
+
+// manifestHeaders reads the request headers for manifests from their
+// Secret, as the withdrawal's ServiceAccount.
+func (e *Executor) manifestHeaders(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]string, error) {
+	headers := map[string]string{}
+	m := rw.Spec.Export.Manifests
+	if m == nil || m.HeadersSecretRef == nil {
+		return headers, nil
+	}
+	var s corev1.Secret
+	if err := e.reader().Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: m.HeadersSecretRef.Name}, &s); err != nil {
+		return nil, fmt.Errorf("reading the manifest headers from Secret %s/%s: %w", rw.Namespace, m.HeadersSecretRef.Name, err)
+	}
+	for k, v := range s.Data {
+		headers[k] = string(v)
+	}
+	return headers, nil
+}
+
+// countingReader counts what it reads.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
