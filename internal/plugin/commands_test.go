@@ -165,7 +165,8 @@ func TestStatus(t *testing.T) {
 	rw.Status = v1.RegionWithdrawalStatus{
 		ObservedGeneration: rw.Generation, Phase: v1.PhaseInProgress, NextAction: "notify:reminder",
 		NextActionAt: &metav1.Time{Time: time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)},
-		Steps:        []v1.StepStatus{{Name: v1.StepNotify, State: v1.StepRunning, StartedAt: &started, Progress: &v1.Progress{Done: 1, Total: 2}, Message: "sending"}},
+		Steps: []v1.StepStatus{{Name: v1.StepNotify, State: v1.StepRunning, StartedAt: &started, Progress: &v1.Progress{Done: 1, Total: 2}, Message: "sending"},
+			{Name: v1.StepExport, State: v1.StepSucceeded, Export: &v1.ExportStatus{Targets: 4, Verified: 4, ManifestsRead: 4, Customers: 9998}}},
 		Conditions: []metav1.Condition{{Type: v1.ConditionDeadlineAtRisk, Status: metav1.ConditionTrue, Reason: v1.ReasonApprovalMissing,
 			Message: "drain is not approved", LastTransitionTime: started}},
 		Notify: &v1.NotifyStatus{
@@ -188,6 +189,7 @@ func TestStatus(t *testing.T) {
 		"NOTICE   SCHEDULED             RECIPIENTS  SENT  FAILED  PENDING  STATE",
 		"initial  2026-03-26 10:00 CET  1200        900   7       293      sending",
 		"Missed (due after the cutoff, not sent): final",
+		"Exports: 4 of 4 verified; 9998 customers have their own archive (from 4 manifests)",
 		"DeadlineAtRisk=True (ApprovalMissing): drain is not approved"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)

@@ -67,6 +67,11 @@ func writeStatus(w io.Writer, rw *v1.RegionWithdrawal, now time.Time) error {
 	if err := writeNotices(w, st, show); err != nil {
 		return err
 	}
+	for _, s := range st.Steps {
+		if e := s.Export; s.Name == v1.StepExport && e != nil && e.ManifestsRead > 0 {
+			fmt.Fprintf(w, "\nExports: %d of %d verified; %d customers have their own archive (from %d manifests)\n", e.Verified, e.Targets, e.Customers, e.ManifestsRead)
+		}
+	}
 
 	var attention []string
 	for _, c := range st.Conditions {
