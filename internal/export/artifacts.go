@@ -65,14 +65,10 @@ func (e *Executor) syncArtifactConfigMaps(ctx context.Context, rw *v1.RegionWith
 		}
 		shards[s.hash[0]][s.hash] = string(b)
 	}
-	// Keep the names readManifests added: the shards hold customers' own
-	// archives too.
-	names := slices.Clone(st.ArtifactConfigMaps)
+	var names []string
 	for shard, data := range shards {
 		name := ArtifactConfigMapName(rw, shard)
-		if !slices.Contains(names, name) {
-			names = append(names, name)
-		}
+		names = append(names, name)
 		if err := e.ensureEntries(ctx, rw, name, data); err != nil {
 			return err
 		}
@@ -186,9 +182,10 @@ func (e *Executor) recordedJobs(ctx context.Context, rw *v1.RegionWithdrawal) ([
 // notify step's templates: keyed by the recipient the exporter named, or
 // by the target (such as "Namespace/acme") for an artifact that names
 // none. With no more than MaxStatusArtifacts they are all in status; with
-// more, it reads the ConfigMaps status names (at most 16, each under the
-// 1 MiB object limit, so memory stays bounded) through reader, which must
-// read as the withdrawal's ServiceAccount. Status is read as well, so an
+// more, it reads the ConfigMaps status names (at most 16), and the
+// customer ConfigMaps when manifests gave customers their own archives
+// (CustomerShards), through reader, which must read as the withdrawal's
+// ServiceAccount. Status is read as well, so an
 // artifact verified since the ConfigMaps were last brought up to date is
 // not missed.
 func Artifacts(ctx context.Context, reader client.Reader, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
@@ -209,24 +206,42 @@ func Artifacts(ctx context.Context, reader client.Reader, rw *v1.RegionWithdrawa
 		for _, a := range s.Export.Artifacts {
 			add(a)
 		}
-		for _, name := range s.Export.ArtifactConfigMaps {
-			var cm corev1.ConfigMap
-			if err := reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: name}, &cm); err != nil {
-				return nil, fmt.Errorf("reading the export artifacts in ConfigMap %s: %w", name, err)
+		names := slices.Clone(s.Export.ArtifactConfigMaps)
+		if s.Export.Customers > 0 {
+			for shard := range CustomerShards {
+				names = append(names, CustomerConfigMapName(rw, shard))
 			}
-			if cm.Labels[executor.LabelWithdrawalUID] != string(rw.UID) {
-				// Not this withdrawal's (left by an earlier one of the
-				// same name, or made by someone else): not trusted.
-				continue
-			}
-			for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
-				var a v1.ExportArtifact
-				if err := json.Unmarshal([]byte(cm.Data[k]), &a); err != nil {
-					return nil, fmt.Errorf("ConfigMap %s, key %s: %w", name, k, err)
-				}
-				add(a)
+		}
+		for _, name := range names {
+			if err := readArtifacts(ctx, reader, rw, name, add); err != nil {
+				return nil, err
 			}
 		}
 	}
 	return out, nil
+}
+
+// readArtifacts calls add with each artifact a ConfigMap holds. A missing
+// ConfigMap holds none (a customer shard no id hashed to); one not
+// labelled with this withdrawal's UID (left by an earlier one of the same
+// name, or made by someone else) is not trusted.
+func readArtifacts(ctx context.Context, reader client.Reader, rw *v1.RegionWithdrawal, name string, add func(v1.ExportArtifact)) error {
+	var cm corev1.ConfigMap
+	err := reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: name}, &cm)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading the export artifacts in ConfigMap %s: %w", name, err)
+	case cm.Labels[executor.LabelWithdrawalUID] != string(rw.UID):
+		return nil
+	}
+	for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
+		var a v1.ExportArtifact
+		if err := json.Unmarshal([]byte(cm.Data[k]), &a); err != nil {
+			return fmt.Errorf("ConfigMap %s, key %s: %w", name, k, err)
+		}
+		add(a)
+	}
+	return nil
 }

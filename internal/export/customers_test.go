@@ -17,6 +17,7 @@ limitations under the License.
 package export
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -172,11 +173,10 @@ func writeTestFile(t *testing.T, path, content string) {
 	}
 }
 
-// BenchmarkReadManifests records 10,000 customers from one manifest in a
-// loopback store: time per ingestion and the API requests it makes. Each
-// iteration is a fresh withdrawal, so every entry is written.
+// BenchmarkReadManifests records 10,000 and 100,000 customers from one
+// manifest in a loopback store: time per ingestion and the API requests it
+// makes. Each iteration is a fresh withdrawal, so every entry is written.
 func BenchmarkReadManifests(b *testing.B) {
-	const n = 10000
 	store, err := testsrv.NewObjectStore("127.0.0.1")
 	if err != nil {
 		b.Fatal(err)
@@ -184,56 +184,71 @@ func BenchmarkReadManifests(b *testing.B) {
 	defer store.Close()
 	loopback := egress.Loopback()
 	loopback.AllowHTTP = true
-	var m strings.Builder
-	for i := range n {
-		c := fmt.Sprintf("customer-%06d", i)
-		if err := result.WriteEntry(&m, result.Entry{Customer: c, Location: store.URL + "/pk/" + c + ".tar.gz.age", Bytes: 4096, SHA256: validHash, Key: result.KeyCustomer}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	store.Put("/pk/manifest.jsonl", []byte(m.String()))
-	sum := sha256.Sum256([]byte(m.String()))
-	res := &result.Result{Version: result.Version, Location: store.URL + "/pk/manifest.jsonl", Bytes: int64(m.Len()), SHA256: hex.EncodeToString(sum[:]),
-		Manifest: &result.ManifestSummary{Customers: n, Exported: n}}
 	var requests atomic.Int64
 	ww, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Client.Scheme()})
 	if err != nil {
 		b.Fatal(err)
 	}
+	count := func() { requests.Add(1) }
 	counted := interceptor.NewClient(ww, interceptor.Funcs{
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			requests.Add(1)
+			count()
 			return c.Get(ctx, key, obj, opts...)
 		},
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			requests.Add(1)
+			count()
 			return c.Create(ctx, obj, opts...)
 		},
 		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			requests.Add(1)
+			count()
 			return c.Patch(ctx, obj, patch, opts...)
 		},
 	})
-	for i := 0; b.Loop(); i++ {
-		b.StopTimer()
-		ns := fmt.Sprintf("bench-manifest-%s-%d", rand.String(5), i)
-		if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			b.Fatal(err)
+	for _, n := range []int{10000, 100000} {
+		var m bytes.Buffer
+		for i := range n {
+			c := fmt.Sprintf("customer-%06d", i)
+			if err := result.WriteEntry(&m, result.Entry{Customer: c, Location: store.URL + "/pk/" + c + ".tar.gz.age", Bytes: 4096, SHA256: validHash, Key: result.KeyCustomer}); err != nil {
+				b.Fatal(err)
+			}
 		}
-		rw := &v1.RegionWithdrawal{ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: ns, UID: types.UID(rand.String(8))},
-			Spec: v1.RegionWithdrawalSpec{Export: &v1.ExportStep{}}}
-		e := &Executor{Client: counted, APIReader: counted, HTTP: &recipients.HTTPPager{Egress: loopback}}
-		s := &targetState{Target: Target{Key: "Namespace/" + ns}, attempts: []*attempt{{job: &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "export", Namespace: ns}}, verified: res}}}
-		st := &v1.ExportStatus{}
-		requests.Store(0)
-		b.StartTimer()
-		if err := e.readManifests(context.Background(), rw, []*targetState{s}, st); err != nil {
-			b.Fatal(err)
-		}
-		if st.Customers != n {
-			b.Fatalf("%d customers recorded", st.Customers)
-		}
-		b.ReportMetric(float64(requests.Load()), "API-requests/op")
-		b.ReportMetric(float64(len(st.ArtifactConfigMaps)), "ConfigMaps/op")
+		path := fmt.Sprintf("/pk/manifest-%d.jsonl", n)
+		store.Put(path, m.Bytes())
+		sum := sha256.Sum256(m.Bytes())
+		res := &result.Result{Version: result.Version, Location: store.URL + path, Bytes: int64(m.Len()), SHA256: hex.EncodeToString(sum[:]),
+			Manifest: &result.ManifestSummary{Customers: n, Exported: n}}
+		b.Run(fmt.Sprintf("customers=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				ns := fmt.Sprintf("bench-manifest-%s-%d", rand.String(5), i)
+				if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+					b.Fatal(err)
+				}
+				rw := &v1.RegionWithdrawal{ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: ns, UID: types.UID(rand.String(8))},
+					Spec: v1.RegionWithdrawalSpec{Export: &v1.ExportStep{}}}
+				e := &Executor{Client: counted, APIReader: counted, HTTP: &recipients.HTTPPager{Egress: loopback}}
+				s := &targetState{Target: Target{Key: "Namespace/" + ns}, attempts: []*attempt{{job: &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "export", Namespace: ns}}, verified: res}}}
+				st := &v1.ExportStatus{}
+				requests.Store(0)
+				b.StartTimer()
+				if err := e.readManifests(context.Background(), rw, []*targetState{s}, st); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if st.Customers != int32(n) {
+					b.Fatalf("%d customers recorded", st.Customers)
+				}
+				b.ReportMetric(float64(requests.Load()), "API-requests/op")
+				// And what a notify call reads back: every customer.
+				st.Verified = 1
+				rw.Status.Steps = []v1.StepStatus{{Name: v1.StepExport, Export: st}}
+				arts, err := Artifacts(context.Background(), counted, rw)
+				if err != nil || len(arts) != n {
+					b.Fatalf("read back %d of %d (%v)", len(arts), n, err)
+				}
+				b.StartTimer()
+			}
+		})
 	}
 }

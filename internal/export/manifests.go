@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -33,17 +34,27 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 )
 
-// customerKey is the artifact ConfigMap key of a customer's own archive,
-// and its shard: a hash, so that ids of any shape make valid keys and
-// spread over the sixteen ConfigMaps.
-func customerKey(customer string) (key string, shard byte) {
+// CustomerShards is how many ConfigMaps hold customers' own archives: 256
+// of up to 1 MiB hold about a million customers at about 250 bytes each,
+// and none of them grows past the API server's object limit.
+const CustomerShards = 256
+
+// CustomerConfigMapName is the ConfigMap that holds the own archives of
+// the customers whose id hashes to shard (0 to CustomerShards-1).
+func CustomerConfigMapName(rw *v1.RegionWithdrawal, shard int) string {
+	return fmt.Sprintf("%s-export-customers-%02x", namePrefix(rw.Name), shard)
+}
+
+// customerKey is the ConfigMap key of a customer's own archive, and its
+// shard: a hash, so that ids of any shape make valid keys and spread
+// evenly.
+func customerKey(customer string) (key string, shard int) {
 	sum := sha256.Sum256([]byte(customer))
-	h := hex.EncodeToString(sum[:])
-	return "customer." + h[:40], h[0]
+	return hex.EncodeToString(sum[:20]), int(sum[0])
 }
 
 // readManifests reads the manifest of every verified target that reported
-// one, and records each customer's own archive in the artifact ConfigMaps,
+// one, and records each customer's own archive in the customer ConfigMaps,
 // where export.Artifacts finds it for the notices. It is skipped while
 // status says every manifest is read; a crash before the status write only
 // means the manifests are read again and nothing new is added.
@@ -65,7 +76,7 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 	if err != nil {
 		return err
 	}
-	shards := map[byte]map[string]string{}
+	shards := map[int]map[string]string{}
 	seen := map[string]struct{}{}
 	customers := 0
 	for _, s := range manifests {
@@ -88,18 +99,12 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 		}
 		customers += n
 	}
-	names := st.ArtifactConfigMaps
-	for shard, data := range shards {
-		name := ArtifactConfigMapName(rw, shard)
-		if err := e.ensureEntries(ctx, rw, name, data); err != nil {
+	for _, shard := range slices.Sorted(maps.Keys(shards)) {
+		if err := e.ensureEntries(ctx, rw, CustomerConfigMapName(rw, shard), shards[shard]); err != nil {
 			return err
 		}
-		if !slices.Contains(names, name) {
-			names = append(names, name)
-		}
 	}
-	slices.Sort(names)
-	st.ArtifactConfigMaps, st.ManifestsRead, st.Customers = names, int32(len(manifests)), int32(customers)
+	st.ManifestsRead, st.Customers = int32(len(manifests)), int32(customers)
 	return nil
 }
 
