@@ -69,7 +69,7 @@ func (e *Executor) syncArtifactConfigMaps(ctx context.Context, rw *v1.RegionWith
 	for shard, data := range shards {
 		name := ArtifactConfigMapName(rw, shard)
 		names = append(names, name)
-		if err := e.ensureEntries(ctx, rw, name, data); err != nil {
+		if err := e.ensureEntries(ctx, rw, name, nil, data); err != nil {
 			return err
 		}
 	}
@@ -78,15 +78,16 @@ func (e *Executor) syncArtifactConfigMaps(ctx context.Context, rw *v1.RegionWith
 	return nil
 }
 
-// ensureEntries adds the missing keys of data to a ConfigMap, creating it.
-func (e *Executor) ensureEntries(ctx context.Context, rw *v1.RegionWithdrawal, name string, data map[string]string) error {
+// ensureEntries adds the missing keys of data to a ConfigMap, creating it
+// with the withdrawal's labels and any extra.
+func (e *Executor) ensureEntries(ctx context.Context, rw *v1.RegionWithdrawal, name string, extra map[string]string, data map[string]string) error {
 	var cm corev1.ConfigMap
 	err := e.reader().Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: name}, &cm)
 	if apierrors.IsNotFound(err) {
 		cm = corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: name, Namespace: rw.Namespace,
-				Labels:          map[string]string{LabelWithdrawal: labelValue(rw.Name), executor.LabelWithdrawalUID: string(rw.UID)},
+				Labels:          withLabels(map[string]string{LabelWithdrawal: labelValue(rw.Name), executor.LabelWithdrawalUID: string(rw.UID)}, extra),
 				OwnerReferences: []metav1.OwnerReference{executor.OwnerReference(rw)},
 			},
 			Data: data,
@@ -162,7 +163,7 @@ func (e *Executor) recordCreated(ctx context.Context, rw *v1.RegionWithdrawal, c
 	for _, j := range created {
 		data[jobRecordKey(j)] = string(j.UID)
 	}
-	return e.ensureEntries(ctx, rw, CreatedJobsConfigMapName(rw), data)
+	return e.ensureEntries(ctx, rw, CreatedJobsConfigMapName(rw), nil, data)
 }
 
 // recordedJobs lists the withdrawal's export Jobs that it recorded creating.
@@ -206,42 +207,58 @@ func Artifacts(ctx context.Context, reader client.Reader, rw *v1.RegionWithdrawa
 		for _, a := range s.Export.Artifacts {
 			add(a)
 		}
-		names := slices.Clone(s.Export.ArtifactConfigMaps)
-		if s.Export.Customers > 0 {
-			for shard := range CustomerShards {
-				names = append(names, CustomerConfigMapName(rw, shard))
+		for _, name := range s.Export.ArtifactConfigMaps {
+			var cm corev1.ConfigMap
+			if err := reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: name}, &cm); err != nil {
+				return nil, fmt.Errorf("reading the export artifacts in ConfigMap %s: %w", name, err)
+			}
+			if err := addArtifacts(rw, &cm, add); err != nil {
+				return nil, err
 			}
 		}
-		for _, name := range names {
-			if err := readArtifacts(ctx, reader, rw, name, add); err != nil {
-				return nil, err
+		if s.Export.Customers > 0 {
+			// One list for all 256 shards, not a read of each.
+			var list corev1.ConfigMapList
+			if err := reader.List(ctx, &list, client.InNamespace(rw.Namespace),
+				client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID), LabelRecord: RecordCustomers}); err != nil {
+				return nil, fmt.Errorf("listing the customers' export ConfigMaps: %w", err)
+			}
+			shards := map[string]bool{}
+			for shard := range CustomerShards {
+				shards[CustomerConfigMapName(rw, shard)] = true
+			}
+			for i := range list.Items {
+				if !shards[list.Items[i].Name] {
+					continue // labelled like one, but not a name the step writes
+				}
+				if err := addArtifacts(rw, &list.Items[i], add); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
 	return out, nil
 }
 
-// readArtifacts calls add with each artifact a ConfigMap holds. A missing
-// ConfigMap holds none (a customer shard no id hashed to); one not
+// addArtifacts calls add with each artifact a ConfigMap holds. One not
 // labelled with this withdrawal's UID (left by an earlier one of the same
 // name, or made by someone else) is not trusted.
-func readArtifacts(ctx context.Context, reader client.Reader, rw *v1.RegionWithdrawal, name string, add func(v1.ExportArtifact)) error {
-	var cm corev1.ConfigMap
-	err := reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: name}, &cm)
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("reading the export artifacts in ConfigMap %s: %w", name, err)
-	case cm.Labels[executor.LabelWithdrawalUID] != string(rw.UID):
+func addArtifacts(rw *v1.RegionWithdrawal, cm *corev1.ConfigMap, add func(v1.ExportArtifact)) error {
+	if cm.Labels[executor.LabelWithdrawalUID] != string(rw.UID) {
 		return nil
 	}
 	for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
 		var a v1.ExportArtifact
 		if err := json.Unmarshal([]byte(cm.Data[k]), &a); err != nil {
-			return fmt.Errorf("ConfigMap %s, key %s: %w", name, k, err)
+			return fmt.Errorf("ConfigMap %s, key %s: %w", cm.Name, k, err)
 		}
 		add(a)
 	}
 	return nil
+}
+
+// withLabels is base with extra added.
+func withLabels(base, extra map[string]string) map[string]string {
+	maps.Copy(base, extra)
+	return base
 }

@@ -27,17 +27,22 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 )
 
 // CustomerShards is how many ConfigMaps hold customers' own archives: 256
 // of up to 1 MiB hold about a million customers at about 250 bytes each,
 // and none of them grows past the API server's object limit.
 const CustomerShards = 256
+
+// LabelRecord says what a ConfigMap of the export step records;
+// RecordCustomers marks the customer shards, so that one list finds them.
+const (
+	LabelRecord     = "withdrawal.ops.dev/record"
+	RecordCustomers = "export-customers"
+)
 
 // CustomerConfigMapName is the ConfigMap that holds the own archives of
 // the customers whose id hashes to shard (0 to CustomerShards-1).
@@ -72,9 +77,13 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 	if len(manifests) == 0 || int(st.ManifestsRead) == len(manifests) {
 		return nil
 	}
-	headers, err := e.manifestHeaders(ctx, rw)
+	var ref *v1.LocalObjectReference
+	if m := rw.Spec.Export.Manifests; m != nil {
+		ref = m.HeadersSecretRef
+	}
+	headers, err := recipients.HeadersFromSecret(ctx, e.reader(), rw.Namespace, ref)
 	if err != nil {
-		return err
+		return fmt.Errorf("reading the manifest headers: %w", err)
 	}
 	shards := map[int]map[string]string{}
 	seen := map[string]struct{}{}
@@ -100,7 +109,7 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 		customers += n
 	}
 	for _, shard := range slices.Sorted(maps.Keys(shards)) {
-		if err := e.ensureEntries(ctx, rw, CustomerConfigMapName(rw, shard), shards[shard]); err != nil {
+		if err := e.ensureEntries(ctx, rw, CustomerConfigMapName(rw, shard), map[string]string{LabelRecord: RecordCustomers}, shards[shard]); err != nil {
 			return err
 		}
 	}
@@ -161,24 +170,6 @@ func (e *Executor) readManifest(ctx context.Context, rw *v1.RegionWithdrawal, a 
 		}
 	}
 	return len(entries), nil
-}
-
-// manifestHeaders reads the request headers for manifests from their
-// Secret, as the withdrawal's ServiceAccount.
-func (e *Executor) manifestHeaders(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]string, error) {
-	headers := map[string]string{}
-	m := rw.Spec.Export.Manifests
-	if m == nil || m.HeadersSecretRef == nil {
-		return headers, nil
-	}
-	var s corev1.Secret
-	if err := e.reader().Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: m.HeadersSecretRef.Name}, &s); err != nil {
-		return nil, fmt.Errorf("reading the manifest headers from Secret %s/%s: %w", rw.Namespace, m.HeadersSecretRef.Name, err)
-	}
-	for k, v := range s.Data {
-		headers[k] = string(v)
-	}
-	return headers, nil
 }
 
 // countingReader counts what it reads.

@@ -164,21 +164,32 @@ func (w *walk) readKeys(kind, name string, data map[string][]byte, ref v1.Recipi
 
 // readHTTP pages through the HTTP source, with the headers its Secret holds.
 func (o *Objects) readHTTP(ctx context.Context, w *walk, src *v1.HTTPRecipientSource) error {
-	headers := map[string]string{}
-	if ref := src.HeadersSecretRef; ref != nil {
-		var s corev1.Secret
-		if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: w.rw.Namespace, Name: ref.Name}, &s); err != nil {
-			return fmt.Errorf("reading the headers of the http recipient source from Secret %s/%s: %w", w.rw.Namespace, ref.Name, err)
-		}
-		for k, v := range s.Data {
-			headers[k] = string(v)
-		}
+	headers, err := HeadersFromSecret(ctx, o.Reader, w.rw.Namespace, src.HeadersSecretRef)
+	if err != nil {
+		return fmt.Errorf("reading the headers of the http recipient source: %w", err)
 	}
 	return o.HTTP.Pages(ctx, src, headers, func(_ int, source string, body io.Reader) error {
 		problems, err := Parse(body, v1.RecipientFormatJSONLines, source, w.visit)
 		w.problems(problems)
 		return err
 	})
+}
+
+// HeadersFromSecret reads request headers from a Secret in namespace: each
+// key a header name, each value its value. A nil ref gives none.
+func HeadersFromSecret(ctx context.Context, r client.Reader, namespace string, ref *v1.LocalObjectReference) (map[string]string, error) {
+	headers := map[string]string{}
+	if ref == nil {
+		return headers, nil
+	}
+	var s corev1.Secret
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, &s); err != nil {
+		return nil, fmt.Errorf("from Secret %s/%s: %w", namespace, ref.Name, err)
+	}
+	for k, v := range s.Data {
+		headers[k] = string(v)
+	}
+	return headers, nil
 }
 
 // redactURL drops the query, which often carries a token.
