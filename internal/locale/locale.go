@@ -69,9 +69,6 @@ type Locale struct {
 	tr  locales.Translator
 }
 
-// Default is English, for a recipient with no (or an unreadable) locale.
-var Default = For("en")
-
 // For returns the Locale of tag s. Dates, times and numbers come from the
 // nearest CLDR data on its chain, or English when the binary carries none
 // of it; Lang keeps the tag itself, so a notice is still marked with the
@@ -123,9 +120,6 @@ func (l Locale) Time(t time.Time) string { return l.tr.FmtTimeShort(t) }
 
 // Number writes n with the locale's digits and grouping: "1,234", "1٬234".
 func (l Locale) Number(n int) string { return l.tr.FmtNumber(float64(n), 0) }
-
-// String is the tag.
-func (l Locale) String() string { return l.Lang }
 
 // Plural is n's CLDR cardinal plural category in the locale: "one",
 // "other", and for some languages "zero", "two", "few" or "many".

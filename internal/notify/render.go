@@ -272,21 +272,6 @@ func NewRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
 // noticeKinds are the kinds a template set may give.
 var noticeKinds = []v1.NoticeKind{v1.NoticeAnnouncement, v1.NoticeReminder, v1.NoticeFinal, v1.NoticeCancellation, v1.NoticeAfterCutoff}
 
-// Locales are the template locales the withdrawal gives, canonical, in
-// spec order.
-func (r *Renderer) Locales() []string {
-	var out []string
-	if r.rw.Spec.Notify == nil {
-		return nil
-	}
-	for _, l := range r.rw.Spec.Notify.Locales {
-		if tag, err := locale.Parse(l.Locale); err == nil {
-			out = append(out, tag)
-		}
-	}
-	return out
-}
-
 // Choose says whose templates render a notice of kind for a recipient
 // whose locale column reads lang: the first locale on its fallback chain
 // that gives the kind, or "" for the default set.
