@@ -90,4 +90,8 @@ const (
 	ReasonOnTrack = "OnTrack"
 	// ReasonDryRunReset: dryRun was turned off, so rehearsed steps run for real.
 	ReasonDryRunReset = "DryRunReset"
+	// ReasonArchivesFetched (Event) says how many customers have fetched
+	// their archive through their handoff link: at the first fetch, at
+	// each further tenth of the customers, and when all have.
+	ReasonArchivesFetched = "ArchivesFetched"
 )

@@ -81,6 +81,11 @@ type ExportStatus struct {
 	// +optional
 	Customers int32 `json:"customers,omitempty"`
 
+	// handoff counts the customers' download links and who has used them,
+	// when spec.export.handoff is set.
+	// +optional
+	Handoff *HandoffStatus `json:"handoff,omitempty"`
+
 	// failures lists the first targets that gave up, or whose latest attempt
 	// failed, and why.
 	// +optional
@@ -114,6 +119,27 @@ type ExportStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	AtRiskMessage string `json:"atRiskMessage,omitempty"`
+}
+
+// HandoffStatus counts the customers' download links and their fetches.
+type HandoffStatus struct {
+	// links is how many customers have a download link: one for each
+	// customer with their own verified archive.
+	Links int32 `json:"links"`
+
+	// fetched is how many of them have fetched their archive at least once.
+	Fetched int32 `json:"fetched"`
+
+	// notFetched is how many have not, yet.
+	NotFetched int32 `json:"notFetched"`
+
+	// lastFetchAt is the latest fetch recorded.
+	// +optional
+	LastFetchAt *metav1.Time `json:"lastFetchAt,omitempty"`
+
+	// expiresAt is when the links stop working.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
 }
 
 // ExportArtifact is one verified export.

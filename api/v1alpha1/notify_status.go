@@ -88,6 +88,12 @@ type NoticeStatus struct {
 	// as failed yet.
 	// +optional
 	Pending int64 `json:"pending,omitempty"`
+
+	// excluded is how many recipients the notice's audience left out:
+	// with audience Unfetched, those who had fetched their archive before
+	// the notice reached them. They are not counted in recipients.
+	// +optional
+	Excluded int64 `json:"excluded,omitempty"`
 }
 
 // NotifyStatus is the state of the notify step's notices.

@@ -36,6 +36,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.routing) || !has(self.routing.at) || !has(self.routing.at.at) || self.routing.at.at <= self.cutoff",message="routing.at.at must not be after the cutoff"
 // +kubebuilder:validation:XValidation:rule="!has(self.drain) || !has(self.routing) || !has(self.routing.at) || (has(self.drain.start.at) ? self.drain.start.at : self.cutoff + duration(self.drain.start.offset)) <= (has(self.routing.at.at) ? self.routing.at.at : self.cutoff + duration(self.routing.at.offset))",message="drain.start must not be after routing.at"
 // +kubebuilder:validation:XValidation:rule="!has(self.notify) || has(self.notify.webhook) || has(self.notify.email)",message="notify needs a channel: webhook or email"
+// +kubebuilder:validation:XValidation:rule="!has(self.notify) || !has(self.notify.reminders) || !has(self.notify.reminders.audience) || self.notify.reminders.audience != 'Unfetched' || (has(self.export) && has(self.export.handoff))",message="notify.reminders.audience Unfetched needs export.handoff: only handoff links know who has fetched"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone: create a new RegionWithdrawal instead"
 type RegionWithdrawalSpec struct {
 	// region is the country being withdrawn from, as an ISO 3166-1 alpha-2

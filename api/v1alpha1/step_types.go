@@ -17,6 +17,8 @@ limitations under the License.
 package v1alpha1
 
 import (
+	"time"
+
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -433,6 +435,17 @@ type ExportStep struct {
 	// +optional
 	Manifests *ExportManifestAccess `json:"manifests,omitempty"`
 
+	// handoff gives every customer who has their own archive a personal
+	// download link, .Export.Link in the notices. The link is an
+	// unguessable token served by the operator's handoff endpoint (chart
+	// value handoff.enabled), which redirects to the archive and records
+	// the customer's first and last fetch, so status counts who has
+	// fetched and a reminder can go to those who have not
+	// (spec.notify.reminders.audience: Unfetched). Without the endpoint
+	// installed, a withdrawal that sets this field stalls.
+	// +optional
+	Handoff *ExportHandoff `json:"handoff,omitempty"`
+
 	// requireApproval holds the export until "export" is listed in spec.approvals.
 	// +optional
 	RequireApproval bool `json:"requireApproval,omitempty"`
@@ -453,6 +466,30 @@ type ExportManifestAccess struct {
 
 // ----------------------------------------------------------------------------
 // drain
+
+// ExportHandoff shapes the customers' download links.
+type ExportHandoff struct {
+	// expiresAfter is how long after the cutoff the links keep working;
+	// after that the endpoint answers 410 Gone. Defaults to 720h (30
+	// days). Changing it changes the expiry of links already sent.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	ExpiresAfter *metav1.Duration `json:"expiresAfter,omitempty"`
+}
+
+// DefaultHandoffExpiresAfter is how long after the cutoff the handoff
+// links work when spec.export.handoff.expiresAfter is not set.
+const DefaultHandoffExpiresAfter = 30 * 24 * time.Hour
+
+// HandoffExpiry is when the withdrawal's handoff links stop working.
+func (h *ExportHandoff) HandoffExpiry(cutoff time.Time) time.Time {
+	if h != nil && h.ExpiresAfter != nil {
+		return cutoff.Add(h.ExpiresAfter.Duration)
+	}
+	return cutoff.Add(DefaultHandoffExpiresAfter)
+}
 
 // DrainStep scales the selected Deployments and StatefulSets to zero in
 // batches. A terminating pod leaves the EndpointSlices at once and keeps its

@@ -70,4 +70,25 @@ type ReminderSchedule struct {
 	// announcement. Reminders never fire at or after the final notice.
 	// +optional
 	Start *Moment `json:"start,omitempty"`
+
+	// audience is who the reminders go to: All (the default) or
+	// Unfetched, the recipients who have not fetched their own archive
+	// through the handoff link (spec.export.handoff) when the reminder
+	// reaches them. Recipients without an archive of their own are never
+	// left out.
+	// +optional
+	// +kubebuilder:default=All
+	Audience NoticeAudience `json:"audience,omitempty"`
 }
+
+// NoticeAudience says which recipients a notice goes to.
+// +kubebuilder:validation:Enum=All;Unfetched
+type NoticeAudience string
+
+const (
+	// AudienceAll sends to every recipient.
+	AudienceAll NoticeAudience = "All"
+	// AudienceUnfetched leaves out the recipients who have fetched their
+	// archive through the handoff link.
+	AudienceUnfetched NoticeAudience = "Unfetched"
+)

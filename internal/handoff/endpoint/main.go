@@ -1,0 +1,222 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package endpoint runs the handoff endpoint (handoff.Server): the small
+// HTTP server behind the customers' download links, as the "handoff"
+// subcommand of the operator's binary.
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
+)
+
+// Name is the subcommand.
+const Name = "handoff"
+
+// DefaultKeySecret is the Secret the handoff key is kept in, unless the
+// flags name another.
+const DefaultKeySecret = "region-withdrawal-operator-handoff-key"
+
+// Flags are the subcommand's command line.
+type Flags struct {
+	Listen, MetricsAddr, ProbeAddr string
+	Namespace, KeySecret           string
+	WatchNamespaces                string
+	QPS                            float64
+	Burst                          int
+	zap                            zap.Options
+}
+
+// ParseFlags reads the subcommand's flags.
+func ParseFlags(args []string) (*Flags, error) {
+	f := &Flags{}
+	fs := flag.NewFlagSet(Name, flag.ContinueOnError)
+	fs.StringVar(&f.Listen, "listen", ":8080", "Address the links are served on.")
+	fs.StringVar(&f.MetricsAddr, "metrics-bind-address", ":8082", "Address of the Prometheus metrics; \"0\" disables them. Keep it off the public Service.")
+	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	fs.StringVar(&f.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the key Secret and the fetch records: the installation's own.")
+	fs.StringVar(&f.KeySecret, "key-secret", DefaultKeySecret, "Secret holding the handoff key; the manager creates it.")
+	fs.StringVar(&f.WatchNamespaces, "watch-namespaces", "", "Comma-separated namespaces whose RegionWithdrawals get links served; empty serves all. Match the manager's --watch-namespaces.")
+	fs.Float64Var(&f.QPS, "kube-api-qps", 200, "Requests per second to the API server, sustained: about one per record written.")
+	fs.IntVar(&f.Burst, "kube-api-burst", 400, "Requests to the API server in a burst.")
+	f.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if f.Namespace == "" {
+		return nil, errors.New("--namespace (or POD_NAMESPACE) is required")
+	}
+	return f, nil
+}
+
+// Main runs the handoff endpoint until SIGTERM or SIGINT.
+func Main(args []string) error {
+	f, err := ParseFlags(args)
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(f.QPS), f.Burst
+	cacheOpts := cache.Options{}
+	if f.WatchNamespaces != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range strings.Split(f.WatchNamespaces, ",") {
+			if ns = strings.TrimSpace(ns); ns != "" {
+				cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+			}
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme.New(),
+		Cache:                  cacheOpts,
+		Metrics:                metricsserver.Options{BindAddress: f.MetricsAddr},
+		HealthProbeBindAddress: f.ProbeAddr,
+		// Every replica serves links; the records take concurrent writers.
+		LeaderElection: false,
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	key, err := waitForKey(ctx, mgr.GetAPIReader(), f.Namespace, f.KeySecret)
+	if err != nil {
+		return err
+	}
+	records := mgr.GetAPIReader()
+	direct, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return err
+	}
+	s := handoff.NewServer(&handoff.Server{
+		Withdrawals: mgr.GetClient(),
+		Artifacts: func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
+			return export.Artifacts(ctx, records, rw)
+		},
+		Key:      key,
+		// Uncached: the records are read before each write, and a cached
+		// read would watch every ConfigMap of the cluster.
+		Recorder: &handoff.Recorder{Client: direct, Namespace: f.Namespace},
+	}, crmetrics.Registry)
+	if err := Setup(mgr, s, f.Listen); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// Setup adds the index controller, the link server on listen, and the
+// probes to mgr.
+func Setup(mgr ctrl.Manager, s *handoff.Server, listen string) error {
+	if err := ctrl.NewControllerManagedBy(mgr).
+		For(&v1.RegionWithdrawal{}).
+		Named("handoff-index").
+		Complete(s); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", listen, err)
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return ctx.Err()
+		}
+		if err := s.IndexAll(ctx); err != nil {
+			return fmt.Errorf("indexing the links: %w", err)
+		}
+		return serve(ctx, ln, s)
+	})); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.AddReadyzCheck("links", s.Ready)
+}
+
+// serve serves the links on ln until ctx ends, then lets the requests in
+// flight finish: each may be waiting on its record's write.
+func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// waitForKey reads the handoff key, waiting for the manager to create it.
+func waitForKey(ctx context.Context, r client.Reader, ns, name string) (handoff.Key, error) {
+	log := ctrl.Log.WithName("handoff")
+	for waited := false; ; waited = true {
+		k, err := handoff.ReadKey(ctx, r, ns, name)
+		if err == nil || !apierrors.IsNotFound(err) {
+			return k, err
+		}
+		if !waited {
+			log.Info("Waiting for the manager to create the handoff key Secret", "secret", ns+"/"+name)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}

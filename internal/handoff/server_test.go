@@ -1,0 +1,293 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package handoff_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/rand"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+
+var (
+	cutoff       = time.Date(2026, 12, 29, 19, 0, 0, 0, time.UTC)
+	beforeCutoff = cutoff.Add(-48 * time.Hour)
+	testKey      = handoff.Key(strings.Repeat("k", 32))
+)
+
+// site is a withdrawal with customers' archives and a handoff endpoint
+// serving their links over real HTTP, recording in a real API server.
+type site struct {
+	t         testing.TB
+	rw        *v1.RegionWithdrawal
+	records   string
+	server    *handoff.Server
+	http      *httptest.Server
+	links     *handoff.Links
+	clock     *clocktesting.FakePassiveClock
+	customers []string
+}
+
+func newSite(t testing.TB, customers int, c client.Client) *site {
+	t.Helper()
+	ctx := context.Background()
+	suffix := rand.String(5)
+	s := &site{t: t, records: "handoff-" + suffix, clock: clocktesting.NewFakePassiveClock(beforeCutoff)}
+	for _, ns := range []string{s.records, "rw-" + suffix} {
+		if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.rw = &v1.RegionWithdrawal{
+		ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: "rw-" + suffix},
+		Spec: v1.RegionWithdrawalSpec{
+			Region: "PK", Cutoff: metav1.Time{Time: cutoff}, TimeZone: "Asia/Karachi",
+			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"region": "pk"}},
+			Export: &v1.ExportStep{
+				Start:    v1.Moment{Offset: &metav1.Duration{Duration: -168 * time.Hour}},
+				Deadline: v1.Moment{Offset: &metav1.Duration{Duration: -72 * time.Hour}},
+				Handoff:  &v1.ExportHandoff{ExpiresAfter: &metav1.Duration{Duration: 24 * time.Hour}},
+			},
+		},
+	}
+	s.rw.Spec.Export.JobTemplate.Spec.Template.Spec.Containers = []corev1.Container{{Name: "exporter", Image: "operator"}}
+	if err := env.Client.Create(ctx, s.rw); err != nil {
+		t.Fatal(err)
+	}
+	arts := map[string]v1.ExportArtifact{}
+	for i := range customers {
+		id := fmt.Sprintf("c-%05d", i)
+		s.customers = append(s.customers, id)
+		arts[id] = v1.ExportArtifact{Recipient: id, Target: "Namespace/x", Location: "https://store.example/pk/" + id + ".tar.gz.age"}
+	}
+	// A target's export that names no customer gets no link.
+	arts["Namespace/shared"] = v1.ExportArtifact{Target: "Namespace/shared", Location: "https://store.example/pk/shared.tar.gz"}
+	s.server = handoff.NewServer(&handoff.Server{
+		Withdrawals: env.Client,
+		Artifacts: func(_ context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
+			if rw.UID != s.rw.UID {
+				return nil, nil // another test's withdrawal
+			}
+			return arts, nil
+		},
+		Key:      testKey,
+		Recorder: &handoff.Recorder{Client: c, Namespace: s.records},
+		Clock:    s.clock,
+	}, nil)
+	s.http = httptest.NewServer(s.server)
+	t.Cleanup(s.http.Close)
+	s.links = &handoff.Links{BaseURL: s.http.URL, Key: testKey}
+	if err := s.server.IndexAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *site) link(customer string) string {
+	l, _ := s.links.Link(s.rw, customer)
+	return l
+}
+
+// noRedirects is a client that shows the endpoint's own answers.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func do(t testing.TB, method, url string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
+}
+
+func (s *site) fetches() handoff.Fetches {
+	s.t.Helper()
+	fs, err := handoff.ReadFetches(context.Background(), env.Client, s.records, s.rw.UID)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return fs
+}
+
+func TestServeLinks(t *testing.T) {
+	s := newSite(t, 3, env.Client)
+	if got := s.server.Links(); got != 3 {
+		t.Fatalf("%d links indexed, want 3 (the target's export names no customer)", got)
+	}
+	for _, tc := range []struct {
+		name, method, url string
+		wantStatus        int
+		wantLocation      string
+	}{
+		{name: "a customer's link", method: http.MethodGet, url: s.link("c-00000"), wantStatus: http.StatusSeeOther, wantLocation: "https://store.example/pk/c-00000.tar.gz.age"},
+		{name: "fetched again", method: http.MethodGet, url: s.link("c-00000"), wantStatus: http.StatusSeeOther, wantLocation: "https://store.example/pk/c-00000.tar.gz.age"},
+		{name: "a mail scanner's HEAD", method: http.MethodHead, url: s.link("c-00001"), wantStatus: http.StatusSeeOther, wantLocation: "https://store.example/pk/c-00001.tar.gz.age"},
+		{name: "a made-up token", method: http.MethodGet, url: s.http.URL + handoff.PathPrefix + strings.Repeat("A", handoff.TokenLength), wantStatus: http.StatusNotFound},
+		{name: "another withdrawal's token", method: http.MethodGet, url: s.http.URL + handoff.PathPrefix + testKey.Token(types.UID("other"), "c-00002"), wantStatus: http.StatusNotFound},
+		{name: "a short token", method: http.MethodGet, url: s.http.URL + handoff.PathPrefix + "abc", wantStatus: http.StatusNotFound},
+		{name: "POST", method: http.MethodPost, url: s.link("c-00002"), wantStatus: http.StatusMethodNotAllowed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := do(t, tc.method, tc.url)
+			if res.StatusCode != tc.wantStatus || res.Header.Get("Location") != tc.wantLocation {
+				t.Fatalf("%s: %d Location %q, want %d %q", tc.method, res.StatusCode, res.Header.Get("Location"), tc.wantStatus, tc.wantLocation)
+			}
+			if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Fatalf("Cache-Control %q, want no-store", cc)
+			}
+		})
+	}
+	fs := s.fetches()
+	if !fs.Fetched("c-00000") || fs.Fetched("c-00001") || fs.Fetched("c-00002") || len(fs) != 1 {
+		t.Fatalf("fetches recorded for %d customers; want c-00000 alone (HEAD and POST are not fetches)", len(fs))
+	}
+	k, _ := handoff.CustomerKey("c-00000")
+	if f := fs[k]; f.Count != 2 || !f.First.Equal(beforeCutoff) {
+		t.Fatalf("c-00000's record = %+v, want 2 fetches first at %s", f, beforeCutoff)
+	}
+
+	// The records name no customer: only hashes.
+	var list corev1.ConfigMapList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(s.records)); err != nil {
+		t.Fatal(err)
+	}
+	for _, cm := range list.Items {
+		for k, v := range cm.Data {
+			if strings.Contains(k+v, "c-0000") {
+				t.Fatalf("record %s holds a customer id: %s=%s", cm.Name, k, v)
+			}
+		}
+	}
+
+	// Past the expiry, links answer 410 Gone and record nothing.
+	s.clock.SetTime(cutoff.Add(24 * time.Hour))
+	if res := do(t, http.MethodGet, s.link("c-00002")); res.StatusCode != http.StatusGone {
+		t.Fatalf("an expired link answered %d, want 410", res.StatusCode)
+	}
+	if s.fetches().Fetched("c-00002") {
+		t.Fatal("an expired link's fetch was recorded")
+	}
+}
+
+// TestAFetchNotRecordedIsNotAnswered: when the record cannot be written,
+// the customer gets 503 and no redirect, so a fetch is never answered
+// without its record; asked again, it is recorded.
+func TestAFetchNotRecordedIsNotAnswered(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	ww, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Client.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := interceptor.NewClient(ww, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if fail.Load() {
+				return fmt.Errorf("the API server is away")
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	s := newSite(t, 1, broken)
+	if res := do(t, http.MethodGet, s.link("c-00000")); res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Location") != "" || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("unrecorded fetch answered %d (Location %q), want 503 with Retry-After and no Location", res.StatusCode, res.Header.Get("Location"))
+	}
+	if s.fetches().Fetched("c-00000") {
+		t.Fatal("recorded although the write failed")
+	}
+	fail.Store(false)
+	if res := do(t, http.MethodGet, s.link("c-00000")); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("retried fetch answered %d, want 303", res.StatusCode)
+	}
+	if !s.fetches().Fetched("c-00000") {
+		t.Fatal("the retried fetch was not recorded")
+	}
+}
+
+// TestIndexFollowsTheWithdrawal: links appear when the withdrawal asks
+// for them and go when it stops asking or is deleted.
+func TestIndexFollowsTheWithdrawal(t *testing.T) {
+	s := newSite(t, 2, env.Client)
+	ctx := context.Background()
+	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: s.rw.Namespace, Name: s.rw.Name}}
+	link := s.link("c-00000")
+	if res := do(t, http.MethodHead, link); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a live link answered %d, want 303", res.StatusCode)
+	}
+	s.rw.Spec.Export.Handoff = nil
+	if err := env.Client.Update(ctx, s.rw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.server.Reconcile(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.server.Links(); n != 0 {
+		t.Fatalf("%d links after spec.export.handoff was removed, want 0", n)
+	}
+	if res := do(t, http.MethodGet, link); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("a withdrawn link answered %d, want 404", res.StatusCode)
+	}
+}
+
+// BenchmarkFetch measures the endpoint's fetches per second over
+// loopback HTTP, each recorded in a real API server before it is
+// answered, from 64 clients at once: the figure a mass mailing's click
+// wave meets. Every fetch is a different customer's.
+func BenchmarkFetch(b *testing.B) {
+	const customers = 20000
+	s := newSite(b, customers, env.Client)
+	var next atomic.Int64
+	b.SetParallelism(32) // 64 clients on 2 cores
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c := s.customers[int(next.Add(1))%customers]
+			if res := do(b, http.MethodGet, s.link(c)); res.StatusCode != http.StatusSeeOther {
+				b.Errorf("fetch answered %d", res.StatusCode)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "fetches/s")
+}
