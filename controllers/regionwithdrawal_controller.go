@@ -40,6 +40,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
@@ -263,9 +264,12 @@ func (r *RegionWithdrawalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			continue
 		}
 		for _, watch := range w.Watches() {
-			if watch.Map == nil {
+			switch {
+			case watch.Cache != nil:
+				b = b.WatchesRawSource(source.Kind(watch.Cache, watch.Object, handler.EnqueueRequestsFromMapFunc(watch.Map)))
+			case watch.Map == nil:
 				b = b.Owns(watch.Object)
-			} else {
+			default:
 				b = b.Watches(watch.Object, handler.EnqueueRequestsFromMapFunc(watch.Map))
 			}
 		}

@@ -104,6 +104,8 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 		}
 	}
 
+	r.observe(ctx, rw, w)
+
 	// An executor that found the spec unusable (a template that does not
 	// render, say) stalls the withdrawal until the spec changes.
 	var specErr *planner.SpecError
@@ -279,6 +281,25 @@ func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionW
 		r.Metrics.CountAction(a.Step, string(a.Kind), result)
 	}
 	return finished
+}
+
+// observe records what changed in started steps since they last ran, by
+// what others did (customers fetching their archives).
+func (r *RegionWithdrawalReconciler) observe(ctx context.Context, rw *v1.RegionWithdrawal, w *run) {
+	for _, step := range v1.AllSteps {
+		o, ok := r.Executors[step].(executor.Observer)
+		if !ok || planner.LookupStep(&rw.Status, step).StartedAt == nil {
+			continue
+		}
+		d, changed, err := o.Observe(ctx, rw)
+		if err != nil {
+			w.errs = append(w.errs, fmt.Errorf("observing the %s step: %w", step, err))
+			continue
+		}
+		if changed {
+			summarize.RecordDetail(&rw.Status, step, d)
+		}
+	}
 }
 
 // execute runs one action within ExecuteTimeout. An action cut off there

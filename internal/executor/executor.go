@@ -24,6 +24,7 @@ import (
 	"context"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 
@@ -78,6 +79,9 @@ type Detail struct {
 // NoticeCounts is how far a notice has gone out.
 type NoticeCounts struct {
 	Recipients, Sent, Failed int64
+	// Excluded is how many recipients the notice's audience left out;
+	// they are not among Recipients.
+	Excluded int64
 }
 
 // Pending is how many recipients are neither sent to nor given up on.
@@ -119,6 +123,19 @@ type Watch struct {
 	// Map returns the withdrawals to reconcile for a changed object. Nil
 	// means the withdrawal that controls the object (its owner reference).
 	Map handler.MapFunc
+	// Cache, when set, is the cache the objects are watched in, instead of
+	// the manager's: a narrow one, for a kind the manager does not cache.
+	Cache cache.Cache
+}
+
+// Observer is implemented by executors whose step's record keeps changing
+// after the step finished, by what others do (customers fetching their
+// archives after the export). The controller calls Observe on every
+// reconcile of a withdrawal whose step has started, and records the
+// detail it returns like an action's; changed is false when there is
+// nothing new to record.
+type Observer interface {
+	Observe(ctx context.Context, rw *v1.RegionWithdrawal) (d Detail, changed bool, err error)
 }
 
 // Watcher is implemented by executors whose progress shows in other

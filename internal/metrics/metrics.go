@@ -54,6 +54,7 @@ type Metrics struct {
 	stalled   *prometheus.GaugeVec
 	lateness  *prometheus.HistogramVec
 	actions   *prometheus.CounterVec
+	handoff   *prometheus.GaugeVec
 }
 
 type cutoff struct {
@@ -86,12 +87,16 @@ func New(c clock.PassiveClock) *Metrics {
 			Namespace: namespace, Name: "actions_total",
 			Help: "Actions finished, by step, kind and result (succeeded, failed, dry_run).",
 		}, []string{"step", "kind", "result"}),
+		handoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "handoff", Name: "customers",
+			Help: "Customers with a handoff link, by whether they have fetched their archive (fetched, not_fetched).",
+		}, []string{"namespace", "name", "state"}),
 	}
 }
 
 // Register adds every collector to r.
 func (m *Metrics) Register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m, m.stepState, m.stalled, m.lateness, m.actions} {
+	for _, c := range []prometheus.Collector{m, m.stepState, m.stalled, m.lateness, m.actions, m.handoff} {
 		if err := r.Register(c); err != nil {
 			return err
 		}
@@ -128,6 +133,12 @@ func (m *Metrics) Observe(rw *v1.RegionWithdrawal) {
 			m.stepState.WithLabelValues(rw.Namespace, rw.Name, string(s.Name), string(st)).Set(v)
 		}
 	}
+	for _, s := range rw.Status.Steps {
+		if h := s.Export; h != nil && h.Handoff != nil {
+			m.handoff.WithLabelValues(rw.Namespace, rw.Name, "fetched").Set(float64(h.Handoff.Fetched))
+			m.handoff.WithLabelValues(rw.Namespace, rw.Name, "not_fetched").Set(float64(h.Handoff.NotFetched))
+		}
+	}
 	// One series per withdrawal: the reason label changes with the reason,
 	// so the old series goes first.
 	m.stalled.DeletePartialMatch(prometheus.Labels{"namespace": rw.Namespace, "name": rw.Name})
@@ -145,6 +156,7 @@ func (m *Metrics) Forget(key types.NamespacedName) {
 	m.mu.Unlock()
 	m.stepState.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
 	m.stalled.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
+	m.handoff.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
 }
 
 // ObserveLateness records how late an action started.
@@ -157,14 +169,28 @@ func (m *Metrics) CountAction(step v1.StepName, kind, result string) {
 	m.actions.WithLabelValues(string(step), kind, result).Inc()
 }
 
+// HandoffRequests returns the handoff endpoint's request counter, by
+// result, registered with reg (nil: not registered).
+func HandoffRequests(reg prometheus.Registerer) *prometheus.CounterVec {
+	return registerCounter(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "handoff", Name: "requests_total",
+		Help: "Handoff link requests by result: fetched (recorded and redirected), head (answered, not recorded), unknown (no such link), expired, failed (not recorded: answered 503).",
+	}, []string{"result"}))
+}
+
 // Deliveries returns the notice-delivery counter, by channel and result,
 // registered with reg (nil: not registered). Every notify executor built
 // with the same registry shares one counter.
 func Deliveries(reg prometheus.Registerer) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+	return registerCounter(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "notify", Name: "deliveries_total",
 		Help: "Notice deliveries by channel and result: delivered, failed (permanently), retried (within a call), deferred (to a later call).",
-	}, []string{"channel", "result"})
+	}, []string{"channel", "result"}))
+}
+
+// registerCounter registers c with reg, or returns the counter of the same
+// name already there: every user built with one registry shares one.
+func registerCounter(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
 	if reg == nil {
 		return c
 	}

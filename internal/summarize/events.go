@@ -61,6 +61,9 @@ func Events(old, new *v1.RegionWithdrawalStatus, in Input) []Event {
 	}
 	out = append(out, actionEvents(old, new, in)...)
 	out = append(out, waitEvents(old, new, in)...)
+	if note, ok := fetchMilestone(old, new); ok {
+		add(false, v1.ReasonArchivesFetched, "Handoff", "%s", note)
+	}
 
 	if c, changed := raised(old, new, v1.ConditionStalled); changed {
 		action := "Validate"
@@ -95,6 +98,38 @@ func Events(old, new *v1.RegionWithdrawalStatus, in Input) []Event {
 		}
 	}
 	return out
+}
+
+// fetchMilestone says how many customers have fetched their archive when
+// the count passes a milestone (the first fetch, each further tenth of the
+// customers, all of them), so that 10,000 fetches make about ten Events,
+// not 10,000.
+func fetchMilestone(old, new *v1.RegionWithdrawalStatus) (string, bool) {
+	h := handoffOf(new)
+	if h == nil || h.Links == 0 || h.Fetched == 0 {
+		return "", false
+	}
+	var before int32
+	if o := handoffOf(old); o != nil {
+		before = o.Fetched
+	}
+	tenth := func(n int32) int32 { return n * 10 / h.Links }
+	switch {
+	case before >= h.Fetched:
+		return "", false
+	case h.NotFetched == 0:
+		return fmt.Sprintf("all %d customers have fetched their archive", h.Links), true
+	case before == 0 || tenth(h.Fetched) > tenth(before):
+		return fmt.Sprintf("%d of %d customers have fetched their archive; %d have not", h.Fetched, h.Links, h.NotFetched), true
+	}
+	return "", false
+}
+
+func handoffOf(st *v1.RegionWithdrawalStatus) *v1.HandoffStatus {
+	if s := findStep(st, v1.StepExport); s != nil && s.Export != nil {
+		return s.Export.Handoff
+	}
+	return nil
 }
 
 // actionEvents reports the notices and steps that started or finished. A

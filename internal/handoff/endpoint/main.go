@@ -132,7 +132,7 @@ func Main(args []string) error {
 		Artifacts: func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
 			return export.Artifacts(ctx, records, rw)
 		},
-		Key:      key,
+		Key: key,
 		// Uncached: the records are read before each write, and a cached
 		// read would watch every ConfigMap of the cluster.
 		Recorder: &handoff.Recorder{Client: direct, Namespace: f.Namespace},
