@@ -18,7 +18,9 @@ limitations under the License.
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -32,6 +34,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -41,6 +44,8 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/exporter"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/endpoint"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/noticeserver"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
@@ -55,6 +60,7 @@ import (
 var subcommands = map[string]func(args []string) error{
 	exporter.Name:    exporter.Main,
 	"notice-backend": noticeserver.Main,
+	endpoint.Name:    endpoint.Main,
 }
 
 func main() {
@@ -94,6 +100,9 @@ type managerFlags struct {
 	minReminderSpacing      time.Duration
 	executeTimeout          time.Duration
 	legacyWebhookHeaders    bool
+	namespace               string
+	handoffURL              string
+	handoffKeySecret        string
 	zap                     zap.Options
 }
 
@@ -126,8 +135,22 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.DurationVar(&f.minReminderSpacing, "min-reminder-spacing", controllers.DefaultMinReminderSpacing, "Least time between two reminders of a withdrawal; a schedule that fires closer together stalls it with InvalidSpec.")
 	fs.DurationVar(&f.executeTimeout, "execute-timeout", controllers.DefaultExecuteTimeout, "Longest one step action may run in one reconcile (reading a recipient source, a batch of notices); past it the action is retried.")
 	fs.BoolVar(&f.legacyWebhookHeaders, "webhook-legacy-headers", false, "Also send the webhook headers from before Standard Webhooks (Idempotency-Key, X-Withdrawal-Timestamp, X-Withdrawal-Signature), for receivers that still check them.")
+	fs.StringVar(&f.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "The installation's own namespace (default: the POD_NAMESPACE variable): where the handoff key Secret and the fetch records live.")
+	fs.StringVar(&f.handoffURL, "handoff-url", "", "Public URL of the handoff endpoint (the \"handoff\" subcommand), e.g. https://export.example.com. Set, withdrawals may give customers personal download links (spec.export.handoff); empty, such withdrawals stall.")
+	fs.StringVar(&f.handoffKeySecret, "handoff-key-secret", endpoint.DefaultKeySecret, "Secret in --namespace holding the key the handoff links are made with; created with a random key when missing.")
 	f.zap.BindFlags(fs)
-	return f, fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if f.handoffURL != "" {
+		if err := handoff.CheckBaseURL(f.handoffURL); err != nil {
+			return nil, fmt.Errorf("--handoff-url: %w", err)
+		}
+		if f.namespace == "" {
+			return nil, errors.New("--handoff-url needs --namespace (or POD_NAMESPACE): the key Secret and the fetch records live there")
+		}
+	}
+	return f, nil
 }
 
 // runManager runs the RegionWithdrawal controller; it is what the binary
@@ -153,12 +176,17 @@ func runManager(args []string) error {
 	if err != nil {
 		return err
 	}
+	hs, err := setupHandoff(mgr, f)
+	if err != nil {
+		return err
+	}
 	recorder := mgr.GetEventRecorder("region-withdrawal-controller")
 	// The executors act as each withdrawal's ServiceAccount.
 	tenants := tenant.NewClients(mgr.GetConfig(), mgr.GetClient(), mgr.GetAPIReader(), clk)
 	set, rehearsal := steps.New(steps.Options{
 		Client: tenants.Client(), APIReader: tenants.Reader(), Mapper: mgr.GetRESTMapper(), Clock: clk,
 		Recorder: recorder, Registerer: crmetrics.Registry, Egress: policy, LegacyWebhookHeaders: f.legacyWebhookHeaders, NoticeBackendImage: f.noticeBackendImage,
+		Handoff: hs,
 	})
 	r := &controllers.RegionWithdrawalReconciler{
 		Clock:                   clk,
@@ -189,6 +217,36 @@ func runManager(args []string) error {
 	log.Info("Starting manager", "watchNamespaces", f.watchNamespaces, "leaderElect", f.leaderElect,
 		"defaultServiceAccount", f.defaultServiceAccount, "noCrossNamespace", f.noCrossNamespace)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// setupHandoff readies the handoff links when --handoff-url is set: the
+// key (created on first start), and the cache of fetch records whose
+// changes wake their withdrawals. Nil without --handoff-url.
+func setupHandoff(mgr ctrl.Manager, f *managerFlags) (*handoff.Service, error) {
+	if f.handoffURL == "" {
+		return nil, nil
+	}
+	// The manager's client reads from a cache that is not started yet, and
+	// would cache every Secret in the cluster: read and create directly.
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	key, err := handoff.EnsureKey(ctx, direct, f.namespace, f.handoffKeySecret)
+	if err != nil {
+		return nil, fmt.Errorf("the handoff key: %w", err)
+	}
+	records, err := handoff.NewRecordsCache(mgr.GetConfig(), mgr.GetScheme(), f.namespace)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(records); err != nil {
+		return nil, err
+	}
+	return &handoff.Service{Links: handoff.Links{BaseURL: f.handoffURL, Key: key},
+		Reader: records, Namespace: f.namespace, Records: records}, nil
 }
 
 // newManager builds the controller manager the flags describe.

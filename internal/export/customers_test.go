@@ -18,14 +18,19 @@ package export
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,13 +43,16 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/exporter"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
@@ -54,8 +62,12 @@ import (
 // TestTenThousandCustomersEachGetTheirOwnLink runs the whole chain: four
 // export Jobs (one per namespace), each the reference exporter in
 // per-customer mode over 2,500 customers, PUT to a real object store; the
-// export step reads the four manifests; then the announcement goes to all
-// 10,000 by webhook, and each notice carries that customer's own archive.
+// export step reads the four manifests; the announcement goes to all
+// 10,000 by webhook, each notice carrying that customer's own handoff
+// link; half of them fetch their archive through it (each opens with its
+// customer's key alone and matches the digest in the notice); status
+// counts them; and a reminder aimed at those who have not fetched reaches
+// exactly the other half.
 func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 	const n, jobs = 10000, 4
 	store, err := testsrv.NewObjectStore("127.0.0.1")
@@ -81,6 +93,7 @@ func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 	defer rcv.Close()
 	rcv.Record = true
 	next := 0
+	ids := map[string]*age.X25519Identity{}
 	for _, job := range created {
 		src, keys := t.TempDir(), filepath.Join(t.TempDir(), "customers.csv")
 		var k strings.Builder
@@ -93,6 +106,7 @@ func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ids[c] = id
 			fmt.Fprintf(&k, "%s,%s\n", c, id.Recipient())
 			fmt.Fprintf(&list, "%s,Customer %s,%s/hooks/%s\n", c, c, rcv.Server.URL, c)
 		}
@@ -116,6 +130,40 @@ func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 		t.Fatalf("export status: %d verified, %d manifests read, %d customers; want %d, %d, %d", st.Verified, st.ManifestsRead, st.Customers, jobs, jobs, n)
 	}
 
+	// Handoff links: the endpoint serves them over real HTTP and records
+	// each fetch in the API server before it answers.
+	ctx := f.ctx
+	records := "handoff-" + rand.String(5)
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: records}}); err != nil {
+		t.Fatal(err)
+	}
+	status := f.rw.Status.DeepCopy()
+	f.rw.Spec.Export.Handoff = &v1.ExportHandoff{}
+	if err := env.Client.Update(ctx, f.rw); err != nil {
+		t.Fatal(err)
+	}
+	f.rw.Status = *status
+	if err := env.Client.Status().Update(ctx, f.rw); err != nil {
+		t.Fatal(err)
+	}
+	key := handoff.Key(bytes.Repeat([]byte{7}, 32))
+	endpoint := handoff.NewServer(&handoff.Server{
+		Withdrawals: env.Client,
+		Artifacts: func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
+			return Artifacts(ctx, env.Client, rw)
+		},
+		Key: key, Recorder: &handoff.Recorder{Client: env.Client, Namespace: records},
+	}, nil)
+	if _, err := endpoint.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(f.rw)}); err != nil {
+		t.Fatal(err)
+	}
+	if endpoint.Links() != n {
+		t.Fatalf("the endpoint serves %d links, want %d", endpoint.Links(), n)
+	}
+	site := httptest.NewServer(endpoint)
+	defer site.Close()
+	service := &handoff.Service{Links: handoff.Links{BaseURL: site.URL, Key: key}, Reader: env.Client, Namespace: records}
+
 	// The announcement, to all of them.
 	if err := env.Client.Create(f.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "customers", Namespace: f.rw.Namespace},
 		Data: map[string]string{"list.csv": list.String()}}); err != nil {
@@ -127,40 +175,146 @@ func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 	}
 	f.rw.Spec.Notify = &v1.NotifyStep{
 		Announce:   v1.Moment{Offset: &metav1.Duration{Duration: -720 * time.Hour}},
+		Reminders:  &v1.ReminderSchedule{Schedule: "0 9 * * MON", Audience: v1.AudienceUnfetched},
 		Final:      v1.Moment{Offset: &metav1.Duration{Duration: -24 * time.Hour}},
 		Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "customers", Format: v1.RecipientFormatCSV}}},
 		Webhook: &v1.WebhookChannel{SigningSecretRef: v1.SecretKeyReference{Name: "hook-key", Key: "key"}, CABundle: rcv.CAPEM(),
 			Limits: v1.DeliveryLimits{RatePerSecond: 100000, Concurrency: 32, MaxAttempts: 2}},
 	}
 	ne := notify.New(notify.Options{Client: env.Client, Reader: env.Client, Clock: clock.RealClock{}, Egress: egress.Loopback(),
-		Recorder: events.NewFakeRecorder(100),
+		Recorder: events.NewFakeRecorder(100), Handoff: service,
 		Exports: func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
 			return Artifacts(ctx, env.Client, rw)
 		}})
-	announce := planner.Action{ID: "notify/announcement", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeAnnouncement,
-		DueAt: cutoff.Add(-720 * time.Hour)}
-	for call := 0; ; call++ {
-		res, err := ne.Execute(f.ctx, f.rw, announce)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Done {
-			break
-		}
-		if call == 100 {
-			t.Fatalf("not done after 100 calls: %s", res.Message)
+	send := func(a planner.Action) executor.Result {
+		t.Helper()
+		for call := 0; ; call++ {
+			res, err := ne.Execute(f.ctx, f.rw, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Done {
+				return res
+			}
+			if call == 100 {
+				t.Fatalf("%s not done after 100 calls: %s", a.ID, res.Message)
+			}
 		}
 	}
+	send(planner.Action{ID: "notify/announcement", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeAnnouncement,
+		DueAt: cutoff.Add(-720 * time.Hour)})
+	digest := regexp.MustCompile(`SHA-256 ([0-9a-f]{64})`)
+	digests := map[string]string{}
 	for i := range n {
 		c := fmt.Sprintf("c-%05d", i)
 		d := rcv.Deliveries(c)
 		if len(d) != 1 {
 			t.Fatalf("%s got %d notices, want 1", c, len(d))
 		}
-		if want := "ready for export at " + store.URL + "/pk/" + c + ".tar.gz.age ("; !strings.Contains(d[0].Body.Text, want) {
-			t.Fatalf("%s's notice lacks their own archive %q:\n%s", c, want, d[0].Body.Text)
+		link, _ := service.Link(f.rw, c)
+		if want := "ready for export at " + link + " ("; !strings.Contains(d[0].Body.Text, want) {
+			t.Fatalf("%s's notice lacks their own link %q:\n%s", c, want, d[0].Body.Text)
+		}
+		m := digest.FindStringSubmatch(d[0].Body.Text)
+		if m == nil {
+			t.Fatalf("%s's notice gives no SHA-256:\n%s", c, d[0].Body.Text)
+		}
+		digests[c] = m[1]
+	}
+
+	// Half of them fetch through their link: the endpoint records the
+	// fetch and sends them to their own archive, which opens with their
+	// key alone and matches the digest their notice gave.
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	work := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for i := range work {
+				if err := fetchOwnArchive(service, f.rw, fmt.Sprintf("c-%05d", i), ids, digests); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for i := 0; i < n; i += 2 {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	// Status counts who fetched.
+	f.exec.Handoff = service
+	d, changed, err := f.exec.Observe(ctx, f.rw)
+	if err != nil || !changed {
+		t.Fatalf("Observe: changed %v, %v", changed, err)
+	}
+	if h := d.Export.Handoff; h.Links != n || h.Fetched != n/2 || h.NotFetched != n/2 || h.LastFetchAt == nil {
+		t.Fatalf("handoff status = %+v, want %d links, %d fetched, %d not", h, n, n/2, n/2)
+	}
+
+	// The next reminder, aimed at those who have not fetched, reaches
+	// exactly the other half.
+	res := send(planner.Action{ID: "notify/reminder-20261207t0400z", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeReminder,
+		DueAt: cutoff.Add(-500 * time.Hour)})
+	if c := res.Detail.Notice; c.Recipients != n/2 || c.Sent != n/2 || c.Excluded != n/2 {
+		t.Fatalf("reminder counts = %+v, want %d recipients, all sent, %d left out", c, n/2, n/2)
+	}
+	for i := range n {
+		c := fmt.Sprintf("c-%05d", i)
+		reminders := 0
+		for _, d := range rcv.Deliveries(c) {
+			if d.Body.Notice.Kind == string(v1.NoticeReminder) {
+				reminders++
+			}
+		}
+		if want := i % 2; reminders != want {
+			t.Fatalf("%s (fetched: %v) got %d reminders, want %d", c, i%2 == 0, reminders, want)
 		}
 	}
+}
+
+// fetchOwnArchive follows the customer's link as a browser would and
+// checks what it gets: their own archive, matching the digest in their
+// notice, opening with their key and not with another customer's.
+func fetchOwnArchive(service *handoff.Service, rw *v1.RegionWithdrawal, c string, ids map[string]*age.X25519Identity, digests map[string]string) error {
+	link, _ := service.Link(rw, c)
+	res, err := http.Get(link)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: fetching through the link: %d %v", c, res.StatusCode, err)
+	}
+	if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != digests[c] {
+		return fmt.Errorf("%s: the archive's SHA-256 is not the one the notice gave", c)
+	}
+	other := ids["c-00001"]
+	if c == "c-00001" {
+		other = ids["c-00000"]
+	}
+	if _, err := age.Decrypt(bytes.NewReader(body), other); err == nil {
+		return fmt.Errorf("%s: the archive opens with another customer's key", c)
+	}
+	r, err := age.Decrypt(bytes.NewReader(body), ids[c])
+	if err != nil {
+		return fmt.Errorf("%s: the archive does not open with their key: %w", c, err)
+	}
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("%s: the archive is not gzip: %w", c, err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || !bytes.Contains(plain, []byte(c)) {
+		return fmt.Errorf("%s: the archive does not hold their data (%v)", c, err)
+	}
+	return nil
 }
 
 func writeTestFile(t *testing.T, path, content string) {

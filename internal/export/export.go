@@ -52,6 +52,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
@@ -95,6 +96,9 @@ type Executor struct {
 	// HTTP reads per-customer manifests; default a pager with the default
 	// egress policy (https only, nothing internal).
 	HTTP *recipients.HTTPPager
+	// Handoff, when set, is the installation's handoff endpoint, whose
+	// fetch records Observe counts.
+	Handoff *handoff.Service
 
 	probes probes
 }

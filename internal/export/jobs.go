@@ -32,6 +32,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 )
 
@@ -204,11 +205,16 @@ func exporterIndex(cs []corev1.Container) int {
 var _ executor.SpecChecker = (*Executor)(nil)
 
 // CheckSpec refuses a Job template that could never make a Job the export
-// counts: one without containers, or one that sets the operator's own keys.
+// counts (one without containers, or one that sets the operator's own
+// keys), and handoff links on an installation that has no endpoint to
+// serve them: the notices would carry links that lead nowhere.
 func (e *Executor) CheckSpec(rw *v1.RegionWithdrawal) error {
 	ex := rw.Spec.Export
 	if ex == nil {
 		return nil
+	}
+	if ex.Handoff != nil && e.Handoff == nil {
+		return &planner.SpecError{Field: "spec.export.handoff", Err: handoff.ErrNoEndpoint}
 	}
 	err := templateProblem(&ex.JobTemplate)
 	if err == nil {

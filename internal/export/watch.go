@@ -31,7 +31,7 @@ import (
 // Job names its withdrawal in annotations, since a Job in another
 // namespace has no owner reference.
 func (e *Executor) Watches() []executor.Watch {
-	return []executor.Watch{{Object: &batchv1.Job{}, Map: MapJob}}
+	return append([]executor.Watch{{Object: &batchv1.Job{}, Map: MapJob}}, e.Handoff.Watch()...)
 }
 
 // MapJob maps an export Job to its withdrawal.

@@ -42,6 +42,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 )
@@ -102,6 +103,11 @@ type Options struct {
 	// recipient), for the templates' .Export. It is called once per
 	// Execute call, with the context of the withdrawal's ServiceAccount.
 	Exports func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error)
+	// Handoff, when set, is the installation's handoff endpoint: it gives
+	// each customer with their own archive a personal link (.Export.Link),
+	// and tells which customers have fetched theirs, for reminders aimed
+	// at those who have not. Nil: a withdrawal that asks for links stalls.
+	Handoff *handoff.Service
 
 	// BatchSize is how many recipients are sent between checkpoints, and
 	// so the most a crash can send twice.
@@ -304,6 +310,13 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 			return executor.Result{}, err
 		}
 	}
+	if !stopping && Audience(rw, a) == v1.AudienceUnfetched {
+		// Read once per call: a customer who fetches during the call is
+		// left out from the next call on, unless already sent to.
+		if p.fetched, err = e.o.Handoff.Fetches(ctx, rw); err != nil {
+			return executor.Result{}, err
+		}
+	}
 	if !stopping {
 		lanes, closeLanes, err := e.o.Channels(ctx, rw, e.o.Reader, e.o.Clock)
 		if err != nil {
@@ -355,6 +368,14 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	}
 	log.V(1).Info("notice pass", "recipients", p.total, "sent", p.sent, "failed", p.failedN, "pending", p.pending, "sentThisCall", p.sentNow)
 	return res, nil
+}
+
+// Audience is who notice action a goes to.
+func Audience(rw *v1.RegionWithdrawal, a planner.Action) v1.NoticeAudience {
+	if a.Notice == v1.NoticeReminder && rw.Spec.Notify != nil && rw.Spec.Notify.Reminders != nil && rw.Spec.Notify.Reminders.Audience != "" {
+		return rw.Spec.Notify.Reminders.Audience
+	}
+	return v1.AudienceAll
 }
 
 func (e *Executor) eventFailures(rw *v1.RegionWithdrawal, p *pass) {

@@ -27,6 +27,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
@@ -45,7 +46,10 @@ type pass struct {
 	st       *State
 	renderer *Renderer
 	// exports are the withdrawal's verified exports by recipient id.
-	exports  map[string]v1.ExportArtifact
+	exports map[string]v1.ExportArtifact
+	// fetched, for a notice aimed at those who have not fetched their
+	// archive, is who has; nil for a notice to everyone.
+	fetched  handoff.Fetches
 	lanes    map[channel.Name]*Lane
 	stopping bool
 	deadline time.Time
@@ -54,6 +58,7 @@ type pass struct {
 	exhausted bool
 
 	total, sent, failedN, pending int64
+	excluded                      int64
 	sentNow, newFailed            int64
 	firstFailure                  string
 	dueLeft                       bool
@@ -136,6 +141,19 @@ func (p *pass) classify(units []unit, now time.Time) (standing, []unit) {
 	return standingSent, nil
 }
 
+// untouched reports whether no unit has been delivered or failed yet.
+func (p *pass) untouched(units []unit) bool {
+	for _, u := range units {
+		if _, ok := p.st.delivered[u.hash]; ok {
+			return false
+		}
+		if _, ok := p.st.failed[u.hash]; ok {
+			return false
+		}
+	}
+	return true
+}
+
 func (p *pass) count(s standing) {
 	switch s {
 	case standingSent:
@@ -160,19 +178,33 @@ func (p *pass) data(ctx context.Context, r recipients.Recipient) Data {
 	if a, ok := p.exports[r.ID]; ok {
 		d.Export = exportOf(a)
 		d.ExportLocation = a.Location
+		// A link only for the customer's own archive: the endpoint makes
+		// links for those alone.
+		if a.Recipient == r.ID {
+			if link, expires := p.e.o.Handoff.CustomerLink(p.rw, r.ID); link != "" {
+				d.withLink(link, expires)
+			}
+		}
 	}
 	return d
 }
 
 // visit is called for every recipient, in source order.
 func (p *pass) visit(r recipients.Recipient) error {
-	p.total++
 	key := IdempotencyKey(string(p.rw.UID), p.a.NoticeID(), r.ID)
 	units := p.unitsOf(r, key)
 	if len(units) == 0 {
 		// Recorded as failed, not skipped: nothing is silently dropped.
 		units = []unit{{ch: noChannel, hash: unitHash(key, noChannel)}}
 	}
+	if p.fetched != nil && p.untouched(units) && p.fetched.Fetched(r.ID) {
+		// Aimed at those who have not fetched their archive, and this
+		// customer has, before any of it reached them. One who was sent
+		// to, or failed, stays counted as such.
+		p.excluded++
+		return nil
+	}
+	p.total++
 	s, due := p.classify(units, p.e.o.Clock.Now())
 	if s != standingDue || p.stopping || p.exhausted {
 		if s == standingDue && !p.stopping {
@@ -423,7 +455,7 @@ func capReason(s string) string { return text.Truncate(s, maxReason) }
 
 func (p *pass) result(sum *recipients.Summary) executor.Result {
 	res := executor.Result{
-		Detail:   executor.Detail{Notice: &executor.NoticeCounts{Recipients: p.total, Sent: p.sent, Failed: p.failedN}},
+		Detail:   executor.Detail{Notice: &executor.NoticeCounts{Recipients: p.total, Sent: p.sent, Failed: p.failedN, Excluded: p.excluded}},
 		Progress: &v1.Progress{Done: p.sent + p.failedN, Total: p.total},
 	}
 	kind := strings.ToLower(string(p.a.Notice))
@@ -439,6 +471,10 @@ func (p *pass) result(sum *recipients.Summary) executor.Result {
 	default:
 		res.RequeueAfter = max(p.earliest.Sub(p.e.o.Clock.Now()), asap)
 		res.Message = fmt.Sprintf("sending the %s: %d of %d recipients sent, %d failed, %d waiting to retry", kind, p.sent, p.total, p.failedN, pending)
+	}
+	if p.excluded > 0 {
+		res.Message += fmt.Sprintf("; %d left out, who had fetched their archive", p.excluded)
+		res.Plan.Summary += fmt.Sprintf(", leaving out %d who had fetched their archive", p.excluded)
 	}
 	if s := problemSummary(sum); s != "" {
 		res.Message += "; " + s

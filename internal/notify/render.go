@@ -91,6 +91,16 @@ type Data struct {
 	// set is the locale whose templates render this notice; "" is the
 	// default set.
 	set string
+	// loc writes dates the way Lang does.
+	loc locale.Locale
+}
+
+// withLink gives the notice the customer's handoff link, expiring at
+// expires.
+func (d *Data) withLink(link string, expires time.Time) {
+	d.Export.Link = link
+	d.Export.Expires = expires.In(d.Cutoff.Location())
+	d.Export.ExpiresDate = d.loc.Date(d.Export.Expires)
 }
 
 // Export is what a template sees of a recipient's verified export.
@@ -106,6 +116,14 @@ type Export struct {
 	SHA256 string
 	// Encrypted is true when it is encrypted with age.
 	Encrypted bool
+	// Link is the customer's own download link, when the withdrawal asks
+	// for handoff links (spec.export.handoff): it leads to the archive and
+	// records that the customer fetched it. Expires is when it stops
+	// working, in the recipient's time zone, and ExpiresDate the same date
+	// written the way Lang writes dates.
+	Link        string
+	Expires     time.Time
+	ExpiresDate string
 }
 
 func exportOf(a v1.ExportArtifact) Export {
@@ -132,13 +150,13 @@ var defaultTemplates = map[v1.NoticeKind]v1.NoticeTemplate{
 
 We will stop providing the service in {{.Region}} at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), {{.TimeLeft}} from now.
 {{if .Export.Location}}
-Your data is ready for export at {{.Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}}).
+Your data is ready for export at {{or .Export.Link .Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}}){{if .Export.Link}}; the link works until {{.Export.Expires.Format "2 January 2006"}}{{end}}.
 {{else}}
 We will tell you where to collect an export of your data before then.
 {{end}}`,
 		HTML: `<p>Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},</p>
 <p>We will stop providing the service in {{.Region}} at <strong>{{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}}</strong> ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), {{.TimeLeft}} from now.</p>
-{{if .Export.Location}}<p>Your data is ready for export at <a href="{{.Export.Location}}">{{.Export.Location}}</a> ({{.Export.Size}}; SHA-256 <code>{{.Export.SHA256}}</code>).</p>{{end}}`,
+{{if .Export.Location}}<p>Your data is ready for export at <a href="{{or .Export.Link .Export.Location}}">{{or .Export.Link .Export.Location}}</a> ({{.Export.Size}}; SHA-256 <code>{{.Export.SHA256}}</code>){{if .Export.Link}}; the link works until {{.Export.Expires.Format "2 January 2006"}}{{end}}.</p>{{end}}`,
 	},
 	v1.NoticeReminder: {
 		Subject: `Reminder: service in {{.Region}} ends in {{.TimeLeft}}`,
@@ -146,7 +164,7 @@ We will tell you where to collect an export of your data before then.
 
 A reminder: the service in {{.Region}} ends at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), in {{.TimeLeft}}.
 {{if .Export.Location}}
-Your data export: {{.Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}})
+Your data export: {{or .Export.Link .Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}}){{if .Export.Link}}; the link works until {{.Export.Expires.Format "2 January 2006"}}{{end}}
 {{end}}`,
 	},
 	v1.NoticeFinal: {
@@ -155,7 +173,7 @@ Your data export: {{.Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA2
 
 This is the final notice: the service in {{.Region}} ends at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}).
 {{if .Export.Location}}
-Your data export: {{.Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}})
+Your data export: {{or .Export.Link .Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}}){{if .Export.Link}}; the link works until {{.Export.Expires.Format "2 January 2006"}}{{end}}
 {{end}}`,
 	},
 	v1.NoticeAfterCutoff: {
@@ -164,7 +182,7 @@ Your data export: {{.Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA2
 
 We stopped providing the service in {{.Region}} at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}). We are sorry that this notice reaches you only now.
 {{if .Export.Location}}
-Your data is ready for export at {{.Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}}).
+Your data is ready for export at {{or .Export.Link .Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}}){{if .Export.Link}}; the link works until {{.Export.Expires.Format "2 January 2006"}}{{end}}.
 {{else}}
 Your data has not been deleted. Reply to this notice to receive an export of it.
 {{end}}`,
@@ -405,7 +423,7 @@ func (r *Renderer) Data(kind v1.NoticeKind, dueAt time.Time, rcp recipients.Reci
 		Cutoff: local, CutoffUTC: cutoff.UTC(), CutoffDate: lang.Date(local), CutoffTime: lang.Time(local),
 		Lang: lang.Lang, Dir: lang.Dir,
 		DaysLeft: days, TimeLeft: timeLeft(left), DaysLeftNumber: lang.Number(days), DaysLeftPlural: lang.Plural(days),
-		CancelReason: r.rw.Spec.CancelReason, Recipient: rcp, set: set,
+		CancelReason: r.rw.Spec.CancelReason, Recipient: rcp, set: set, loc: lang,
 	}
 }
 

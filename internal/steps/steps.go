@@ -35,6 +35,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
@@ -66,6 +67,10 @@ type Options struct {
 	// NoticeBackendImage is the image of the HTTP 451 backend; empty means
 	// routing.DefaultNoticeBackendImage.
 	NoticeBackendImage string
+	// Handoff, when set, is the installation's handoff endpoint: customers
+	// get personal download links, and reminders can go to those who have
+	// not fetched their archive.
+	Handoff *handoff.Service
 }
 
 // New returns the executor of every step, and the rehearsal.
@@ -73,6 +78,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 	resolver := &targets.Resolver{Reader: o.Client, Mapper: o.Mapper, Clock: o.Clock}
 	exports := export.New(o.Client, o.APIReader, o.Clock)
 	exports.HTTP = &recipients.HTTPPager{Egress: o.Egress}
+	exports.Handoff = o.Handoff
 	set := executor.Set{
 		v1.StepNotify: notify.New(notify.Options{
 			Client: o.Client, Reader: o.APIReader, Clock: o.Clock, Recorder: o.Recorder, Registerer: o.Registerer, Egress: o.Egress,
@@ -80,6 +86,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 			Exports: func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
 				return export.Artifacts(ctx, o.APIReader, rw)
 			},
+			Handoff: o.Handoff,
 		}),
 		v1.StepExport:  exports,
 		v1.StepDrain:   drain.New(o.Client, o.APIReader, resolver, o.Clock, o.Recorder),

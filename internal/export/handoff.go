@@ -1,0 +1,72 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package export
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+)
+
+var _ executor.Observer = (*Executor)(nil)
+
+// Observe counts who has fetched their archive through their handoff
+// link. Customers fetch after the step finished, so the count is taken on
+// every reconcile (the fetch records' watch wakes one), not by Execute.
+func (e *Executor) Observe(ctx context.Context, rw *v1.RegionWithdrawal) (executor.Detail, bool, error) {
+	if !handoff.Enabled(rw) || e.Handoff == nil {
+		return executor.Detail{}, false, nil
+	}
+	s := planner.LookupStep(&rw.Status, v1.StepExport)
+	if s.Export == nil || s.DryRun {
+		return executor.Detail{}, false, nil
+	}
+	links := Linked(s.Export)
+	if links == 0 {
+		return executor.Detail{}, false, nil
+	}
+	fs, err := e.Handoff.Fetches(ctx, rw)
+	if err != nil {
+		return executor.Detail{}, false, fmt.Errorf("counting fetches: %w", err)
+	}
+	h := handoff.Count(rw, links, fs)
+	if equality.Semantic.DeepEqual(h, s.Export.Handoff) {
+		return executor.Detail{}, false, nil
+	}
+	st := s.Export.DeepCopy()
+	st.Handoff = h
+	return executor.Detail{Export: st}, true, nil
+}
+
+// Linked is how many customers have a handoff link: those with their own
+// archive from a manifest, and those a target's export names (as far as
+// status lists them).
+func Linked(st *v1.ExportStatus) int32 {
+	n := st.Customers
+	for _, a := range st.Artifacts {
+		if a.Recipient != "" {
+			n++
+		}
+	}
+	return n
+}
