@@ -25,19 +25,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -94,6 +101,9 @@ func TestSchemaRejectsWrongValues(t *testing.T) {
 		{name: "a namespace name with capitals", set: "watchNamespaces={Tenant-A}", wantMsg: "watchNamespaces"},
 		{name: "a risk window that is not a duration", set: "riskWindow=a day", wantMsg: "riskWindow"},
 		{name: "metrics on a privileged port", set: "metrics.port=443", wantMsg: "port"},
+		{name: "a handoff URL without a scheme", set: "handoff.publicURL=export.example.com", wantMsg: "publicURL"},
+		{name: "a handoff URL with a query", set: "handoff.publicURL=https://export.example.com/?a=b", wantMsg: "publicURL"},
+		{name: "an unknown handoff Service type", set: "handoff.service.type=External", wantMsg: "type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,7 +199,7 @@ func podPassesRestricted(t *testing.T, c client.Client, o *unstructured.Unstruct
 		t.Fatal(err)
 	}
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "operator-pod", Namespace: "rwo-system", Labels: d.Spec.Template.Labels},
+		ObjectMeta: metav1.ObjectMeta{Name: "operator-pod", Namespace: o.GetNamespace(), Labels: d.Spec.Template.Labels},
 		Spec:       d.Spec.Template.Spec,
 	}
 	pod.Spec.ServiceAccountName = "default"
@@ -374,5 +384,292 @@ func TestMonitoring(t *testing.T) {
 	}
 	if data, _, _ := unstructured.NestedString(dash.Object, "data", "region-withdrawal.json"); data != string(board) {
 		t.Fatal("the rendered dashboard differs from config/grafana/dashboard.json")
+	}
+}
+
+// TestHandoffEndpoint: handoff.enabled renders the handoff endpoint beside
+// the operator, and only then. Its objects are accepted by the API server
+// and its pods pass the restricted standard; the operator is told the
+// public URL and the key Secret; every selector picks the pods of exactly
+// one Deployment (the operator's never the endpoint's, and the other way
+// round); and SubjectAccessReview says the endpoint and the operator may
+// do what the handoff needs and no more: the key Secret by name, writes
+// only in the release namespace. Without a public URL the chart refuses to
+// render.
+func TestHandoffEndpoint(t *testing.T) {
+	ctx := context.Background()
+	c := env.Client
+	const (
+		fullname  = "rwo-region-withdrawal-operator"
+		handoff   = fullname + "-handoff"
+		keySecret = fullname + "-handoff-key"
+		publicURL = "https://export.example.com"
+		tenant    = "handoff-tenant"
+		other     = "handoff-other"
+	)
+	restricted := map[string]string{"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}
+	for _, ns := range []string{"handoff-a", "handoff-b", tenant, other} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: restricted}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("off by default", func(t *testing.T) {
+		for _, o := range render(t, "handoff-a") {
+			if strings.Contains(o.GetName(), "handoff") || o.GetLabels()["app.kubernetes.io/component"] == "handoff" {
+				t.Errorf("%s %s rendered without handoff.enabled", o.GetKind(), o.GetName())
+			}
+			if o.GetKind() == "Deployment" {
+				for _, a := range deployment(t, o).Spec.Template.Spec.Containers[0].Args {
+					if strings.HasPrefix(a, "--handoff") || strings.HasPrefix(a, "--namespace=") {
+						t.Errorf("the operator gets %s without handoff.enabled", a)
+					}
+				}
+			}
+		}
+	})
+
+	t.Run("a public URL is required", func(t *testing.T) {
+		out, err := runHelm("template", "rwo", chart, "--set", "handoff.enabled=true")
+		if err == nil || !strings.Contains(out, "handoff.publicURL is required when handoff.enabled is true") {
+			t.Fatalf("rendering without handoff.publicURL: err=%v\n%s", err, out)
+		}
+		out, err = runHelm("template", "rwo", chart, "--set", "handoff.enabled=true", "--set", "handoff.publicURL=https://example.com/export", "--set", "handoff.ingress.enabled=true")
+		if err == nil || !strings.Contains(out, "handoff.publicURL must have no path") {
+			t.Fatalf("rendering the chart's Ingress for a URL with a path: err=%v\n%s", err, out)
+		}
+	})
+
+	for _, tc := range []struct {
+		name, ns string
+		sets     []string
+		// clusterWide: the endpoint reads withdrawals in every namespace.
+		clusterWide bool
+	}{
+		{name: "cluster-wide, with an Ingress", ns: "handoff-a", clusterWide: true, sets: []string{"handoff.ingress.enabled=true",
+			"handoff.ingress.className=nginx", "handoff.ingress.tls[0].secretName=export-tls", "handoff.ingress.tls[0].hosts[0]=export.example.com"}},
+		{name: "watching one namespace, two operator replicas, a network policy", ns: "handoff-b",
+			sets: []string{"watchNamespaces={" + tenant + "}", "replicaCount=2", "networkPolicy.enabled=true", "handoff.metrics.enabled=true"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := render(t, tc.ns, append([]string{"handoff.enabled=true", "handoff.publicURL=" + publicURL}, tc.sets...)...)
+			deployments := map[string]*appsv1.Deployment{}
+			kinds := map[string]int{}
+			for _, o := range objs {
+				if o.GetNamespace() == "" && isNamespaced(o.GetKind()) {
+					o.SetNamespace(tc.ns)
+				}
+				if err := c.Create(ctx, o, client.DryRunAll); err != nil {
+					t.Fatalf("the API server refused %s %s: %v", o.GetKind(), o.GetName(), err)
+				}
+				if strings.HasPrefix(o.GetName(), handoff) {
+					kinds[o.GetKind()]++
+				}
+				if o.GetKind() == "Deployment" {
+					podPassesRestricted(t, c, o)
+					deployments[o.GetName()] = deployment(t, o)
+				}
+			}
+			for _, k := range []string{"Deployment", "Service", "ServiceAccount", "PodDisruptionBudget"} {
+				if kinds[k] != 1 {
+					t.Errorf("%d handoff %ss rendered, want 1 (%v)", kinds[k], k, kinds)
+				}
+			}
+			manager, endpoint := deployments[fullname], deployments[handoff]
+			if manager == nil || endpoint == nil || len(deployments) != 2 {
+				t.Fatalf("Deployments %v; want %s and %s", slices.Sorted(maps.Keys(deployments)), fullname, handoff)
+			}
+			wantArgs(t, manager, "--handoff-url="+publicURL, "--handoff-key-secret="+keySecret, "--namespace="+tc.ns)
+			wantArgs(t, endpoint, "handoff", "--listen=:8080", "--namespace="+tc.ns, "--key-secret="+keySecret)
+			if ports := endpoint.Spec.Template.Spec.Containers[0].Ports; !slices.ContainsFunc(ports, func(p corev1.ContainerPort) bool {
+				return p.Name == "http" && p.ContainerPort == 8080
+			}) {
+				t.Errorf("the endpoint has no container port http 8080: %v", ports)
+			}
+
+			// A selector that picked the other Deployment's pods would have
+			// the operator's Deployment adopt the endpoint's pods, or the
+			// public Service send customers to the operator.
+			selectors := 0
+			for _, o := range objs {
+				var sel labels.Selector
+				switch o.GetKind() {
+				case "Service":
+					m, _, _ := unstructured.NestedStringMap(o.Object, "spec", "selector")
+					sel = labels.SelectorFromSet(m)
+				case "Deployment", "PodDisruptionBudget", "NetworkPolicy":
+					field := "selector"
+					if o.GetKind() == "NetworkPolicy" {
+						field = "podSelector"
+					}
+					m, _, _ := unstructured.NestedMap(o.Object, "spec", field)
+					var ls metav1.LabelSelector
+					if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &ls); err != nil {
+						t.Fatal(err)
+					}
+					var err error
+					if sel, err = metav1.LabelSelectorAsSelector(&ls); err != nil {
+						t.Fatal(err)
+					}
+				default:
+					continue
+				}
+				selectors++
+				want := fullname
+				if strings.HasPrefix(o.GetName(), handoff) {
+					want = handoff
+				}
+				var matched []string
+				for name, d := range deployments {
+					if sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+						matched = append(matched, name)
+					}
+				}
+				if len(matched) != 1 || matched[0] != want {
+					t.Errorf("%s %s selects the pods of %v; want %s's only", o.GetKind(), o.GetName(), matched, want)
+				}
+			}
+			if selectors < 5 {
+				t.Errorf("checked %d selectors; want the Deployments', the Services', the PDBs' and more", selectors)
+			}
+
+			if tc.clusterWide {
+				var ing *networkingv1.Ingress
+				for _, o := range objs {
+					if o.GetKind() == "Ingress" {
+						ing = &networkingv1.Ingress{}
+						if err := runtimeConvert(o, ing); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				if ing == nil || len(ing.Spec.Rules) != 1 || ing.Spec.Rules[0].Host != "export.example.com" || ing.Spec.Rules[0].HTTP == nil ||
+					len(ing.Spec.Rules[0].HTTP.Paths) != 1 {
+					t.Fatalf("no Ingress with one rule for export.example.com: %+v", ing)
+				}
+				p := ing.Spec.Rules[0].HTTP.Paths[0]
+				if p.Path != "/v1/" || p.Backend.Service == nil || p.Backend.Service.Name != handoff || p.Backend.Service.Port.Name != "http" {
+					t.Errorf("the Ingress routes %s to %+v; want /v1/ to %s:http", p.Path, p.Backend.Service, handoff)
+				}
+			}
+
+			// Install the RBAC for real and ask who may do what.
+			for _, o := range objs {
+				switch o.GetKind() {
+				case "ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding":
+				default:
+					continue
+				}
+				o := o.DeepCopy()
+				// What the dry run filled in.
+				o.SetResourceVersion("")
+				o.SetUID("")
+				o.SetCreationTimestamp(metav1.Time{})
+				o.SetManagedFields(nil)
+				if err := c.Create(ctx, o); err != nil {
+					t.Fatalf("creating %s %s: %v", o.GetKind(), o.GetName(), err)
+				}
+				t.Cleanup(func() { _ = c.Delete(context.Background(), o) })
+			}
+			sa := func(name string) string { return "system:serviceaccount:" + tc.ns + ":" + name }
+			type check struct {
+				user string
+				attr authorizationv1.ResourceAttributes
+				want bool
+			}
+			secret := func(user, ns, verb, name string, want bool) check {
+				return check{user, authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Resource: "secrets", Name: name}, want}
+			}
+			configMaps := func(user, ns, verb string, want bool) check {
+				return check{user, authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Resource: "configmaps"}, want}
+			}
+			withdrawals := func(user, ns, verb string, want bool) check {
+				return check{user, authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: "withdrawal.ops.dev", Resource: "regionwithdrawals"}, want}
+			}
+			ep, mgr := sa(handoff), sa(fullname)
+			checks := []check{
+				// The endpoint: the key by name, its records, the withdrawals
+				// and their artifact ConfigMaps.
+				secret(ep, tc.ns, "get", keySecret, true),
+				configMaps(ep, tc.ns, "watch", true),
+				configMaps(ep, tc.ns, "create", true),
+				configMaps(ep, tc.ns, "update", true),
+				withdrawals(ep, tenant, "watch", true),
+				configMaps(ep, tenant, "list", true),
+				secret(ep, tc.ns, "get", "another-secret", false),
+				secret(ep, tc.ns, "list", "", false),
+				secret(ep, tc.ns, "create", "", false),
+				secret(ep, tc.ns, "update", keySecret, false),
+				secret(ep, tenant, "get", keySecret, false),
+				configMaps(ep, tc.ns, "delete", false),
+				configMaps(ep, tenant, "create", false),
+				configMaps(ep, tenant, "update", false),
+				withdrawals(ep, tenant, "update", false),
+				withdrawals(ep, other, "list", tc.clusterWide),
+				configMaps(ep, other, "get", tc.clusterWide),
+				// The operator: creates the key, reads it by name, reads the
+				// records, in the release namespace only.
+				secret(mgr, tc.ns, "get", keySecret, true),
+				secret(mgr, tc.ns, "create", "", true),
+				configMaps(mgr, tc.ns, "list", true),
+				configMaps(mgr, tc.ns, "watch", true),
+				secret(mgr, tc.ns, "get", "another-secret", false),
+				secret(mgr, tc.ns, "list", "", false),
+				secret(mgr, tc.ns, "update", keySecret, false),
+				secret(mgr, tc.ns, "delete", keySecret, false),
+				secret(mgr, tenant, "create", "", false),
+				secret(mgr, tenant, "get", keySecret, false),
+				configMaps(mgr, tc.ns, "create", false),
+				configMaps(mgr, tenant, "list", false),
+			}
+			cs := kubernetes.NewForConfigOrDie(env.Config)
+			allowed := func(ck check) bool {
+				attr := ck.attr
+				sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: ck.user,
+					Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + tc.ns, "system:authenticated"}, ResourceAttributes: &attr}}
+				res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res.Status.Allowed
+			}
+			// The authorizer sees new RBAC objects after a moment: wait
+			// until what is granted is allowed, then check what is not.
+			for _, want := range []bool{true, false} {
+				for _, ck := range checks {
+					if ck.want != want {
+						continue
+					}
+					got := allowed(ck)
+					for deadline := time.Now().Add(10 * time.Second); got != want && want && time.Now().Before(deadline); {
+						time.Sleep(100 * time.Millisecond)
+						got = allowed(ck)
+					}
+					if got != want {
+						t.Errorf("%s may %s %s %s/%s: %v, want %v", ck.user, ck.attr.Verb, ck.attr.Resource, ck.attr.Namespace, ck.attr.Name, got, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func deployment(t *testing.T, o *unstructured.Unstructured) *appsv1.Deployment {
+	t.Helper()
+	var d appsv1.Deployment
+	if err := runtimeConvert(o, &d); err != nil {
+		t.Fatal(err)
+	}
+	return &d
+}
+
+// wantArgs fails unless the Deployment's first container has every arg.
+func wantArgs(t *testing.T, d *appsv1.Deployment, want ...string) {
+	t.Helper()
+	args := d.Spec.Template.Spec.Containers[0].Args
+	for _, w := range want {
+		if !slices.Contains(args, w) {
+			t.Errorf("Deployment %s: no arg %s in %v", d.Name, w, args)
+		}
 	}
 }

@@ -44,3 +44,38 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "rwo.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
+
+{{/* Prefix of the handoff endpoint's object names. */}}
+{{- define "rwo.handoff.fullname" -}}
+{{- printf "%s-handoff" (include "rwo.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{/* Labels on the handoff endpoint's objects. */}}
+{{- define "rwo.handoff.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "rwo.handoff.selectorLabels" . }}
+app.kubernetes.io/part-of: {{ include "rwo.name" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Labels that select the handoff endpoint's pods. Its name label differs from
+the operator's, so neither the operator's selectors (Deployment, PDB,
+metrics Service, NetworkPolicy) select these pods nor these the operator's.
+*/}}
+{{- define "rwo.handoff.selectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-handoff" (include "rwo.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: handoff
+{{- end }}
+
+{{/* The Secret holding the handoff key; the operator creates it. */}}
+{{- define "rwo.handoff.keySecret" -}}
+{{- printf "%s-handoff-key" (include "rwo.fullname" .) }}
+{{- end }}
+
+{{/* handoff.publicURL, required with handoff.enabled. */}}
+{{- define "rwo.handoff.publicURL" -}}
+{{- required "handoff.publicURL is required when handoff.enabled is true: the base URL customers reach the handoff endpoint at, e.g. https://export.example.com" .Values.handoff.publicURL }}
+{{- end }}
