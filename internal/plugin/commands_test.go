@@ -166,12 +166,15 @@ func TestStatus(t *testing.T) {
 		ObservedGeneration: rw.Generation, Phase: v1.PhaseInProgress, NextAction: "notify:reminder",
 		NextActionAt: &metav1.Time{Time: time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)},
 		Steps: []v1.StepStatus{{Name: v1.StepNotify, State: v1.StepRunning, StartedAt: &started, Progress: &v1.Progress{Done: 1, Total: 2}, Message: "sending"},
-			{Name: v1.StepExport, State: v1.StepSucceeded, Export: &v1.ExportStatus{Targets: 4, Verified: 4, ManifestsRead: 4, Customers: 9998}}},
+			{Name: v1.StepExport, State: v1.StepSucceeded, Export: &v1.ExportStatus{Targets: 4, Verified: 4, ManifestsRead: 4, Customers: 9998,
+				Handoff: &v1.HandoffStatus{Links: 9998, Fetched: 4999, NotFetched: 4999, LastFetchAt: &started, ExpiresAt: &metav1.Time{Time: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)}}}}},
 		Conditions: []metav1.Condition{{Type: v1.ConditionDeadlineAtRisk, Status: metav1.ConditionTrue, Reason: v1.ReasonApprovalMissing,
 			Message: "drain is not approved", LastTransitionTime: started}},
 		Notify: &v1.NotifyStatus{
 			Notices: []v1.NoticeStatus{{ID: "initial", Kind: v1.NoticeAnnouncement, ScheduledAt: started, StartedAt: &started,
-				Recipients: 1200, Sent: 900, Failed: 7, Pending: 293}},
+				Recipients: 1200, Sent: 900, Failed: 7, Pending: 293},
+				{ID: "reminder-20260327t0800z", Kind: v1.NoticeReminder, ScheduledAt: started, StartedAt: &started, FinishedAt: &started,
+					Recipients: 600, Sent: 600, Excluded: 600}},
 			Missed: []string{"final"},
 		},
 	}
@@ -186,10 +189,12 @@ func TestStatus(t *testing.T) {
 	// 2026-04-01 12:00 in Berlin (10:00 UTC).
 	for _, want := range []string{"cutoff 2026-04-01 12:00 CEST (in 31d 10h 0m)", "Phase: InProgress",
 		"Next:  notify:reminder at 2026-03-29 03:00 CEST (in 28d 1h 0m)", "notify  Running", "1/2",
-		"NOTICE   SCHEDULED             RECIPIENTS  SENT  FAILED  PENDING  STATE",
-		"initial  2026-03-26 10:00 CET  1200        900   7       293      sending",
+		"NOTICE                   SCHEDULED             RECIPIENTS  SENT  FAILED  PENDING  STATE",
+		"initial                  2026-03-26 10:00 CET  1200        900   7       293      sending",
 		"Missed (due after the cutoff, not sent): final",
 		"Exports: 4 of 4 verified; 9998 customers have their own archive (from 4 manifests)",
+		"Handoff links: 9998; FETCHED 4999, NOT FETCHED 4999; last fetch 2026-03-26 10:00 CET; links expire 2026-05-01 12:00 CEST",
+		"600         600   0       0        finished (600 left out: fetched)",
 		"DeadlineAtRisk=True (ApprovalMissing): drain is not approved"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)

@@ -71,6 +71,9 @@ func writeStatus(w io.Writer, rw *v1.RegionWithdrawal, now time.Time) error {
 		if e := s.Export; s.Name == v1.StepExport && e != nil && e.ManifestsRead > 0 {
 			fmt.Fprintf(w, "\nExports: %d of %d verified; %d customers have their own archive (from %d manifests)\n", e.Verified, e.Targets, e.Customers, e.ManifestsRead)
 		}
+		if h := s.Export; s.Name == v1.StepExport && h != nil && h.Handoff != nil {
+			writeHandoff(w, h.Handoff, show)
+		}
 	}
 
 	var attention []string
@@ -94,6 +97,18 @@ func writeStatus(w io.Writer, rw *v1.RegionWithdrawal, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// writeHandoff says who has fetched their archive through their link.
+func writeHandoff(w io.Writer, h *v1.HandoffStatus, show func(*metav1.Time) string) {
+	fmt.Fprintf(w, "Handoff links: %d; FETCHED %d, NOT FETCHED %d", h.Links, h.Fetched, h.NotFetched)
+	if h.LastFetchAt != nil {
+		fmt.Fprintf(w, "; last fetch %s", show(h.LastFetchAt))
+	}
+	if h.ExpiresAt != nil {
+		fmt.Fprintf(w, "; links expire %s", show(h.ExpiresAt))
+	}
+	fmt.Fprintln(w)
 }
 
 // timeLeft says how far away d is, to the minute: "in 3d 4h 5m", or "5m
@@ -182,6 +197,9 @@ func writeNotices(w io.Writer, st v1.RegionWithdrawalStatus, show func(*metav1.T
 			}
 			if n.MissedSlots > 0 {
 				state += fmt.Sprintf(" (%d missed slots folded in)", n.MissedSlots)
+			}
+			if n.Excluded > 0 {
+				state += fmt.Sprintf(" (%d left out: fetched)", n.Excluded)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", n.ID, show(&n.ScheduledAt), n.Recipients, n.Sent, n.Failed, n.Pending, state)
 		}
