@@ -42,6 +42,13 @@ func Preview(rw *v1.RegionWithdrawal, sum *recipients.Summary) executor.Preview 
 	if len(sum.Unread) > 0 {
 		notes = append(notes, "counted at send time: "+strings.Join(sum.Unread, ", "))
 	}
+	if n := rw.Spec.Notify; n.Reminders != nil && n.Reminders.Audience == v1.AudienceUnfetched {
+		notes = append(notes, "reminders leave out the customers who have fetched their archive by then")
+	}
+	if rw.Spec.Export != nil && rw.Spec.Export.Handoff != nil {
+		notes = append(notes, "each customer with their own archive gets a personal download link, expiring "+
+			rw.Spec.Export.Handoff.HandoffExpiry(rw.Spec.Cutoff.Time).UTC().Format("2006-01-02 15:04 UTC"))
+	}
 	p.Note = strings.Join(notes, "; ")
 	return p
 }
