@@ -81,6 +81,12 @@ type ExportStatus struct {
 	// +optional
 	Customers int32 `json:"customers,omitempty"`
 
+	// customersReread is how many customers' own archives the controller
+	// has read back from the store and found to match their manifest
+	// entry, with spec.export.manifests.verify: Reread.
+	// +optional
+	CustomersReread int32 `json:"customersReread,omitempty"`
+
 	// handoff counts the customers' download links and who has used them,
 	// when spec.export.handoff is set.
 	// +optional

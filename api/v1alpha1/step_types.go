@@ -462,10 +462,30 @@ type ExportManifestAccess struct {
 	// addition to the system roots.
 	// +optional
 	CABundle []byte `json:"caBundle,omitempty"`
+
+	// verify says how each customer's own archive is verified. Digest (the
+	// default) trusts the size and SHA-256 the exporter wrote for it; the
+	// manifest itself is verified whole against the Job's result. Reread
+	// has the controller read every archive back from the store, with the
+	// same headers and CA bundle and through the same egress guard, and
+	// hash it: a customer's archive counts (and is named in notices and
+	// handoff links) only once it matches, and one that does not match
+	// fails the export step, so that nothing is drained.
+	// +optional
+	// +kubebuilder:default=Digest
+	Verify ArchiveVerification `json:"verify,omitempty"`
 }
 
-// ----------------------------------------------------------------------------
-// drain
+// ArchiveVerification is how customers' own archives are verified.
+// +kubebuilder:validation:Enum=Digest;Reread
+type ArchiveVerification string
+
+const (
+	// VerifyDigest trusts the exporter's digest of each archive.
+	VerifyDigest ArchiveVerification = "Digest"
+	// VerifyReread reads each archive back and hashes it.
+	VerifyReread ArchiveVerification = "Reread"
+)
 
 // ExportHandoff shapes the customers' download links.
 type ExportHandoff struct {
@@ -490,6 +510,9 @@ func (h *ExportHandoff) HandoffExpiry(cutoff time.Time) time.Time {
 	}
 	return cutoff.Add(DefaultHandoffExpiresAfter)
 }
+
+// ----------------------------------------------------------------------------
+// drain
 
 // DrainStep scales the selected Deployments and StatefulSets to zero in
 // batches. A terminating pod leaves the EndpointSlices at once and keeps its

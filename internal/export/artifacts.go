@@ -231,7 +231,12 @@ func Artifacts(ctx context.Context, reader client.Reader, rw *v1.RegionWithdrawa
 				if !shards[list.Items[i].Name] {
 					continue // labelled like one, but not a name the step writes
 				}
-				if err := addArtifacts(rw, &list.Items[i], add); err != nil {
+				if err := addArtifacts(rw, &list.Items[i], func(a v1.ExportArtifact) {
+					// Read back, an archive counts once it matched.
+					if a.VerifiedAt != nil || !Rereads(rw) {
+						add(a)
+					}
+				}); err != nil {
 					return nil, err
 				}
 			}

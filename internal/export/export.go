@@ -241,6 +241,14 @@ func (e *Executor) export(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 	if err := e.readManifests(ctx, rw, states, status); err != nil {
 		return executor.Result{}, err
 	}
+	if err := e.rereadCustomers(ctx, rw, status); errors.Is(err, ErrArchiveMismatch) {
+		// The store does not hold what the exporter reported: nothing may
+		// be drained on the strength of it.
+		return executor.Result{Done: true, Failed: true, Detail: executor.Detail{Export: status},
+			Message: fmt.Sprintf("customers' archives were read back and do not match their manifests: %v", err)}, nil
+	} else if err != nil {
+		return executor.Result{}, err
+	}
 	return e.result(rw, states, status, invalid, deadline, now, maxAttempts), nil
 }
 
@@ -314,11 +322,19 @@ func (e *Executor) result(rw *v1.RegionWithdrawal, states []*targetState, st *v1
 		res.Done = true
 		res.Message = "nothing to export: the withdrawal selects no " + strings.ToLower(string(scope(rw)))
 		return res
+	case st.Verified == st.Targets && Rereads(rw) && st.CustomersReread < st.Customers:
+		res.Message = fmt.Sprintf("all %d exports verified; %d of %d customers' archives read back and matched", st.Verified, st.CustomersReread, st.Customers)
+		res.Progress = &v1.Progress{Done: int64(st.CustomersReread), Total: int64(st.Customers)}
+		res.RequeueAfter = rereadNext
+		return res
 	case st.Verified == st.Targets:
 		res.Done = true
 		res.Message = fmt.Sprintf("all %d exports verified (%d bytes)", st.Verified, st.Bytes)
 		if st.ManifestsRead > 0 {
 			res.Message += fmt.Sprintf("; %d customers have their own archive, from %d manifests", st.Customers, st.ManifestsRead)
+		}
+		if Rereads(rw) && st.Customers > 0 {
+			res.Message += ", each read back and matched"
 		}
 		return res
 	case st.Running == 0 && st.Verified+st.Failed == st.Targets:

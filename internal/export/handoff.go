@@ -41,7 +41,7 @@ func (e *Executor) Observe(ctx context.Context, rw *v1.RegionWithdrawal) (execut
 	if s.Export == nil || s.DryRun {
 		return executor.Detail{}, false, nil
 	}
-	links := Linked(s.Export)
+	links := Linked(rw, s.Export)
 	if links == 0 {
 		return executor.Detail{}, false, nil
 	}
@@ -59,10 +59,13 @@ func (e *Executor) Observe(ctx context.Context, rw *v1.RegionWithdrawal) (execut
 }
 
 // Linked is how many customers have a handoff link: those with their own
-// archive from a manifest, and those a target's export names (as far as
-// status lists them).
-func Linked(st *v1.ExportStatus) int32 {
+// archive from a manifest (read back and matched, when the spec asks for
+// that), and those a target's export names (as far as status lists them).
+func Linked(rw *v1.RegionWithdrawal, st *v1.ExportStatus) int32 {
 	n := st.Customers
+	if Rereads(rw) {
+		n = st.CustomersReread
+	}
 	for _, a := range st.Artifacts {
 		if a.Recipient != "" {
 			n++

@@ -32,7 +32,7 @@ func (e *Executor) summarize(rw *v1.RegionWithdrawal, states []*targetState, dea
 	st := &v1.ExportStatus{Targets: int32(len(states)), Deadline: &metav1.Time{Time: deadline}}
 	if prev := planner.LookupStep(&rw.Status, v1.StepExport).Export; prev != nil {
 		st.ArtifactConfigMaps, st.ArtifactsInConfigMaps = prev.ArtifactConfigMaps, prev.ArtifactsInConfigMaps
-		st.ManifestsRead, st.Customers = prev.ManifestsRead, prev.Customers
+		st.ManifestsRead, st.Customers, st.CustomersReread = prev.ManifestsRead, prev.Customers, prev.CustomersReread
 	}
 	var (
 		durations     []time.Duration
