@@ -88,11 +88,13 @@ func TestHandoffFetchesSurviveAKill(t *testing.T) {
 	listen, probes := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	links.BaseURL = "http://" + listen
 	kc := kubeconfig(t)
+	var logs []*syncBuffer
 	run := func() *exec.Cmd {
 		cmd := exec.Command(binary, endpoint.Name, "--namespace", install, "--listen", listen,
-			"--health-probe-bind-address", probes, "--metrics-bind-address", "0")
+			"--health-probe-bind-address", probes, "--metrics-bind-address", "0", "--zap-log-level", "debug")
 		cmd.Env = append(os.Environ(), "KUBECONFIG="+kc)
-		out := &bytes.Buffer{}
+		out := &syncBuffer{}
+		logs = append(logs, out)
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -196,4 +198,31 @@ func TestHandoffFetchesSurviveAKill(t *testing.T) {
 		recorded += got
 	}
 	t.Logf("%d fetches answered, %d recorded (a fetch recorded but not answered, cut by the kill, counts too)", total.Load(), recorded)
+
+	// Nothing the endpoint logged, at debug level, holds a token.
+	for _, out := range logs {
+		for _, id := range ids {
+			if link, _ := links.Link(rw, id); strings.Contains(out.String(), link[strings.LastIndex(link, "/")+1:]) {
+				t.Fatalf("the endpoint logged %s's token", id)
+			}
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
