@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"net/mail"
 	"os"
 	"os/exec"
@@ -51,6 +52,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/ociimage"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
@@ -166,6 +168,7 @@ func TestWithdrawalOnARealNode(t *testing.T) {
 	checkClients(t, results, cutoff)
 	checkNotices(t, hook, smtpSrv, webhookIDs, emailIDs)
 	checkExport(t, &got, store, identity)
+	checkHandoff(t, c, &got, store, identity)
 	checkDrained(t, c)
 
 	// Cancel reverses the withdrawal: the route and the app come back.
@@ -203,6 +206,10 @@ func installOperator(t *testing.T, c client.Client) {
 		// The customers' receivers listen on the node's bridge address, a
 		// private one the operator refuses unless allowed.
 		"--set", "egress.allowCIDRs={"+cluster.NodeAddress+"/32}",
+		// The customers' download links, served by the endpoint's own pod
+		// behind the same ingress as the app.
+		"--set", "handoff.enabled=true", "--set", "handoff.publicURL=http://"+handoffHost, "--set", "handoff.replicaCount=1",
+		"--set", "handoff.ingress.enabled=true",
 		"--wait", "--timeout", "3m")
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+helmHome, "HELM_CONFIG_HOME="+helmHome, "HELM_DATA_HOME="+helmHome)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -359,7 +366,8 @@ func withdrawal(cutoff time.Time, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, 
 		Name: "exporter", Image: operatorImage, ImagePullPolicy: corev1.PullNever,
 		// The object store listens on the node's bridge address over plain
 		// http, both of which the exporter refuses unless allowed.
-		Args: []string{"export", "--source=/data", "--destination=" + dest, "--age-recipient=" + ageRecipient,
+		// The archive is customer w1's, so w1 gets a handoff link to it.
+		Args: []string{"export", "--source=/data", "--destination=" + dest, "--age-recipient=" + ageRecipient, "--recipient=w1",
 			"--egress-allow-cidrs=" + cluster.NodeAddress + "/32", "--egress-allow-http"},
 		VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: "/data", ReadOnly: true}},
 		SecurityContext: restrictedContainer(),
@@ -380,6 +388,7 @@ func withdrawal(cutoff time.Time, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, 
 					Subject: "آخری اطلاع: سروس {{.CutoffDate}} کو {{.CutoffTime}} پر بند ہو جائے گی", Text: "محترم {{.Recipient.Name}}"}}}},
 			},
 			Export: &v1.ExportStep{Start: at(-65 * time.Second), Deadline: at(-15 * time.Second), Per: v1.ExportPerNamespace, MaxAttempts: 3,
+				Handoff: &v1.ExportHandoff{},
 				JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 					RestartPolicy:   corev1.RestartPolicyNever,
 					SecurityContext: restrictedPod(),
@@ -494,6 +503,72 @@ func checkExport(t *testing.T, rw *v1.RegionWithdrawal, store *testsrv.ObjectSto
 		if found[name] != content {
 			t.Errorf("archive entry %s = %q, want %q (archive has %d files)", name, found[name], content, len(found))
 		}
+	}
+}
+
+// handoffHost is the name customers reach the handoff endpoint by, through
+// the ingress.
+const handoffHost = "export.bes.example"
+
+// checkHandoff: customer w1 follows their link through the real ingress
+// to the endpoint's pod, which records the fetch and sends them to their
+// archive; the archive opens with their key; and the operator's status,
+// woken by the fetch record, counts w1 as fetched.
+func checkHandoff(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, store *testsrv.ObjectStore, identity *age.X25519Identity) {
+	t.Helper()
+	ctx := context.Background()
+	var secret corev1.Secret
+	if err := c.Get(ctx, client.ObjectKey{Namespace: operatorNS, Name: "rwo-region-withdrawal-operator-handoff-key"}, &secret); err != nil {
+		t.Fatalf("the handoff key the operator creates: %v", err)
+	}
+	links := &handoff.Links{BaseURL: "http://" + handoffHost, Key: handoff.Key(secret.Data[handoff.KeySecretKey])}
+	link, _ := links.Link(rw, "w1")
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRedirect := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var res *http.Response
+	// The endpoint answers 404 until it has indexed w1's archive.
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		req, _ := http.NewRequest(http.MethodGet, real.IngressURL+u.Path, nil)
+		req.Host = handoffHost
+		if res, err = noRedirect.Do(req); err != nil {
+			return false, nil
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusSeeOther, nil
+	}); err != nil {
+		dump(t, operatorNS)
+		t.Fatalf("w1's link never redirected through the ingress: last %v %v", res, err)
+	}
+	want := store.URL + "/exports/bes-pk.tar.gz.age"
+	if got := res.Header.Get("Location"); got != want {
+		t.Fatalf("w1's link leads to %q, want their archive %q", got, want)
+	}
+	archive, err := http.Get(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer archive.Body.Close()
+	if _, err := age.Decrypt(archive.Body, identity); err != nil {
+		t.Fatalf("the archive w1's link leads to does not open with w1's key: %v", err)
+	}
+	t.Logf("w1 fetched their archive through %s%s (303 to %s)", handoffHost, handoff.PathPrefix+"<token>", want)
+
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var got v1.RegionWithdrawal
+		if err := c.Get(ctx, client.ObjectKeyFromObject(rw), &got); err != nil {
+			return false, nil
+		}
+		for _, s := range got.Status.Steps {
+			if h := s.Export; s.Name == v1.StepExport && h != nil && h.Handoff != nil {
+				return h.Handoff.Links == 1 && h.Handoff.Fetched == 1 && h.Handoff.NotFetched == 0, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Fatalf("status never counted w1's fetch: %v", err)
 	}
 }
 
