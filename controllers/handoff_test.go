@@ -17,7 +17,6 @@ limitations under the License.
 package controllers
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -26,11 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
@@ -69,38 +64,14 @@ func TestFetchesShowInStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 scheme.New(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cache, err := handoff.NewRecordsCache(env.Config, scheme.New(), records)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mgr.Add(cache); err != nil {
 		t.Fatal(err)
 	}
 	exports := export.New(env.Client, env.Client, h.clock)
 	exports.Handoff = &handoff.Service{Links: handoff.Links{BaseURL: "https://export.example", Key: handoff.Key(strings.Repeat("k", 32))},
 		Reader: cache, Namespace: records, Records: cache}
-	r := &RegionWithdrawalReconciler{Clock: h.clock, Executors: executor.Set{v1.StepExport: exports}, Rehearsal: h.calls, Metrics: metrics.New(h.clock)}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	mctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- mgr.Start(mctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-stopped; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	startManager(t, &RegionWithdrawalReconciler{Clock: h.clock, Executors: executor.Set{v1.StepExport: exports}, Rehearsal: h.calls, Metrics: metrics.New(h.clock)}, cache)
 
 	counts := func(fetched int32) func() bool {
 		return func() bool {

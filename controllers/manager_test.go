@@ -27,6 +27,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -60,13 +61,10 @@ func waitFor(t *testing.T, h *harness, list client.ObjectList, what string, cond
 	}
 }
 
-// TestManagerReactsToSpecChangesAndRecordsEvents runs the controller in a
-// real manager: a spec change (an approval) wakes it through its watch, and
-// its Events reach the API server.
-func TestManagerReactsToSpecChangesAndRecordsEvents(t *testing.T) {
-	h := newHarness(t, drainStart.Add(time.Minute))
-	h.regionApp()
-
+// startManager runs r in a real manager, with any extra runnables (a
+// cache of its own, say), until the test ends.
+func startManager(t *testing.T, r *RegionWithdrawalReconciler, extra ...manager.Runnable) {
+	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -76,7 +74,11 @@ func TestManagerReactsToSpecChangesAndRecordsEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &RegionWithdrawalReconciler{Clock: h.clock, Executors: executor.Set{}, Rehearsal: h.calls, Metrics: metrics.New(h.clock)}
+	for _, run := range extra {
+		if err := mgr.Add(run); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +91,16 @@ func TestManagerReactsToSpecChangesAndRecordsEvents(t *testing.T) {
 			t.Errorf("manager: %v", err)
 		}
 	})
+}
+
+// TestManagerReactsToSpecChangesAndRecordsEvents runs the controller in a
+// real manager: a spec change (an approval) wakes it through its watch, and
+// its Events reach the API server.
+func TestManagerReactsToSpecChangesAndRecordsEvents(t *testing.T) {
+	h := newHarness(t, drainStart.Add(time.Minute))
+	h.regionApp()
+
+	startManager(t, &RegionWithdrawalReconciler{Clock: h.clock, Executors: executor.Set{}, Rehearsal: h.calls, Metrics: metrics.New(h.clock)})
 
 	h.pakistan(func(s *v1.RegionWithdrawalSpec) {
 		s.Notify, s.Export = nil, nil
