@@ -344,6 +344,26 @@ func TestCreateRejectsInvalidSpec(t *testing.T) {
 			wantInError: []string{"notify.final.at must not be after the cutoff"},
 		},
 		{
+			name:        "reminders to those who have not fetched, with no handoff links",
+			mutate:      func(s map[string]any) { set(s, "Unfetched", "notify", "reminders", "audience") },
+			wantInError: []string{"notify.reminders.audience Unfetched needs export.handoff"},
+		},
+		{
+			name:        "reminders to an unknown audience",
+			mutate:      func(s map[string]any) { set(s, "Some", "notify", "reminders", "audience") },
+			wantInError: []string{"spec.notify.reminders.audience", "Unsupported value"},
+		},
+		{
+			name:        "handoff links expiring after a bad duration",
+			mutate:      func(s map[string]any) { set(s, "a month", "export", "handoff", "expiresAfter") },
+			wantInError: []string{"spec.export.handoff.expiresAfter"},
+		},
+		{
+			name:        "archives verified some other way",
+			mutate:      func(s map[string]any) { set(s, "Trust", "export", "manifests", "verify") },
+			wantInError: []string{"spec.export.manifests.verify", "Unsupported value"},
+		},
+		{
 			name:        "reminders start after the final notice",
 			mutate:      func(s map[string]any) { set(s, "-1h", "notify", "reminders", "start", "offset") },
 			wantInError: []string{"notify.reminders.start must be before notify.final"},
@@ -625,6 +645,14 @@ func TestCreateAcceptsValidSpec(t *testing.T) {
 		{
 			name:   "every step",
 			mutate: func(map[string]any) {},
+		},
+		{
+			name: "handoff links, reminders to those who have not fetched, every archive read back",
+			mutate: func(s map[string]any) {
+				set(s, "Unfetched", "notify", "reminders", "audience")
+				set(s, "1440h", "export", "handoff", "expiresAfter")
+				set(s, "Reread", "export", "manifests", "verify")
+			},
 		},
 		{
 			name: "routing only, at the cutoff by default",

@@ -133,8 +133,11 @@ func (m *Metrics) Observe(rw *v1.RegionWithdrawal) {
 			m.stepState.WithLabelValues(rw.Namespace, rw.Name, string(s.Name), string(st)).Set(v)
 		}
 	}
+	// The series go with the links: a withdrawal that stops asking for
+	// them leaves none behind.
+	m.handoff.DeletePartialMatch(prometheus.Labels{"namespace": rw.Namespace, "name": rw.Name})
 	for _, s := range rw.Status.Steps {
-		if h := s.Export; h != nil && h.Handoff != nil {
+		if h := s.Export; h != nil && h.Handoff != nil && rw.Spec.Export != nil && rw.Spec.Export.Handoff != nil {
 			m.handoff.WithLabelValues(rw.Namespace, rw.Name, "fetched").Set(float64(h.Handoff.Fetched))
 			m.handoff.WithLabelValues(rw.Namespace, rw.Name, "not_fetched").Set(float64(h.Handoff.NotFetched))
 		}

@@ -88,6 +88,20 @@ region_withdrawal_seconds_until_cutoff{name="pakistan",namespace="bes-system",re
 		t.Fatalf("stalled{reason=PermissionDenied} = %v, want 1", v)
 	}
 
+	// Handoff: who has fetched, while the withdrawal asks for links.
+	rw.Spec.Export = &v1.ExportStep{Handoff: &v1.ExportHandoff{}}
+	rw.Status.Steps = append(rw.Status.Steps, v1.StepStatus{Name: v1.StepExport, State: v1.StepSucceeded,
+		Export: &v1.ExportStatus{Handoff: &v1.HandoffStatus{Links: 10, Fetched: 7, NotFetched: 3}}})
+	m.Observe(rw)
+	if f, nf := testutil.ToFloat64(m.handoff.WithLabelValues("bes-system", "pakistan", "fetched")), testutil.ToFloat64(m.handoff.WithLabelValues("bes-system", "pakistan", "not_fetched")); f != 7 || nf != 3 {
+		t.Fatalf("handoff customers fetched %v, not fetched %v; want 7, 3", f, nf)
+	}
+	rw.Spec.Export.Handoff = nil
+	m.Observe(rw)
+	if n := testutil.CollectAndCount(m.handoff); n != 0 {
+		t.Fatalf("%d handoff series once the withdrawal asks for no links, want 0", n)
+	}
+
 	m.Forget(types.NamespacedName{Namespace: "bes-system", Name: "pakistan"})
 	if n := testutil.CollectAndCount(m.stepState); n != 0 {
 		t.Fatalf("%d step-state series after Forget, want 0", n)
