@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -105,6 +106,7 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	}
 
 	r.observe(ctx, rw, w)
+	prepared := r.prepare(ctx, rw, tl, w)
 
 	// An executor that found the spec unusable (a template that does not
 	// render, say) stalls the withdrawal until the spec changes.
@@ -117,7 +119,7 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	plan := r.plan(tl, rw, now)
 	planner.RecordNoticesMissed(&rw.Status, &rw.Spec, plan.MissedNotices, now)
 	plan.Risks = append(plan.Risks, r.executorRisks(rw)...)
-	in := summarize.Input{Spec: &rw.Spec, Timeline: tl, Plan: plan, Results: w.results}
+	in := summarize.Input{Spec: &rw.Spec, Timeline: tl, Plan: plan, Results: w.results, Prepared: prepared}
 	if specErr != nil {
 		in.SpecErr = specErr
 	}
@@ -215,7 +217,8 @@ func noExecutor(step v1.StepName) string {
 
 // start records due actions as started. It reports how many, and whether
 // the record must be written before their side effects: it must unless
-// every one of them is carried out by a read-only executor.
+// every one of them is carried out by a read-only executor or is a start
+// that may safely be repeated (executor.Repeatable).
 func (r *RegionWithdrawalReconciler) start(rw *v1.RegionWithdrawal, due []planner.Action, now time.Time) (started int, mustPersist bool) {
 	for _, a := range due {
 		e, rehearsal, ok := r.executorFor(rw, a)
@@ -226,7 +229,7 @@ func (r *RegionWithdrawalReconciler) start(rw *v1.RegionWithdrawal, due []planne
 		planner.RecordStarted(&rw.Status, a, now, rehearsal)
 		r.Metrics.ObserveLateness(a.Step, string(a.Kind), a.Lateness)
 		started++
-		mustPersist = mustPersist || !executor.IsReadOnly(e)
+		mustPersist = mustPersist || executor.NeedsStartRecord(e, a)
 	}
 	return started, mustPersist
 }
@@ -281,6 +284,79 @@ func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionW
 		r.Metrics.CountAction(a.Step, string(a.Kind), result)
 	}
 	return finished
+}
+
+// Preparing a step ahead of its due time (executor.Preparer).
+const (
+	// prepareWarmup is how long before the due time a step is prepared
+	// once more: what that reads, and the SubjectAccessReviews that allow
+	// the reads (reused for 10 s), is fresh when the step starts.
+	prepareWarmup = 2 * time.Second
+	// prepareRetry is how soon a step whose preparation failed is
+	// prepared again. One that waits (pods not Ready yet) is woken by the
+	// executor's watch instead.
+	prepareRetry = 30 * time.Second
+)
+
+// prepare readies the steps that can be readied before they are due, from
+// their PrepareLead on, and wakes the controller when the next one can
+// be. Nothing is prepared in a rehearsal, while suspended or cancelled, or
+// before a required approval. A preparation that fails holds nothing
+// back: the step does the same when it starts. It returns what each
+// prepared step reported.
+func (r *RegionWithdrawalReconciler) prepare(ctx context.Context, rw *v1.RegionWithdrawal, tl *planner.Timeline, w *run) map[v1.StepName]string {
+	if rw.Spec.Cancel && !rw.Spec.DryRun {
+		r.unprepare(ctx, rw)
+	}
+	if rw.Spec.DryRun || rw.Spec.Suspend || rw.Spec.Cancel {
+		return nil
+	}
+	out := map[v1.StepName]string{}
+	now := r.Clock.Now()
+	for _, step := range v1.AllSteps {
+		p, ok := r.Executors[step].(executor.Preparer)
+		if !ok {
+			continue
+		}
+		due, ok := tl.StepDue(step)
+		if !ok || !now.Before(due) || planner.LookupStep(&rw.Status, step).StartedAt != nil ||
+			(tl.RequiresApproval(step) && !slices.Contains(rw.Spec.Approvals, step)) {
+			continue
+		}
+		if from := due.Add(-p.PrepareLead()); now.Before(from) {
+			w.wake(from.Sub(now) + requeueSkew)
+			continue
+		}
+		ready, msg, err := p.Prepare(ctx, rw)
+		switch {
+		case err != nil:
+			ctrl.LoggerFrom(ctx).Error(err, "Preparing a step failed; it will do the same when it starts", "step", step)
+			msg = "preparing: " + err.Error()
+			w.wake(min(prepareRetry, due.Sub(now)))
+		case !ready:
+			// The executor's watch wakes the withdrawal when what it waits
+			// for changes; the warm-up below looks again in any case.
+		}
+		if warm := due.Add(-prepareWarmup); now.Before(warm) {
+			w.wake(warm.Sub(now) + requeueSkew)
+		}
+		out[step] = msg
+	}
+	return out
+}
+
+// unprepare undoes the preparation of the steps a cancelled withdrawal
+// never started.
+func (r *RegionWithdrawalReconciler) unprepare(ctx context.Context, rw *v1.RegionWithdrawal) {
+	for _, step := range v1.AllSteps {
+		p, ok := r.Executors[step].(executor.Preparer)
+		if !ok || planner.LookupStep(&rw.Status, step).StartedAt != nil {
+			continue
+		}
+		if err := p.Unprepare(ctx, rw); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Undoing a step's preparation failed", "step", step)
+		}
+	}
 }
 
 // observe records what changed in started steps since they last ran, by

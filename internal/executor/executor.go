@@ -109,6 +109,16 @@ type ReadOnly interface {
 	ReadOnly() bool
 }
 
+// NeedsStartRecord reports whether carrying out a with e must be recorded
+// as started before its side effects.
+func NeedsStartRecord(e Executor, a planner.Action) bool {
+	if IsReadOnly(e) {
+		return false
+	}
+	r, ok := e.(Repeatable)
+	return !ok || a.Kind != planner.ActionStart || !r.RepeatableStart()
+}
+
 // IsReadOnly reports whether e declares itself read-only.
 func IsReadOnly(e Executor) bool {
 	ro, ok := e.(ReadOnly)
@@ -126,6 +136,33 @@ type Watch struct {
 	// Cache, when set, is the cache the objects are watched in, instead of
 	// the manager's: a narrow one, for a kind the manager does not cache.
 	Cache cache.Cache
+}
+
+// Preparer is implemented by executors that can ready their step before
+// it is due, so that at the due time only the step's own writes are left
+// (the routing switch: its notice backend deployed and Ready, so clients
+// get 451 from the first second). The controller calls Prepare on every
+// reconcile within PrepareLead of the due time, and once more just before
+// it, until the step starts. Prepare must be idempotent and must change
+// nothing a customer can observe; ready is false while it waits for
+// something (pods becoming Ready), and message says what.
+//
+// Unprepare undoes what Prepare left running when the withdrawal is
+// cancelled before the step started; it too must be idempotent.
+type Preparer interface {
+	PrepareLead() time.Duration
+	Prepare(ctx context.Context, rw *v1.RegionWithdrawal) (ready bool, message string, err error)
+	Unprepare(ctx context.Context, rw *v1.RegionWithdrawal) error
+}
+
+// Repeatable is implemented by executors whose start action may be carried
+// out twice, by a process that died before recording it or by two replicas
+// that both believe they lead, with the same outcome: the controller then
+// skips the status write that records the start before the side effects,
+// which would otherwise sit on the path from the due time to the first
+// write (the route switch at the cutoff).
+type Repeatable interface {
+	RepeatableStart() bool
 }
 
 // Observer is implemented by executors whose step's record keeps changing

@@ -142,19 +142,26 @@ func (e *Executor) externalName(ctx context.Context, rw *v1.RegionWithdrawal, ns
 	}
 }
 
-// createOrAdopt creates obj; an existing object is fine if it is ours (an
-// earlier attempt made it) and an error if it belongs to someone else,
-// whose Service the routes must not be pointed at.
+// createOrAdopt makes sure obj exists; an existing object is fine if it is
+// ours (the preparation or an earlier attempt made it) and an error if it
+// belongs to someone else, whose Service the routes must not be pointed
+// at. It reads first, from the cache: once the step was prepared, the
+// switch at the cutoff writes nothing here.
 func (e *Executor) createOrAdopt(ctx context.Context, obj client.Object, rw *v1.RegionWithdrawal) error {
-	err := e.Client.Create(ctx, obj)
-	if err == nil || !apierrors.IsAlreadyExists(err) {
-		if err != nil {
+	existing := obj.DeepCopyObject().(client.Object)
+	err := e.Client.Get(ctx, client.ObjectKeyFromObject(obj), existing)
+	if apierrors.IsNotFound(err) {
+		err = e.Client.Create(ctx, obj)
+		if err == nil {
+			return nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating %T %s/%s: %w", obj, obj.GetNamespace(), obj.GetName(), err)
 		}
-		return nil
+		// Made meanwhile, and not in the cache yet.
+		err = e.apiReader().Get(ctx, client.ObjectKeyFromObject(obj), existing)
 	}
-	existing := obj.DeepCopyObject().(client.Object)
-	if err := e.Client.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
+	if err != nil {
 		return fmt.Errorf("reading %T %s/%s: %w", obj, obj.GetNamespace(), obj.GetName(), err)
 	}
 	if existing.GetLabels()[LabelNoticeFor] != string(rw.UID) {

@@ -50,6 +50,9 @@ type Input struct {
 	// Results are the executors' results of this reconcile, by action ID;
 	// Events quotes their messages.
 	Results map[string]Result
+	// Prepared says, for a step readied ahead of its due time, how far
+	// that went ("notice backend ready"); the step's message adds it.
+	Prepared map[v1.StepName]string
 }
 
 // Result is an executor's result as Events quotes it.
@@ -116,6 +119,9 @@ func applyHolds(st *v1.RegionWithdrawalStatus, in Input) {
 			s.State = v1.StepPending
 			if s.DueAt != nil {
 				s.Message = "due at " + s.DueAt.UTC().Format(time.RFC3339)
+			}
+			if p := in.Prepared[step]; p != "" {
+				s.Message += "; " + p
 			}
 		}
 	}

@@ -1,0 +1,113 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package routing
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+)
+
+// PrepareLead is how long before the switch the notice backend is
+// deployed: long enough for its pods to be scheduled, pulled and Ready, so
+// that clients get 451 from the switch's first second, not 502 or 503.
+const PrepareLead = 10 * time.Minute
+
+var (
+	_ executor.Preparer   = (*Executor)(nil)
+	_ executor.Repeatable = (*Executor)(nil)
+	_ executor.Watcher    = (*Executor)(nil)
+)
+
+// Watches implements executor.Watcher: the notice backend's Deployment,
+// which the withdrawal owns, wakes it when its pods become Ready, so that
+// a prepared step learns it without polling.
+func (e *Executor) Watches() []executor.Watch {
+	return []executor.Watch{{Object: &appsv1.Deployment{}}}
+}
+
+// PrepareLead implements executor.Preparer.
+func (e *Executor) PrepareLead() time.Duration { return PrepareLead }
+
+// Prepare deploys the notice backend (and the Services that point other
+// namespaces' routes at it) ahead of the switch and reports it ready once
+// one of its pods is. No route is touched: clients are served as before.
+// With mode Remove, or a notice backend the user runs, there is nothing
+// to prepare.
+func (e *Executor) Prepare(ctx context.Context, rw *v1.RegionWithdrawal) (bool, string, error) {
+	spec := rw.Spec.Routing
+	if spec == nil || spec.Mode == v1.RoutingRemove {
+		return true, "", nil
+	}
+	if nb := spec.NoticeBackend; nb != nil && nb.Service != nil {
+		return true, "", nil
+	}
+	set, err := e.Targets.Resolve(ctx, rw)
+	if err != nil {
+		return false, "", fmt.Errorf("resolving the routes: %w", err)
+	}
+	if _, _, err := e.ensureNoticeBackends(ctx, rw, set.Routes()); err != nil {
+		return false, "", err
+	}
+	var dep appsv1.Deployment
+	err = e.Client.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: NoticeBackendName(rw)}, &dep)
+	switch {
+	case apierrors.IsNotFound(err):
+		// Created a moment ago; the cache has not seen it yet.
+		return false, "notice backend deployed, not Ready yet", nil
+	case err != nil:
+		return false, "", err
+	case dep.Status.ReadyReplicas == 0:
+		return false, "notice backend deployed, not Ready yet", nil
+	}
+	return true, fmt.Sprintf("notice backend ready (%d pods) for %d routes", dep.Status.ReadyReplicas, len(set.Routes())), nil
+}
+
+// Unprepare stops the notice backend of a withdrawal cancelled before its
+// switch: it scales the Deployment to zero (the tenant's role may update
+// Deployments, not delete them; deleting the withdrawal removes it with
+// its owner). Nothing points at it, so no client notices.
+func (e *Executor) Unprepare(ctx context.Context, rw *v1.RegionWithdrawal) error {
+	var dep appsv1.Deployment
+	err := e.Client.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: NoticeBackendName(rw)}, &dep)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	case dep.Labels[LabelNoticeFor] != string(rw.UID) || (dep.Spec.Replicas != nil && *dep.Spec.Replicas == 0):
+		return nil
+	}
+	dep.Spec.Replicas = ptr.To[int32](0)
+	return e.Client.Update(ctx, &dep)
+}
+
+// RepeatableStart implements executor.Repeatable: the switch may run twice
+// with the same outcome. A switched route carries the annotation naming its
+// snapshot and is never snapshotted again, and every update carries the
+// resourceVersion it read, so a second run (after a crash before the start
+// was recorded, or on a second replica) finds the routes switched and
+// changes nothing.
+func (e *Executor) RepeatableStart() bool { return true }
