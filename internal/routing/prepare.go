@@ -51,24 +51,38 @@ func (e *Executor) Watches() []executor.Watch {
 // PrepareLead implements executor.Preparer.
 func (e *Executor) PrepareLead() time.Duration { return PrepareLead }
 
-// Prepare deploys the notice backend (and the Services that point other
-// namespaces' routes at it) ahead of the switch and reports it ready once
-// one of its pods is. No route is touched: clients are served as before.
-// With mode Remove, or a notice backend the user runs, there is nothing
-// to prepare.
+// Prepare readies the switch: it snapshots every selected route as it is
+// now (the switch keeps a snapshot while the route's resourceVersion is
+// unchanged, and takes it again otherwise), and with mode Block451 deploys
+// the notice backend (and the Services that point other namespaces' routes
+// at it) and reports ready once one of its pods is. No route is touched:
+// clients are served as before.
 func (e *Executor) Prepare(ctx context.Context, rw *v1.RegionWithdrawal) (bool, string, error) {
 	spec := rw.Spec.Routing
-	if spec == nil || spec.Mode == v1.RoutingRemove {
-		return true, "", nil
-	}
-	if nb := spec.NoticeBackend; nb != nil && nb.Service != nil {
+	if spec == nil {
 		return true, "", nil
 	}
 	set, err := e.Targets.Resolve(ctx, rw)
 	if err != nil {
 		return false, "", fmt.Errorf("resolving the routes: %w", err)
 	}
-	if _, _, err := e.ensureNoticeBackends(ctx, rw, set.Routes()); err != nil {
+	routes := set.Routes()
+	results := make([]error, len(routes))
+	e.parallel(len(routes), func(i int) { results[i] = e.snapshotAhead(ctx, rw, routes[i]) })
+	var errs []error
+	for _, err := range results {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return false, "", fmt.Errorf("snapshotting %d of %d routes ahead: %w", len(errs), len(routes), errs[0])
+	}
+	snapped := fmt.Sprintf("%d routes snapshotted", len(routes))
+	if spec.Mode == v1.RoutingRemove || (spec.NoticeBackend != nil && spec.NoticeBackend.Service != nil) {
+		return true, snapped, nil
+	}
+	if _, _, err := e.ensureNoticeBackends(ctx, rw, routes); err != nil {
 		return false, "", err
 	}
 	var dep appsv1.Deployment
@@ -76,13 +90,33 @@ func (e *Executor) Prepare(ctx context.Context, rw *v1.RegionWithdrawal) (bool, 
 	switch {
 	case apierrors.IsNotFound(err):
 		// Created a moment ago; the cache has not seen it yet.
-		return false, "notice backend deployed, not Ready yet", nil
+		return false, snapped + "; notice backend deployed, not Ready yet", nil
 	case err != nil:
 		return false, "", err
 	case dep.Status.ReadyReplicas == 0:
-		return false, "notice backend deployed, not Ready yet", nil
+		return false, snapped + "; notice backend deployed, not Ready yet", nil
 	}
-	return true, fmt.Sprintf("notice backend ready (%d pods) for %d routes", dep.Status.ReadyReplicas, len(set.Routes())), nil
+	return true, fmt.Sprintf("%s; notice backend ready (%d pods)", snapped, dep.Status.ReadyReplicas), nil
+}
+
+// snapshotAhead snapshots one route before the switch, unless it is gone
+// or already switched.
+func (e *Executor) snapshotAhead(ctx context.Context, rw *v1.RegionWithdrawal, ref v1.ObjectReference) error {
+	u, err := e.get(ctx, ref)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s %s/%s: %w", ref.Kind, ref.Namespace, ref.Name, err)
+	}
+	name := SnapshotName(rw, ref)
+	if u.GetAnnotations()[AnnotationSnapshot] == name {
+		return nil
+	}
+	if err := e.ensureSnapshot(ctx, rw, ref, u, name); err != nil {
+		return fmt.Errorf("%s %s/%s: %w", ref.Kind, ref.Namespace, ref.Name, err)
+	}
+	return nil
 }
 
 // Unprepare stops the notice backend of a withdrawal cancelled before its

@@ -67,8 +67,8 @@ func kindOf(obj client.Object) string {
 }
 
 // TestPrepareDeploysTheNoticeBackendAhead: before the switch the notice
-// backend is deployed and waited for, no route is touched, and the switch
-// then writes only the snapshot and the route. Cancelled before the
+// backend is deployed and waited for and the route snapshotted, no route
+// is touched, and the switch then writes only the route. Cancelled before the
 // switch, the backend is scaled to zero.
 func TestPrepareDeploysTheNoticeBackendAhead(t *testing.T) {
 	ctx := context.Background()
@@ -113,8 +113,8 @@ func TestPrepareDeploysTheNoticeBackendAhead(t *testing.T) {
 	if err != nil || ready || !strings.Contains(msg, "not Ready yet") {
 		t.Fatalf("Prepare = %v %q %v; want not ready yet", ready, msg, err)
 	}
-	if got := strings.Join(w.take(), ", "); got != "create Deployment, create Service" {
-		t.Fatalf("preparing wrote %s; want the backend's Deployment and Service only", got)
+	if got := strings.Join(w.take(), ", "); got != "create ConfigMap, create Deployment, create Service" {
+		t.Fatalf("preparing wrote %s; want the route's snapshot and the backend's Deployment and Service only", got)
 	}
 	var route networkingv1.Ingress
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ing), &route); err != nil || route.Annotations[AnnotationSnapshot] != "" || route.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name != "chat" {
@@ -131,20 +131,20 @@ func TestPrepareDeploysTheNoticeBackendAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready, msg, err = e.Prepare(ctx, rw)
-	if err != nil || !ready || !strings.Contains(msg, "notice backend ready (2 pods) for 1 routes") {
+	if err != nil || !ready || msg != "1 routes snapshotted; notice backend ready (2 pods)" {
 		t.Fatalf("Prepare = %v %q %v; want ready", ready, msg, err)
 	}
 	if got := w.take(); len(got) != 0 {
 		t.Fatalf("preparing again wrote %v; want nothing", got)
 	}
 
-	// The switch: the snapshot and the route, nothing else.
+	// The switch: the route, nothing else.
 	res, err := e.Execute(ctx, rw, planner.Action{ID: "routing", Kind: planner.ActionStart, Step: v1.StepRouting})
 	if err != nil || !res.Done {
 		t.Fatalf("switch: %+v, %v", res, err)
 	}
-	if got := strings.Join(w.take(), ", "); got != "create ConfigMap, update Ingress" {
-		t.Fatalf("the switch wrote %s; want the snapshot and the route only", got)
+	if got := strings.Join(w.take(), ", "); got != "update Ingress" {
+		t.Fatalf("the switch wrote %s; want the route only", got)
 	}
 
 	// Cancelled before a switch, a prepared backend is scaled to zero.

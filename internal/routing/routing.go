@@ -91,6 +91,12 @@ type Executor struct {
 	NoticeBackendImage string
 	// Workers is how many routes are switched at once; default 32.
 	Workers int
+
+	// snapshotted remembers, by snapshot name, the route resourceVersion
+	// each snapshot this process wrote or checked holds, so that a switch
+	// after the preparation writes only the route. A new process checks
+	// the snapshot again.
+	snapshotted sync.Map
 }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -148,6 +154,10 @@ type snapshot struct {
 	// removes only the operator's own annotation.
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Spec        map[string]any    `json:"spec"`
+	// ResourceVersion is the route's when the snapshot was taken: a
+	// snapshot taken ahead of the switch holds the route as switched only
+	// while the route still has it.
+	ResourceVersion string `json:"resourceVersion,omitempty"`
 }
 
 func gvkOf(kind string) (string, string) {
@@ -284,22 +294,26 @@ func (e *Executor) workers() int {
 // each runs fn on every route with a bounded number of workers, keeping order.
 func (e *Executor) each(refs []v1.ObjectReference, fn func(v1.ObjectReference) outcome) []outcome {
 	out := make([]outcome, len(refs))
-	workers := e.workers()
+	e.parallel(len(refs), func(i int) { out[i] = fn(refs[i]) })
+	return out
+}
+
+// parallel runs fn(0) to fn(n-1) on up to Workers goroutines.
+func (e *Executor) parallel(n int, fn func(i int)) {
 	var wg sync.WaitGroup
 	next := make(chan int)
-	for range min(workers, len(refs)) {
+	for range min(e.workers(), n) {
 		wg.Go(func() {
 			for i := range next {
-				out[i] = fn(refs[i])
+				fn(i)
 			}
 		})
 	}
-	for i := range refs {
+	for i := range n {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	return out
 }
 
 // switchOne snapshots one route, unless it was snapshotted before, and
@@ -341,7 +355,7 @@ func (e *Executor) switchFrom(ctx context.Context, r client.Reader, rw *v1.Regio
 	}
 	ann := u.GetAnnotations()
 	if ann[AnnotationSnapshot] != o.snapshot {
-		if err := e.takeSnapshot(ctx, rw, ref, u, o.snapshot); err != nil {
+		if err := e.ensureSnapshot(ctx, rw, ref, u, o.snapshot); err != nil {
 			return fail("taking the snapshot", err)
 		}
 	}
@@ -369,11 +383,20 @@ func (e *Executor) switchFrom(ctx context.Context, r client.Reader, rw *v1.Regio
 	return o
 }
 
-func (e *Executor) takeSnapshot(ctx context.Context, rw *v1.RegionWithdrawal, ref v1.ObjectReference, u *unstructured.Unstructured, name string) error {
+// ensureSnapshot makes sure the snapshot ConfigMap name holds u as it is
+// now. One taken ahead of the switch (Prepare) is kept while the route's
+// resourceVersion is the one it holds, and rewritten when the route has
+// changed since; the switch that follows carries the same resourceVersion,
+// so the route switched is the route snapshotted.
+func (e *Executor) ensureSnapshot(ctx context.Context, rw *v1.RegionWithdrawal, ref v1.ObjectReference, u *unstructured.Unstructured, name string) error {
+	rv := u.GetResourceVersion()
+	if held, ok := e.snapshotted.Load(name); ok && held == rv {
+		return nil
+	}
 	ann := u.GetAnnotations()
 	delete(ann, AnnotationSnapshot)
 	snap := snapshot{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: ref.Namespace, Name: ref.Name,
-		Labels: u.GetLabels(), Annotations: ann, Spec: specOf(u)}
+		Labels: u.GetLabels(), Annotations: ann, Spec: specOf(u), ResourceVersion: rv}
 	raw, err := json.Marshal(snap)
 	if err != nil {
 		return err
@@ -381,10 +404,33 @@ func (e *Executor) takeSnapshot(ctx context.Context, rw *v1.RegionWithdrawal, re
 	meta := executor.RecordMeta(ctx, rw, name, RecordRoute)
 	meta.Annotations[AnnotationRoute] = ref.Kind + " " + ref.Namespace + "/" + ref.Name
 	cm := &corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{snapshotKey: string(raw)}}
-	if err := e.Client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
+	err = e.Client.Create(ctx, cm)
+	if apierrors.IsAlreadyExists(err) {
+		err = e.refreshSnapshot(ctx, cm, rv)
+	}
+	if err != nil {
 		return err
 	}
+	e.snapshotted.Store(name, rv)
 	return nil
+}
+
+// refreshSnapshot rewrites an existing snapshot with want's data unless it
+// already holds the route at resourceVersion rv. An existing snapshot
+// without a resourceVersion was taken just before a switch that did not
+// happen (a crash between the two): the route is unswitched, so what it
+// holds now is still its original.
+func (e *Executor) refreshSnapshot(ctx context.Context, want *corev1.ConfigMap, rv string) error {
+	var cm corev1.ConfigMap
+	if err := e.apiReader().Get(ctx, client.ObjectKeyFromObject(want), &cm); err != nil {
+		return err
+	}
+	var held snapshot
+	if err := json.Unmarshal([]byte(cm.Data[snapshotKey]), &held); err == nil && held.ResourceVersion == rv {
+		return nil
+	}
+	cm.Data = want.Data
+	return e.Client.Update(ctx, &cm)
 }
 
 // restore puts every snapshotted route's spec back. It goes by the

@@ -19,6 +19,7 @@ package routing
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -29,6 +30,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
@@ -188,8 +190,10 @@ func TestCrashBetweenSnapshotAndSwitchKeepsTheFirstSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The snapshot was taken, then the process died before the switch.
-	if err := e.takeSnapshot(ctx, rw, ref, u, SnapshotName(rw, ref)); err != nil {
+	// The snapshot was taken, then the process died before the switch;
+	// a new one switches.
+	died := &Executor{Client: c, Targets: e.Targets}
+	if err := died.ensureSnapshot(ctx, rw, ref, u, SnapshotName(rw, ref)); err != nil {
 		t.Fatal(err)
 	}
 	run(t, e, rw, planner.ActionStart)
@@ -207,5 +211,65 @@ func TestCrashBetweenSnapshotAndSwitchKeepsTheFirstSnapshot(t *testing.T) {
 	}
 	if !equality.Semantic.DeepEqual(back.Spec, ing.Spec) {
 		t.Fatalf("restored %+v, want %+v", back.Spec, ing.Spec)
+	}
+}
+
+// TestASnapshotTakenAheadFollowsTheRoute: a route snapshotted ahead of the
+// switch and edited afterwards is snapshotted again at the switch, so a
+// cancel restores the edit, not what the route was at the preparation.
+// Unedited, the switch writes the route alone.
+func TestASnapshotTakenAheadFollowsTheRoute(t *testing.T) {
+	for _, edited := range []bool{false, true} {
+		t.Run(fmt.Sprintf("edited=%v", edited), func(t *testing.T) {
+			ing := ingress("chat")
+			c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(ing).Build()
+			var writes []string
+			counted := interceptor.NewClient(c, interceptor.Funcs{
+				Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+					writes = append(writes, "create "+obj.GetName())
+					return c.Create(ctx, obj, opts...)
+				},
+				Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+					writes = append(writes, "update "+obj.GetName())
+					return c.Update(ctx, obj, opts...)
+				},
+			})
+			e := &Executor{Client: counted, Targets: &targets.Resolver{Reader: counted, Mapper: c.RESTMapper()}}
+			rw := withdrawal(v1.RoutingRemove)
+			ctx := context.Background()
+			if ready, _, err := e.Prepare(ctx, rw); err != nil || !ready {
+				t.Fatalf("Prepare: %v %v", ready, err)
+			}
+			want := ing.Spec.DeepCopy()
+			if edited {
+				var now networkingv1.Ingress
+				if err := c.Get(ctx, client.ObjectKeyFromObject(ing), &now); err != nil {
+					t.Fatal(err)
+				}
+				now.Spec.Rules[0].Host = "chat2.pk.example.com"
+				if err := c.Update(ctx, &now); err != nil {
+					t.Fatal(err)
+				}
+				want = now.Spec.DeepCopy()
+			}
+			writes = nil
+			run(t, e, rw, planner.ActionStart)
+			snap := SnapshotName(rw, v1.ObjectReference{Kind: targets.KindIngress, Namespace: "pk", Name: "chat"})
+			wantWrites := []string{"update chat"}
+			if edited {
+				wantWrites = []string{"create " + snap, "update " + snap, "update chat"}
+			}
+			if !equality.Semantic.DeepEqual(writes, wantWrites) {
+				t.Fatalf("the switch wrote %v, want %v", writes, wantWrites)
+			}
+			run(t, e, rw, planner.ActionRevert)
+			var back networkingv1.Ingress
+			if err := c.Get(ctx, client.ObjectKeyFromObject(ing), &back); err != nil {
+				t.Fatal(err)
+			}
+			if !equality.Semantic.DeepEqual(back.Spec, *want) {
+				t.Fatalf("restored %+v, want %+v", back.Spec, *want)
+			}
+		})
 	}
 }
