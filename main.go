@@ -118,7 +118,10 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	// behind the client-side rate limiter.
 	fs.Float64Var(&f.qps, "kube-api-qps", 100, "Requests per second to the API server, sustained.")
 	fs.IntVar(&f.burst, "kube-api-burst", 300, "Requests to the API server in a burst.")
-	fs.IntVar(&f.maxConcurrent, "max-concurrent-reconciles", 16, "Withdrawals reconciled in parallel.")
+	// At a cutoff every withdrawal of a region is due in the same second,
+	// and a reconcile mostly waits on the API server: with 16 workers, 200
+	// withdrawals queued for 2 s (docs/benchmarks.md), with 64 for 1.5 s.
+	fs.IntVar(&f.maxConcurrent, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "Withdrawals reconciled in parallel.")
 	fs.DurationVar(&f.riskWindow, "risk-window", 24*time.Hour, "How long before a due time a missing approval or a suspension raises DeadlineAtRisk.")
 	fs.StringVar(&f.noticeBackendImage, "notice-backend-image", routing.DefaultNoticeBackendImage, "Image of the HTTP 451 notice backend the routing step deploys; normally this operator's own image.")
 	// Webhook URLs, SMTP hosts and the HTTP recipient source come from

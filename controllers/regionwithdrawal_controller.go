@@ -77,7 +77,8 @@ type RegionWithdrawalReconciler struct {
 	Metrics   *metrics.Metrics
 	// RiskWindow is how early DeadlineAtRisk warns; zero means a day.
 	RiskWindow time.Duration
-	// MaxConcurrentReconciles bounds parallel reconciles; zero means 16.
+	// MaxConcurrentReconciles bounds parallel reconciles; zero means
+	// DefaultMaxConcurrentReconciles.
 	// Reconciles mostly wait on the API server, and at a cutoff every
 	// withdrawal of a region falls due in the same second.
 	MaxConcurrentReconciles int
@@ -99,6 +100,12 @@ type RegionWithdrawalReconciler struct {
 	// not hold a worker that every other withdrawal needs.
 	ExecuteTimeout time.Duration
 }
+
+// DefaultMaxConcurrentReconciles is how many withdrawals are reconciled at
+// once. A cutoff makes every withdrawal of a region due in the same second,
+// and each reconcile mostly waits on the API server, so more workers than
+// cores shorten the queue at the cutoff.
+const DefaultMaxConcurrentReconciles = 64
 
 // DefaultExecuteTimeout bounds one executor call.
 const DefaultExecuteTimeout = 2 * time.Minute
@@ -242,7 +249,7 @@ func (r *RegionWithdrawalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Metrics = metrics.New(r.Clock)
 	}
 	if r.MaxConcurrentReconciles == 0 {
-		r.MaxConcurrentReconciles = 16
+		r.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
 	if r.MaxRetryDelay <= 0 {
 		r.MaxRetryDelay = DefaultMaxRetryDelay

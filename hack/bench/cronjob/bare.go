@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ops-dev/region-withdrawal-operator/controllers"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/internal/stats"
 )
@@ -45,8 +46,8 @@ var (
 	unlimitedBudget = clientBudget{"no client-side limit", -1, 0}
 )
 
-// bareWorkers matches the operator's 16 reconcile workers.
-const bareWorkers = 16
+// bareWorkers matches the operator's reconcile workers.
+const bareWorkers = controllers.DefaultMaxConcurrentReconciles
 
 // benchBare measures the limit the operator's route writes run against:
 // the same n Ingresses (those of the due phase) written by a bare client,

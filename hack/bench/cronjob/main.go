@@ -26,8 +26,8 @@ limitations under the License.
 //     step is seen started in status and when its Ingress is seen switched;
 //     the operator's own recorded lateness is read from status.
 //
-//     Then the limit: the same N Ingresses patched by a bare client, 16 at
-//     a time from a common start, with the operator's client budget and
+//     Then the limit: the same N Ingresses patched by a bare client, as many at
+//     a time as the operator has workers, from a common start, with the operator's client budget and
 //     with none; the operator's p99 is printed as a ratio to the first.
 //     Then the fair baseline: kube-controller-manager restarted with the
 //     operator's client budget, and N new CronJobs due in one minute.
@@ -72,6 +72,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/controllers"
 	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/machine"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
@@ -154,7 +155,7 @@ func run(ctx context.Context, o options) (err error) {
 	fmt.Printf("# the operator binary and the CronJob controller on a kwok cluster (kube-apiserver %s, %d simulated nodes)\n", info.KubeAPIServer, o.nodes)
 	fmt.Printf("machine: %s\n", info)
 	fmt.Printf("load average at start: %s\n", machine.LoadAverage())
-	args := "main.go's defaults (16 workers, --kube-api-qps 100, --kube-api-burst 300)"
+	args := fmt.Sprintf("main.go's defaults (%d workers, --kube-api-qps 100, --kube-api-burst 300)", controllers.DefaultMaxConcurrentReconciles)
 	if len(o.operatorArgs) > 0 {
 		args = "main.go's defaults overridden by " + strings.Join(o.operatorArgs, " ")
 	}

@@ -72,7 +72,7 @@ func run() error {
 	storm := flag.Int("storm", 200, "withdrawals falling due in the same second")
 	qps := flag.Float64("kube-api-qps", 100, "client QPS, as main.go defaults")
 	burst := flag.Int("kube-api-burst", 300, "client burst, as main.go defaults")
-	workers := flag.Int("max-concurrent-reconciles", 16, "parallel reconciles, as main.go defaults")
+	workers := flag.Int("max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "parallel reconciles, as main.go defaults")
 	withEvents := flag.Bool("events", true, "record Events (false measures what they cost)")
 	asTenant := flag.Bool("as-tenant", true, "act as each withdrawal's ServiceAccount, as the chart installs it (false: as the operator, to measure what impersonation and SubjectAccessReviews cost)")
 	flag.Parse()
