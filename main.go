@@ -120,7 +120,8 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.IntVar(&f.burst, "kube-api-burst", 300, "Requests to the API server in a burst.")
 	// At a cutoff every withdrawal of a region is due in the same second,
 	// and a reconcile mostly waits on the API server: with 16 workers, 200
-	// withdrawals queued for 2 s (docs/benchmarks.md), with 64 for 1.5 s.
+	// withdrawals waited 1.1 s in the queue on average, with 64, 0.7 s
+	// (hack/bench/cronjob).
 	fs.IntVar(&f.maxConcurrent, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "Withdrawals reconciled in parallel.")
 	fs.DurationVar(&f.riskWindow, "risk-window", 24*time.Hour, "How long before a due time a missing approval or a suspension raises DeadlineAtRisk.")
 	fs.StringVar(&f.noticeBackendImage, "notice-backend-image", routing.DefaultNoticeBackendImage, "Image of the HTTP 451 notice backend the routing step deploys; normally this operator's own image.")
