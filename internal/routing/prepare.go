@@ -78,7 +78,10 @@ func (e *Executor) Prepare(ctx context.Context, rw *v1.RegionWithdrawal) (bool, 
 	if len(errs) > 0 {
 		return false, "", fmt.Errorf("snapshotting %d of %d routes ahead: %w", len(errs), len(routes), errs[0])
 	}
-	snapped := fmt.Sprintf("%d routes snapshotted", len(routes))
+	snapped := "1 route snapshotted"
+	if len(routes) != 1 {
+		snapped = fmt.Sprintf("%d routes snapshotted", len(routes))
+	}
 	if spec.Mode == v1.RoutingRemove || (spec.NoticeBackend != nil && spec.NoticeBackend.Service != nil) {
 		return true, snapped, nil
 	}

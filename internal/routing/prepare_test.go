@@ -131,7 +131,7 @@ func TestPrepareDeploysTheNoticeBackendAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready, msg, err = e.Prepare(ctx, rw)
-	if err != nil || !ready || msg != "1 routes snapshotted; notice backend ready (2 pods)" {
+	if err != nil || !ready || msg != "1 route snapshotted; notice backend ready (2 pods)" {
 		t.Fatalf("Prepare = %v %q %v; want ready", ready, msg, err)
 	}
 	if got := w.take(); len(got) != 0 {
