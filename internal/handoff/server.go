@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -175,8 +176,11 @@ func (s *Server) IndexAll(ctx context.Context) error {
 	}
 	for i := range list.Items {
 		rw := &list.Items[i]
+		// One withdrawal whose records cannot be read now must not keep
+		// every other customer's link down: the index controller tries it
+		// again, as it does any failed reconcile.
 		if _, err := s.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: rw.Namespace, Name: rw.Name}}); err != nil {
-			return err
+			ctrl.LoggerFrom(ctx).Error(err, "Could not index a withdrawal's links yet", "withdrawal", klog.KObj(rw))
 		}
 	}
 	s.ready.Store(true)
