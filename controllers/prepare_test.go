@@ -53,8 +53,6 @@ func (p *preparingStep) Execute(_ context.Context, _ *v1.RegionWithdrawal, a pla
 	return executor.Result{Done: true, Message: "switched"}, nil
 }
 
-func (p *preparingStep) RepeatableStart() bool { return true }
-
 // TestStepsArePreparedAhead: the controller wakes at the step's lead,
 // prepares it until it is ready, once more just before the due time, and
 // not in a rehearsal, before its approval or after a cancel (which undoes

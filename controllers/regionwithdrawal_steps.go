@@ -217,8 +217,7 @@ func noExecutor(step v1.StepName) string {
 
 // start records due actions as started. It reports how many, and whether
 // the record must be written before their side effects: it must unless
-// every one of them is carried out by a read-only executor or is a start
-// that may safely be repeated (executor.Repeatable).
+// every one of them is carried out by a read-only executor.
 func (r *RegionWithdrawalReconciler) start(rw *v1.RegionWithdrawal, due []planner.Action, now time.Time) (started int, mustPersist bool) {
 	for _, a := range due {
 		e, rehearsal, ok := r.executorFor(rw, a)
@@ -229,7 +228,7 @@ func (r *RegionWithdrawalReconciler) start(rw *v1.RegionWithdrawal, due []planne
 		planner.RecordStarted(&rw.Status, a, now, rehearsal)
 		r.Metrics.ObserveLateness(a.Step, string(a.Kind), a.Lateness)
 		started++
-		mustPersist = mustPersist || executor.NeedsStartRecord(e, a)
+		mustPersist = mustPersist || !executor.IsReadOnly(e)
 	}
 	return started, mustPersist
 }
@@ -359,6 +358,10 @@ func (r *RegionWithdrawalReconciler) unprepare(ctx context.Context, rw *v1.Regio
 	}
 }
 
+// observeRetry is how soon a step whose observation failed is observed
+// again.
+const observeRetry = 30 * time.Second
+
 // observe records what changed in started steps since they last ran, by
 // what others did (customers fetching their archives).
 func (r *RegionWithdrawalReconciler) observe(ctx context.Context, rw *v1.RegionWithdrawal, w *run) {
@@ -369,7 +372,10 @@ func (r *RegionWithdrawalReconciler) observe(ctx context.Context, rw *v1.RegionW
 		}
 		d, changed, err := o.Observe(ctx, rw)
 		if err != nil {
-			w.errs = append(w.errs, fmt.Errorf("observing the %s step: %w", step, err))
+			// Not an error of the reconcile: its backoff would override the
+			// wake-up at the next due time. Look again later.
+			ctrl.LoggerFrom(ctx).Error(err, "Observing a step failed", "step", step)
+			w.wake(observeRetry)
 			continue
 		}
 		if changed {

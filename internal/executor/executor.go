@@ -109,16 +109,6 @@ type ReadOnly interface {
 	ReadOnly() bool
 }
 
-// NeedsStartRecord reports whether carrying out a with e must be recorded
-// as started before its side effects.
-func NeedsStartRecord(e Executor, a planner.Action) bool {
-	if IsReadOnly(e) {
-		return false
-	}
-	r, ok := e.(Repeatable)
-	return !ok || a.Kind != planner.ActionStart || !r.RepeatableStart()
-}
-
 // IsReadOnly reports whether e declares itself read-only.
 func IsReadOnly(e Executor) bool {
 	ro, ok := e.(ReadOnly)
@@ -153,16 +143,6 @@ type Preparer interface {
 	PrepareLead() time.Duration
 	Prepare(ctx context.Context, rw *v1.RegionWithdrawal) (ready bool, message string, err error)
 	Unprepare(ctx context.Context, rw *v1.RegionWithdrawal) error
-}
-
-// Repeatable is implemented by executors whose start action may be carried
-// out twice, by a process that died before recording it or by two replicas
-// that both believe they lead, with the same outcome: the controller then
-// skips the status write that records the start before the side effects,
-// which would otherwise sit on the path from the due time to the first
-// write (the route switch at the cutoff).
-type Repeatable interface {
-	RepeatableStart() bool
 }
 
 // Observer is implemented by executors whose step's record keeps changing

@@ -42,14 +42,17 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 )
 
-// Re-reading bounds: one call reads at most rereadBatch archives, rereadParallel
-// at a time, so that it stays within the controller's execute timeout; the
-// next call goes on where it stopped.
+// Re-reading bounds: one call reads at most rereadBatch archives,
+// rereadParallel at a time, and starts no new read after rereadBudget, so
+// that it ends well within the controller's execute timeout (2 minutes by
+// default); the next call goes on where it stopped.
 const (
 	rereadBatch    = 2000
 	rereadParallel = 8
-	// rereadTimeout bounds the reading of one archive.
-	rereadTimeout = 10 * time.Minute
+	rereadBudget   = 45 * time.Second
+	// rereadTimeout bounds the reading of one archive: one that takes
+	// longer is read again by a later call, and never counts.
+	rereadTimeout = time.Minute
 	// rereadNext is how soon the next batch is read.
 	rereadNext = 100 * time.Millisecond
 )
@@ -157,8 +160,9 @@ func (e *Executor) rereadCustomers(ctx context.Context, rw *v1.RegionWithdrawal,
 			}
 		})
 	}
+	stopAt := e.now().Add(rereadBudget)
 	for _, p := range pending {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !e.now().Before(stopAt) {
 			break
 		}
 		next <- p
@@ -166,9 +170,12 @@ func (e *Executor) rereadCustomers(ctx context.Context, rw *v1.RegionWithdrawal,
 	close(next)
 	wg.Wait()
 
-	// What matched is marked, even when others did not.
+	// What matched is marked, even when others did not and even when the
+	// call is out of time: its reads are done and must not be repeated.
+	mark, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	for _, shard := range slices.Sorted(maps.Keys(matched)) {
-		if err := e.markEntries(ctx, rw, shard, matched[shard]); err != nil {
+		if err := e.markEntries(mark, rw, shard, matched[shard]); err != nil {
 			return err
 		}
 		st.CustomersReread += int32(len(matched[shard]))

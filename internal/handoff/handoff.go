@@ -168,8 +168,9 @@ const (
 	// LabelRecord marks the fetch records, so that one list finds them.
 	LabelRecord   = "withdrawal.ops.dev/record"
 	RecordFetches = "handoff-fetches"
-	// Shards is how many records a withdrawal has: 256 of up to 1 MiB
-	// hold about eight million customers' fetches.
+	// Shards is how many records a withdrawal has: 256 of up to 1 MiB, at
+	// about 125 bytes a customer, hold about two million customers'
+	// fetches.
 	Shards = 256
 	// Annotations name the withdrawal a record belongs to.
 	AnnotationWithdrawalNamespace = "withdrawal.ops.dev/withdrawal-namespace"

@@ -53,9 +53,18 @@ type Recorder struct {
 	Namespace string
 	// Attempts bounds the tries of one write on conflicts; default 8.
 	Attempts int
+	// Every is how long after a customer's recorded fetch another fetch of
+	// theirs is answered without being written: a download manager's
+	// retries, or someone looping on a forwarded link, must not become a
+	// write each. The first fetch is always recorded, and the last to
+	// within Every. Zero records every fetch.
+	Every time.Duration
 
 	mu      sync.Mutex
 	records map[string]*record
+	// recent is when each customer's latest fetch was written, by this
+	// process.
+	recent map[string]time.Time
 }
 
 type record struct {
@@ -76,6 +85,10 @@ func (r *Recorder) Record(ctx context.Context, w Withdrawal, customer string, at
 	name := RecordName(w.UID, shard)
 	done := make(chan error, 1)
 	r.mu.Lock()
+	if last, ok := r.recent[name+"/"+key]; ok && r.Every > 0 && at.Sub(last) < r.Every {
+		r.mu.Unlock()
+		return nil
+	}
 	if r.records == nil {
 		r.records = map[string]*record{}
 	}
@@ -115,6 +128,16 @@ func (r *Recorder) drain(ctx context.Context, rec *record) {
 		r.mu.Unlock()
 
 		err := r.write(ctx, rec, batch)
+		if err == nil && r.Every > 0 {
+			r.mu.Lock()
+			if r.recent == nil {
+				r.recent = map[string]time.Time{}
+			}
+			for k, f := range batch {
+				r.recent[rec.name+"/"+k] = f.Last
+			}
+			r.mu.Unlock()
+		}
 		for _, w := range waiters {
 			w <- err
 		}

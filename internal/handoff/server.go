@@ -61,6 +61,10 @@ type Server struct {
 	requests *prometheus.CounterVec
 	ready    atomic.Bool
 
+	// reconciling serialises Reconcile: IndexAll and the index controller
+	// both call it, and a slower run must not put back older links.
+	reconciling sync.Mutex
+
 	mu     sync.RWMutex
 	tokens map[string]*link
 	byRW   map[types.NamespacedName]*indexed
@@ -101,6 +105,8 @@ func (s *Server) Links() int {
 
 // Reconcile brings the index up to date with one withdrawal.
 func (s *Server) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	s.reconciling.Lock()
+	defer s.reconciling.Unlock()
 	var rw v1.RegionWithdrawal
 	err := s.Withdrawals.Get(ctx, req.NamespacedName, &rw)
 	if apierrors.IsNotFound(err) || (err == nil && (rw.Spec.Export == nil || rw.Spec.Export.Handoff == nil)) {
@@ -161,7 +167,7 @@ func fingerprint(rw *v1.RegionWithdrawal) string {
 	fp := fmt.Sprintf("%s/%s", rw.UID, rw.Spec.Export.Handoff.HandoffExpiry(rw.Spec.Cutoff.Time).Format(time.RFC3339))
 	for _, st := range rw.Status.Steps {
 		if e := st.Export; st.Name == v1.StepExport && e != nil {
-			fp += fmt.Sprintf("/%d/%d/%d/%d/%d", e.Verified, len(e.Artifacts), e.ArtifactsInConfigMaps, e.ManifestsRead, e.Customers)
+			fp += fmt.Sprintf("/%d/%d/%d/%d/%d/%d", e.Verified, len(e.Artifacts), e.ArtifactsInConfigMaps, e.ManifestsRead, e.Customers, e.CustomersReread)
 		}
 	}
 	return fp

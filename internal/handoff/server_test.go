@@ -291,3 +291,40 @@ func BenchmarkFetch(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "fetches/s")
 }
+
+// TestRepeatedFetchesAreNotEachAWrite: a customer fetching again and again
+// within Recorder.Every costs one write, however many times they ask; a
+// fetch after it is written again, so the last fetch stays known.
+func TestRepeatedFetchesAreNotEachAWrite(t *testing.T) {
+	ww, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Client.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes atomic.Int32
+	counted := interceptor.NewClient(ww, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			writes.Add(1)
+			return c.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			writes.Add(1)
+			return c.Update(ctx, obj, opts...)
+		},
+	})
+	s := newSite(t, 1, counted)
+	s.server.Recorder.Every = time.Minute
+	for range 50 {
+		if res := do(t, http.MethodGet, s.link("c-00000")); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("fetch answered %d", res.StatusCode)
+		}
+	}
+	if n := writes.Load(); n != 1 {
+		t.Fatalf("50 fetches within a minute made %d writes, want 1", n)
+	}
+	s.clock.SetTime(beforeCutoff.Add(2 * time.Minute))
+	do(t, http.MethodGet, s.link("c-00000"))
+	k, _ := handoff.CustomerKey("c-00000")
+	if n, f := writes.Load(), s.fetches()[k]; n != 2 || !f.Last.Equal(beforeCutoff.Add(2*time.Minute)) || !f.First.Equal(beforeCutoff) {
+		t.Fatalf("after two minutes: %d writes, record %+v; want 2 writes, first %s, last 2 minutes later", n, f, beforeCutoff)
+	}
+}

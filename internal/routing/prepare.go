@@ -36,9 +36,8 @@ import (
 const PrepareLead = 10 * time.Minute
 
 var (
-	_ executor.Preparer   = (*Executor)(nil)
-	_ executor.Repeatable = (*Executor)(nil)
-	_ executor.Watcher    = (*Executor)(nil)
+	_ executor.Preparer = (*Executor)(nil)
+	_ executor.Watcher  = (*Executor)(nil)
 )
 
 // Watches implements executor.Watcher: the notice backend's Deployment,
@@ -140,11 +139,3 @@ func (e *Executor) Unprepare(ctx context.Context, rw *v1.RegionWithdrawal) error
 	dep.Spec.Replicas = ptr.To[int32](0)
 	return e.Client.Update(ctx, &dep)
 }
-
-// RepeatableStart implements executor.Repeatable: the switch may run twice
-// with the same outcome. A switched route carries the annotation naming its
-// snapshot and is never snapshotted again, and every update carries the
-// resourceVersion it read, so a second run (after a crash before the start
-// was recorded, or on a second replica) finds the routes switched and
-// changes nothing.
-func (e *Executor) RepeatableStart() bool { return true }

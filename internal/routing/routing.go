@@ -383,54 +383,76 @@ func (e *Executor) switchFrom(ctx context.Context, r client.Reader, rw *v1.Regio
 	return o
 }
 
-// ensureSnapshot makes sure the snapshot ConfigMap name holds u as it is
-// now. One taken ahead of the switch (Prepare) is kept while the route's
-// resourceVersion is the one it holds, and rewritten when the route has
-// changed since; the switch that follows carries the same resourceVersion,
-// so the route switched is the route snapshotted.
+// ensureSnapshot makes sure the snapshot ConfigMap name holds the route as
+// it is now, before its switch. One taken ahead of the switch (Prepare) is
+// kept while the route's resourceVersion is the one it holds; when the
+// route has changed since, the snapshot is taken again from the route as
+// the API server has it. The switch that follows carries the resourceVersion
+// of what it read, so the route switched is the route snapshotted.
 func (e *Executor) ensureSnapshot(ctx context.Context, rw *v1.RegionWithdrawal, ref v1.ObjectReference, u *unstructured.Unstructured, name string) error {
-	rv := u.GetResourceVersion()
-	if held, ok := e.snapshotted.Load(name); ok && held == rv {
+	if held, ok := e.snapshotted.Load(name); ok && held == u.GetResourceVersion() {
 		return nil
 	}
-	ann := u.GetAnnotations()
-	delete(ann, AnnotationSnapshot)
-	snap := snapshot{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: ref.Namespace, Name: ref.Name,
-		Labels: u.GetLabels(), Annotations: ann, Spec: specOf(u), ResourceVersion: rv}
-	raw, err := json.Marshal(snap)
+	cm, err := snapshotOf(ctx, rw, ref, u, name)
 	if err != nil {
 		return err
 	}
-	meta := executor.RecordMeta(ctx, rw, name, RecordRoute)
-	meta.Annotations[AnnotationRoute] = ref.Kind + " " + ref.Namespace + "/" + ref.Name
-	cm := &corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{snapshotKey: string(raw)}}
 	err = e.Client.Create(ctx, cm)
-	if apierrors.IsAlreadyExists(err) {
-		err = e.refreshSnapshot(ctx, cm, rv)
+	switch {
+	case err == nil:
+		e.snapshotted.Store(name, u.GetResourceVersion())
+		return nil
+	case apierrors.IsAlreadyExists(err):
+		return e.refreshSnapshot(ctx, rw, ref, name)
 	}
-	if err != nil {
-		return err
-	}
-	e.snapshotted.Store(name, rv)
-	return nil
+	return err
 }
 
-// refreshSnapshot rewrites an existing snapshot with want's data unless it
-// already holds the route at resourceVersion rv. An existing snapshot
-// without a resourceVersion was taken just before a switch that did not
-// happen (a crash between the two): the route is unswitched, so what it
-// holds now is still its original.
-func (e *Executor) refreshSnapshot(ctx context.Context, want *corev1.ConfigMap, rv string) error {
+// refreshSnapshot brings an existing snapshot up to date with the route as
+// the API server has it now, never with a cached copy: another replica, or
+// a cache behind the API server, may hold an older version of the route
+// than the snapshot does. A route that already carries the snapshot's
+// annotation is switched, and its snapshot is the original: it is kept.
+func (e *Executor) refreshSnapshot(ctx context.Context, rw *v1.RegionWithdrawal, ref v1.ObjectReference, name string) error {
+	live, err := e.getFrom(ctx, e.apiReader(), ref)
+	if err != nil {
+		return err
+	}
+	if live.GetAnnotations()[AnnotationSnapshot] == name {
+		return nil
+	}
 	var cm corev1.ConfigMap
-	if err := e.apiReader().Get(ctx, client.ObjectKeyFromObject(want), &cm); err != nil {
+	if err := e.apiReader().Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: name}, &cm); err != nil {
 		return err
 	}
 	var held snapshot
-	if err := json.Unmarshal([]byte(cm.Data[snapshotKey]), &held); err == nil && held.ResourceVersion == rv {
-		return nil
+	if err := json.Unmarshal([]byte(cm.Data[snapshotKey]), &held); err != nil || held.ResourceVersion != live.GetResourceVersion() {
+		want, err := snapshotOf(ctx, rw, ref, live, name)
+		if err != nil {
+			return err
+		}
+		cm.Data = want.Data
+		if err := e.Client.Update(ctx, &cm); err != nil {
+			return err
+		}
 	}
-	cm.Data = want.Data
-	return e.Client.Update(ctx, &cm)
+	e.snapshotted.Store(name, live.GetResourceVersion())
+	return nil
+}
+
+// snapshotOf is the snapshot ConfigMap of route u.
+func snapshotOf(ctx context.Context, rw *v1.RegionWithdrawal, ref v1.ObjectReference, u *unstructured.Unstructured, name string) (*corev1.ConfigMap, error) {
+	ann := u.GetAnnotations()
+	delete(ann, AnnotationSnapshot)
+	snap := snapshot{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: ref.Namespace, Name: ref.Name,
+		Labels: u.GetLabels(), Annotations: ann, Spec: specOf(u), ResourceVersion: u.GetResourceVersion()}
+	raw, err := json.Marshal(snap)
+	if err != nil {
+		return nil, err
+	}
+	meta := executor.RecordMeta(ctx, rw, name, RecordRoute)
+	meta.Annotations[AnnotationRoute] = ref.Kind + " " + ref.Namespace + "/" + ref.Name
+	return &corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{snapshotKey: string(raw)}}, nil
 }
 
 // restore puts every snapshotted route's spec back. It goes by the

@@ -91,7 +91,9 @@ func TestHandoffFetchesSurviveAKill(t *testing.T) {
 	var logs []*syncBuffer
 	run := func() *exec.Cmd {
 		cmd := exec.Command(binary, endpoint.Name, "--namespace", install, "--listen", listen,
-			"--health-probe-bind-address", probes, "--metrics-bind-address", "0", "--zap-log-level", "debug")
+			"--health-probe-bind-address", probes, "--metrics-bind-address", "0", "--zap-log-level", "debug",
+			// Every fetch written, so that each answered one can be counted.
+			"--record-every", "0")
 		cmd.Env = append(os.Environ(), "KUBECONFIG="+kc)
 		out := &syncBuffer{}
 		logs = append(logs, out)

@@ -56,6 +56,7 @@ type Flags struct {
 	Listen, MetricsAddr, ProbeAddr string
 	Namespace, KeySecret           string
 	WatchNamespaces                string
+	RecordEvery                    time.Duration
 	QPS                            float64
 	Burst                          int
 	zap                            zap.Options
@@ -71,6 +72,7 @@ func ParseFlags(args []string) (*Flags, error) {
 	fs.StringVar(&f.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the key Secret and the fetch records: the installation's own.")
 	fs.StringVar(&f.KeySecret, "key-secret", DefaultKeySecret, "Secret holding the handoff key; the manager creates it.")
 	fs.StringVar(&f.WatchNamespaces, "watch-namespaces", "", "Comma-separated namespaces whose RegionWithdrawals get links served; empty serves all. Match the manager's --watch-namespaces.")
+	fs.DurationVar(&f.RecordEvery, "record-every", time.Minute, "A customer's fetches within this long of their last recorded one are answered without a write; 0 writes every fetch.")
 	fs.Float64Var(&f.QPS, "kube-api-qps", 200, "Requests per second to the API server, sustained: about one per record written.")
 	fs.IntVar(&f.Burst, "kube-api-burst", 400, "Requests to the API server in a burst.")
 	f.zap.BindFlags(fs)
@@ -125,7 +127,7 @@ func Main(args []string) error {
 		Key: key,
 		// Uncached: the records are read before each write, and a cached
 		// read would watch every ConfigMap of the cluster.
-		Recorder: &handoff.Recorder{Client: direct, Namespace: f.Namespace},
+		Recorder: &handoff.Recorder{Client: direct, Namespace: f.Namespace, Every: f.RecordEvery},
 	}, crmetrics.Registry)
 	if err := Setup(mgr, s, f.Listen); err != nil {
 		return err
