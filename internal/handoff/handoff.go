@@ -96,13 +96,6 @@ func (l *Links) Link(rw *v1.RegionWithdrawal, customer string) (string, time.Tim
 		rw.Spec.Export.Handoff.HandoffExpiry(rw.Spec.Cutoff.Time)
 }
 
-// Redacted is what a rehearsal shows instead of a customer's link: the
-// link's shape without the token, which must not be written to status
-// or Events.
-func (l *Links) Redacted() string {
-	return strings.TrimSuffix(l.BaseURL, "/") + PathPrefix + "<token>"
-}
-
 // CheckBaseURL refuses a public URL that is not an absolute http(s) URL
 // without a query, fragment or credentials.
 func CheckBaseURL(s string) error {
