@@ -107,6 +107,9 @@ type record struct {
 	attempts  int
 	reason    string
 	notBefore time.Time
+	// receipt is the receiver's answer to the last attempt, for the
+	// evidence ledger; the checkpoint does not keep it.
+	receipt channel.Receipt
 }
 
 // line is how failed and deferred records are written.

@@ -385,10 +385,10 @@ func (p *pass) deliver(ctx context.Context, lane *Lane, j *job, hardStop time.Ti
 			return record{}, false
 		}
 		actx, cancel := context.WithTimeout(ctx, lane.Timeout)
-		err := lane.Sender.Send(actx, j.msg)
+		receipt, err := lane.Sender.Send(actx, j.msg)
 		cancel()
 		attempts++
-		base.attempts = attempts
+		base.attempts, base.receipt = attempts, receipt
 		if err == nil {
 			p.e.metrics.observe(j.u.ch, "delivered")
 			base.kind = recDelivered

@@ -59,10 +59,24 @@ type Message struct {
 	Subject, Text, HTML string
 }
 
+// Receipt is the receiver's own proof that it took a message, as the
+// evidence ledger keeps it: never the receiver's words themselves, which a
+// withdrawal's author could read, only their digest or the SMTP reply.
+type Receipt struct {
+	// HTTPStatus and AnswerSHA256 are a webhook's status code and the hex
+	// SHA-256 of its answer's body (the first 64 KiB).
+	HTTPStatus   int
+	AnswerSHA256 string
+	// SMTPReply is the mail server's reply to the message's data ("250
+	// 2.0.0 Ok: queued as 4BZ7Q2"), which names its queue id.
+	SMTPReply string
+}
+
 // Sender delivers messages on one channel. Send must be safe for
-// concurrent use; ctx bounds one attempt.
+// concurrent use; ctx bounds one attempt. The receipt is set when the
+// receiver answered, whether or not it took the message.
 type Sender interface {
-	Send(ctx context.Context, m *Message) error
+	Send(ctx context.Context, m *Message) (Receipt, error)
 }
 
 // permanentError is a failure that another attempt would repeat.

@@ -126,31 +126,35 @@ func (s *Sender) Close() {
 
 // Send delivers m to its recipient's address. ctx bounds the attempt: when
 // it ends, the connection's deadline is pulled in so no call blocks past it.
-func (s *Sender) Send(ctx context.Context, m *channel.Message) error {
+func (s *Sender) Send(ctx context.Context, m *channel.Message) (channel.Receipt, error) {
 	to, err := mail.ParseAddress(m.Recipient.Email)
 	if err != nil {
-		return channel.Permanentf("email address %q: %v", m.Recipient.Email, err)
+		return channel.Receipt{}, channel.Permanentf("email address %q: %v", m.Recipient.Email, err)
 	}
 	to.Name = m.Recipient.Name
 	msg, err := Build(s.from, to, m, s.cfg.Clock.Now())
 	if err != nil {
-		return channel.Permanent(err)
+		return channel.Receipt{}, channel.Permanent(err)
 	}
 	cn, err := s.get(ctx)
 	if err != nil {
-		return err
+		return channel.Receipt{}, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = cn.raw.SetDeadline(time.Unix(1, 0)) })
-	err = deliver(cn.c, s.from.Address, to.Address, msg)
+	reply, err := deliver(cn.c, s.from.Address, to.Address, msg)
 	if !stop() {
 		cn.raw.Close()
-		return fmt.Errorf("smtp %s: %w", s.addr(), context.Cause(ctx))
+		return channel.Receipt{}, fmt.Errorf("smtp %s: %w", s.addr(), context.Cause(ctx))
 	}
 	if err != nil {
 		// Whatever state the session is in after a failure, a new one
 		// is cheaper to reason about than RSET.
 		cn.raw.Close()
-		return classify(fmt.Errorf("smtp %s: %w", s.addr(), err))
+		var te *textproto.Error
+		if errors.As(err, &te) {
+			reply = fmt.Sprintf("%d %s", te.Code, te.Msg)
+		}
+		return channel.Receipt{SMTPReply: reply}, classify(fmt.Errorf("smtp %s: %w", s.addr(), err))
 	}
 	select {
 	case s.idle <- cn:
@@ -158,24 +162,41 @@ func (s *Sender) Send(ctx context.Context, m *channel.Message) error {
 		_ = cn.c.Quit()
 		cn.raw.Close()
 	}
-	return nil
+	return channel.Receipt{SMTPReply: reply}, nil
 }
 
-func deliver(c *smtp.Client, from, to string, msg []byte) error {
+// deliver sends one message and returns the server's reply to its data,
+// which names the queue id it took the message under. net/smtp's Data
+// writer drops that reply, so the DATA command is spoken here.
+func deliver(c *smtp.Client, from, to string, msg []byte) (string, error) {
 	if err := c.Mail(from); err != nil {
-		return err
+		return "", err
 	}
 	if err := c.Rcpt(to); err != nil {
-		return err
+		return "", err
 	}
-	w, err := c.Data()
+	id, err := c.Text.Cmd("DATA")
 	if err != nil {
-		return err
+		return "", err
 	}
+	c.Text.StartResponse(id)
+	_, _, err = c.Text.ReadResponse(354)
+	c.Text.EndResponse(id)
+	if err != nil {
+		return "", err
+	}
+	w := c.Text.DotWriter()
 	if _, err := w.Write(msg); err != nil {
-		return err
+		return "", err
 	}
-	return w.Close()
+	if err := w.Close(); err != nil {
+		return "", err
+	}
+	code, text, err := c.Text.ReadResponse(250)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d %s", code, text), nil
 }
 
 func (s *Sender) addr() string { return net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port)) }

@@ -166,7 +166,7 @@ func TestSendOverSTARTTLS(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := message(tt.to)
 			for i, want := range tt.wantClass {
-				err := s.Send(ctx, m)
+				_, err := s.Send(ctx, m)
 				if err == nil {
 					t.Fatalf("attempt %d succeeded, want class %v", i+1, want)
 				}
@@ -180,8 +180,14 @@ func TestSendOverSTARTTLS(t *testing.T) {
 					return
 				}
 			}
-			if err := s.Send(ctx, m); err != nil {
+			receipt, err := s.Send(ctx, m)
+			if err != nil {
 				t.Fatalf("send: %v", err)
+			}
+			// The server's reply to the data is the receipt the evidence
+			// ledger keeps.
+			if !strings.HasPrefix(receipt.SMTPReply, "250 ") || !strings.Contains(receipt.SMTPReply, "queued") {
+				t.Errorf("receipt %+v, want the server's 250 reply to the data", receipt)
 			}
 		})
 	}
@@ -211,7 +217,7 @@ func TestRefusesWithoutSTARTTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Send(context.Background(), message("aisha@example.com"))
+	_, err = s.Send(context.Background(), message("aisha@example.com"))
 	if class, _ := channel.Classify(err); err == nil || class != channel.Stop {
 		t.Fatalf("send without STARTTLS: %v (class %v), want a Stop error", err, class)
 	}
@@ -230,7 +236,7 @@ func TestUntrustedCertificateStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Send(context.Background(), message("aisha@example.com"))
+	_, err = s.Send(context.Background(), message("aisha@example.com"))
 	if class, _ := channel.Classify(err); err == nil || class != channel.Stop {
 		t.Fatalf("send to an untrusted certificate: %v (class %v), want a Stop error", err, class)
 	}
@@ -247,7 +253,7 @@ func TestWrongPasswordStopsWithoutShowingIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Send(context.Background(), message("aisha@example.com"))
+	_, err = s.Send(context.Background(), message("aisha@example.com"))
 	if class, _ := channel.Classify(err); err == nil || class != channel.Stop {
 		t.Fatalf("send with a wrong password: %v (class %v), want a Stop error", err, class)
 	}

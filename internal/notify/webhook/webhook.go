@@ -32,7 +32,9 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -180,24 +182,24 @@ func Encode(m *channel.Message) ([]byte, error) {
 }
 
 // Send posts m to the recipient's webhook, or the channel's URL.
-func (s *Sender) Send(ctx context.Context, m *channel.Message) error {
+func (s *Sender) Send(ctx context.Context, m *channel.Message) (channel.Receipt, error) {
 	target := m.Recipient.Webhook
 	if target == "" {
 		target = s.url
 	}
 	if target == "" {
-		return channel.Permanentf("the recipient names no webhook and the channel has no url")
+		return channel.Receipt{}, channel.Permanentf("the recipient names no webhook and the channel has no url")
 	}
 	body, err := Encode(m)
 	if err != nil {
-		return channel.Permanent(fmt.Errorf("encoding the notice: %w", err))
+		return channel.Receipt{}, channel.Permanent(fmt.Errorf("encoding the notice: %w", err))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return channel.Permanent(fmt.Errorf("webhook %s: %w", redact(target), err))
+		return channel.Receipt{}, channel.Permanent(fmt.Errorf("webhook %s: %w", redact(target), err))
 	}
 	if err := s.egress.CheckURL(req.URL); err != nil {
-		return channel.Permanent(fmt.Errorf("webhook %s: %w", redact(target), err))
+		return channel.Receipt{}, channel.Permanent(fmt.Errorf("webhook %s: %w", redact(target), err))
 	}
 	ts := strconv.FormatInt(s.clock.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
@@ -219,27 +221,30 @@ func (s *Sender) Send(ctx context.Context, m *channel.Message) error {
 			err = ue.Err
 		}
 		if errors.Is(err, egress.ErrRefused) {
-			return channel.Permanent(fmt.Errorf("webhook %s: %w", redact(target), err))
+			return channel.Receipt{}, channel.Permanent(fmt.Errorf("webhook %s: %w", redact(target), err))
 		}
 		var uae x509.UnknownAuthorityError
 		var hne x509.HostnameError
 		if errors.As(err, &uae) || errors.As(err, &hne) {
 			// Retried: a certificate may be fixed within the attempts, and
 			// recorded with this reason if not.
-			return fmt.Errorf("webhook %s: TLS verification failed: %w", redact(target), err)
+			return channel.Receipt{}, fmt.Errorf("webhook %s: TLS verification failed: %w", redact(target), err)
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return fmt.Errorf("webhook %s: timed out: %w", redact(target), err)
+			return channel.Receipt{}, fmt.Errorf("webhook %s: timed out: %w", redact(target), err)
 		}
-		return fmt.Errorf("webhook %s: %w", redact(target), err)
+		return channel.Receipt{}, fmt.Errorf("webhook %s: %w", redact(target), err)
 	}
 	defer resp.Body.Close()
-	// Drain the body (within bounds) so the connection is reused. Nothing
-	// of it is kept: a receiver the author picked could be anything, and its
-	// answer must not reach status, where the author can read it.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return classify(resp, redact(target), s.clock.Now())
+	// Read the body (within bounds) so the connection is reused. Only its
+	// digest is kept, for the evidence ledger: a receiver the author picked
+	// could answer anything, and its words must not reach status, where
+	// the author can read them.
+	h := sha256.New()
+	_, _ = io.Copy(h, io.LimitReader(resp.Body, 64<<10))
+	receipt := channel.Receipt{HTTPStatus: resp.StatusCode, AnswerSHA256: hex.EncodeToString(h.Sum(nil))}
+	return receipt, classify(resp, redact(target), s.clock.Now())
 }
 
 // classify turns an answer into nil, a retry or a permanent failure. Its

@@ -18,6 +18,8 @@ package webhook_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -156,7 +158,7 @@ func TestSendClassifiesAnswers(t *testing.T) {
 			defer cancel()
 			m := &channel.Message{Key: "key-" + tt.id, NoticeID: "announcement", Kind: v1.NoticeAnnouncement,
 				Recipient: recipients.Recipient{ID: tt.id, Name: "عائشہ"}, Subject: "s", Text: "متن"}
-			err := s.Send(ctx, m)
+			_, err := s.Send(ctx, m)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Send = %v, want error %v", err, tt.wantErr)
 			}
@@ -190,7 +192,7 @@ func TestUntrustedCertificateIsNotSent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Send(context.Background(), &channel.Message{Key: "k1", Recipient: recipients.Recipient{ID: "a"}})
+	_, err = s.Send(context.Background(), &channel.Message{Key: "k1", Recipient: recipients.Recipient{ID: "a"}})
 	if err == nil || !strings.Contains(err.Error(), "TLS verification failed") {
 		t.Fatalf("Send to an untrusted certificate = %v, want a TLS verification error", err)
 	}
@@ -215,7 +217,7 @@ func TestRefusedAddressesAreNeverDialled(t *testing.T) {
 	for _, target := range []string{rcv.Server.URL + "/hook", strings.Replace(rcv.Server.URL, "https://", "http://", 1) + "/hook"} {
 		m := &channel.Message{Key: "k1", NoticeID: "announcement", Kind: v1.NoticeAnnouncement,
 			Recipient: recipients.Recipient{ID: "c1", Webhook: target}}
-		err := s.Send(context.Background(), m)
+		_, err := s.Send(context.Background(), m)
 		if class, _ := channel.Classify(err); !errors.Is(err, egress.ErrRefused) || class != channel.Fail {
 			t.Fatalf("Send to %s = %v (class %v), want a permanent refusal", target, err, class)
 		}
@@ -242,7 +244,7 @@ func TestLegacyHeadersOnlyWhenAsked(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := &channel.Message{Key: "key-1", NoticeID: "announcement", Kind: v1.NoticeAnnouncement, Recipient: recipients.Recipient{ID: "c1"}, Subject: "s", Text: "t"}
-		if err := s.Send(context.Background(), m); err != nil {
+		if _, err := s.Send(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
@@ -297,4 +299,38 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("a request whose body changed still verifies")
 		}
 	})
+}
+
+// TestReceiptIsTheAnswersDigest checks what the evidence ledger keeps of an
+// answer: its status and the SHA-256 of its body, never the body.
+func TestReceiptIsTheAnswersDigest(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		answer string
+	}{
+		{name: "accepted with a body", status: http.StatusAccepted, answer: `{"received":"key-1"}`},
+		{name: "accepted without a body", status: http.StatusNoContent},
+		{name: "refused", status: http.StatusGone, answer: "gone"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.answer)
+			}))
+			defer srv.Close()
+			ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+			s, err := webhook.New(webhook.Config{Egress: egress.Loopback(), URL: srv.URL, Keys: [][]byte{[]byte("k")}, CABundle: ca})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			receipt, _ := s.Send(context.Background(), &channel.Message{Key: "key-1", Recipient: recipients.Recipient{ID: "c1"}})
+			sum := sha256.Sum256([]byte(tt.answer))
+			if receipt.HTTPStatus != tt.status || receipt.AnswerSHA256 != hex.EncodeToString(sum[:]) {
+				t.Errorf("receipt %+v, want status %d and the digest of %q", receipt, tt.status, tt.answer)
+			}
+		})
+	}
 }
