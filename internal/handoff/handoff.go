@@ -33,7 +33,6 @@ package handoff
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -44,20 +43,19 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
 )
 
 // PathPrefix is where the endpoint serves links: PathPrefix + token.
 const PathPrefix = "/v1/"
 
 // KeySecretKey is the key of the handoff key Secret that holds the key.
-const KeySecretKey = "key"
+const KeySecretKey = keysecret.DataKey
 
 // tokenDomain separates these MACs from any other use of the key.
 const tokenDomain = "region-withdrawal-operator/handoff/v1"
@@ -114,46 +112,16 @@ func CheckBaseURL(s string) error {
 }
 
 // EnsureKey reads the handoff key from the Secret ns/name, creating the
-// Secret with a random key if there is none. Two processes racing to
-// create it read the one that won.
+// Secret with a random key if there is none.
 func EnsureKey(ctx context.Context, c client.Client, ns, name string) (Key, error) {
-	for range 3 {
-		k, err := ReadKey(ctx, c, ns, name)
-		if !apierrors.IsNotFound(err) {
-			return k, err
-		}
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		s := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
-				Labels: map[string]string{"app.kubernetes.io/name": "region-withdrawal-operator", "app.kubernetes.io/component": "handoff"}},
-			Type: corev1.SecretTypeOpaque,
-			Data: map[string][]byte{KeySecretKey: key},
-		}
-		err = c.Create(ctx, s)
-		if err == nil {
-			return key, nil
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("creating the handoff key Secret %s/%s: %w", ns, name, err)
-		}
-	}
-	return nil, fmt.Errorf("the handoff key Secret %s/%s keeps disappearing", ns, name)
+	k, err := keysecret.Ensure(ctx, c, ns, name, "handoff")
+	return Key(k), err
 }
 
 // ReadKey reads the handoff key from the Secret ns/name.
 func ReadKey(ctx context.Context, r client.Reader, ns, name string) (Key, error) {
-	var s corev1.Secret
-	if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
-		return nil, err
-	}
-	k := s.Data[KeySecretKey]
-	if len(k) < 32 {
-		return nil, fmt.Errorf("the handoff key Secret %s/%s: key %q holds %d bytes; want at least 32", ns, name, KeySecretKey, len(k))
-	}
-	return Key(k), nil
+	k, err := keysecret.Read(ctx, r, ns, name)
+	return Key(k), err
 }
 
 // Fetch records records. They live in the installation's namespace.
