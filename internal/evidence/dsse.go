@@ -1,0 +1,115 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package evidence
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// PayloadType is the DSSE payload type of an in-toto statement.
+const PayloadType = "application/vnd.in-toto+json"
+
+// MaxEnvelopeBytes bounds one envelope: Seal refuses larger, Verify too.
+// A drain batch of a few hundred workloads fits.
+const MaxEnvelopeBytes = 256 << 10
+
+// Envelope is a DSSE envelope. []byte fields encode as standard base64.
+type Envelope struct {
+	Payload     []byte      `json:"payload"`
+	PayloadType string      `json:"payloadType"`
+	Signatures  []Signature `json:"signatures"`
+}
+
+// Signature is one DSSE signature.
+type Signature struct {
+	KeyID string `json:"keyid"`
+	Sig   []byte `json:"sig"`
+}
+
+// PAE is DSSE's pre-authentication encoding, what a signature covers.
+func PAE(payloadType string, payload []byte) []byte {
+	b := make([]byte, 0, len(payloadType)+len(payload)+32)
+	b = append(b, "DSSEv1 "...)
+	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
+	b = append(append(append(b, ' '), payloadType...), ' ')
+	b = strconv.AppendInt(b, int64(len(payload)), 10)
+	return append(append(b, ' '), payload...)
+}
+
+// Seal completes e (see NewStatement) and returns the signed envelope, the
+// leaf to append. The same event gives the same bytes: encoding/json writes
+// struct fields in order and map keys sorted, and Ed25519 is deterministic.
+// So a replay after a crash appends the identical leaf.
+func (s *Signer) Seal(w Withdrawal, e Event) ([]byte, error) {
+	st, err := NewStatement(w, e)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s statement: %w", e.Kind(), err)
+	}
+	env, err := json.Marshal(Envelope{
+		Payload:     payload,
+		PayloadType: PayloadType,
+		Signatures:  []Signature{{KeyID: s.keyID, Sig: ed25519.Sign(s.priv, PAE(PayloadType, payload))}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s envelope: %w", e.Kind(), err)
+	}
+	if len(env) > MaxEnvelopeBytes {
+		return nil, fmt.Errorf("%s statement %s: envelope of %d bytes exceeds %d", e.Kind(), e.EventKey(), len(env), MaxEnvelopeBytes)
+	}
+	return env, nil
+}
+
+// OpenEnvelope checks env's signature by v and returns its statement. It
+// does not look at an unsigned payload.
+func OpenEnvelope(env []byte, v note.Verifier) (*Statement, error) {
+	if len(env) > MaxEnvelopeBytes {
+		return nil, fmt.Errorf("%w: envelope of %d bytes exceeds %d", ErrMalformed, len(env), MaxEnvelopeBytes)
+	}
+	var e Envelope
+	if err := json.Unmarshal(env, &e); err != nil {
+		return nil, fmt.Errorf("%w: envelope: %w", ErrMalformed, err)
+	}
+	if e.PayloadType != PayloadType {
+		return nil, fmt.Errorf("%w: payload type %q, want %q", ErrMalformed, e.PayloadType, PayloadType)
+	}
+	id, signed := keyID(v), false
+	pae := PAE(e.PayloadType, e.Payload)
+	for _, sig := range e.Signatures {
+		// A note verifier of an Ed25519 key is ed25519.Verify over the bytes.
+		if sig.KeyID == id && v.Verify(pae, sig.Sig) {
+			signed = true
+			break
+		}
+	}
+	if !signed {
+		return nil, fmt.Errorf("%w: no valid signature by key %s", ErrSignature, id)
+	}
+	var st Statement
+	if err := json.Unmarshal(e.Payload, &st); err != nil {
+		return nil, fmt.Errorf("%w: statement: %w", ErrMalformed, err)
+	}
+	return &st, nil
+}

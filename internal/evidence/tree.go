@@ -1,0 +1,197 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package evidence
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/bits"
+	"slices"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+var (
+	hasher  = rfc6962.DefaultHasher
+	factory = &compact.RangeFactory{Hash: hasher.HashChildren}
+)
+
+// LeafHash is the RFC 6962 hash of a leaf (an envelope's bytes).
+func LeafHash(leaf []byte) []byte { return hasher.HashLeaf(leaf) }
+
+// State is the append state of a ledger: the compact range [0, Size), one
+// hash per perfect subtree, at most 64 of them whatever the size. It is all
+// the controller needs to store to append and sign the next checkpoint.
+type State struct {
+	Size   uint64   `json:"size"`
+	Hashes [][]byte `json:"hashes"`
+}
+
+// Validate checks that s is a well-formed compact range.
+func (s *State) Validate() error {
+	if got, want := len(s.Hashes), bits.OnesCount64(s.Size); got != want {
+		return fmt.Errorf("state of size %d has %d hashes, want %d", s.Size, got, want)
+	}
+	for i, h := range s.Hashes {
+		if len(h) != hasher.Size() {
+			return fmt.Errorf("state hash %d has %d bytes, want %d", i, len(h), hasher.Size())
+		}
+	}
+	return nil
+}
+
+// Append adds leaf to the tree.
+func (s *State) Append(leaf []byte) error { return s.AppendHash(LeafHash(leaf)) }
+
+// AppendHash adds a leaf by its hash.
+func (s *State) AppendHash(leafHash []byte) error {
+	if len(leafHash) != hasher.Size() {
+		return fmt.Errorf("leaf hash of %d bytes, want %d", len(leafHash), hasher.Size())
+	}
+	// compact.Range rewrites its hashes in place: work on a copy, so that a
+	// copy of s taken before the append (the stored state) stays intact.
+	r, err := factory.NewRange(0, s.Size, slices.Clone(s.Hashes))
+	if err != nil {
+		return fmt.Errorf("ledger state: %w", err)
+	}
+	if err := r.Append(leafHash, nil); err != nil {
+		return fmt.Errorf("appending leaf %d: %w", s.Size, err)
+	}
+	s.Size, s.Hashes = r.End(), r.Hashes()
+	return nil
+}
+
+// Root is the RFC 6962 root hash of the tree.
+func (s *State) Root() ([]byte, error) {
+	if s.Size == 0 {
+		return hasher.EmptyRoot(), nil
+	}
+	r, err := factory.NewRange(0, s.Size, s.Hashes)
+	if err != nil {
+		return nil, fmt.Errorf("ledger state: %w", err)
+	}
+	return r.GetRootHash(nil)
+}
+
+// MarshalBinary encodes s as its size (8 bytes, big-endian) then its hashes.
+func (s State) MarshalBinary() ([]byte, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+32*len(s.Hashes)), s.Size)
+	for _, h := range s.Hashes {
+		b = append(b, h...)
+	}
+	return b, nil
+}
+
+// UnmarshalBinary decodes MarshalBinary's encoding. The number of hashes
+// follows from the size (at most 64), never from a count in the input.
+func (s *State) UnmarshalBinary(b []byte) error {
+	if len(b) < 8 {
+		return fmt.Errorf("ledger state of %d bytes, want at least 8", len(b))
+	}
+	size := binary.BigEndian.Uint64(b)
+	n := bits.OnesCount64(size)
+	if len(b) != 8+n*hasher.Size() {
+		return fmt.Errorf("ledger state of size %d has %d bytes, want %d", size, len(b), 8+n*hasher.Size())
+	}
+	hashes := make([][]byte, n)
+	for i := range hashes {
+		hashes[i] = slices.Clone(b[8+i*32 : 8+(i+1)*32])
+	}
+	s.Size, s.Hashes = size, hashes
+	return nil
+}
+
+// UnmarshalJSON decodes and validates a stored state.
+func (s *State) UnmarshalJSON(b []byte) error {
+	type plain State
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return fmt.Errorf("ledger state: %w", err)
+	}
+	if err := (*State)(&p).Validate(); err != nil {
+		return err
+	}
+	*s = State(p)
+	return nil
+}
+
+// memTree holds every perfect subtree hash of a tree in memory, about two
+// hashes per leaf (6.4 MB for 100,000 leaves), to compute roots and
+// proofs at any size. levels[l][i] is the node (l, i).
+type memTree struct{ levels [][][]byte }
+
+func newMemTree(leafHashes [][]byte) *memTree {
+	t := &memTree{levels: [][][]byte{leafHashes}}
+	for cur := leafHashes; len(cur) > 1; {
+		next := make([][]byte, len(cur)/2)
+		for i := range next {
+			next[i] = hasher.HashChildren(cur[2*i], cur[2*i+1])
+		}
+		t.levels = append(t.levels, next)
+		cur = next
+	}
+	return t
+}
+
+func (t *memTree) size() uint64 { return uint64(len(t.levels[0])) }
+
+func (t *memTree) node(id compact.NodeID) ([]byte, error) {
+	if int(id.Level) >= len(t.levels) || id.Index >= uint64(len(t.levels[id.Level])) {
+		return nil, fmt.Errorf("node (%d, %d) beyond a tree of %d leaves", id.Level, id.Index, t.size())
+	}
+	return t.levels[id.Level][id.Index], nil
+}
+
+// root is the root hash of the first size leaves.
+func (t *memTree) root(size uint64) ([]byte, error) {
+	if size == 0 {
+		return hasher.EmptyRoot(), nil
+	}
+	if size > t.size() {
+		return nil, fmt.Errorf("size %d beyond a tree of %d leaves", size, t.size())
+	}
+	ids := compact.RangeNodes(0, size, nil)
+	hashes := make([][]byte, len(ids))
+	for i, id := range ids {
+		hashes[i], _ = t.node(id) // within [0, size): present.
+	}
+	r, err := factory.NewRange(0, size, hashes)
+	if err != nil {
+		return nil, err
+	}
+	return r.GetRootHash(nil)
+}
+
+// proof fetches and rehashes the nodes of an inclusion or consistency proof.
+func (t *memTree) proof(n proof.Nodes, err error) ([][]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	hashes := make([][]byte, len(n.IDs))
+	for i, id := range n.IDs {
+		if hashes[i], err = t.node(id); err != nil {
+			return nil, err
+		}
+	}
+	return n.Rehash(hashes, hasher.HashChildren)
+}

@@ -1,0 +1,126 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package evidence
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"testing"
+)
+
+func leaves(n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = fmt.Appendf(nil, "leaf %d", i)
+	}
+	return out
+}
+
+func TestStateRestoredAppendsLikeOneRun(t *testing.T) {
+	all := leaves(37)
+	var once State
+	for _, l := range all {
+		if err := once.Append(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := once.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashes := make([][]byte, len(all))
+	for i, l := range all {
+		hashes[i] = LeafHash(l)
+	}
+	if mem, _ := newMemTree(hashes).root(37); !bytes.Equal(mem, want) {
+		t.Fatalf("state root %x, in-memory tree root %x", want, mem)
+	}
+	codecs := []struct {
+		name    string
+		encode  func(State) ([]byte, error)
+		restore func([]byte, *State) error
+	}{
+		{name: "json", encode: func(s State) ([]byte, error) { return json.Marshal(s) },
+			restore: func(b []byte, s *State) error { return json.Unmarshal(b, s) }},
+		{name: "binary", encode: State.MarshalBinary, restore: func(b []byte, s *State) error { return s.UnmarshalBinary(b) }},
+	}
+	for _, c := range codecs {
+		for _, split := range []int{0, 1, 16, 21, 36} {
+			t.Run(fmt.Sprintf("%s/stored at %d", c.name, split), func(t *testing.T) {
+				var first State
+				for _, l := range all[:split] {
+					if err := first.Append(l); err != nil {
+						t.Fatal(err)
+					}
+				}
+				stored, err := c.encode(first)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var restored State
+				if err := c.restore(stored, &restored); err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range all[split:] {
+					if err := restored.Append(l); err != nil {
+						t.Fatal(err)
+					}
+				}
+				got, err := restored.Root()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if restored.Size != 37 || !bytes.Equal(got, want) {
+					t.Errorf("size %d root %x, want 37 %x", restored.Size, got, want)
+				}
+				// A copy taken before appending (the state the controller
+				// stored) keeps its value: appends do not write through.
+				copied := first
+				if err := first.Append(all[0]); err != nil {
+					t.Fatal(err)
+				}
+				if again, _ := c.encode(copied); !bytes.Equal(again, stored) {
+					t.Error("appending changed a copy of the state")
+				}
+			})
+		}
+	}
+}
+
+func TestStateRejectsMalformed(t *testing.T) {
+	tests := []struct {
+		name    string
+		restore func(*State) error
+	}{
+		{name: "binary too short", restore: func(s *State) error { return s.UnmarshalBinary([]byte{0, 1}) }},
+		{name: "binary size without its hashes", restore: func(s *State) error {
+			return s.UnmarshalBinary([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		}},
+		{name: "json hash count", restore: func(s *State) error { return json.Unmarshal([]byte(`{"size":3,"hashes":[]}`), s) }},
+		{name: "json hash length", restore: func(s *State) error {
+			return json.Unmarshal([]byte(`{"size":1,"hashes":["AAAA"]}`), s)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.restore(&State{}); err == nil {
+				t.Error("accepted a malformed state")
+			}
+		})
+	}
+}

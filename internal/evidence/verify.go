@@ -1,0 +1,495 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package evidence
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// What Verify finds wrong. Each problem wraps one of these and names the
+// statement (index and key) or the checkpoint (index and size).
+var (
+	ErrMalformed    = errors.New("malformed")
+	ErrKeyMismatch  = errors.New("bundle key is not the pinned key")
+	ErrSignature    = errors.New("invalid statement signature")
+	ErrStatement    = errors.New("invalid statement")
+	ErrCheckpoint   = errors.New("invalid checkpoint")
+	ErrRootMismatch = errors.New("checkpoint root does not match the statements")
+	ErrConsistency  = errors.New("consistency proof failed")
+	ErrInclusion    = errors.New("inclusion proof failed")
+	ErrDuplicateKey = errors.New("different statements share a key")
+	ErrUncovered    = errors.New("not covered by a checkpoint")
+)
+
+// VerifyError lists every problem Verify found.
+type VerifyError struct{ Problems []error }
+
+func (e *VerifyError) Error() string {
+	const show = 10
+	msgs := make([]string, 0, show+1)
+	for _, p := range e.Problems[:min(len(e.Problems), show)] {
+		msgs = append(msgs, p.Error())
+	}
+	if n := len(e.Problems) - show; n > 0 {
+		msgs = append(msgs, fmt.Sprintf("and %d more problems", n))
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Unwrap lets errors.Is find any problem's sentinel.
+func (e *VerifyError) Unwrap() []error { return e.Problems }
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	// Key is the verifier key the auditor pins. Without it the bundle's own
+	// key is used, which proves only that the bundle is self-consistent: a
+	// bundle rewritten and re-signed wholesale with another key passes.
+	Key string
+	// Salt, when set, replaces the bundle's salt for recipient questions.
+	Salt []byte
+}
+
+// Entry is a statement that verified.
+type Entry struct {
+	Index     int // leaf index
+	Key       string
+	Statement *Statement
+	Event     Event
+}
+
+// Report is what Verify established, and answers an auditor's questions.
+type Report struct {
+	Origin    string
+	Key       string
+	KeyPinned bool
+	Salt      []byte
+	// Statements is the number of leaves; Entries those that verified, the
+	// first of each key only.
+	Statements int
+	Entries    []Entry
+	// Checkpoints are those whose signature verified, in order.
+	Checkpoints []log.Checkpoint
+	// Duplicates are pairs of leaf indexes holding byte-identical
+	// statements: a replay after a crash, not a defect.
+	Duplicates [][2]int
+	Problems   []error
+}
+
+// Verify checks a bundle offline: every statement's signature, every
+// checkpoint's signature and root, the consistency proofs between
+// checkpoints, an inclusion proof per statement, unique keys, and that a
+// checkpoint covers every statement. The report is non-nil; the error is
+// a *VerifyError listing the problems.
+func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
+	r := &Report{Origin: b.Origin, Key: b.Key, KeyPinned: opts.Key != "", Statements: len(b.Statements), Salt: opts.Salt}
+	if b.Format != BundleFormat {
+		return r, r.fail(fmt.Errorf("%w: bundle format %q, want %q", ErrMalformed, b.Format, BundleFormat))
+	}
+	if opts.Key != "" && opts.Key != b.Key {
+		// Nothing signed by another key says anything about the pinned one.
+		return r, r.fail(fmt.Errorf("%w: bundle signed by %s, pinned %s", ErrKeyMismatch, b.Key, opts.Key))
+	}
+	v, err := note.NewVerifier(b.Key)
+	if err != nil {
+		return r, r.fail(fmt.Errorf("%w: bundle key: %w", ErrMalformed, err))
+	}
+	if r.Salt == nil && b.Salt != "" {
+		if r.Salt, err = hex.DecodeString(b.Salt); err != nil {
+			r.problem(fmt.Errorf("%w: salt: %w", ErrMalformed, err))
+		}
+	}
+	cps := r.checkCheckpoints(b, v)
+	hashes, keys := r.checkStatements(b, v)
+	r.checkTree(b, newMemTree(hashes), cps, keys)
+	r.checkKeys(b)
+	if len(r.Problems) > 0 {
+		return r, &VerifyError{Problems: r.Problems}
+	}
+	return r, nil
+}
+
+func (r *Report) problem(err error) { r.Problems = append(r.Problems, err) }
+
+func (r *Report) fail(err error) error {
+	r.problem(err)
+	return &VerifyError{Problems: r.Problems}
+}
+
+// checkCheckpoints returns the checkpoints in bundle order, nil where one
+// did not verify.
+func (r *Report) checkCheckpoints(b *Bundle, v note.Verifier) []*log.Checkpoint {
+	cps := make([]*log.Checkpoint, len(b.Checkpoints))
+	var last *log.Checkpoint
+	for i, s := range b.Checkpoints {
+		cp, err := OpenCheckpoint([]byte(s), b.Origin, v)
+		switch {
+		case err != nil:
+			r.problem(fmt.Errorf("checkpoint %d (%s): %w", i, uncheckedSize([]byte(s)), err))
+			continue
+		case last != nil && cp.Size < last.Size:
+			r.problem(fmt.Errorf("%w: checkpoint %d (size %d) after size %d", ErrCheckpoint, i, cp.Size, last.Size))
+			continue
+		}
+		cps[i], last = cp, cp
+		r.Checkpoints = append(r.Checkpoints, *cp)
+	}
+	return cps
+}
+
+type opened struct {
+	hash  []byte
+	entry Entry
+	err   error
+}
+
+// checkStatements opens every envelope, on every core: Ed25519 checks are
+// most of Verify's time. It returns the leaf hashes and the keys ("" for a
+// statement that did not open).
+func (r *Report) checkStatements(b *Bundle, v note.Verifier) ([][]byte, []string) {
+	n := len(b.Statements)
+	res := make([]opened, n)
+	var wg sync.WaitGroup
+	workers := max(1, min(runtime.GOMAXPROCS(0), n))
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				res[i] = openLeaf(b.Statements[i], i, v, b.Origin)
+			}
+		})
+	}
+	wg.Wait()
+	hashes, keys := make([][]byte, n), make([]string, n)
+	for i, o := range res {
+		hashes[i], keys[i] = o.hash, o.entry.Key
+		if o.err != nil {
+			r.problem(o.err)
+			continue
+		}
+		r.Entries = append(r.Entries, o.entry)
+	}
+	return hashes, keys
+}
+
+func openLeaf(leaf []byte, i int, v note.Verifier, origin string) opened {
+	o := opened{hash: LeafHash(leaf)}
+	st, err := OpenEnvelope(leaf, v)
+	if err != nil {
+		o.err = fmt.Errorf("statement %d: %w", i, err)
+		return o
+	}
+	ev, err := st.Event()
+	if err != nil {
+		o.err = fmt.Errorf("%w: statement %d: %w", ErrStatement, i, err)
+		return o
+	}
+	h := ev.header()
+	o.entry = Entry{Index: i, Key: h.Key, Statement: st, Event: ev}
+	switch {
+	case Origin(h.Withdrawal) != origin:
+		o.err = fmt.Errorf("%w: statement %d (key %s) is about %s, not this ledger", ErrStatement, i, h.Key, Origin(h.Withdrawal))
+	case ev.EventKey() != h.Key:
+		o.err = fmt.Errorf("%w: statement %d has key %s, its fields give %s", ErrStatement, i, h.Key, ev.EventKey())
+	case !slices.EqualFunc(st.Subject, subjects(h.Withdrawal, ev.recipient()), func(a, b Subject) bool {
+		return a.Name == b.Name && maps.Equal(a.Digest, b.Digest)
+	}):
+		o.err = fmt.Errorf("%w: statement %d (key %s): subjects do not match its predicate", ErrStatement, i, h.Key)
+	}
+	return o
+}
+
+// checkTree recomputes the tree from the leaves: a checkpoint whose root
+// matches proves the inclusion of every statement up to its size.
+func (r *Report) checkTree(b *Bundle, tree *memTree, cps []*log.Checkpoint, keys []string) {
+	name := func(i uint64) string { return fmt.Sprintf("statement %d (key %q)", i, keys[i]) }
+	var covered *log.Checkpoint // the largest checkpoint whose root matched
+	for i, cp := range cps {
+		if cp == nil {
+			continue
+		}
+		root, err := tree.root(cp.Size)
+		switch {
+		case err != nil:
+			r.problem(fmt.Errorf("%w: checkpoint %d (size %d): the bundle holds %d statements", ErrRootMismatch, i, cp.Size, tree.size()))
+		case !bytes.Equal(root, cp.Hash):
+			r.problem(fmt.Errorf("%w: checkpoint %d (size %d)", ErrRootMismatch, i, cp.Size))
+		default:
+			covered = cp
+		}
+	}
+	if want := max(len(b.Checkpoints)-1, 0); len(b.Consistency) != want {
+		r.problem(fmt.Errorf("%w: %d proofs for %d checkpoints, want %d", ErrConsistency, len(b.Consistency), len(b.Checkpoints), want))
+	} else {
+		for i, p := range b.Consistency {
+			from, to := cps[i], cps[i+1]
+			if from == nil || to == nil {
+				continue // reported with the checkpoint
+			}
+			err := proof.VerifyConsistency(hasher, from.Size, to.Size, p.Hashes, from.Hash, to.Hash)
+			if p.From != from.Size || p.To != to.Size {
+				err = fmt.Errorf("proof is for sizes %d→%d", p.From, p.To)
+			}
+			if err != nil {
+				r.problem(fmt.Errorf("%w: checkpoints %d→%d (size %d→%d): %w", ErrConsistency, i, i+1, from.Size, to.Size, err))
+			}
+		}
+	}
+	if covered == nil {
+		covered = &log.Checkpoint{}
+	}
+	// The matching root already proves inclusion; this proves it again the
+	// way an auditor's other tools would, one proof per statement.
+	for i := range covered.Size {
+		p, err := tree.proof(proof.Inclusion(i, covered.Size))
+		if err == nil {
+			err = proof.VerifyInclusion(hasher, i, covered.Size, tree.levels[0][i], p, covered.Hash)
+		}
+		if err != nil {
+			r.problem(fmt.Errorf("%w: %s at size %d: %w", ErrInclusion, name(i), covered.Size, err))
+		}
+	}
+	if n := tree.size(); n > covered.Size {
+		r.problem(fmt.Errorf("%w: statements %d to %d, from %s", ErrUncovered, covered.Size, n-1, name(covered.Size)))
+	}
+}
+
+// checkKeys finds keys used twice. Byte-identical statements are a replay
+// after a crash; different ones are a defect.
+func (r *Report) checkKeys(b *Bundle) {
+	first := make(map[string]int, len(r.Entries))
+	kept := r.Entries[:0]
+	for _, e := range r.Entries {
+		j, seen := first[e.Key]
+		switch {
+		case !seen:
+			first[e.Key] = e.Index
+			kept = append(kept, e)
+		case bytes.Equal(b.Statements[j], b.Statements[e.Index]):
+			r.Duplicates = append(r.Duplicates, [2]int{j, e.Index})
+		default:
+			r.problem(fmt.Errorf("%w: statements %d and %d, key %q", ErrDuplicateKey, j, e.Index, e.Key))
+		}
+	}
+	r.Entries = kept
+}
+
+func eventsOf[T Event](r *Report) []T {
+	var out []T
+	for _, e := range r.Entries {
+		if t, ok := e.Event.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Counts is the number of verified statements of each kind.
+func (r *Report) Counts() map[Kind]int {
+	c := map[Kind]int{}
+	for _, e := range r.Entries {
+		c[e.Event.Kind()]++
+	}
+	return c
+}
+
+// NoticeSummary is what the ledger says about one notice.
+type NoticeSummary struct {
+	Notice string
+	// Told is the number of recipients it was delivered to on some channel;
+	// NeverTold of those it failed for on every channel tried.
+	Told, NeverTold int
+	// First and Last are the first and last delivery.
+	First, Last time.Time
+}
+
+// Notices summarises each notice, by notice id.
+func (r *Report) Notices() []NoticeSummary {
+	told, failed := map[[2]string]bool{}, map[[2]string]bool{}
+	by := map[string]*NoticeSummary{}
+	get := func(id string) *NoticeSummary {
+		if by[id] == nil {
+			by[id] = &NoticeSummary{Notice: id}
+		}
+		return by[id]
+	}
+	for _, d := range eventsOf[*NoticeDelivered](r) {
+		s := get(d.Notice)
+		if k := [2]string{d.Notice, d.Recipient}; !told[k] {
+			told[k] = true
+			s.Told++
+		}
+		if s.First.IsZero() || d.At.Before(s.First) {
+			s.First = d.At
+		}
+		if d.At.After(s.Last) {
+			s.Last = d.At
+		}
+	}
+	for _, f := range eventsOf[*NoticeFailed](r) {
+		if k := [2]string{f.Notice, f.Recipient}; !told[k] && !failed[k] {
+			failed[k] = true
+			get(f.Notice).NeverTold++
+		}
+	}
+	out := make([]NoticeSummary, 0, len(by))
+	for _, id := range slices.Sorted(maps.Keys(by)) {
+		out = append(out, *by[id])
+	}
+	return out
+}
+
+// ToldBefore says whether the recipient was delivered a notice at or before
+// deadline, with every notice statement about them (late ones included).
+// salt nil uses the report's; without any salt nothing can be found.
+func (r *Report) ToldBefore(recipientID string, salt []byte, deadline time.Time) (bool, []Entry) {
+	if salt == nil {
+		salt = r.Salt
+	}
+	if salt == nil {
+		return false, nil
+	}
+	hash, told := RecipientHash(salt, recipientID), false
+	var about []Entry
+	for _, e := range r.Entries {
+		switch ev := e.Event.(type) {
+		case *NoticeDelivered:
+			if ev.Recipient == hash {
+				about = append(about, e)
+				told = told || !ev.At.After(deadline)
+			}
+		case *NoticeFailed:
+			if ev.Recipient == hash {
+				about = append(about, e)
+			}
+		}
+	}
+	return told, about
+}
+
+// RoutingStopped lists the routing switches.
+func (r *Report) RoutingStopped() []*RoutingSwitched { return eventsOf[*RoutingSwitched](r) }
+
+// Exports lists the verified exports.
+func (r *Report) Exports() []*ExportVerified { return eventsOf[*ExportVerified](r) }
+
+// Decisions lists approvals, suspensions, resumes and cancels, in order.
+func (r *Report) Decisions() []Entry {
+	var out []Entry
+	for _, e := range r.Entries {
+		switch e.Event.(type) {
+		case *Approved, *Suspended, *Resumed, *Cancelled:
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// WriteText prints a short report for a person.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	keyName := r.Key
+	if i := strings.LastIndexByte(keyName, '+'); i > 0 {
+		keyName = keyName[:i] // name+hash, without the key itself
+	}
+	last := uint64(0)
+	if n := len(r.Checkpoints); n > 0 {
+		last = r.Checkpoints[n-1].Size
+	}
+	fmt.Fprintf(&b, "ledger %s: %s statements, %d checkpoints (last at size %s)\n", r.Origin, commas(uint64(r.Statements)), len(r.Checkpoints), commas(last))
+	if r.KeyPinned {
+		fmt.Fprintf(&b, "key %s pinned\n", keyName)
+	} else {
+		fmt.Fprintf(&b, "key %s NOT pinned: a bundle re-signed with another key would pass too; pin the operator's key\n", keyName)
+	}
+	if len(r.Problems) == 0 {
+		b.WriteString("all signatures valid, every statement included under a checkpoint, checkpoints consistent\n")
+	} else {
+		fmt.Fprintf(&b, "FAILED: %d problems\n", len(r.Problems))
+		for _, p := range r.Problems[:min(len(r.Problems), 5)] {
+			fmt.Fprintf(&b, "  %v\n", p)
+		}
+	}
+	counts := r.Counts()
+	parts := make([]string, 0, len(counts))
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s %s", k, commas(uint64(counts[k]))))
+	}
+	fmt.Fprintf(&b, "statements: %s\n", strings.Join(parts, ", "))
+	if len(r.Duplicates) > 0 {
+		fmt.Fprintf(&b, "replayed statements (byte-identical, counted once): %d\n", len(r.Duplicates))
+	}
+	for _, n := range r.Notices() {
+		fmt.Fprintf(&b, "notice %s: %s recipients told %s to %s, %s never told\n", n.Notice, commas(uint64(n.Told)),
+			n.First.Format(time.RFC3339), n.Last.Format(time.RFC3339), commas(uint64(n.NeverTold)))
+	}
+	if ex := r.Exports(); len(ex) > 0 {
+		fmt.Fprintf(&b, "exports verified: %d\n", len(ex))
+	}
+	for _, s := range r.RoutingStopped() {
+		fmt.Fprintf(&b, "routing stopped %s (%s, objects changed: %d, cutoff %s)\n", s.At.Format(time.RFC3339), s.Mode, len(s.Objects), s.Cutoff.Format(time.RFC3339))
+	}
+	for _, d := range r.Decisions() {
+		fmt.Fprintf(&b, "%s\n", decision(d.Event))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// decision says what was decided, when, by whom and why, when known.
+func decision(e Event) string {
+	var what, user, reason string
+	switch ev := e.(type) {
+	case *Approved:
+		what, user = "approved "+ev.Step, ev.User
+	case *Suspended:
+		what, user, reason = "suspended", ev.User, ev.Reason
+	case *Resumed:
+		what, user, reason = "resumed", ev.User, ev.Reason
+	case *Cancelled:
+		what, user, reason = "cancelled", ev.User, ev.Reason
+	}
+	s := what + " at " + e.header().At.Format(time.RFC3339)
+	if user != "" {
+		s += " by " + user
+	}
+	if reason != "" {
+		s += ": " + reason
+	}
+	return s
+}
+
+// commas writes n with thousands separators.
+func commas(n uint64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
