@@ -42,8 +42,10 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/exporter"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/endpoint"
+	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/noticeserver"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
@@ -101,6 +103,8 @@ type managerFlags struct {
 	namespace               string
 	handoffURL              string
 	handoffKeySecret        string
+	evidence                bool
+	evidenceKeySecret       string
 	zap                     zap.Options
 }
 
@@ -140,6 +144,8 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.StringVar(&f.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "The installation's own namespace (default: the POD_NAMESPACE variable): where the handoff key Secret and the fetch records live.")
 	fs.StringVar(&f.handoffURL, "handoff-url", "", "Public URL of the handoff endpoint (the \"handoff\" subcommand), e.g. https://export.example.com. Set, withdrawals may give customers personal download links (spec.export.handoff); empty, such withdrawals stall.")
 	fs.StringVar(&f.handoffKeySecret, "handoff-key-secret", endpoint.DefaultKeySecret, "Secret in --namespace holding the key the handoff links are made with; created with a random key when missing.")
+	fs.BoolVar(&f.evidence, "evidence", true, "Keep each withdrawal's signed evidence ledger in --namespace (docs/evidence.md); off without --namespace.")
+	fs.StringVar(&f.evidenceKeySecret, "evidence-key-secret", "region-withdrawal-operator-evidence-key", "Secret in --namespace holding the Ed25519 seed the evidence ledgers are signed with; created with a random seed when missing.")
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -182,13 +188,17 @@ func runManager(args []string) error {
 	if err != nil {
 		return err
 	}
+	evidenceLedger, err := setupEvidence(mgr, f)
+	if err != nil {
+		return err
+	}
 	recorder := mgr.GetEventRecorder("region-withdrawal-controller")
 	// The executors act as each withdrawal's ServiceAccount.
 	tenants := tenant.NewClients(mgr.GetConfig(), mgr.GetClient(), mgr.GetAPIReader(), clk)
 	set, rehearsal := steps.New(steps.Options{
 		Client: tenants.Client(), APIReader: tenants.Reader(), Mapper: mgr.GetRESTMapper(), Clock: clk,
 		Recorder: recorder, Registerer: crmetrics.Registry, Egress: policy, LegacyWebhookHeaders: f.legacyWebhookHeaders, NoticeBackendImage: f.noticeBackendImage,
-		Handoff: hs,
+		Handoff: hs, Evidence: evidenceLedger,
 	})
 	r := &controllers.RegionWithdrawalReconciler{
 		Clock:                   clk,
@@ -202,6 +212,7 @@ func runManager(args []string) error {
 		NoCrossNamespace:        f.noCrossNamespace,
 		MinReminderSpacing:      f.minReminderSpacing,
 		ExecuteTimeout:          f.executeTimeout,
+		Evidence:                evidenceLedger,
 	}
 	if err := targets.WarmUp(mgr); err != nil {
 		return err
@@ -249,6 +260,39 @@ func setupHandoff(mgr ctrl.Manager, f *managerFlags) (*handoff.Service, error) {
 	}
 	return &handoff.Service{Links: handoff.Links{BaseURL: f.handoffURL, Key: key},
 		Reader: records, Namespace: f.namespace, Records: records}, nil
+}
+
+// setupEvidence readies the evidence ledger when --evidence is on and the
+// installation's namespace is known: the signing key (created on first
+// start) and the writer of the ledgers' shards. Nil when off.
+func setupEvidence(mgr ctrl.Manager, f *managerFlags) (*ledger.Ledger, error) {
+	log := ctrl.Log.WithName("setup")
+	if !f.evidence {
+		log.Info("The evidence ledger is off (--evidence=false)")
+		return nil, nil
+	}
+	if f.namespace == "" {
+		log.Info("The evidence ledger is off: --namespace (or POD_NAMESPACE) is not set, and the ledgers live there")
+		return nil, nil
+	}
+	// Uncached, as for the handoff key: the ledgers are read by no one
+	// else, and a cache would hold every ConfigMap of the namespace.
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	key, err := keysecret.Ensure(ctx, direct, f.namespace, f.evidenceKeySecret, "evidence")
+	if err != nil {
+		return nil, fmt.Errorf("the evidence key: %w", err)
+	}
+	l, err := ledger.New(ledger.Options{Client: direct, Reader: direct, Namespace: f.namespace, Key: key})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("The evidence ledger is on", "namespace", f.namespace, "verifierKey", l.VerifierKey())
+	return l, nil
 }
 
 // newManager builds the controller manager the flags describe.

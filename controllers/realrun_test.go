@@ -31,13 +31,52 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/steps"
 )
 
 // realExecutors wires the real executors to the harness's API server and
-// fake clock, as main.go does.
+// fake clock, as main.go does, with the evidence ledger on (kept in the
+// test's namespace, standing for the installation's).
 func (h *harness) realExecutors() {
-	h.r.Executors, _ = steps.New(steps.Options{Client: env.Client, APIReader: env.Client, Mapper: env.Client.RESTMapper(), Clock: h.clock, Recorder: h.rec})
+	l, err := ledger.New(ledger.Options{Client: env.Client, Reader: env.Client, Namespace: h.ns, Key: []byte("an evidence key of 32 bytes.....")})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.ledger = l
+	h.r.Evidence = l
+	h.r.Executors, _ = steps.New(steps.Options{Client: env.Client, APIReader: env.Client, Mapper: env.Client.RESTMapper(), Clock: h.clock, Recorder: h.rec, Evidence: l})
+}
+
+// evidence exports the withdrawal's ledger as `kubectl withdrawal evidence
+// export` does and verifies it against the pinned key.
+func (h *harness) evidence(rw *v1.RegionWithdrawal) *evidence.Report {
+	h.t.Helper()
+	var leaves, checkpoints [][]byte
+	if err := ledger.Shards(h.ctx, env.Client, h.ns, rw.UID, func(cm *corev1.ConfigMap) error {
+		st, err := ledger.State(cm)
+		if err != nil {
+			return err
+		}
+		got, err := ledger.Decode(cm)
+		leaves = append(leaves, got...)
+		for _, c := range st.Checkpoints {
+			checkpoints = append(checkpoints, []byte(c))
+		}
+		return err
+	}); err != nil {
+		h.t.Fatal(err)
+	}
+	b, err := evidence.NewBundle(evidence.Origin(ledger.Withdrawal(rw)), h.ledger.VerifierKey(), h.ledger.Salt(rw.UID), leaves, checkpoints)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	r, err := evidence.Verify(b, evidence.VerifyOptions{Key: h.ledger.VerifierKey()})
+	if err != nil {
+		h.t.Fatalf("the evidence does not verify: %v", err)
+	}
+	return r
 }
 
 // completeExportJob does what the Job controller and the kubelet would: a
@@ -152,6 +191,25 @@ func TestARealRunExportsThenDrainsThenCutsRouting(t *testing.T) {
 	rw = h.get()
 	if rw.Status.Phase != v1.PhaseCompleted {
 		t.Fatalf("phase %s, steps %+v; want Completed", rw.Status.Phase, rw.Status.Steps)
+	}
+
+	// The ledger holds the run, once per event, and verifies.
+	r := h.evidence(rw)
+	counts := r.Counts()
+	for kind, want := range map[evidence.Kind]int{evidence.KindSpec: 1, evidence.KindExportVerified: 1, evidence.KindDrainFinished: 1, evidence.KindRoutingSwitched: 1} {
+		if counts[kind] != want {
+			t.Errorf("%d %s statements, want %d (all: %v)", counts[kind], kind, want, counts)
+		}
+	}
+	if counts[evidence.KindDrainBatch] < 2 {
+		t.Errorf("%d drain batches recorded, want one per batch (2 workloads, one at a time)", counts[evidence.KindDrainBatch])
+	}
+	switched := r.RoutingStopped()
+	if len(switched) != 1 || switched[0].At.Before(cutoff) || len(switched[0].Objects) != 1 || switched[0].Objects[0].Name != "pk-edge" {
+		t.Errorf("routing switched %+v, want pk-edge, no earlier than the cutoff %s", switched, cutoff)
+	}
+	if ex := r.Exports(); len(ex) != 1 || ex[0].SHA256 != strings.Repeat("ab", 32) || strings.Contains(ex[0].Location, "?") {
+		t.Errorf("exports verified %+v, want the one artifact", ex)
 	}
 }
 

@@ -43,6 +43,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
@@ -99,6 +100,9 @@ type RegionWithdrawalReconciler struct {
 	// DefaultExecuteTimeout. One slow recipient source or receiver must
 	// not hold a worker that every other withdrawal needs.
 	ExecuteTimeout time.Duration
+	// Evidence, when set, is the evidence ledger: what each reconcile
+	// counts as done is appended to it before the status says so.
+	Evidence *ledger.Ledger
 }
 
 // DefaultMaxConcurrentReconciles is how many withdrawals are reconciled at

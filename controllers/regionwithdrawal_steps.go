@@ -126,7 +126,18 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	if denied != nil {
 		in.Denied = denied
 	}
-	r.publish(rw, old, summarize.Status(&rw.Status, in), in)
+	updated := summarize.Status(&rw.Status, in)
+	if r.Evidence != nil {
+		// The statements go in before the status that counts what they
+		// record: if this fails, nothing of the reconcile is written, and
+		// the next one finds the same changes (and the executors find their
+		// work done).
+		if err := r.Evidence.Append(ctx, rw, evidenceOf(rw, old, updated, r.Evidence.Salt(rw.UID), now)...); err != nil {
+			rw.Status = *written.Status.DeepCopy()
+			return ctrl.Result{}, written, fmt.Errorf("recording the evidence: %w", err)
+		}
+	}
+	r.publish(rw, old, updated, in)
 	if specErr != nil {
 		return ctrl.Result{}, written, reconcile.TerminalError(specErr)
 	}

@@ -42,6 +42,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/dryrun"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
@@ -89,6 +90,8 @@ type harness struct {
 	key   types.NamespacedName
 	// calls counts Execute calls per action ID, across reconcilers.
 	calls *countingExecutor
+	// ledger is the evidence ledger realExecutors turned on, if it did.
+	ledger *ledger.Ledger
 }
 
 // countingExecutor wraps the rehearsal and counts how often each action is
@@ -131,7 +134,7 @@ func (h *harness) restart() {
 	h.rec = events.NewFakeRecorder(1000)
 	h.r = &RegionWithdrawalReconciler{
 		Client: env.Client, APIReader: env.Client, Recorder: h.rec, Clock: h.clock,
-		Executors: executor.Set{}, Rehearsal: h.calls, Metrics: metrics.New(h.clock),
+		Executors: executor.Set{}, Rehearsal: h.calls, Metrics: metrics.New(h.clock), Evidence: h.ledger,
 	}
 }
 

@@ -107,8 +107,11 @@ type record struct {
 	attempts  int
 	reason    string
 	notBefore time.Time
-	// receipt is the receiver's answer to the last attempt, for the
-	// evidence ledger; the checkpoint does not keep it.
+	// key, at and receipt are for the evidence ledger, which the
+	// checkpoint does not hold: the idempotency key, when the outcome
+	// came, and the receiver's answer to the last attempt.
+	key     string
+	at      time.Time
 	receipt channel.Receipt
 }
 

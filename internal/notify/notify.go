@@ -41,6 +41,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
@@ -108,6 +109,10 @@ type Options struct {
 	// and tells which customers have fetched theirs, for reminders aimed
 	// at those who have not. Nil: a withdrawal that asks for links stalls.
 	Handoff *handoff.Service
+	// Evidence, when set, is the evidence ledger: each batch's deliveries
+	// and permanent failures are appended to it before the checkpoint
+	// counts them.
+	Evidence *ledger.Ledger
 
 	// BatchSize is how many recipients are sent between checkpoints, and
 	// so the most a crash can send twice.

@@ -44,6 +44,8 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
@@ -134,9 +136,63 @@ func counts(r executor.Result) executor.NoticeCounts {
 }
 
 func newExecutor(rec events.EventRecorder, batch int) *notify.Executor {
-	return notify.New(notify.Options{Client: env.Client, Reader: env.Client, Clock: clock.RealClock{}, Egress: egress.Loopback(),
+	return notify.New(executorOptions(rec, batch))
+}
+
+func executorOptions(rec events.EventRecorder, batch int) notify.Options {
+	return notify.Options{Client: env.Client, Reader: env.Client, Clock: clock.RealClock{}, Egress: egress.Loopback(),
 		Recorder: rec, BatchSize: batch, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		InlineRetryMax: 2 * time.Second})
+		InlineRetryMax: 2 * time.Second}
+}
+
+// evidenceKey signs the tests' evidence ledgers.
+var evidenceKey = []byte("the notify tests' evidence key..")
+
+// withEvidence is an executor that appends to an evidence ledger kept in
+// the fixture's namespace, as a new process would: it knows only what the
+// API server holds.
+func (f *fixture) withEvidence(batch int) *notify.Executor {
+	f.t.Helper()
+	l, err := ledger.New(ledger.Options{Client: env.Client, Reader: env.Client, Namespace: f.ns, Key: evidenceKey})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	o := executorOptions(nil, batch)
+	o.Evidence = l
+	return notify.New(o)
+}
+
+// evidence exports the fixture's withdrawal's ledger and verifies it.
+func (f *fixture) evidence() *evidence.Report {
+	f.t.Helper()
+	l, err := ledger.New(ledger.Options{Client: env.Client, Reader: env.Client, Namespace: f.ns, Key: evidenceKey})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var leaves, checkpoints [][]byte
+	if err := ledger.Shards(f.ctx, env.Client, f.ns, f.rw.UID, func(cm *corev1.ConfigMap) error {
+		st, err := ledger.State(cm)
+		if err != nil {
+			return err
+		}
+		got, err := ledger.Decode(cm)
+		leaves = append(leaves, got...)
+		for _, c := range st.Checkpoints {
+			checkpoints = append(checkpoints, []byte(c))
+		}
+		return err
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	b, err := evidence.NewBundle(evidence.Origin(ledger.Withdrawal(f.rw)), l.VerifierKey(), l.Salt(f.rw.UID), leaves, checkpoints)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	r, err := evidence.Verify(b, evidence.VerifyOptions{Key: l.VerifierKey()})
+	if err != nil {
+		f.t.Fatalf("the evidence does not verify: %v", err)
+	}
+	return r
 }
 
 // untilDone calls Execute as the controller would, until Done; it waits
@@ -459,7 +515,7 @@ func TestCrashesResendOnlyTheInFlightBatch(t *testing.T) {
 				crash()
 			}
 		}
-		e := newExecutor(nil, batch) // a new process: it knows only what the API server holds
+		e := f.withEvidence(batch) // a new process: it knows only what the API server holds
 		for range 100 {
 			if _, err := e.Execute(ctx, rw, announcement); err != nil {
 				break
@@ -471,7 +527,7 @@ func TestCrashesResendOnlyTheInFlightBatch(t *testing.T) {
 		crash()
 	}
 	rcv.OnDelivery = nil
-	res := untilDone(t, f.ctx, newExecutor(nil, batch), rw, announcement)
+	res := untilDone(t, f.ctx, f.withEvidence(batch), rw, announcement)
 	if res.Detail.Notice.Sent != recipients || res.Detail.Notice.Failed != 0 {
 		t.Fatalf("after the crashes: %s", res.Message)
 	}
@@ -489,6 +545,33 @@ func TestCrashesResendOnlyTheInFlightBatch(t *testing.T) {
 		t.Fatalf("%d duplicate deliveries after %d crashes, want at most one batch (%d) per crash", dups, crashes, batch)
 	}
 	t.Logf("%d duplicates after %d crashes (batch %d)", dups, crashes, batch)
+
+	// The evidence ledger holds one statement per recipient, whatever the
+	// crashes resent, each with the key the receiver got and its answer.
+	r := f.evidence()
+	byKey := map[string]int{}
+	for _, e := range r.Entries {
+		d, ok := e.Event.(*evidence.NoticeDelivered)
+		if !ok {
+			t.Fatalf("statement %d is a %s, want only deliveries", e.Index, e.Statement.Kind())
+		}
+		if d.Webhook == nil || d.Webhook.Status != 204 {
+			t.Errorf("statement %d: receipt %+v, want the receiver's 204", e.Index, d.Webhook)
+		}
+		byKey[d.IdempotencyKey]++
+	}
+	if r.Statements != recipients || len(r.Duplicates) != 0 {
+		t.Fatalf("%d statements (%d duplicates) for %d recipients, want one each", r.Statements, len(r.Duplicates), recipients)
+	}
+	for i := range recipients {
+		id := fmt.Sprintf("c%05d", i)
+		if k := notify.IdempotencyKey(string(rw.UID), "announcement", id); byKey[k] != 1 {
+			t.Fatalf("%s: %d statements under its key", id, byKey[k])
+		}
+	}
+	if told, _ := r.ToldBefore("c04242", r.Salt, time.Now()); !told {
+		t.Errorf("the ledger does not say c04242 was told")
+	}
 
 	// The status stays small: the per-recipient records are in a few shards.
 	var cms corev1.ConfigMapList

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
@@ -244,6 +245,12 @@ func (p *pass) flush(ctx context.Context) error {
 	out := &records{}
 	jobs := p.render(ctx, items, out)
 	fatal := p.sendAll(ctx, jobs, out)
+	// The evidence goes in before the checkpoint: if the process dies in
+	// between, the batch is sent again with the same keys, and its
+	// statements are found already in the ledger.
+	if err := p.e.o.Evidence.Append(ctx, p.rw, p.evidence(out.recs)...); err != nil {
+		return fmt.Errorf("recording the evidence of notice %s: %w", p.a.NoticeID(), err)
+	}
 	if err := p.e.store.Commit(ctx, p.rw, p.a.NoticeID(), p.st, out.recs); err != nil {
 		return err
 	}
@@ -258,6 +265,37 @@ func (p *pass) flush(ctx context.Context) error {
 		p.exhausted = true
 	}
 	return nil
+}
+
+// evidence is what the ledger records of a batch: each delivery with the
+// receiver's receipt, and each permanent failure. Deferrals are not
+// evidence: the unit is tried again, and its outcome is recorded then.
+func (p *pass) evidence(recs []record) []evidence.Event {
+	if p.e.o.Evidence == nil {
+		return nil
+	}
+	salt := p.e.o.Evidence.Salt(p.rw.UID)
+	out := make([]evidence.Event, 0, len(recs))
+	for _, r := range recs {
+		header := evidence.Header{At: r.at}
+		switch r.kind {
+		case recDelivered:
+			e := &evidence.NoticeDelivered{Header: header, Notice: p.a.NoticeID(),
+				Recipient: evidence.RecipientHash(salt, r.id), Channel: string(r.ch), IdempotencyKey: r.key}
+			switch {
+			case r.receipt.HTTPStatus != 0:
+				e.Webhook = &evidence.WebhookReceipt{Status: r.receipt.HTTPStatus, BodySHA256: r.receipt.AnswerSHA256}
+			case r.receipt.SMTPReply != "":
+				reply := evidence.ParseSMTPReply(r.receipt.SMTPReply)
+				e.Email = &reply
+			}
+			out = append(out, e)
+		case recFailed:
+			out = append(out, &evidence.NoticeFailed{Header: header, Notice: p.a.NoticeID(),
+				Recipient: evidence.RecipientHash(salt, r.id), Channel: string(r.ch), Attempts: r.attempts, Reason: r.reason})
+		}
+	}
+	return out
 }
 
 // records collects the outcomes of a batch from the lanes' workers.
@@ -279,7 +317,7 @@ func (p *pass) render(ctx context.Context, items []*item, out *records) map[chan
 	jobs := map[channel.Name][]*job{}
 	for _, it := range items {
 		if it.units[0].ch == noChannel {
-			out.add(record{kind: recFailed, hash: it.units[0].hash, id: it.r.ID, ch: noChannel,
+			out.add(record{kind: recFailed, hash: it.units[0].hash, id: it.r.ID, key: it.key, ch: noChannel, at: p.e.o.Clock.Now(),
 				reason: "no configured channel reaches this recipient (webhook needs an address in the record or spec.notify.webhook.url; email needs an address and spec.notify.email)"})
 			continue
 		}
@@ -287,7 +325,7 @@ func (p *pass) render(ctx context.Context, items []*item, out *records) map[chan
 		subject, text, html, err := p.renderer.Render(p.a.Notice, d)
 		if err != nil {
 			for _, u := range it.units {
-				out.add(record{kind: recFailed, hash: u.hash, id: it.r.ID, ch: u.ch, reason: capReason(err.Error())})
+				out.add(record{kind: recFailed, hash: u.hash, id: it.r.ID, key: it.key, ch: u.ch, at: p.e.o.Clock.Now(), reason: capReason(err.Error())})
 			}
 			continue
 		}
@@ -379,7 +417,7 @@ func (p *pass) deliver(ctx context.Context, lane *Lane, j *job, hardStop time.Ti
 		return record{}, false
 	}
 	attempts := j.prev
-	base := record{hash: j.u.hash, id: j.msg.Recipient.ID, ch: j.u.ch}
+	base := record{hash: j.u.hash, id: j.msg.Recipient.ID, key: j.msg.Key, ch: j.u.ch}
 	for {
 		if err := lane.Limiter.Wait(ctx); err != nil {
 			return record{}, false
@@ -388,7 +426,7 @@ func (p *pass) deliver(ctx context.Context, lane *Lane, j *job, hardStop time.Ti
 		receipt, err := lane.Sender.Send(actx, j.msg)
 		cancel()
 		attempts++
-		base.attempts, base.receipt = attempts, receipt
+		base.attempts, base.receipt, base.at = attempts, receipt, clk.Now()
 		if err == nil {
 			p.e.metrics.observe(j.u.ch, "delivered")
 			base.kind = recDelivered

@@ -79,14 +79,15 @@ func newRootCommand(o *Options) *cobra.Command {
   kubectl withdrawal approve pakistan drain    let a step that requires approval run
   kubectl withdrawal suspend|resume pakistan   pause or go on
   kubectl withdrawal cancel pakistan           reverse what can be reversed
-  kubectl withdrawal restore pakistan          put back what a deleted withdrawal changed`,
+  kubectl withdrawal restore pakistan          put back what a deleted withdrawal changed
+  kubectl withdrawal evidence export pakistan  the signed evidence ledger, to verify offline`,
 		SilenceUsage: true,
 	}
 	o.Flags.AddFlags(root.PersistentFlags())
 	root.AddCommand(newPlanCommand(o), newStatusCommand(o), newApproveCommand(o),
 		newSetCommand(o, "suspend", "suspended", "Pause a withdrawal: nothing new starts", func(s *v1.RegionWithdrawalSpec) { s.Suspend = true }),
 		newSetCommand(o, "resume", "resumed", "Resume a suspended withdrawal; what fell due meanwhile runs once", func(s *v1.RegionWithdrawalSpec) { s.Suspend = false }),
-		newCancelCommand(o), newRestoreCommand(o))
+		newCancelCommand(o), newRestoreCommand(o), newEvidenceCommand(o))
 	return root
 }
 

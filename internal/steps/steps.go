@@ -33,6 +33,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/drain"
 	"github.com/ops-dev/region-withdrawal-operator/internal/dryrun"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
@@ -71,6 +72,9 @@ type Options struct {
 	// get personal download links, and reminders can go to those who have
 	// not fetched their archive.
 	Handoff *handoff.Service
+	// Evidence, when set, is the evidence ledger, which the notify step
+	// appends each batch's deliveries to.
+	Evidence *ledger.Ledger
 }
 
 // New returns the executor of every step, and the rehearsal.
@@ -86,7 +90,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 			Exports: func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
 				return export.Artifacts(ctx, o.APIReader, rw)
 			},
-			Handoff: o.Handoff,
+			Handoff: o.Handoff, Evidence: o.Evidence,
 		}),
 		v1.StepExport:  exports,
 		v1.StepDrain:   drain.New(o.Client, o.APIReader, resolver, o.Clock, o.Recorder),

@@ -75,6 +75,10 @@ app.kubernetes.io/component: handoff
 {{- printf "%s-handoff-key" (include "rwo.fullname" .) }}
 {{- end }}
 
+{{- define "rwo.evidence.keySecret" -}}
+{{- printf "%s-evidence-key" (include "rwo.fullname" .) }}
+{{- end }}
+
 {{/* handoff.publicURL, required with handoff.enabled. */}}
 {{- define "rwo.handoff.publicURL" -}}
 {{- required "handoff.publicURL is required when handoff.enabled is true: the base URL customers reach the handoff endpoint at, e.g. https://export.example.com" .Values.handoff.publicURL }}

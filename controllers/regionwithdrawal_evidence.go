@@ -1,0 +1,139 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+)
+
+// evidenceOf is what the evidence ledger records of one reconcile: what the
+// change from old to updated status counts as done, and what a new spec
+// asks. It is appended before updated is written, so a crash in between
+// finds the same changes again, whose statements are already there (their
+// keys are the same). Notices record their own deliveries, batch by batch.
+func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus, salt []byte, now time.Time) []evidence.Event {
+	at := func(t time.Time) evidence.Header { return evidence.Header{At: t} }
+	var out []evidence.Event
+
+	// A spec change: its digest, and what a person asked of it. Only a new
+	// generation is looked at, so an idle reconcile appends nothing.
+	if rw.Generation != old.ObservedGeneration {
+		spec, _ := json.Marshal(rw.Spec)
+		sum := sha256.Sum256(spec)
+		out = append(out, &evidence.SpecRecorded{Header: at(now), Generation: rw.Generation, SpecSHA256: hex.EncodeToString(sum[:])})
+		for _, step := range rw.Spec.Approvals {
+			// The API server does not say who changed a spec field; the
+			// statement records when the operator saw the approval.
+			out = append(out, &evidence.Approved{Header: at(now), Step: string(step)})
+		}
+		suspended := old.Phase == v1.PhaseSuspended
+		switch {
+		case rw.Spec.Suspend && !suspended:
+			out = append(out, &evidence.Suspended{Header: at(now), Generation: rw.Generation})
+		case !rw.Spec.Suspend && suspended:
+			out = append(out, &evidence.Resumed{Header: at(now), Generation: rw.Generation})
+		}
+		if rw.Spec.Cancel {
+			out = append(out, &evidence.Cancelled{Header: at(now)})
+		}
+	}
+
+	for i := range updated.Steps {
+		s := &updated.Steps[i]
+		if s.DryRun {
+			continue
+		}
+		before := planner.StepStatus(old, s.Name)
+		finishedNow := s.FinishedAt != nil && (before == nil || before.FinishedAt == nil) && s.State == v1.StepSucceeded
+		switch s.Name {
+		case v1.StepExport:
+			out = append(out, exportsVerified(before, s, salt)...)
+		case v1.StepDrain:
+			if d := s.Drain; d != nil && d.LastBatchAt != nil && (before == nil || before.Drain == nil || !d.LastBatchAt.Equal(before.Drain.LastBatchAt)) {
+				out = append(out, &evidence.DrainBatch{Header: at(d.LastBatchAt.Time), Drained: int(d.Drained), Total: int(d.Workloads)})
+			}
+			if finishedNow {
+				out = append(out, &evidence.DrainFinished{Header: at(s.FinishedAt.Time), Workloads: objects(s.Plan), Total: total(s.Plan)})
+			}
+		case v1.StepRouting:
+			if finishedNow {
+				mode := ""
+				if rw.Spec.Routing != nil {
+					mode = string(rw.Spec.Routing.Mode)
+				}
+				out = append(out, &evidence.RoutingSwitched{Header: at(s.FinishedAt.Time),
+					Mode: mode, Objects: objects(s.Plan), Total: total(s.Plan), Cutoff: rw.Spec.Cutoff.Time})
+			}
+		}
+	}
+	return out
+}
+
+// exportsVerified records each artifact verified since before.
+func exportsVerified(before, s *v1.StepStatus, salt []byte) []evidence.Event {
+	if s.Export == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	if before != nil && before.Export != nil {
+		for _, a := range before.Export.Artifacts {
+			if a.VerifiedAt != nil {
+				seen[a.Target+"\x00"+a.Recipient] = true
+			}
+		}
+	}
+	var out []evidence.Event
+	for _, a := range s.Export.Artifacts {
+		if a.VerifiedAt == nil || seen[a.Target+"\x00"+a.Recipient] {
+			continue
+		}
+		e := &evidence.ExportVerified{Header: evidence.Header{At: a.VerifiedAt.Time},
+			Target: a.Target, Location: a.Location, Bytes: a.Bytes, SHA256: a.SHA256}
+		if a.Recipient != "" {
+			e.Customer = evidence.RecipientHash(salt, a.Recipient)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// objects names what a step touched, as far as its plan lists them.
+func objects(p *v1.StepPlan) []evidence.ObjectRef {
+	if p == nil {
+		return nil
+	}
+	out := make([]evidence.ObjectRef, 0, len(p.Objects))
+	for _, o := range p.Objects {
+		out = append(out, evidence.ObjectRef{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name})
+	}
+	return out
+}
+
+// total counts what a step touched.
+func total(p *v1.StepPlan) int {
+	if p == nil {
+		return 0
+	}
+	return int(max(p.ObjectCount, int32(len(p.Objects))))
+}

@@ -1,0 +1,115 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
+	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
+)
+
+// TestEvidenceExportAndVerify exports a ledger the operator wrote, verifies
+// it offline, answers an auditor's question both ways, and refuses a bundle
+// whose statement was changed or whose key is not the pinned one.
+func TestEvidenceExportAndVerify(t *testing.T) {
+	ctx := context.Background()
+	setup(t, "evidence")
+	operatorNS := "evidence-operator"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := keysecret.Ensure(ctx, env.Client, operatorNS, "region-withdrawal-operator-evidence-key", "evidence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.New(ledger.Options{Client: env.Client, Reader: env.Client, Namespace: operatorNS, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := get(t, "evidence")
+	salt := l.Salt(rw.UID)
+	told := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	if err := l.Append(ctx, rw,
+		&evidence.SpecRecorded{Header: evidence.Header{At: told.Add(-time.Hour)}, Generation: 1, SpecSHA256: strings.Repeat("0", 64)},
+		&evidence.NoticeDelivered{Header: evidence.Header{At: told}, Notice: "announcement", Recipient: evidence.RecipientHash(salt, "c1"),
+			Channel: "email", IdempotencyKey: strings.Repeat("1", 64), Email: &evidence.EmailReceipt{Code: 250, Text: "2.0.0 Ok: queued as 4BZ7Q2", QueueID: "4BZ7Q2"}},
+	); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "germany.evidence.json")
+	out, err := run(t, "evidence", "evidence", "export", "germany", "--operator-namespace", operatorNS, "--with-salt", "-f", file)
+	if err != nil || !strings.Contains(out, "2 statements") {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	pin := "--key=" + l.VerifierKey()
+	out, err = run(t, "evidence", "evidence", "verify", file, pin, "--recipient", "c1", "--before", "2026-03-01T10:00:00Z")
+	if err != nil || !strings.Contains(out, "c1 was told before 2026-03-01T10:00:00Z") {
+		t.Fatalf("verify, c1 told before 10:00: %v\n%s", err, out)
+	}
+	t.Logf("kubectl withdrawal evidence verify:\n%s", out)
+	out, err = run(t, "evidence", "evidence", "verify", file, pin, "--recipient", "c1", "--before", "2026-03-01T08:00:00Z")
+	if !errors.Is(err, errNotTold) {
+		t.Fatalf("verify, c1 told before 08:00: %v, want %v\n%s", err, errNotTold, out)
+	}
+	out, err = run(t, "evidence", "evidence", "verify", file, pin, "--recipient", "c2", "--before", "2026-03-01T10:00:00Z")
+	if !errors.Is(err, errNotTold) {
+		t.Fatalf("verify, c2 never told: %v, want %v\n%s", err, errNotTold, out)
+	}
+
+	// Another key pinned: refused.
+	other, err := evidence.NewSigner(ledger.KeyName, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "evidence", "evidence", "verify", file, "--key="+other.VerifierKey()); !errors.Is(err, evidence.ErrKeyMismatch) {
+		t.Errorf("verify with another key pinned: %v, want %v\n%s", err, evidence.ErrKeyMismatch, out)
+	}
+	// The queue id changed in the bundle: refused.
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := evidence.ReadBundle(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle.Statements[1] = bytes.Replace(bundle.Statements[1], []byte(`"payload":"`), []byte(`"payload":"A`), 1)
+	var tampered bytes.Buffer
+	if err := evidence.WriteBundle(&tampered, bundle); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, tampered.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "evidence", "evidence", "verify", file, pin); err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Errorf("verify of a tampered bundle: %v, want it refused\n%s", err, out)
+	}
+}
