@@ -41,8 +41,8 @@ import (
 
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
-	"github.com/ops-dev/region-withdrawal-operator/internal/export/exporter"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export/exporter"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/endpoint"
 	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"

@@ -48,6 +48,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -179,10 +181,20 @@ func ShardName(uid types.UID, shard int) string {
 	return fmt.Sprintf("evidence-%s-%d", uid, shard)
 }
 
-// Selector selects a withdrawal's shards.
-func Selector(uid types.UID) client.MatchingLabels {
-	return client.MatchingLabels{executor.LabelWithdrawalUID: string(uid)}
+// Selector selects a withdrawal's shards: its other records (notice
+// checkpoints, route snapshots) carry its UID too, and may share the
+// namespace when the withdrawal lives in the installation's.
+func Selector(uid types.UID) client.ListOption {
+	return client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(labels.Set{executor.LabelWithdrawalUID: string(uid)}).Add(hasShard)}
 }
+
+var hasShard = func() labels.Requirement {
+	r, err := labels.NewRequirement(LabelShard, selection.Exists, nil)
+	if err != nil {
+		panic(err)
+	}
+	return *r
+}()
 
 func keyHash(key string) uint64 {
 	sum := sha256.Sum256([]byte(key))
