@@ -421,7 +421,7 @@ func TestHandoffEndpoint(t *testing.T) {
 			}
 			if o.GetKind() == "Deployment" {
 				for _, a := range deployment(t, o).Spec.Template.Spec.Containers[0].Args {
-					if strings.HasPrefix(a, "--handoff") || strings.HasPrefix(a, "--namespace=") {
+					if strings.HasPrefix(a, "--handoff") {
 						t.Errorf("the operator gets %s without handoff.enabled", a)
 					}
 				}
@@ -619,8 +619,16 @@ func TestHandoffEndpoint(t *testing.T) {
 				secret(mgr, tc.ns, "delete", keySecret, false),
 				secret(mgr, tenant, "create", "", false),
 				secret(mgr, tenant, "get", keySecret, false),
-				configMaps(mgr, tc.ns, "create", false),
 				configMaps(mgr, tenant, "list", false),
+				// The evidence ledger (on by default): its key by name, its
+				// shards written in the release namespace only.
+				secret(mgr, tc.ns, "get", fullname+"-evidence-key", true),
+				configMaps(mgr, tc.ns, "create", true),
+				configMaps(mgr, tc.ns, "update", true),
+				configMaps(mgr, tc.ns, "delete", false),
+				configMaps(mgr, tenant, "create", false),
+				configMaps(mgr, tenant, "update", false),
+				secret(ep, tc.ns, "get", fullname+"-evidence-key", false),
 			}
 			cs := kubernetes.NewForConfigOrDie(env.Config)
 			allowed := func(ck check) bool {
@@ -649,6 +657,40 @@ func TestHandoffEndpoint(t *testing.T) {
 						t.Errorf("%s may %s %s %s/%s: %v, want %v", ck.user, ck.attr.Verb, ck.attr.Resource, ck.attr.Namespace, ck.attr.Name, got, want)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestEvidenceLedger: the ledger is on by default, with its key Secret named
+// for the release and a Role in the release namespace only; off, neither.
+func TestEvidenceLedger(t *testing.T) {
+	const fullname = "rwo-region-withdrawal-operator"
+	for _, tc := range []struct {
+		name     string
+		sets     []string
+		wantArgs []string
+		wantRole bool
+	}{
+		{name: "on by default", wantRole: true,
+			wantArgs: []string{"--evidence=true", "--evidence-key-secret=" + fullname + "-evidence-key", "--namespace=evidence-a"}},
+		{name: "off", sets: []string{"evidence.enabled=false"}, wantArgs: []string{"--evidence=false"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			roles := 0
+			for _, o := range render(t, "evidence-a", tc.sets...) {
+				switch {
+				case o.GetKind() == "Deployment" && o.GetName() == fullname:
+					wantArgs(t, deployment(t, o), tc.wantArgs...)
+				case strings.HasSuffix(o.GetName(), "-manager-evidence"):
+					roles++
+					if o.GetKind() != "Role" && o.GetKind() != "RoleBinding" {
+						t.Errorf("%s %s: the evidence grants must be namespaced", o.GetKind(), o.GetName())
+					}
+				}
+			}
+			if got := roles == 2; got != tc.wantRole {
+				t.Errorf("%d evidence Role objects rendered; want a Role and its binding: %v", roles, tc.wantRole)
 			}
 		})
 	}

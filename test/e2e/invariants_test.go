@@ -31,12 +31,16 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
+	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
@@ -44,17 +48,21 @@ import (
 // against what the receivers got and what the API server recorded in its
 // audit log, never against what the operator says it did alone.
 
+// received is what the receivers saw: notice id -> recipient -> the
+// distinct keys it arrived with (the idempotency key for a webhook, the
+// Message-Id for a mail).
+type received map[string]map[string]map[string]bool
+
 // checkNotices: every recipient has every notice, a duplicate only under
 // the same idempotency key, and the status counts equal what the receivers
-// saw.
-func checkNotices(t *testing.T, rw *v1.RegionWithdrawal, hook *testsrv.Webhook, smtp *testsrv.SMTP) {
+// saw. It returns what they saw.
+func checkNotices(t *testing.T, rw *v1.RegionWithdrawal, hook *testsrv.Webhook, smtp *testsrv.SMTP) received {
 	t.Helper()
 	failedBefore := t.Failed()
 	if rw.Status.Notify == nil {
 		t.Fatal("no notify status")
 	}
-	// notice id -> recipient -> the distinct keys it arrived with.
-	got := map[string]map[string]map[string]bool{}
+	got := received{}
 	add := func(notice, recipient, key string) {
 		if got[notice] == nil {
 			got[notice] = map[string]map[string]bool{}
@@ -114,9 +122,103 @@ func checkNotices(t *testing.T, rw *v1.RegionWithdrawal, hook *testsrv.Webhook, 
 		t.Errorf("notices by kind %v, want one announcement, at least one reminder, one final notice", kinds)
 	}
 	if t.Failed() && !failedBefore {
-		return // the failures above say what broke
+		return got // the failures above say what broke
 	}
 	t.Logf("invariant: %d notices (%v), each received by all %d recipients once per key", len(rw.Status.Notify.Notices), kinds, len(ids))
+	return got
+}
+
+// checkEvidence: the evidence ledger verifies against the operator's key,
+// and holds one statement per delivery the receivers saw (per notice,
+// recipient and channel), none missing and none extra, each webhook
+// delivery's under the key the receiver got; and one routing switch, no
+// earlier than the cutoff.
+func checkEvidence(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, got received) {
+	t.Helper()
+	ctx := context.Background()
+	key, err := keysecret.Read(ctx, c, rw.Namespace, evidenceKeySecret)
+	if err != nil {
+		t.Fatalf("the evidence key: %v", err)
+	}
+	l, err := ledger.New(ledger.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaves, checkpoints [][]byte
+	if err := ledger.Shards(ctx, c, rw.Namespace, rw.UID, func(cm *corev1.ConfigMap) error {
+		st, err := ledger.State(cm)
+		if err != nil {
+			return err
+		}
+		got, err := ledger.Decode(cm)
+		leaves = append(leaves, got...)
+		for _, cp := range st.Checkpoints {
+			checkpoints = append(checkpoints, []byte(cp))
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	salt := l.Salt(rw.UID)
+	b, err := evidence.NewBundle(evidence.Origin(ledger.Withdrawal(rw)), l.VerifierKey(), salt, leaves, checkpoints)
+	if err != nil {
+		t.Fatalf("exporting the evidence: %v", err)
+	}
+	r, err := evidence.Verify(b, evidence.VerifyOptions{Key: l.VerifierKey()})
+	if err != nil {
+		t.Fatalf("the evidence does not verify: %v", err)
+	}
+
+	// recipient hash -> id, for every recipient the receivers saw.
+	ids := map[string]string{}
+	for _, byRecipient := range got {
+		for id := range byRecipient {
+			ids[evidence.RecipientHash(salt, id)] = id
+		}
+	}
+	recorded := received{}
+	for _, e := range r.Entries {
+		d, ok := e.Event.(*evidence.NoticeDelivered)
+		if !ok {
+			continue
+		}
+		id, known := ids[d.Recipient]
+		if !known {
+			t.Errorf("statement %d records a delivery of %s to a recipient no receiver saw", e.Index, d.Notice)
+			continue
+		}
+		if recorded[d.Notice] == nil {
+			recorded[d.Notice] = map[string]map[string]bool{}
+		}
+		if recorded[d.Notice][id] == nil {
+			recorded[d.Notice][id] = map[string]bool{}
+		}
+		recorded[d.Notice][id][d.Channel] = true
+		if d.Channel == "webhook" && !got[d.Notice][id][d.IdempotencyKey] {
+			t.Errorf("statement %d: %s got %s under keys %v, not the recorded %s", e.Index, id, d.Notice, got[d.Notice][id], d.IdempotencyKey)
+		}
+		if d.Webhook == nil && d.Email == nil {
+			t.Errorf("statement %d: a delivery without the receiver's receipt", e.Index)
+		}
+	}
+	deliveries := 0
+	for notice, byRecipient := range got {
+		for id := range byRecipient {
+			deliveries++
+			if len(recorded[notice][id]) != 1 {
+				t.Errorf("notice %s to %s: %d statements in the ledger, want 1", notice, id, len(recorded[notice][id]))
+			}
+		}
+	}
+	switched := r.RoutingStopped()
+	if len(switched) != 1 || switched[0].At.Before(rw.Spec.Cutoff.Time.Truncate(time.Second)) {
+		t.Errorf("routing switches in the ledger %+v, want one, no earlier than the cutoff %s", switched, rw.Spec.Cutoff.Time)
+	}
+	if r.Counts()[evidence.KindDrainFinished] != 1 {
+		t.Errorf("statements %v, want one drain-finished", r.Counts())
+	}
+	t.Logf("invariant: the evidence ledger verifies: %d statements (%v) under %d checkpoints, one per delivery the receivers saw (%d)",
+		r.Statements, r.Counts(), len(r.Checkpoints), deliveries)
 }
 
 func twoDigits(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10)) }

@@ -131,6 +131,9 @@ const (
 
 var scenarioApps = []string{"messaging", "gateway", "media"}
 
+// evidenceKeySecret is the evidence key the scenarios' operators sign with.
+const evidenceKeySecret = "e2e-evidence-key"
+
 func runScenario(t *testing.T, sc scenario) {
 	ctx := context.Background()
 	c := newClient(t)
@@ -172,7 +175,9 @@ func runScenario(t *testing.T, sc scenario) {
 		}
 	}
 
-	args := []string{"--watch-namespaces=" + ns}
+	// The scenario's namespace stands for the installation's: the evidence
+	// ledger and its key live there.
+	args := []string{"--watch-namespaces=" + ns, "--namespace=" + ns, "--evidence-key-secret=" + evidenceKeySecret}
 	if sc.replicas > 1 || sc.leaderElect {
 		args = append(args, "--leader-elect", "--leader-election-namespace="+ns)
 	}
@@ -263,7 +268,8 @@ func runScenario(t *testing.T, sc scenario) {
 	stopRun()
 	bg.Wait()
 
-	checkNotices(t, &got, hook, mail)
+	received := checkNotices(t, &got, hook, mail)
+	checkEvidence(t, c, &got, received)
 	checkDrainAndRouting(t, c, &got, w, sc.routingBound)
 	for _, op := range w.ops {
 		if out := op.out.String(); strings.Contains(out, "panic:") {
