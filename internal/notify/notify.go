@@ -308,6 +308,9 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 
 	p := &pass{ctx: ctx, e: e, rw: rw, a: a, st: r.state, renderer: renderer, stopping: stopping,
 		deadline: e.o.Clock.Now().Add(e.o.CallBudget)}
+	if e.o.Evidence != nil {
+		p.salt = e.o.Evidence.Salt(rw.UID)
+	}
 	if !stopping && e.o.Exports != nil {
 		// Read once for the whole list, not once per recipient: with more
 		// exports than status holds, this reads their ConfigMaps.

@@ -18,6 +18,7 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -27,6 +28,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
@@ -64,6 +66,8 @@ type pass struct {
 	firstFailure                  string
 	dueLeft                       bool
 	earliest                      time.Time
+	// salt hashes recipient ids in the evidence ledger; nil when it is off.
+	salt []byte
 }
 
 // item is one recipient with the deliveries still due.
@@ -248,7 +252,10 @@ func (p *pass) flush(ctx context.Context) error {
 	// The evidence goes in before the checkpoint: if the process dies in
 	// between, the batch is sent again with the same keys, and its
 	// statements are found already in the ledger.
-	if err := p.e.o.Evidence.Append(ctx, p.rw, p.evidence(out.recs)...); err != nil {
+	if err := errors.Join(out.sealErrs...); err != nil {
+		return fmt.Errorf("recording the evidence of notice %s: %w", p.a.NoticeID(), err)
+	}
+	if err := p.e.o.Evidence.AppendSealed(ctx, p.rw, out.sealed...); err != nil {
 		return fmt.Errorf("recording the evidence of notice %s: %w", p.a.NoticeID(), err)
 	}
 	if err := p.e.store.Commit(ctx, p.rw, p.a.NoticeID(), p.st, out.recs); err != nil {
@@ -267,47 +274,62 @@ func (p *pass) flush(ctx context.Context) error {
 	return nil
 }
 
-// evidence is what the ledger records of a batch: each delivery with the
-// receiver's receipt, and each permanent failure. Deferrals are not
+// evidenceOf is what the ledger records of one outcome: a delivery with
+// the receiver's receipt, or a permanent failure. A deferral is no
 // evidence: the unit is tried again, and its outcome is recorded then.
-func (p *pass) evidence(recs []record) []evidence.Event {
-	if p.e.o.Evidence == nil {
-		return nil
+func (p *pass) evidenceOf(r record) evidence.Event {
+	salt := p.salt
+	header := evidence.Header{At: r.at}
+	switch r.kind {
+	case recDelivered:
+		e := &evidence.NoticeDelivered{Header: header, Notice: p.a.NoticeID(),
+			Recipient: evidence.RecipientHash(salt, r.id), Channel: string(r.ch), IdempotencyKey: r.key}
+		switch {
+		case r.receipt.HTTPStatus != 0:
+			e.Webhook = &evidence.WebhookReceipt{Status: r.receipt.HTTPStatus, BodySHA256: r.receipt.AnswerSHA256}
+		case r.receipt.SMTPReply != "":
+			reply := evidence.ParseSMTPReply(r.receipt.SMTPReply)
+			e.Email = &reply
+		}
+		return e
+	case recFailed:
+		return &evidence.NoticeFailed{Header: header, Notice: p.a.NoticeID(),
+			Recipient: evidence.RecipientHash(salt, r.id), Channel: string(r.ch), Attempts: r.attempts, Reason: r.reason}
 	}
-	salt := p.e.o.Evidence.Salt(p.rw.UID)
-	out := make([]evidence.Event, 0, len(recs))
-	for _, r := range recs {
-		header := evidence.Header{At: r.at}
-		switch r.kind {
-		case recDelivered:
-			e := &evidence.NoticeDelivered{Header: header, Notice: p.a.NoticeID(),
-				Recipient: evidence.RecipientHash(salt, r.id), Channel: string(r.ch), IdempotencyKey: r.key}
-			switch {
-			case r.receipt.HTTPStatus != 0:
-				e.Webhook = &evidence.WebhookReceipt{Status: r.receipt.HTTPStatus, BodySHA256: r.receipt.AnswerSHA256}
-			case r.receipt.SMTPReply != "":
-				reply := evidence.ParseSMTPReply(r.receipt.SMTPReply)
-				e.Email = &reply
-			}
-			out = append(out, e)
-		case recFailed:
-			out = append(out, &evidence.NoticeFailed{Header: header, Notice: p.a.NoticeID(),
-				Recipient: evidence.RecipientHash(salt, r.id), Channel: string(r.ch), Attempts: r.attempts, Reason: r.reason})
+	return nil
+}
+
+// records collects the outcomes of a batch from the lanes' workers, and
+// their sealed evidence: each worker seals the statement of the outcome it
+// got, so the signatures are made while other deliveries wait on the
+// network, not after the batch.
+type records struct {
+	mu       sync.Mutex
+	recs     []record
+	sealed   []ledger.Sealed
+	sealErrs []error
+}
+
+func (r *records) add(p *pass, rec record) {
+	var (
+		sealed ledger.Sealed
+		err    error
+		e      evidence.Event
+	)
+	if p.e.o.Evidence != nil {
+		if e = p.evidenceOf(rec); e != nil {
+			sealed, err = p.e.o.Evidence.Seal(p.rw, e)
 		}
 	}
-	return out
-}
-
-// records collects the outcomes of a batch from the lanes' workers.
-type records struct {
-	mu   sync.Mutex
-	recs []record
-}
-
-func (r *records) add(rec record) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.recs = append(r.recs, rec)
-	r.mu.Unlock()
+	switch {
+	case err != nil:
+		r.sealErrs = append(r.sealErrs, err)
+	case e != nil:
+		r.sealed = append(r.sealed, sealed)
+	}
 }
 
 // render renders each item's notice once and makes one job per channel
@@ -317,7 +339,7 @@ func (p *pass) render(ctx context.Context, items []*item, out *records) map[chan
 	jobs := map[channel.Name][]*job{}
 	for _, it := range items {
 		if it.units[0].ch == noChannel {
-			out.add(record{kind: recFailed, hash: it.units[0].hash, id: it.r.ID, key: it.key, ch: noChannel, at: p.e.o.Clock.Now(),
+			out.add(p, record{kind: recFailed, hash: it.units[0].hash, id: it.r.ID, key: it.key, ch: noChannel, at: p.e.o.Clock.Now(),
 				reason: "no configured channel reaches this recipient (webhook needs an address in the record or spec.notify.webhook.url; email needs an address and spec.notify.email)"})
 			continue
 		}
@@ -325,7 +347,7 @@ func (p *pass) render(ctx context.Context, items []*item, out *records) map[chan
 		subject, text, html, err := p.renderer.Render(p.a.Notice, d)
 		if err != nil {
 			for _, u := range it.units {
-				out.add(record{kind: recFailed, hash: u.hash, id: it.r.ID, key: it.key, ch: u.ch, at: p.e.o.Clock.Now(), reason: capReason(err.Error())})
+				out.add(p, record{kind: recFailed, hash: u.hash, id: it.r.ID, key: it.key, ch: u.ch, at: p.e.o.Clock.Now(), reason: capReason(err.Error())})
 			}
 			continue
 		}
@@ -366,7 +388,7 @@ func (p *pass) sendAll(ctx context.Context, jobs map[channel.Name][]*job, out *r
 						fatal.CompareAndSwap(nil, &err)
 						cancel(err)
 					}); ok {
-						out.add(r)
+						out.add(p, r)
 					}
 				}
 			})

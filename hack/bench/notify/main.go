@@ -17,7 +17,9 @@ limitations under the License.
 // Command notify benchmarks the notify executor against envtest and a
 // loopback HTTPS webhook receiver: deliveries per second, peak memory of
 // this process (VmHWM, reset between phases) and requests to the API server
-// per 1,000 recipients, for the batched, checkpointing executor and for a
+// per 1,000 recipients, for the batched, checkpointing executor (without
+// and with the evidence ledger, whose cost per 100,000 deliveries it
+// prints: time, bytes, API requests, and the time to verify it) and for a
 // plain sender that sends one recipient at a time and records each delivery
 // with one API request.
 //
@@ -49,6 +51,8 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/webhook"
@@ -178,35 +182,37 @@ func run() error {
 		return fmt.Errorf("plain sender: %w", err)
 	}
 
-	resetPeak()
-	requests.Store(0)
-	delivered.Store(0)
-	e := notify.New(notify.Options{Client: c, Reader: c, Clock: clock.RealClock{}, Egress: egress.Loopback()})
-	start := time.Now()
-	calls := 0
-	for {
-		calls++
-		res, err := e.Execute(ctx, rw, a)
-		if err != nil {
-			return err
-		}
-		// The controller writes the counts into status after each call.
-		counts := *res.Detail.Notice
-		if err := patchStatus(ctx, c, rw, counts.Recipients, counts.Sent, counts.Failed); err != nil {
-			return err
-		}
-		if res.Done {
-			if counts.Sent != int64(*n) {
-				return fmt.Errorf("done with %s", res.Message)
-			}
-			break
-		}
+	batched, calls, err := runBatched(ctx, c, rw, a, *n, nil, &requests, &delivered)
+	if err != nil {
+		return err
 	}
-	batched := figures{name: "batched executor", recipients: *n, elapsed: time.Since(start), requests: requests.Load(), peakKiB: peak()}
+
+	// The same notice of a second withdrawal (the same recipients), with
+	// the evidence ledger on: one signed statement per delivery, appended
+	// before each batch's checkpoint.
+	evidenceRW := rw.DeepCopy()
+	evidenceRW.ObjectMeta = metav1.ObjectMeta{Name: "pakistan-evidence", Namespace: namespace}
+	evidenceRW.Status = v1.RegionWithdrawalStatus{}
+	if err := c.Create(ctx, evidenceRW); err != nil {
+		return err
+	}
+	l, err := ledger.New(ledger.Options{Client: c, Reader: c, Namespace: namespace, Key: []byte("the notify benchmark's evidence key")})
+	if err != nil {
+		return err
+	}
+	withLedger, _, err := runBatched(ctx, c, evidenceRW, a, *n, l, &requests, &delivered)
+	if err != nil {
+		return err
+	}
+	withLedger.name = "batched executor, evidence ledger on"
+	cost, err := ledgerCost(ctx, c, evidenceRW, l)
+	if err != nil {
+		return err
+	}
 
 	fmt.Printf("notify benchmark: %d recipients by webhook to a loopback HTTPS receiver (envtest API server), two in three in Urdu templates\n\n", *n)
 	fmt.Printf("%-34s %12s %14s %18s %14s\n", "", "recipients", "deliveries/s", "API req / 1,000", "peak MiB")
-	for _, f := range []figures{batched, plain} {
+	for _, f := range []figures{batched, withLedger, plain} {
 		fmt.Printf("%-34s %12d %14.0f %18.1f %14.1f\n", f.name, f.recipients, f.rate(), f.perK(), float64(f.peakKiB)/1024)
 	}
 	fmt.Printf("\nbatched / plain: %.1fx deliveries/s, %.1fx fewer API requests per 1,000 recipients\n",
@@ -214,7 +220,91 @@ func run() error {
 	fmt.Printf("batched: %d Execute calls, %d receiver deliveries (duplicates: %d)\n", calls, delivered.Load(), delivered.Load()-int64(*n))
 	fmt.Printf("goals: >= 5000 deliveries/s: %v; < 150 MiB: %v; a handful of API requests per 1,000: %.1f\n",
 		batched.rate() >= 5000, float64(batched.peakKiB)/1024 < 150, batched.perK())
+
+	per100k := 100000 / float64(*n)
+	fmt.Printf("\nevidence ledger: %d statements in %d shards, %.1f MiB stored (%.0f bytes per statement), %d checkpoints\n",
+		cost.statements, cost.shards, float64(cost.bytes)/(1<<20), float64(cost.bytes)/float64(cost.statements), cost.checkpoints)
+	fmt.Printf("evidence ledger per 100,000 deliveries: %.2fs more (%.1fs with, %.1fs without), %.1f MiB, %.0f more API requests (%d with, %d without)\n",
+		(withLedger.elapsed-batched.elapsed).Seconds()*per100k, withLedger.elapsed.Seconds()*per100k, batched.elapsed.Seconds()*per100k,
+		float64(cost.bytes)/(1<<20)*per100k, float64(withLedger.requests-batched.requests)*per100k, withLedger.requests, batched.requests)
+	fmt.Printf("evidence ledger: exported and verified offline (signatures, every checkpoint's root, consistency, inclusion) in %s (read %s, verify %s)\n",
+		(cost.read + cost.verify).Round(time.Millisecond), cost.read.Round(time.Millisecond), cost.verify.Round(time.Millisecond))
+	fmt.Printf("goal with the ledger on: >= 5000 deliveries/s: %v (%.0f/s)\n", withLedger.rate() >= 5000, withLedger.rate())
 	return nil
+}
+
+// runBatched sends the notice to n recipients with the notify executor
+// (appending to l when it is set), writing the counts to status after each
+// call as the controller does.
+func runBatched(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a planner.Action, n int, l *ledger.Ledger, requests, delivered *atomic.Int64) (figures, int, error) {
+	resetPeak()
+	requests.Store(0)
+	delivered.Store(0)
+	e := notify.New(notify.Options{Client: c, Reader: c, Clock: clock.RealClock{}, Egress: egress.Loopback(), Evidence: l})
+	start := time.Now()
+	calls := 0
+	for {
+		calls++
+		res, err := e.Execute(ctx, rw, a)
+		if err != nil {
+			return figures{}, 0, err
+		}
+		// The controller writes the counts into status after each call.
+		counts := *res.Detail.Notice
+		if err := patchStatus(ctx, c, rw, counts.Recipients, counts.Sent, counts.Failed); err != nil {
+			return figures{}, 0, err
+		}
+		if res.Done {
+			if counts.Sent != int64(n) {
+				return figures{}, 0, fmt.Errorf("done with %s", res.Message)
+			}
+			break
+		}
+	}
+	return figures{name: "batched executor", recipients: n, elapsed: time.Since(start), requests: requests.Load(), peakKiB: peak()}, calls, nil
+}
+
+// cost is what a ledger takes: its size, and the time to export and
+// verify it as an auditor would.
+type cost struct {
+	statements, shards, checkpoints int
+	bytes                           int64
+	read, verify                    time.Duration
+}
+
+func ledgerCost(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, l *ledger.Ledger) (cost, error) {
+	var out cost
+	var leaves, checkpoints [][]byte
+	start := time.Now()
+	err := ledger.Shards(ctx, c, namespace, rw.UID, func(cm *corev1.ConfigMap) error {
+		out.shards++
+		out.bytes += int64(len(cm.BinaryData[ledger.KeyLeaves]) + len(cm.Data[ledger.KeyState]))
+		st, err := ledger.State(cm)
+		if err != nil {
+			return err
+		}
+		got, err := ledger.Decode(cm)
+		leaves = append(leaves, got...)
+		for _, cp := range st.Checkpoints {
+			checkpoints = append(checkpoints, []byte(cp))
+		}
+		return err
+	})
+	if err != nil {
+		return out, err
+	}
+	out.statements, out.checkpoints = len(leaves), len(checkpoints)
+	b, err := evidence.NewBundle(evidence.Origin(ledger.Withdrawal(rw)), l.VerifierKey(), nil, leaves, checkpoints)
+	if err != nil {
+		return out, err
+	}
+	out.read = time.Since(start)
+	start = time.Now()
+	if _, err := evidence.Verify(b, evidence.VerifyOptions{Key: l.VerifierKey()}); err != nil {
+		return out, fmt.Errorf("the ledger does not verify: %w", err)
+	}
+	out.verify = time.Since(start)
+	return out, nil
 }
 
 func runPlain(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a planner.Action, n int, url string, caPEM []byte, requests *atomic.Int64) (figures, error) {
