@@ -49,6 +49,8 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/exporter"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
@@ -83,6 +85,12 @@ func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 		e.Manifests = &v1.ExportManifestAccess{Verify: v1.VerifyReread}
 	})
 	f.exec.HTTP = &recipients.HTTPPager{Egress: loopback}
+	// The evidence ledger, in the fixture's namespace.
+	l, err := ledger.New(ledger.Options{Client: env.Client, Reader: env.Client, Namespace: f.rw.Namespace, Key: bytes.Repeat([]byte{9}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.exec.Evidence = l
 	f.execute()
 	created := f.jobs()
 	if len(created) != jobs {
@@ -137,6 +145,48 @@ func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 	}
 	if st := f.status(); st.Verified != jobs || st.ManifestsRead != jobs || st.Customers != n || st.CustomersReread != n {
 		t.Fatalf("export status: %d verified, %d manifests read, %d customers, %d read back; want %d, %d, %d, %d", st.Verified, st.ManifestsRead, st.Customers, st.CustomersReread, jobs, jobs, n, n)
+	}
+	// Each archive read back is in the evidence ledger, once, with the
+	// digest it matched.
+	arts, err := Artifacts(f.ctx, env.Client, f.rw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaves, checkpoints [][]byte
+	if err := ledger.Shards(f.ctx, env.Client, f.rw.Namespace, f.rw.UID, func(cm *corev1.ConfigMap) error {
+		st, err := ledger.State(cm)
+		if err != nil {
+			return err
+		}
+		got, err := ledger.Decode(cm)
+		leaves = append(leaves, got...)
+		for _, c := range st.Checkpoints {
+			checkpoints = append(checkpoints, []byte(c))
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := evidence.NewBundle(evidence.Origin(ledger.Withdrawal(f.rw)), l.VerifierKey(), nil, leaves, checkpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := evidence.Verify(bundle, evidence.VerifyOptions{Key: l.VerifierKey()})
+	if err != nil {
+		t.Fatalf("the evidence does not verify: %v", err)
+	}
+	byCustomer := map[string]*evidence.ExportVerified{}
+	for _, ex := range report.Exports() {
+		byCustomer[ex.Customer] = ex
+	}
+	if report.Statements != n || len(byCustomer) != n {
+		t.Fatalf("%d statements for %d customers, want one export-verified per customer (%d)", report.Statements, len(byCustomer), n)
+	}
+	for _, id := range []string{"c-00000", "c-04711", "c-09999"} {
+		ex, a := byCustomer[evidence.RecipientHash(l.Salt(f.rw.UID), id)], arts[id]
+		if ex == nil || ex.SHA256 != a.SHA256 || ex.Bytes != a.Bytes || ex.Location != a.Location {
+			t.Errorf("%s: statement %+v, want the archive %+v", id, ex, a)
+		}
 	}
 
 	// Handoff links: the endpoint serves them over real HTTP and records

@@ -50,6 +50,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
@@ -99,6 +100,10 @@ type Executor struct {
 	// Handoff, when set, is the installation's handoff endpoint, whose
 	// fetch records Observe counts.
 	Handoff *handoff.Service
+	// Evidence, when set, is the evidence ledger: each customer's archive
+	// is recorded as verified before it counts as verified (read from a
+	// manifest whose digest the step checked, or read back and hashed).
+	Evidence *ledger.Ledger
 
 	probes probes
 }

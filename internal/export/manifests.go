@@ -26,8 +26,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 )
@@ -88,13 +91,25 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 	shards := map[int]map[string]string{}
 	seen := map[string]struct{}{}
 	customers := 0
+	// With verify: Digest, an archive is verified by the digest of the
+	// manifest that lists it; with Reread, when it is read back (reread.go).
+	var proofs []ledger.Sealed
+	byDigest := e.Evidence != nil && (rw.Spec.Export.Manifests == nil || rw.Spec.Export.Manifests.Verify != v1.VerifyReread)
 	for _, s := range manifests {
 		a := s.verified()
 		n, err := e.readManifest(ctx, rw, a, headers, seen, func(en result.Entry) error {
-			b, err := json.Marshal(v1.ExportArtifact{Target: s.Key, Job: a.job.Namespace + "/" + a.job.Name, Location: en.Location,
-				Bytes: en.Bytes, SHA256: en.SHA256, Recipient: en.Customer, Encrypted: true})
+			art := v1.ExportArtifact{Target: s.Key, Job: a.job.Namespace + "/" + a.job.Name, Location: en.Location,
+				Bytes: en.Bytes, SHA256: en.SHA256, Recipient: en.Customer, Encrypted: true}
+			b, err := json.Marshal(art)
 			if err != nil {
 				return err
+			}
+			if byDigest {
+				sealed, err := e.Evidence.Seal(rw, e.exportEvidence(rw, art, e.now()))
+				if err != nil {
+					return err
+				}
+				proofs = append(proofs, sealed)
 			}
 			key, shard := customerKey(en.Customer)
 			if shards[shard] == nil {
@@ -108,6 +123,10 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 		}
 		customers += n
 	}
+	// The evidence goes in before the entries that count the archives.
+	if err := e.Evidence.AppendSealed(ctx, rw, proofs...); err != nil {
+		return fmt.Errorf("recording the evidence of the verified archives: %w", err)
+	}
 	for _, shard := range slices.Sorted(maps.Keys(shards)) {
 		if err := e.ensureEntries(ctx, rw, CustomerConfigMapName(rw, shard), map[string]string{LabelRecord: RecordCustomers}, shards[shard]); err != nil {
 			return err
@@ -115,6 +134,12 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 	}
 	st.ManifestsRead, st.Customers = int32(len(manifests)), int32(customers)
 	return nil
+}
+
+// exportEvidence is the statement that a customer's archive was verified.
+func (e *Executor) exportEvidence(rw *v1.RegionWithdrawal, a v1.ExportArtifact, at time.Time) *evidence.ExportVerified {
+	return &evidence.ExportVerified{Header: evidence.Header{At: at}, Target: a.Target, Location: a.Location, Bytes: a.Bytes,
+		SHA256: a.SHA256, Customer: evidence.RecipientHash(e.Evidence.Salt(rw.UID), a.Recipient)}
 }
 
 // readManifest reads one target's manifest and calls fn with each

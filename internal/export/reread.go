@@ -38,6 +38,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 )
@@ -174,6 +175,26 @@ func (e *Executor) rereadCustomers(ctx context.Context, rw *v1.RegionWithdrawal,
 	// call is out of time: its reads are done and must not be repeated.
 	mark, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	// The evidence goes in before the marks that count the archives.
+	if e.Evidence != nil {
+		var proofs []ledger.Sealed
+		for _, entries := range matched {
+			for _, raw := range entries {
+				var art v1.ExportArtifact
+				if err := json.Unmarshal([]byte(raw), &art); err != nil {
+					return err
+				}
+				sealed, err := e.Evidence.Seal(rw, e.exportEvidence(rw, art, now.Time))
+				if err != nil {
+					return err
+				}
+				proofs = append(proofs, sealed)
+			}
+		}
+		if err := e.Evidence.AppendSealed(mark, rw, proofs...); err != nil {
+			return fmt.Errorf("recording the evidence of the re-read archives: %w", err)
+		}
+	}
 	for _, shard := range slices.Sorted(maps.Keys(matched)) {
 		if err := e.markEntries(mark, rw, shard, matched[shard]); err != nil {
 			return err

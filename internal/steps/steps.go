@@ -73,7 +73,8 @@ type Options struct {
 	// not fetched their archive.
 	Handoff *handoff.Service
 	// Evidence, when set, is the evidence ledger, which the notify step
-	// appends each batch's deliveries to.
+	// appends each batch's deliveries to, and the export step each
+	// customer's verified archive.
 	Evidence *ledger.Ledger
 }
 
@@ -83,6 +84,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 	exports := export.New(o.Client, o.APIReader, o.Clock)
 	exports.HTTP = &recipients.HTTPPager{Egress: o.Egress}
 	exports.Handoff = o.Handoff
+	exports.Evidence = o.Evidence
 	set := executor.Set{
 		v1.StepNotify: notify.New(notify.Options{
 			Client: o.Client, Reader: o.APIReader, Clock: o.Clock, Recorder: o.Recorder, Registerer: o.Registerer, Egress: o.Egress,
