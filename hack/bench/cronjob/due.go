@@ -40,69 +40,92 @@ import (
 )
 
 // duePrefix names the namespaces of the due-minute phase: due-000 holds
-// CronJob tick, Ingress route and RegionWithdrawal withdraw.
+// CronJob tick, Ingress route and RegionWithdrawal withdraw. The curve's
+// rounds use prefixes of their own (curvePrefix).
 const duePrefix = "due-"
 
-func dueNamespace(i int) string { return fmt.Sprintf("%s%03d", duePrefix, i) }
+func dueNamespace(prefix string, i int) string { return fmt.Sprintf("%s%03d", prefix, i) }
 
-// benchDue creates n CronJobs and n withdrawals that all fall due in the
-// same minute and measures, through one watch-based observer, how late
-// each side acts.
-func benchDue(ctx context.Context, c client.Client, cfg *rest.Config, op *operator, tr *tracer, n int, lead, timeout time.Duration) error {
+// curvePrefix names the namespaces of one round of the scaling curve.
+func curvePrefix(n int) string { return fmt.Sprintf("curve%d-", n) }
+
+// duePoint is one round's figures, for the curve.
+type duePoint struct {
+	n                           int
+	switchedP50, switchedP99    time.Duration
+	bareP99                     time.Duration
+	requests                    float64
+	cpuPercent, rssMiB, peakMiB float64
+}
+
+// benchDue creates n withdrawals (and, withCron, n CronJobs) that all fall
+// due in the same minute, in namespaces named by prefix, and measures,
+// through one watch-based observer, how late each side acts.
+func benchDue(ctx context.Context, c client.Client, cfg *rest.Config, op *operator, tr *tracer, prefix string, withCron bool, n int, lead, timeout time.Duration) (duePoint, error) {
+	point := duePoint{n: n}
 	due := time.Now().Add(lead).Truncate(time.Minute).Add(time.Minute).UTC()
 	schedule := fmt.Sprintf("%d %d * * *", due.Minute(), due.Hour())
 
 	obsCtx, stopObserver := context.WithCancel(ctx)
 	defer stopObserver()
-	obs, err := startObserver(obsCtx, cfg)
+	obs, err := startObserver(obsCtx, cfg, prefix)
 	if err != nil {
-		return err
+		return point, err
 	}
 	start := time.Now()
-	if err := parallel(n, func(i int) error { return createDuePair(ctx, c, dueNamespace(i), schedule, due) }); err != nil {
-		return err
+	if err := parallel(n, func(i int) error { return createDuePair(ctx, c, dueNamespace(prefix, i), schedule, due, withCron) }); err != nil {
+		return point, err
 	}
 	if err := waitScheduled(ctx, c, "", n, time.Until(due.Add(-2*time.Second)), func(rw *v1.RegionWithdrawal) bool {
-		return strings.HasPrefix(rw.Namespace, duePrefix)
+		return strings.HasPrefix(rw.Namespace, prefix)
 	}); err != nil {
-		return fmt.Errorf("%w (setup did not finish before the due minute; raise -lead)", err)
+		return point, fmt.Errorf("%w (setup did not finish before the due minute; raise -lead)", err)
 	}
 	setup := time.Since(start)
-	fmt.Printf("due: %d CronJobs (schedule %q, timeZone Etc/UTC) and %d RegionWithdrawals (routing at the cutoff, mode Remove, one Ingress each), each pair in its own namespace, all due at %s\n",
-		n, schedule, n, due.Format(time.RFC3339))
+	if withCron {
+		fmt.Printf("due: %d CronJobs (schedule %q, timeZone Etc/UTC) and %d RegionWithdrawals (routing at the cutoff, mode Remove, one Ingress each), each pair in its own namespace, all due at %s\n",
+			n, schedule, n, due.Format(time.RFC3339))
+	} else {
+		fmt.Printf("due: %d RegionWithdrawals (routing at the cutoff, mode Remove, one Ingress each), each in its own namespace, all due at %s\n",
+			n, due.Format(time.RFC3339))
+	}
 	fmt.Printf("due: set up and every withdrawal Scheduled in %s, %s before the due time\n", setup.Round(time.Millisecond), time.Until(due).Round(time.Second))
 
 	if err := sleep(ctx, time.Until(due)); err != nil { // the measurement starts at the due time
-		return err
+		return point, err
 	}
 	before, err := op.usage()
 	if err != nil {
-		return err
+		return point, err
 	}
 	peakReset := op.resetPeak() == nil
 	m0, err := op.scrape()
 	if err != nil {
-		return err
+		return point, err
 	}
 	// The operator's resources are measured until its side is done; the
 	// CronJob controller usually takes longer.
 	complete := obs.wait(ctx, due.Add(timeout), func() bool { return len(obs.started) >= n && len(obs.switched) >= n })
 	after, err := op.usage()
 	if err != nil {
-		return err
+		return point, err
 	}
-	complete = obs.wait(ctx, due.Add(timeout), func() bool { return len(obs.jobAdded) >= n }) && complete
+	if withCron {
+		complete = obs.wait(ctx, due.Add(timeout), func() bool { return len(obs.jobAdded) >= n }) && complete
+	}
 	// Reconciles are counted when they return, after their last write.
 	if err := settle(ctx, op, 2*time.Second, 30*time.Second); err != nil {
-		return err
+		return point, err
 	}
 	m1, err := op.scrape()
 	if err != nil {
-		return err
+		return point, err
 	}
 
 	r := obs.results(due)
-	fmt.Printf("cronjob controller: due → Job ADDED (watch):               %s [%d/%d]\n", stats.Summary(r.jobAdded), len(r.jobAdded), n)
+	if withCron {
+		fmt.Printf("cronjob controller: due → Job ADDED (watch):               %s [%d/%d]\n", stats.Summary(r.jobAdded), len(r.jobAdded), n)
+	}
 	fmt.Printf("operator: due → routing step seen started (watch):        %s [%d/%d]\n", stats.Summary(r.started), len(r.started), n)
 	fmt.Printf("operator: due → Ingress seen switched (watch):            %s [%d/%d]\n", stats.Summary(r.switched), len(r.switched), n)
 	fmt.Printf("operator: recorded lateness (status.steps[].lateness):   %s [%d/%d]\n", stats.Summary(r.recorded), len(r.recorded), n)
@@ -124,26 +147,32 @@ func benchDue(ctx context.Context, c client.Client, cfg *rest.Config, op *operat
 	if tr != nil {
 		tr.report(due, time.Now())
 	}
+	point.switchedP50, point.switchedP99 = stats.Quantile(r.switched, 0.5), stats.Quantile(r.switched, 0.99)
+	point.requests = (m1.sum("rest_client_requests_total") - m0.sum("rest_client_requests_total")) / float64(n)
+	point.cpuPercent, point.rssMiB, point.peakMiB = cpuPercent(before, after), mib(after.rssKiB), mib(after.hwmKiB)
 	if complete {
-		if err := benchBare(ctx, cfg, n, stats.Quantile(r.switched, 0.99)); err != nil {
-			return err
+		if point.bareP99, err = benchBare(ctx, cfg, prefix, n, point.switchedP99); err != nil {
+			return point, err
 		}
 	}
 	if !complete {
-		return fmt.Errorf("not everything was seen done within %s of the due time", timeout)
+		return point, fmt.Errorf("not everything was seen done within %s of the due time", timeout)
 	}
-	return nil
+	return point, nil
 }
 
 // createDuePair creates namespace ns with an Ingress, a CronJob due at the
 // minute schedule names and a withdrawal whose routing is due at the same
 // minute.
-func createDuePair(ctx context.Context, c client.Client, ns, schedule string, due time.Time) error {
+func createDuePair(ctx context.Context, c client.Client, ns, schedule string, due time.Time, withCron bool) error {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return err
 	}
 	if err := createIngress(ctx, c, ns, "route"); err != nil {
 		return err
+	}
+	if !withCron {
+		return c.Create(ctx, routingWithdrawal(ns, "withdraw", due))
 	}
 	if err := c.Create(ctx, cronJob(ns, "tick", schedule)); err != nil {
 		return err
@@ -179,6 +208,7 @@ func routingWithdrawal(ns, name string, cutoff time.Time) *v1.RegionWithdrawal {
 // its withdrawal's routing step was seen started, and its Ingress was seen
 // switched.
 type observer struct {
+	prefix   string
 	mu       sync.Mutex
 	jobAdded map[string]time.Time
 	jobSched map[string]string
@@ -187,8 +217,8 @@ type observer struct {
 	switched map[string]time.Time
 }
 
-func startObserver(ctx context.Context, cfg *rest.Config) (*observer, error) {
-	o := &observer{jobAdded: map[string]time.Time{}, jobSched: map[string]string{}, started: map[string]time.Time{},
+func startObserver(ctx context.Context, cfg *rest.Config, prefix string) (*observer, error) {
+	o := &observer{prefix: prefix, jobAdded: map[string]time.Time{}, jobSched: map[string]string{}, started: map[string]time.Time{},
 		recorded: map[string]time.Duration{}, switched: map[string]time.Time{}}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 1000, 2000
@@ -228,7 +258,7 @@ func startObserver(ctx context.Context, cfg *rest.Config) (*observer, error) {
 
 func (o *observer) onJob(obj any, now time.Time) {
 	job, ok := obj.(*batchv1.Job)
-	if !ok || !strings.HasPrefix(job.Namespace, duePrefix) || metav1.GetControllerOf(job) == nil {
+	if !ok || !strings.HasPrefix(job.Namespace, o.prefix) || metav1.GetControllerOf(job) == nil {
 		return
 	}
 	o.mu.Lock()
@@ -241,7 +271,7 @@ func (o *observer) onJob(obj any, now time.Time) {
 
 func (o *observer) onWithdrawal(obj any, now time.Time) {
 	rw, ok := obj.(*v1.RegionWithdrawal)
-	if !ok || !strings.HasPrefix(rw.Namespace, duePrefix) {
+	if !ok || !strings.HasPrefix(rw.Namespace, o.prefix) {
 		return
 	}
 	for _, s := range rw.Status.Steps {
@@ -261,7 +291,7 @@ func (o *observer) onWithdrawal(obj any, now time.Time) {
 
 func (o *observer) onIngress(obj any, now time.Time) {
 	ing, ok := obj.(*networkingv1.Ingress)
-	if !ok || !strings.HasPrefix(ing.Namespace, duePrefix) || ing.Annotations[routing.AnnotationSnapshot] == "" {
+	if !ok || !strings.HasPrefix(ing.Namespace, o.prefix) || ing.Annotations[routing.AnnotationSnapshot] == "" {
 		return
 	}
 	o.mu.Lock()

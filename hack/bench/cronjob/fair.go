@@ -55,7 +55,7 @@ func benchCronFair(ctx context.Context, c client.Client, kwok *cluster.Cluster, 
 	if err != nil {
 		return err
 	}
-	if err := parallel(n, func(i int) error { return c.Create(ctx, cronJob(dueNamespace(i), fairCronJob, schedule)) }); err != nil {
+	if err := parallel(n, func(i int) error { return c.Create(ctx, cronJob(dueNamespace(duePrefix, i), fairCronJob, schedule)) }); err != nil {
 		return err
 	}
 	if time.Until(due) < 5*time.Second {

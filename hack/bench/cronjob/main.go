@@ -44,7 +44,15 @@ limitations under the License.
 // operator and the API server and prints the operator's requests of the due
 // minute, and -operator-args changes its flags; neither is for the figures.
 //
-//	go run ./hack/bench/cronjob [-n 200] [-idle 1000] [-deployments 300]
+//  4. curve (-curve 1,10,100,500): one more due minute per number of
+//     withdrawals, the operator alone, each with its bare-client limit;
+//     a table of p50/p99 due → Ingress switched, the ratio to the limit,
+//     API requests per withdrawal, CPU and peak RSS.
+//
+// The operator runs with --namespace, as the chart installs it, so it keeps
+// its evidence ledgers.
+//
+//	go run ./hack/bench/cronjob [-n 200] [-idle 1000] [-deployments 300] [-curve 1,10,100,500]
 package main
 
 import (
@@ -56,6 +64,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,7 +108,12 @@ type options struct {
 	nodes        int
 	operatorArgs []string
 	trace        bool
+	curve        []int
 }
+
+// operatorNamespace is the operator's own namespace, where it keeps the
+// evidence ledgers, as the chart's release namespace.
+const operatorNamespace = "rwo-system"
 
 func main() {
 	var o options
@@ -115,8 +130,20 @@ func main() {
 	flag.IntVar(&o.nodes, "nodes", 10, "simulated nodes")
 	flag.StringVar(&extra, "operator-args", "", "extra flags for the operator, space-separated (for experiments; the figures are for main.go's defaults without)")
 	flag.BoolVar(&o.trace, "trace", false, "diagnostic: put a recording proxy between the operator and the API server and print its requests of the due minute")
+	curve := flag.String("curve", "", "comma-separated numbers of withdrawals due at once (e.g. 1,10,100,500): one more due minute each, the operator alone, for the scaling curve; -n is its point too")
 	flag.Parse()
-	o.operatorArgs = strings.Fields(extra)
+	o.operatorArgs = append([]string{"--namespace=" + operatorNamespace}, strings.Fields(extra)...)
+	for _, f := range strings.Split(*curve, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "error: -curve: %q is not a number of withdrawals\n", f)
+			os.Exit(2)
+		}
+		o.curve = append(o.curve, n)
+	}
 	ctrllog.SetLogger(logr.Discard())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -155,8 +182,8 @@ func run(ctx context.Context, o options) (err error) {
 	fmt.Printf("# the operator binary and the CronJob controller on a kwok cluster (kube-apiserver %s, %d simulated nodes)\n", info.KubeAPIServer, o.nodes)
 	fmt.Printf("machine: %s\n", info)
 	fmt.Printf("load average at start: %s\n", machine.LoadAverage())
-	args := fmt.Sprintf("main.go's defaults (%d workers, --kube-api-qps 100, --kube-api-burst 300)", controllers.DefaultMaxConcurrentReconciles)
-	if len(o.operatorArgs) > 0 {
+	args := fmt.Sprintf("main.go's defaults (%d workers, --kube-api-qps 100, --kube-api-burst 300) and --namespace=%s (its evidence ledgers, as the chart installs it)", controllers.DefaultMaxConcurrentReconciles, operatorNamespace)
+	if len(o.operatorArgs) > 1 {
 		args = "main.go's defaults overridden by " + strings.Join(o.operatorArgs, " ")
 	}
 	fmt.Printf("operator: built from this tree, run with %s, metrics on loopback; a fresh process per phase\n", args)
@@ -193,17 +220,30 @@ func run(ctx context.Context, o options) (err error) {
 		return nil
 	}
 
-	if o.n > 0 {
-		if err := phase("due", func(op *operator) error {
-			if err := benchDue(ctx, c, kwok.Config, op, tr, o.n, o.lead, o.dueTimeout); err != nil {
+	// The operator keeps its evidence ledger in its own namespace, as the
+	// chart installs it.
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
+		return err
+	}
+	var curve []duePoint
+	// dueRound runs one due minute in a fresh operator and removes its
+	// withdrawals.
+	dueRound := func(name, prefix string, withCron bool, n int) error {
+		return phase(name, func(op *operator) error {
+			point, err := benchDue(ctx, c, kwok.Config, op, tr, prefix, withCron, n, o.lead, o.dueTimeout)
+			if err != nil {
 				return err
 			}
-			ns := make([]string, o.n)
+			curve = append(curve, point)
+			ns := make([]string, n)
 			for i := range ns {
-				ns[i] = dueNamespace(i)
+				ns[i] = dueNamespace(prefix, i)
 			}
 			return deleteWithdrawals(ctx, c, ns, 3*time.Minute)
-		}); err != nil {
+		})
+	}
+	if o.n > 0 {
+		if err := dueRound("due", duePrefix, true, o.n); err != nil {
 			return err
 		}
 		// The CronJob controller above ran with kube-controller-manager's
@@ -213,6 +253,18 @@ func run(ctx context.Context, o options) (err error) {
 			return fmt.Errorf("fair baseline: %w", err)
 		}
 		fmt.Println()
+	}
+	for _, n := range o.curve {
+		if n == o.n {
+			continue // the due phase above is this point
+		}
+		fmt.Printf("curve: %d withdrawals\n", n)
+		if err := dueRound(fmt.Sprintf("curve-%d", n), curvePrefix(n), false, n); err != nil {
+			return err
+		}
+	}
+	if len(o.curve) > 0 {
+		printCurve(curve)
 	}
 	if o.idle > 0 {
 		if err := phase("idle", func(op *operator) error {
@@ -236,6 +288,23 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	fmt.Printf("load average at end: %s; the whole run took %s\n", machine.LoadAverage(), time.Since(began).Round(time.Second))
 	return nil
+}
+
+// printCurve prints the scaling curve, one row per number of withdrawals
+// due at once, sorted.
+func printCurve(points []duePoint) {
+	slices.SortFunc(points, func(a, b duePoint) int { return a.n - b.n })
+	fmt.Println("curve: withdrawals due at once → Ingress seen switched (watch), against a bare client's Ingress patches with the operator's budget, the operator's API requests per withdrawal, CPU and RSS from the due time until its last switch")
+	fmt.Printf("curve: %8s %10s %10s %14s %8s %12s %8s %10s\n", "N", "p50", "p99", "bare p99", "ratio", "requests/N", "CPU", "peak RSS")
+	for _, p := range points {
+		ratio := 0.0
+		if p.bareP99 > 0 {
+			ratio = float64(p.switchedP99) / float64(p.bareP99)
+		}
+		fmt.Printf("curve: %8d %10s %10s %14s %7.2f× %12.1f %7.0f%% %7.1f MiB\n", p.n, p.switchedP50.Round(time.Millisecond), p.switchedP99.Round(time.Millisecond),
+			p.bareP99.Round(time.Millisecond), ratio, p.requests, p.cpuPercent, p.peakMiB)
+	}
+	fmt.Println()
 }
 
 // waitScheduled waits until n withdrawals in ns (every namespace if empty)

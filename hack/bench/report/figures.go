@@ -184,8 +184,33 @@ func reconcileRows(b *benchmark, o output) []row {
 	} else {
 		r = append(r, missing(b, seen, noGoal))
 	}
+	bare := "reconcile (envtest, in-process): the limit: a bare client writes the same withdrawals with the controller's budget and parallelism, from a common start"
+	if q := o.quantiles("limit: bare client"); q.ok {
+		r = append(r, row{bench: bare, figure: q.String(), goal: "— (the limit)", met: noGoal})
+	} else {
+		r = append(r, missing(b, bare, noGoal))
+	}
+	ratio := "reconcile (envtest, in-process): p99 due → start seen in the API, as a ratio to the bare client's p99"
+	if m, ok := o.match("limit: controller p99", ratioRE); ok {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		r = append(r, row{bench: ratio, figure: m[1] + "×", goal: "≤ 1.5×", met: yesNo(v <= 1.5)})
+	} else {
+		r = append(r, missing(b, ratio, "≤ 1.5×"))
+	}
+	for _, l := range strings.Split(string(o), "\n") {
+		m := stormCurveRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		r = append(r, row{bench: fmt.Sprintf("reconcile (envtest, in-process): scaling curve, %s withdrawals due in the same second", thousands(m[1])),
+			figure: fmt.Sprintf("recorded p99 %s; seen p99 %s (p50 %s); bare p99 %s, %s×; %s API requests per withdrawal", m[2], m[4], m[3], m[5], m[6], m[7]),
+			goal: noGoal, met: noGoal})
+	}
 	return r
 }
+
+// stormCurveRE is a row of the reconcile benchmark's curve.
+var stormCurveRE = regexp.MustCompile(`^curve:\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+([\d.]+)×\s+([\d.]+)$`)
 
 var batchedRE = regexp.MustCompile(`^batched executor\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)`)
 
@@ -197,11 +222,25 @@ func notifyRows(b *benchmark, o output) []row {
 	}
 	rate, _ := strconv.ParseFloat(m[2], 64)
 	peak, _ := strconv.ParseFloat(m[4], 64)
-	return []row{
+	r := []row{
 		{bench: bench + ", deliveries/s", figure: m[2] + " deliveries/s", goal: ">= 5000/s", met: yesNo(rate >= 5000)},
 		{bench: bench + ", peak memory", figure: m[4] + " MiB (VmHWM of the process)", goal: "< 150 MiB", met: yesNo(peak < 150)},
 	}
+	if m, ok := o.match("batched executor, evidence ledger on", ledgerRE); ok {
+		rate, _ := strconv.ParseFloat(m[1], 64)
+		r = append(r, row{bench: bench + ", evidence ledger on, deliveries/s", figure: fmt.Sprintf("%s deliveries/s, %s API requests per 1,000, peak %s MiB", m[1], m[2], m[3]),
+			goal: ">= 5000/s", met: yesNo(rate >= 5000)})
+	}
+	if l, ok := o.line("evidence ledger per 100,000 deliveries: "); ok {
+		r = append(r, row{bench: "notify (envtest): the evidence ledger's cost per 100,000 deliveries", figure: strings.TrimPrefix(l, "evidence ledger per 100,000 deliveries: "), goal: noGoal, met: noGoal})
+	}
+	if l, ok := o.line("evidence ledger: exported and verified offline "); ok {
+		r = append(r, row{bench: "notify (envtest): the evidence ledger of 100,000 deliveries exported and verified offline", figure: strings.TrimPrefix(l, "evidence ledger: exported and verified offline "), goal: noGoal, met: noGoal})
+	}
+	return r
 }
+
+var ledgerRE = regexp.MustCompile(`^batched executor, evidence ledger on\s+\d+\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)`)
 
 var (
 	exporterRowRE = regexp.MustCompile(`^\| (exporter[^|]*) \| ([\d.]+) \| ([\d.]+) \| [^|]* \| ([\d.]+) \| ([\d.]+×) \|`)
@@ -251,6 +290,7 @@ var (
 	drainUseRE = regexp.MustCompile(`CPU ([\d.]+)% of one core \(([\d.]+) s CPU\), RSS ([\d.]+) MiB before, peak RSS[^;]* ([\d.]+) MiB;`)
 	podsGoneRE = regexp.MustCompile(`deleted \(watch\) (\S+) after creation`)
 	ratioRE    = regexp.MustCompile(`: ([\d.]+)× `)
+	writersRE  = regexp.MustCompile(`, (\d+) writers `)
 )
 
 func cronjobRows(b *benchmark, o output) []row {
@@ -301,7 +341,11 @@ func cronjobRows(b *benchmark, o output) []row {
 	}
 	for _, budget := range []string{"the operator's client budget", "no client-side limit"} {
 		bare := o.quantiles("limit: bare client, " + budget)
-		bench = fmt.Sprintf("cronjob (kwok): the limit: a bare client, %s, the same %s Ingresses patched 16 at a time from a common start (start → response)", budget, n)
+		writers := "?"
+		if m, ok := o.match("limit: bare client, "+budget, writersRE); ok {
+			writers = m[1]
+		}
+		bench = fmt.Sprintf("cronjob (kwok): the limit: a bare client, %s, the same %s Ingresses patched %s at a time from a common start (start → response)", budget, n, writers)
 		if bare.ok {
 			r = append(r, row{bench: bench, figure: bare.String(), goal: "— (the limit)", met: noGoal})
 		} else {
@@ -315,6 +359,8 @@ func cronjobRows(b *benchmark, o output) []row {
 	} else {
 		r = append(r, missing(b, bench, "≤ 1.5×"))
 	}
+
+	r = append(r, curveRows(o)...)
 
 	idle := o.count("idle: ")
 	r = append(r, idleRow(b, o, fmt.Sprintf("cronjob (kwok): operator binary, %s withdrawals idle", idle)))
@@ -337,6 +383,31 @@ func cronjobRows(b *benchmark, o output) []row {
 		r = append(r, row{bench: bench, figure: fmt.Sprintf("%s; CPU %s%% of one core (%s s), peak RSS %s MiB", took, m2[1], m2[2], m2[4]), goal: noGoal, met: noGoal})
 	} else {
 		r = append(r, missing(b, bench, noGoal))
+	}
+	return r
+}
+
+// curveRE is a row of the scaling curve's table.
+var curveRE = regexp.MustCompile(`^curve:\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+([\d.]+)×\s+([\d.]+)\s+([\d.]+)%\s+([\d.]+) MiB`)
+
+// curveRows: one row per point of the scaling curve; the goals hold at 200.
+func curveRows(o output) []row {
+	var r []row
+	for _, l := range strings.Split(string(o), "\n") {
+		m := curveRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		p99, err := time.ParseDuration(m[3])
+		ratio, _ := strconv.ParseFloat(m[5], 64)
+		bench := fmt.Sprintf("cronjob (kwok): scaling curve, %s withdrawals due at once, due → Ingress seen switched (watch); the limit; requests; CPU and peak RSS", thousands(m[1]))
+		fig := fmt.Sprintf("p99 %s (p50 %s); bare p99 %s, %s×; %s API requests per withdrawal; CPU %s%%, peak RSS %s MiB", m[3], m[2], m[4], m[5], m[6], m[7], m[8])
+		goal, met := noGoal, noGoal
+		if n == 200 {
+			goal, met = "p99 < 1s and ≤ 1.5× the limit", yesNo(err == nil && p99 < time.Second && ratio <= 1.5)
+		}
+		r = append(r, row{bench: bench, figure: fig, goal: goal, met: met})
 	}
 	return r
 }
