@@ -204,7 +204,7 @@ func reconcileRows(b *benchmark, o output) []row {
 		}
 		r = append(r, row{bench: fmt.Sprintf("reconcile (envtest, in-process): scaling curve, %s withdrawals due in the same second", thousands(m[1])),
 			figure: fmt.Sprintf("recorded p99 %s; seen p99 %s (p50 %s); bare p99 %s, %s×; %s API requests per withdrawal", m[2], m[4], m[3], m[5], m[6], m[7]),
-			goal: noGoal, met: noGoal})
+			goal:   noGoal, met: noGoal})
 	}
 	return r
 }
