@@ -234,6 +234,7 @@ routing off at the cutoff.
   approve   let a step that requires approval run
   suspend, resume, cancel
   restore   put back what a deleted withdrawal changed
+  evidence  export the signed evidence ledger, and verify it offline
 `
 	m.Spec.Caveats = `The plugin needs region-withdrawal-operator's CRD in the cluster.
 

@@ -85,7 +85,7 @@ func TestKrewInstallsThePlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := run(tools["kubectl"], "__complete", "withdrawal", "")
-	for _, sub := range []string{"approve", "cancel", "plan", "restore", "resume", "status", "suspend", "completion"} {
+	for _, sub := range []string{"approve", "cancel", "plan", "restore", "resume", "status", "suspend", "evidence", "completion"} {
 		if !strings.Contains(out, sub+"\t") && !strings.Contains(out, sub+"\n") {
 			t.Errorf("kubectl __complete withdrawal '' lacks %s:\n%s", sub, out)
 		}
