@@ -105,6 +105,7 @@ type managerFlags struct {
 	handoffKeySecret        string
 	evidence                bool
 	evidenceKeySecret       string
+	evidenceCopyURL         string
 	zap                     zap.Options
 }
 
@@ -146,9 +147,15 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.StringVar(&f.handoffKeySecret, "handoff-key-secret", endpoint.DefaultKeySecret, "Secret in --namespace holding the key the handoff links are made with; created with a random key when missing.")
 	fs.BoolVar(&f.evidence, "evidence", true, "Keep each withdrawal's signed evidence ledger in --namespace (docs/evidence.md); off without --namespace.")
 	fs.StringVar(&f.evidenceKeySecret, "evidence-key-secret", "region-withdrawal-operator-evidence-key", "Secret in --namespace holding the Ed25519 seed the evidence ledgers are signed with; created with a random seed when missing.")
+	fs.StringVar(&f.evidenceCopyURL, "evidence-copy-url", "", "Base URL (an object store bucket or pre-signed prefix) each evidence shard is PUT to as it grows, as <url>/<withdrawal UID>/<shard>.json; empty keeps the ledgers in the cluster only.")
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if f.evidenceCopyURL != "" {
+		if err := ledger.CheckCopyURL(f.evidenceCopyURL); err != nil {
+			return nil, fmt.Errorf("--evidence-copy-url: %w", err)
+		}
 	}
 	if f.handoffURL != "" {
 		if err := handoff.CheckBaseURL(f.handoffURL); err != nil {
@@ -287,11 +294,15 @@ func setupEvidence(mgr ctrl.Manager, f *managerFlags) (*ledger.Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the evidence key: %w", err)
 	}
-	l, err := ledger.New(ledger.Options{Client: direct, Reader: direct, Namespace: f.namespace, Key: key})
+	o := ledger.Options{Client: direct, Reader: direct, Namespace: f.namespace, Key: key}
+	if f.evidenceCopyURL != "" {
+		o.CopyTo = &ledger.HTTPCopier{BaseURL: f.evidenceCopyURL}
+	}
+	l, err := ledger.New(o)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("The evidence ledger is on", "namespace", f.namespace, "verifierKey", l.VerifierKey())
+	log.Info("The evidence ledger is on", "namespace", f.namespace, "verifierKey", l.VerifierKey(), "copied", f.evidenceCopyURL != "")
 	return l, nil
 }
 

@@ -674,6 +674,8 @@ func TestEvidenceLedger(t *testing.T) {
 	}{
 		{name: "on by default", wantRole: true,
 			wantArgs: []string{"--evidence=true", "--evidence-key-secret=" + fullname + "-evidence-key", "--namespace=evidence-a"}},
+		{name: "copied to an object store", sets: []string{"evidence.copyURL=https://store.example.com/evidence"}, wantRole: true,
+			wantArgs: []string{"--evidence=true", "--evidence-copy-url=https://store.example.com/evidence"}},
 		{name: "off", sets: []string{"evidence.enabled=false"}, wantArgs: []string{"--evidence=false"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -693,6 +695,9 @@ func TestEvidenceLedger(t *testing.T) {
 				t.Errorf("%d evidence Role objects rendered; want a Role and its binding: %v", roles, tc.wantRole)
 			}
 		})
+	}
+	if out, err := runHelm("template", "rwo", chart, "--set", "evidence.copyURL=https://store.example.com/evidence?token=x"); err == nil {
+		t.Errorf("a copy URL with a query rendered:\n%s", out)
 	}
 }
 

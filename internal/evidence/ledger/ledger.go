@@ -113,6 +113,8 @@ type Options struct {
 	Key []byte
 	// ShardBytes bounds one shard; default DefaultShardBytes.
 	ShardBytes int
+	// CopyTo, when set, gets a copy of each shard as it grows.
+	CopyTo Copier
 }
 
 // KeyName is the signed-note key name of the ledgers' checkpoints.
@@ -174,6 +176,9 @@ type log struct {
 	shard *corev1.ConfigMap
 	// next is the index of the next shard to create.
 	next int
+	// uncopied are the shards, by name, written (or found) since their
+	// last copy, when Options.CopyTo is set.
+	uncopied map[string]*corev1.ConfigMap
 }
 
 // ShardName is the name of one shard of a withdrawal's ledger.
@@ -254,6 +259,8 @@ func (l *Ledger) AppendSealed(ctx context.Context, rw *v1.RegionWithdrawal, leav
 	if err != nil {
 		return err
 	}
+	// The copies follow the writes, whatever this append does.
+	defer l.copyShards(ctx, lg)
 	for range 8 {
 		todo := lg.missing(leaves)
 		if len(todo) == 0 {
@@ -333,6 +340,7 @@ func (l *Ledger) write(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, le
 		switch {
 		case err == nil:
 			lg.accept(cm, st, leaves)
+			l.toCopy(lg, cm)
 			return nil
 		case apierrors.IsConflict(err), apierrors.IsNotFound(err):
 			return l.reread(ctx, rw.UID, lg, cm.Name)
@@ -360,12 +368,20 @@ func (l *Ledger) write(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, le
 	case err == nil:
 		lg.next++
 		lg.accept(cm, st, leaves)
+		l.toCopy(lg, cm)
 		return nil
 	case apierrors.IsAlreadyExists(err):
 		// Proof of another writer: take its shard, then go on after it.
 		return l.reread(ctx, rw.UID, lg, cm.Name)
 	default:
 		return fmt.Errorf("creating the evidence shard %s: %w", cm.Name, err)
+	}
+}
+
+// toCopy marks a written shard for copying, when copies are kept.
+func (l *Ledger) toCopy(lg *log, cm *corev1.ConfigMap) {
+	if l.CopyTo != nil {
+		lg.uncopied[cm.Name] = cm
 	}
 }
 
@@ -469,8 +485,14 @@ func (l *Ledger) load(ctx context.Context, uid types.UID) (*log, error) {
 
 // readAll reads every shard's state, a page at a time.
 func (l *Ledger) readAll(ctx context.Context, uid types.UID) (*log, error) {
-	lg := &log{keys: map[uint64]struct{}{}}
-	err := Shards(ctx, l.Reader, l.Namespace, uid, func(cm *corev1.ConfigMap) error { return lg.merge(cm) })
+	lg := &log{keys: map[uint64]struct{}{}, uncopied: map[string]*corev1.ConfigMap{}}
+	err := Shards(ctx, l.Reader, l.Namespace, uid, func(cm *corev1.ConfigMap) error {
+		if l.CopyTo != nil {
+			// A new process cannot tell whether a shard was copied.
+			lg.uncopied[cm.Name] = cm.DeepCopy()
+		}
+		return lg.merge(cm)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -17,11 +17,15 @@ limitations under the License.
 package ledger_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +38,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
 var env *testenv.Env
@@ -248,4 +253,71 @@ func TestNilLedgerRecordsNothing(t *testing.T) {
 	if err := l.Append(context.Background(), &v1.RegionWithdrawal{}, &evidence.Cancelled{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestShardsAreCopiedAsTheyGrow: with a copy URL, each shard's latest
+// content is in the object store, and a copy missed while the store was
+// down is made at the next append, not lost.
+func TestShardsAreCopiedAsTheyGrow(t *testing.T) {
+	ctx := context.Background()
+	ns, rw := setUp(t, "copy")
+	store, err := testsrv.NewObjectStore("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var down atomic.Bool
+	l, err := ledger.New(ledger.Options{Client: env.Client, Reader: env.Client, Namespace: ns, Key: key, ShardBytes: 64 << 10,
+		CopyTo: &ledger.HTTPCopier{BaseURL: store.URL + "/evidence", Client: &http.Client{Transport: refusing{down: &down, rt: http.DefaultTransport}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for first := 0; first < 600; first += 100 {
+		// The store is down for the last batch: its append still lands.
+		down.Store(first == 500)
+		if err := l.Append(ctx, rw, deliveries(l, rw, first, 100)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The store is back; the next append (here a replay, which writes
+	// nothing) makes the copy that was missed.
+	down.Store(false)
+	if err := l.Append(ctx, rw, deliveries(l, rw, 550, 10)...); err != nil {
+		t.Fatal(err)
+	}
+	var list corev1.ConfigMapList
+	if err := env.Client.List(ctx, &list, client.InNamespace(ns), ledger.Selector(rw.UID)); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) < 2 {
+		t.Fatalf("%d shards, want several", len(list.Items))
+	}
+	for i := range list.Items {
+		cm := &list.Items[i]
+		b, ok := store.Get("/evidence/" + ledger.CopyName(cm))
+		if !ok {
+			t.Errorf("shard %s was never copied", cm.Name)
+			continue
+		}
+		var copied corev1.ConfigMap
+		if err := json.Unmarshal(b, &copied); err != nil {
+			t.Fatal(err)
+		}
+		if copied.ResourceVersion != cm.ResourceVersion || !bytes.Equal(copied.BinaryData[ledger.KeyLeaves], cm.BinaryData[ledger.KeyLeaves]) {
+			t.Errorf("the copy of shard %s is at resourceVersion %s, the shard at %s", cm.Name, copied.ResourceVersion, cm.ResourceVersion)
+		}
+	}
+}
+
+// refusing fails every request while down is set, as a store that is down.
+type refusing struct {
+	down *atomic.Bool
+	rt   http.RoundTripper
+}
+
+func (r refusing) RoundTrip(req *http.Request) (*http.Response, error) {
+	if r.down.Load() {
+		return nil, errors.New("connection refused")
+	}
+	return r.rt.RoundTrip(req)
 }
