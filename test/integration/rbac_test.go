@@ -42,6 +42,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
@@ -209,8 +210,10 @@ func TestChartRBACIsEnoughAndNoMore(t *testing.T) {
 		if err := c.Create(ctx, rw); err != nil {
 			t.Fatal(err)
 		}
+		// --namespace as the chart passes it: the evidence ledger is kept
+		// there, under the chart's evidence Role.
 		op := startWithKubeconfig(t, kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--default-service-account=region-withdrawal",
-			"--leader-elect", "--leader-election-namespace=rwo-system", "--watch-namespaces=bes-system")
+			"--leader-elect", "--leader-election-namespace=rwo-system", "--watch-namespaces=bes-system", "--namespace=rwo-system")
 		poll(t, "the withdrawal completed", func() error {
 			got := &v1.RegionWithdrawal{}
 			if err := c.Get(ctx, client.ObjectKeyFromObject(rw), got); err != nil {
@@ -223,6 +226,12 @@ func TestChartRBACIsEnoughAndNoMore(t *testing.T) {
 		})
 		if strings.Contains(op.out.String(), "forbidden") {
 			t.Fatalf("the operator hit a permission error:\n%s", op.out.String())
+		}
+		// Its evidence ledger (the spec, at least) is in the operator's
+		// namespace, signed with the key it created there.
+		var shards corev1.ConfigMapList
+		if err := c.List(ctx, &shards, client.InNamespace("rwo-system"), client.HasLabels{ledger.LabelShard}); err != nil || len(shards.Items) == 0 {
+			t.Fatalf("evidence shards in rwo-system: %d (%v), want the withdrawal's ledger", len(shards.Items), err)
 		}
 		op.stop(t)
 	})

@@ -507,8 +507,9 @@ func (l *Ledger) Forget(uid types.UID) {
 	l.mu.Unlock()
 }
 
-// Shards calls fn with each shard of a ledger in index order, listing 16
-// at a time so that a large ledger is never held whole.
+// Shards calls fn with each shard of a ledger in index order, reading one
+// at a time by name (after a List of their metadata), so that a large
+// ledger is never held whole.
 func Shards(ctx context.Context, r client.Reader, namespace string, uid types.UID, fn func(*corev1.ConfigMap) error) error {
 	// Names are evidence-<uid>-<n>: read them by name in order, so that
 	// pages need no sorting; a List first says how many there are.
