@@ -116,6 +116,14 @@ func run(size int64, base string) error {
 		{name: "exporter → HTTP PUT", args: []string{"--destination", url + "/plain"}},
 		{name: "exporter → HTTP PUT, age", args: []string{"--destination", url + "/age", "--age-recipient", id.Recipient().String()}},
 	}
+	// The receiver is plain HTTP on loopback, which the exporter's egress
+	// guard refuses unless told.
+	loopbackHTTP := []string{"--egress-allow-cidrs=127.0.0.1/32", "--egress-allow-http"}
+	for i := range runs {
+		if strings.HasPrefix(runs[i].name, "exporter → HTTP") {
+			runs[i].args = append(runs[i].args, loopbackHTTP...)
+		}
+	}
 	for _, r := range runs {
 		fmt.Fprintf(os.Stderr, "running %s\n", r.name)
 		result := filepath.Join(work, "result.json")
