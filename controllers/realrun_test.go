@@ -53,22 +53,11 @@ func (h *harness) realExecutors() {
 // export` does and verifies it against the pinned key.
 func (h *harness) evidence(rw *v1.RegionWithdrawal) *evidence.Report {
 	h.t.Helper()
-	var leaves, checkpoints [][]byte
-	if err := ledger.Shards(h.ctx, env.Client, h.ns, rw.UID, func(cm *corev1.ConfigMap) error {
-		st, err := ledger.State(cm)
-		if err != nil {
-			return err
-		}
-		got, err := ledger.Decode(cm)
-		leaves = append(leaves, got...)
-		for _, c := range st.Checkpoints {
-			checkpoints = append(checkpoints, []byte(c))
-		}
-		return err
-	}); err != nil {
+	contents, err := ledger.Read(h.ctx, env.Client, h.ns, rw.UID)
+	if err != nil {
 		h.t.Fatal(err)
 	}
-	b, err := evidence.NewBundle(evidence.Origin(ledger.Withdrawal(rw)), h.ledger.VerifierKey(), h.ledger.Salt(rw.UID), leaves, checkpoints)
+	b, err := contents.Bundle(h.ledger.Salt(rw.UID))
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -169,22 +169,11 @@ func (f *fixture) evidence() *evidence.Report {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	var leaves, checkpoints [][]byte
-	if err := ledger.Shards(f.ctx, env.Client, f.ns, f.rw.UID, func(cm *corev1.ConfigMap) error {
-		st, err := ledger.State(cm)
-		if err != nil {
-			return err
-		}
-		got, err := ledger.Decode(cm)
-		leaves = append(leaves, got...)
-		for _, c := range st.Checkpoints {
-			checkpoints = append(checkpoints, []byte(c))
-		}
-		return err
-	}); err != nil {
+	contents, err := ledger.Read(f.ctx, env.Client, f.ns, f.rw.UID)
+	if err != nil {
 		f.t.Fatal(err)
 	}
-	b, err := evidence.NewBundle(evidence.Origin(ledger.Withdrawal(f.rw)), l.VerifierKey(), l.Salt(f.rw.UID), leaves, checkpoints)
+	b, err := contents.Bundle(l.Salt(f.rw.UID))
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -101,37 +100,11 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 		}
 		uid = rw.UID
 	}
-	var (
-		leaves      [][]byte
-		checkpoints [][]byte
-		key         string
-		w           = evidence.Withdrawal{Namespace: ns, Name: name, UID: string(uid)}
-	)
-	err = ledger.Shards(ctx, c, operatorNS, uid, func(cm *corev1.ConfigMap) error {
-		st, err := ledger.State(cm)
-		if err != nil {
-			return err
-		}
-		if st.First != uint64(len(leaves)) {
-			return fmt.Errorf("the evidence shard %s starts at statement %d, after %d: a shard is missing", cm.Name, st.First, len(leaves))
-		}
-		got, err := ledger.Decode(cm)
-		if err != nil {
-			return err
-		}
-		leaves = append(leaves, got...)
-		for _, cp := range st.Checkpoints {
-			checkpoints = append(checkpoints, []byte(cp))
-		}
-		key = st.Key
-		// The ledger outlives its withdrawal; its shards say whose it was.
-		w.Namespace, w.Name = cm.Annotations[ledger.AnnotationWithdrawalNamespace], cm.Annotations[ledger.AnnotationWithdrawalName]
-		return nil
-	})
+	contents, err := ledger.Read(ctx, c, operatorNS, uid)
 	if err != nil {
 		return err
 	}
-	if len(leaves) == 0 {
+	if len(contents.Leaves) == 0 {
 		return fmt.Errorf("no evidence ledger for regionwithdrawal %s/%s (UID %s) in namespace %s", ns, name, uid, operatorNS)
 	}
 	var salt []byte
@@ -142,7 +115,7 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 		}
 		salt = ledger.Salt(k, uid)
 	}
-	b, err := evidence.NewBundle(evidence.Origin(w), key, salt, leaves, checkpoints)
+	b, err := contents.Bundle(salt)
 	if err != nil {
 		return fmt.Errorf("the ledger does not check out: %w", err)
 	}
@@ -166,7 +139,7 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 		if err := f.Close(); err != nil {
 			return err
 		}
-		fmt.Fprintf(o.Out, "wrote %s: %d statements, %d checkpoints, key %s\n", file, len(leaves), len(checkpoints), key)
+		fmt.Fprintf(o.Out, "wrote %s: %d statements, %d checkpoints, key %s\n", file, len(contents.Leaves), len(contents.Checkpoints), contents.Key)
 		return nil
 	}
 	return evidence.WriteBundle(out, b)

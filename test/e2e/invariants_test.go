@@ -31,7 +31,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -144,23 +143,12 @@ func checkEvidence(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, got r
 	if err != nil {
 		t.Fatal(err)
 	}
-	var leaves, checkpoints [][]byte
-	if err := ledger.Shards(ctx, c, rw.Namespace, rw.UID, func(cm *corev1.ConfigMap) error {
-		st, err := ledger.State(cm)
-		if err != nil {
-			return err
-		}
-		got, err := ledger.Decode(cm)
-		leaves = append(leaves, got...)
-		for _, cp := range st.Checkpoints {
-			checkpoints = append(checkpoints, []byte(cp))
-		}
-		return err
-	}); err != nil {
+	salt := l.Salt(rw.UID)
+	contents, err := ledger.Read(ctx, c, rw.Namespace, rw.UID)
+	if err != nil {
 		t.Fatal(err)
 	}
-	salt := l.Salt(rw.UID)
-	b, err := evidence.NewBundle(evidence.Origin(ledger.Withdrawal(rw)), l.VerifierKey(), salt, leaves, checkpoints)
+	b, err := contents.Bundle(salt)
 	if err != nil {
 		t.Fatalf("exporting the evidence: %v", err)
 	}

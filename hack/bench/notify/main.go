@@ -274,27 +274,13 @@ type cost struct {
 
 func ledgerCost(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, l *ledger.Ledger) (cost, error) {
 	var out cost
-	var leaves, checkpoints [][]byte
 	start := time.Now()
-	err := ledger.Shards(ctx, c, namespace, rw.UID, func(cm *corev1.ConfigMap) error {
-		out.shards++
-		out.bytes += int64(len(cm.BinaryData[ledger.KeyLeaves]) + len(cm.Data[ledger.KeyState]))
-		st, err := ledger.State(cm)
-		if err != nil {
-			return err
-		}
-		got, err := ledger.Decode(cm)
-		leaves = append(leaves, got...)
-		for _, cp := range st.Checkpoints {
-			checkpoints = append(checkpoints, []byte(cp))
-		}
-		return err
-	})
+	contents, err := ledger.Read(ctx, c, namespace, rw.UID)
 	if err != nil {
 		return out, err
 	}
-	out.statements, out.checkpoints = len(leaves), len(checkpoints)
-	b, err := evidence.NewBundle(evidence.Origin(ledger.Withdrawal(rw)), l.VerifierKey(), nil, leaves, checkpoints)
+	out.statements, out.checkpoints, out.shards, out.bytes = len(contents.Leaves), len(contents.Checkpoints), contents.Shards, contents.Bytes
+	b, err := contents.Bundle(nil)
 	if err != nil {
 		return out, err
 	}

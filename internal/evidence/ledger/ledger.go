@@ -609,3 +609,56 @@ func (b *byteReader) ReadByte() (byte, error) {
 	_, err := io.ReadFull(b.r, b.b[:])
 	return b.b[0], err
 }
+
+// Contents is a whole ledger as read back: what a bundle is made of.
+type Contents struct {
+	// Withdrawal is whose ledger it is, from its shards (the withdrawal
+	// may be gone).
+	Withdrawal evidence.Withdrawal
+	// Key is the verifier key its shards name.
+	Key string
+	// Leaves are the statements, in order; Checkpoints the signed notes, in
+	// size order.
+	Leaves, Checkpoints [][]byte
+	// Shards and Bytes say how much was read.
+	Shards int
+	Bytes  int64
+}
+
+// Read reads a withdrawal's whole ledger, a shard at a time, and checks
+// that no shard is missing between the first and the last.
+func Read(ctx context.Context, r client.Reader, namespace string, uid types.UID) (*Contents, error) {
+	c := &Contents{Withdrawal: evidence.Withdrawal{UID: string(uid)}}
+	err := Shards(ctx, r, namespace, uid, func(cm *corev1.ConfigMap) error {
+		st, err := State(cm)
+		if err != nil {
+			return err
+		}
+		if st.First != uint64(len(c.Leaves)) {
+			return fmt.Errorf("the evidence shard %s starts at statement %d, after %d: a shard is missing", cm.Name, st.First, len(c.Leaves))
+		}
+		leaves, err := Decode(cm)
+		if err != nil {
+			return err
+		}
+		c.Leaves = append(c.Leaves, leaves...)
+		for _, cp := range st.Checkpoints {
+			c.Checkpoints = append(c.Checkpoints, []byte(cp))
+		}
+		c.Key = st.Key
+		c.Withdrawal.Namespace, c.Withdrawal.Name = cm.Annotations[AnnotationWithdrawalNamespace], cm.Annotations[AnnotationWithdrawalName]
+		c.Shards++
+		c.Bytes += int64(len(cm.BinaryData[KeyLeaves]) + len(cm.Data[KeyState]))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Bundle makes the ledger's bundle, with salt when it is not nil; it
+// checks every checkpoint against the statements.
+func (c *Contents) Bundle(salt []byte) (*evidence.Bundle, error) {
+	return evidence.NewBundle(evidence.Origin(c.Withdrawal), c.Key, salt, c.Leaves, c.Checkpoints)
+}

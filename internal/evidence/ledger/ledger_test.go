@@ -86,33 +86,13 @@ func deliveries(l *ledger.Ledger, rw *v1.RegionWithdrawal, first, n int) []evide
 // does and verifies it with the pinned key.
 func bundle(t *testing.T, l *ledger.Ledger, ns string, rw *v1.RegionWithdrawal) *evidence.Report {
 	t.Helper()
-	var leaves, checkpoints [][]byte
-	shards := 0
-	err := ledger.Shards(context.Background(), env.Client, ns, rw.UID, func(cm *corev1.ConfigMap) error {
-		shards++
-		st, err := ledger.State(cm)
-		if err != nil {
-			return err
-		}
-		if st.First != uint64(len(leaves)) {
-			return fmt.Errorf("shard %s starts at %d after %d statements", cm.Name, st.First, len(leaves))
-		}
-		got, err := ledger.Decode(cm)
-		if err != nil {
-			return err
-		}
-		leaves = append(leaves, got...)
-		for _, c := range st.Checkpoints {
-			checkpoints = append(checkpoints, []byte(c))
-		}
-		return nil
-	})
+	contents, err := ledger.Read(context.Background(), env.Client, ns, rw.UID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := evidence.NewBundle(evidence.Origin(ledger.Withdrawal(rw)), l.VerifierKey(), l.Salt(rw.UID), leaves, checkpoints)
+	b, err := contents.Bundle(l.Salt(rw.UID))
 	if err != nil {
-		t.Fatalf("bundling %d statements of %d shards: %v", len(leaves), shards, err)
+		t.Fatalf("bundling %d statements of %d shards: %v", len(contents.Leaves), contents.Shards, err)
 	}
 	r, err := evidence.Verify(b, evidence.VerifyOptions{Key: l.VerifierKey()})
 	if err != nil {
