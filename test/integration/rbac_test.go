@@ -210,10 +210,11 @@ func TestChartRBACIsEnoughAndNoMore(t *testing.T) {
 		if err := c.Create(ctx, rw); err != nil {
 			t.Fatal(err)
 		}
-		// --namespace as the chart passes it: the evidence ledger is kept
-		// there, under the chart's evidence Role.
+		// --namespace and the key Secret as the chart passes them: the
+		// evidence ledger is kept there, under the chart's evidence Role.
 		op := startWithKubeconfig(t, kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--default-service-account=region-withdrawal",
-			"--leader-elect", "--leader-election-namespace=rwo-system", "--watch-namespaces=bes-system", "--namespace=rwo-system")
+			"--leader-elect", "--leader-election-namespace=rwo-system", "--watch-namespaces=bes-system", "--namespace=rwo-system",
+			"--evidence-key-secret=rwo-region-withdrawal-operator-evidence-key")
 		poll(t, "the withdrawal completed", func() error {
 			got := &v1.RegionWithdrawal{}
 			if err := c.Get(ctx, client.ObjectKeyFromObject(rw), got); err != nil {
