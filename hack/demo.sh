@@ -323,6 +323,10 @@ cat >&2 <<EOF
        (200 from the app until the cutoff, then 451 with a Link: rel="blocked-by").
        Elsewhere: $BIN/kubectl --kubeconfig $KUBECONFIG_PATH get events -n $NAMESPACE -w
        Cancel it:  $BIN/kubectl-withdrawal --kubeconfig $KUBECONFIG_PATH cancel $NAME -n $NAMESPACE --after-cutoff
+       Its signed evidence, any time (docs/evidence.md):
+         $BIN/kubectl-withdrawal --kubeconfig $KUBECONFIG_PATH evidence export $NAME -n $NAMESPACE \\
+           --operator-namespace $OPERATOR_NS --key-secret rwo-region-withdrawal-operator-evidence-key --with-salt -f $WORK/$NAME.evidence.json
+         $BIN/kubectl-withdrawal evidence verify $WORK/$NAME.evidence.json --recipient <customer id> --before $CUTOFF
 
 [demo] Press Ctrl-C to stop and delete everything.
 
