@@ -19,7 +19,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -27,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
+	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/bare"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/internal/stats"
 )
@@ -89,39 +89,10 @@ func bareWrites(ctx context.Context, cfg *rest.Config, prefix string, n int, b c
 	if err := c.Get(ctx, client.ObjectKey{Namespace: dueNamespace(prefix, 0), Name: "route"}, &probe); err != nil {
 		return nil, err
 	}
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	var (
-		mu   sync.Mutex
-		ds   []time.Duration
-		errs []error
-		wg   sync.WaitGroup
-	)
 	patch := client.RawPatch("application/merge-patch+json", fmt.Appendf(nil, `{"metadata":{"annotations":{"bench.withdrawal.ops.dev/bare-write":"%d"}}}`, round))
-	start := time.Now()
-	for range bareWorkers {
-		wg.Go(func() {
-			for i := range next {
-				ing := &networkingv1.Ingress{}
-				ing.Namespace, ing.Name = dueNamespace(prefix, i), "route"
-				err := c.Patch(ctx, ing, patch)
-				d := time.Since(start)
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					ds = append(ds, d)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return ds, fmt.Errorf("%d of %d bare writes failed, the first: %w", len(errs), n, errs[0])
-	}
-	return ds, nil
+	return bare.Writes(n, bareWorkers, func(i int) error {
+		ing := &networkingv1.Ingress{}
+		ing.Namespace, ing.Name = dueNamespace(prefix, i), "route"
+		return c.Patch(ctx, ing, patch)
+	})
 }

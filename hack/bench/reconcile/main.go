@@ -41,7 +41,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +60,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
+	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/bare"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
@@ -230,41 +230,12 @@ func (l limit) bareWrites(ctx context.Context, ns string, n int) ([]time.Duratio
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: stormName(0)}, &probe); err != nil {
 		return nil, err
 	}
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	var (
-		mu   sync.Mutex
-		ds   []time.Duration
-		errs []error
-		wg   sync.WaitGroup
-	)
 	patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"bench.withdrawal.ops.dev/bare-write":"1"}}}`))
-	start := time.Now()
-	for range l.workers {
-		wg.Go(func() {
-			for i := range next {
-				rw := &v1.RegionWithdrawal{}
-				rw.Namespace, rw.Name = ns, stormName(i)
-				err := c.Patch(ctx, rw, patch)
-				d := time.Since(start)
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					ds = append(ds, d)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return ds, fmt.Errorf("%d of %d bare writes failed, the first: %w", len(errs), n, errs[0])
-	}
-	return ds, nil
+	return bare.Writes(n, l.workers, func(i int) error {
+		rw := &v1.RegionWithdrawal{}
+		rw.Namespace, rw.Name = ns, stormName(i)
+		return c.Patch(ctx, rw, patch)
+	})
 }
 
 // stormPoint is one storm's figures, for the curve.
