@@ -41,9 +41,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -261,7 +263,7 @@ func (l *Ledger) AppendSealed(ctx context.Context, rw *v1.RegionWithdrawal, leav
 	}
 	// The copies follow the writes, whatever this append does.
 	defer l.copyShards(ctx, lg)
-	for range 8 {
+	for attempt := range maxRaces {
 		todo := lg.missing(leaves)
 		if len(todo) == 0 {
 			return nil
@@ -269,6 +271,15 @@ func (l *Ledger) AppendSealed(ctx context.Context, rw *v1.RegionWithdrawal, leav
 		err := l.write(ctx, rw, lg, todo)
 		if !errors.Is(err, errRaced) {
 			return err
+		}
+		// Two writers that race again at once would keep colliding: the
+		// loser waits a little, longer each time, before it tries again.
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(attempt+1) * int64(5*time.Millisecond))))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
 		}
 	}
 	return fmt.Errorf("the evidence ledger of %s/%s is being written by another replica", rw.Namespace, rw.Name)
@@ -291,6 +302,10 @@ func (lg *log) missing(leaves []Sealed) []Sealed {
 	}
 	return out
 }
+
+// maxRaces bounds how often one append loses to another writer before it
+// gives up (and its caller tries again later).
+const maxRaces = 16
 
 // errRaced means another writer wrote the shard first; its shard was read
 // and merged, and the append is tried again.
