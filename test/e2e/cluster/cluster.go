@@ -183,8 +183,18 @@ func (c *Cluster) InstallCRDs() error {
 	if _, err := c.Kubectl("apply", "--server-side", "-f", filepath.Join(testenv.RepoRoot(), "config", "crd", "bases")); err != nil {
 		return err
 	}
-	_, err := c.Kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/regionwithdrawals.withdrawal.ops.dev")
-	return err
+	return c.waitEstablished("regionwithdrawals.withdrawal.ops.dev")
+}
+
+// waitEstablished waits until the API server serves a CRD. Not `kubectl
+// wait --for=condition=Established`: right after the apply the CRD may have
+// no conditions yet, and kubectl wait fails at once on that instead of
+// waiting.
+func (c *Cluster) waitEstablished(crd string) error {
+	return wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		out, err := c.Kubectl("get", "crd", crd, "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+		return err == nil && strings.TrimSpace(string(out)) == "True", nil
+	})
 }
 
 // InstallGatewayAPI applies the standard Gateway API CRDs from the
@@ -211,13 +221,7 @@ func (c *Cluster) InstallGatewayAPI(version string) error {
 	if _, err := c.Kubectl("apply", "--server-side", "-f", crd); err != nil {
 		return err
 	}
-	// Not `kubectl wait --for=condition=Established`: right after the
-	// apply the CRD may have no conditions yet, and kubectl wait fails
-	// at once on that instead of waiting.
-	return wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
-		out, err := c.Kubectl("get", "crd", "httproutes.gateway.networking.k8s.io", "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
-		return err == nil && strings.TrimSpace(string(out)) == "True", nil
-	})
+	return c.waitEstablished("httproutes.gateway.networking.k8s.io")
 }
 
 // Stop deletes the cluster, stops its processes and removes its directory.
