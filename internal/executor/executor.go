@@ -115,6 +115,31 @@ func IsReadOnly(e Executor) bool {
 	return ok && ro.ReadOnly()
 }
 
+// SelfRecording is implemented by executors whose start action needs no
+// record in status before it acts, because every object it changes carries
+// the record itself, written in the same update as the change: which
+// withdrawal changed it and where its original is kept (the routing switch:
+// each route names its snapshot). A crash before the status says the step
+// started leaves a change that the next attempt finds on the object, and a
+// second replica writes the same change or loses on the object's
+// resourceVersion. Such an executor must also be a Preparer whose Unprepare
+// puts back what it changed: a withdrawal cancelled before its status
+// recorded the start may still have been changed.
+//
+// For these the controller skips the status write before the action, so
+// that at the cutoff the action's own write is the first request, and
+// records the start in a second pass (see the controller).
+type SelfRecording interface {
+	Preparer
+	SelfRecording() bool
+}
+
+// IsSelfRecording reports whether e declares itself self-recording.
+func IsSelfRecording(e Executor) bool {
+	sr, ok := e.(SelfRecording)
+	return ok && sr.SelfRecording()
+}
+
 // Watch names a kind whose changes show an executor's progress, and how to
 // find the withdrawals to reconcile when an object of that kind changes.
 type Watch struct {

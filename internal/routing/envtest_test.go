@@ -173,3 +173,76 @@ func TestNoticeBackendDeployedOnce(t *testing.T) {
 		t.Fatal("adopted a notice backend made for another withdrawal")
 	}
 }
+
+// TestASwitchTheStatusNeverRecordedIsPutBack: the switch is self-recording
+// (the controller records its start after it), so a withdrawal cancelled,
+// or cancelled and deleted, before its status said the switch started must
+// still get its routes back, from the snapshots the routes name.
+func TestASwitchTheStatusNeverRecordedIsPutBack(t *testing.T) {
+	ctx := context.Background()
+	c := env.Client
+	for _, tc := range []struct {
+		name, ns string
+		undo     func(e *Executor, rw *v1.RegionWithdrawal) error
+	}{
+		{name: "cancelled: Unprepare", ns: "envtest-unrecorded-cancel", undo: func(e *Executor, rw *v1.RegionWithdrawal) error {
+			return e.Unprepare(ctx, rw)
+		}},
+		{name: "cancelled and deleted: Finalize", ns: "envtest-unrecorded-delete", undo: func(e *Executor, rw *v1.RegionWithdrawal) error {
+			rw.Status.Phase = v1.PhaseCancelled
+			return e.Finalize(ctx, rw)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tc.ns}}); err != nil {
+				t.Fatal(err)
+			}
+			ing := ingress("chat")
+			ing.Namespace = tc.ns
+			if err := c.Create(ctx, ing); err != nil {
+				t.Fatal(err)
+			}
+			var original networkingv1.Ingress
+			if err := c.Get(ctx, client.ObjectKeyFromObject(ing), &original); err != nil {
+				t.Fatal(err)
+			}
+			rw := &v1.RegionWithdrawal{
+				ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: tc.ns},
+				Spec: v1.RegionWithdrawalSpec{
+					Region: "PK", TimeZone: "Asia/Karachi", Cutoff: metav1.Now(), Cancel: true, AllowCancelAfterCutoff: true,
+					Selector: metav1.LabelSelector{MatchLabels: map[string]string{"bes.example.com/region": "pk"}},
+					Routing:  &v1.RoutingStep{Mode: v1.RoutingRemove},
+				},
+			}
+			if err := c.Create(ctx, rw); err != nil {
+				t.Fatal(err)
+			}
+			e := &Executor{Client: c, Targets: &targets.Resolver{Reader: c, Mapper: c.RESTMapper()}}
+			if !e.SelfRecording() {
+				t.Fatal("the routing executor does not say it is self-recording")
+			}
+			if res, err := e.Execute(ctx, rw, planner.Action{ID: "routing", Kind: planner.ActionStart, Step: v1.StepRouting}); err != nil || !res.Done {
+				t.Fatalf("switch: %+v, %v", res, err)
+			}
+			// The status says nothing of it: the routing step never started.
+			if err := tc.undo(e, rw); err != nil {
+				t.Fatal(err)
+			}
+			var back networkingv1.Ingress
+			if err := c.Get(ctx, client.ObjectKeyFromObject(ing), &back); err != nil {
+				t.Fatal(err)
+			}
+			if !equality.Semantic.DeepEqual(back.Spec, original.Spec) || back.Annotations[AnnotationSnapshot] != "" {
+				t.Fatalf("route after the undo: %+v %v; want the original %+v without the snapshot's name", back.Spec, back.Annotations, original.Spec)
+			}
+			// Undoing again changes nothing (it is idempotent).
+			if err := tc.undo(e, rw); err != nil {
+				t.Fatal(err)
+			}
+			var again networkingv1.Ingress
+			if err := c.Get(ctx, client.ObjectKeyFromObject(ing), &again); err != nil || again.ResourceVersion != back.ResourceVersion {
+				t.Fatalf("a second undo wrote the route again (%v)", err)
+			}
+		})
+	}
+}

@@ -25,6 +25,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
@@ -36,8 +37,9 @@ import (
 const PrepareLead = 10 * time.Minute
 
 var (
-	_ executor.Preparer = (*Executor)(nil)
-	_ executor.Watcher  = (*Executor)(nil)
+	_ executor.Preparer      = (*Executor)(nil)
+	_ executor.Watcher       = (*Executor)(nil)
+	_ executor.SelfRecording = (*Executor)(nil)
 )
 
 // Watches implements executor.Watcher: the notice backend's Deployment,
@@ -121,11 +123,23 @@ func (e *Executor) snapshotAhead(ctx context.Context, rw *v1.RegionWithdrawal, r
 	return nil
 }
 
-// Unprepare stops the notice backend of a withdrawal cancelled before its
-// switch: it scales the Deployment to zero (the tenant's role may update
-// Deployments, not delete them; deleting the withdrawal removes it with
-// its owner). Nothing points at it, so no client notices.
+// SelfRecording implements executor.SelfRecording: every route the switch
+// changes names its snapshot in the same update (AnnotationSnapshot), so the
+// switch needs no status record before it, and Unprepare puts back a switch
+// the status never recorded.
+func (e *Executor) SelfRecording() bool { return true }
+
+// Unprepare undoes the preparation of a withdrawal cancelled before its
+// status recorded the switch. Routes switched all the same (the process died,
+// or the cancel came, between the switch and the record of it) are put back
+// from their snapshots first. Then the notice backend is stopped: scaled to
+// zero (the tenant's role may update Deployments, not delete them; deleting
+// the withdrawal removes it with its owner). Nothing points at it, so no
+// client notices.
 func (e *Executor) Unprepare(ctx context.Context, rw *v1.RegionWithdrawal) error {
+	if err := e.putBackUnrecorded(ctx, rw); err != nil {
+		return err
+	}
 	var dep appsv1.Deployment
 	err := e.Client.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: NoticeBackendName(rw)}, &dep)
 	switch {
@@ -138,4 +152,21 @@ func (e *Executor) Unprepare(ctx context.Context, rw *v1.RegionWithdrawal) error
 	}
 	dep.Spec.Replicas = ptr.To[int32](0)
 	return e.Client.Update(ctx, &dep)
+}
+
+// putBackUnrecorded restores every route that carries this withdrawal's
+// snapshot annotation, from its snapshot; one that does not was never
+// switched (or is back already) and is left alone. A route deleted since is
+// not recreated, as in a revert.
+func (e *Executor) putBackUnrecorded(ctx context.Context, rw *v1.RegionWithdrawal) error {
+	res, err := e.restore(ctx, rw)
+	switch {
+	case err != nil:
+		return err
+	case !res.Done:
+		return fmt.Errorf("putting back switched routes: %s", res.Message)
+	case res.Detail.Routing != nil && res.Detail.Routing.Restored > 0:
+		log.FromContext(ctx).Info("Put back routes switched before the cancel was seen", "restored", res.Detail.Routing.Restored)
+	}
+	return nil
 }

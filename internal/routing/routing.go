@@ -545,10 +545,18 @@ var _ executor.Finalizer = (*Executor)(nil)
 // Finalize runs when the withdrawal is deleted. Once its changes are
 // settled (completed, or cancelled and restored) the route snapshots go;
 // until then they stay, so that `kubectl withdrawal restore` can still put
-// the routes back after the withdrawal is gone.
+// the routes back after the withdrawal is gone. A cancelled withdrawal's
+// routes are put back first if any still carries its snapshot's name: a
+// switch its status never recorded (see SelfRecording) must not lose its
+// original with the snapshot.
 func (e *Executor) Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error {
 	if !executor.NothingToRestore(rw) {
 		return nil
+	}
+	if rw.Status.Phase == v1.PhaseCancelled {
+		if err := e.putBackUnrecorded(ctx, rw); err != nil {
+			return err
+		}
 	}
 	return executor.DeleteRecords(ctx, e.Client, rw.Namespace, rw.UID, RecordRoute)
 }
