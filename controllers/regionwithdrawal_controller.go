@@ -103,6 +103,10 @@ type RegionWithdrawalReconciler struct {
 	// Evidence, when set, is the evidence ledger: what each reconcile
 	// counts as done is appended to it before the status says so.
 	Evidence *ledger.Ledger
+
+	// firstPasses is what first passes did, for their second passes
+	// (regionwithdrawal_firstpass.go).
+	firstPasses firstPasses
 }
 
 // DefaultMaxConcurrentReconciles is how many withdrawals are reconciled at
@@ -149,6 +153,7 @@ func (r *RegionWithdrawalReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	if err := r.Get(ctx, req.NamespacedName, rw); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Metrics.Forget(req.NamespacedName)
+			r.firstPasses.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -168,7 +173,16 @@ func (r *RegionWithdrawalReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 
 	result, written, err := r.reconcileWithdrawal(ctx, rw, rw.DeepCopy())
-	return r.patchStatus(ctx, written, rw, result, err)
+	if errors.Is(err, errFirstPass) {
+		// Nothing is written in a first pass: its second pass writes it.
+		return result, nil
+	}
+	result, err = r.patchStatus(ctx, written, rw, result, err)
+	// A due time is never background work, whatever the priority of the
+	// request that asked for this reconcile (a second pass, the start-up
+	// list): the next wake-up, or retry, comes at the normal priority.
+	result.Priority = new(0)
+	return result, err
 }
 
 // patchStatus writes rw's status, if it differs from what written holds

@@ -51,6 +51,9 @@ type run struct {
 	errs     []error
 	// requeue is the soonest another look was asked for; zero for none.
 	requeue time.Duration
+	// firstPass is what this withdrawal's first pass carried out, by
+	// action ID, for the second pass to record.
+	firstPass map[string]firstPass
 }
 
 func (w *run) wake(after time.Duration) {
@@ -83,15 +86,25 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	}
 	summarize.Prepare(&rw.Status, &rw.Spec, tl)
 
-	w := &run{executed: map[string]bool{}, results: map[string]summarize.Result{}}
-	for range maxRounds {
+	w := &run{executed: map[string]bool{}, results: map[string]summarize.Result{}, firstPass: r.firstPasses.take(rw)}
+	for round := range maxRounds {
 		now := r.Clock.Now()
 		plan := r.plan(tl, rw, now)
 		if plan.Cancelling {
 			planner.RecordCancelAccepted(&rw.Status, tl, now)
 		}
-		started, mustPersist := r.start(rw, plan.Due, now)
-		if mustPersist {
+		started, record := r.start(rw, plan.Due, now, w)
+		if record == recordAfter && round > 0 {
+			// Something of an earlier round waits to be written: no first pass.
+			record = recordBefore
+		}
+		r.observeLateness(started, record)
+		switch record {
+		case recordAfter:
+			// The first pass (regionwithdrawal_firstpass.go): act, write nothing.
+			rw.Status = *written.Status.DeepCopy()
+			return r.actFirst(ctx, rw, started, now), written, errFirstPass
+		case recordBefore:
 			if written, err = r.persistStarted(ctx, rw, written); err != nil {
 				// Nothing of this reconcile is written, and nothing was done.
 				rw.Status = *written.Status.DeepCopy()
@@ -100,7 +113,7 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 		}
 		// Plan again only if something started or finished: a finished
 		// action may release the next (a verified export, the drain).
-		if finished := r.carryOn(ctx, rw, w); started == 0 && finished == 0 {
+		if finished := r.carryOn(ctx, rw, w); len(started) == 0 && finished == 0 {
 			break
 		}
 	}
@@ -226,22 +239,61 @@ func noExecutor(step v1.StepName) string {
 	return fmt.Sprintf("this build of the operator cannot carry out the %s step for real; set spec.dryRun to rehearse it", step)
 }
 
-// start records due actions as started. It reports how many, and whether
-// the record must be written before their side effects: it must unless
-// every one of them is carried out by a read-only executor.
-func (r *RegionWithdrawalReconciler) start(rw *v1.RegionWithdrawal, due []planner.Action, now time.Time) (started int, mustPersist bool) {
+// recording is when the start of a round's actions is written down.
+type recording int
+
+const (
+	// recordAtEnd: with the status at the end of the reconcile; nothing
+	// started, or only read-only executors (the rehearsal) act.
+	recordAtEnd recording = iota
+	// recordAfter: only self-recording executors act; they act in a first
+	// pass and a second pass records them (regionwithdrawal_firstpass.go).
+	recordAfter
+	// recordBefore: written before any side effect (persistStarted).
+	recordBefore
+)
+
+// start records due actions as started, and says when that record must be
+// written. An action that a first pass carried out is recorded with the
+// times it had there.
+func (r *RegionWithdrawalReconciler) start(rw *v1.RegionWithdrawal, due []planner.Action, now time.Time, w *run) (started []planner.Action, record recording) {
 	for _, a := range due {
 		e, rehearsal, ok := r.executorFor(rw, a)
 		if !ok {
 			summarize.Block(&rw.Status, a.Step, noExecutor(a.Step))
 			continue
 		}
-		planner.RecordStarted(&rw.Status, a, now, rehearsal)
-		r.Metrics.ObserveLateness(a.Step, string(a.Kind), a.Lateness)
-		started++
-		mustPersist = mustPersist || !executor.IsReadOnly(e)
+		at := now
+		fp, firstPassed := w.firstPass[a.ID]
+		if firstPassed {
+			at, a.Lateness = fp.started, fp.started.Sub(a.DueAt)
+		}
+		planner.RecordStarted(&rw.Status, a, at, rehearsal)
+		started = append(started, a)
+		switch {
+		case executor.IsReadOnly(e):
+		case executor.IsSelfRecording(e):
+			// Its objects carry the record: it needs none before it. After
+			// its first pass, the status at the end records it.
+			if !firstPassed {
+				record = max(record, recordAfter)
+			}
+		default:
+			record = recordBefore
+		}
 	}
-	return started, mustPersist
+	return started, record
+}
+
+// observeLateness counts how late the started actions began, once per
+// action: not in a first pass, whose second pass counts them.
+func (r *RegionWithdrawalReconciler) observeLateness(started []planner.Action, record recording) {
+	if record == recordAfter {
+		return
+	}
+	for _, a := range started {
+		r.Metrics.ObserveLateness(a.Step, string(a.Kind), a.Lateness)
+	}
 }
 
 // persistStarted is the one status write before the end of a reconcile,
@@ -277,7 +329,11 @@ func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionW
 			w.errs = append(w.errs, fmt.Errorf("%s: %w", a.ID, err))
 			continue
 		}
-		summarize.Record(&rw.Status, a, res, r.Clock.Now())
+		at := r.Clock.Now()
+		if fp, ok := w.firstPass[a.ID]; ok && fp.done && res.Done {
+			at = fp.finished // done in the first pass, found done now
+		}
+		summarize.Record(&rw.Status, a, res, at)
 		w.results[a.ID] = summarize.Result{Message: res.Message}
 		if !res.Done {
 			w.wake(cmpOr(res.RequeueAfter, defaultProgressRequeue))
@@ -316,7 +372,11 @@ const (
 // prepared step reported.
 func (r *RegionWithdrawalReconciler) prepare(ctx context.Context, rw *v1.RegionWithdrawal, tl *planner.Timeline, w *run) map[v1.StepName]string {
 	if rw.Spec.Cancel && !rw.Spec.DryRun {
-		r.unprepare(ctx, rw)
+		// An error is the reconcile's, so that it is retried: undoing a
+		// preparation may put back routes switched before the cancel.
+		if err := r.unprepare(ctx, rw); err != nil {
+			w.errs = append(w.errs, err)
+		}
 	}
 	if rw.Spec.DryRun || rw.Spec.Suspend || rw.Spec.Cancel {
 		return nil
@@ -357,16 +417,18 @@ func (r *RegionWithdrawalReconciler) prepare(ctx context.Context, rw *v1.RegionW
 
 // unprepare undoes the preparation of the steps a cancelled withdrawal
 // never started.
-func (r *RegionWithdrawalReconciler) unprepare(ctx context.Context, rw *v1.RegionWithdrawal) {
+func (r *RegionWithdrawalReconciler) unprepare(ctx context.Context, rw *v1.RegionWithdrawal) error {
+	var errs []error
 	for _, step := range v1.AllSteps {
 		p, ok := r.Executors[step].(executor.Preparer)
 		if !ok || planner.LookupStep(&rw.Status, step).StartedAt != nil {
 			continue
 		}
 		if err := p.Unprepare(ctx, rw); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "Undoing a step's preparation failed", "step", step)
+			errs = append(errs, fmt.Errorf("undoing the preparation of the %s step: %w", step, err))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // observeRetry is how soon a step whose observation failed is observed
