@@ -260,3 +260,40 @@ func TestACancelBetweenThePassesPutsTheRoutesBack(t *testing.T) {
 		})
 	}
 }
+
+// TestASecondPassWaitsForRunningFirstPasses: a second pass is held back
+// while another withdrawal's first pass runs, for secondPassMaxWait at
+// most, and not at all when none runs.
+func TestASecondPassWaitsForRunningFirstPasses(t *testing.T) {
+	var f firstPasses
+	now := cutoff
+	a := &v1.RegionWithdrawal{}
+	a.Namespace, a.Name, a.UID = "ns", "a", "uid-a"
+	key := client.ObjectKeyFromObject(a)
+
+	f.begin()
+	f.end(a, now, map[string]firstPass{"routing": {started: now, finished: now, done: true}})
+	if f.holdSecond(key, now) {
+		t.Fatal("held back with no first pass running")
+	}
+	f.begin() // another withdrawal's first pass
+	if !f.holdSecond(key, now.Add(time.Second)) {
+		t.Fatal("not held back while a first pass runs")
+	}
+	if f.holdSecond(key, now.Add(secondPassMaxWait)) {
+		t.Fatalf("held back for more than %s", secondPassMaxWait)
+	}
+	if f.holdSecond(client.ObjectKey{Namespace: "ns", Name: "b"}, now) {
+		t.Fatal("a withdrawal without a first pass was held back")
+	}
+	f.end(&v1.RegionWithdrawal{}, now, nil)
+	if f.holdSecond(key, now.Add(time.Second)) {
+		t.Fatal("held back after every first pass ended")
+	}
+	if got := f.take(a); !got["routing"].done {
+		t.Fatalf("took %+v, want the first pass's record", got)
+	}
+	if got := f.take(a); got != nil {
+		t.Fatalf("took %+v a second time", got)
+	}
+}

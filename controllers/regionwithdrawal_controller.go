@@ -149,6 +149,9 @@ const conflictRequeue = 100 * time.Millisecond
 // Reconcile reads top to bottom: get, finalizer, plan and act, then write
 // status once on the way out.
 func (r *RegionWithdrawalReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if r.firstPasses.holdSecond(req.NamespacedName, r.Clock.Now()) {
+		return heldSecondPass(), nil
+	}
 	rw := &v1.RegionWithdrawal{}
 	if err := r.Get(ctx, req.NamespacedName, rw); err != nil {
 		if apierrors.IsNotFound(err) {

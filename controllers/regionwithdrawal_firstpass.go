@@ -34,7 +34,10 @@ package controllers
 //  2. the second pass is an ordinary reconcile. It plans again, as after a
 //     crash, starts the same actions with the remembered times, finds them
 //     done (the executors are idempotent, and read the objects from the
-//     cache), and records them: evidence, status and Events.
+//     cache), and records them: evidence, status and Events. It waits while
+//     any first pass is still running (for secondPassMaxWait at most), so
+//     that its writes do not slow the last route writes, nor the watch
+//     events that carry them to ingress controllers.
 //
 // If the process dies between the two passes, the next one does the second
 // pass with its own times (it finds the routes switched), and a cancel seen
@@ -59,9 +62,19 @@ import (
 // writes nothing.
 var errFirstPass = errors.New("first pass: recorded by the second")
 
-// firstPassDelay is how long the second pass waits at the least. The
-// low priority already puts it behind every withdrawal due now.
-const firstPassDelay = requeueSkew
+const (
+	// firstPassDelay is how long the second pass waits at the least. The
+	// low priority already puts it behind every withdrawal due now.
+	firstPassDelay = requeueSkew
+	// secondPassRecheck is how soon a second pass held back by a running
+	// first pass looks again. Holding it costs no request, but each look
+	// is a reconcile while the first passes need the CPU; and the last
+	// route writes' watch events reach ingress controllers meanwhile.
+	secondPassRecheck = 250 * time.Millisecond
+	// secondPassMaxWait bounds how long running first passes hold a second
+	// pass back, so that first passes in a row never starve the records.
+	secondPassMaxWait = 5 * time.Second
+)
 
 // firstPass is what a first pass did with one action.
 type firstPass struct {
@@ -75,21 +88,41 @@ type firstPass struct {
 type firstPasses struct {
 	mu sync.Mutex
 	by map[types.NamespacedName]firstPassed
+	// running is how many first passes are carrying out their actions.
+	running int
 }
 
 // firstPassed is what one withdrawal's first pass did, by action ID.
 type firstPassed struct {
 	uid     types.UID
+	at      time.Time
 	actions map[string]firstPass
 }
 
-func (f *firstPasses) put(rw *v1.RegionWithdrawal, actions map[string]firstPass) {
+func (f *firstPasses) begin() {
+	f.mu.Lock()
+	f.running++
+	f.mu.Unlock()
+}
+
+// end records what the first pass of rw did, at now.
+func (f *firstPasses) end(rw *v1.RegionWithdrawal, now time.Time, actions map[string]firstPass) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.running--
 	if f.by == nil {
 		f.by = map[types.NamespacedName]firstPassed{}
 	}
-	f.by[types.NamespacedName{Namespace: rw.Namespace, Name: rw.Name}] = firstPassed{uid: rw.UID, actions: actions}
+	f.by[types.NamespacedName{Namespace: rw.Namespace, Name: rw.Name}] = firstPassed{uid: rw.UID, at: now, actions: actions}
+}
+
+// holdSecond reports whether the second pass of key should wait: other
+// first passes are running, and it has not waited secondPassMaxWait yet.
+func (f *firstPasses) holdSecond(key types.NamespacedName, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.by[key]
+	return ok && f.running > 0 && now.Sub(p.at) < secondPassMaxWait
 }
 
 // take returns what the first pass of rw did, and forgets it: the
@@ -117,6 +150,7 @@ func (f *firstPasses) forget(key types.NamespacedName) {
 // their executors, once each, and remembers when. Their results are not
 // recorded: the second pass runs them again and records what it finds.
 func (r *RegionWithdrawalReconciler) actFirst(ctx context.Context, rw *v1.RegionWithdrawal, started []planner.Action, now time.Time) ctrl.Result {
+	r.firstPasses.begin()
 	ran := make(map[string]firstPass, len(started))
 	for _, a := range started {
 		e, _, ok := r.executorFor(rw, a)
@@ -130,6 +164,12 @@ func (r *RegionWithdrawalReconciler) actFirst(ctx context.Context, rw *v1.Region
 		}
 		ran[a.ID] = firstPass{started: now, finished: r.Clock.Now(), done: err == nil && res.Done}
 	}
-	r.firstPasses.put(rw, ran)
+	r.firstPasses.end(rw, r.Clock.Now(), ran)
 	return ctrl.Result{RequeueAfter: firstPassDelay, Priority: new(handler.LowPriority)}
+}
+
+// heldSecondPass is the result of a second pass held back while first
+// passes run.
+func heldSecondPass() ctrl.Result {
+	return ctrl.Result{RequeueAfter: secondPassRecheck, Priority: new(handler.LowPriority)}
 }
