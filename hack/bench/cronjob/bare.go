@@ -49,34 +49,48 @@ var (
 // bareWorkers matches the operator's reconcile workers.
 const bareWorkers = controllers.DefaultMaxConcurrentReconciles
 
+// bareAnnotation is what the bare client writes on each Ingress.
+const bareAnnotation = "bench.withdrawal.ops.dev/bare-write"
+
 // benchBare measures the limit the operator's route writes run against:
 // the same n Ingresses (those of the due phase) written by a bare client,
 // with no controller logic at all, bareWorkers at a time from a common
-// start, each write one merge patch (an annotation), timed from the start
-// to its response. It prints the p99 of each budget and returns the p99
-// with the operator's budget.
-func benchBare(ctx context.Context, cfg *rest.Config, prefix string, n int, operatorP99 time.Duration) (time.Duration, error) {
-	var limited time.Duration
+// start, each write one merge patch (an annotation). Each write is timed
+// from the start to its response, and to the change seen through the
+// observer's watch, the way the operator's switch is seen. It prints the
+// p99s of each budget and the operator's ratios, and returns the p99s with
+// the operator's budget: seen, then answered.
+func benchBare(ctx context.Context, cfg *rest.Config, obs *observer, prefix string, n int, operatorP99 time.Duration) (seen, answered time.Duration, err error) {
 	for i, b := range []clientBudget{operatorBudget, unlimitedBudget} {
-		ds, err := bareWrites(ctx, cfg, prefix, n, b, i)
+		round := fmt.Sprint(i)
+		obs.expectBare(round)
+		start := time.Now()
+		ds, err := bareWrites(ctx, cfg, prefix, n, b, round)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
+		}
+		ws, complete := obs.bareSince(ctx, start, n, time.Now().Add(30*time.Second))
+		if !complete {
+			return 0, 0, fmt.Errorf("the observer saw %d of the bare client's %d writes", len(ws), n)
 		}
 		fmt.Printf("limit: bare client, %s, %d writers from a common start → Ingress patch returned: %s [%d/%d]\n", b.name, bareWorkers, stats.Summary(ds), len(ds), n)
+		fmt.Printf("limit: bare client, %s, %d writers from a common start → Ingress patch seen (watch): %s [%d/%d]\n", b.name, bareWorkers, stats.Summary(ws), len(ws), n)
 		if b == operatorBudget {
-			limited = stats.Quantile(ds, 0.99)
+			seen, answered = stats.Quantile(ws, 0.99), stats.Quantile(ds, 0.99)
 		}
 	}
-	if limited > 0 && operatorP99 > 0 {
-		fmt.Printf("limit: operator p99 (due → Ingress seen switched) / bare p99 with the same budget: %.2f× (goal ≤ 1.5×; the operator's figure also holds its wake-up at the due time and the watch delivering the change)\n",
-			float64(operatorP99)/float64(limited))
+	if seen > 0 && answered > 0 && operatorP99 > 0 {
+		fmt.Printf("limit: operator p99 (due → Ingress seen switched) / bare p99 seen through the same watch, same budget: %.2f× (goal ≤ 1.5×; the operator's figure also holds its wake-up at the due time and its planning)\n",
+			float64(operatorP99)/float64(seen))
+		fmt.Printf("limit: operator p99 (due → Ingress seen switched) / bare p99 to the response, same budget: %.2f× (the operator's figure also holds the watch delivering the change)\n",
+			float64(operatorP99)/float64(answered))
 	}
-	return limited, nil
+	return seen, answered, nil
 }
 
-// bareWrites patches the n due-phase Ingresses once each, round names the
-// annotation's value so that every round is a real change.
-func bareWrites(ctx context.Context, cfg *rest.Config, prefix string, n int, b clientBudget, round int) ([]time.Duration, error) {
+// bareWrites patches the n due-phase Ingresses once each, with round as
+// the annotation's value so that every round is a real change.
+func bareWrites(ctx context.Context, cfg *rest.Config, prefix string, n int, b clientBudget, round string) ([]time.Duration, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = b.qps, b.burst
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
@@ -89,7 +103,7 @@ func bareWrites(ctx context.Context, cfg *rest.Config, prefix string, n int, b c
 	if err := c.Get(ctx, client.ObjectKey{Namespace: dueNamespace(prefix, 0), Name: "route"}, &probe); err != nil {
 		return nil, err
 	}
-	patch := client.RawPatch("application/merge-patch+json", fmt.Appendf(nil, `{"metadata":{"annotations":{"bench.withdrawal.ops.dev/bare-write":"%d"}}}`, round))
+	patch := client.RawPatch("application/merge-patch+json", fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, bareAnnotation, round))
 	return bare.Writes(n, bareWorkers, func(i int) error {
 		ing := &networkingv1.Ingress{}
 		ing.Namespace, ing.Name = dueNamespace(prefix, i), "route"

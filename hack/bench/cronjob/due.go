@@ -53,7 +53,10 @@ func curvePrefix(n int) string { return fmt.Sprintf("curve%d-", n) }
 type duePoint struct {
 	n                           int
 	switchedP50, switchedP99    time.Duration
-	bareP99                     time.Duration
+	// bareP99 is the bare client's p99 (operator's budget) seen through the
+	// observer's watch, as the operator's is; bareAnsweredP99 to its
+	// response.
+	bareP99, bareAnsweredP99 time.Duration
 	requests                    float64
 	cpuPercent, rssMiB, peakMiB float64
 }
@@ -126,7 +129,7 @@ func benchDue(ctx context.Context, c client.Client, cfg *rest.Config, op *operat
 	if withCron {
 		fmt.Printf("cronjob controller: due → Job ADDED (watch):               %s [%d/%d]\n", stats.Summary(r.jobAdded), len(r.jobAdded), n)
 	}
-	fmt.Printf("operator: due → routing step seen started (watch):        %s [%d/%d]\n", stats.Summary(r.started), len(r.started), n)
+	fmt.Printf("operator: due → routing step seen recorded (watch):       %s [%d/%d]\n", stats.Summary(r.started), len(r.started), n)
 	fmt.Printf("operator: due → Ingress seen switched (watch):            %s [%d/%d]\n", stats.Summary(r.switched), len(r.switched), n)
 	fmt.Printf("operator: recorded lateness (status.steps[].lateness):   %s [%d/%d]\n", stats.Summary(r.recorded), len(r.recorded), n)
 	if r.wrongSchedule > 0 {
@@ -151,7 +154,7 @@ func benchDue(ctx context.Context, c client.Client, cfg *rest.Config, op *operat
 	point.requests = (m1.sum("rest_client_requests_total") - m0.sum("rest_client_requests_total")) / float64(n)
 	point.cpuPercent, point.rssMiB, point.peakMiB = cpuPercent(before, after), mib(after.rssKiB), mib(after.hwmKiB)
 	if complete {
-		if point.bareP99, err = benchBare(ctx, cfg, prefix, n, point.switchedP99); err != nil {
+		if point.bareP99, point.bareAnsweredP99, err = benchBare(ctx, cfg, obs, prefix, n, point.switchedP99); err != nil {
 			return point, err
 		}
 	}
@@ -205,7 +208,7 @@ func routingWithdrawal(ns, name string, cutoff time.Time) *v1.RegionWithdrawal {
 }
 
 // observer records, from watches, when each due namespace's Job was added,
-// its withdrawal's routing step was seen started, and its Ingress was seen
+// its withdrawal's routing step was seen recorded as started, and its Ingress was seen
 // switched.
 type observer struct {
 	prefix   string
@@ -215,6 +218,11 @@ type observer struct {
 	started  map[string]time.Time
 	recorded map[string]time.Duration
 	switched map[string]time.Time
+	// bareRound is the value of the bare client's annotation in its
+	// current round, and bareSeen when each namespace's Ingress was first
+	// seen with it.
+	bareRound string
+	bareSeen  map[string]time.Time
 }
 
 func startObserver(ctx context.Context, cfg *rest.Config, prefix string) (*observer, error) {
@@ -291,14 +299,37 @@ func (o *observer) onWithdrawal(obj any, now time.Time) {
 
 func (o *observer) onIngress(obj any, now time.Time) {
 	ing, ok := obj.(*networkingv1.Ingress)
-	if !ok || !strings.HasPrefix(ing.Namespace, o.prefix) || ing.Annotations[routing.AnnotationSnapshot] == "" {
+	if !ok || !strings.HasPrefix(ing.Namespace, o.prefix) {
 		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, seen := o.switched[ing.Namespace]; !seen {
+	if _, seen := o.switched[ing.Namespace]; !seen && ing.Annotations[routing.AnnotationSnapshot] != "" {
 		o.switched[ing.Namespace] = now
 	}
+	if _, seen := o.bareSeen[ing.Namespace]; !seen && o.bareRound != "" && ing.Annotations[bareAnnotation] == o.bareRound {
+		o.bareSeen[ing.Namespace] = now
+	}
+}
+
+// expectBare starts watching for the bare client's writes of round.
+func (o *observer) expectBare(round string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.bareRound, o.bareSeen = round, map[string]time.Time{}
+}
+
+// bareSince returns, once n Ingresses were seen with the current round's
+// annotation (or at the deadline), how long after start each was.
+func (o *observer) bareSince(ctx context.Context, start time.Time, n int, deadline time.Time) ([]time.Duration, bool) {
+	complete := o.wait(ctx, deadline, func() bool { return len(o.bareSeen) >= n })
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]time.Duration, 0, len(o.bareSeen))
+	for _, t := range o.bareSeen {
+		out = append(out, t.Sub(start))
+	}
+	return out, complete
 }
 
 // wait returns true once done, called with the observer locked, is true,

@@ -60,17 +60,20 @@ routing: 200 Ingresses in 20 namespaces, cutoff to switched (seen through a watc
 	cronjobOut = `due: 200 CronJobs (schedule "28 0 * * *", timeZone Etc/UTC) and 200 RegionWithdrawals (routing at the cutoff, mode Remove, one Ingress each), each pair in its own namespace, all due at 2026-11-24T00:28:00Z
 due: set up and every withdrawal Scheduled in 794ms, 1m40s before the due time
 cronjob controller: due → Job ADDED (watch):               p50 117ms, p99 185ms, max 185ms [200/200]
-operator: due → routing step seen started (watch):        p50 221ms, p99 182ms, max 282ms [200/200]
+operator: due → routing step seen recorded (watch):       p50 221ms, p99 182ms, max 282ms [200/200]
 operator: due → Ingress seen switched (watch):            p50 413ms, p99 433ms, max 434ms [200/200]
 operator: recorded lateness (status.steps[].lateness):   p50 144ms, p99 204ms, max 217ms [200/200]
 limit: bare client, the operator's client budget (qps 100, burst 300), 16 writers from a common start → Ingress patch returned: p50 175ms, p99 315ms, max 315ms [200/200]
+limit: bare client, the operator's client budget (qps 100, burst 300), 16 writers from a common start → Ingress patch seen (watch): p50 185ms, p99 335ms, max 336ms [200/200]
 limit: bare client, no client-side limit, 16 writers from a common start → Ingress patch returned: p50 105ms, p99 213ms, max 214ms [200/200]
-limit: operator p99 (due → Ingress seen switched) / bare p99 with the same budget: 1.37× (goal ≤ 1.5×; the operator's figure also holds its wake-up at the due time and the watch delivering the change)
+limit: bare client, no client-side limit, 16 writers from a common start → Ingress patch seen (watch): p50 115ms, p99 223ms, max 224ms [200/200]
+limit: operator p99 (due → Ingress seen switched) / bare p99 seen through the same watch, same budget: 1.29× (goal ≤ 1.5×; the operator's figure also holds its wake-up at the due time and its planning)
+limit: operator p99 (due → Ingress seen switched) / bare p99 to the response, same budget: 1.37× (the operator's figure also holds the watch delivering the change)
 fair baseline: cronjob controller with the operator's client budget (kube-controller-manager --kube-api-qps 100 --kube-api-burst 300), 200 CronJobs due at 2026-12-02T15:01:00Z: due → Job ADDED (watch): p50 882ms, p99 1.837s, max 1.872s [200/200]
 curve: withdrawals due at once → Ingress seen switched (watch), against a bare client's Ingress patches with the operator's budget, the operator's API requests per withdrawal, CPU and RSS from the due time until its last switch
 curve:        N        p50        p99       bare p99    ratio   requests/N      CPU   peak RSS
 curve:        1       18ms       18ms            9ms    2.00×          6.0       3%    60.1 MiB
-curve:      200      413ms      433ms          315ms    1.37×          5.2      41%    80.5 MiB
+curve:      200      413ms      433ms          335ms    1.29×          5.2      41%    80.5 MiB            315ms
 
 idle: 1000 withdrawals (routing due at a cutoff 6h0m0s ahead) created and Scheduled in 911ms
 idle: 3 reconciles in 1m0s while nothing was due = 3.0 per minute (goal: 0); 0 API requests
@@ -108,15 +111,18 @@ func TestRows(t *testing.T) {
 		{"drain (kwok, executor in-process): 300 Deployments drained", "5.261s until every EndpointSlice was empty and every pod gone", noGoal, noGoal},
 		{"drain (kwok, executor in-process): 200 routes, cutoff → switched (watch)", "p99 1.382s (p50 362ms, max 1.4s)", "p99 < 1s", "no"},
 		{"cronjob (kwok): CronJob controller with kube-controller-manager's default client budget (20/s, burst 30), 200 CronJobs due in one minute, due → Job ADDED (watch)", "p99 185ms (p50 117ms, max 185ms)", "— (the baseline)", noGoal},
-		{"cronjob (kwok): operator binary, 200 withdrawals due in the same minute, due → routing step seen started (watch)", "p99 182ms (p50 221ms, max 282ms)", "p99 < 250ms and < the CronJob controller's (185ms)", "yes"},
+		{"cronjob (kwok): operator binary, 200 withdrawals due in the same minute, due → routing step seen recorded in status (watch; written in a second pass, after the switch)", "p99 182ms (p50 221ms, max 282ms)", noGoal, noGoal},
 		{"cronjob (kwok): operator binary, same withdrawals, lateness it recorded (status)", "p99 204ms (p50 144ms, max 217ms)", "p99 < 250ms", "yes"},
-		{"cronjob (kwok): operator binary, same withdrawals, cutoff → Ingress seen switched (watch)", "p99 433ms (p50 413ms, max 434ms)", "p99 < 1s", "yes"},
+		{"cronjob (kwok): operator binary, same withdrawals, cutoff → Ingress seen switched (watch)", "p99 433ms (p50 413ms, max 434ms)", "p99 < 1s and < the CronJob controller's (185ms)", "no"},
 		{"cronjob (kwok): CronJob controller with the operator's client budget (100/s, burst 300), 200 CronJobs due in one minute, due → Job ADDED (watch)", "p99 1.837s (p50 882ms, max 1.872s)", "— (the fair baseline)", noGoal},
 		{"cronjob (kwok): the limit: a bare client, the operator's client budget, the same 200 Ingresses patched 16 at a time from a common start (start → response)", "p99 315ms (p50 175ms, max 315ms)", "— (the limit)", noGoal},
+		{"cronjob (kwok): the limit: the same, seen through the benchmark's watch (start → seen), the operator's client budget", "p99 335ms (p50 185ms, max 336ms)", "— (the limit)", noGoal},
 		{"cronjob (kwok): the limit: a bare client, no client-side limit, the same 200 Ingresses patched 16 at a time from a common start (start → response)", "p99 213ms (p50 105ms, max 214ms)", "— (the limit)", noGoal},
-		{"cronjob (kwok): operator p99 due → Ingress seen switched, as a ratio to the bare client's p99 with the same budget", "1.37×", "≤ 1.5×", "yes"},
-		{"cronjob (kwok): scaling curve, 1 withdrawals due at once, due → Ingress seen switched (watch); the limit; requests; CPU and peak RSS", "p99 18ms (p50 18ms); bare p99 9ms, 2.00×; 6.0 API requests per withdrawal; CPU 3%, peak RSS 60.1 MiB", noGoal, noGoal},
-		{"cronjob (kwok): scaling curve, 200 withdrawals due at once, due → Ingress seen switched (watch); the limit; requests; CPU and peak RSS", "p99 433ms (p50 413ms); bare p99 315ms, 1.37×; 5.2 API requests per withdrawal; CPU 41%, peak RSS 80.5 MiB", "p99 < 1s and ≤ 1.5× the limit", "yes"},
+		{"cronjob (kwok): the limit: the same, seen through the benchmark's watch (start → seen), no client-side limit", "p99 223ms (p50 115ms, max 224ms)", "— (the limit)", noGoal},
+		{"cronjob (kwok): operator p99 due → Ingress seen switched, as a ratio to the bare client's p99 with the same budget seen through the same watch", "1.29×", "≤ 1.5×", "yes"},
+		{"cronjob (kwok): the same ratio to the bare client's p99 to the response (the operator's figure also holds the watch's delivery)", "1.37×", noGoal, noGoal},
+		{"cronjob (kwok): scaling curve, 1 withdrawals due at once, due → Ingress seen switched (watch); the limit; requests; CPU and peak RSS", "p99 18ms (p50 18ms); bare p99 9ms (seen), 2.00×; 6.0 API requests per withdrawal; CPU 3%, peak RSS 60.1 MiB", noGoal, noGoal},
+		{"cronjob (kwok): scaling curve, 200 withdrawals due at once, due → Ingress seen switched (watch); the limit; requests; CPU and peak RSS", "p99 433ms (p50 413ms); bare p99 335ms (seen), 1.29×; 5.2 API requests per withdrawal; CPU 41%, peak RSS 80.5 MiB; bare p99 to the response 315ms", "p99 < 1s and ≤ 1.5× the limit", "yes"},
 		{"cronjob (kwok): operator binary, 1,000 withdrawals idle", "3.0 reconciles per minute", "0 per minute", "no"},
 		{"cronjob (kwok): operator binary, 1,000 withdrawals idle, process CPU and RSS", "CPU 0.1% of one core, RSS 63.8 MiB", noGoal, noGoal},
 		{"cronjob (kwok): operator binary drains 300 Deployments (2 pods each)", "3.32s (the last pod deleted after 3.1s); CPU 7% of one core (0.2 s), peak RSS 62.6 MiB", noGoal, noGoal},
