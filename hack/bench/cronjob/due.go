@@ -51,12 +51,12 @@ func curvePrefix(n int) string { return fmt.Sprintf("curve%d-", n) }
 
 // duePoint is one round's figures, for the curve.
 type duePoint struct {
-	n                           int
-	switchedP50, switchedP99    time.Duration
+	n                        int
+	switchedP50, switchedP99 time.Duration
 	// bareP99 is the bare client's p99 (operator's budget) seen through the
 	// observer's watch, as the operator's is; bareAnsweredP99 to its
 	// response.
-	bareP99, bareAnsweredP99 time.Duration
+	bareP99, bareAnsweredP99    time.Duration
 	requests                    float64
 	cpuPercent, rssMiB, peakMiB float64
 }
