@@ -26,9 +26,16 @@ import (
 )
 
 // InFlight lists the actions that started and have not finished, read from
-// status alone: reverts first, newest step first, then the notice being
-// sent, then running steps. The controller carries each of them on once per
-// reconcile until its executor reports it done.
+// status alone: reverts first, newest step first; then the routing switch;
+// then the notice being sent, then the other running steps. The controller
+// carries each of them on once per reconcile until its executor reports it
+// done.
+//
+// The switch goes before everything else that runs: at the cutoff it is
+// what customers see, a notice batch in flight would delay it, and a drain
+// batch due at the same instant would scale away the backends the routes
+// still point at, so that clients got errors instead of 451 until the
+// switch reached the ingress controller.
 func InFlight(status *v1.RegionWithdrawalStatus) []Action {
 	var out []Action
 	for _, step := range slices.Backward(v1.AllSteps) {
@@ -36,6 +43,12 @@ func InFlight(status *v1.RegionWithdrawalStatus) []Action {
 			out = append(out, RevertAction(step, time.Time{}))
 		}
 	}
+	running := func(step v1.StepName) {
+		if s := LookupStep(status, step); step != v1.StepNotify && s.State == v1.StepRunning {
+			out = append(out, StartAction(step, timeOf(s.DueAt)))
+		}
+	}
+	running(v1.StepRouting)
 	if status.Notify != nil {
 		for _, n := range status.Notify.Notices {
 			if n.StartedAt != nil && n.FinishedAt == nil {
@@ -44,8 +57,8 @@ func InFlight(status *v1.RegionWithdrawalStatus) []Action {
 		}
 	}
 	for _, step := range v1.AllSteps {
-		if s := LookupStep(status, step); step != v1.StepNotify && s.State == v1.StepRunning {
-			out = append(out, StartAction(step, timeOf(s.DueAt)))
+		if step != v1.StepRouting {
+			running(step)
 		}
 	}
 	return out

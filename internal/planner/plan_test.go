@@ -585,3 +585,29 @@ func TestCreatedAfterTheCutoff(t *testing.T) {
 		}
 	}
 }
+
+// TestTheSwitchIsCarriedOnFirst: when the drain, a notice and the routing
+// switch run at once (all due at the cutoff), the switch is carried on
+// first, after any revert.
+func TestTheSwitchIsCarriedOnFirst(t *testing.T) {
+	at := metav1.NewTime(time.Date(2026, 12, 29, 19, 0, 0, 0, time.UTC))
+	status := &v1.RegionWithdrawalStatus{Notify: &v1.NotifyStatus{Notices: []v1.NoticeStatus{
+		{ID: "final", Kind: v1.NoticeFinal, ScheduledAt: at, StartedAt: &at},
+	}}}
+	for _, step := range []v1.StepName{v1.StepDrain, v1.StepRouting} {
+		s := StepStatus(status, step)
+		s.State, s.StartedAt, s.DueAt = v1.StepRunning, &at, &at
+	}
+	var got []string
+	for _, a := range InFlight(status) {
+		got = append(got, a.ID)
+	}
+	if len(got) != 3 || got[0] != StartAction(v1.StepRouting, at.Time).ID || got[2] != StartAction(v1.StepDrain, at.Time).ID {
+		t.Fatalf("in flight %q; want the routing switch, the notice, then the drain", got)
+	}
+
+	StepStatus(status, v1.StepExport).State = v1.StepReverting
+	if first := InFlight(status)[0]; first.Kind != ActionRevert || first.Step != v1.StepExport {
+		t.Fatalf("first in flight %+v; want the revert", first)
+	}
+}
