@@ -43,6 +43,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
@@ -235,6 +236,7 @@ func (r *RegionWithdrawalReconciler) finalize(ctx context.Context, rw *v1.Region
 			}
 		}
 	}
+	r.sealDeleted(ctx, rw)
 	if !executor.NothingToRestore(rw) && anyStepStarted(rw) {
 		r.Recorder.Eventf(rw, nil, corev1.EventTypeWarning, v1.ReasonRecordsKept, "Delete",
 			"deleted before its changes were undone; the route and autoscaler records are kept: `kubectl withdrawal restore %s -n %s` puts them back", rw.Name, rw.Namespace)
@@ -245,6 +247,23 @@ func (r *RegionWithdrawalReconciler) finalize(ctx context.Context, rw *v1.Region
 	}
 	r.Metrics.Forget(client.ObjectKeyFromObject(rw))
 	return nil
+}
+
+// sealDeleted seals the ledger of a withdrawal deleted before it ended,
+// so that its ledger says it ends there. It does not hold up the deletion:
+// a ledger that cannot be sealed (found tampered, say) stays open, and
+// verify says so; an Event says why.
+func (r *RegionWithdrawalReconciler) sealDeleted(ctx context.Context, rw *v1.RegionWithdrawal) {
+	if r.Evidence == nil || rw.Spec.DryRun || ended(rw.Status.Phase) || rw.Status.Evidence == nil {
+		return
+	}
+	err := r.Evidence.Append(ctx, rw, &evidence.LedgerSealed{Header: evidence.Header{At: r.Clock.Now()}, Reason: evidence.SealDeleted})
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to seal the evidence ledger of a deleted withdrawal")
+		r.Recorder.Eventf(rw, nil, corev1.EventTypeWarning, v1.ReasonEvidenceNotSealed, "Delete",
+			"deleted, but its evidence ledger could not be sealed and stays open: %v", err)
+	}
+	r.Evidence.Forget(rw.UID)
 }
 
 func anyStepStarted(rw *v1.RegionWithdrawal) bool {

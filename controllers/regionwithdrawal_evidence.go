@@ -32,8 +32,16 @@ import (
 // asks. It is appended before updated is written, so a crash in between
 // finds the same changes again, whose statements are already there (their
 // keys are the same). Notices record their own deliveries, batch by batch.
+//
+// The last statement is the seal, when the withdrawal completes or is
+// cancelled for real; a rehearsal is never sealed, since turning dryRun off
+// runs it again. Nothing is recorded of a withdrawal that had ended and
+// still has: its ledger is sealed.
 func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus, salt []byte, now time.Time) []evidence.Event {
 	at := func(t time.Time) evidence.Header { return evidence.Header{At: t} }
+	if ended(old.Phase) && updated.Phase == old.Phase {
+		return nil
+	}
 	var out []evidence.Event
 
 	// A spec change: its digest, and what a person asked of it. Only a new
@@ -87,8 +95,18 @@ func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus
 			}
 		}
 	}
+	if ended(updated.Phase) && updated.Phase != old.Phase && !rw.Spec.DryRun {
+		reason := evidence.SealCompleted
+		if updated.Phase == v1.PhaseCancelled {
+			reason = evidence.SealCancelled
+		}
+		out = append(out, &evidence.LedgerSealed{Header: at(now), Reason: reason})
+	}
 	return out
 }
+
+// ended says whether a withdrawal in phase p has reached its end.
+func ended(p v1.Phase) bool { return p == v1.PhaseCompleted || p == v1.PhaseCancelled }
 
 // exportsVerified records each artifact verified since before.
 func exportsVerified(before, s *v1.StepStatus, salt []byte) []evidence.Event {

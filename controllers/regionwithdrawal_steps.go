@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
@@ -139,6 +140,9 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	if denied != nil {
 		in.Denied = denied
 	}
+	// A step's own records (a notice batch's deliveries) may have been
+	// refused by the ledger: the withdrawal stalls until it is restored.
+	in.Evidence = ledger.Refusal(errs)
 	updated := summarize.Status(&rw.Status, in)
 	if r.Evidence != nil {
 		// The statements go in before the status that counts what they
@@ -146,8 +150,14 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 		// the next one finds the same changes (and the executors find their
 		// work done).
 		if err := r.Evidence.Append(ctx, rw, evidenceOf(rw, old, updated, r.Evidence.Salt(rw.UID), now)...); err != nil {
-			rw.Status = *written.Status.DeepCopy()
+			// A ledger that refuses (tampered, or sealed) says so in
+			// Stalled and an Event; the status counts nothing new.
+			r.publish(rw, &written.Status, summarize.EvidenceRefused(&written.Status, ledger.Refusal(err)), in)
 			return ctrl.Result{}, written, fmt.Errorf("recording the evidence: %w", err)
+		}
+		// The next process checks the ledger against this checkpoint.
+		if head, ok := r.Evidence.Head(rw.UID); ok {
+			updated.Evidence = &head
 		}
 	}
 	r.publish(rw, old, updated, in)

@@ -94,4 +94,15 @@ const (
 	// their archive through their handoff link: at the first fetch, at
 	// each further tenth of the customers, and when all have.
 	ReasonArchivesFetched = "ArchivesFetched"
+	// ReasonEvidenceTampered: the evidence ledger in the cluster is not what
+	// the operator wrote (a statement changed or removed, a shard missing);
+	// nothing more is recorded, so nothing that needs a record goes ahead,
+	// until the shards are restored.
+	ReasonEvidenceTampered = "EvidenceTampered"
+	// ReasonEvidenceSealed: the ledger was sealed when the withdrawal ended,
+	// and something more would have to be recorded.
+	ReasonEvidenceSealed = "EvidenceSealed"
+	// ReasonEvidenceNotSealed (Event): a deleted withdrawal's ledger could
+	// not be sealed; it stays open, and verify says so.
+	ReasonEvidenceNotSealed = "EvidenceNotSealed"
 )

@@ -325,6 +325,14 @@ type RegionWithdrawalStatus struct {
 	// +kubebuilder:validation:MaxItems=16
 	Irreversible []string `json:"irreversible,omitempty"`
 
+	// evidence is where the withdrawal's evidence ledger stood when the
+	// operator last wrote this status. The operator checks the ledger
+	// against it whenever it loads it, so statements removed or rewritten
+	// behind it are found; an auditor can keep its checkpoint to pin a
+	// bundle exported later.
+	// +optional
+	Evidence *EvidenceStatus `json:"evidence,omitempty"`
+
 	// conditions: Ready, Reconciling, Stalled and DeadlineAtRisk.
 	// +optional
 	// +listType=map
@@ -332,6 +340,34 @@ type RegionWithdrawalStatus struct {
 	// +patchStrategy=merge
 	// +patchMergeKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+}
+
+// EvidenceStatus is the head of a withdrawal's evidence ledger.
+type EvidenceStatus struct {
+	// statements is how many statements the ledger held at checkpoint.
+	// +kubebuilder:validation:Minimum=0
+	Statements int64 `json:"statements"`
+
+	// checkpoint is the operator's latest signed checkpoint of the ledger,
+	// a C2SP signed note: `kubectl withdrawal evidence verify --checkpoint`
+	// takes it.
+	// +kubebuilder:validation:MaxLength=4096
+	Checkpoint string `json:"checkpoint"`
+
+	// key is the verifier key the ledger is signed with
+	// (withdrawal.ops.dev+<hash>+<public key>).
+	// +kubebuilder:validation:MaxLength=256
+	Key string `json:"key"`
+
+	// fingerprint is the SHA-256 of key's public key, for people to compare.
+	// +kubebuilder:validation:MaxLength=80
+	// +optional
+	Fingerprint string `json:"fingerprint,omitempty"`
+
+	// sealed is true once the ledger ends with its seal: the withdrawal
+	// completed, was cancelled or was deleted, and nothing more is recorded.
+	// +optional
+	Sealed bool `json:"sealed,omitempty"`
 }
 
 // RegionWithdrawal withdraws a service from one region by a legal cutoff:

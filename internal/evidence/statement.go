@@ -56,6 +56,7 @@ const (
 	KindSuspended       Kind = "suspended"
 	KindResumed         Kind = "resumed"
 	KindCancelled       Kind = "cancelled"
+	KindSealed          Kind = "sealed"
 )
 
 // PredicateTypePrefix starts every predicate type of this ledger.
@@ -93,6 +94,8 @@ func newEvent(k Kind) Event {
 		return &Resumed{}
 	case KindCancelled:
 		return &Cancelled{}
+	case KindSealed:
+		return &LedgerSealed{}
 	}
 	return nil
 }
@@ -283,6 +286,23 @@ type Cancelled struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// Why a ledger was sealed.
+const (
+	SealCompleted = "completed"
+	SealCancelled = "cancelled"
+	SealDeleted   = "deleted"
+)
+
+// LedgerSealed is a ledger's last statement: the withdrawal reached its end
+// (completed, cancelled, or deleted), and nothing more will be recorded.
+// A verifier that finds no seal knows the ledger is still open, or was cut
+// short: see VerifyOptions.AllowOpen.
+type LedgerSealed struct {
+	Header
+	// Reason is SealCompleted, SealCancelled or SealDeleted.
+	Reason string `json:"reason"`
+}
+
 // Kinds and keys. A key only uses names and hashes, none of which holds a
 // "/", so keys of different events cannot collide. Suspensions and resumes
 // can happen many times: their key is the spec generation that asked.
@@ -297,6 +317,7 @@ func (*Approved) Kind() Kind             { return KindApproved }
 func (*Suspended) Kind() Kind            { return KindSuspended }
 func (*Resumed) Kind() Kind              { return KindResumed }
 func (*Cancelled) Kind() Kind            { return KindCancelled }
+func (*LedgerSealed) Kind() Kind         { return KindSealed }
 func (e *SpecRecorded) EventKey() string { return fmt.Sprintf("spec/%d", e.Generation) }
 func (e *NoticeDelivered) EventKey() string {
 	return "notice/" + e.Notice + "/" + e.Recipient + "/" + e.Channel
@@ -317,6 +338,11 @@ func (e *Approved) EventKey() string        { return "approved/" + e.Step }
 func (e *Suspended) EventKey() string       { return fmt.Sprintf("suspended/%d", e.Generation) }
 func (e *Resumed) EventKey() string         { return fmt.Sprintf("resumed/%d", e.Generation) }
 func (e *Cancelled) EventKey() string       { return "cancelled" }
+
+// SealKey is the key of a ledger's seal: one per ledger, whatever ended it.
+const SealKey = "sealed"
+
+func (e *LedgerSealed) EventKey() string { return SealKey }
 
 func (e *NoticeDelivered) recipient() string { return e.Recipient }
 func (e *NoticeFailed) recipient() string    { return e.Recipient }

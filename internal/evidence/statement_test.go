@@ -92,6 +92,7 @@ func everyKind() []timed {
 		{cutoff, &RoutingSwitched{Mode: "Block451", Objects: []ObjectRef{{Kind: "HTTPRoute", Namespace: "bes", Name: "pk"}}, Cutoff: cutoff}},
 		{cutoff.Add(time.Hour), web("cust-3")}, // told after the cutoff
 		{cutoff.Add(2 * time.Hour), &Cancelled{User: "carol@example.com", Reason: "withdrawal reverted"}},
+		{cutoff.Add(3 * time.Hour), &LedgerSealed{Reason: SealCancelled}},
 	}
 }
 
@@ -109,6 +110,7 @@ func TestSealRoundTripsEveryKind(t *testing.T) {
 		KindSuspended:       "suspended/4",
 		KindResumed:         "resumed/5",
 		KindCancelled:       "cancelled",
+		KindSealed:          "sealed",
 	}
 	seen := map[Kind]bool{}
 	for _, tc := range everyKind() {

@@ -18,6 +18,8 @@ package evidence
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -47,6 +49,11 @@ var (
 	ErrInclusion    = errors.New("inclusion proof failed")
 	ErrDuplicateKey = errors.New("different statements share a key")
 	ErrUncovered    = errors.New("not covered by a checkpoint")
+	ErrKeyRequired  = errors.New("no key pinned")
+	ErrWrongLedger  = errors.New("not the pinned withdrawal's ledger")
+	ErrPinned       = errors.New("does not extend the pinned checkpoint")
+	ErrNotSealed    = errors.New("ledger is not sealed")
+	ErrAfterSeal    = errors.New("statement after the seal")
 )
 
 // VerifyError lists every problem Verify found.
@@ -69,10 +76,26 @@ func (e *VerifyError) Unwrap() []error { return e.Problems }
 
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
-	// Key is the verifier key the auditor pins. Without it the bundle's own
-	// key is used, which proves only that the bundle is self-consistent: a
-	// bundle rewritten and re-signed wholesale with another key passes.
+	// Key is the verifier key the auditor pins; it is required. A key
+	// taken from the bundle itself would prove only that the bundle is
+	// self-consistent: one rewritten and re-signed wholesale would pass.
 	Key string
+	// Origin, when set, pins the ledger: the bundle must be the ledger of
+	// this origin (see Origin), not another withdrawal's signed by the
+	// same key.
+	Origin string
+	// UID, when set, pins the withdrawal by its UID, the last part of the
+	// origin.
+	UID string
+	// Checkpoints are signed checkpoints the auditor saw earlier (from the
+	// withdrawal's status, or cosigned by a witness): the bundle must hold
+	// at least as many statements, with the same root at each one's size.
+	// A ledger rewritten or cut short behind any of them fails.
+	Checkpoints [][]byte
+	// AllowOpen accepts a ledger without its seal: one whose withdrawal
+	// is still running. Without it, a ledger must end with its seal, so a
+	// bundle cut short of the seal fails.
+	AllowOpen bool
 	// Salt, when set, replaces the bundle's salt for recipient questions.
 	Salt []byte
 }
@@ -95,12 +118,16 @@ type Report struct {
 	// first of each key only.
 	Statements int
 	Entries    []Entry
+	// Fingerprint is the SHA-256 of the public key, in full, for a person
+	// to compare with the operator's (see Fingerprint).
+	Fingerprint string
 	// Checkpoints are those whose signature verified, in order.
 	Checkpoints []log.Checkpoint
-	// Duplicates are pairs of leaf indexes holding byte-identical
-	// statements: a replay after a crash, not a defect.
-	Duplicates [][2]int
-	Problems   []error
+	// Pinned are the pinned checkpoints the bundle extends.
+	Pinned []log.Checkpoint
+	// Seal is the ledger's seal, nil for an open ledger.
+	Seal     *LedgerSealed
+	Problems []error
 }
 
 // Verify checks a bundle offline: every statement's signature, every
@@ -110,10 +137,14 @@ type Report struct {
 // a *VerifyError listing the problems.
 func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
 	r := &Report{Origin: b.Origin, Key: b.Key, KeyPinned: opts.Key != "", Statements: len(b.Statements), Salt: opts.Salt}
+	r.Fingerprint, _ = Fingerprint(b.Key)
 	if b.Format != BundleFormat {
 		return r, r.fail(fmt.Errorf("%w: bundle format %q, want %q", ErrMalformed, b.Format, BundleFormat))
 	}
-	if opts.Key != "" && opts.Key != b.Key {
+	if opts.Key == "" {
+		return r, r.fail(fmt.Errorf("%w: verifying needs the operator's verifier key; a bundle's own key proves nothing", ErrKeyRequired))
+	}
+	if opts.Key != b.Key {
 		// Nothing signed by another key says anything about the pinned one.
 		return r, r.fail(fmt.Errorf("%w: bundle signed by %s, pinned %s", ErrKeyMismatch, b.Key, opts.Key))
 	}
@@ -126,10 +157,14 @@ func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
 			r.problem(fmt.Errorf("%w: salt: %w", ErrMalformed, err))
 		}
 	}
+	r.checkOrigin(b, opts)
 	cps := r.checkCheckpoints(b, v)
 	hashes, keys := r.checkStatements(b, v)
-	r.checkTree(b, newMemTree(hashes), cps, keys)
+	tree := newMemTree(hashes)
+	r.checkTree(b, tree, cps, keys)
+	r.checkPinned(b, tree, v, opts.Checkpoints)
 	r.checkKeys(b)
+	r.checkSeal(opts.AllowOpen)
 	if len(r.Problems) > 0 {
 		return r, &VerifyError{Problems: r.Problems}
 	}
@@ -280,8 +315,9 @@ func (r *Report) checkTree(b *Bundle, tree *memTree, cps []*log.Checkpoint, keys
 	}
 }
 
-// checkKeys finds keys used twice. Byte-identical statements are a replay
-// after a crash; different ones are a defect.
+// checkKeys finds keys used twice. The ledger appends one statement per
+// key (a replay finds its statement there), so even a byte-identical copy
+// is a defect: a statement copied over another.
 func (r *Report) checkKeys(b *Bundle) {
 	first := make(map[string]int, len(r.Entries))
 	kept := r.Entries[:0]
@@ -292,12 +328,79 @@ func (r *Report) checkKeys(b *Bundle) {
 			first[e.Key] = e.Index
 			kept = append(kept, e)
 		case bytes.Equal(b.Statements[j], b.Statements[e.Index]):
-			r.Duplicates = append(r.Duplicates, [2]int{j, e.Index})
+			r.problem(fmt.Errorf("%w: statement %d repeats statement %d (key %q)", ErrDuplicateKey, e.Index, j, e.Key))
 		default:
 			r.problem(fmt.Errorf("%w: statements %d and %d, key %q", ErrDuplicateKey, j, e.Index, e.Key))
 		}
 	}
 	r.Entries = kept
+}
+
+// checkOrigin checks the bundle is the ledger the auditor asked about.
+func (r *Report) checkOrigin(b *Bundle, opts VerifyOptions) {
+	switch {
+	case !strings.HasPrefix(b.Origin, OriginPrefix):
+		r.problem(fmt.Errorf("%w: origin %q is not a withdrawal's ledger", ErrWrongLedger, b.Origin))
+	case opts.Origin != "" && b.Origin != opts.Origin:
+		r.problem(fmt.Errorf("%w: the bundle is the ledger of %s, pinned %s", ErrWrongLedger, b.Origin, opts.Origin))
+	case opts.UID != "" && !strings.HasSuffix(b.Origin, "/"+opts.UID):
+		r.problem(fmt.Errorf("%w: the bundle is the ledger of %s, not of the withdrawal with UID %s", ErrWrongLedger, b.Origin, opts.UID))
+	}
+}
+
+// checkPinned checks that the bundle extends each checkpoint the auditor
+// pinned: a ledger rewritten or cut short behind it fails.
+func (r *Report) checkPinned(b *Bundle, tree *memTree, v note.Verifier, pinned [][]byte) {
+	for i, p := range pinned {
+		cp, err := OpenCheckpoint(p, b.Origin, v)
+		if err != nil {
+			r.problem(fmt.Errorf("%w: pinned checkpoint %d (%s) is not a checkpoint of %s by the pinned key: %w", ErrWrongLedger, i, uncheckedSize(p), b.Origin, err))
+			continue
+		}
+		root, err := tree.root(cp.Size)
+		switch {
+		case err != nil:
+			r.problem(fmt.Errorf("%w: pinned checkpoint %d is at size %d, the bundle holds %d statements: it was cut short", ErrPinned, i, cp.Size, tree.size()))
+		case !bytes.Equal(root, cp.Hash):
+			r.problem(fmt.Errorf("%w: pinned checkpoint %d (size %d): the statements before it were rewritten", ErrPinned, i, cp.Size))
+		default:
+			r.Pinned = append(r.Pinned, *cp)
+		}
+	}
+}
+
+// checkSeal finds the seal, which must be the last statement; without
+// one, the ledger is open, which passes only when allowed.
+func (r *Report) checkSeal(allowOpen bool) {
+	for _, e := range r.Entries {
+		s, ok := e.Event.(*LedgerSealed)
+		if !ok {
+			continue
+		}
+		if e.Index != r.Statements-1 {
+			r.problem(fmt.Errorf("%w: the seal is statement %d of %d", ErrAfterSeal, e.Index, r.Statements))
+		}
+		r.Seal = s
+	}
+	if r.Seal == nil && !allowOpen {
+		r.problem(fmt.Errorf("%w: open at size %d: the ledger ends without its seal, so it was cut short or its withdrawal is still running (allow an open ledger to check it so far)", ErrNotSealed, r.Statements))
+	}
+}
+
+// Fingerprint is the SHA-256 of a verifier key's public key, in hex:
+// "SHA256:<64 hex digits>". The key hash in the key's name is only 32
+// bits, too short for a person to compare keys by.
+func Fingerprint(vkey string) (string, error) {
+	parts := strings.Split(vkey, "+")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("%w: verifier key %q is not name+hash+key", ErrMalformed, vkey)
+	}
+	pub, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil {
+		return "", fmt.Errorf("%w: verifier key: %w", ErrMalformed, err)
+	}
+	sum := sha256.Sum256(pub)
+	return "SHA256:" + hex.EncodeToString(sum[:]), nil
 }
 
 func eventsOf[T Event](r *Report) []T {
@@ -423,10 +526,19 @@ func (r *Report) WriteText(w io.Writer) error {
 		last = r.Checkpoints[n-1].Size
 	}
 	fmt.Fprintf(&b, "ledger %s: %s statements, %d checkpoints (last at size %s)\n", r.Origin, commas(uint64(r.Statements)), len(r.Checkpoints), commas(last))
+	fmt.Fprintf(&b, "key %s, fingerprint %s", keyName, r.Fingerprint)
 	if r.KeyPinned {
-		fmt.Fprintf(&b, "key %s pinned\n", keyName)
+		b.WriteString(", pinned\n")
 	} else {
-		fmt.Fprintf(&b, "key %s NOT pinned: a bundle re-signed with another key would pass too; pin the operator's key\n", keyName)
+		b.WriteString(", NOT pinned\n")
+	}
+	for _, p := range r.Pinned {
+		fmt.Fprintf(&b, "extends the pinned checkpoint at size %s\n", commas(p.Size))
+	}
+	if r.Seal != nil {
+		fmt.Fprintf(&b, "sealed (%s) at %s: the ledger is complete at %s statements\n", r.Seal.Reason, r.Seal.At.Format(time.RFC3339), commas(uint64(r.Statements)))
+	} else {
+		fmt.Fprintf(&b, "OPEN at size %s: no seal yet; statements after it may follow, or may have been cut off\n", commas(uint64(r.Statements)))
 	}
 	if len(r.Problems) == 0 {
 		b.WriteString("all signatures valid, every statement included under a checkpoint, checkpoints consistent\n")
@@ -442,9 +554,6 @@ func (r *Report) WriteText(w io.Writer) error {
 		parts = append(parts, fmt.Sprintf("%s %s", k, commas(uint64(counts[k]))))
 	}
 	fmt.Fprintf(&b, "statements: %s\n", strings.Join(parts, ", "))
-	if len(r.Duplicates) > 0 {
-		fmt.Fprintf(&b, "replayed statements (byte-identical, counted once): %d\n", len(r.Duplicates))
-	}
 	for _, n := range r.Notices() {
 		fmt.Fprintf(&b, "notice %s: %s recipients told %s to %s, %s never told\n", n.Notice, commas(uint64(n.Told)),
 			n.First.Format(time.RFC3339), n.Last.Format(time.RFC3339), commas(uint64(n.NeverTold)))

@@ -72,6 +72,8 @@ func Events(old, new *v1.RegionWithdrawalStatus, in Input) []Event {
 			action = "Cancel"
 		case v1.ReasonPermissionDenied:
 			action = "Authorize"
+		case v1.ReasonEvidenceTampered, v1.ReasonEvidenceSealed:
+			action = "Record"
 		}
 		add(true, c.Reason, action, "%s", c.Message)
 	}

@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
@@ -47,6 +48,9 @@ type Input struct {
 	// Denied is set when the withdrawal's ServiceAccount may not make a
 	// request its steps need: the withdrawal stalls until RBAC allows it.
 	Denied error
+	// Evidence is set when the evidence ledger refuses to record (found
+	// tampered, or sealed): the withdrawal stalls until it is restored.
+	Evidence error
 	// Results are the executors' results of this reconcile, by action ID;
 	// Events quotes their messages.
 	Results map[string]Result
@@ -249,9 +253,44 @@ func stalled(st *v1.RegionWithdrawalStatus, in Input, set func(string, bool, str
 	} else {
 		clear(v1.ReasonPermissionDenied)
 	}
+	if reason := evidenceReason(in.Evidence); reason != "" {
+		set(v1.ConditionStalled, true, reason, in.Evidence.Error())
+	} else {
+		clear(v1.ReasonEvidenceTampered)
+		clear(v1.ReasonEvidenceSealed)
+	}
 	if meta.FindStatusCondition(st.Conditions, v1.ConditionStalled) == nil {
 		set(v1.ConditionStalled, false, v1.ReasonScheduled, "the spec can be carried out")
 	}
+}
+
+// EvidenceRefused returns st with Stalled (and Ready) set for a ledger
+// that refused to record: the status of a reconcile whose own records could
+// not be appended, which counts nothing new.
+func EvidenceRefused(st *v1.RegionWithdrawalStatus, err error) *v1.RegionWithdrawalStatus {
+	out := st.DeepCopy()
+	reason := evidenceReason(err)
+	if reason == "" {
+		return out
+	}
+	set := conditionSetter(out)
+	set(v1.ConditionStalled, true, reason, err.Error())
+	set(v1.ConditionReady, false, reason, err.Error())
+	return out
+}
+
+// evidenceReason is the Stalled reason of a ledger's refusal; "" for any
+// other error, which is retried.
+func evidenceReason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ledger.ErrTampered):
+		return v1.ReasonEvidenceTampered
+	case errors.Is(err, ledger.ErrSealed):
+		return v1.ReasonEvidenceSealed
+	}
+	return ""
 }
 
 // conditionSetter sets conditions on st, stamped with the generation st

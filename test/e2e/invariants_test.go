@@ -152,9 +152,17 @@ func checkEvidence(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, got r
 	if err != nil {
 		t.Fatalf("exporting the evidence: %v", err)
 	}
-	r, err := evidence.Verify(b, evidence.VerifyOptions{Key: l.VerifierKey()})
+	// Pinned as an auditor would: the key, the withdrawal, and the
+	// checkpoint its status recorded; and sealed, since it completed.
+	if rw.Status.Evidence == nil {
+		t.Fatal("status.evidence is empty: the ledger's head was never recorded")
+	}
+	r, err := evidence.Verify(b, evidence.VerifyOptions{Key: l.VerifierKey(), UID: string(rw.UID), Checkpoints: [][]byte{[]byte(rw.Status.Evidence.Checkpoint)}})
 	if err != nil {
 		t.Fatalf("the evidence does not verify: %v", err)
+	}
+	if r.Seal == nil || r.Seal.Reason != evidence.SealCompleted || !rw.Status.Evidence.Sealed || rw.Status.Evidence.Statements != int64(r.Statements) {
+		t.Errorf("the ledger of a completed withdrawal: seal %+v, status.evidence %+v, %d statements", r.Seal, rw.Status.Evidence, r.Statements)
 	}
 
 	// recipient hash -> id, for every recipient the receivers saw.

@@ -24,10 +24,18 @@ limitations under the License.
 // write appends statements, advances the tree and signs it together: the
 // process may die before or after it, never in the middle. Writers use the
 // shard's resourceVersion; two replicas (leader election does not fence)
-// merge by reading the shard that beat them and dropping what it already
-// holds. A statement's key says which event it records, and the ledger
+// merge by reading the ledger again, checked as at load, and dropping what
+// it already holds. A statement's key says which event it records, and the ledger
 // holds one statement per key: an event replayed after a crash finds its
 // statement already there and appends nothing.
+//
+// Nothing read back is trusted. A process that loads a ledger recomputes
+// its tree from the statements, checks the root at every checkpoint the
+// operator signed and at the checkpoint the withdrawal's status recorded,
+// and takes each statement's key from the statement itself. A ledger that
+// does not check out is never appended to, so never signed over: see
+// TamperedError. The last statement is the seal (evidence.LedgerSealed);
+// nothing is appended after it.
 package ledger
 
 import (
@@ -58,6 +66,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Labels, annotations and keys of the shards. See docs/evidence.md.
@@ -122,12 +131,63 @@ type Options struct {
 // KeyName is the signed-note key name of the ledgers' checkpoints.
 const KeyName = "withdrawal.ops.dev"
 
+// ErrTampered is what every TamperedError wraps.
+var ErrTampered = errors.New("the evidence ledger was changed by someone other than the operator")
+
+// ErrSealed refuses an event for a ledger already sealed.
+var ErrSealed = errors.New("the evidence ledger is sealed")
+
+// TamperedError says a ledger read back is not what the operator wrote: a
+// statement changed, removed, added or copied, a shard missing or
+// rewritten, or a checkpoint that does not sign what is there. Whoever can
+// write the installation's namespace could do it; the operator stops
+// appending to that ledger, so it never signs over the change.
+type TamperedError struct {
+	// Withdrawal is namespace/name.
+	Withdrawal string
+	// Shard names the shard where the problem was found, if any.
+	Shard string
+	// Problem says what was found.
+	Problem string
+}
+
+func (e *TamperedError) Error() string {
+	where := ""
+	if e.Shard != "" {
+		where = " (shard " + e.Shard + ")"
+	}
+	return fmt.Sprintf("the evidence ledger of %s was changed behind the operator's back%s: %s; nothing more is recorded in it until its shards are restored (see docs/evidence.md)", e.Withdrawal, where, e.Problem)
+}
+
+func (e *TamperedError) Unwrap() error { return ErrTampered }
+
+// Refusal is the ledger's refusal to record found in err (a
+// *TamperedError, or ErrSealed), or nil: an error the ledger will keep
+// returning until a person acts, unlike a failed request.
+func Refusal(err error) error {
+	if t, ok := AsTampered(err); ok {
+		return t
+	}
+	if errors.Is(err, ErrSealed) {
+		return err
+	}
+	return nil
+}
+
+// AsTampered finds a TamperedError in err.
+func AsTampered(err error) (*TamperedError, bool) {
+	var t *TamperedError
+	ok := errors.As(err, &t)
+	return t, ok
+}
+
 // Ledger appends statements to withdrawals' ledgers. It is safe for
 // concurrent use; appends to one ledger are serialised in the process. A
 // nil *Ledger records nothing: the ledger is off.
 type Ledger struct {
 	Options
-	signer *evidence.Signer
+	signer   *evidence.Signer
+	verifier note.Verifier
 
 	mu    sync.Mutex
 	open  map[types.UID]*log
@@ -143,10 +203,14 @@ func New(o Options) (*Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
+	verifier, err := note.NewVerifier(signer.VerifierKey())
+	if err != nil {
+		return nil, err
+	}
 	if o.ShardBytes <= 0 {
 		o.ShardBytes = DefaultShardBytes
 	}
-	return &Ledger{Options: o, signer: signer}, nil
+	return &Ledger{Options: o, signer: signer, verifier: verifier}, nil
 }
 
 // VerifierKey is the signed-note key an auditor pins to check the
@@ -173,6 +237,8 @@ func Salt(key []byte, uid types.UID) []byte {
 type log struct {
 	keys  map[uint64]struct{}
 	state ShardState
+	// sealed is true once the seal is in.
+	sealed bool
 	// shard is the open shard as last read or written; nil before the
 	// first.
 	shard *corev1.ConfigMap
@@ -232,6 +298,8 @@ func (l *Ledger) Append(ctx context.Context, rw *v1.RegionWithdrawal, events ...
 type Sealed struct {
 	hash     uint64
 	envelope []byte
+	// seal is true for the ledger's seal, which goes last.
+	seal bool
 }
 
 // Seal signs the statement of one event of rw. A nil Ledger seals nothing.
@@ -243,7 +311,7 @@ func (l *Ledger) Seal(rw *v1.RegionWithdrawal, e evidence.Event) (Sealed, error)
 	if err != nil {
 		return Sealed{}, fmt.Errorf("sealing the %s statement: %w", e.Kind(), err)
 	}
-	return Sealed{hash: keyHash(e.EventKey()), envelope: env}, nil
+	return Sealed{hash: keyHash(e.EventKey()), envelope: env, seal: e.Kind() == evidence.KindSealed}, nil
 }
 
 // AppendSealed appends the statements the ledger does not hold yet, with
@@ -257,7 +325,7 @@ func (l *Ledger) AppendSealed(ctx context.Context, rw *v1.RegionWithdrawal, leav
 	}
 	unlock := l.lock(rw.UID)
 	defer unlock()
-	lg, err := l.load(ctx, rw.UID)
+	lg, err := l.load(ctx, rw)
 	if err != nil {
 		return err
 	}
@@ -268,7 +336,16 @@ func (l *Ledger) AppendSealed(ctx context.Context, rw *v1.RegionWithdrawal, leav
 		if len(todo) == 0 {
 			return nil
 		}
+		if lg.sealed {
+			return fmt.Errorf("%w: %s/%s reached its end, and %d more statements were not recorded", ErrSealed, rw.Namespace, rw.Name, len(todo))
+		}
 		err := l.write(ctx, rw, lg, todo)
+		if _, ok := AsTampered(err); ok {
+			// Never signed over: the next append reads the ledger again,
+			// and finds it restored or still broken.
+			l.Forget(rw.UID)
+			return err
+		}
 		if !errors.Is(err, errRaced) {
 			return err
 		}
@@ -286,11 +363,17 @@ func (l *Ledger) AppendSealed(ctx context.Context, rw *v1.RegionWithdrawal, leav
 }
 
 // missing returns the leaves whose keys the ledger does not hold, the first
-// of each key only.
+// of each key only, with the seal last.
 func (lg *log) missing(leaves []Sealed) []Sealed {
 	seen := map[uint64]struct{}{}
-	var out []Sealed
+	var out, seal []Sealed
 	for _, lf := range leaves {
+		if lf.seal {
+			if _, ok := lg.keys[lf.hash]; !ok && len(seal) == 0 {
+				seal = append(seal, lf)
+			}
+			continue
+		}
 		if _, ok := lg.keys[lf.hash]; ok {
 			continue
 		}
@@ -300,7 +383,7 @@ func (lg *log) missing(leaves []Sealed) []Sealed {
 		seen[lf.hash] = struct{}{}
 		out = append(out, lf)
 	}
-	return out
+	return append(out, seal...)
 }
 
 // maxRaces bounds how often one append loses to another writer before it
@@ -358,7 +441,7 @@ func (l *Ledger) write(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, le
 			l.toCopy(lg, cm)
 			return nil
 		case apierrors.IsConflict(err), apierrors.IsNotFound(err):
-			return l.reread(ctx, rw.UID, lg, cm.Name)
+			return l.reread(ctx, rw, lg)
 		default:
 			return fmt.Errorf("writing the evidence shard %s: %w", cm.Name, err)
 		}
@@ -387,7 +470,7 @@ func (l *Ledger) write(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, le
 		return nil
 	case apierrors.IsAlreadyExists(err):
 		// Proof of another writer: take its shard, then go on after it.
-		return l.reread(ctx, rw.UID, lg, cm.Name)
+		return l.reread(ctx, rw, lg)
 	default:
 		return fmt.Errorf("creating the evidence shard %s: %w", cm.Name, err)
 	}
@@ -415,49 +498,57 @@ func (lg *log) accept(cm *corev1.ConfigMap, st ShardState, leaves []Sealed) {
 	lg.shard, lg.state = cm, st
 	for _, lf := range leaves {
 		lg.keys[lf.hash] = struct{}{}
+		lg.sealed = lg.sealed || lf.seal
 	}
 }
 
-// reread reads the shard another writer won, merges it, and reports the
-// race. A shard that is gone (deleted by hand) drops the process's view,
-// which the next append loads again.
-func (l *Ledger) reread(ctx context.Context, uid types.UID, lg *log, name string) error {
-	var cm corev1.ConfigMap
-	err := l.Reader.Get(ctx, client.ObjectKey{Namespace: l.Namespace, Name: name}, &cm)
-	if apierrors.IsNotFound(err) {
-		fresh, err := l.readAll(ctx, uid)
-		if err != nil {
-			return err
-		}
-		*lg = *fresh
-		return errRaced
+// reread reads the whole ledger again after another writer won a race,
+// checked as at load and against what this process saw before, and
+// reports the race. What another writer appended is checked like the
+// rest: a shard changed or removed by anyone else is found here.
+func (l *Ledger) reread(ctx context.Context, rw *v1.RegionWithdrawal, lg *log) error {
+	var pins []pin
+	if p, ok, err := lg.head(); err != nil {
+		return err
+	} else if ok {
+		pins = append(pins, p)
 	}
+	fresh, err := l.readAll(ctx, rw, pins)
 	if err != nil {
-		return fmt.Errorf("reading the evidence shard %s: %w", name, err)
-	}
-	if err := lg.merge(&cm); err != nil {
 		return err
 	}
+	// Copies: what was not copied yet, and every shard read (the other
+	// writer copies its own too; a second copy of the same bytes is
+	// harmless).
+	if l.CopyTo != nil {
+		for name, cm := range lg.uncopied {
+			if _, ok := fresh.uncopied[name]; !ok {
+				fresh.uncopied[name] = cm
+			}
+		}
+	}
+	*lg = *fresh
 	return errRaced
 }
 
-// merge takes a shard as the open one, if it is not behind what lg holds.
-func (lg *log) merge(cm *corev1.ConfigMap) error {
-	st, err := State(cm)
+// pin is a ledger size and the root the operator signed at it.
+type pin struct {
+	size uint64
+	root []byte
+	// from says where the pin came from, for the error.
+	from string
+}
+
+// head is the pin of what lg holds, if it holds anything.
+func (lg *log) head() (pin, bool, error) {
+	if lg.state.Tree.Size == 0 {
+		return pin{}, false, nil
+	}
+	root, err := lg.state.Tree.Root()
 	if err != nil {
-		return err
+		return pin{}, false, err
 	}
-	for i := 0; i+8 <= len(st.Keys); i += 8 {
-		lg.keys[binary.BigEndian.Uint64(st.Keys[i:])] = struct{}{}
-	}
-	idx, _ := strconv.Atoi(cm.Labels[LabelShard])
-	if idx+1 >= lg.next {
-		lg.next = idx + 1
-	}
-	if st.Tree.Size >= lg.state.Tree.Size {
-		lg.shard, lg.state = cm, st
-	}
-	return nil
+	return pin{size: lg.state.Tree.Size, root: root, from: "what this process wrote or read before"}, true, nil
 }
 
 // lock serialises appends to one ledger.
@@ -477,15 +568,27 @@ func (l *Ledger) lock(uid types.UID) func() {
 }
 
 // load returns the process's view of a ledger, reading its shards the
-// first time. It is called with the ledger's lock held.
-func (l *Ledger) load(ctx context.Context, uid types.UID) (*log, error) {
+// first time, checked against the checkpoint rw's status recorded. It is
+// called with the ledger's lock held.
+func (l *Ledger) load(ctx context.Context, rw *v1.RegionWithdrawal) (*log, error) {
+	uid := rw.UID
 	l.mu.Lock()
 	lg := l.open[uid]
 	l.mu.Unlock()
 	if lg != nil {
 		return lg, nil
 	}
-	lg, err := l.readAll(ctx, uid)
+	var pins []pin
+	if ev := rw.Status.Evidence; ev != nil && ev.Checkpoint != "" {
+		cp, err := evidence.OpenCheckpoint([]byte(ev.Checkpoint), evidence.Origin(Withdrawal(rw)), l.verifier)
+		if err != nil {
+			// Only the operator writes status; a checkpoint there that is
+			// not its own was signed by a key it no longer has.
+			return nil, &TamperedError{Withdrawal: rw.Namespace + "/" + rw.Name, Problem: fmt.Sprintf("the checkpoint status.evidence recorded does not open with the operator's key: %v", err)}
+		}
+		pins = append(pins, pin{size: cp.Size, root: cp.Hash, from: "the checkpoint status.evidence recorded"})
+	}
+	lg, err := l.readAll(ctx, rw, pins)
 	if err != nil {
 		return nil, err
 	}
@@ -498,20 +601,180 @@ func (l *Ledger) load(ctx context.Context, uid types.UID) (*log, error) {
 	return lg, nil
 }
 
-// readAll reads every shard's state, a page at a time.
-func (l *Ledger) readAll(ctx context.Context, uid types.UID) (*log, error) {
+// readAll reads every shard and checks it, a shard at a time: the tree is
+// recomputed from the statements, every checkpoint must be the operator's
+// and match the tree at its size, the last at the shard's end, and the
+// shard's stored tree and keys must be its statements'. Each pin must
+// match too, so that shards removed from the end, which leave a shorter
+// ledger that checks out by itself, are found. A ledger that does not
+// check out is a *TamperedError.
+func (l *Ledger) readAll(ctx context.Context, rw *v1.RegionWithdrawal, pins []pin) (*log, error) {
 	lg := &log{keys: map[uint64]struct{}{}, uncopied: map[string]*corev1.ConfigMap{}}
-	err := Shards(ctx, l.Reader, l.Namespace, uid, func(cm *corev1.ConfigMap) error {
+	c := &checker{l: l, lg: lg, origin: evidence.Origin(Withdrawal(rw)), name: rw.Namespace + "/" + rw.Name, pins: map[uint64]pin{}}
+	for _, p := range pins {
+		c.pins[p.size] = p
+	}
+	err := Shards(ctx, l.Reader, l.Namespace, rw.UID, func(cm *corev1.ConfigMap) error {
+		if err := c.shard(cm); err != nil {
+			return err
+		}
 		if l.CopyTo != nil {
 			// A new process cannot tell whether a shard was copied.
 			lg.uncopied[cm.Name] = cm.DeepCopy()
 		}
-		return lg.merge(cm)
+		return nil
 	})
+	if errors.Is(err, ErrShardMissing) {
+		return nil, c.tampered("", "%v", err)
+	}
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range c.pins {
+		return nil, c.tampered("", "the ledger holds %d statements, but the operator signed a checkpoint at %d (%s): shards were removed or cut short", c.tree.Size, p.size, p.from)
+	}
 	return lg, nil
+}
+
+// checker checks a ledger's shards in order as readAll reads them.
+type checker struct {
+	l      *Ledger
+	lg     *log
+	origin string
+	name   string
+	tree   evidence.State
+	// pins still to reach, by size.
+	pins map[uint64]pin
+}
+
+func (c *checker) tampered(shard, format string, args ...any) error {
+	return &TamperedError{Withdrawal: c.name, Shard: shard, Problem: fmt.Sprintf(format, args...)}
+}
+
+// shard checks one shard and makes it the open one.
+func (c *checker) shard(cm *corev1.ConfigMap) error {
+	st, err := State(cm)
+	if err != nil {
+		return c.tampered(cm.Name, "%v", err)
+	}
+	switch {
+	case st.Key != c.l.VerifierKey():
+		return c.tampered(cm.Name, "it names the key %q, not the operator's %q", st.Key, c.l.VerifierKey())
+	case st.First != c.tree.Size:
+		return c.tampered(cm.Name, "it starts at statement %d, after %d: a shard is missing", st.First, c.tree.Size)
+	}
+	// The operator's checkpoints of this shard, by size.
+	signed := map[uint64][]byte{}
+	var last uint64
+	for i, n := range st.Checkpoints {
+		cp, err := evidence.OpenCheckpoint([]byte(n), c.origin, c.l.verifier)
+		if err != nil {
+			return c.tampered(cm.Name, "checkpoint %d is not the operator's: %v", i, err)
+		}
+		signed[cp.Size], last = cp.Hash, max(last, cp.Size)
+	}
+	leaves, err := Decode(cm)
+	if err != nil {
+		return c.tampered(cm.Name, "%v", err)
+	}
+	var keys []byte
+	for i, leaf := range leaves {
+		if c.lg.sealed {
+			return c.tampered(cm.Name, "statement %d comes after the seal", c.tree.Size)
+		}
+		kind, key, err := evidence.PeekEnvelope(leaf)
+		if err != nil {
+			return c.tampered(cm.Name, "statement %d (%d of the shard): %v", c.tree.Size, i, err)
+		}
+		h := keyHash(key)
+		if _, dup := c.lg.keys[h]; dup {
+			return c.tampered(cm.Name, "statement %d repeats the key %q of an earlier one", c.tree.Size, key)
+		}
+		c.lg.keys[h] = struct{}{}
+		c.lg.sealed = kind == evidence.KindSealed
+		keys = binary.BigEndian.AppendUint64(keys, h)
+		if err := c.tree.Append(leaf); err != nil {
+			return err
+		}
+		if err := c.check(cm.Name, signed); err != nil {
+			return err
+		}
+	}
+	switch {
+	case len(signed) > 0:
+		for size := range signed {
+			return c.tampered(cm.Name, "it holds a checkpoint at size %d, outside its statements %d to %d", size, st.First, c.tree.Size)
+		}
+	case len(leaves) == 0:
+		return c.tampered(cm.Name, "it holds no statement")
+	case last != c.tree.Size:
+		return c.tampered(cm.Name, "statements %d to %d are under no checkpoint of the operator's", last, c.tree.Size-1)
+	case !bytes.Equal(keys, st.Keys):
+		return c.tampered(cm.Name, "its list of keys is not its statements' keys")
+	case !sameTree(st.Tree, c.tree):
+		return c.tampered(cm.Name, "its stored tree is not its statements' tree")
+	}
+	idx, _ := strconv.Atoi(cm.Labels[LabelShard])
+	c.lg.shard, c.lg.state, c.lg.next = cm, st, idx+1
+	return nil
+}
+
+// check compares the root at the tree's size with a checkpoint of the
+// shard and a pin at that size, if there is one.
+func (c *checker) check(shard string, signed map[uint64][]byte) error {
+	hash, isSigned := signed[c.tree.Size]
+	p, isPinned := c.pins[c.tree.Size]
+	if !isSigned && !isPinned {
+		return nil
+	}
+	root, err := c.tree.Root()
+	if err != nil {
+		return err
+	}
+	if isSigned {
+		if !bytes.Equal(root, hash) {
+			return c.tampered(shard, "the statements before its checkpoint at size %d are not those the operator signed", c.tree.Size)
+		}
+		delete(signed, c.tree.Size)
+	}
+	if isPinned {
+		if !bytes.Equal(root, p.root) {
+			return c.tampered(shard, "the statements before size %d are not those of %s", c.tree.Size, p.from)
+		}
+		delete(c.pins, c.tree.Size)
+	}
+	return nil
+}
+
+// sameTree says whether two tree states are the same.
+func sameTree(a, b evidence.State) bool {
+	return a.Size == b.Size && slices.EqualFunc(a.Hashes, b.Hashes, bytes.Equal)
+}
+
+// Head is the latest checkpoint of a withdrawal's ledger that this process
+// wrote or checked, for the withdrawal's status: the next process checks
+// the ledger against it. ok is false when the process has not loaded the
+// ledger.
+func (l *Ledger) Head(uid types.UID) (h v1.EvidenceStatus, ok bool) {
+	if l == nil {
+		return h, false
+	}
+	unlock := l.lock(uid)
+	defer unlock()
+	l.mu.Lock()
+	lg := l.open[uid]
+	l.mu.Unlock()
+	if lg == nil || len(lg.state.Checkpoints) == 0 {
+		return h, false
+	}
+	fp, _ := evidence.Fingerprint(l.VerifierKey())
+	return v1.EvidenceStatus{
+		Statements:  int64(lg.state.Tree.Size),
+		Checkpoint:  lg.state.Checkpoints[len(lg.state.Checkpoints)-1],
+		Key:         l.VerifierKey(),
+		Fingerprint: fp,
+		Sealed:      lg.sealed,
+	}, true
 }
 
 // Forget drops the process's view of a ledger (its key set), for a
@@ -521,6 +784,9 @@ func (l *Ledger) Forget(uid types.UID) {
 	delete(l.open, uid)
 	l.mu.Unlock()
 }
+
+// ErrShardMissing says a shard is missing between the first and the last.
+var ErrShardMissing = errors.New("an evidence shard is missing")
 
 // Shards calls fn with each shard of a ledger in index order, reading one
 // at a time by name (after a List of their metadata), so that a large
@@ -536,7 +802,11 @@ func Shards(ctx context.Context, r client.Reader, namespace string, uid types.UI
 	n := len(names.Items)
 	for i := range n {
 		var cm corev1.ConfigMap
-		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ShardName(uid, i)}, &cm); err != nil {
+		err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ShardName(uid, i)}, &cm)
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("%w: %s, one of %d", ErrShardMissing, ShardName(uid, i), n)
+		}
+		if err != nil {
 			return fmt.Errorf("reading the evidence shard %d of %d: %w", i, n, err)
 		}
 		if err := fn(&cm); err != nil {

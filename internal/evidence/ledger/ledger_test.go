@@ -18,18 +18,25 @@ package ledger_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -94,7 +101,7 @@ func bundle(t *testing.T, l *ledger.Ledger, ns string, rw *v1.RegionWithdrawal) 
 	if err != nil {
 		t.Fatalf("bundling %d statements of %d shards: %v", len(contents.Leaves), contents.Shards, err)
 	}
-	r, err := evidence.Verify(b, evidence.VerifyOptions{Key: l.VerifierKey()})
+	r, err := evidence.Verify(b, evidence.VerifyOptions{Key: l.VerifierKey(), AllowOpen: true})
 	if err != nil {
 		t.Fatalf("the ledger does not verify: %v", err)
 	}
@@ -129,8 +136,8 @@ func TestAppendIsOncePerEvent(t *testing.T) {
 	}
 
 	r := bundle(t, l, ns, rw)
-	if r.Statements != 1050 || len(r.Duplicates) != 0 {
-		t.Fatalf("%d statements (%d duplicates), want 1050 and none", r.Statements, len(r.Duplicates))
+	if r.Statements != 1050 {
+		t.Fatalf("%d statements, want 1050: one per event", r.Statements)
 	}
 	var list corev1.ConfigMapList
 	if err := env.Client.List(ctx, &list, client.InNamespace(ns), ledger.Selector(rw.UID)); err != nil {
@@ -186,44 +193,297 @@ func TestRacingWritersMerge(t *testing.T) {
 	}
 }
 
-// TestTamperedShardIsCaught: a statement changed in the cluster (by anyone
-// who can write the namespace) no longer verifies.
-func TestTamperedShardIsCaught(t *testing.T) {
-	ctx := context.Background()
-	ns, rw := setUp(t, "tamper")
-	l := newLedger(t, ns, 0)
-	if err := l.Append(ctx, rw, deliveries(l, rw, 0, 10)...); err != nil {
+// written is an honest ledger of 120 deliveries in three appends, over
+// several shards, and the withdrawal with the head its status would record.
+func written(t *testing.T, name string) (string, *v1.RegionWithdrawal, *ledger.Ledger) {
+	t.Helper()
+	ns, rw := setUp(t, name)
+	l := newLedger(t, ns, 16<<10)
+	for first := 0; first < 120; first += 40 {
+		if err := l.Append(context.Background(), rw, deliveries(l, rw, first, 40)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, ok := l.Head(rw.UID)
+	if !ok || head.Statements != 120 || head.Sealed {
+		t.Fatalf("head %+v (%v), want 120 statements, open", head, ok)
+	}
+	rw.Status.Evidence = &head
+	return ns, rw, l
+}
+
+// shards reads a ledger's shards, in order.
+func shards(t *testing.T, ns string, rw *v1.RegionWithdrawal) []corev1.ConfigMap {
+	t.Helper()
+	var out []corev1.ConfigMap
+	if err := ledger.Shards(context.Background(), env.Client, ns, rw.UID, func(cm *corev1.ConfigMap) error {
+		out = append(out, *cm.DeepCopy())
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	// Replace statement 3 with one that says it was delivered an hour
-	// earlier, sealed with another key.
-	var cm corev1.ConfigMap
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ledger.ShardName(rw.UID, 0)}, &cm); err != nil {
+	if len(out) < 3 {
+		t.Fatalf("%d shards, want several", len(out))
+	}
+	return out
+}
+
+// encodeLeaves writes leaves as a shard stores them.
+func encodeLeaves(t *testing.T, leaves [][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	for _, l := range leaves {
+		_, _ = zw.Write(binary.AppendUvarint(nil, uint64(len(l))))
+		_, _ = zw.Write(l)
+	}
+	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	leaves, err := ledger.Decode(&cm)
+	return buf.Bytes()
+}
+
+// editState rewrites a shard's state.
+func editState(t *testing.T, cm *corev1.ConfigMap, edit func(*ledger.ShardState)) {
+	t.Helper()
+	st, err := ledger.State(cm)
 	if err != nil {
 		t.Fatal(err)
 	}
+	edit(&st)
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data[ledger.KeyState] = string(b)
+}
+
+// TestALedgerChangedInTheClusterIsNeverSignedOver: whoever can write the
+// installation's namespace changes a ledger. The operator's next append,
+// from a new process that checks it against the withdrawal's status,
+// finds the change, refuses with a TamperedError, and writes nothing; once
+// the shards are put back, it appends again.
+func TestALedgerChangedInTheClusterIsNeverSignedOver(t *testing.T) {
 	forger, err := evidence.NewSigner(ledger.KeyName, []byte("another key, 32 bytes long......"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := deliveries(l, rw, 3, 1)[0].(*evidence.NoticeDelivered)
-	forged.At = sentAt.Add(-time.Hour)
-	if leaves[3], err = forger.Seal(ledger.Withdrawal(rw), forged); err != nil {
+	tests := []struct {
+		name string
+		// tamper changes the shards, in place; it returns the names of
+		// those to delete.
+		tamper func(t *testing.T, rw *v1.RegionWithdrawal, shards []corev1.ConfigMap) []string
+		want   string
+		// open is true when the change touches the open shard, which the
+		// writer finds at its next write; a change to an earlier shard
+		// is found by the next process that loads the ledger.
+		open bool
+	}{{
+		name: "a statement replaced with a copy of the one before",
+		tamper: func(t *testing.T, rw *v1.RegionWithdrawal, shards []corev1.ConfigMap) []string {
+			leaves, err := ledger.Decode(&shards[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaves[3] = leaves[2]
+			shards[1].BinaryData[ledger.KeyLeaves] = encodeLeaves(t, leaves)
+			return nil
+		},
+		want: "repeats the key",
+	}, {
+		name: "a statement re-signed by another key, saying it was delivered earlier",
+		tamper: func(t *testing.T, rw *v1.RegionWithdrawal, shards []corev1.ConfigMap) []string {
+			leaves, err := ledger.Decode(&shards[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := newLedger(t, "unused", 0)
+			forged := deliveries(l, rw, 3, 1)[0].(*evidence.NoticeDelivered)
+			forged.At = sentAt.Add(-time.Hour)
+			if leaves[3], err = forger.Seal(ledger.Withdrawal(rw), forged); err != nil {
+				t.Fatal(err)
+			}
+			shards[0].BinaryData[ledger.KeyLeaves] = encodeLeaves(t, leaves)
+			return nil
+		},
+		want: "not those the operator signed",
+	}, {
+		name: "a key planted so that a future event is never recorded",
+		tamper: func(t *testing.T, rw *v1.RegionWithdrawal, shards []corev1.ConfigMap) []string {
+			editState(t, &shards[len(shards)-1], func(st *ledger.ShardState) {
+				sum := sha256.Sum256([]byte(evidence.SealKey))
+				st.Keys = append(st.Keys[:len(st.Keys)-8], sum[:8]...)
+			})
+			return nil
+		},
+		want: "list of keys",
+		open: true,
+	}, {
+		name: "the state corrupted",
+		tamper: func(t *testing.T, rw *v1.RegionWithdrawal, shards []corev1.ConfigMap) []string {
+			shards[1].Data[ledger.KeyState] = `{"key":`
+			return nil
+		},
+		want: "unexpected end of JSON input",
+	}, {
+		name: "the last shard deleted",
+		tamper: func(t *testing.T, rw *v1.RegionWithdrawal, shards []corev1.ConfigMap) []string {
+			return []string{shards[len(shards)-1].Name}
+		},
+		want: "shards were removed or cut short",
+		open: true,
+	}, {
+		name: "a shard in the middle deleted",
+		tamper: func(t *testing.T, rw *v1.RegionWithdrawal, shards []corev1.ConfigMap) []string {
+			return []string{shards[1].Name}
+		},
+		want: "is missing",
+	}, {
+		name: "a statement added under a checkpoint signed by another key",
+		tamper: func(t *testing.T, rw *v1.RegionWithdrawal, shards []corev1.ConfigMap) []string {
+			last := &shards[len(shards)-1]
+			leaves, err := ledger.Decode(last)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, err := forger.Seal(ledger.Withdrawal(rw), &evidence.Cancelled{Header: evidence.Header{At: sentAt}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last.BinaryData[ledger.KeyLeaves] = encodeLeaves(t, append(leaves, env))
+			editState(t, last, func(st *ledger.ShardState) {
+				if err := st.Tree.Append(env); err != nil {
+					t.Fatal(err)
+				}
+				cp, err := forger.SignCheckpoint(evidence.Origin(ledger.Withdrawal(rw)), st.Tree)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.Checkpoints = append(st.Checkpoints, string(cp))
+			})
+			return nil
+		},
+		want: "is not the operator's",
+		open: true,
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			ns, rw, honest := written(t, "tamper")
+			original := shards(t, ns, rw)
+			changed := shards(t, ns, rw)
+			deleted := tc.tamper(t, rw, changed)
+			for i := range changed {
+				cm := &changed[i]
+				switch {
+				case slices.Contains(deleted, cm.Name):
+					if err := env.Client.Delete(ctx, cm); err != nil {
+						t.Fatal(err)
+					}
+				case !equality.Semantic.DeepEqual(cm.Data, original[i].Data) || !equality.Semantic.DeepEqual(cm.BinaryData, original[i].BinaryData):
+					if err := env.Client.Update(ctx, cm); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+
+			// A new process refuses, and writes nothing.
+			refused := func(who string, l *ledger.Ledger) {
+				t.Helper()
+				before := resourceVersions(t, ns, rw)
+				err := l.Append(ctx, rw, deliveries(l, rw, 500, 5)...)
+				tampered, ok := ledger.AsTampered(err)
+				if !ok {
+					t.Fatalf("%s appended to a changed ledger: %v", who, err)
+				}
+				if !strings.Contains(tampered.Error(), tc.want) || !errors.Is(err, ledger.ErrTampered) {
+					t.Errorf("%s: %v, want it to say %q", who, err, tc.want)
+				}
+				if after := resourceVersions(t, ns, rw); !maps.Equal(before, after) {
+					t.Fatalf("%s wrote to a changed ledger: %v, then %v", who, before, after)
+				}
+			}
+			refused("a new process", newLedger(t, ns, 16<<10))
+			// The writer finds a change to its open shard at once. A change
+			// before it, it does not read again; what it signs is its own
+			// tree, so it never signs the change over, and the next process
+			// still finds it.
+			if tc.open {
+				refused("the writer", honest)
+			} else {
+				if err := honest.Append(ctx, rw, deliveries(honest, rw, 500, 5)...); err != nil {
+					t.Fatalf("the writer: %v", err)
+				}
+				refused("a new process after the writer appended", newLedger(t, ns, 16<<10))
+			}
+
+			// Put back as it was, the ledger takes appends again.
+			for i := range original {
+				if !slices.Contains(deleted, original[i].Name) && equality.Semantic.DeepEqual(changed[i].Data, original[i].Data) &&
+					equality.Semantic.DeepEqual(changed[i].BinaryData, original[i].BinaryData) {
+					continue // untouched
+				}
+				cm := original[i].DeepCopy()
+				cm.ResourceVersion = ""
+				if slices.Contains(deleted, cm.Name) {
+					if err := env.Client.Create(ctx, cm); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				var now corev1.ConfigMap
+				if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cm), &now); err != nil {
+					t.Fatal(err)
+				}
+				cm.ResourceVersion = now.ResourceVersion
+				if err := env.Client.Update(ctx, cm); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := honest.Append(ctx, rw, deliveries(honest, rw, 500, 5)...); err != nil {
+				t.Fatalf("the restored ledger: %v", err)
+			}
+			if r := bundle(t, honest, ns, rw); r.Statements != 125 {
+				t.Errorf("%d statements after the restore, want 125", r.Statements)
+			}
+		})
+	}
+}
+
+// resourceVersions maps each shard of a ledger to its resourceVersion.
+func resourceVersions(t *testing.T, ns string, rw *v1.RegionWithdrawal) map[string]string {
+	t.Helper()
+	var list corev1.ConfigMapList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(ns), ledger.Selector(rw.UID)); err != nil {
 		t.Fatal(err)
 	}
-	var checkpoints [][]byte
-	st, err := ledger.State(&cm)
-	if err != nil {
+	out := map[string]string{}
+	for _, cm := range list.Items {
+		out[cm.Name] = cm.ResourceVersion
+	}
+	return out
+}
+
+// TestTheSealIsLast: once sealed, a ledger takes no new statement; the
+// seal replayed adds nothing, and the head says sealed.
+func TestTheSealIsLast(t *testing.T) {
+	ctx := context.Background()
+	ns, rw, l := written(t, "seal")
+	seal := &evidence.LedgerSealed{Header: evidence.Header{At: sentAt.Add(time.Hour)}, Reason: evidence.SealCompleted}
+	// The seal goes last even when it is handed over first.
+	if err := l.Append(ctx, rw, seal, deliveries(l, rw, 200, 1)[0]); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range st.Checkpoints {
-		checkpoints = append(checkpoints, []byte(c))
+	if err := l.Append(ctx, rw, &evidence.LedgerSealed{Header: evidence.Header{At: sentAt.Add(2 * time.Hour)}, Reason: evidence.SealDeleted}); err != nil {
+		t.Fatalf("a second seal: %v", err)
 	}
-	if _, err := evidence.NewBundle(evidence.Origin(ledger.Withdrawal(rw)), l.VerifierKey(), nil, leaves, checkpoints); !errors.Is(err, evidence.ErrRootMismatch) {
-		t.Errorf("exporting a tampered ledger: %v, want %v", err, evidence.ErrRootMismatch)
+	if err := newLedger(t, ns, 16<<10).Append(ctx, rw, deliveries(l, rw, 300, 1)...); !errors.Is(err, ledger.ErrSealed) {
+		t.Errorf("appending after the seal: %v, want ErrSealed", err)
+	}
+	head, _ := l.Head(rw.UID)
+	r := bundle(t, l, ns, rw)
+	if r.Seal == nil || r.Seal.Reason != evidence.SealCompleted || r.Statements != 122 || !head.Sealed || head.Statements != 122 {
+		t.Errorf("seal %+v, %d statements, head %+v; want the completed seal last of 122", r.Seal, r.Statements, head)
 	}
 }
 
