@@ -23,12 +23,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
@@ -43,11 +45,52 @@ func newEvidenceCommand(o *Options) *cobra.Command {
 		Short: "Export a withdrawal's signed evidence ledger, and verify it offline",
 		Long: `Every withdrawal keeps a signed, append-only evidence ledger (docs/evidence.md).
 
+  kubectl withdrawal evidence key pakistan --checkpoint-file pakistan.checkpoint
   kubectl withdrawal evidence export pakistan -f pakistan.evidence.json
-  kubectl withdrawal evidence verify pakistan.evidence.json --key 'withdrawal.ops.dev+1a2b3c4d+AQ...'
-  kubectl withdrawal evidence verify pakistan.evidence.json --salt HEX --recipient cust-0042 --before 2026-12-30T00:00:00+05:00`,
+  kubectl withdrawal evidence verify pakistan.evidence.json --key 'withdrawal.ops.dev+1a2b3c4d+AQ...' --uid UID --checkpoint pakistan.checkpoint
+  kubectl withdrawal evidence verify pakistan.evidence.json --key-file operator.key --salt HEX --recipient cust-0042 --before 2026-12-30T00:00:00+05:00`,
 	}
-	cmd.AddCommand(newEvidenceExportCommand(o), newEvidenceVerifyCommand(o))
+	cmd.AddCommand(newEvidenceKeyCommand(o), newEvidenceExportCommand(o), newEvidenceVerifyCommand(o))
+	return cmd
+}
+
+func newEvidenceKeyCommand(o *Options) *cobra.Command {
+	var checkpointFile string
+	cmd := &cobra.Command{
+		Use:   "key NAME",
+		Short: "Print the key a withdrawal's ledger is signed with, and save its latest checkpoint",
+		Long: `Prints the verifier key and its full fingerprint from the withdrawal's
+status (status.evidence, which only the operator writes), and its UID. With
+--checkpoint-file it saves the latest signed checkpoint: keep it, and a bundle
+exported later must extend it (verify --checkpoint), so the ledger cannot be
+cut short or rewritten behind it unnoticed.`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeName,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rw, _, err := o.get(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			ev := rw.Status.Evidence
+			if ev == nil || ev.Key == "" {
+				return fmt.Errorf("regionwithdrawal %s/%s has no evidence ledger yet (status.evidence is empty)", rw.Namespace, rw.Name)
+			}
+			state := "open"
+			if ev.Sealed {
+				state = "sealed"
+			}
+			fmt.Fprintf(o.Out, "key %s\nfingerprint %s\nuid %s\nledger %s at %d statements\n", ev.Key, ev.Fingerprint, rw.UID, state, ev.Statements)
+			if checkpointFile == "" {
+				return nil
+			}
+			if err := os.WriteFile(checkpointFile, []byte(ev.Checkpoint), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(o.Out, "wrote the checkpoint at size %d to %s\n", ev.Statements, checkpointFile)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&checkpointFile, "checkpoint-file", "", "Save the ledger's latest signed checkpoint to this file")
 	return cmd
 }
 
@@ -90,6 +133,7 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 	if err != nil {
 		return err
 	}
+	var head *v1.EvidenceStatus
 	if uid == "" {
 		rw, _, err := o.get(ctx, name)
 		if apierrors.IsNotFound(err) {
@@ -98,7 +142,7 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 		if err != nil {
 			return err
 		}
-		uid = rw.UID
+		uid, head = rw.UID, rw.Status.Evidence
 	}
 	contents, err := ledger.Read(ctx, c, operatorNS, uid)
 	if err != nil {
@@ -118,6 +162,14 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 	b, err := contents.Bundle(salt)
 	if err != nil {
 		return fmt.Errorf("the ledger does not check out: %w", err)
+	}
+	if head != nil && head.Key != "" {
+		// The shards are in a namespace others may write: check them
+		// against what the operator recorded in status before handing
+		// them out.
+		if _, err := evidence.Verify(b, evidence.VerifyOptions{Key: head.Key, UID: string(uid), Checkpoints: [][]byte{[]byte(head.Checkpoint)}, AllowOpen: true}); err != nil {
+			return fmt.Errorf("the ledger in namespace %s does not match status.evidence of regionwithdrawal %s/%s, which the operator wrote: %w", operatorNS, ns, name, err)
+		}
 	}
 	if file == "" {
 		file = name + ".evidence.json"
@@ -139,62 +191,114 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 		if err := f.Close(); err != nil {
 			return err
 		}
-		fmt.Fprintf(o.Out, "wrote %s: %d statements, %d checkpoints, key %s\n", file, len(contents.Leaves), len(contents.Checkpoints), contents.Key)
+		fp, _ := evidence.Fingerprint(contents.Key)
+		fmt.Fprintf(o.Out, "wrote %s: %d statements, %d checkpoints, key %s, fingerprint %s\n", file, len(contents.Leaves), len(contents.Checkpoints), contents.Key, fp)
 		return nil
 	}
 	return evidence.WriteBundle(out, b)
 }
 
+// verifyFlags are verify's flags.
+type verifyFlags struct {
+	key, keyFile, uid, origin, saltHex, recipient, before string
+	checkpoints                                           []string
+	allowOpen                                             bool
+}
+
 func newEvidenceVerifyCommand(o *Options) *cobra.Command {
-	var (
-		key, saltHex, recipient, before string
-	)
+	var f verifyFlags
 	cmd := &cobra.Command{
 		Use:   "verify BUNDLE",
 		Short: "Verify an evidence bundle offline and report what it proves",
 		Long: `Checks, without a cluster: every statement's signature, every checkpoint's
 signature, that each checkpoint's root is the tree of the statements before it
 (so every statement is included), the consistency proofs between checkpoints,
-and that no two different statements record the same event. Then prints what
-the ledger says: notices, exports, drain, routing, approvals.
+that no event is recorded twice, and that the ledger ends with its seal. Then
+prints what the ledger says: notices, exports, drain, routing, approvals.
 
-Pin the operator's key with --key (the operator logs it at start): a bundle
-re-signed wholesale with another key is caught only against a pinned key.
+The operator's key is required (--key, or --key-file): a bundle's own key
+proves nothing, since a bundle rewritten and re-signed wholesale carries its
+own. Take it from the operator's log, its status.evidence, or
+'kubectl withdrawal evidence key NAME', and compare the full fingerprint.
+--uid (or --origin) pins the withdrawal, so another withdrawal's ledger signed
+by the same key does not pass as this one's. --checkpoint pins a signed
+checkpoint seen earlier (status.evidence.checkpoint, saved by 'evidence key
+--checkpoint-file'): a ledger rewritten or cut short behind it fails.
+
+A withdrawal still running has no seal yet: --allow-open accepts that and
+says "open at size N". Without it, a bundle cut short of its seal fails.
+
 With --recipient (and the salt, from the bundle or --salt) and --before, it
 answers whether that recipient was told before that time. It exits non-zero
 when the bundle does not verify, or the answer is no.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.verifyEvidence(args[0], key, saltHex, recipient, before)
+			return o.verifyEvidence(args[0], f)
 		},
 	}
-	cmd.Flags().StringVar(&key, "key", "", "The verifier key to pin (withdrawal.ops.dev+<hash>+<key>)")
-	cmd.Flags().StringVar(&saltHex, "salt", "", "The withdrawal's recipient salt in hex, if the bundle has none")
-	cmd.Flags().StringVar(&recipient, "recipient", "", "A recipient id to ask about")
-	cmd.Flags().StringVar(&before, "before", "", "With --recipient: was the recipient told before this time (RFC 3339)")
+	cmd.Flags().StringVar(&f.key, "key", "", "The operator's verifier key (withdrawal.ops.dev+<hash>+<key>)")
+	cmd.Flags().StringVar(&f.keyFile, "key-file", "", "A file holding the operator's verifier key")
+	cmd.Flags().StringVar(&f.uid, "uid", "", "Pin the withdrawal by its UID")
+	cmd.Flags().StringVar(&f.origin, "origin", "", "Pin the ledger by its origin (withdrawal.ops.dev/<namespace>/<name>/<uid>)")
+	cmd.Flags().StringArrayVar(&f.checkpoints, "checkpoint", nil, "A file holding a signed checkpoint seen earlier, which the bundle must extend (repeatable)")
+	cmd.Flags().BoolVar(&f.allowOpen, "allow-open", false, "Accept a ledger without its seal (its withdrawal is still running)")
+	cmd.Flags().StringVar(&f.saltHex, "salt", "", "The withdrawal's recipient salt in hex, if the bundle has none")
+	cmd.Flags().StringVar(&f.recipient, "recipient", "", "A recipient id to ask about")
+	cmd.Flags().StringVar(&f.before, "before", "", "With --recipient: was the recipient told before this time (RFC 3339)")
 	return cmd
+}
+
+// verifyOptions turns verify's flags into evidence.VerifyOptions.
+func (f verifyFlags) verifyOptions() (evidence.VerifyOptions, error) {
+	opts := evidence.VerifyOptions{Key: f.key, UID: f.uid, Origin: f.origin, AllowOpen: f.allowOpen}
+	switch {
+	case f.key != "" && f.keyFile != "":
+		return opts, errors.New("give the key once: --key or --key-file")
+	case f.keyFile != "":
+		b, err := os.ReadFile(f.keyFile)
+		if err != nil {
+			return opts, fmt.Errorf("--key-file: %w", err)
+		}
+		opts.Key = strings.TrimSpace(string(b))
+	case f.key == "":
+		return opts, errors.New("the operator's verifier key is required (--key or --key-file): a bundle's own key proves nothing. It is in the operator's log, in the withdrawal's status.evidence.key, and printed by 'kubectl withdrawal evidence key NAME'")
+	}
+	for _, file := range f.checkpoints {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return opts, fmt.Errorf("--checkpoint: %w", err)
+		}
+		opts.Checkpoints = append(opts.Checkpoints, b)
+	}
+	if f.saltHex != "" {
+		salt, err := hex.DecodeString(f.saltHex)
+		if err != nil {
+			return opts, fmt.Errorf("--salt: %w", err)
+		}
+		opts.Salt = salt
+	}
+	return opts, nil
 }
 
 // errNotTold is the answer "no" to --recipient.
 var errNotTold = errors.New("not told")
 
-func (o *Options) verifyEvidence(file, key, saltHex, recipient, before string) error {
-	f, err := os.Open(file)
+func (o *Options) verifyEvidence(file string, f verifyFlags) error {
+	opts, err := f.verifyOptions()
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	b, err := evidence.ReadBundle(bufio.NewReader(f))
+	in, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	b, err := evidence.ReadBundle(bufio.NewReader(in))
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	var salt []byte
-	if saltHex != "" {
-		if salt, err = hex.DecodeString(saltHex); err != nil {
-			return fmt.Errorf("--salt: %w", err)
-		}
-	}
-	r, verr := evidence.Verify(b, evidence.VerifyOptions{Key: key, Salt: salt})
+	salt := opts.Salt
+	r, verr := evidence.Verify(b, opts)
 	if r != nil {
 		if err := r.WriteText(o.Out); err != nil {
 			return err
@@ -203,12 +307,13 @@ func (o *Options) verifyEvidence(file, key, saltHex, recipient, before string) e
 	if verr != nil {
 		return fmt.Errorf("%s does not verify: %w", file, verr)
 	}
+	recipient := f.recipient
 	if recipient == "" {
 		return nil
 	}
 	deadline := o.Clock.Now()
-	if before != "" {
-		if deadline, err = time.Parse(time.RFC3339, before); err != nil {
+	if f.before != "" {
+		if deadline, err = time.Parse(time.RFC3339, f.before); err != nil {
 			return fmt.Errorf("--before: %w", err)
 		}
 	}

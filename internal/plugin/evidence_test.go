@@ -69,17 +69,20 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 	if err != nil || !strings.Contains(out, "2 statements") {
 		t.Fatalf("export: %v\n%s", err, out)
 	}
-	pin := "--key=" + l.VerifierKey()
-	out, err = run(t, "evidence", "evidence", "verify", file, pin, "--recipient", "c1", "--before", "2026-03-01T10:00:00Z")
+	if out, err := run(t, "evidence", "evidence", "verify", file, "--allow-open"); err == nil || !strings.Contains(err.Error(), "key is required") {
+		t.Errorf("verify without the key: %v, want it refused\n%s", err, out)
+	}
+	pin, open := "--key="+l.VerifierKey(), "--allow-open"
+	out, err = run(t, "evidence", "evidence", "verify", file, pin, open, "--recipient", "c1", "--before", "2026-03-01T10:00:00Z")
 	if err != nil || !strings.Contains(out, "c1 was told before 2026-03-01T10:00:00Z") {
 		t.Fatalf("verify, c1 told before 10:00: %v\n%s", err, out)
 	}
 	t.Logf("kubectl withdrawal evidence verify:\n%s", out)
-	out, err = run(t, "evidence", "evidence", "verify", file, pin, "--recipient", "c1", "--before", "2026-03-01T08:00:00Z")
+	out, err = run(t, "evidence", "evidence", "verify", file, pin, open, "--recipient", "c1", "--before", "2026-03-01T08:00:00Z")
 	if !errors.Is(err, errNotTold) {
 		t.Fatalf("verify, c1 told before 08:00: %v, want %v\n%s", err, errNotTold, out)
 	}
-	out, err = run(t, "evidence", "evidence", "verify", file, pin, "--recipient", "c2", "--before", "2026-03-01T10:00:00Z")
+	out, err = run(t, "evidence", "evidence", "verify", file, pin, open, "--recipient", "c2", "--before", "2026-03-01T10:00:00Z")
 	if !errors.Is(err, errNotTold) {
 		t.Fatalf("verify, c2 never told: %v, want %v\n%s", err, errNotTold, out)
 	}
@@ -89,7 +92,7 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := run(t, "evidence", "evidence", "verify", file, "--key="+other.VerifierKey()); !errors.Is(err, evidence.ErrKeyMismatch) {
+	if out, err := run(t, "evidence", "evidence", "verify", file, open, "--key="+other.VerifierKey()); !errors.Is(err, evidence.ErrKeyMismatch) {
 		t.Errorf("verify with another key pinned: %v, want %v\n%s", err, evidence.ErrKeyMismatch, out)
 	}
 	// The queue id changed in the bundle: refused.
@@ -109,7 +112,89 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 	if err := os.WriteFile(file, tampered.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := run(t, "evidence", "evidence", "verify", file, pin); err == nil || !strings.Contains(err.Error(), "does not verify") {
+	if out, err := run(t, "evidence", "evidence", "verify", file, pin, open); err == nil || !strings.Contains(err.Error(), "does not verify") {
 		t.Errorf("verify of a tampered bundle: %v, want it refused\n%s", err, out)
+	}
+}
+
+// TestEvidenceVerifyPinsTheSealedLedger: the withdrawal ends, its ledger
+// is sealed and its status records the head; the auditor saves the key
+// and checkpoint from the cluster, and verify then refuses the bundle cut
+// short, cut behind the checkpoint, or pinned to another withdrawal.
+func TestEvidenceVerifyPinsTheSealedLedger(t *testing.T) {
+	ctx := context.Background()
+	setup(t, "sealed")
+	operatorNS := "sealed-operator"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.New(ledger.Options{Client: env.Client, Reader: env.Client, Namespace: operatorNS, Key: bytes.Repeat([]byte{3}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := get(t, "sealed")
+	at := time.Date(2026, 12, 30, 0, 0, 0, 0, time.UTC)
+	if err := l.Append(ctx, rw, &evidence.SpecRecorded{Header: evidence.Header{At: at.Add(-time.Hour)}, Generation: 1, SpecSHA256: strings.Repeat("0", 64)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(ctx, rw, &evidence.RoutingSwitched{Header: evidence.Header{At: at}, Mode: "Block451", Cutoff: at},
+		&evidence.LedgerSealed{Header: evidence.Header{At: at}, Reason: evidence.SealCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := l.Head(rw.UID)
+	rw.Status.Evidence = &head
+	if err := env.Client.Status().Update(ctx, rw); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	cp, file := filepath.Join(dir, "sealed.checkpoint"), filepath.Join(dir, "sealed.evidence.json")
+	out, err := run(t, "sealed", "evidence", "key", "germany", "--checkpoint-file", cp)
+	if err != nil || !strings.Contains(out, "fingerprint "+head.Fingerprint) || !strings.Contains(out, "ledger sealed at 3 statements") {
+		t.Fatalf("evidence key: %v\n%s", err, out)
+	}
+	if out, err := run(t, "sealed", "evidence", "export", "germany", "--operator-namespace", operatorNS, "-f", file); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	pin := []string{"evidence", "verify", file, "--key=" + l.VerifierKey(), "--uid=" + string(rw.UID), "--checkpoint=" + cp}
+	out, err = run(t, "sealed", pin...)
+	if err != nil || !strings.Contains(out, "sealed (completed)") || !strings.Contains(out, "extends the pinned checkpoint at size 3") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+
+	// Cut short: the last statement and checkpoint dropped.
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := evidence.ReadBundle(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(bundle.Checkpoints)
+	short, err := evidence.NewBundle(bundle.Origin, bundle.Key, nil, bundle.Statements[:1], [][]byte{[]byte(bundle.Checkpoints[0])})
+	if err != nil || n < 2 {
+		t.Fatalf("%d checkpoints: %v", n, err)
+	}
+	var buf bytes.Buffer
+	if err := evidence.WriteBundle(&buf, short); err != nil {
+		t.Fatal(err)
+	}
+	shortFile := filepath.Join(dir, "short.evidence.json")
+	if err := os.WriteFile(shortFile, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want error
+	}{
+		{name: "cut short of its seal", args: []string{"evidence", "verify", shortFile, "--key=" + l.VerifierKey()}, want: evidence.ErrNotSealed},
+		{name: "cut behind the saved checkpoint, open allowed", args: []string{"evidence", "verify", shortFile, "--key=" + l.VerifierKey(), "--allow-open", "--checkpoint=" + cp}, want: evidence.ErrPinned},
+		{name: "pinned to another withdrawal", args: []string{"evidence", "verify", file, "--key=" + l.VerifierKey(), "--uid=another-uid"}, want: evidence.ErrWrongLedger},
+	} {
+		if out, err := run(t, "sealed", tc.args...); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v\n%s", tc.name, err, tc.want, out)
+		}
 	}
 }
