@@ -70,7 +70,11 @@ func TestHelmInstallIntoARestrictedNamespace(t *testing.T) {
 	}
 	// The CRD is already installed by TestMain, so helm skips crds/.
 	helm("install", "rwo", filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
-		"--namespace", ns, "--set", "watchNamespaces={tenant-pk}", "--set", "tenancy.namespaces={tenant-pk}", "--set", "replicaCount=2")
+		"--namespace", ns, "--set", "watchNamespaces={tenant-pk}", "--set", "tenancy.namespaces={tenant-pk}", "--set", "replicaCount=2",
+		// The admission policies are cluster-wide, and the other tests on
+		// this cluster write status as the admin, not as the chart's
+		// ServiceAccount: the real-node test and test/adversary run them.
+		"--set", "admissionPolicy.enabled=false")
 	t.Cleanup(func() { helm("uninstall", "rwo", "--namespace", ns, "--wait") })
 
 	dep := &appsv1.Deployment{}

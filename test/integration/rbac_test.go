@@ -17,12 +17,8 @@ limitations under the License.
 package integration
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,7 +31,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -58,24 +53,19 @@ func installChart(t *testing.T, release, ns string, kinds []string, args ...stri
 	if kinds == nil {
 		kinds = rbacKinds
 	}
-	helm := filepath.Join(testenv.RepoRoot(), "bin", "helm")
-	args = append([]string{"template", release, filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"), "--namespace", ns}, args...)
-	var out bytes.Buffer
-	cmd := exec.Command(helm, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("helm template: %v\n%s", err, out.String())
+	installChartObjects(t, release, ns, func(u *unstructured.Unstructured) bool { return slices.Contains(kinds, u.GetKind()) }, args...)
+}
+
+// installChartObjects creates the objects of the rendered chart that keep
+// accepts.
+func installChartObjects(t *testing.T, release, ns string, keep func(*unstructured.Unstructured) bool, args ...string) {
+	t.Helper()
+	objs, err := testenv.RenderChart(release, ns, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(&out, 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			t.Fatal(err)
-		}
-		if slices.Contains(kinds, u.GetKind()) {
+	for _, u := range objs {
+		if keep(u) {
 			if err := env.Client.Create(context.Background(), u); err != nil {
 				t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
 			}
