@@ -200,6 +200,10 @@ func TestARealRunExportsThenDrainsThenCutsRouting(t *testing.T) {
 	if ex := r.Exports(); len(ex) != 1 || ex[0].SHA256 != strings.Repeat("ab", 32) || strings.Contains(ex[0].Location, "?") {
 		t.Errorf("exports verified %+v, want the one artifact", ex)
 	}
+	// It completed: the ledger ends with its seal, and the status says so.
+	if r.Seal == nil || r.Seal.Reason != evidence.SealCompleted || rw.Status.Evidence == nil || !rw.Status.Evidence.Sealed || rw.Status.Evidence.Statements != int64(r.Statements) {
+		t.Errorf("seal %+v, status.evidence %+v, %d statements; want the completed seal, recorded in status", r.Seal, rw.Status.Evidence, r.Statements)
+	}
 }
 
 // TestABadExportTemplateStallsWhenApplied: a Job template that sets the

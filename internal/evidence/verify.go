@@ -391,7 +391,7 @@ func (r *Report) checkSeal(allowOpen bool) {
 // "SHA256:<64 hex digits>". The key hash in the key's name is only 32
 // bits, too short for a person to compare keys by.
 func Fingerprint(vkey string) (string, error) {
-	parts := strings.Split(vkey, "+")
+	parts := strings.SplitN(vkey, "+", 3)
 	if len(parts) != 3 {
 		return "", fmt.Errorf("%w: verifier key %q is not name+hash+key", ErrMalformed, vkey)
 	}

@@ -113,6 +113,9 @@ func TestVerifyAcceptsLedger(t *testing.T) {
 	if d := r.Decisions(); len(d) != 4 || d[0].Event.(*Approved).User != "alice@example.com" {
 		t.Errorf("decisions %+v", d)
 	}
+	if fp, ok := strings.CutPrefix(r.Fingerprint, "SHA256:"); !ok || len(fp) != 64 {
+		t.Errorf("fingerprint %q, want SHA256: and 64 hex digits", r.Fingerprint)
+	}
 	var text strings.Builder
 	if err := r.WriteText(&text); err != nil {
 		t.Fatal(err)
