@@ -323,10 +323,13 @@ cat >&2 <<EOF
        (200 from the app until the cutoff, then 451 with a Link: rel="blocked-by").
        Elsewhere: $BIN/kubectl --kubeconfig $KUBECONFIG_PATH get events -n $NAMESPACE -w
        Cancel it:  $BIN/kubectl-withdrawal --kubeconfig $KUBECONFIG_PATH cancel $NAME -n $NAMESPACE --after-cutoff
-       Its signed evidence, any time (docs/evidence.md):
+       Its signed evidence, any time (docs/evidence.md): the operator's key, the latest checkpoint, the bundle, then verify
+         $BIN/kubectl-withdrawal --kubeconfig $KUBECONFIG_PATH evidence key $NAME -n $NAMESPACE --checkpoint-file $WORK/$NAME.checkpoint
          $BIN/kubectl-withdrawal --kubeconfig $KUBECONFIG_PATH evidence export $NAME -n $NAMESPACE \\
            --operator-namespace $OPERATOR_NS --key-secret rwo-region-withdrawal-operator-evidence-key --with-salt -f $WORK/$NAME.evidence.json
-         $BIN/kubectl-withdrawal evidence verify $WORK/$NAME.evidence.json --recipient <customer id> --before $CUTOFF
+         $BIN/kubectl-withdrawal evidence verify $WORK/$NAME.evidence.json --key '<the key printed above>' \\
+           --checkpoint $WORK/$NAME.checkpoint --recipient <customer id> --before $CUTOFF
+         (before the withdrawal ends, its ledger has no seal yet: add --allow-open)
 
 [demo] Press Ctrl-C to stop and delete everything.
 
