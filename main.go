@@ -24,6 +24,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	// Region time zones must resolve on a distroless image that has no
@@ -39,6 +41,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
@@ -91,6 +94,7 @@ type managerFlags struct {
 	burst                   int
 	maxConcurrent           int
 	riskWindow              time.Duration
+	requireApproval         []v1.StepName
 	noticeBackendImage      string
 	egressAllowCIDRs        string
 	egressDenyCIDRs         string
@@ -129,6 +133,9 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	// (hack/bench/cronjob).
 	fs.IntVar(&f.maxConcurrent, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "Withdrawals reconciled in parallel.")
 	fs.DurationVar(&f.riskWindow, "risk-window", 24*time.Hour, "How long before a due time a missing approval or a suspension raises DeadlineAtRisk.")
+	// An installation's own rule, which no withdrawal's author can relax.
+	var requireApproval string
+	fs.StringVar(&requireApproval, "require-approval", "", "Comma-separated steps (notify, export, drain, routing) that wait for an approval in every withdrawal, whatever its spec.*.requireApproval says.")
 	fs.StringVar(&f.noticeBackendImage, "notice-backend-image", routing.DefaultNoticeBackendImage, "Image of the HTTP 451 notice backend the routing step deploys; normally this operator's own image.")
 	// Webhook URLs, SMTP hosts and the HTTP recipient source come from
 	// withdrawal authors and recipient rows: untrusted. Nothing internal is
@@ -149,8 +156,12 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.StringVar(&f.evidenceKeySecret, "evidence-key-secret", "region-withdrawal-operator-evidence-key", "Secret in --namespace holding the Ed25519 seed the evidence ledgers are signed with; created with a random seed when missing.")
 	fs.StringVar(&f.evidenceCopyURL, "evidence-copy-url", "", "Base URL (an object store bucket or pre-signed prefix) each evidence shard is PUT to as it grows, as <url>/<withdrawal UID>/<shard>.json; empty keeps the ledgers in the cluster only.")
 	f.zap.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return nil, err
+	}
+	if f.requireApproval, err = parseSteps(requireApproval); err != nil {
+		return nil, fmt.Errorf("--require-approval: %w", err)
 	}
 	if f.evidenceCopyURL != "" {
 		if err := ledger.CheckCopyURL(f.evidenceCopyURL); err != nil {
@@ -166,6 +177,23 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 		}
 	}
 	return f, nil
+}
+
+// parseSteps reads a comma-separated list of step names.
+func parseSteps(list string) ([]v1.StepName, error) {
+	var out []v1.StepName
+	for _, name := range strings.Split(list, ",") {
+		step := v1.StepName(strings.TrimSpace(name))
+		switch {
+		case step == "":
+			continue
+		case !slices.Contains(v1.AllSteps, step):
+			return nil, fmt.Errorf("unknown step %q: use notify, export, drain or routing", name)
+		case !slices.Contains(out, step):
+			out = append(out, step)
+		}
+	}
+	return out, nil
 }
 
 // runManager runs the RegionWithdrawal controller; it is what the binary
@@ -214,6 +242,7 @@ func runManager(args []string) error {
 		Executors:               set,
 		Rehearsal:               rehearsal,
 		RiskWindow:              f.riskWindow,
+		RequiredApprovals:       f.requireApproval,
 		MaxConcurrentReconciles: f.maxConcurrent,
 		DefaultServiceAccount:   f.defaultServiceAccount,
 		NoCrossNamespace:        f.noCrossNamespace,

@@ -116,7 +116,7 @@ func TestGitOpsToolsReadTheStatus(t *testing.T) {
 
 	h.at(drainStart)
 	check(t, "the drain waits for approval", h.get(), "Suspended", kstatus.CurrentStatus)
-	h.update(func(s *v1.RegionWithdrawalSpec) { s.Approvals = []v1.StepName{v1.StepDrain} })
+	h.update(func(s *v1.RegionWithdrawalSpec) { planner.Approve(s, "alice", v1.StepDrain) })
 	h.reconcile()
 	h.at(finalNoticeDue)
 	h.at(cutoff)
@@ -309,6 +309,9 @@ func TestArgoCDActions(t *testing.T) {
 	approved := &v1.RegionWithdrawal{}
 	if err := json.Unmarshal(b, approved); err != nil {
 		t.Fatal(err)
+	}
+	if a := approved.Spec.Approvals; len(a) != 1 || a[0].By != "system:serviceaccount:argocd:argocd-server" || a[0].SpecDigest != rw.Status.SpecDigest {
+		t.Fatalf("approve-drain wrote %+v, want argocd-server's approval of %s", a, rw.Status.SpecDigest)
 	}
 	if err := h.c.Update(h.ctx, approved); err != nil {
 		t.Fatalf("the API server refused what approve-drain wrote: %v", err)

@@ -33,6 +33,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
 
@@ -109,7 +110,7 @@ func TestManagerReactsToSpecChangesAndRecordsEvents(t *testing.T) {
 	waitFor(t, h, &v1.RegionWithdrawalList{}, "the drain to wait for approval", func() bool {
 		return step(h.get(), v1.StepDrain).State == v1.StepWaitingForApproval
 	})
-	h.update(func(s *v1.RegionWithdrawalSpec) { s.Approvals = []v1.StepName{v1.StepDrain} })
+	h.update(func(s *v1.RegionWithdrawalSpec) { planner.Approve(s, "alice", v1.StepDrain) })
 	waitFor(t, h, &v1.RegionWithdrawalList{}, "the approved drain to finish", func() bool {
 		return step(h.get(), v1.StepDrain).State == v1.StepSucceeded
 	})

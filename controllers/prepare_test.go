@@ -63,15 +63,13 @@ func TestStepsArePreparedAhead(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		mutate       func(*v1.RegionWithdrawalSpec)
+		approve      bool
 		wantPrepared bool
 	}{
 		{name: "for real", wantPrepared: true},
 		{name: "a rehearsal", mutate: func(s *v1.RegionWithdrawalSpec) { s.DryRun = true }},
 		{name: "waiting for its approval", mutate: func(s *v1.RegionWithdrawalSpec) { s.Routing.RequireApproval = true }},
-		{name: "approved", mutate: func(s *v1.RegionWithdrawalSpec) {
-			s.Routing.RequireApproval = true
-			s.Approvals = []v1.StepName{v1.StepRouting}
-		}, wantPrepared: true},
+		{name: "approved", mutate: func(s *v1.RegionWithdrawalSpec) { s.Routing.RequireApproval = true }, approve: true, wantPrepared: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, lead.Add(-time.Hour))
@@ -83,6 +81,10 @@ func TestStepsArePreparedAhead(t *testing.T) {
 					tc.mutate(s)
 				}
 			})
+			if tc.approve {
+				// The approval names the spec as stored, with its defaults.
+				h.update(func(s *v1.RegionWithdrawalSpec) { planner.Approve(s, "alice", v1.StepRouting) })
+			}
 			res := h.at(lead.Add(-time.Hour))
 			if !tc.wantPrepared {
 				h.at(lead)

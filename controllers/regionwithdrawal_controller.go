@@ -101,6 +101,9 @@ type RegionWithdrawalReconciler struct {
 	// DefaultExecuteTimeout. One slow recipient source or receiver must
 	// not hold a worker that every other withdrawal needs.
 	ExecuteTimeout time.Duration
+	// RequiredApprovals are steps that wait for an approval whatever a
+	// withdrawal's spec says (--require-approval).
+	RequiredApprovals []v1.StepName
 	// Evidence, when set, is the evidence ledger: what each reconcile
 	// counts as done is appended to it before the status says so.
 	Evidence *ledger.Ledger

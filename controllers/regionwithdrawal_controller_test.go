@@ -243,7 +243,7 @@ func TestUnapprovedStepWaitsAndSaysSo(t *testing.T) {
 		t.Fatalf("a second WaitingForApproval Event: %v", evs)
 	}
 
-	h.update(func(s *v1.RegionWithdrawalSpec) { s.Approvals = []v1.StepName{v1.StepDrain} })
+	h.update(func(s *v1.RegionWithdrawalSpec) { planner.Approve(s, "alice", v1.StepDrain) })
 	h.at(drainStart.Add(2 * time.Minute))
 	if s := step(h.get(), v1.StepDrain); s.State != v1.StepSucceeded {
 		t.Fatalf("drain after approval = %+v, want Succeeded", s)

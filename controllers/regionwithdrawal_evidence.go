@@ -50,10 +50,14 @@ func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus
 		spec, _ := json.Marshal(rw.Spec)
 		sum := sha256.Sum256(spec)
 		out = append(out, &evidence.SpecRecorded{Header: at(now), Generation: rw.Generation, SpecSHA256: hex.EncodeToString(sum[:])})
-		for _, step := range rw.Spec.Approvals {
-			// The API server does not say who changed a spec field; the
-			// statement records when the operator saw the approval.
-			out = append(out, &evidence.Approved{Header: at(now), Step: string(step)})
+		for _, a := range rw.Spec.Approvals {
+			// An approval that holds for this spec, with the approver the
+			// admission policy checked. The statement records when the
+			// operator saw it; one for a digest already recorded has the
+			// same key, and is not recorded twice.
+			if a.SpecDigest == updated.SpecDigest {
+				out = append(out, &evidence.Approved{Header: at(now), Step: string(a.Step), User: a.By, SpecDigest: a.SpecDigest})
+			}
 		}
 		suspended := old.Phase == v1.PhaseSuspended
 		switch {

@@ -20,9 +20,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -85,7 +86,10 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 		r.publish(rw, old, summarize.Invalid(&rw.Status, err.Error()), summarize.Input{Spec: &rw.Spec})
 		return ctrl.Result{}, written, reconcile.TerminalError(err)
 	}
+	tl.RequireApproval(r.RequiredApprovals...)
 	summarize.Prepare(&rw.Status, &rw.Spec, tl)
+	rw.Status.SpecDigest = tl.SpecDigest
+	r.reportVoidedApprovals(rw, old, tl)
 
 	w := &run{executed: map[string]bool{}, results: map[string]summarize.Result{}, firstPass: r.firstPasses.take(rw)}
 	for round := range maxRounds {
@@ -114,7 +118,7 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 		}
 		// Plan again only if something started or finished: a finished
 		// action may release the next (a verified export, the drain).
-		if finished := r.carryOn(ctx, rw, w); len(started) == 0 && finished == 0 {
+		if finished := r.carryOn(ctx, rw, tl, w); len(started) == 0 && finished == 0 {
 			break
 		}
 	}
@@ -322,12 +326,16 @@ func (r *RegionWithdrawalReconciler) persistStarted(ctx context.Context, rw, wri
 
 // carryOn runs every action in flight once per reconcile and records what
 // it achieved. It returns how many actions finished.
-func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionWithdrawal, w *run) (finished int) {
+func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionWithdrawal, tl *planner.Timeline, w *run) (finished int) {
 	for _, a := range planner.InFlight(&rw.Status) {
 		if w.executed[a.ID] {
 			continue
 		}
 		w.executed[a.ID] = true
+		if why, paused := pausedForApproval(rw, tl, a); paused {
+			planner.StepStatus(&rw.Status, a.Step).Message = why
+			continue
+		}
 		e, rehearsal, ok := r.executorFor(rw, a)
 		if !ok {
 			summarize.Block(&rw.Status, a.Step, noExecutor(a.Step))
@@ -400,7 +408,7 @@ func (r *RegionWithdrawalReconciler) prepare(ctx context.Context, rw *v1.RegionW
 		}
 		due, ok := tl.StepDue(step)
 		if !ok || !now.Before(due) || planner.LookupStep(&rw.Status, step).StartedAt != nil ||
-			(tl.RequiresApproval(step) && !slices.Contains(rw.Spec.Approvals, step)) {
+			!approved(rw, tl, step) {
 			continue
 		}
 		if from := due.Add(-p.PrepareLead()); now.Before(from) {
@@ -486,4 +494,47 @@ func cmpOr(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+func approved(rw *v1.RegionWithdrawal, tl *planner.Timeline, step v1.StepName) bool {
+	ok, _ := tl.Approval(&rw.Spec, step)
+	return ok
+}
+
+// pausedForApproval says whether an export or a drain in flight waits,
+// because the spec changed after it was approved: both read the spec as
+// they go (which workloads, which Job template), so carrying on would act
+// on what nobody approved. The routing switch and a notice in flight carry
+// on: half a switch at the cutoff, or half the customers told, is worse
+// than either finished. A rehearsal does nothing to pause.
+func pausedForApproval(rw *v1.RegionWithdrawal, tl *planner.Timeline, a planner.Action) (why string, paused bool) {
+	if a.Kind != planner.ActionStart || (a.Step != v1.StepExport && a.Step != v1.StepDrain) || rw.Spec.DryRun {
+		return "", false
+	}
+	ok, why := tl.Approval(&rw.Spec, a.Step)
+	if ok {
+		return "", false
+	}
+	return "paused: " + why, true
+}
+
+// reportVoidedApprovals says, once, which approvals a spec change voided:
+// those that held for the digest the status last recorded and do not for
+// the new one. The steps' own states say it too, for as long as it lasts.
+func (r *RegionWithdrawalReconciler) reportVoidedApprovals(rw *v1.RegionWithdrawal, old *v1.RegionWithdrawalStatus, tl *planner.Timeline) {
+	if old.SpecDigest == "" || old.SpecDigest == tl.SpecDigest {
+		return
+	}
+	var voided []string
+	for _, a := range rw.Spec.Approvals {
+		if s := planner.StepStatus(old, a.Step); a.SpecDigest == old.SpecDigest && s.FinishedAt == nil {
+			voided = append(voided, fmt.Sprintf("%s (approved by %s)", a.Step, a.By))
+		}
+	}
+	if len(voided) == 0 {
+		return
+	}
+	r.Recorder.Eventf(rw, nil, corev1.EventTypeWarning, v1.ReasonApprovalVoided, "Approve",
+		"the spec changed (generation %d, digest %s): the approvals of %s no longer hold; approve again to let them run",
+		rw.Generation, tl.SpecDigest, strings.Join(voided, ", "))
 }

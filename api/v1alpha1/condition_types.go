@@ -84,6 +84,9 @@ const (
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonApprovalMissing: an approval is still missing close to the step's due time.
 	ReasonApprovalMissing = "ApprovalMissing"
+	// ReasonApprovalVoided: the spec changed after a step was approved; the
+	// approval no longer holds (an Event).
+	ReasonApprovalVoided = "ApprovalVoided"
 	// ReasonStepBehind: a step that must finish before the cutoff has not.
 	ReasonStepBehind = "StepBehind"
 	// ReasonOnTrack: nothing puts the deadline at risk.

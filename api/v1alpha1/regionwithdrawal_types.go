@@ -116,12 +116,16 @@ type RegionWithdrawalSpec struct {
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
 
-	// approvals lists the steps a person has approved. A step with
-	// requireApproval waits until it is listed here.
+	// approvals lists the steps a person has approved, each for the spec as
+	// it stood (status.specDigest). A step with requireApproval waits until
+	// it is approved for the current spec: a change to what the steps act
+	// on voids the approvals given before it. `kubectl withdrawal approve`
+	// writes an entry.
 	// +optional
-	// +listType=set
+	// +listType=map
+	// +listMapKey=step
 	// +kubebuilder:validation:MaxItems=4
-	Approvals []StepName `json:"approvals,omitempty"`
+	Approvals []Approval `json:"approvals,omitempty"`
 
 	// cancel calls the withdrawal off: routes and replica counts are restored,
 	// a cancellation notice is sent, and status lists what could not be
@@ -172,7 +176,8 @@ type StepState string
 const (
 	// StepPending is not due yet.
 	StepPending StepState = "Pending"
-	// StepWaitingForApproval is due and waits for its name in spec.approvals.
+	// StepWaitingForApproval is due and waits for an approval of the current
+	// spec in spec.approvals.
 	StepWaitingForApproval StepState = "WaitingForApproval"
 	// StepBlocked is due and waits for a gate, such as a verified export.
 	StepBlocked StepState = "Blocked"
@@ -288,6 +293,26 @@ type StepStatus struct {
 	Routing *RoutingStatus `json:"routing,omitempty"`
 }
 
+// Approval is one step approved by one person for one version of the spec.
+type Approval struct {
+	// step is the step approved.
+	Step StepName `json:"step"`
+
+	// by is who approved, as the API server names them
+	// (request.userInfo.username). The chart's admission policy lets an
+	// entry be added only by the user it names, and only with the approve
+	// verb; the evidence ledger records it.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	By string `json:"by"`
+
+	// specDigest is the status.specDigest the approver saw. The approval
+	// holds while the spec's digest is the same, and is void after any
+	// change it covers, until the step is approved again.
+	// +kubebuilder:validation:Pattern=`^sha256:[0-9a-f]{64}$`
+	SpecDigest string `json:"specDigest"`
+}
+
 // RegionWithdrawalStatus is the observed state of a withdrawal.
 type RegionWithdrawalStatus struct {
 	// observedGeneration is the generation of the spec this status describes.
@@ -324,6 +349,14 @@ type RegionWithdrawalStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	Irreversible []string `json:"irreversible,omitempty"`
+
+	// specDigest is the digest an approval names: SHA-256 over the spec
+	// without approvals, suspend, dryRun, cancel, cancelReason,
+	// allowCancelAfterCutoff and the steps' requireApproval. Any other change
+	// (the selectors, the cutoff, a step's timing, a template, where
+	// recipients come from) changes it and voids the approvals given before.
+	// +optional
+	SpecDigest string `json:"specDigest,omitempty"`
 
 	// evidence is where the withdrawal's evidence ledger stood when the
 	// operator last wrote this status. The operator checks the ledger

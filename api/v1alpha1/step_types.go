@@ -96,7 +96,8 @@ type NotifyStep struct {
 	// +optional
 	AfterCutoff bool `json:"afterCutoff,omitempty"`
 
-	// requireApproval holds the first notice until "notify" is listed in spec.approvals.
+	// requireApproval holds the first notice until spec.approvals approves
+	// "notify" for the current spec. Turning it off needs the approve verb.
 	// +optional
 	RequireApproval bool `json:"requireApproval,omitempty"`
 }
@@ -446,7 +447,8 @@ type ExportStep struct {
 	// +optional
 	Handoff *ExportHandoff `json:"handoff,omitempty"`
 
-	// requireApproval holds the export until "export" is listed in spec.approvals.
+	// requireApproval holds the export until spec.approvals approves
+	// "export" for the current spec. Turning it off needs the approve verb.
 	// +optional
 	RequireApproval bool `json:"requireApproval,omitempty"`
 }
@@ -548,7 +550,8 @@ type DrainStep struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="timeout must be a positive duration, e.g. 6h"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
-	// requireApproval holds the drain until "drain" is listed in spec.approvals.
+	// requireApproval holds the drain until spec.approvals approves "drain"
+	// for the current spec. Turning it off needs the approve verb.
 	// +optional
 	RequireApproval bool `json:"requireApproval,omitempty"`
 }
@@ -584,9 +587,10 @@ type RoutingStep struct {
 	// +optional
 	NoticeBackend *NoticeBackend `json:"noticeBackend,omitempty"`
 
-	// requireApproval holds the switch until "routing" is listed in
-	// spec.approvals. The cutoff is a legal deadline: an approval still missing
-	// a day before it raises DeadlineAtRisk.
+	// requireApproval holds the switch until spec.approvals approves
+	// "routing" for the current spec. Turning it off needs the approve verb.
+	// The cutoff is a legal deadline: an approval still missing a day before
+	// it raises DeadlineAtRisk.
 	// +optional
 	RequireApproval bool `json:"requireApproval,omitempty"`
 }

@@ -192,6 +192,18 @@ func newWithdrawal(namespace string, spec map[string]any) *unstructured.Unstruct
 }
 
 // Instants around the cutoff of validSpec, 2026-12-30T00:00:00+05:00.
+// approvals is spec.approvals approving steps, as alice, for digestA.
+func approvals(steps ...string) []any {
+	out := make([]any, 0, len(steps))
+	for _, s := range steps {
+		out = append(out, map[string]any{"step": s, "by": "alice", "specDigest": digestA})
+	}
+	return out
+}
+
+// digestA is a well-formed approval digest.
+const digestA = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 const (
 	afterCutoff        = "2026-12-30T01:00:00+05:00"
 	sameInstantInUTC   = "2026-12-29T19:00:00Z"
@@ -591,17 +603,33 @@ func TestCreateRejectsInvalidSpec(t *testing.T) {
 		// approvals and cancel
 		{
 			name:        "duplicate approvals",
-			mutate:      func(s map[string]any) { set(s, []any{"drain", "drain"}, "approvals") },
+			mutate:      func(s map[string]any) { set(s, approvals("drain", "drain"), "approvals") },
 			wantInError: []string{"spec.approvals[1]", "Duplicate value"},
 		},
 		{
 			name:        "approval naming an unknown step",
-			mutate:      func(s map[string]any) { set(s, []any{"export", "shutdown"}, "approvals") },
+			mutate:      func(s map[string]any) { set(s, approvals("export", "shutdown"), "approvals") },
 			wantInError: []string{"spec.approvals[1]", "Unsupported value"},
 		},
 		{
-			name:        "too many approvals",
-			mutate:      func(s map[string]any) { set(s, []any{"notify", "export", "drain", "routing", "notify"}, "approvals") },
+			name: "approval without its approver",
+			mutate: func(s map[string]any) {
+				set(s, []any{map[string]any{"step": "drain", "specDigest": digestA}}, "approvals")
+			},
+			wantInError: []string{"spec.approvals[0].by", "Required value"},
+		},
+		{
+			name: "approval of no digest",
+			mutate: func(s map[string]any) {
+				set(s, []any{map[string]any{"step": "drain", "by": "alice", "specDigest": "latest"}}, "approvals")
+			},
+			wantInError: []string{"spec.approvals[0].specDigest", "should match"},
+		},
+		{
+			name: "too many approvals",
+			mutate: func(s map[string]any) {
+				set(s, approvals("notify", "export", "drain", "routing", "notify"), "approvals")
+			},
 			wantInError: []string{"spec.approvals", "Too many"},
 		},
 		{
@@ -721,7 +749,7 @@ func TestCreateAcceptsValidSpec(t *testing.T) {
 		},
 		{
 			name:   "every approval",
-			mutate: func(s map[string]any) { set(s, []any{"notify", "export", "drain", "routing"}, "approvals") },
+			mutate: func(s map[string]any) { set(s, approvals("notify", "export", "drain", "routing"), "approvals") },
 		},
 		{
 			name: "remove mode without a notice backend",
@@ -822,10 +850,10 @@ func TestUpdate(t *testing.T) {
 		{
 			name: "approvals added",
 			before: func(rw *withdrawalv1alpha1.RegionWithdrawal) {
-				rw.Spec.Approvals = []withdrawalv1alpha1.StepName{withdrawalv1alpha1.StepNotify}
+				rw.Spec.Approvals = []withdrawalv1alpha1.Approval{{Step: withdrawalv1alpha1.StepNotify, By: "alice", SpecDigest: digestA}}
 			},
 			change: func(rw *withdrawalv1alpha1.RegionWithdrawal) {
-				rw.Spec.Approvals = append(rw.Spec.Approvals, withdrawalv1alpha1.StepExport, withdrawalv1alpha1.StepDrain)
+				rw.Spec.Approvals = append(rw.Spec.Approvals, withdrawalv1alpha1.Approval{Step: withdrawalv1alpha1.StepExport, By: "bob", SpecDigest: digestA}, withdrawalv1alpha1.Approval{Step: withdrawalv1alpha1.StepDrain, By: "bob", SpecDigest: digestA})
 			},
 		},
 		{

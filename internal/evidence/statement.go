@@ -254,11 +254,15 @@ type RoutingSwitched struct {
 	Cutoff time.Time `json:"cutoff"`
 }
 
-// Approved records a step approved, by whom when the API server said.
+// Approved records a step approved: by whom (the user the chart's
+// admission policy checked was the one who added the approval) and for
+// which spec digest. A step approved again after a change is a new
+// statement.
 type Approved struct {
 	Header
-	Step string `json:"step"`
-	User string `json:"user,omitempty"`
+	Step       string `json:"step"`
+	User       string `json:"user,omitempty"`
+	SpecDigest string `json:"specDigest,omitempty"`
 }
 
 // Suspended records a withdrawal suspended.
@@ -334,7 +338,7 @@ func (e *ExportVerified) EventKey() string {
 func (e *DrainBatch) EventKey() string      { return fmt.Sprintf("drain/batch/%d", e.Drained) }
 func (e *DrainFinished) EventKey() string   { return "drain/finished" }
 func (e *RoutingSwitched) EventKey() string { return "routing/switched" }
-func (e *Approved) EventKey() string        { return "approved/" + e.Step }
+func (e *Approved) EventKey() string        { return "approved/" + e.Step + "/" + e.SpecDigest }
 func (e *Suspended) EventKey() string       { return fmt.Sprintf("suspended/%d", e.Generation) }
 func (e *Resumed) EventKey() string         { return fmt.Sprintf("resumed/%d", e.Generation) }
 func (e *Cancelled) EventKey() string       { return "cancelled" }
@@ -373,6 +377,12 @@ type Statement struct {
 	Subject       []Subject       `json:"subject"`
 	PredicateType string          `json:"predicateType"`
 	Predicate     json.RawMessage `json:"predicate"`
+}
+
+// About reports whether the statement's first subject is w.
+func (s *Statement) About(w Withdrawal) bool {
+	want := subjects(w, "")[0]
+	return len(s.Subject) > 0 && s.Subject[0].Name == want.Name && s.Subject[0].Digest["sha256"] == want.Digest["sha256"]
 }
 
 // Kind is the statement's kind, "" when its predicate type is not ours.

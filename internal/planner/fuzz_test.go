@@ -84,7 +84,9 @@ func FuzzPlan(f *testing.F) {
 			case 13:
 				spec.Suspend = !spec.Suspend
 			case 14:
-				spec.Approvals = v1.AllSteps
+				for _, s := range v1.AllSteps {
+					Approve(spec, "alice", s)
+				}
 			case 15:
 				spec.Cancel = true
 				spec.AllowCancelAfterCutoff = flags&128 != 0

@@ -196,7 +196,8 @@ func (p *planning) succeeded(name v1.StepName) bool {
 }
 
 func (p *planning) approved(name v1.StepName) bool {
-	return !p.in.Timeline.RequiresApproval(name) || slices.Contains(p.in.Spec.Approvals, name)
+	ok, _ := p.in.Timeline.Approval(p.in.Spec, name)
+	return ok
 }
 
 func (p *planning) notice(id string) *v1.NoticeStatus {
@@ -348,8 +349,8 @@ func (p *planning) commonGate(a Action) *Hold {
 	if p.in.Spec.Suspend {
 		return &Hold{Action: a, Reason: HoldSuspended, Message: "spec.suspend is true"}
 	}
-	if !p.approved(a.Step) && !p.started(a.Step) {
-		return &Hold{Action: a, Reason: HoldApproval, Message: fmt.Sprintf("add %q to spec.approvals to let it run", a.Step)}
+	if ok, why := p.in.Timeline.Approval(p.in.Spec, a.Step); !ok && !p.started(a.Step) {
+		return &Hold{Action: a, Reason: HoldApproval, Message: why}
 	}
 	return nil
 }
@@ -430,7 +431,8 @@ func (p *planning) risks() {
 		due, _ := tl.StepDue(step)
 		switch {
 		case !p.approved(step) && atRisk(step, due):
-			p.risk(step, v1.ReasonApprovalMissing, "%s is due at %s and is not approved: add %q to spec.approvals", step, p.show(due), step)
+			_, why := tl.Approval(p.in.Spec, step)
+			p.risk(step, v1.ReasonApprovalMissing, "%s is due at %s and is not approved: %s", step, p.show(due), why)
 		case p.in.Spec.Suspend && atRisk(step, due):
 			p.risk(step, v1.ReasonSuspended, "%s is due at %s and the withdrawal is suspended", step, p.show(due))
 		}

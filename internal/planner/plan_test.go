@@ -374,7 +374,7 @@ func TestGates(t *testing.T) {
 		if len(p.Due) != 0 || len(p.Held) != 1 || p.Held[0].Reason != HoldApproval {
 			t.Fatalf("due %+v held %+v, want drain waiting for approval", p.Due, p.Held)
 		}
-		spec.Approvals = []v1.StepName{v1.StepDrain}
+		Approve(spec, "alice", v1.StepDrain)
 		p = w.plan(drainStart.Add(time.Hour))
 		if len(p.Due) != 1 || p.Due[0].ID != "drain" {
 			t.Fatalf("after approval due %+v, want drain", p.Due)
@@ -388,7 +388,7 @@ func TestGates(t *testing.T) {
 		if p := w.plan(announcementDue); len(p.Held) != 1 || p.Held[0].Reason != HoldApproval {
 			t.Fatalf("held %+v, want the announcement waiting for approval", p.Held)
 		}
-		spec.Approvals = []v1.StepName{v1.StepNotify}
+		Approve(spec, "alice", v1.StepNotify)
 		w.step(announcementDue)
 		spec.Approvals = nil // withdrawing the approval does not stop notices already under way
 		if p := w.plan(firstReminder); len(p.Due) != 1 {

@@ -60,6 +60,9 @@ type Timeline struct {
 	Drain   *StepTimes
 	Routing *StepTimes
 
+	// SpecDigest is SpecDigest(spec): what an approval must name to hold.
+	SpecDigest string
+
 	requireApproval map[v1.StepName]bool
 }
 
@@ -112,7 +115,7 @@ func Compile(spec *v1.RegionWithdrawalSpec) (*Timeline, error) {
 		}
 	}
 	cutoff := spec.Cutoff.Time.UTC()
-	tl := &Timeline{Cutoff: cutoff, Location: loc, requireApproval: map[v1.StepName]bool{}}
+	tl := &Timeline{Cutoff: cutoff, Location: loc, SpecDigest: SpecDigest(spec), requireApproval: map[v1.StepName]bool{}}
 	if spec.Notify == nil && spec.Export == nil && spec.Drain == nil && spec.Routing == nil {
 		return nil, &SpecError{Field: "spec", Err: errors.New("configure at least one step: notify, export, drain or routing")}
 	}

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
@@ -124,7 +124,7 @@ func TestSteeringCommands(t *testing.T) {
 	}{
 		{name: "approve a step", args: []string{"approve", "germany", "drain"}, wantOut: "drain approved",
 			check: func(rw *v1.RegionWithdrawal) bool {
-				return slices.Equal(rw.Spec.Approvals, []v1.StepName{v1.StepDrain})
+				return len(rw.Spec.Approvals) == 1 && rw.Spec.Approvals[0].Step == v1.StepDrain && rw.Spec.Approvals[0].SpecDigest == planner.SpecDigest(&rw.Spec) && rw.Spec.Approvals[0].By != ""
 			}},
 		{name: "approving twice keeps one entry", args: []string{"approve", "germany", "drain"},
 			check: func(rw *v1.RegionWithdrawal) bool { return len(rw.Spec.Approvals) == 1 }},

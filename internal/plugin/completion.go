@@ -19,7 +19,6 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 )
 
 // Shell completion. Cobra's `completion` command writes the script for
@@ -113,7 +113,7 @@ func (o *Options) completeApprove(cmd *cobra.Command, args []string, toComplete 
 }
 
 // approvable lists the steps the spec requires an approval for and that
-// are not approved yet, in the order they run.
+// are not approved for the spec as it is, in the order they run.
 func approvable(rw *v1.RegionWithdrawal) []v1.StepName {
 	s := rw.Spec
 	required := map[v1.StepName]bool{
@@ -122,9 +122,10 @@ func approvable(rw *v1.RegionWithdrawal) []v1.StepName {
 		v1.StepDrain:   s.Drain != nil && s.Drain.RequireApproval,
 		v1.StepRouting: s.Routing != nil && s.Routing.RequireApproval,
 	}
+	digest := planner.SpecDigest(&s)
 	var out []v1.StepName
 	for _, step := range v1.AllSteps {
-		if required[step] && !slices.Contains(s.Approvals, step) {
+		if a := planner.FindApproval(&s, step); required[step] && (a == nil || a.SpecDigest != digest) {
 			out = append(out, step)
 		}
 	}

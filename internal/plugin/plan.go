@@ -43,15 +43,17 @@ import (
 // Plan is what `plan` prints: the timeline, and, against a cluster, what
 // each step would touch.
 type Plan struct {
-	Name      string        `json:"name"`
-	Namespace string        `json:"namespace,omitempty"`
-	Region    string        `json:"region"`
-	TimeZone  string        `json:"timeZone"`
-	Cutoff    time.Time     `json:"cutoff"`
-	Timeline  []PlanEntry   `json:"timeline"`
-	Steps     []StepTargets `json:"steps,omitempty"`
-	Blockers  []string      `json:"blockers,omitempty"`
-	Offline   bool          `json:"offline"`
+	Name      string    `json:"name"`
+	Namespace string    `json:"namespace,omitempty"`
+	Region    string    `json:"region"`
+	TimeZone  string    `json:"timeZone"`
+	Cutoff    time.Time `json:"cutoff"`
+	// SpecDigest is what an approval of this plan names.
+	SpecDigest string        `json:"specDigest"`
+	Timeline   []PlanEntry   `json:"timeline"`
+	Steps      []StepTargets `json:"steps,omitempty"`
+	Blockers   []string      `json:"blockers,omitempty"`
+	Offline    bool          `json:"offline"`
 }
 
 // PlanEntry is one dated line of the timeline.
@@ -146,7 +148,7 @@ func BuildPlan(ctx context.Context, rw *v1.RegionWithdrawal, c client.Client, no
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Name: rw.Name, Namespace: rw.Namespace, Region: rw.Spec.Region, TimeZone: rw.Spec.TimeZone, Cutoff: tl.Cutoff, Offline: c == nil}
+	p := &Plan{Name: rw.Name, Namespace: rw.Namespace, Region: rw.Spec.Region, TimeZone: rw.Spec.TimeZone, Cutoff: tl.Cutoff, SpecDigest: tl.SpecDigest, Offline: c == nil}
 	for _, e := range tl.Entries() {
 		p.Timeline = append(p.Timeline, PlanEntry{Local: e.At.In(tl.Location).Format("2006-01-02 15:04 MST Mon"), UTC: e.At.UTC(), Action: e.Name, Note: e.Note})
 	}
@@ -157,8 +159,8 @@ func BuildPlan(ctx context.Context, rw *v1.RegionWithdrawal, c client.Client, no
 		p.Blockers = append(p.Blockers, "dryRun is true: every step is a rehearsal and touches nothing")
 	}
 	for _, s := range tl.Steps() {
-		if tl.RequiresApproval(s) && !contains(rw.Spec.Approvals, s) {
-			p.Blockers = append(p.Blockers, fmt.Sprintf("%s requires approval: kubectl withdrawal approve %s %s", s, rw.Name, s))
+		if ok, why := tl.Approval(&rw.Spec, s); !ok {
+			p.Blockers = append(p.Blockers, fmt.Sprintf("%s is not approved: %s; kubectl withdrawal approve %s %s --spec-digest %s", s, why, rw.Name, s, tl.SpecDigest))
 		}
 	}
 	if !now.Before(tl.Cutoff) {
@@ -197,15 +199,6 @@ func stepTargets(step v1.StepName, p executor.Preview) StepTargets {
 	return StepTargets{Step: step, Objects: p.Objects, Recipients: p.Recipients, Summary: p.Summary, Note: p.Note}
 }
 
-func contains(list []v1.StepName, s v1.StepName) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // shownReminders is how many reminders the text plan lists before it
 // sums up the rest; the JSON and YAML plans list them all.
 const shownReminders = 60
@@ -218,8 +211,10 @@ func WritePlan(w io.Writer, p *Plan, all bool) error {
 		where = p.Namespace + "/" + p.Name
 	}
 	loc, _ := time.LoadLocation(p.TimeZone)
-	fmt.Fprintf(w, "RegionWithdrawal %s: region %s, cutoff %s (%s UTC), time zone %s\n\n",
+	fmt.Fprintf(w, "RegionWithdrawal %s: region %s, cutoff %s (%s UTC), time zone %s\n",
 		where, p.Region, p.Cutoff.In(loc).Format("2006-01-02 15:04 MST"), p.Cutoff.UTC().Format("2006-01-02 15:04"), p.TimeZone)
+	// The digest an approval of what follows names (approve --spec-digest).
+	fmt.Fprintf(w, "Spec digest %s\n\n", p.SpecDigest)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "WHEN (%s)\tWHEN (UTC)\tACTION\tNOTE\n", p.TimeZone)
 	total := 0

@@ -29,6 +29,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -39,6 +40,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
 
@@ -175,10 +177,18 @@ func addOutputFlag(cmd *cobra.Command, o *Options) {
 }
 
 func newApproveCommand(o *Options) *cobra.Command {
+	var reviewed string
 	cmd := &cobra.Command{
 		Use:   "approve NAME STEP",
-		Short: "Approve a step that requires approval (notify, export, drain, routing)",
-		Args:  cobra.ExactArgs(2),
+		Short: "Approve a step that requires approval (notify, export, drain, routing), for the spec as it is",
+		Long: `Approve a step that requires approval, for the spec as it is now.
+
+The approval names you (as the API server knows you) and the spec's digest.
+A later change to what the steps act on (selectors, cutoff, timing,
+templates, recipients sources) voids it until the step is approved again.
+Pass --spec-digest with the digest 'kubectl withdrawal plan' showed you to
+approve only the spec you reviewed.`,
+		Args: cobra.ExactArgs(2),
 		// Completes the name, then the steps still waiting for an approval.
 		ValidArgsFunction: o.completeApprove,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -186,10 +196,17 @@ func newApproveCommand(o *Options) *cobra.Command {
 			if !slices.Contains(v1.AllSteps, step) {
 				return fmt.Errorf("unknown step %q: use one of notify, export, drain, routing", args[1])
 			}
+			me, err := o.whoAmI(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var approved v1.Approval
 			rw, err := o.update(cmd.Context(), args[0], func(s *v1.RegionWithdrawalSpec) error {
-				if !slices.Contains(s.Approvals, step) {
-					s.Approvals = append(s.Approvals, step)
+				digest := planner.SpecDigest(s)
+				if reviewed != "" && reviewed != digest {
+					return fmt.Errorf("the spec has changed since the plan you reviewed: its digest is %s, not %s; review it again (kubectl withdrawal plan %s)", digest, reviewed, args[0])
 				}
+				approved = planner.Approve(s, me, step)
 				return nil
 			})
 			if err != nil {
@@ -198,12 +215,27 @@ func newApproveCommand(o *Options) *cobra.Command {
 			if done, err := o.print(rw); done {
 				return err
 			}
-			fmt.Fprintf(o.Out, "regionwithdrawal/%s: %s approved\n", rw.Name, step)
+			fmt.Fprintf(o.Out, "regionwithdrawal/%s: %s approved by %s for spec digest %s\n", rw.Name, step, approved.By, approved.SpecDigest)
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&reviewed, "spec-digest", "", "Approve only if the spec's digest is this one (the one 'kubectl withdrawal plan' showed)")
 	addOutputFlag(cmd, o)
 	return cmd
+}
+
+// whoAmI asks the API server who the plugin's credentials are: the name
+// an approval must carry to pass the chart's admission policy.
+func (o *Options) whoAmI(ctx context.Context) (string, error) {
+	c, err := o.NewClient()
+	if err != nil {
+		return "", err
+	}
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := c.Create(ctx, review); err != nil {
+		return "", fmt.Errorf("asking the API server who you are (an approval names its approver): %w", err)
+	}
+	return review.Status.UserInfo.Username, nil
 }
 
 func newSetCommand(o *Options, verb, done, short string, mutate func(*v1.RegionWithdrawalSpec)) *cobra.Command {

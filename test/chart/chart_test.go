@@ -323,6 +323,15 @@ func TestArgoCDCustomizations(t *testing.T) {
 			t.Errorf("action %s differs from the repo's", d.Name)
 		}
 	}
+	// The approve actions write as the account Argo CD acts with.
+	for _, u := range render(t, "rwo-system", "argocd.customizations.enabled=true", "argocd.customizations.approver=system:serviceaccount:gitops:argocd-server") {
+		if u.GetKind() == "ConfigMap" && strings.HasSuffix(u.GetName(), "-argocd-customizations") {
+			data, _, _ := unstructured.NestedStringMap(u.Object, "data")
+			if a := data["resource.customizations.actions.withdrawal.ops.dev_RegionWithdrawal"]; strings.Count(a, `"system:serviceaccount:gitops:argocd-server"`) != 4 {
+				t.Errorf("the approve actions do not write as the configured approver:\n%s", a)
+			}
+		}
+	}
 }
 
 // TestMonitoring: metrics.prometheusRule renders the repo's alert rules as a

@@ -83,7 +83,7 @@ func TestApprovingAndCancellingAreSeparateDuties(t *testing.T) {
 	// The policy is enforced once the API server has loaded it: wait for
 	// the author's first approval to be refused.
 	poll(t, "the admission policy refuses the author's approval", func() error {
-		err := patch(author, `{"spec":{"approvals":["drain"]}}`)
+		err := patch(author, approval("author"))
 		if err == nil {
 			_ = patch(env.Client, `{"spec":{"approvals":null}}`)
 			return fmt.Errorf("the author approved the drain")
@@ -99,7 +99,7 @@ func TestApprovingAndCancellingAreSeparateDuties(t *testing.T) {
 		patch   string
 		refused string // what the refusal says; empty when allowed
 	}{
-		{who: "the approver approves", c: approver, patch: `{"spec":{"approvals":["drain"]}}`},
+		{who: "the approver approves", c: approver, patch: approval("approver")},
 		{who: "the author edits the rest", c: author, patch: `{"spec":{"cancelReason":"court order"}}`},
 		{who: "the author cancels", c: author, patch: `{"spec":{"cancel":true}}`, refused: "needs the cancel verb"},
 		{who: "the approver cancels", c: approver, patch: `{"spec":{"cancel":true}}`, refused: "needs the cancel verb"},
@@ -116,6 +116,11 @@ func TestApprovingAndCancellingAreSeparateDuties(t *testing.T) {
 			t.Errorf("%s: refused without saying %q: %v", tc.who, tc.refused, err)
 		}
 	}
+}
+
+// approval is a merge patch that approves the drain in by's name.
+func approval(by string) string {
+	return `{"spec":{"approvals":[{"step":"drain","by":"` + by + `","specDigest":"sha256:` + strings.Repeat("0", 64) + `"}]}}`
 }
 
 func bind(t *testing.T, ns, name, kind, role, user string) {
