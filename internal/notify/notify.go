@@ -306,6 +306,13 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 		r.state = st
 	}
 
+	// Statements an earlier pass kept, because the ledger refused them,
+	// go in before anything more is sent: a ledger that still refuses
+	// holds the notice here, with what was delivered checkpointed.
+	if err := e.o.Evidence.AppendSealed(ctx, rw); err != nil {
+		return executor.Result{}, fmt.Errorf("recording the evidence of notice %s kept from an earlier batch: %w", noticeID, err)
+	}
+
 	p := &pass{ctx: ctx, e: e, rw: rw, a: a, st: r.state, renderer: renderer, stopping: stopping,
 		deadline: e.o.Clock.Now().Add(e.o.CallBudget)}
 	if e.o.Evidence != nil {

@@ -256,7 +256,21 @@ func (p *pass) flush(ctx context.Context) error {
 		return fmt.Errorf("recording the evidence of notice %s: %w", p.a.NoticeID(), err)
 	}
 	if err := p.e.o.Evidence.AppendSealed(ctx, p.rw, out.sealed...); err != nil {
-		return fmt.Errorf("recording the evidence of notice %s: %w", p.a.NoticeID(), err)
+		// What was delivered was delivered: sending it again would
+		// notify customers twice for a fault of our own. The statements
+		// are kept for the ledger's next append, the deliveries
+		// checkpointed, and the notice stops here until the ledger takes
+		// them (Execute appends them first). Only if they cannot be kept
+		// either is the batch left unrecorded, to be sent again.
+		if kerr := p.e.o.Evidence.Keep(ctx, p.rw, out.sealed...); kerr != nil {
+			return fmt.Errorf("recording the evidence of notice %s: %w", p.a.NoticeID(), errors.Join(err, kerr))
+		}
+		if cerr := p.e.store.Commit(ctx, p.rw, p.a.NoticeID(), p.st, out.recs); cerr != nil {
+			return cerr
+		}
+		p.tally(items, out.recs)
+		return fmt.Errorf("recording the evidence of notice %s (its %d outcomes are checkpointed and their statements kept, to go in first once the ledger takes them): %w",
+			p.a.NoticeID(), len(out.sealed), err)
 	}
 	if err := p.e.store.Commit(ctx, p.rw, p.a.NoticeID(), p.st, out.recs); err != nil {
 		return err

@@ -192,6 +192,8 @@ type Ledger struct {
 	mu    sync.Mutex
 	open  map[types.UID]*log
 	locks map[types.UID]*sync.Mutex
+	// keptBy is what each withdrawal kept for a later append (kept.go).
+	keptBy map[types.UID]*keptSet
 }
 
 // New returns the ledger that signs with o.Key.
@@ -319,12 +321,36 @@ func (l *Ledger) Seal(rw *v1.RegionWithdrawal, e evidence.Event) (Sealed, error)
 // once they are stored: a caller appends before it counts the events as
 // done, so a crash in between replays events whose statements are already
 // there, and nothing is appended twice.
+//
+// Statements kept for later (Keep) go in first, even when leaves is empty,
+// and are deleted once in.
 func (l *Ledger) AppendSealed(ctx context.Context, rw *v1.RegionWithdrawal, leaves ...Sealed) error {
-	if l == nil || len(leaves) == 0 {
+	if l == nil {
 		return nil
 	}
 	unlock := l.lock(rw.UID)
 	defer unlock()
+	kept, err := l.kept(ctx, rw)
+	if err != nil {
+		return err
+	}
+	if len(kept.names) == 0 {
+		return l.appendLocked(ctx, rw, leaves)
+	}
+	if err := l.appendLocked(ctx, rw, append(slices.Clone(kept.leaves), leaves...)); err != nil {
+		return err
+	}
+	// In the ledger now; one not deleted is appended again (to no effect)
+	// and deleted next time.
+	_ = l.dropKept(ctx, kept)
+	return nil
+}
+
+// appendLocked appends leaves; the caller holds rw's lock.
+func (l *Ledger) appendLocked(ctx context.Context, rw *v1.RegionWithdrawal, leaves []Sealed) error {
+	if len(leaves) == 0 {
+		return nil
+	}
 	lg, err := l.load(ctx, rw)
 	if err != nil {
 		return err
