@@ -161,7 +161,7 @@ func (e *Executor) recordCreated(ctx context.Context, rw *v1.RegionWithdrawal, c
 	}
 	data := make(map[string]string, len(created))
 	for _, j := range created {
-		data[jobRecordKey(j)] = string(j.UID)
+		data[jobRecordKey(j)] = e.recordValue(j)
 	}
 	return e.ensureEntries(ctx, rw, CreatedJobsConfigMapName(rw), nil, data)
 }
@@ -176,7 +176,7 @@ func (e *Executor) recordedJobs(ctx context.Context, rw *v1.RegionWithdrawal) ([
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(jobs, func(j batchv1.Job) bool { return record[jobRecordKey(&j)] != string(j.UID) }), nil
+	return slices.DeleteFunc(jobs, func(j batchv1.Job) bool { return !e.recorded(record, &j) }), nil
 }
 
 // Artifacts returns every verified export of the withdrawal, for the

@@ -44,6 +44,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -100,6 +101,8 @@ type Executor struct {
 	// Handoff, when set, is the installation's handoff endpoint, whose
 	// fetch records Observe counts.
 	Handoff *handoff.Service
+	// Recorder, when set, gets a Warning Event for each forged record found.
+	Recorder events.EventRecorder
 	// Evidence, when set, is the evidence ledger: each customer's archive
 	// is recorded as verified before it counts as verified (read from a
 	// manifest whose digest the step checked, or read back and hashed).
@@ -161,6 +164,9 @@ type attempt struct {
 	finished bool
 	verified *result.Result
 	failure  string
+	// forged is true when the Job carries a verdict the operator did not
+	// write: it is judged again.
+	forged bool
 }
 
 // targetState is everything known about one target.
@@ -227,6 +233,10 @@ func (e *Executor) export(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 	// Judge every finished Job not judged yet.
 	for _, st := range states {
 		for _, a := range st.attempts {
+			if a.forged && e.Recorder != nil {
+				e.Recorder.Eventf(rw, nil, corev1.EventTypeWarning, ReasonExportVerdictForged, "Export",
+					"export Job %s/%s carries a verdict the operator did not write (its MAC does not check); it is ignored and the Job judged again from its Pods", a.job.Namespace, a.job.Name)
+			}
 			if a.finished && a.verified == nil && a.failure == "" {
 				if err := e.judge(ctx, a); err != nil {
 					return executor.Result{}, err
@@ -439,7 +449,7 @@ func (e *Executor) states(ctx context.Context, rw *v1.RegionWithdrawal, record m
 		job := &jobs[i]
 		h := job.Labels[LabelTarget]
 		n, err := strconv.Atoi(job.Labels[LabelAttempt])
-		if h == "" || err != nil || record[jobRecordKey(job)] != string(job.UID) {
+		if h == "" || err != nil || !e.recorded(record, job) {
 			continue // not ours to judge
 		}
 		st, ok := byHash[h]
@@ -448,7 +458,7 @@ func (e *Executor) states(ctx context.Context, rw *v1.RegionWithdrawal, record m
 			byHash[h] = st
 			out = append(out, st)
 		}
-		st.attempts = append(st.attempts, attemptOf(job, n))
+		st.attempts = append(st.attempts, e.attemptOf(job, n))
 	}
 	slices.SortFunc(out, func(a, b *targetState) int { return strings.Compare(a.Key, b.Key) })
 	for _, st := range out {
@@ -457,8 +467,16 @@ func (e *Executor) states(ctx context.Context, rw *v1.RegionWithdrawal, record m
 	return out, nil
 }
 
-func attemptOf(job *batchv1.Job, n int) *attempt {
-	a := &attempt{job: job, number: n, finished: isFinished(job), failure: job.Annotations[AnnotationFailure]}
+// attemptOf reads a Job's attempt, and its verdict if the operator wrote
+// one; a verdict that is not the operator's (its MAC does not check) is
+// ignored, and the Job judged again from its Pods.
+func (e *Executor) attemptOf(job *batchv1.Job, n int) *attempt {
+	a := &attempt{job: job, number: n, finished: isFinished(job)}
+	if !e.verdictHolds(job) {
+		a.forged = true
+		return a
+	}
+	a.failure = job.Annotations[AnnotationFailure]
 	if raw, ok := job.Annotations[AnnotationResult]; ok {
 		if r, err := result.Parse([]byte(raw)); err == nil {
 			a.verified = r
@@ -508,7 +526,7 @@ func (e *Executor) createJob(ctx context.Context, rw *v1.RegionWithdrawal, job *
 	if existing.Labels[executor.LabelWithdrawalUID] != string(rw.UID) {
 		return nil, false, fmt.Errorf("a Job named %s/%s exists and does not belong to this withdrawal", job.Namespace, job.Name)
 	}
-	if record[jobRecordKey(&existing)] != string(existing.UID) {
+	if !e.recorded(record, &existing) {
 		if err := e.Client.Delete(ctx, &existing, client.PropagationPolicy("Background"), client.Preconditions{UID: &existing.UID}); err != nil && !apierrors.IsNotFound(err) {
 			return nil, false, fmt.Errorf("deleting the unrecorded export Job %s/%s: %w", job.Namespace, job.Name, err)
 		}

@@ -68,7 +68,23 @@ func (e *Executor) judge(ctx context.Context, a *attempt) error {
 			verdict = map[string]string{AnnotationFailure: a.failure}
 		}
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": verdict}})
+	// Every verdict key is written, the absent ones as null, so that a
+	// forged key left from before is removed with the rest.
+	for _, k := range []string{AnnotationResult, AnnotationVerifiedAt, AnnotationFailure} {
+		if _, ok := verdict[k]; !ok {
+			verdict[k] = ""
+		}
+	}
+	e.sealVerdict(job, verdict)
+	ann := map[string]any{}
+	for k, v := range verdict {
+		if v == "" && k != AnnotationVerdictMAC {
+			ann[k] = nil
+			continue
+		}
+		ann[k] = v
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": ann}})
 	if err != nil {
 		return err
 	}
@@ -97,6 +113,10 @@ func (e *Executor) readResult(ctx context.Context, job *batchv1.Job) (*result.Re
 	var lastErr error
 	for _, pod := range items {
 		if !ownedBy(&pod, job) {
+			continue
+		}
+		if err := madeFromTemplate(&pod, job); err != nil {
+			lastErr = err
 			continue
 		}
 		for _, cs := range pod.Status.ContainerStatuses {

@@ -85,6 +85,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 	exports.HTTP = &recipients.HTTPPager{Egress: o.Egress}
 	exports.Handoff = o.Handoff
 	exports.Evidence = o.Evidence
+	exports.Recorder = o.Recorder
 	set := executor.Set{
 		v1.StepNotify: notify.New(notify.Options{
 			Client: o.Client, Reader: o.APIReader, Clock: o.Clock, Recorder: o.Recorder, Registerer: o.Registerer, Egress: o.Egress,

@@ -973,3 +973,17 @@ func Read(ctx context.Context, r client.Reader, namespace string, uid types.UID)
 func (c *Contents) Bundle(salt []byte) (*evidence.Bundle, error) {
 	return evidence.NewBundle(evidence.Origin(c.Withdrawal), c.Key, salt, c.Leaves, c.Checkpoints)
 }
+
+// RecordKey derives a key for authenticating the operator's other records
+// (export verdicts, the record of created Jobs) from the evidence key: only
+// the operator holds it, so a record whose MAC checks was written by it,
+// wherever the record is kept. purpose separates the keys of different
+// records. A nil Ledger has no key.
+func (l *Ledger) RecordKey(purpose string) []byte {
+	if l == nil {
+		return nil
+	}
+	m := hmac.New(sha256.New, l.Key)
+	m.Write([]byte("region-withdrawal-operator/records/v1\x00" + purpose))
+	return m.Sum(nil)
+}
