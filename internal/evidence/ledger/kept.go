@@ -40,8 +40,12 @@ import (
 // operator may write them), and the next append of the withdrawal's
 // ledger puts them in first, then deletes them.
 
-// LabelKept marks a ConfigMap of statements kept for a later append.
-const LabelKept = "withdrawal.ops.dev/evidence-kept"
+// LabelKept marks a ConfigMap of statements kept for a later append:
+// "true" until they are appended, then keptAppended.
+const (
+	LabelKept    = "withdrawal.ops.dev/evidence-kept"
+	keptAppended = "appended"
+)
 
 // Keep stores leaves until the withdrawal's ledger takes them: its next
 // append (AppendSealed, even of nothing) appends them before its own. It
@@ -168,15 +172,23 @@ func (l *Ledger) reopen(rw *v1.RegionWithdrawal, env []byte) (Sealed, error) {
 	return Sealed{hash: keyHash(ev.EventKey()), envelope: env, seal: ev.Kind() == evidence.KindSealed}, nil
 }
 
-// dropKept deletes what was kept once the ledger holds it. A ConfigMap
-// that cannot be deleted now is appended again next time (to no effect:
-// the ledger holds its statements) and deleted then.
+// dropKept empties what was kept once the ledger holds it, and marks it
+// appended: the operator may not delete ConfigMaps in its namespace (the
+// handoff endpoint's records live there too), so an emptied one stays, a
+// few hundred bytes. One that cannot be emptied now is appended again next
+// time (to no effect: the ledger holds its statements) and emptied then.
 func (l *Ledger) dropKept(ctx context.Context, k *keptSet) error {
 	var left []string
 	var errs []error
 	for _, name := range k.names {
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: l.Namespace, Name: name}}
-		if err := l.Client.Delete(ctx, cm); err != nil && !apierrors.IsNotFound(err) {
+		var cm corev1.ConfigMap
+		err := l.Reader.Get(ctx, client.ObjectKey{Namespace: l.Namespace, Name: name}, &cm)
+		if err == nil {
+			cm.Labels[LabelKept] = keptAppended
+			cm.BinaryData = nil
+			err = l.Client.Update(ctx, &cm)
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
 			left, errs = append(left, name), append(errs, err)
 		}
 	}
