@@ -45,6 +45,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/witness"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/exporter"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/endpoint"
@@ -64,6 +65,7 @@ var subcommands = map[string]func(args []string) error{
 	exporter.Name:    exporter.Main,
 	"notice-backend": noticeserver.Main,
 	endpoint.Name:    endpoint.Main,
+	witness.Name:     witness.Main,
 }
 
 func main() {

@@ -195,3 +195,20 @@ func (t *memTree) proof(n proof.Nodes, err error) ([][]byte, error) {
 	}
 	return n.Rehash(hashes, hasher.HashChildren)
 }
+
+// ProveConsistency is the RFC 6962 proof that the tree of the first from
+// leaves is a prefix of the tree of the first to: what a witness asks
+// before it cosigns a larger checkpoint of a log it saw smaller.
+func ProveConsistency(leaves [][]byte, from, to uint64) ([][]byte, error) {
+	if to > uint64(len(leaves)) || from > to {
+		return nil, fmt.Errorf("consistency proof %d→%d of %d leaves", from, to, len(leaves))
+	}
+	if from == 0 || from == to {
+		return nil, nil
+	}
+	hashes := make([][]byte, to)
+	for i := range to {
+		hashes[i] = LeafHash(leaves[i])
+	}
+	return newMemTree(hashes).proof(proof.Consistency(from, to))
+}

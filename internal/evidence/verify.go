@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/transparency-dev/formats/log"
+	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -52,6 +53,7 @@ var (
 	ErrKeyRequired  = errors.New("no key pinned")
 	ErrWrongLedger  = errors.New("not the pinned withdrawal's ledger")
 	ErrPinned       = errors.New("does not extend the pinned checkpoint")
+	ErrWitness      = errors.New("not witnessed")
 	ErrNotSealed    = errors.New("ledger is not sealed")
 	ErrAfterSeal    = errors.New("statement after the seal")
 )
@@ -92,6 +94,12 @@ type VerifyOptions struct {
 	// at least as many statements, with the same root at each one's size.
 	// A ledger rewritten or cut short behind any of them fails.
 	Checkpoints [][]byte
+	// Witnesses are verifier keys of witnesses (C2SP tlog-cosignature/v1):
+	// each pinned checkpoint must carry a valid cosignature of each. A
+	// witness cosigns a checkpoint only if it extends what it cosigned
+	// before, so a pinned checkpoint it cosigned was the ledger's when the
+	// witness saw it, whoever kept the copy.
+	Witnesses []string
 	// AllowOpen accepts a ledger without its seal: one whose withdrawal
 	// is still running. Without it, a ledger must end with its seal, so a
 	// bundle cut short of the seal fails.
@@ -125,6 +133,8 @@ type Report struct {
 	Checkpoints []log.Checkpoint
 	// Pinned are the pinned checkpoints the bundle extends.
 	Pinned []log.Checkpoint
+	// Witnessed are the cosignatures found on the pinned checkpoints.
+	Witnessed []Cosignature
 	// Seal is the ledger's seal, nil for an open ledger.
 	Seal     *LedgerSealed
 	Problems []error
@@ -163,6 +173,7 @@ func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
 	tree := newMemTree(hashes)
 	r.checkTree(b, tree, cps, keys)
 	r.checkPinned(b, tree, v, opts.Checkpoints)
+	r.checkWitnessed(v, opts)
 	r.checkKeys(b)
 	r.checkSeal(opts.AllowOpen)
 	if len(r.Problems) > 0 {
@@ -369,6 +380,54 @@ func (r *Report) checkPinned(b *Bundle, tree *memTree, v note.Verifier, pinned [
 	}
 }
 
+// Cosignature is a witness's cosignature of a pinned checkpoint.
+type Cosignature struct {
+	Witness string
+	Size    uint64
+	At      time.Time
+}
+
+// checkWitnessed requires every pinned checkpoint to be cosigned by every
+// witness key given.
+func (r *Report) checkWitnessed(v note.Verifier, opts VerifyOptions) {
+	if len(opts.Witnesses) == 0 {
+		return
+	}
+	var ws []note.Verifier
+	for _, k := range opts.Witnesses {
+		w, err := fnote.NewVerifierForCosignatureV1(k)
+		if err != nil {
+			r.problem(fmt.Errorf("%w: witness key %q: %w", ErrWitness, k, err))
+			return
+		}
+		ws = append(ws, w)
+	}
+	if len(opts.Checkpoints) == 0 {
+		r.problem(fmt.Errorf("%w: a witness key needs a pinned checkpoint the witness cosigned", ErrWitness))
+	}
+	for i, p := range opts.Checkpoints {
+		for _, w := range ws {
+			n, err := note.Open(p, note.VerifierList(v, w))
+			var sig *note.Signature
+			if err == nil {
+				for j := range n.Sigs {
+					if n.Sigs[j].Name == w.Name() && n.Sigs[j].Hash == w.KeyHash() {
+						sig = &n.Sigs[j]
+					}
+				}
+			}
+			if sig == nil {
+				r.problem(fmt.Errorf("%w: pinned checkpoint %d (%s) carries no valid cosignature of witness %s", ErrWitness, i, uncheckedSize(p), w.Name()))
+				continue
+			}
+			at, _ := fnote.CoSigV1Timestamp(*sig)
+			var cp log.Checkpoint
+			_, _ = cp.Unmarshal([]byte(n.Text))
+			r.Witnessed = append(r.Witnessed, Cosignature{Witness: w.Name(), Size: cp.Size, At: at})
+		}
+	}
+}
+
 // checkSeal finds the seal, which must be the last statement; without
 // one, the ledger is open, which passes only when allowed.
 func (r *Report) checkSeal(allowOpen bool) {
@@ -531,6 +590,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		b.WriteString(", pinned\n")
 	} else {
 		b.WriteString(", NOT pinned\n")
+	}
+	for _, w := range r.Witnessed {
+		fmt.Fprintf(&b, "witness %s cosigned the ledger at size %s on %s\n", w.Witness, commas(w.Size), w.At.UTC().Format(time.RFC3339))
 	}
 	for _, p := range r.Pinned {
 		fmt.Fprintf(&b, "extends the pinned checkpoint at size %s\n", commas(p.Size))

@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -29,10 +30,12 @@ import (
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/witness"
 	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
 )
 
@@ -47,10 +50,11 @@ func newEvidenceCommand(o *Options) *cobra.Command {
 
   kubectl withdrawal evidence key pakistan --checkpoint-file pakistan.checkpoint
   kubectl withdrawal evidence export pakistan -f pakistan.evidence.json
+  kubectl withdrawal evidence witness pakistan --witness-url https://witness.example.com --checkpoint-file pakistan.witnessed
   kubectl withdrawal evidence verify pakistan.evidence.json --key 'withdrawal.ops.dev+1a2b3c4d+AQ...' --uid UID --checkpoint pakistan.checkpoint
   kubectl withdrawal evidence verify pakistan.evidence.json --key-file operator.key --salt HEX --recipient cust-0042 --before 2026-12-30T00:00:00+05:00`,
 	}
-	cmd.AddCommand(newEvidenceKeyCommand(o), newEvidenceExportCommand(o), newEvidenceVerifyCommand(o))
+	cmd.AddCommand(newEvidenceKeyCommand(o), newEvidenceExportCommand(o), newEvidenceVerifyCommand(o), newEvidenceWitnessCommand(o))
 	return cmd
 }
 
@@ -129,47 +133,18 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 	if err != nil {
 		return err
 	}
-	ns, err := o.namespace()
-	if err != nil {
-		return err
-	}
-	var head *v1.EvidenceStatus
-	if uid == "" {
-		rw, _, err := o.get(ctx, name)
-		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("regionwithdrawal %s/%s is not there; give the UID of a deleted one with --uid", ns, name)
+	contents, b, err := o.readLedger(ctx, c, name, uid, operatorNS, func(uid types.UID) ([]byte, error) {
+		if !withSalt {
+			return nil, nil
 		}
-		if err != nil {
-			return err
-		}
-		uid, head = rw.UID, rw.Status.Evidence
-	}
-	contents, err := ledger.Read(ctx, c, operatorNS, uid)
-	if err != nil {
-		return err
-	}
-	if len(contents.Leaves) == 0 {
-		return fmt.Errorf("no evidence ledger for regionwithdrawal %s/%s (UID %s) in namespace %s", ns, name, uid, operatorNS)
-	}
-	var salt []byte
-	if withSalt {
 		k, err := keysecret.Read(ctx, c, operatorNS, keySecret)
 		if err != nil {
-			return fmt.Errorf("reading the evidence key for the salt: %w", err)
+			return nil, fmt.Errorf("reading the evidence key for the salt: %w", err)
 		}
-		salt = ledger.Salt(k, uid)
-	}
-	b, err := contents.Bundle(salt)
+		return ledger.Salt(k, uid), nil
+	})
 	if err != nil {
-		return fmt.Errorf("the ledger does not check out: %w", err)
-	}
-	if head != nil && head.Key != "" {
-		// The shards are in a namespace others may write: check them
-		// against what the operator recorded in status before handing
-		// them out.
-		if _, err := evidence.Verify(b, evidence.VerifyOptions{Key: head.Key, UID: string(uid), Checkpoints: [][]byte{[]byte(head.Checkpoint)}, AllowOpen: true}); err != nil {
-			return fmt.Errorf("the ledger in namespace %s does not match status.evidence of regionwithdrawal %s/%s, which the operator wrote: %w", operatorNS, ns, name, err)
-		}
+		return err
 	}
 	if file == "" {
 		file = name + ".evidence.json"
@@ -198,10 +173,105 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 	return evidence.WriteBundle(out, b)
 }
 
+// readLedger reads a withdrawal's ledger from the operator's namespace
+// and checks it, against the withdrawal's status.evidence when there is
+// one: the shards are in a namespace others may write. salt gives the
+// bundle's salt, if any.
+func (o *Options) readLedger(ctx context.Context, c client.Reader, name string, uid types.UID, operatorNS string, salt func(types.UID) ([]byte, error)) (*ledger.Contents, *evidence.Bundle, error) {
+	ns, err := o.namespace()
+	if err != nil {
+		return nil, nil, err
+	}
+	var head *v1.EvidenceStatus
+	if uid == "" {
+		rw, _, err := o.get(ctx, name)
+		if apierrors.IsNotFound(err) {
+			return nil, nil, fmt.Errorf("regionwithdrawal %s/%s is not there; give the UID of a deleted one with --uid", ns, name)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		uid, head = rw.UID, rw.Status.Evidence
+	}
+	contents, err := ledger.Read(ctx, c, operatorNS, uid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(contents.Leaves) == 0 {
+		return nil, nil, fmt.Errorf("no evidence ledger for regionwithdrawal %s/%s (UID %s) in namespace %s", ns, name, uid, operatorNS)
+	}
+	s, err := salt(uid)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := contents.Bundle(s)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the ledger does not check out: %w", err)
+	}
+	if head != nil && head.Key != "" {
+		// The shards are in a namespace others may write: check them
+		// against what the operator recorded in status before handing
+		// them out.
+		if _, err := evidence.Verify(b, evidence.VerifyOptions{Key: head.Key, UID: string(uid), Checkpoints: [][]byte{[]byte(head.Checkpoint)}, AllowOpen: true}); err != nil {
+			return nil, nil, fmt.Errorf("the ledger in namespace %s does not match status.evidence of regionwithdrawal %s/%s, which the operator wrote: %w", operatorNS, ns, name, err)
+		}
+	}
+	return contents, b, nil
+}
+
+func newEvidenceWitnessCommand(o *Options) *cobra.Command {
+	var url, file, operatorNS, uid string
+	cmd := &cobra.Command{
+		Use:   "witness NAME",
+		Short: "Have a witness cosign the ledger's latest checkpoint, and save it",
+		Long: `Sends the ledger's latest checkpoint to a witness (C2SP tlog-witness; the
+operator's binary serves one: region-withdrawal-operator witness), with the
+consistency proof from whatever the witness saw of it before. The witness
+cosigns only a checkpoint signed by the operator's key that extends what it
+cosigned earlier, so a rewrite of the ledger before that point can no longer
+be cosigned. Keep the cosigned checkpoint; verify it later with
+'evidence verify BUNDLE --checkpoint FILE --witness-key KEY'. Run it on a
+schedule (a CronJob) to keep the witness current.`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeName,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if url == "" {
+				return errors.New("--witness-url is required")
+			}
+			c, err := o.NewClient()
+			if err != nil {
+				return err
+			}
+			contents, _, err := o.readLedger(cmd.Context(), c, args[0], types.UID(uid), operatorNS, func(types.UID) ([]byte, error) { return nil, nil })
+			if err != nil {
+				return err
+			}
+			latest := contents.Checkpoints[len(contents.Checkpoints)-1]
+			cosigned, err := witness.Cosign(cmd.Context(), &http.Client{Timeout: 30 * time.Second}, url, contents.Leaves, latest)
+			if err != nil {
+				return err
+			}
+			if file == "" {
+				file = args[0] + ".witnessed"
+			}
+			if err := os.WriteFile(file, cosigned, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(o.Out, "the witness cosigned the ledger at %d statements; wrote %s\n", len(contents.Leaves), file)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&url, "witness-url", "", "The witness's base URL (it answers POST /add-checkpoint)")
+	cmd.Flags().StringVar(&file, "checkpoint-file", "", "Where to save the cosigned checkpoint (default NAME.witnessed)")
+	cmd.Flags().StringVar(&operatorNS, "operator-namespace", DefaultOperatorNamespace, "The operator's namespace, where the ledgers live")
+	cmd.Flags().StringVar(&uid, "uid", "", "The UID of a withdrawal that was deleted")
+	return cmd
+}
+
 // verifyFlags are verify's flags.
 type verifyFlags struct {
 	key, keyFile, uid, origin, saltHex, recipient, before string
-	checkpoints                                           []string
+	checkpoints, witnessKeys                              []string
 	allowOpen                                             bool
 }
 
@@ -224,6 +294,9 @@ own. Take it from the operator's log, its status.evidence, or
 by the same key does not pass as this one's. --checkpoint pins a signed
 checkpoint seen earlier (status.evidence.checkpoint, saved by 'evidence key
 --checkpoint-file'): a ledger rewritten or cut short behind it fails.
+--witness-key requires each pinned checkpoint to carry that witness's
+cosignature ('evidence witness' gets one): the witness cosigned it only as an
+extension of what it saw before, so the pin does not rest on your copy alone.
 
 A withdrawal still running has no seal yet: --allow-open accepts that and
 says "open at size N". Without it, a bundle cut short of its seal fails.
@@ -241,6 +314,7 @@ when the bundle does not verify, or the answer is no.`,
 	cmd.Flags().StringVar(&f.uid, "uid", "", "Pin the withdrawal by its UID")
 	cmd.Flags().StringVar(&f.origin, "origin", "", "Pin the ledger by its origin (withdrawal.ops.dev/<namespace>/<name>/<uid>)")
 	cmd.Flags().StringArrayVar(&f.checkpoints, "checkpoint", nil, "A file holding a signed checkpoint seen earlier, which the bundle must extend (repeatable)")
+	cmd.Flags().StringArrayVar(&f.witnessKeys, "witness-key", nil, "A witness's cosignature verifier key: each --checkpoint must carry its valid cosignature (repeatable)")
 	cmd.Flags().BoolVar(&f.allowOpen, "allow-open", false, "Accept a ledger without its seal (its withdrawal is still running)")
 	cmd.Flags().StringVar(&f.saltHex, "salt", "", "The withdrawal's recipient salt in hex, if the bundle has none")
 	cmd.Flags().StringVar(&f.recipient, "recipient", "", "A recipient id to ask about")
@@ -250,7 +324,7 @@ when the bundle does not verify, or the answer is no.`,
 
 // verifyOptions turns verify's flags into evidence.VerifyOptions.
 func (f verifyFlags) verifyOptions() (evidence.VerifyOptions, error) {
-	opts := evidence.VerifyOptions{Key: f.key, UID: f.uid, Origin: f.origin, AllowOpen: f.allowOpen}
+	opts := evidence.VerifyOptions{Key: f.key, UID: f.uid, Origin: f.origin, AllowOpen: f.allowOpen, Witnesses: f.witnessKeys}
 	switch {
 	case f.key != "" && f.keyFile != "":
 		return opts, errors.New("give the key once: --key or --key-file")

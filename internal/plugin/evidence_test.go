@@ -20,17 +20,21 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/witness"
 	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
 )
 
@@ -196,5 +200,39 @@ func TestEvidenceVerifyPinsTheSealedLedger(t *testing.T) {
 		if out, err := run(t, "sealed", tc.args...); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v\n%s", tc.name, err, tc.want, out)
 		}
+	}
+
+	// A witness on loopback, the operator's binary's own, cosigns the
+	// ledger's latest checkpoint; verify then takes the cosigned
+	// checkpoint with the witness's key, and refuses the operator's own
+	// checkpoint as witnessed.
+	skey, vkey, err := note.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{5}, 64)), "witness.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := fnote.NewSignerForCosignatureV1(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logKey, err := note.NewVerifier(l.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := httptest.NewServer(&witness.Witness{Signer: signer, Logs: note.VerifierList(logKey), Store: &witness.FileStore{Path: filepath.Join(dir, "witness.json")}})
+	defer ws.Close()
+	witnessKey, err := fnote.VKeyToCosignatureV1(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	witnessed := filepath.Join(dir, "sealed.witnessed")
+	if out, err := run(t, "sealed", "evidence", "witness", "germany", "--operator-namespace", operatorNS, "--witness-url", ws.URL, "--checkpoint-file", witnessed); err != nil {
+		t.Fatalf("evidence witness: %v\n%s", err, out)
+	}
+	out, err = run(t, "sealed", "evidence", "verify", file, "--key="+l.VerifierKey(), "--checkpoint="+witnessed, "--witness-key="+witnessKey)
+	if err != nil || !strings.Contains(out, "witness witness.example.com cosigned the ledger at size 3") {
+		t.Fatalf("verify with the witness: %v\n%s", err, out)
+	}
+	if out, err := run(t, "sealed", "evidence", "verify", file, "--key="+l.VerifierKey(), "--checkpoint="+cp, "--witness-key="+witnessKey); !errors.Is(err, evidence.ErrWitness) {
+		t.Errorf("the operator's own checkpoint passed as witnessed: %v\n%s", err, out)
 	}
 }
