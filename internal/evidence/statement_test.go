@@ -18,6 +18,7 @@ package evidence
 
 import (
 	"bytes"
+	"errors"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -279,5 +280,27 @@ func TestEnvelopeShape(t *testing.T) {
 	if e.PayloadType != PayloadType || len(e.Signatures) != 1 || e.Signatures[0].KeyID != s.KeyID() ||
 		!strings.HasPrefix(s.VerifierKey(), "withdrawal.ops.dev+"+s.KeyID()+"+") {
 		t.Errorf("envelope %s, key %s", env, s.VerifierKey())
+	}
+}
+
+func TestRecordSignatures(t *testing.T) {
+	s, other := testSigner(t, 1), testSigner(t, 2)
+	msg := RecordMessage("uid", "pakistan-export-artifacts-a", "k", `{"location":"s3://exports/a"}`)
+	sig := s.SignRecord(msg)
+	if err := VerifyRecord(s.VerifierKey(), msg, sig); err != nil {
+		t.Fatalf("a record signature does not verify: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		key, sig string
+		msg      []byte
+	}{
+		"another key":        {other.VerifierKey(), sig, msg},
+		"a changed value":    {s.VerifierKey(), sig, RecordMessage("uid", "pakistan-export-artifacts-a", "k", `{"location":"s3://elsewhere/a"}`)},
+		"parts run together": {s.VerifierKey(), sig, RecordMessage("uid", "pakistan-export-artifacts-ak", `{"location":"s3://exports/a"}`)},
+		"garbage":            {s.VerifierKey(), "!!", msg},
+	} {
+		if err := VerifyRecord(tc.key, tc.msg, tc.sig); !errors.Is(err, ErrRecordSignature) {
+			t.Errorf("%s: %v, want ErrRecordSignature", name, err)
+		}
 	}
 }

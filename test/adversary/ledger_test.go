@@ -31,6 +31,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 )
 
 // TestTheLedgerIsWrittenByTheOperatorOnly: the operator, as the chart's
@@ -76,6 +77,11 @@ func TestTheLedgerIsWrittenByTheOperatorOnly(t *testing.T) {
 		relabelled := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "looks-harmless",
 			Labels: map[string]string{ledger.LabelShard: "0"}}}
 		refused(t, who+" creates a ConfigMap labelled as a shard", c.Create(ctx, relabelled), false)
+		// Statements kept while the ledger refused them go in first at
+		// the next append: planting some would put them in the ledger.
+		kept := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "evidence-kept-" + string(rw.UID) + "-0000000000000000-0",
+			Labels: map[string]string{ledger.LabelKept: "true", executor.LabelWithdrawalUID: string(rw.UID)}}}
+		refused(t, who+" plants statements kept for the next append", c.Create(ctx, kept), false)
 	}
 	// What the policy does not cover stays the handoff endpoint's.
 	if err := as(t, handoffSA).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "handoff-fetches-0b5e6c1d"}}); err != nil {
