@@ -27,10 +27,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 )
 
@@ -78,49 +78,102 @@ func (e *Executor) syncArtifactConfigMaps(ctx context.Context, rw *v1.RegionWith
 	return nil
 }
 
-// ensureEntries adds the missing keys of data to a ConfigMap, creating it
-// with the withdrawal's labels and any extra.
+// ensureEntries sets the keys of data in a ConfigMap, creating it with
+// the withdrawal's labels and any extra. With the evidence ledger on, the
+// whole ConfigMap is signed again with each write (signRecords): it is in
+// the withdrawal's namespace, where others may write, and what it holds
+// (where each customer's archive is) goes into notices and redirects. The
+// write carries the resourceVersion it read; a conflict is tried again.
 func (e *Executor) ensureEntries(ctx context.Context, rw *v1.RegionWithdrawal, name string, extra map[string]string, data map[string]string) error {
-	var cm corev1.ConfigMap
-	err := e.reader().Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: name}, &cm)
-	if apierrors.IsNotFound(err) {
-		cm = corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{
-				Name: name, Namespace: rw.Namespace,
-				Labels:          withLabels(map[string]string{LabelWithdrawal: labelValue(rw.Name), executor.LabelWithdrawalUID: string(rw.UID)}, extra),
-				OwnerReferences: []metav1.OwnerReference{executor.OwnerReference(rw)},
-			},
-			Data: data,
-		}
-		err = e.Client.Create(ctx, &cm)
-		if err == nil {
+	for range 5 {
+		var cm corev1.ConfigMap
+		err := e.reader().Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: name}, &cm)
+		if apierrors.IsNotFound(err) {
+			cm = corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{
+					Name: name, Namespace: rw.Namespace,
+					Labels:          withLabels(map[string]string{LabelWithdrawal: labelValue(rw.Name), executor.LabelWithdrawalUID: string(rw.UID)}, extra),
+					OwnerReferences: []metav1.OwnerReference{executor.OwnerReference(rw)},
+				},
+				Data: maps.Clone(data),
+			}
+			e.signRecords(rw, &cm)
+			err = e.Client.Create(ctx, &cm)
+			if apierrors.IsAlreadyExists(err) {
+				continue // created meanwhile by an earlier run: add to it
+			}
+			if err != nil {
+				return fmt.Errorf("creating ConfigMap %s: %w", name, err)
+			}
 			return nil
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating ConfigMap %s: %w", name, err)
-		}
-		// Created meanwhile by an earlier run: add to it below.
-		if err := e.reader().Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: name}, &cm); err != nil {
+		} else if err != nil {
 			return fmt.Errorf("reading ConfigMap %s: %w", name, err)
 		}
-	} else if err != nil {
-		return fmt.Errorf("reading ConfigMap %s: %w", name, err)
-	}
-	missing := map[string]string{}
-	for k, v := range data {
-		if cm.Data[k] != v {
-			missing[k] = v
+		// Never sign over entries someone else put in: signing the merge
+		// would make theirs the operator's.
+		if err := CheckRecords(rw, &cm); e.Evidence != nil && err != nil {
+			return err
 		}
-	}
-	if len(missing) == 0 {
+		changed := false
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		for k, v := range data {
+			if cm.Data[k] != v {
+				cm.Data[k], changed = v, true
+			}
+		}
+		if !changed && (e.Evidence == nil || cm.Annotations[AnnotationRecordsSignature] != "") {
+			return nil
+		}
+		e.signRecords(rw, &cm)
+		err = e.Client.Update(ctx, &cm)
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("writing %d entries to ConfigMap %s: %w", len(data), name, err)
+		}
 		return nil
 	}
-	patch, err := json.Marshal(map[string]any{"data": missing})
-	if err != nil {
-		return err
+	return fmt.Errorf("ConfigMap %s kept changing while the export step wrote it", name)
+}
+
+// AnnotationRecordsSignature signs an export record ConfigMap: the
+// operator's evidence key over the withdrawal's UID, the ConfigMap's name
+// and every key and value, in key order.
+const AnnotationRecordsSignature = "withdrawal.ops.dev/records-signature"
+
+func recordsMessage(rw *v1.RegionWithdrawal, cm *corev1.ConfigMap) []byte {
+	parts := []string{string(rw.UID), cm.Name}
+	for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
+		parts = append(parts, k, cm.Data[k])
 	}
-	if err := e.Client.Patch(ctx, &cm, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return fmt.Errorf("adding %d artifacts to ConfigMap %s: %w", len(missing), name, err)
+	return evidence.RecordMessage(parts...)
+}
+
+// signRecords signs cm's data, with the ledger on.
+func (e *Executor) signRecords(rw *v1.RegionWithdrawal, cm *corev1.ConfigMap) {
+	if e.Evidence == nil {
+		return
+	}
+	if cm.Annotations == nil {
+		cm.Annotations = map[string]string{}
+	}
+	cm.Annotations[AnnotationRecordsSignature] = e.Evidence.SignRecord(recordsMessage(rw, cm))
+}
+
+// CheckRecords checks that the operator wrote cm: its signature by the
+// key in the withdrawal's status.evidence (which only the operator
+// writes). A withdrawal without an evidence ledger has no key, and its
+// records are taken as they are.
+func CheckRecords(rw *v1.RegionWithdrawal, cm *corev1.ConfigMap) error {
+	ev := rw.Status.Evidence
+	if ev == nil || ev.Key == "" {
+		return nil
+	}
+	if err := evidence.VerifyRecord(ev.Key, recordsMessage(rw, cm), cm.Annotations[AnnotationRecordsSignature]); err != nil {
+		return fmt.Errorf("the export records in ConfigMap %s/%s were changed by someone other than the operator (%w): not used", cm.Namespace, cm.Name, err)
 	}
 	return nil
 }
@@ -251,6 +304,9 @@ func Artifacts(ctx context.Context, reader client.Reader, rw *v1.RegionWithdrawa
 func addArtifacts(rw *v1.RegionWithdrawal, cm *corev1.ConfigMap, add func(v1.ExportArtifact)) error {
 	if cm.Labels[executor.LabelWithdrawalUID] != string(rw.UID) {
 		return nil
+	}
+	if err := CheckRecords(rw, cm); err != nil {
+		return err
 	}
 	for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
 		var a v1.ExportArtifact

@@ -227,3 +227,41 @@ func hasEvent(rec *events.FakeRecorder, substrings ...string) bool {
 		}
 	}
 }
+
+// TestARecordChangedByHandIsNotUsed: the export step's records of where
+// each archive is (the artifact and customer ConfigMaps, in the
+// withdrawal's namespace) go into notices and the handoff endpoint's
+// redirects. A holder of update on ConfigMaps there points an archive at
+// another host: the readers refuse the ConfigMap, saying so, and the
+// export step does not sign over the change when it next writes there.
+func TestARecordChangedByHandIsNotUsed(t *testing.T) {
+	f, attacker, _ := forgeryFixture(t, "configmap-writer@example.com",
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "update", "patch"}})
+	f.rw.Status.Evidence = &v1.EvidenceStatus{Key: f.exec.Evidence.VerifierKey()}
+	name := ArtifactConfigMapName(f.rw, 'a')
+	genuine, _ := json.Marshal(v1.ExportArtifact{Target: "Namespace/acme", Location: "s3://exports/pk/acme.tar.gz.age", Bytes: 10, SHA256: validHash})
+	if err := f.exec.ensureEntries(f.ctx, f.rw, name, nil, map[string]string{"a1": string(genuine)}); err != nil {
+		t.Fatal(err)
+	}
+	f.rw.Status.Steps = []v1.StepStatus{{Name: v1.StepExport, Export: &v1.ExportStatus{ArtifactConfigMaps: []string{name}}}}
+	arts, err := Artifacts(f.ctx, env.Client, f.rw)
+	if err != nil || arts["Namespace/acme"].Location != "s3://exports/pk/acme.tar.gz.age" {
+		t.Fatalf("the operator's own record: %v, %v", arts, err)
+	}
+
+	var cm corev1.ConfigMap
+	if err := attacker.Get(f.ctx, client.ObjectKey{Namespace: f.rw.Namespace, Name: name}, &cm); err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := json.Marshal(v1.ExportArtifact{Target: "Namespace/acme", Location: forgedLocation, Bytes: 10, SHA256: validHash})
+	cm.Data["a1"] = string(forged)
+	if err := attacker.Update(f.ctx, &cm); err != nil {
+		t.Fatalf("the attacker could not write the ConfigMap (the attack needs it): %v", err)
+	}
+	if _, err := Artifacts(f.ctx, env.Client, f.rw); err == nil || !strings.Contains(err.Error(), "changed by someone other than the operator") {
+		t.Fatalf("a record changed by hand was read: %v", err)
+	}
+	if err := f.exec.ensureEntries(f.ctx, f.rw, name, nil, map[string]string{"a2": string(genuine)}); err == nil {
+		t.Fatal("the export step signed over a record changed by hand")
+	}
+}
