@@ -46,6 +46,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/witness"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/exporter"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/endpoint"
@@ -97,6 +98,7 @@ type managerFlags struct {
 	maxConcurrent           int
 	riskWindow              time.Duration
 	requireApproval         []v1.StepName
+	exportAllowedOrigins    *export.Origins
 	noticeBackendImage      string
 	egressAllowCIDRs        string
 	egressDenyCIDRs         string
@@ -135,6 +137,12 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	// (hack/bench/cronjob).
 	fs.IntVar(&f.maxConcurrent, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "Withdrawals reconciled in parallel.")
 	fs.DurationVar(&f.riskWindow, "risk-window", 24*time.Hour, "How long before a due time a missing approval or a suspension raises DeadlineAtRisk.")
+	fs.Func("export-allowed-origins", "Comma-separated store origins (https://objects.example.com, s3://bucket, https://*.blob.example.net, file://) export archives, customer manifests and their archives may be at; anything elsewhere fails the export, naming it, before a credential is sent. Empty allows all.",
+		func(v string) error {
+			o, err := export.ParseOrigins(v)
+			f.exportAllowedOrigins = o
+			return err
+		})
 	// An installation's own rule, which no withdrawal's author can relax.
 	var requireApproval string
 	fs.StringVar(&requireApproval, "require-approval", "", "Comma-separated steps (notify, export, drain, routing) that wait for an approval in every withdrawal, whatever its spec.*.requireApproval says.")
@@ -235,7 +243,7 @@ func runManager(args []string) error {
 	set, rehearsal := steps.New(steps.Options{
 		Client: tenants.Client(), APIReader: tenants.Reader(), Mapper: mgr.GetRESTMapper(), Clock: clk,
 		Recorder: recorder, Registerer: crmetrics.Registry, Egress: policy, LegacyWebhookHeaders: f.legacyWebhookHeaders, NoticeBackendImage: f.noticeBackendImage,
-		Handoff: hs, Evidence: evidenceLedger,
+		Handoff: hs, Evidence: evidenceLedger, ExportAllowedOrigins: f.exportAllowedOrigins,
 	})
 	r := &controllers.RegionWithdrawalReconciler{
 		Clock:                   clk,

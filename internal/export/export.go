@@ -58,6 +58,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
+	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
 
 // The operator watches export Jobs; the withdrawal's ServiceAccount
@@ -107,6 +108,12 @@ type Executor struct {
 	// is recorded as verified before it counts as verified (read from a
 	// manifest whose digest the step checked, or read back and hashed).
 	Evidence *ledger.Ledger
+	// AllowedOrigins, when set (and not empty), are the only store origins
+	// the step trusts: a Job's result located elsewhere is a failed export,
+	// and neither a manifest nor a customer's archive is read from, nor
+	// recorded at, anywhere else, so that the manifests' headers (a
+	// credential) go to no other host. Nil allows every location.
+	AllowedOrigins *Origins
 
 	probes probes
 }
@@ -253,10 +260,18 @@ func (e *Executor) export(ctx context.Context, rw *v1.RegionWithdrawal) (executo
 	if err := e.syncArtifactConfigMaps(ctx, rw, states, status); err != nil {
 		return executor.Result{}, err
 	}
-	if err := e.readManifests(ctx, rw, states, status); err != nil {
+	if err := e.readManifests(ctx, rw, states, status); errors.Is(err, ErrOriginNotAllowed) {
+		// A manifest lists an archive outside the installation's store
+		// origins: nothing it lists may count.
+		return executor.Result{Done: true, Failed: true, Detail: executor.Detail{Export: status},
+			Message: fmt.Sprintf("refused a manifest: %v", err)}, nil
+	} else if err != nil {
 		return executor.Result{}, err
 	}
-	if err := e.rereadCustomers(ctx, rw, status); errors.Is(err, ErrArchiveMismatch) {
+	if err := e.rereadCustomers(ctx, rw, status); errors.Is(err, ErrOriginNotAllowed) {
+		return executor.Result{Done: true, Failed: true, Detail: executor.Detail{Export: status},
+			Message: fmt.Sprintf("refused to read a customer's archive back: %v", err)}, nil
+	} else if errors.Is(err, ErrArchiveMismatch) {
 		// The store does not hold what the exporter reported: nothing may
 		// be drained on the strength of it.
 		return executor.Result{Done: true, Failed: true, Detail: executor.Detail{Export: status},
@@ -478,10 +493,19 @@ func (e *Executor) attemptOf(job *batchv1.Job, n int) *attempt {
 	}
 	a.failure = job.Annotations[AnnotationFailure]
 	if raw, ok := job.Annotations[AnnotationResult]; ok {
-		if r, err := result.Parse([]byte(raw)); err == nil {
-			a.verified = r
-		} else {
+		r, err := result.Parse([]byte(raw))
+		var refused error
+		if err == nil {
+			refused = e.AllowedOrigins.Check(r.Location)
+		}
+		switch {
+		case err != nil:
 			a.failure = "the recorded result no longer parses: " + err.Error()
+		case refused != nil:
+			// Verified before the allow-list was set, or set since.
+			a.failure = text.Truncate("the recorded result is refused: "+refused.Error(), maxReason)
+		default:
+			a.verified = r
 		}
 	}
 	return a

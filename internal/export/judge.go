@@ -51,7 +51,16 @@ func (e *Executor) judge(ctx context.Context, a *attempt) error {
 		verdict = map[string]string{AnnotationFailure: a.failure}
 	} else {
 		res, err := e.readResult(ctx, job)
+		var refused error
+		if err == nil {
+			refused = e.AllowedOrigins.Check(res.Location)
+		}
 		switch {
+		case refused != nil:
+			// A result that puts the archive outside the installation's
+			// store origins proves nothing was stored where it may be.
+			a.failure = text.Truncate("the Job's result is refused: "+refused.Error(), maxReason)
+			verdict = map[string]string{AnnotationFailure: a.failure}
 		case err == nil:
 			raw, merr := res.Marshal()
 			if merr != nil {

@@ -147,6 +147,10 @@ func (e *Executor) exportEvidence(rw *v1.RegionWithdrawal, a v1.ExportArtifact, 
 // manifest of the withdrawal: a customer in two is refused.
 func (e *Executor) readManifest(ctx context.Context, rw *v1.RegionWithdrawal, a *attempt, headers map[string]string, seen map[string]struct{}, fn func(result.Entry) error) (int, error) {
 	res := a.verified
+	// Before any request: the headers, a credential, go with it.
+	if err := e.AllowedOrigins.Check(res.Location); err != nil {
+		return 0, err
+	}
 	if !strings.HasPrefix(res.Location, "https://") && !strings.HasPrefix(res.Location, "http://") {
 		return 0, fmt.Errorf("it is at %s, which the controller cannot read: write it to an http(s) store", res.Location)
 	}
@@ -188,6 +192,14 @@ func (e *Executor) readManifest(ctx context.Context, rw *v1.RegionWithdrawal, a 
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != res.SHA256 || size != res.Bytes {
 		return 0, fmt.Errorf("what %s holds now (%d bytes, sha256 %s) is not what was verified (%d bytes, sha256 %s)", res.Location, size, got, res.Bytes, res.SHA256)
+	}
+	// What the verified manifest lists outside the store origins refuses
+	// it whole: nothing there is recorded, to be read back with the
+	// headers or linked to.
+	for _, en := range entries {
+		if err := e.AllowedOrigins.Check(en.Location); err != nil {
+			return 0, fmt.Errorf("customer %q: %w", en.Customer, err)
+		}
 	}
 	for _, en := range entries {
 		if err := fn(en); err != nil {

@@ -33,7 +33,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -101,6 +100,9 @@ func (e *Executor) rereadCustomers(ctx context.Context, rw *v1.RegionWithdrawal,
 		if !names[cm.Name] {
 			continue // labelled like one, but not a name the step writes
 		}
+		if err := CheckRecords(rw, cm); err != nil {
+			return err
+		}
 		for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
 			var a v1.ExportArtifact
 			if err := json.Unmarshal([]byte(cm.Data[k]), &a); err != nil {
@@ -116,6 +118,12 @@ func (e *Executor) rereadCustomers(ctx context.Context, rw *v1.RegionWithdrawal,
 	st.CustomersReread = done
 	if len(pending) == 0 {
 		return nil
+	}
+	// Before any request: the headers, a credential, go with each.
+	for _, p := range pending {
+		if err := e.AllowedOrigins.Check(p.art.Location); err != nil {
+			return fmt.Errorf("customer %q: %w", p.art.Recipient, err)
+		}
 	}
 
 	m := rw.Spec.Export.Manifests
@@ -241,13 +249,8 @@ func (e *Executor) reread(ctx context.Context, a v1.ExportArtifact, headers map[
 
 // markEntries merges entries into the customer ConfigMap name.
 func (e *Executor) markEntries(ctx context.Context, rw *v1.RegionWithdrawal, name string, entries map[string]string) error {
-	patch, err := json.Marshal(map[string]any{"data": entries})
-	if err != nil {
-		return err
-	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: rw.Namespace, Name: name}}
-	if err := e.Client.Patch(ctx, cm, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return fmt.Errorf("marking %d re-read archives in ConfigMap %s: %w", len(entries), name, err)
+	if err := e.ensureEntries(ctx, rw, name, map[string]string{LabelRecord: RecordCustomers}, entries); err != nil {
+		return fmt.Errorf("marking %d re-read archives: %w", len(entries), err)
 	}
 	return nil
 }

@@ -24,7 +24,10 @@ package handoff
 // A GET of a live link records the fetch (see Recorder) and then
 // redirects to the archive with 303 See Other. The archives are encrypted
 // to each customer's own key, so their locations need not be secret; the
-// link is what knows who fetched and when it stops working.
+// link is what knows who fetched and when it stops working. With the
+// installation's allow-list of store origins set (Server.AllowedOrigins),
+// a link to an archive outside it is answered 502 Bad Gateway, logged
+// and not recorded: the endpoint never sends a customer elsewhere.
 
 import (
 	"context"
@@ -44,6 +47,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export/origins"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 )
 
@@ -57,6 +61,11 @@ type Server struct {
 	Key       Key
 	Recorder  *Recorder
 	Clock     clock.PassiveClock
+	// AllowedOrigins, when set (and not empty), are the only store origins
+	// a link sends its customer to (--export-allowed-origins, the same
+	// list the export step checks): a link to an archive anywhere else is
+	// answered 502 and logged, and nothing is recorded. Nil allows all.
+	AllowedOrigins *origins.Origins
 
 	requests *prometheus.CounterVec
 	ready    atomic.Bool
@@ -229,6 +238,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !now.Before(l.expires) {
 		s.requests.WithLabelValues("expired").Inc()
 		http.Error(w, "this link expired on "+l.expires.UTC().Format(time.RFC3339), http.StatusGone)
+		return
+	}
+	if err := s.AllowedOrigins.Check(l.location); err != nil {
+		// Recorded as verified, yet outside the installation's stores
+		// (recorded before the list was set, or the records were
+		// changed): the customer is not sent there. The log names the
+		// origin only; the rest of a location may hold a customer id.
+		s.requests.WithLabelValues("refused").Inc()
+		ctrl.LoggerFrom(r.Context()).Error(origins.ErrNotAllowed, "Refused to send a customer to an archive outside the allowed store origins; answered 502",
+			"withdrawal", l.w.Namespace+"/"+l.w.Name, "origin", origins.Origin(l.location), "allowed", s.AllowedOrigins.String())
+		http.Error(w, "this archive is not at one of the provider's stores; please contact the provider", http.StatusBadGateway)
 		return
 	}
 	if r.Method == http.MethodHead {

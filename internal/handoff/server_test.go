@@ -64,7 +64,7 @@ type site struct {
 	customers []string
 }
 
-func newSite(t testing.TB, customers int, c client.Client) *site {
+func newSite(t testing.TB, customers int, c client.Client, opts ...func(*handoff.Server)) *site {
 	t.Helper()
 	ctx := context.Background()
 	suffix := rand.String(5)
@@ -98,7 +98,7 @@ func newSite(t testing.TB, customers int, c client.Client) *site {
 	}
 	// A target's export that names no customer gets no link.
 	arts["Namespace/shared"] = v1.ExportArtifact{Target: "Namespace/shared", Location: "https://store.example/pk/shared.tar.gz"}
-	s.server = handoff.NewServer(&handoff.Server{
+	server := &handoff.Server{
 		Withdrawals: env.Client,
 		Artifacts: func(_ context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
 			if rw.UID != s.rw.UID {
@@ -109,7 +109,11 @@ func newSite(t testing.TB, customers int, c client.Client) *site {
 		Key:      testKey,
 		Recorder: &handoff.Recorder{Client: c, Namespace: s.records},
 		Clock:    s.clock,
-	}, nil)
+	}
+	for _, o := range opts {
+		o(server)
+	}
+	s.server = handoff.NewServer(server, nil)
 	s.http = httptest.NewServer(s.server)
 	t.Cleanup(s.http.Close)
 	s.links = &handoff.Links{BaseURL: s.http.URL, Key: testKey}

@@ -177,7 +177,7 @@ func (m *Metrics) CountAction(step v1.StepName, kind, result string) {
 func HandoffRequests(reg prometheus.Registerer) *prometheus.CounterVec {
 	return registerCounter(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "handoff", Name: "requests_total",
-		Help: "Handoff link requests by result: fetched (recorded and redirected), head (answered, not recorded), unknown (no such link), expired, failed (not recorded: answered 503).",
+		Help: "Handoff link requests by result: fetched (recorded and redirected), head (answered, not recorded), unknown (no such link), expired, failed (not recorded: answered 503), refused (the archive is outside --export-allowed-origins: answered 502).",
 	}, []string{"result"}))
 }
 

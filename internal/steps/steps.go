@@ -76,6 +76,9 @@ type Options struct {
 	// appends each batch's deliveries to, and the export step each
 	// customer's verified archive.
 	Evidence *ledger.Ledger
+	// ExportAllowedOrigins, when set, are the only store origins exports,
+	// manifests and their archives may be at (--export-allowed-origins).
+	ExportAllowedOrigins *export.Origins
 }
 
 // New returns the executor of every step, and the rehearsal.
@@ -86,6 +89,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 	exports.Handoff = o.Handoff
 	exports.Evidence = o.Evidence
 	exports.Recorder = o.Recorder
+	exports.AllowedOrigins = o.ExportAllowedOrigins
 	set := executor.Set{
 		v1.StepNotify: notify.New(notify.Options{
 			Client: o.Client, Reader: o.APIReader, Clock: o.Clock, Recorder: o.Recorder, Registerer: o.Registerer, Egress: o.Egress,

@@ -729,3 +729,25 @@ func wantArgs(t *testing.T, d *appsv1.Deployment, want ...string) {
 		}
 	}
 }
+
+// TestInstallationRules: requireApproval and exportAllowedOrigins reach
+// the operator, and the allowed origins the handoff endpoint too, so that
+// both refuse the same locations.
+func TestInstallationRules(t *testing.T) {
+	deployments := 0
+	for _, o := range render(t, "rules-a", "handoff.enabled=true", "handoff.publicURL=https://export.example.com",
+		"requireApproval={drain,routing}", "exportAllowedOrigins={https://objects.example.com,s3://exports}") {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		d := deployment(t, o)
+		deployments++
+		wantArgs(t, d, "--export-allowed-origins=https://objects.example.com,s3://exports")
+		if d.Name == "rwo-region-withdrawal-operator" {
+			wantArgs(t, d, "--require-approval=drain,routing")
+		}
+	}
+	if deployments < 2 {
+		t.Fatalf("%d Deployments rendered, want the operator's and the handoff endpoint's", deployments)
+	}
+}

@@ -59,7 +59,10 @@ type Flags struct {
 	RecordEvery                    time.Duration
 	QPS                            float64
 	Burst                          int
-	zap                            zap.Options
+	// AllowedOrigins are the store origins links may send customers to
+	// (--export-allowed-origins); nil allows all.
+	AllowedOrigins *export.Origins
+	zap            zap.Options
 }
 
 // ParseFlags reads the subcommand's flags.
@@ -75,6 +78,12 @@ func ParseFlags(args []string) (*Flags, error) {
 	fs.DurationVar(&f.RecordEvery, "record-every", time.Minute, "A customer's fetches within this long of their last recorded one are answered without a write; 0 writes every fetch.")
 	fs.Float64Var(&f.QPS, "kube-api-qps", 200, "Requests per second to the API server, sustained: about one per record written.")
 	fs.IntVar(&f.Burst, "kube-api-burst", 400, "Requests to the API server in a burst.")
+	fs.Func("export-allowed-origins", "Comma-separated store origins (https://objects.example.com, s3://bucket, https://*.blob.example.net, file://) links may send customers to; a link to an archive elsewhere is answered 502. Empty allows all. Match the manager's --export-allowed-origins.",
+		func(v string) error {
+			o, err := export.ParseOrigins(v)
+			f.AllowedOrigins = o
+			return err
+		})
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -127,8 +136,12 @@ func Main(args []string) error {
 		Key: key,
 		// Uncached: the records are read before each write, and a cached
 		// read would watch every ConfigMap of the cluster.
-		Recorder: &handoff.Recorder{Client: direct, Namespace: f.Namespace, Every: f.RecordEvery},
+		Recorder:       &handoff.Recorder{Client: direct, Namespace: f.Namespace, Every: f.RecordEvery},
+		AllowedOrigins: f.AllowedOrigins,
 	}, crmetrics.Registry)
+	if f.AllowedOrigins.Configured() {
+		ctrl.Log.WithName("handoff").Info("Links send customers only to the allowed store origins", "origins", f.AllowedOrigins.String())
+	}
 	if err := Setup(mgr, s, f.Listen); err != nil {
 		return err
 	}
