@@ -644,5 +644,10 @@ func TestAWithdrawalCreatedAfterItsCutoff(t *testing.T) {
 		if !hasEvent(h.events(), "Warning NoticesMissed", "announcement and final notice") {
 			t.Fatalf("afterCutoff %v: events %v, want a warning naming the missed notices", afterCutoff, h.events())
 		}
+		// The notify step ends Failed (docs/notify.md), and stays so.
+		h.reconcile()
+		if s := step(h.get(), v1.StepNotify); !afterCutoff && (s.State != v1.StepFailed || s.FinishedAt == nil || !strings.Contains(s.Message, "customers were not told")) {
+			t.Fatalf("the notify step = %+v, want Failed, saying customers were not told", s)
+		}
 	}
 }

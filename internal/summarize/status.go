@@ -108,7 +108,9 @@ func applyHolds(st *v1.RegionWithdrawalStatus, in Input) {
 	}
 	for _, step := range in.Timeline.Steps() {
 		s := planner.StepStatus(st, step)
-		if s.StartedAt != nil || s.State == v1.StepCancelled || due[step] {
+		// A step that ended without starting (the notices the cutoff
+		// overtook) keeps its end.
+		if s.StartedAt != nil || s.FinishedAt != nil || s.State == v1.StepCancelled || due[step] {
 			continue
 		}
 		h, ok := held[step]
