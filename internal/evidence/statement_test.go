@@ -18,8 +18,8 @@ package evidence
 
 import (
 	"bytes"
-	"errors"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"

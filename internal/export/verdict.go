@@ -17,6 +17,7 @@ limitations under the License.
 package export
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -133,7 +134,7 @@ func madeFromTemplate(pod *corev1.Pod, job *batchv1.Job) error {
 	case !equalish(ownMounts(got.VolumeMounts), ownMounts(want.VolumeMounts)):
 		return differs("volumeMounts")
 	}
-	if sa := func(s *corev1.PodSpec) string { return cmpOr(s.ServiceAccountName, "default") }; sa(&pod.Spec) != sa(tmpl) {
+	if sa := func(s *corev1.PodSpec) string { return cmp.Or(s.ServiceAccountName, "default") }; sa(&pod.Spec) != sa(tmpl) {
 		return fmt.Errorf("Pod %s was not made from the Job's template: it runs as ServiceAccount %q", pod.Name, pod.Spec.ServiceAccountName)
 	}
 	if !equalish(ownVolumes(pod.Spec.Volumes), ownVolumes(tmpl.Volumes)) {
@@ -160,13 +161,6 @@ func ownMounts(ms []corev1.VolumeMount) []corev1.VolumeMount {
 
 func ownVolumes(vs []corev1.Volume) []corev1.Volume {
 	return slices.DeleteFunc(slices.Clone(vs), func(v corev1.Volume) bool { return strings.HasPrefix(v.Name, tokenVolume) })
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // ReasonExportVerdictForged (Event): an export Job carries a verdict the

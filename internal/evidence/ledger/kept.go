@@ -21,6 +21,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -103,10 +104,8 @@ type keptSet struct {
 }
 
 func (k *keptSet) add(name string, leaves []Sealed) {
-	for _, n := range k.names {
-		if n == name {
-			return
-		}
+	if slices.Contains(k.names, name) {
+		return
 	}
 	k.names = append(k.names, name)
 	k.leaves = append(k.leaves, leaves...)

@@ -27,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/transparency-dev/formats/log"
+
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 )
 
@@ -39,15 +41,11 @@ func Cosign(ctx context.Context, c *http.Client, baseURL string, leaves [][]byte
 	if !ok {
 		return nil, errors.New("the checkpoint is not a signed note")
 	}
-	lines := strings.Split(string(text), "\n")
-	if len(lines) < 3 {
-		return nil, errors.New("the checkpoint has no size line")
+	var cp log.Checkpoint
+	if _, err := cp.Unmarshal([]byte(string(text) + "\n")); err != nil {
+		return nil, fmt.Errorf("the checkpoint: %w", err)
 	}
-	size, err := strconv.ParseUint(lines[1], 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("the checkpoint's size: %w", err)
-	}
-	old := uint64(0)
+	size, old := cp.Size, uint64(0)
 	for range 2 {
 		hashes, err := evidence.ProveConsistency(leaves, old, size)
 		if err != nil {

@@ -140,7 +140,7 @@ type Witness struct {
 	// Logs are the verifier keys of the logs it witnesses: the
 	// operator's evidence key. Origins must start with
 	// evidence.OriginPrefix.
-	Logs note.Verifiers
+	Logs  note.Verifiers
 	Store Store
 
 	// mu serialises the check and the update of one log's state.
@@ -229,7 +229,7 @@ func (w *Witness) add(old uint64, hashes [][]byte, signed []byte) (cosig []byte,
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	prev, known, err := w.Store.Get(origin)
+	prev, _, err := w.Store.Get(origin)
 	if err != nil {
 		return nil, 0, http.StatusInternalServerError, err
 	}
@@ -239,7 +239,7 @@ func (w *Witness) add(old uint64, hashes [][]byte, signed []byte) (cosig []byte,
 	switch {
 	case cp.Size < prev.Size:
 		return nil, 0, http.StatusBadRequest, fmt.Errorf("size %d is smaller than the %d this witness cosigned", cp.Size, prev.Size)
-	case known && prev.Size > 0:
+	case prev.Size > 0:
 		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, prev.Size, cp.Size, hashes, prev.Root, cp.Hash); err != nil {
 			// A rewrite of what was cosigned ends here.
 			return nil, 0, http.StatusUnprocessableEntity, fmt.Errorf("not consistent with the checkpoint at size %d this witness cosigned: %w", prev.Size, err)
