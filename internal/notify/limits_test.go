@@ -18,6 +18,7 @@ package notify
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,19 @@ func TestTemplatesThatCouldNotEndAreRefused(t *testing.T) {
 		{name: "ranges over a number of the data", text: `{{range .DaysLeft}}{{range $.DaysLeft}}{{range $.DaysLeft}}{{end}}{{end}}{{end}}`, want: "range only over .Recipient.Fields"},
 		{name: "a template that calls itself", text: `{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}`, want: "calls itself"},
 		{name: "two that call each other", text: `{{define "a"}}{{template "b" .}}{{end}}{{define "b"}}{{if .}}{{template "a" .}}{{end}}{{end}}x`, want: "calls itself"},
-		{name: "ranges nested four deep", text: `{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{end}}{{end}}{{end}}{{end}}`, want: "nested deeper"},
+		{name: "ranges nested four deep", text: `{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{end}}{{end}}{{end}}{{end}}`, want: "steps to render"},
+		// Each template alone is three deep, which fits; one calling the
+		// other is six deep, 64^6 iterations that write nothing.
+		{name: "two templates three deep, one calling the other", text: `{{define "a"}}{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{template "b" $}}{{end}}{{end}}{{end}}{{end}}` +
+			`{{define "b"}}{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{if eq . "x"}}{{end}}{{end}}{{end}}{{end}}{{end}}{{template "a" .}}`, want: `template "a": may take over`},
+		{name: "a chain of templates one range each", text: chain(6), want: "steps to render"},
+		{name: "a range around a call to a range", text: `{{define "inner"}}{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{end}}{{end}}{{end}}{{end}}{{range .Recipient.Fields}}{{template "inner" $}}{{end}}`, want: "steps to render"},
+		{name: "a huge printf width", text: `{{printf "%0999999d" 1}}`, want: "width over 1024"},
+		{name: "a huge printf precision", text: `{{printf "%.999999f" 1.0}}`, want: "precision over 1024"},
+		{name: "a printf width from an argument", text: `{{printf "%*d" 999999 1}}`, want: "from an argument"},
+		{name: "a printf that writes nothing", text: `{{range .Recipient.Fields}}{{if printf "%0999999d" 1}}{{end}}{{end}}`, want: "width over 1024"},
+		{name: "a printf format from the data", text: `{{printf .Recipient.Name 1}}`, want: "quoted string"},
+		{name: "a printf in a nested pipeline", text: `{{len (printf "%0999999d" 1)}}`, want: "width over 1024"},
 		{name: "in the HTML part", text: "ok", html: `{{range 99999999999}}<p>{{end}}`, want: "html"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,11 +75,49 @@ func TestTemplatesThatCouldNotEndAreRefused(t *testing.T) {
 	}
 }
 
+// chain is n templates, each a {{range}} over the fields around a call to
+// the next: n ranges deep in all.
+func chain(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `{{define "t%d"}}{{range .Recipient.Fields}}`, i)
+		if i+1 < n {
+			fmt.Fprintf(&b, `{{template "t%d" $}}`, i+1)
+		}
+		b.WriteString(`{{end}}{{end}}`)
+	}
+	return b.String() + `{{template "t0" .}}`
+}
+
+// TestTheMostWorkTheLimitAllowsStillRenders renders the most
+// work the limit lets through, over a recipient with every field it may
+// have, and checks it ends (the deadline stops a render only where it
+// writes, so this one must end by itself).
+func TestTheMostWorkTheLimitAllowsStillRenders(t *testing.T) {
+	text := `{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{if eq . "x"}}{{.}}{{end}}{{end}}{{end}}{{end}}`
+	r, err := NewRenderer(withTemplate(v1.NoticeTemplate{Subject: "s", Text: text}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]string{}
+	for i := range recipients.MaxFields {
+		fields[fmt.Sprintf("f%02d", i)] = "v"
+	}
+	rw := withTemplate(v1.NoticeTemplate{Subject: "s", Text: text})
+	if _, _, _, err := r.Render(v1.NoticeAnnouncement, r.Data(v1.NoticeAnnouncement, rw.Spec.Cutoff.Add(-48*time.Hour), recipients.Recipient{ID: "c1", Fields: fields})); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTemplatesThatAreFineStillParse(t *testing.T) {
 	for _, text := range []string{
 		`{{range $k, $v := .Recipient.Fields}}{{$k}}={{$v}} {{end}}`,
 		`{{range .Recipient.Fields}}{{range $.Recipient.Fields}}.{{end}}{{end}}`,
 		`{{define "sig"}}-- the team{{end}}Dear {{.Recipient.Name}}, {{template "sig"}}`,
+		`{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{.}},{{end}}{{end}}{{end}}`,
+		`{{define "row"}}{{range .Recipient.Fields}}{{.}} {{end}}{{end}}{{range .Recipient.Fields}}{{template "row" $}}{{end}}`,
+		chain(3),
+		`{{printf "%-20s|%8.2f" .Recipient.Name 1.5}} 100%% {{printf "%%d"}}`,
 	} {
 		if _, err := NewRenderer(withTemplate(v1.NoticeTemplate{Subject: "s", Text: text})); err != nil {
 			t.Errorf("%s: %v", text, err)
@@ -86,10 +137,10 @@ func TestRenderingIsCapped(t *testing.T) {
 		tmpl v1.NoticeTemplate
 		want string
 	}{
-		{name: "a huge printf", tmpl: v1.NoticeTemplate{Subject: "s", Text: `{{printf "%0999999d" 1}}`}, want: "renders over 65536 bytes"},
+		{name: "many printfs", tmpl: v1.NoticeTemplate{Subject: "s", Text: `{{range .Recipient.Fields}}{{printf "%01000d" 1}}{{printf "%01000d" 2}}{{end}}`}, want: "renders over 65536 bytes"},
 		{name: "nested ranges over long fields", tmpl: v1.NoticeTemplate{Subject: "s",
 			Text: `{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{.}}{{end}}{{end}}`}, want: "renders over 65536 bytes"},
-		{name: "a long subject", tmpl: v1.NoticeTemplate{Subject: `{{printf "%02000d" 1}}`, Text: "t"}, want: "renders over 1024 bytes"},
+		{name: "a long subject", tmpl: v1.NoticeTemplate{Subject: `{{range .Recipient.Fields}}{{.}}{{end}}`, Text: "t"}, want: "renders over 1024 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := NewRenderer(withTemplate(tc.tmpl))

@@ -352,6 +352,11 @@ func (r *records) add(p *pass, rec record) {
 func (p *pass) render(ctx context.Context, items []*item, out *records) map[channel.Name][]*job {
 	jobs := map[channel.Name][]*job{}
 	for _, it := range items {
+		if ctx.Err() != nil || !p.e.o.Clock.Now().Before(p.deadline) {
+			// The call's budget is spent: the rest go in a later call, so
+			// that no batch of renders holds up the steps after it.
+			break
+		}
 		if it.units[0].ch == noChannel {
 			out.add(p, record{kind: recFailed, hash: it.units[0].hash, id: it.r.ID, key: it.key, ch: noChannel, at: p.e.o.Clock.Now(),
 				reason: "no configured channel reaches this recipient (webhook needs an address in the record or spec.notify.webhook.url; email needs an address and spec.notify.email)"})
@@ -529,7 +534,8 @@ func capReason(s string) string { return text.Truncate(s, maxReason) }
 
 func (p *pass) result(sum *recipients.Summary) executor.Result {
 	res := executor.Result{
-		Detail:   executor.Detail{Notice: &executor.NoticeCounts{Recipients: p.total, Sent: p.sent, Failed: p.failedN, Excluded: p.excluded}},
+		Detail: executor.Detail{Notice: &executor.NoticeCounts{Recipients: p.total, Sent: p.sent, Failed: p.failedN, Excluded: p.excluded,
+			FailedSources: sum.Failed}},
 		Progress: &v1.Progress{Done: p.sent + p.failedN, Total: p.total},
 	}
 	kind := strings.ToLower(string(p.a.Notice))
@@ -552,6 +558,9 @@ func (p *pass) result(sum *recipients.Summary) executor.Result {
 	}
 	if s := problemSummary(sum); s != "" {
 		res.Message += "; " + s
+	}
+	if len(sum.Failed) > 0 {
+		res.Message += "; not read, so its recipients are not notified: " + strings.Join(sum.Failed, "; ")
 	}
 	return res
 }
