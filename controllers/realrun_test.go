@@ -17,7 +17,6 @@ limitations under the License.
 package controllers
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +27,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
@@ -208,7 +206,9 @@ func TestARealRunExportsThenDrainsThenCutsRouting(t *testing.T) {
 
 // TestABadExportTemplateStallsWhenApplied: a Job template that sets the
 // operator's own keys is refused when the withdrawal is first planned,
-// weeks before the export would start, not when it falls due.
+// weeks before the export would start, not when it falls due. It holds
+// back the export (and the drain, which waits for it), not the routing
+// switch: the cutoff holds whatever the author wrote.
 func TestABadExportTemplateStallsWhenApplied(t *testing.T) {
 	h := newHarness(t, beforeAnnouncement)
 	h.regionApp()
@@ -217,8 +217,9 @@ func TestABadExportTemplateStallsWhenApplied(t *testing.T) {
 		s.Notify, s.DryRun = nil, false
 		s.Export.JobTemplate.Annotations = map[string]string{"withdrawal.ops.dev/export-result": "{}"}
 	})
-	if _, err := h.reconcile(); !errors.Is(err, reconcile.TerminalError(nil)) {
-		t.Fatalf("reconcile = %v, want a terminal error", err)
+	res, err := h.reconcile()
+	if err != nil || res.RequeueAfter == 0 {
+		t.Fatalf("reconcile = %+v, %v; want no error and a wake-up for the steps the template does not hold back", res, err)
 	}
 	rw := h.get()
 	c := condition(rw, v1.ConditionStalled)
@@ -227,5 +228,21 @@ func TestABadExportTemplateStallsWhenApplied(t *testing.T) {
 	}
 	if evs := h.events(); !hasEvent(evs, "Warning InvalidSpec", "spec.export.jobTemplate") {
 		t.Fatalf("events %v, want InvalidSpec", evs)
+	}
+
+	h.at(cutoff.Add(requeueSkew))
+	h.follow(cutoff.Add(time.Hour))
+	rw = h.get()
+	if s := step(rw, v1.StepRouting); s.State != v1.StepSucceeded || s.StartedAt.Time.Before(cutoff) {
+		t.Fatalf("routing = %+v, want switched at the cutoff", s)
+	}
+	if s := step(rw, v1.StepExport); s.StartedAt != nil || s.State != v1.StepBlocked {
+		t.Fatalf("export = %+v, want Blocked, never started", s)
+	}
+	if s := step(rw, v1.StepDrain); s.StartedAt != nil {
+		t.Fatalf("drain = %+v, want never started without a verified export", s)
+	}
+	if c := condition(rw, v1.ConditionStalled); c.Status != metav1.ConditionTrue || c.Reason != v1.ReasonInvalidSpec {
+		t.Fatalf("Stalled = %+v after the cutoff, want still InvalidSpec", c)
 	}
 }

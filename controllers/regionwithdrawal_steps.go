@@ -56,6 +56,44 @@ type run struct {
 	// firstPass is what this withdrawal's first pass carried out, by
 	// action ID, for the second pass to record.
 	firstPass map[string]firstPass
+	// blocked are the steps a step-scoped SpecError holds back: they wait
+	// for the spec to change, the other steps go on.
+	blocked map[v1.StepName]*planner.SpecError
+}
+
+// block holds a step back for a step-scoped spec error; the first error
+// for a step is the one reported.
+func (w *run) block(se *planner.SpecError) {
+	if _, ok := w.blocked[se.Step]; !ok {
+		w.blocked[se.Step] = se
+	}
+}
+
+// blockedWhy is w.blocked for the planner: why each step waits.
+func (w *run) blockedWhy() map[v1.StepName]string {
+	if len(w.blocked) == 0 {
+		return nil
+	}
+	out := make(map[v1.StepName]string, len(w.blocked))
+	for step, se := range w.blocked {
+		out[step] = "the spec must change: " + se.Error()
+	}
+	return out
+}
+
+// specError is the SpecError to report: one that holds the whole
+// withdrawal back, else the first step's in step order.
+func (w *run) specError(errs error) *planner.SpecError {
+	var se *planner.SpecError
+	if errors.As(errs, &se) {
+		return se
+	}
+	for _, step := range v1.AllSteps {
+		if se, ok := w.blocked[step]; ok {
+			return se
+		}
+	}
+	return nil
 }
 
 func (w *run) wake(after time.Duration) {
@@ -69,16 +107,17 @@ func (w *run) wake(after time.Duration) {
 // newer one if it recorded started actions itself.
 func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw, written *v1.RegionWithdrawal) (ctrl.Result, *v1.RegionWithdrawal, error) {
 	old := rw.Status.DeepCopy()
+	w := &run{executed: map[string]bool{}, results: map[string]summarize.Result{}, blocked: map[v1.StepName]*planner.SpecError{}}
 	tl, err := planner.Compile(&rw.Spec)
 	if err == nil {
 		err = tl.CheckReminderSpacing(cmpOr(r.MinReminderSpacing, DefaultMinReminderSpacing))
 	}
 	if err == nil {
-		err = r.checkSpec(rw)
+		err = w.blockSteps(r.checkSpec(rw))
 	}
 	var probeErr error
 	if err == nil {
-		if probeErr = r.probeSpec(ctx, rw); planner.IsSpecError(probeErr) {
+		if probeErr = w.blockSteps(r.probeSpec(ctx, rw)); planner.IsSpecError(probeErr) {
 			err, probeErr = probeErr, nil
 		}
 	}
@@ -91,10 +130,10 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	rw.Status.SpecDigest = tl.SpecDigest
 	r.reportVoidedApprovals(rw, old, tl)
 
-	w := &run{executed: map[string]bool{}, results: map[string]summarize.Result{}, firstPass: r.firstPasses.take(rw)}
+	w.firstPass = r.firstPasses.take(rw)
 	for round := range maxRounds {
 		now := r.Clock.Now()
-		plan := r.plan(tl, rw, now)
+		plan := r.plan(tl, rw, now, w)
 		if plan.Cancelling {
 			planner.RecordCancelAccepted(&rw.Status, tl, now)
 		}
@@ -126,15 +165,16 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	r.observe(ctx, rw, w)
 	prepared := r.prepare(ctx, rw, tl, w)
 
-	// An executor that found the spec unusable (a template that does not
-	// render, say) stalls the withdrawal until the spec changes.
-	var specErr *planner.SpecError
+	// An executor that found the spec unusable stalls the withdrawal until
+	// the spec changes: all of it, or (a template that does not render,
+	// say) only the step whose part it is, while the routes still switch
+	// at the cutoff.
 	errs := errors.Join(append(w.errs, probeErr)...)
-	errors.As(errs, &specErr)
+	specErr := w.specError(errs)
 	denied, _ := tenant.AsDenied(errs)
 
 	now := r.Clock.Now()
-	plan := r.plan(tl, rw, now)
+	plan := r.plan(tl, rw, now, w)
 	planner.RecordNoticesMissed(&rw.Status, &rw.Spec, plan.MissedNotices, now)
 	plan.Risks = append(plan.Risks, r.executorRisks(rw)...)
 	in := summarize.Input{Spec: &rw.Spec, Timeline: tl, Plan: plan, Results: w.results, Prepared: prepared}
@@ -165,7 +205,7 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 		}
 	}
 	r.publish(rw, old, updated, in)
-	if specErr != nil {
+	if specErr != nil && specErr.Step == "" {
 		return ctrl.Result{}, written, reconcile.TerminalError(specErr)
 	}
 
@@ -225,8 +265,37 @@ func (r *RegionWithdrawalReconciler) executorRisks(rw *v1.RegionWithdrawal) []pl
 	return out
 }
 
-func (r *RegionWithdrawalReconciler) plan(tl *planner.Timeline, rw *v1.RegionWithdrawal, now time.Time) planner.Plan {
-	return planner.Make(planner.Input{Timeline: tl, Spec: &rw.Spec, Status: &rw.Status, Now: now, RiskWindow: r.RiskWindow})
+func (r *RegionWithdrawalReconciler) plan(tl *planner.Timeline, rw *v1.RegionWithdrawal, now time.Time, w *run) planner.Plan {
+	return planner.Make(planner.Input{Timeline: tl, Spec: &rw.Spec, Status: &rw.Status, Now: now, RiskWindow: r.RiskWindow, Blocked: w.blockedWhy()})
+}
+
+// blockSteps holds back the steps whose spec errors err holds, and returns
+// what is left of err: nil when every error was a step's.
+func (w *run) blockSteps(err error) error {
+	if err == nil {
+		return nil
+	}
+	var rest []error
+	for _, e := range flatten(err) {
+		if se, ok := planner.StepSpecError(e); ok {
+			w.block(se)
+			continue
+		}
+		rest = append(rest, e)
+	}
+	return errors.Join(rest...)
+}
+
+// flatten lists the errors err joins, or err alone.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 // executorFor picks who carries out a: the rehearsal for a dry run, and for
@@ -336,12 +405,22 @@ func (r *RegionWithdrawalReconciler) carryOn(ctx context.Context, rw *v1.RegionW
 			planner.StepStatus(&rw.Status, a.Step).Message = why
 			continue
 		}
+		if se, blocked := w.blocked[a.Step]; blocked && a.Kind != planner.ActionRevert {
+			planner.StepStatus(&rw.Status, a.Step).Message = "paused until the spec changes: " + se.Error()
+			continue
+		}
 		e, rehearsal, ok := r.executorFor(rw, a)
 		if !ok {
 			summarize.Block(&rw.Status, a.Step, noExecutor(a.Step))
 			continue
 		}
 		res, err := r.execute(ctx, e, rw, a)
+		if se, ok := planner.StepSpecError(err); ok {
+			// Not an error to retry: the step waits for the spec to change.
+			summarize.RecordError(&rw.Status, a, err)
+			w.block(se)
+			continue
+		}
 		if err != nil {
 			summarize.RecordError(&rw.Status, a, err)
 			w.errs = append(w.errs, fmt.Errorf("%s: %w", a.ID, err))

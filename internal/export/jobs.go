@@ -214,13 +214,13 @@ func (e *Executor) CheckSpec(rw *v1.RegionWithdrawal) error {
 		return nil
 	}
 	if ex.Handoff != nil && e.Handoff == nil {
-		return &planner.SpecError{Field: "spec.export.handoff", Err: handoff.ErrNoEndpoint}
+		return &planner.SpecError{Field: "spec.export.handoff", Err: handoff.ErrNoEndpoint, Step: v1.StepExport}
 	}
 	err := templateProblem(&ex.JobTemplate)
 	if err == nil {
 		return nil
 	}
-	return &planner.SpecError{Field: "spec.export.jobTemplate", Err: err}
+	return &planner.SpecError{Field: "spec.export.jobTemplate", Err: err, Step: v1.StepExport}
 }
 
 // templateProblem says what makes a template unusable, or nil.

@@ -101,13 +101,13 @@ func (e *Executor) probe(ctx context.Context, rw *v1.RegionWithdrawal) (specErr,
 		seen[t.Namespace] = true
 		job, err := buildJob(rw, t, TargetHash(rw, t.Key), 1, deadline, now)
 		if err != nil {
-			return &planner.SpecError{Field: "spec.export.jobTemplate", Err: err}, nil
+			return &planner.SpecError{Field: "spec.export.jobTemplate", Err: err, Step: v1.StepExport}, nil
 		}
 		wctx, warnings := tenant.CollectWarnings(ctx)
 		err = e.Client.Create(wctx, job, client.DryRunAll)
 		switch {
 		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
-			return &planner.SpecError{Field: "spec.export.jobTemplate", Err: fmt.Errorf("%w: the API server refuses it in namespace %s: %v", ErrInvalidTemplate, t.Namespace, err)}, nil
+			return &planner.SpecError{Field: "spec.export.jobTemplate", Err: fmt.Errorf("%w: the API server refuses it in namespace %s: %v", ErrInvalidTemplate, t.Namespace, err), Step: v1.StepExport}, nil
 		case err != nil && !apierrors.IsAlreadyExists(err):
 			return nil, fmt.Errorf("dry-running the export Job in %s: %w", t.Namespace, err)
 		}
@@ -117,7 +117,7 @@ func (e *Executor) probe(ctx context.Context, rw *v1.RegionWithdrawal) (specErr,
 				return nil, err
 			}
 			if refused {
-				return &planner.SpecError{Field: "spec.export.jobTemplate", Err: fmt.Errorf("%w: namespace %s would refuse its Pods: %s", ErrInvalidTemplate, t.Namespace, w)}, nil
+				return &planner.SpecError{Field: "spec.export.jobTemplate", Err: fmt.Errorf("%w: namespace %s would refuse its Pods: %s", ErrInvalidTemplate, t.Namespace, w), Step: v1.StepExport}, nil
 			}
 		}
 	}

@@ -58,6 +58,9 @@ const (
 	ReasonRecipientsSkipped  = "RecipientsSkipped"
 	ReasonNoticeDeliveryFail = "NoticeDeliveryFailed"
 	ReasonNoticeStopped      = "NoticeStopped"
+	// ReasonRecipientSourceFailed: a recipient source could not be read,
+	// for good (status.notify.failedSources).
+	ReasonRecipientSourceFailed = "RecipientSourceFailed"
 )
 
 // Defaults of Options.
@@ -146,6 +149,8 @@ type run struct {
 	state       *State
 	preflighted bool
 	reported    bool
+	// sourcesReported: the Event for failed recipient sources went out.
+	sourcesReported bool
 }
 
 // maxRuns bounds the notices remembered; beyond it they are reloaded.
@@ -200,7 +205,7 @@ func (e *Executor) CheckSpec(rw *v1.RegionWithdrawal) error {
 		return nil
 	}
 	if _, err := NewRenderer(rw); err != nil {
-		return &planner.SpecError{Field: "spec.notify.templates", Err: err}
+		return &planner.SpecError{Field: "spec.notify.templates", Err: err, Step: v1.StepNotify}
 	}
 	return nil
 }
@@ -212,8 +217,9 @@ func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a plann
 		res, err := e.notice(ctx, rw, a)
 		if errors.Is(err, ErrTemplate) {
 			// A template that does not parse or render is the spec's
-			// fault: the controller stalls the withdrawal until it changes.
-			err = &planner.SpecError{Field: "spec.notify.templates", Err: err}
+			// fault: the notices wait until it changes; the other steps,
+			// the routing switch at the cutoff above all, go on.
+			err = &planner.SpecError{Field: "spec.notify.templates", Err: err, Step: v1.StepNotify}
 		}
 		return res, err
 	case a.Kind == planner.ActionRevert && a.Step == v1.StepNotify:
@@ -364,6 +370,11 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	}
 
 	res := p.result(sum)
+	if !r.sourcesReported && len(sum.Failed) > 0 && e.o.Recorder != nil {
+		e.o.Recorder.Eventf(rw, nil, "Warning", ReasonRecipientSourceFailed, "Notify", "%s: %s; the other sources' recipients are notified",
+			a.ID, strings.Join(sum.Failed, "; "))
+		r.sourcesReported = true
+	}
 	if !r.reported && (sum.ProblemCount > 0 || sum.DuplicateCount > 0) && e.o.Recorder != nil {
 		e.o.Recorder.Eventf(rw, nil, "Warning", ReasonRecipientsSkipped, "Notify", "%s: %s", a.ID, problemSummary(sum))
 		r.reported = true

@@ -86,6 +86,9 @@ const (
 	HoldNoticeInFlight HoldReason = "NoticeInFlight"
 	// HoldCancelRefused: cancel after the cutoff without the override.
 	HoldCancelRefused HoldReason = "CancelRefused"
+	// HoldInvalidSpec: the step's part of the spec cannot be carried out
+	// (a step-scoped SpecError); it waits for the spec to change.
+	HoldInvalidSpec HoldReason = "InvalidSpec"
 )
 
 // Hold is a due action that waits.
@@ -133,6 +136,8 @@ type Input struct {
 	Now      time.Time
 	// RiskWindow defaults to DefaultRiskWindow.
 	RiskWindow time.Duration
+	// Blocked are the steps a step-scoped SpecError holds back, with why.
+	Blocked map[v1.StepName]string
 }
 
 // Make plans. It is pure: the same input gives the same plan.
@@ -346,6 +351,9 @@ func (p *planning) missed(gate func(Action) *Hold, ids ...string) {
 // commonGate holds an action for suspend or a missing approval. The notify
 // step's approval gates its first notice only.
 func (p *planning) commonGate(a Action) *Hold {
+	if why, ok := p.in.Blocked[a.Step]; ok {
+		return &Hold{Action: a, Reason: HoldInvalidSpec, Message: why}
+	}
 	if p.in.Spec.Suspend {
 		return &Hold{Action: a, Reason: HoldSuspended, Message: "spec.suspend is true"}
 	}

@@ -38,10 +38,25 @@ type SpecError struct {
 	Field string
 	// Err says what is wrong.
 	Err error
+	// Step, when set, is the one step the error holds back (a notice
+	// template that cannot render, an export Job template the API server
+	// refuses): that step waits for the spec to change while the others go
+	// on, so that no author's mistake in one step keeps the routes open
+	// past the cutoff. Empty: the whole withdrawal waits.
+	Step v1.StepName
 }
 
 func (e *SpecError) Error() string { return fmt.Sprintf("%s: %v", e.Field, e.Err) }
 func (e *SpecError) Unwrap() error { return e.Err }
+
+// StepSpecError returns the step-scoped SpecError err is or wraps, if any.
+func StepSpecError(err error) (*SpecError, bool) {
+	var se *SpecError
+	if errors.As(err, &se) && se.Step != "" {
+		return se, true
+	}
+	return nil, false
+}
 
 // IsSpecError reports whether err is, or wraps, a SpecError.
 func IsSpecError(err error) bool {

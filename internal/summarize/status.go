@@ -119,6 +119,8 @@ func applyHolds(st *v1.RegionWithdrawalStatus, in Input) {
 			s.State, s.Message = v1.StepWaitingForApproval, h.Message
 		case ok && h.Reason == planner.HoldExport:
 			s.State, s.Message = v1.StepBlocked, h.Message
+		case ok && h.Reason == planner.HoldInvalidSpec:
+			s.State, s.Message = v1.StepBlocked, h.Message
 		case ok && h.Reason == planner.HoldSuspended:
 			s.State, s.Message = v1.StepPending, "due, and held while the withdrawal is suspended"
 		default:
@@ -142,7 +144,7 @@ func phase(st *v1.RegionWithdrawalStatus, in Input, busy bool) v1.Phase {
 		return v1.PhaseCancelled
 	case in.Spec.Suspend:
 		return v1.PhaseSuspended
-	case allSucceeded(st) && in.Plan.Next == nil && len(in.Plan.Held) == 0 && len(in.Plan.Due) == 0:
+	case allEnded(st) && in.Plan.Next == nil && len(in.Plan.Held) == 0 && len(in.Plan.Due) == 0:
 		return v1.PhaseCompleted
 	case len(heldFor(in.Plan, planner.HoldApproval)) > 0:
 		return v1.PhaseWaitingForApproval
@@ -193,7 +195,7 @@ func conditions(st *v1.RegionWithdrawalStatus, in Input, inFlight []planner.Acti
 	case st.Phase == v1.PhaseCancelled:
 		set(v1.ConditionReady, true, v1.ReasonCancelled, "the withdrawal was cancelled; status.irreversible lists what could not be undone")
 	case st.Phase == v1.PhaseCompleted:
-		set(v1.ConditionReady, true, v1.ReasonCompleted, "every step has finished")
+		set(v1.ConditionReady, true, v1.ReasonCompleted, text.Truncate(completedMessage(st), MaxStepMessage))
 	// Suspended and waiting for approval are Ready: the spec is accepted
 	// and the operator has done all it can until a person acts. kstatus
 	// (Flux, Helm --wait) reads a False Ready as still in progress and
@@ -328,16 +330,40 @@ func heldFor(plan planner.Plan, reason planner.HoldReason) []string {
 	return out
 }
 
-func allSucceeded(st *v1.RegionWithdrawalStatus) bool {
+// allEnded says every step has ended, succeeded or failed: nothing more
+// will happen, so the withdrawal is Completed (a failed step says so in
+// Ready's message and in its own state).
+func allEnded(st *v1.RegionWithdrawalStatus) bool {
 	if len(st.Steps) == 0 {
 		return false
 	}
 	for _, s := range st.Steps {
-		if s.State != v1.StepSucceeded {
+		if s.State != v1.StepSucceeded && s.State != v1.StepFailed {
 			return false
 		}
 	}
 	return true
+}
+
+// failedSteps says which steps failed, and why.
+func failedSteps(st *v1.RegionWithdrawalStatus) []string {
+	var failed []string
+	for _, s := range st.Steps {
+		if s.State == v1.StepFailed {
+			failed = append(failed, fmt.Sprintf("%s failed (%s)", s.Name, s.Message))
+		}
+	}
+	return failed
+}
+
+// completedMessage is Ready's message for a completed withdrawal: which
+// steps failed, if any.
+func completedMessage(st *v1.RegionWithdrawalStatus) string {
+	failed := failedSteps(st)
+	if len(failed) == 0 {
+		return "every step has finished"
+	}
+	return "every step has ended, not all as planned: " + strings.Join(failed, "; ")
 }
 
 func anyStarted(st *v1.RegionWithdrawalStatus) bool {
