@@ -24,11 +24,14 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
@@ -49,6 +52,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/internal/tenant"
+	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
 
 // Finalizer lets executors clean up what would outlive a deleted
@@ -175,7 +179,7 @@ func (r *RegionWithdrawalReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		ctx = tenant.WithIdentity(ctx, id)
 	}
 	if !rw.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.finalize(ctx, rw)
+		return r.finalize(ctx, rw)
 	}
 	if controllerutil.AddFinalizer(rw, Finalizer) {
 		if err := r.Update(ctx, rw); err != nil {
@@ -224,18 +228,28 @@ func (r *RegionWithdrawalReconciler) patchStatus(ctx context.Context, written, r
 	}
 }
 
+// finalizeRetry is how soon a deletion held up by a cleanup that failed is
+// tried again. A fix (a Role granted, say) does not wake the controller.
+const finalizeRetry = 30 * time.Second
+
 // finalize lets executors that hold something release it, then lets the
 // object go. What was done to the cluster stays done: deleting a withdrawal
-// stops managing it, it does not cancel it (use spec.cancel for that).
-func (r *RegionWithdrawalReconciler) finalize(ctx context.Context, rw *v1.RegionWithdrawal) error {
+// stops managing it, it does not cancel it (use spec.cancel for that). A
+// cleanup that fails holds the deletion up, says why in the FinalizeBlocked
+// condition and an Event, and is tried again; `kubectl withdrawal release`
+// lets the object go without it.
+func (r *RegionWithdrawalReconciler) finalize(ctx context.Context, rw *v1.RegionWithdrawal) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(rw, Finalizer) {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	for _, step := range v1.AllSteps {
+		if !hasStep(rw, step) {
+			continue // nothing of a step it never had to clean up
+		}
 		e, _ := r.Executors.For(step)
 		if f, ok := e.(executor.Finalizer); ok {
 			if err := f.Finalize(ctx, rw); err != nil {
-				return err
+				return r.finalizeBlocked(ctx, rw, step, err)
 			}
 		}
 	}
@@ -246,10 +260,53 @@ func (r *RegionWithdrawalReconciler) finalize(ctx context.Context, rw *v1.Region
 	}
 	controllerutil.RemoveFinalizer(rw, Finalizer)
 	if err := r.Update(ctx, rw); err != nil && !apierrors.IsNotFound(err) {
-		return err
+		return ctrl.Result{}, err
 	}
 	r.Metrics.Forget(client.ObjectKeyFromObject(rw))
-	return nil
+	return ctrl.Result{}, nil
+}
+
+// hasStep says whether the withdrawal has, or had, step: in its spec now,
+// or in its status from before a change.
+func hasStep(rw *v1.RegionWithdrawal, step v1.StepName) bool {
+	for _, s := range rw.Status.Steps {
+		if s.Name == step {
+			return true
+		}
+	}
+	switch step {
+	case v1.StepNotify:
+		return rw.Spec.Notify != nil
+	case v1.StepExport:
+		return rw.Spec.Export != nil
+	case v1.StepDrain:
+		return rw.Spec.Drain != nil
+	case v1.StepRouting:
+		return rw.Spec.Routing != nil
+	}
+	return false
+}
+
+// finalizeBlocked says, in the FinalizeBlocked condition and (once per
+// cause) an Event, why the deletion is held up, and tries again later.
+func (r *RegionWithdrawalReconciler) finalizeBlocked(ctx context.Context, rw *v1.RegionWithdrawal, step v1.StepName, err error) (ctrl.Result, error) {
+	ctrl.LoggerFrom(ctx).Error(err, "Cleaning up a deleted withdrawal failed; it is tried again", "step", step)
+	reason := v1.ReasonFinalizeFailed
+	if _, denied := tenant.AsDenied(err); denied {
+		reason = v1.ReasonPermissionDenied
+	}
+	msg := fmt.Sprintf("the deletion waits for the %s step's cleanup, which failed: %v. Fix that and it goes on by itself; "+
+		"or `kubectl withdrawal release %s -n %s` lets the withdrawal go and leaves what the cleanup would have removed",
+		step, err, rw.Name, rw.Namespace)
+	before := rw.DeepCopy()
+	if meta.SetStatusCondition(&rw.Status.Conditions, metav1.Condition{Type: v1.ConditionFinalizeBlocked, Status: metav1.ConditionTrue,
+		Reason: reason, Message: text.Truncate(msg, summarize.MaxStepMessage), ObservedGeneration: rw.Generation}) {
+		r.Recorder.Eventf(rw, nil, corev1.EventTypeWarning, v1.ReasonFinalizeBlocked, "Delete", "%s", text.Truncate(msg, summarize.MaxStepMessage))
+		if perr := r.Status().Patch(ctx, rw, client.MergeFrom(before)); perr != nil && !apierrors.IsNotFound(perr) {
+			return ctrl.Result{}, errors.Join(err, perr)
+		}
+	}
+	return ctrl.Result{RequeueAfter: finalizeRetry}, nil
 }
 
 // sealDeleted seals the ledger of a withdrawal deleted before it ended,

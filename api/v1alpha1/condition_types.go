@@ -30,6 +30,9 @@ const (
 	// ConditionDeadlineAtRisk is True when something may make the withdrawal
 	// miss its cutoff or a step's deadline.
 	ConditionDeadlineAtRisk = "DeadlineAtRisk"
+	// ConditionFinalizeBlocked is True while a deleted withdrawal waits for a
+	// cleanup that failed; its message says which and why.
+	ConditionFinalizeBlocked = "FinalizeBlocked"
 )
 
 // Condition reasons, also used as Event reasons.
@@ -108,4 +111,10 @@ const (
 	// ReasonEvidenceNotSealed (Event): a deleted withdrawal's ledger could
 	// not be sealed; it stays open, and verify says so.
 	ReasonEvidenceNotSealed = "EvidenceNotSealed"
+	// ReasonFinalizeBlocked (Event): a deleted withdrawal's cleanup failed,
+	// and the deletion waits for it (the FinalizeBlocked condition).
+	ReasonFinalizeBlocked = "FinalizeBlocked"
+	// ReasonFinalizeFailed: a cleanup failed for a reason other than a
+	// permission the withdrawal's ServiceAccount lacks.
+	ReasonFinalizeFailed = "FinalizeFailed"
 )

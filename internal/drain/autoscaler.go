@@ -124,5 +124,5 @@ func (e *Executor) Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error 
 	if !executor.NothingToRestore(rw) {
 		return nil
 	}
-	return executor.DeleteRecords(ctx, e.Client, rw.Namespace, rw.UID, RecordAutoscaler)
+	return executor.DeleteRecords(ctx, e.apiReader(), e.Client, rw.Namespace, rw.UID, RecordAutoscaler)
 }

@@ -156,10 +156,13 @@ func NothingToRestore(rw *v1.RegionWithdrawal) bool {
 	return rw.Status.Phase == v1.PhaseCompleted || rw.Status.Phase == v1.PhaseCancelled
 }
 
-// DeleteRecords deletes a withdrawal's restore records of one kind.
-func DeleteRecords(ctx context.Context, c client.Client, namespace string, uid types.UID, kind string) error {
+// DeleteRecords deletes a withdrawal's restore records of one kind. It
+// lists them through r, which should read uncached as the withdrawal's
+// ServiceAccount: the operator itself may neither list nor cache
+// ConfigMaps in its tenants' namespaces.
+func DeleteRecords(ctx context.Context, r client.Reader, c client.Writer, namespace string, uid types.UID, kind string) error {
 	var list corev1.ConfigMapList
-	if err := c.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels{LabelWithdrawalUID: string(uid), LabelRecord: kind}); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels{LabelWithdrawalUID: string(uid), LabelRecord: kind}); err != nil {
 		return fmt.Errorf("listing the %s records: %w", kind, err)
 	}
 	for i := range list.Items {

@@ -24,12 +24,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 )
 
 // Finalize deletes the withdrawal's export Jobs in every namespace. Those
 // in the withdrawal's own namespace would go with it anyway (owner
-// reference); those elsewhere cannot have one.
+// reference); those elsewhere cannot have one. It reads as the
+// withdrawal's ServiceAccount, uncached.
 func (e *Executor) Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error {
+	if planner.LookupStep(&rw.Status, v1.StepExport).StartedAt == nil {
+		// Jobs are made only after the start is recorded: none to delete.
+		return nil
+	}
 	jobs, err := e.recordedJobs(ctx, rw)
 	if err != nil {
 		return err

@@ -184,7 +184,7 @@ func (o *Options) restoreOne(ctx context.Context, c client.Client, ns, name stri
 		return problems, nil // keep the records for another try
 	}
 	for _, s := range steps {
-		if err := executor.DeleteRecords(ctx, c, ns, uid, s.kind); err != nil {
+		if err := executor.DeleteRecords(ctx, c, c, ns, uid, s.kind); err != nil {
 			return nil, err
 		}
 	}

@@ -558,5 +558,5 @@ func (e *Executor) Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error 
 			return err
 		}
 	}
-	return executor.DeleteRecords(ctx, e.Client, rw.Namespace, rw.UID, RecordRoute)
+	return executor.DeleteRecords(ctx, e.apiReader(), e.Client, rw.Namespace, rw.UID, RecordRoute)
 }
