@@ -122,4 +122,15 @@ type NotifyStatus struct {
 	// +listMapKey=id
 	// +kubebuilder:validation:MaxItems=16
 	Notices []NoticeStatus `json:"notices,omitempty"`
+
+	// failedSources lists the recipient sources a notice could not read
+	// for a reason retrying cannot fix (the egress policy refuses where the
+	// source leads, such as a redirect or a next page on another origin).
+	// The recipients of the other sources are still notified; those of a
+	// failed source are not, and the notify step ends Failed saying so.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=1024
+	FailedSources []string `json:"failedSources,omitempty"`
 }

@@ -82,6 +82,9 @@ type NoticeCounts struct {
 	// Excluded is how many recipients the notice's audience left out;
 	// they are not among Recipients.
 	Excluded int64
+	// FailedSources are the recipient sources that could not be read, for
+	// good, and why (status.notify.failedSources).
+	FailedSources []string
 }
 
 // Pending is how many recipients are neither sent to nor given up on.

@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/mail"
 	"os"
 	"slices"
@@ -50,6 +52,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
@@ -841,5 +844,71 @@ func TestEveryCustomerGetsTheirOwnExport(t *testing.T) {
 		if !strings.Contains(d[0].Body.Text, want) {
 			t.Errorf("%s's notice lacks %q:\n%s", id, want, d[0].Body.Text)
 		}
+	}
+}
+
+// TestASourceRefusedForGoodFailsAloneAndTheOthersAreNotified gives a
+// notice a ConfigMap of recipients and a paged HTTP source whose first
+// page redirects to another origin, which the egress policy refuses
+// whatever the retry. The ConfigMap's recipients get the notice; the
+// notice finishes instead of refetching the source for ever, saying which
+// source was not read, in its message, its counts and an Event; and the
+// notify step ends Failed saying so once its last notice is sent.
+func TestASourceRefusedForGoodFailsAloneAndTheOthersAreNotified(t *testing.T) {
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	var elsewhere atomic.Int32
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		fmt.Fprintln(w, `{"id":"x","webhook":"`+rcv.Server.URL+`"}`)
+	}))
+	defer other.Close()
+	source := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/customers", http.StatusFound)
+	}))
+	defer source.Close()
+	ca := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: source.Certificate().Raw}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Certificate().Raw})...)
+
+	f := newFixture(t, "id,name,webhook\nc1,A,"+rcv.Server.URL+"\nc2,B,"+rcv.Server.URL+"\n")
+	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, "", v1.DeliveryLimits{}),
+		Recipients: v1.RecipientSources{HTTP: &v1.HTTPRecipientSource{URL: source.URL + "/customers?token=secret", CABundle: ca}}}, 1)
+	rec := events.NewFakeRecorder(100)
+	res := untilDone(t, f.ctx, newExecutor(rec, 10), rw, announcement)
+
+	for _, id := range []string{"c1", "c2"} {
+		if rcv.Attempts(id) == 0 {
+			t.Errorf("%s, of the ConfigMap, did not get the notice", id)
+		}
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the other origin was asked %d times", n)
+	}
+	c := counts(res)
+	if c.Sent != 2 || len(c.FailedSources) != 1 || !strings.Contains(c.FailedSources[0], "origin") || strings.Contains(c.FailedSources[0], "secret") {
+		t.Fatalf("counts %+v: want 2 sent and the http source failed for its origin, its query left out", c)
+	}
+	if !strings.Contains(res.Message, "not notified") {
+		t.Errorf("the message does not say the source's recipients are not notified: %s", res.Message)
+	}
+	close(rec.Events)
+	var found bool
+	for e := range rec.Events {
+		found = found || strings.Contains(e, notify.ReasonRecipientSourceFailed)
+	}
+	if !found {
+		t.Error("no RecipientSourceFailed Event")
+	}
+
+	// What the controller records of it: the step ends Failed with the
+	// final notice.
+	st := &v1.RegionWithdrawalStatus{}
+	planner.RecordStarted(st, announcement, announcementDue, false)
+	summarize.Record(st, announcement, res, announcementDue)
+	final := planner.NoticeAction(v1.NoticeFinal, planner.NoticeIDFinal, cutoff.Add(-24*time.Hour))
+	planner.RecordStarted(st, final, final.DueAt, false)
+	summarize.Record(st, final, executor.Result{Done: true, Detail: executor.Detail{Notice: &executor.NoticeCounts{Recipients: 2, Sent: 2}}}, final.DueAt)
+	if s := planner.LookupStep(st, v1.StepNotify); s.State != v1.StepFailed || !strings.Contains(s.Message, "http source") {
+		t.Errorf("the notify step is %s (%s), want Failed naming the http source", s.State, s.Message)
 	}
 }

@@ -122,8 +122,32 @@ func RecordNoticeFinished(status *v1.RegionWithdrawalStatus, id string, now time
 	n.FinishedAt = &finished
 	if n.Kind == v1.NoticeFinal || n.Kind == v1.NoticeAfterCutoff {
 		s := StepStatus(status, v1.StepNotify)
-		if s.State == v1.StepRunning {
-			s.State, s.FinishedAt = v1.StepSucceeded, &finished
+		if s.State != v1.StepRunning {
+			return
+		}
+		s.State, s.FinishedAt = v1.StepSucceeded, &finished
+		if failed := status.Notify.FailedSources; len(failed) > 0 {
+			s.State = v1.StepFailed
+			s.Message = "the recipients of a source that could not be read were not notified: " + strings.Join(failed, "; ")
+		}
+	}
+}
+
+// maxFailedSources bounds status.notify.failedSources.
+const maxFailedSources = 8
+
+// RecordFailedSources adds the recipient sources a notice could not read,
+// for good: the notify step ends Failed once its last notice is sent.
+func RecordFailedSources(status *v1.RegionWithdrawalStatus, failed []string) {
+	if len(failed) == 0 {
+		return
+	}
+	if status.Notify == nil {
+		status.Notify = &v1.NotifyStatus{}
+	}
+	for _, f := range failed {
+		if !slices.Contains(status.Notify.FailedSources, f) && len(status.Notify.FailedSources) < maxFailedSources {
+			status.Notify.FailedSources = append(status.Notify.FailedSources, f)
 		}
 	}
 }

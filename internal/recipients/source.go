@@ -19,6 +19,7 @@ package recipients
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -28,7 +29,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
+	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
+
+// maxFailedSource caps what Summary.Failed says of one source, as
+// status.notify.failedSources does.
+const maxFailedSource = 1024
 
 // maxReportedProblems caps the problems kept for status and Events; the
 // count of all problems is always exact.
@@ -48,6 +55,10 @@ type Summary struct {
 	// Unread names sources this reader does not read (the paged HTTP source
 	// is read by the notifier when it sends).
 	Unread []string
+	// Failed names the sources that could not be read, and why, for a
+	// reason retrying cannot fix (the egress policy refused where they
+	// lead). The other sources were read.
+	Failed []string
 }
 
 // Objects reads recipients from the ConfigMaps and Secrets a withdrawal
@@ -99,7 +110,11 @@ func (o *Objects) Each(ctx context.Context, rw *v1.RegionWithdrawal, fn func(Rec
 			w.sum.Unread = append(w.sum.Unread, "http source "+redactURL(src.HTTP.URL))
 			return w.sum, nil
 		}
-		if err := o.readHTTP(ctx, w, src.HTTP); err != nil {
+		if err := o.readHTTP(ctx, w, src.HTTP); errors.Is(err, egress.ErrRefused) {
+			// Refetching would be refused again, and would hold up the
+			// recipients of every other source with it.
+			w.sum.Failed = append(w.sum.Failed, text.Truncate(fmt.Sprintf("http source %s: %v", redactURL(src.HTTP.URL), err), maxFailedSource))
+		} else if err != nil {
 			return w.sum, err
 		}
 	}

@@ -90,7 +90,7 @@ func Events(old, new *v1.RegionWithdrawalStatus, in Input) []Event {
 		}
 		switch new.Phase {
 		case v1.PhaseCompleted:
-			add(false, v1.ReasonCompleted, "Complete", "every step has finished")
+			add(len(failedSteps(new)) > 0, v1.ReasonCompleted, "Complete", "%s", completedMessage(new))
 		case v1.PhaseCancelled:
 			add(false, v1.ReasonCancelled, "Cancel", "cancelled; could not be undone: %s", orNone(new.Irreversible))
 		case v1.PhaseScheduled:

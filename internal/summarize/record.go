@@ -79,6 +79,7 @@ func Record(st *v1.RegionWithdrawalStatus, a planner.Action, res executor.Result
 		if n := planner.Notice(st, a.NoticeID()); n != nil && res.Detail.Notice != nil {
 			c := res.Detail.Notice
 			n.Recipients, n.Sent, n.Failed, n.Pending, n.Excluded = c.Recipients, c.Sent, c.Failed, c.Pending(), c.Excluded
+			planner.RecordFailedSources(st, c.FailedSources)
 			if n.DryRun {
 				n.Pending = 0 // a rehearsal sends nothing and leaves nothing to send
 			}
