@@ -17,8 +17,11 @@ limitations under the License.
 package integration
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +31,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -92,6 +96,66 @@ func TestATenantCanDoNoMoreThanItsServiceAccount(t *testing.T) {
 			if r.HTTP != nil && len(r.HTTP.Paths) > 0 {
 				t.Errorf("the Ingress still routes %s: %+v", r.Host, r.HTTP.Paths)
 			}
+		}
+	})
+
+	t.Run("a template that would spin holds back only its notices, not the cutoff", func(t *testing.T) {
+		// Each template alone is three ranges deep, which fits; one calling
+		// the other is six deep over a row of 64 columns: 64^6 iterations
+		// that write nothing, minutes of a core.
+		const spin = `{{define "a"}}{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{template "b" $}}{{end}}{{end}}{{end}}{{end}}` +
+			`{{define "b"}}{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{if eq . "x"}}{{end}}{{end}}{{end}}{{end}}{{end}}{{template "a" .}}`
+		var header, row strings.Builder
+		header.WriteString("id,email")
+		row.WriteString("c1,a@example.com")
+		for i := range 63 {
+			fmt.Fprintf(&header, ",f%02d", i)
+			fmt.Fprintf(&row, ",v%02d", i)
+		}
+		mustCreate(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: shopNS, Name: "wide-recipients"},
+			Data: map[string]string{"list.csv": header.String() + "\n" + row.String() + "\n"}})
+		mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: shopNS, Name: "spin-hook"}, StringData: map[string]string{"k": "key"}})
+		mustCreate(t, ingress(shopNS, "spin-edge"))
+		rw := tenantWithdrawal(shopNS, "spin", 8*time.Second)
+		rw.Spec.Notify = &v1.NotifyStep{Announce: offset(-5 * time.Second), Final: offset(-2 * time.Second),
+			Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "wide-recipients"}}},
+			Webhook:    &v1.WebhookChannel{URL: "https://customer.example.com/hook", SigningSecretRef: v1.SecretKeyReference{Name: "spin-hook", Key: "k"}},
+			Templates:  &v1.NoticeTemplates{Announcement: &v1.NoticeTemplate{Subject: "s", Text: spin}}}
+		rw.Spec.Routing = &v1.RoutingStep{At: ptr.To(offset(0)), Mode: v1.RoutingRemove}
+		mustCreate(t, rw)
+		c := waitStalled(t, rw, v1.ReasonInvalidSpec)
+		if !strings.Contains(c.Message, `template "a"`) || !strings.Contains(c.Message, "steps") {
+			t.Errorf("the Stalled message does not name the template and its work: %s", c.Message)
+		}
+		got := waitFor(t, rw, "routing switched", func(got *v1.RegionWithdrawal) bool {
+			s := stepOf(got, v1.StepRouting)
+			return s.State == v1.StepSucceeded
+		})
+		routing := stepOf(got, v1.StepRouting)
+		if routing.StartedAt.Time.Before(rw.Spec.Cutoff.Time) || routing.Lateness == nil || routing.Lateness.Duration > 5*time.Second {
+			t.Errorf("routing started at %s (lateness %v), want at the cutoff %s", routing.StartedAt, routing.Lateness, rw.Spec.Cutoff)
+		}
+		// Held back until the cutoff, and then the notices it held are
+		// missed: the step ends Failed without having sent a thing.
+		if n := stepOf(got, v1.StepNotify); n.StartedAt != nil || (n.State != v1.StepBlocked && n.State != v1.StepFailed) {
+			t.Errorf("notify = %+v, want Blocked or Failed, never started", n)
+		}
+		var ing networkingv1.Ingress
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: shopNS, Name: "spin-edge"}, &ing); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range ing.Spec.Rules {
+			if r.HTTP != nil && len(r.HTTP.Paths) > 0 {
+				t.Errorf("the Ingress still routes %s after the cutoff", r.Host)
+			}
+		}
+		// Nothing keeps spinning: over a few seconds the operator uses a
+		// small part of one core.
+		const window = 3 * time.Second
+		before := cpuTime(t, op.cmd.Process.Pid)
+		time.Sleep(window) // a measurement window, not a wait for an event
+		if used := cpuTime(t, op.cmd.Process.Pid) - before; used > window/2 {
+			t.Errorf("the operator used %s of CPU in %s after the cutoff; a template is still rendering", used, window)
 		}
 	})
 
@@ -164,6 +228,76 @@ func TestATenantCanDoNoMoreThanItsServiceAccount(t *testing.T) {
 			if len(jobs.Items) != 0 {
 				t.Errorf("%s: the dry run left %d Jobs behind", tc.name, len(jobs.Items))
 			}
+		}
+	})
+
+	t.Run("a withdrawal created after its cutoff ends", func(t *testing.T) {
+		mustCreate(t, ingress(shopNS, "late-edge"))
+		rw := tenantWithdrawal(shopNS, "late", -time.Hour)
+		rw.Spec.Notify = &v1.NotifyStep{Announce: offset(-48 * time.Hour), Final: offset(-24 * time.Hour),
+			Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "wide-recipients"}}},
+			Webhook:    &v1.WebhookChannel{URL: "https://customer.example.com/hook", SigningSecretRef: v1.SecretKeyReference{Name: "spin-hook", Key: "k"}}}
+		rw.Spec.Routing = &v1.RoutingStep{At: ptr.To(offset(0)), Mode: v1.RoutingRemove}
+		mustCreate(t, rw)
+		got := waitFor(t, rw, "Completed", func(got *v1.RegionWithdrawal) bool { return got.Status.Phase == v1.PhaseCompleted })
+		n := stepOf(got, v1.StepNotify)
+		if n.State != v1.StepFailed || !strings.Contains(n.Message, "announcement") || !strings.Contains(n.Message, "final") {
+			t.Errorf("notify = %s (%s), want Failed naming the notices never sent", n.State, n.Message)
+		}
+		ready := meta.FindStatusCondition(got.Status.Conditions, v1.ConditionReady)
+		if ready == nil || ready.Reason != v1.ReasonCompleted || !strings.Contains(ready.Message, "notify failed") {
+			t.Errorf("Ready = %+v, want Completed naming the failed notify step", ready)
+		}
+	})
+
+	t.Run("deleting finishes whatever the withdrawal's state", func(t *testing.T) {
+		cancelled := tenantWithdrawal(shopNS, "called-off", 30*24*time.Hour)
+		cancelled.Spec.Routing = &v1.RoutingStep{At: ptr.To(offset(0)), Mode: v1.RoutingRemove}
+		cancelled.Spec.Cancel = true
+		mustCreate(t, cancelled)
+		waitFor(t, cancelled, "Cancelled", func(got *v1.RegionWithdrawal) bool { return got.Status.Phase == v1.PhaseCancelled })
+		scheduled := tenantWithdrawal(shopNS, "not-yet", 30*24*time.Hour)
+		scheduled.Spec.Routing = &v1.RoutingStep{At: ptr.To(offset(0)), Mode: v1.RoutingRemove}
+		mustCreate(t, scheduled)
+		waitFor(t, scheduled, "Scheduled", func(got *v1.RegionWithdrawal) bool { return got.Status.Phase == v1.PhaseScheduled })
+		// The completed one (with route and autoscaler records to delete),
+		// the late one, the one whose notices a template holds back, the
+		// cancelled one and the one not started yet.
+		completed := map[string]bool{}
+		for _, name := range []string{"pakistan", "late", "spin", "called-off", "not-yet"} {
+			rw := &v1.RegionWithdrawal{}
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: shopNS, Name: name}, rw); err != nil {
+				t.Fatal(err)
+			}
+			if rw.Status.Phase == v1.PhaseCompleted {
+				completed[string(rw.UID)] = true
+			}
+			if err := env.Client.Delete(ctx, rw); err != nil {
+				t.Fatalf("deleting %s: %v", name, err)
+			}
+		}
+		for _, name := range []string{"pakistan", "late", "spin", "called-off", "not-yet"} {
+			poll(t, name+" gone", func() error {
+				err := env.Client.Get(ctx, client.ObjectKey{Namespace: shopNS, Name: name}, &v1.RegionWithdrawal{})
+				if apierrors.IsNotFound(err) {
+					return nil
+				}
+				return fmt.Errorf("still there (%v)", err)
+			})
+		}
+		var records corev1.ConfigMapList
+		if err := env.Client.List(ctx, &records, client.InNamespace(shopNS), client.HasLabels{"withdrawal.ops.dev/record"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range records.Items {
+			// A withdrawal deleted before its changes settled keeps them,
+			// for `kubectl withdrawal restore`; a completed one does not.
+			if completed[r.Labels["withdrawal.ops.dev/withdrawal-uid"]] {
+				t.Errorf("the record %s of a completed withdrawal was left behind", r.Name)
+			}
+		}
+		if len(completed) != 3 {
+			t.Errorf("%d of the withdrawals were completed, want 3 (pakistan, late and spin)", len(completed))
 		}
 	})
 }
@@ -242,6 +376,34 @@ func narrowServiceAccount(t *testing.T, ns, name string, secrets ...string) {
 	mustCreate(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}}})
+}
+
+// stepOf is a withdrawal's status entry for step.
+func stepOf(rw *v1.RegionWithdrawal, step v1.StepName) v1.StepStatus {
+	for _, s := range rw.Status.Steps {
+		if s.Name == step {
+			return s
+		}
+	}
+	return v1.StepStatus{Name: step}
+}
+
+// cpuTime reads the CPU time (user and system) a process has used.
+func cpuTime(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name, in parentheses, may hold spaces: count from after it.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("parsing /proc/%d/stat: %v %v", pid, err1, err2)
+	}
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond
 }
 
 // waitFor polls rw until ok holds; the operator runs in another process,
