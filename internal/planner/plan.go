@@ -419,11 +419,10 @@ func (p *planning) anyNoticeStarted() bool {
 
 func (p *planning) risks() {
 	tl, now, window := p.in.Timeline, p.in.Now, p.in.RiskWindow
-	if !now.Before(tl.Cutoff) {
-		p.cutoffMissed()
-	} else {
+	if now.Before(tl.Cutoff) {
 		p.wakes = append(p.wakes, tl.Cutoff)
 	}
+	p.cutoffMissed()
 	atRisk := func(step v1.StepName, due time.Time) bool {
 		threshold := due.Add(-window)
 		if now.Before(threshold) {
@@ -461,29 +460,41 @@ func (p *planning) risks() {
 				p.risk(v1.StepDrain, v1.ReasonStepBehind, "the drain started at %s and has not finished within its timeout of %s", p.show(s.StartedAt.Time), d.Timeout)
 			}
 		}
-		if tl.Routing != nil && !now.Before(tl.Routing.Start) {
-			p.risk(v1.StepDrain, v1.ReasonStepBehind, "routing fell due at %s and the drain has not finished", p.show(tl.Routing.Start))
-		} else if tl.Routing != nil {
-			p.wakes = append(p.wakes, tl.Routing.Start)
+		// A drain that started is judged by its own timeout, not by the
+		// routing switch: finishing a few seconds after the routes went
+		// over, within its timeout, misses nothing. One that has not even
+		// started by then is behind.
+		if tl.Routing != nil && !p.started(v1.StepDrain) {
+			if !now.Before(tl.Routing.Start) {
+				p.risk(v1.StepDrain, v1.ReasonStepBehind, "routing fell due at %s and the drain has not started", p.show(tl.Routing.Start))
+			} else {
+				p.wakes = append(p.wakes, tl.Routing.Start)
+			}
 		}
 	}
 }
 
-// cutoffMissed puts first, for DeadlineAtRisk's reason, every step other
-// than notify that has not succeeded once the cutoff has passed: the one
-// deadline that matters was missed.
+// CutoffTolerance is how long after the cutoff the routing switch may
+// take before DeadlineAtRisk says CutoffMissed: the switch starts in the
+// cutoff's second and is a few API calls.
+const CutoffTolerance = 10 * time.Second
+
+// cutoffMissed puts first, for DeadlineAtRisk's reason, a routing switch
+// not made within CutoffTolerance of the cutoff: the legal deadline, and
+// the one that matters, was missed. The other steps late on their own
+// timelines say so with their own reasons (StepBehind); a withdrawal
+// without a routing step has no switch to miss.
 func (p *planning) cutoffMissed() {
-	var late []string
-	for _, step := range p.in.Timeline.Steps() {
-		if step != v1.StepNotify && !p.succeeded(step) {
-			late = append(late, string(step))
-		}
-	}
-	if len(late) == 0 {
+	tl := p.in.Timeline
+	if tl.Routing == nil || p.succeeded(v1.StepRouting) {
 		return
 	}
-	r := Risk{Step: v1.StepName(late[0]), Reason: v1.ReasonCutoffMissed,
-		Message: fmt.Sprintf("the cutoff %s has passed and %s has not finished", p.show(p.in.Timeline.Cutoff), strings.Join(late, ", "))}
+	if by := tl.Cutoff.Add(CutoffTolerance); p.in.Now.Before(by) {
+		p.wakes = append(p.wakes, by)
+		return
+	}
+	r := Risk{Step: v1.StepRouting, Reason: v1.ReasonCutoffMissed,
+		Message: fmt.Sprintf("the cutoff %s has passed and the routes have not been switched", p.show(tl.Cutoff))}
 	p.plan.Risks = append([]Risk{r}, p.plan.Risks...)
 }
 

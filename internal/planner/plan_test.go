@@ -18,6 +18,7 @@ package planner
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -609,5 +610,58 @@ func TestTheSwitchIsCarriedOnFirst(t *testing.T) {
 	StepStatus(status, v1.StepExport).State = v1.StepReverting
 	if first := InFlight(status)[0]; first.Kind != ActionRevert || first.Step != v1.StepExport {
 		t.Fatalf("first in flight %+v; want the revert", first)
+	}
+}
+
+// TestDeadlineAtRiskMeansWhatItSays: CutoffMissed only when the routes
+// have not switched within CutoffTolerance of the cutoff; a drain or an
+// export late on its own timeline says so as StepBehind; and all going to
+// plan, a drain finishing just after the switch, raises nothing.
+func TestDeadlineAtRiskMeansWhatItSays(t *testing.T) {
+	at := func(ts time.Time) *metav1.Time { m := metav1.NewTime(ts); return &m }
+	exportDone := v1.StepStatus{Name: v1.StepExport, State: v1.StepSucceeded, StartedAt: at(exportStart), FinishedAt: at(exportStart.Add(time.Hour))}
+	// A drain started an hour before the cutoff, well within its 6 h
+	// timeout (it waited for the export, say).
+	drainRunning := v1.StepStatus{Name: v1.StepDrain, State: v1.StepRunning, StartedAt: at(cutoff.Add(-time.Hour))}
+	drainDone := v1.StepStatus{Name: v1.StepDrain, State: v1.StepSucceeded, StartedAt: at(drainStart), FinishedAt: at(cutoff.Add(3 * time.Second))}
+	switched := v1.StepStatus{Name: v1.StepRouting, State: v1.StepSucceeded, StartedAt: at(cutoff), FinishedAt: at(cutoff.Add(time.Second))}
+	for _, tt := range []struct {
+		name  string
+		now   time.Time
+		steps []v1.StepStatus
+		want  map[v1.StepName]string // step: reason; nothing else may be raised
+	}{
+		{name: "switched, the drain finishing within its timeout", now: cutoff.Add(2 * time.Second),
+			steps: []v1.StepStatus{exportDone, drainRunning, switched}},
+		{name: "switched and drained", now: cutoff.Add(time.Minute),
+			steps: []v1.StepStatus{exportDone, drainDone, switched}},
+		{name: "not switched yet, within the tolerance", now: cutoff.Add(CutoffTolerance - time.Second),
+			steps: []v1.StepStatus{exportDone, drainDone}},
+		{name: "not switched past the tolerance", now: cutoff.Add(CutoffTolerance),
+			steps: []v1.StepStatus{exportDone, drainDone}, want: map[v1.StepName]string{v1.StepRouting: v1.ReasonCutoffMissed}},
+		{name: "switched, the drain past its timeout", now: cutoff.Add(5 * time.Hour),
+			steps: []v1.StepStatus{exportDone, drainRunning, switched}, want: map[v1.StepName]string{v1.StepDrain: v1.ReasonStepBehind}},
+		{name: "switched, the drain not started", now: cutoff.Add(time.Minute),
+			steps: []v1.StepStatus{{Name: v1.StepExport, State: v1.StepRunning, StartedAt: at(exportStart)}, switched},
+			want:  map[v1.StepName]string{v1.StepDrain: v1.ReasonStepBehind, v1.StepExport: v1.ReasonStepBehind}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := pakistanSpec()
+			spec.Notify = nil
+			tl, err := Compile(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := Make(Input{Timeline: tl, Spec: spec, Status: &v1.RegionWithdrawalStatus{Steps: tt.steps}, Now: tt.now})
+			got := map[v1.StepName]string{}
+			for _, r := range p.Risks {
+				if _, dup := got[r.Step]; !dup {
+					got[r.Step] = r.Reason
+				}
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Fatalf("risks %+v, want %v", p.Risks, tt.want)
+			}
+		})
 	}
 }
