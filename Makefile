@@ -35,9 +35,15 @@ SHELL = /usr/bin/env bash -o pipefail
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
 
+# Ctrl-C reaches make and the demo alike (and tee, in `make demo | tee`):
+# make waits for the demo's teardown before it exits, and passes a SIGTERM
+# of its own on to it. exec makes the demo the recipe's process itself, so
+# that what make passes on lands in the demo's trap, not in a shell between.
+# Other signals sent to make's process alone are not passed on: send them to
+# the process group (kill -INT -- -PGID), or to the demo.
 .PHONY: demo
 demo: ## Build everything, start the local cluster with a real node and carry out a compressed Pakistan withdrawal for real (needs root; DRY_RUN=1 rehearses; Ctrl-C stops it all).
-	DEMO_DRY_RUN=$(or $(DRY_RUN),0) hack/demo.sh
+	DEMO_DRY_RUN=$(or $(DRY_RUN),0) exec hack/demo.sh
 
 ##@ Development
 
