@@ -36,6 +36,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -99,6 +100,7 @@ func run() error {
 	ctrl.SetLogger(logr.Discard())
 	n := flag.Int("recipients", 100000, "recipients for the batched executor")
 	plainN := flag.Int("plain-recipients", 2000, "recipients for the plain one-at-a-time sender (it is slow; its figures are per recipient)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run with the evidence ledger on to this file")
 	flag.Parse()
 
 	env, err := testenv.Start()
@@ -200,7 +202,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	stopProfile, err := startProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
 	withLedger, _, err := runBatched(ctx, c, evidenceRW, a, *n, l, &requests, &delivered)
+	stopProfile()
 	if err != nil {
 		return err
 	}
@@ -231,6 +238,23 @@ func run() error {
 		(cost.read + cost.verify).Round(time.Millisecond), cost.read.Round(time.Millisecond), cost.verify.Round(time.Millisecond))
 	fmt.Printf("goal with the ledger on: >= 5000 deliveries/s: %v (%.0f/s)\n", withLedger.rate() >= 5000, withLedger.rate())
 	return nil
+}
+
+// startProfile starts a CPU profile into path ("" for none) and returns
+// what stops it.
+func startProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
 }
 
 // runBatched sends the notice to n recipients with the notify executor
