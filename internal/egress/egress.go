@@ -95,11 +95,19 @@ func Parse(allow, deny string, allowHTTP bool) (*Policy, error) {
 	return p, nil
 }
 
-// Check reports whether ip may be connected to.
+// Check reports whether ip may be connected to. An IPv6 address that
+// carries an IPv4 address to a translator or a tunnel (NAT64, 6to4,
+// IPv4-compatible, Teredo) is judged by the IPv4 address it reaches.
 func (p *Policy) Check(ip netip.Addr) error {
 	ip = ip.Unmap()
 	if !ip.IsValid() {
 		return fmt.Errorf("%w: not an IP address", ErrRefused)
+	}
+	if v4, ok := embeddedIPv4(ip); ok {
+		if err := p.Check(v4); err != nil {
+			return fmt.Errorf("%s carries %s: %w", ip, v4, err)
+		}
+		return nil
 	}
 	if p != nil {
 		for _, d := range p.Deny {
@@ -119,6 +127,36 @@ func (p *Policy) Check(ip netip.Addr) error {
 		}
 	}
 	return nil
+}
+
+// The IPv6 prefixes whose addresses carry an IPv4 address that a
+// translator or a tunnel delivers to.
+var (
+	nat64      = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052's well-known prefix: the last 32 bits
+	sixToFour  = netip.MustParsePrefix("2002::/16")    // RFC 3056: bits 16 to 48
+	compatible = netip.MustParsePrefix("::/96")        // RFC 4291's deprecated IPv4-compatible: the last 32 bits
+	teredo     = netip.MustParsePrefix("2001::/32")    // RFC 4380: the client's address, inverted, in the last 32 bits
+)
+
+// embeddedIPv4 returns the IPv4 address ip carries, if it is of one of the
+// prefixes above. :: and ::1 are not IPv4-compatible addresses.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	if !ip.Is6() {
+		return netip.Addr{}, false
+	}
+	b := ip.As16()
+	last := [4]byte{b[12], b[13], b[14], b[15]}
+	switch {
+	case nat64.Contains(ip):
+		return netip.AddrFrom4(last), true
+	case sixToFour.Contains(ip):
+		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), true
+	case teredo.Contains(ip):
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}), true
+	case compatible.Contains(ip) && ip != netip.IPv6Unspecified() && ip != netip.IPv6Loopback():
+		return netip.AddrFrom4(last), true
+	}
+	return netip.Addr{}, false
 }
 
 // CheckURL reports whether a URL may be requested: https, unless plain

@@ -45,9 +45,22 @@ func TestCheck(t *testing.T) {
 		{"fd00::1", nil, false},
 		{"fe80::1", nil, false},
 		{"0.0.0.0", nil, false},
-		{"10.1.9.9", open, true},     // allow-listed
-		{"10.1.2.3", open, false},    // denied inside the allowed range
-		{"203.0.113.7", open, false}, // denied although public
+		// IPv6 addresses that carry an IPv4 one to a translator or tunnel
+		// are judged by the IPv4 address they reach.
+		{"64:ff9b::7f00:1", nil, false},                      // NAT64 to 127.0.0.1
+		{"64:ff9b::a9fe:a9fe", nil, false},                   // NAT64 to the cloud metadata address
+		{"64:ff9b::5db8:d822", nil, true},                    // NAT64 to 93.184.216.34
+		{"2002:a00:1::1", nil, false},                        // 6to4 to 10.0.0.1
+		{"2002:5db8:d822::1", nil, true},                     // 6to4 to a public address
+		{"::7f00:1", nil, false},                             // IPv4-compatible 127.0.0.1
+		{"::a60:1", nil, false},                              // IPv4-compatible 10.96.0.1
+		{"2001:0:4136:e378:8000:63bf:80ff:fffe", nil, false}, // Teredo to 127.0.0.1
+		{"2001:0:4136:e378:8000:63bf:a247:27dd", nil, true},  // Teredo to 93.184.216.34
+		{"64:ff9b::a01:909", open, true},                     // NAT64 to an allow-listed 10.1.9.9
+		{"64:ff9b::a01:203", open, false},                    // NAT64 to a denied 10.1.2.3
+		{"10.1.9.9", open, true},                             // allow-listed
+		{"10.1.2.3", open, false},                            // denied inside the allowed range
+		{"203.0.113.7", open, false},                         // denied although public
 		{"127.0.0.1", open, false},
 	}
 	for _, tt := range tests {
