@@ -218,9 +218,24 @@ func checkLink(link string) error {
 	return nil
 }
 
+// The backend answers a whole region's clients after the cutoff, on the
+// Internet: a client that sends its request slowly, or holds a connection
+// open doing nothing, must not hold a connection for long.
+var (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 10 * time.Second
+	idleTimeout       = 60 * time.Second
+)
+
+// maxHeaderBytes bounds a request's headers; a notice needs none of them
+// beyond Accept.
+const maxHeaderBytes = 16 << 10
+
 // Serve serves the notice on ln until ctx ends, then shuts down gracefully.
 func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
-	srv := &http.Server{Handler: Handler(cfg), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: Handler(cfg), ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

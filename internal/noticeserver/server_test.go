@@ -19,6 +19,7 @@ package noticeserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -121,6 +122,48 @@ func TestMainRejectsBadFlags(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := Main(tc.args); err == nil {
 				t.Fatal("Main succeeded, want an error")
+			}
+		})
+	}
+}
+
+// TestSlowAndIdleClientsAreCut: a client that never finishes its request,
+// or keeps an idle connection open, is disconnected by the server (the
+// timeouts are shortened here; the test waits at most 10 s for each).
+func TestSlowAndIdleClientsAreCut(t *testing.T) {
+	defer func(h, i time.Duration) { readHeaderTimeout, idleTimeout = h, i }(readHeaderTimeout, idleTimeout)
+	readHeaderTimeout, idleTimeout = 200*time.Millisecond, 200*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, Config{Region: "PK", Cutoff: time.Date(2026, 12, 29, 19, 0, 0, 0, time.UTC)}) }()
+	defer func() { cancel(); <-done }()
+
+	for _, tc := range []struct{ name, send string }{
+		{"a request never finished", "GET / HTTP/1.1\r\nHost: pk.example.com\r\n"},
+		{"an idle keep-alive connection", "GET / HTTP/1.1\r\nHost: pk.example.com\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, tc.send); err != nil {
+				t.Fatal(err)
+			}
+			if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			// Read whatever comes (the answer to a whole request) until
+			// the server closes the connection.
+			_, err = io.Copy(io.Discard, conn)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("the server kept the connection open")
 			}
 		})
 	}
