@@ -204,3 +204,24 @@ func TestTimeLeftReadsWell(t *testing.T) {
 		}
 	}
 }
+
+// TestCustomerStringsDoNotGrowTheCaches: every recipient may carry a
+// different time zone and locale string; what the renderer remembers of
+// them stays bounded.
+func TestCustomerStringsDoNotGrowTheCaches(t *testing.T) {
+	rw := withTemplate(v1.NoticeTemplate{Subject: "s", Text: "t"})
+	r, err := NewRenderer(rw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5000 {
+		d := r.Data(v1.NoticeAnnouncement, rw.Spec.Cutoff.Add(-48*time.Hour),
+			recipients.Recipient{ID: "c", TimeZone: fmt.Sprintf("Mars/Olympus_%d", i), Locale: fmt.Sprintf("x-%d", i)})
+		if d.Cutoff.Location().String() != "Asia/Karachi" {
+			t.Fatalf("an unknown zone gave %s, want the region's", d.Cutoff.Location())
+		}
+	}
+	if len(r.zones) > maxCachedZones || len(r.langs) > maxCachedLangs {
+		t.Fatalf("%d zones and %d locales cached, over %d and %d", len(r.zones), len(r.langs), maxCachedZones, maxCachedLangs)
+	}
+}

@@ -231,6 +231,10 @@ type resolved struct {
 // customers, so a list may hold one per recipient.
 const maxCachedLangs = 1024
 
+// maxCachedZones bounds Renderer.zones: time-zone strings come from
+// customers too. There are about 600 real zones.
+const maxCachedZones = 1024
+
 // defaultLang is the language of the default set.
 const defaultLang = "en"
 
@@ -403,7 +407,9 @@ func (r *Renderer) Data(kind v1.NoticeKind, dueAt time.Time, rcp recipients.Reci
 		z, ok := r.zones[rcp.TimeZone]
 		if !ok {
 			z, _ = time.LoadLocation(rcp.TimeZone) // unknown: the region's zone
-			r.zones[rcp.TimeZone] = z
+			if len(r.zones) < maxCachedZones {
+				r.zones[rcp.TimeZone] = z
+			}
 		}
 		if z != nil {
 			loc = z
