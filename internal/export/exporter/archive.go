@@ -26,6 +26,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // writeArchive writes the tree under root as a gzip-compressed tar to w, in
@@ -33,11 +34,22 @@ import (
 // links and never followed; a file or directory that cannot be read fails
 // the export with its name, because an archive silently missing a file is
 // not a complete export.
+//
+// Files are opened within root (os.Root) and without following a final
+// symbolic link, and must be the very file the walk saw: the tree belongs
+// to a tenant's workload, which may swap a file for a link to something
+// outside it (the Pod's ServiceAccount token, say) between the walk and
+// the read.
 func writeArchive(ctx context.Context, w io.Writer, root string, level int, stderr io.Writer) error {
 	zw, err := gzip.NewWriterLevel(w, level)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
+	dir, err := os.OpenRoot(root)
+	if err != nil {
+		return fmt.Errorf("%w: opening %s: %w", ErrArchive, root, err)
+	}
+	defer dir.Close()
 	tw := tar.NewWriter(zw)
 	buf := make([]byte, 1<<20)
 	walkErr := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -54,7 +66,7 @@ func writeArchive(ctx context.Context, w io.Writer, root string, level int, stde
 		if rel == "." {
 			return nil
 		}
-		return addEntry(tw, path, filepath.ToSlash(rel), d, buf, stderr)
+		return addEntry(tw, dir, path, rel, d, buf, stderr)
 	})
 	if walkErr != nil {
 		return walkErr
@@ -68,7 +80,12 @@ func writeArchive(ctx context.Context, w io.Writer, root string, level int, stde
 	return nil
 }
 
-func addEntry(tw *tar.Writer, path, name string, d fs.DirEntry, buf []byte, stderr io.Writer) error {
+// beforeOpen is called just before a regular file is opened; tests swap
+// the file there.
+var beforeOpen = func(path string) {}
+
+func addEntry(tw *tar.Writer, dir *os.Root, path, rel string, d fs.DirEntry, buf []byte, stderr io.Writer) error {
+	name := filepath.ToSlash(rel)
 	info, err := d.Info()
 	if err != nil {
 		return fmt.Errorf("%w: stat %s: %w", ErrArchive, path, err)
@@ -76,7 +93,7 @@ func addEntry(tw *tar.Writer, path, name string, d fs.DirEntry, buf []byte, stde
 	var link string
 	switch mode := info.Mode(); {
 	case mode&fs.ModeSymlink != 0:
-		if link, err = os.Readlink(path); err != nil {
+		if link, err = dir.Readlink(rel); err != nil {
 			return fmt.Errorf("%w: reading the link %s: %w", ErrArchive, path, err)
 		}
 	case mode&fs.ModeSocket != 0:
@@ -105,11 +122,15 @@ func addEntry(tw *tar.Writer, path, name string, d fs.DirEntry, buf []byte, stde
 	}
 	// Open before writing the header: an unreadable file must fail the
 	// export, not leave a header with no content.
-	f, err := os.Open(path)
+	beforeOpen(path)
+	f, err := dir.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return fmt.Errorf("%w: cannot read %s: %w", ErrArchive, path, err)
 	}
 	defer f.Close()
+	if opened, err := f.Stat(); err != nil || !os.SameFile(opened, info) {
+		return fmt.Errorf("%w: %s was replaced while it was archived", ErrArchive, path)
+	}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrArchive, path, err)
 	}
