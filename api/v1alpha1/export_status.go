@@ -81,6 +81,13 @@ type ExportStatus struct {
 	// +optional
 	Customers int32 `json:"customers,omitempty"`
 
+	// customersSkipped is how many customers the manifests read list
+	// without an archive, each with its reason there: no age key, no data,
+	// or a row of the customer list that was listed twice or whose key did
+	// not parse. An ExportCustomersSkipped Event says so.
+	// +optional
+	CustomersSkipped int32 `json:"customersSkipped,omitempty"`
+
 	// customersReread is how many customers' own archives the controller
 	// has read back from the store and found to match their manifest
 	// entry, with spec.export.manifests.verify: Reread.

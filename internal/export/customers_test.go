@@ -454,3 +454,68 @@ func BenchmarkReadManifests(b *testing.B) {
 		})
 	}
 }
+
+// TestCustomersSkippedAreCountedAndSaid: a customer list with one bad row
+// (a key that does not parse) still exports the others; the export step
+// counts the skipped customer in status and says so in an Event.
+func TestCustomersSkippedAreCountedAndSaid(t *testing.T) {
+	store, err := testsrv.NewObjectStore("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	loopback := egress.Loopback()
+	loopback.AllowHTTP = true
+	f := newFixture(t, 0, nil)
+	f.exec.HTTP = &recipients.HTTPPager{Egress: loopback}
+	rec := events.NewFakeRecorder(100)
+	f.exec.Recorder = rec
+	f.execute()
+	var job *batchv1.Job
+	for _, j := range f.jobs() {
+		job = j
+	}
+	src, keys := t.TempDir(), filepath.Join(t.TempDir(), "customers.csv")
+	var k strings.Builder
+	k.WriteString("id,ageRecipient\n")
+	for _, c := range []string{"c-1", "c-2", "c-3"} {
+		writeTestFile(t, filepath.Join(src, c, "data"), c)
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := id.Recipient().String()
+		if c == "c-2" {
+			key = "age1notakey"
+		}
+		fmt.Fprintf(&k, "%s,%s\n", c, key)
+	}
+	writeTestFile(t, keys, k.String())
+	res, err := exporter.Run(f.ctx, exporter.Options{Source: src, PerCustomer: true, Customers: keys,
+		Destination: store.URL + "/pk/" + exporter.CustomerPlaceholder + ".tar.gz.age",
+		Manifest:    store.URL + "/pk/manifests/" + job.Namespace + ".jsonl", Egress: loopback, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := res.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.finish(job, true, string(b), time.Minute)
+	for call := 0; call < 5; call++ {
+		if f.execute().Done {
+			break
+		}
+	}
+	if st := f.status(); st.Customers != 2 || st.CustomersSkipped != 1 {
+		t.Fatalf("export status: %d customers, %d skipped; want 2 and 1", st.Customers, st.CustomersSkipped)
+	}
+	close(rec.Events)
+	var said bool
+	for e := range rec.Events {
+		said = said || strings.Contains(e, ReasonExportCustomersSkipped)
+	}
+	if !said {
+		t.Error("no ExportCustomersSkipped Event")
+	}
+}

@@ -28,6 +28,8 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
@@ -90,14 +92,14 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 	}
 	shards := map[int]map[string]string{}
 	seen := map[string]struct{}{}
-	customers := 0
+	customers, skipped := 0, 0
 	// With verify: Digest, an archive is verified by the digest of the
 	// manifest that lists it; with Reread, when it is read back (reread.go).
 	var proofs []ledger.Sealed
 	byDigest := e.Evidence != nil && (rw.Spec.Export.Manifests == nil || rw.Spec.Export.Manifests.Verify != v1.VerifyReread)
 	for _, s := range manifests {
 		a := s.verified()
-		n, err := e.readManifest(ctx, rw, a, headers, seen, func(en result.Entry) error {
+		n, skips, err := e.readManifest(ctx, rw, a, headers, seen, func(en result.Entry) error {
 			art := v1.ExportArtifact{Target: s.Key, Job: a.job.Namespace + "/" + a.job.Name, Location: en.Location,
 				Bytes: en.Bytes, SHA256: en.SHA256, Recipient: en.Customer, Encrypted: true}
 			b, err := json.Marshal(art)
@@ -121,7 +123,7 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 		if err != nil {
 			return fmt.Errorf("the manifest of %s: %w", s.Key, err)
 		}
-		customers += n
+		customers, skipped = customers+n, skipped+skips
 	}
 	// The evidence goes in before the entries that count the archives.
 	if err := e.Evidence.AppendSealed(ctx, rw, proofs...); err != nil {
@@ -132,9 +134,17 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 			return err
 		}
 	}
-	st.ManifestsRead, st.Customers = int32(len(manifests)), int32(customers)
+	st.ManifestsRead, st.Customers, st.CustomersSkipped = int32(len(manifests)), int32(customers), int32(skipped)
+	if skipped > 0 && e.Recorder != nil {
+		e.Recorder.Eventf(rw, nil, corev1.EventTypeWarning, ReasonExportCustomersSkipped, "Export",
+			"%d customers have no archive of their own; each manifest line says why (no age key, no data, a bad row in the customer list)", skipped)
+	}
 	return nil
 }
+
+// ReasonExportCustomersSkipped: manifests list customers without an
+// archive.
+const ReasonExportCustomersSkipped = "ExportCustomersSkipped"
 
 // exportEvidence is the statement that a customer's archive was verified.
 func (e *Executor) exportEvidence(rw *v1.RegionWithdrawal, a v1.ExportArtifact, at time.Time) *evidence.ExportVerified {
@@ -143,16 +153,17 @@ func (e *Executor) exportEvidence(rw *v1.RegionWithdrawal, a v1.ExportArtifact, 
 }
 
 // readManifest reads one target's manifest and calls fn with each
-// customer that has an archive; it returns how many. seen spans every
-// manifest of the withdrawal: a customer in two is refused.
-func (e *Executor) readManifest(ctx context.Context, rw *v1.RegionWithdrawal, a *attempt, headers map[string]string, seen map[string]struct{}, fn func(result.Entry) error) (int, error) {
+// customer that has an archive; it returns how many, and how many it
+// lists skipped. seen spans every manifest of the withdrawal: a customer
+// in two is refused.
+func (e *Executor) readManifest(ctx context.Context, rw *v1.RegionWithdrawal, a *attempt, headers map[string]string, seen map[string]struct{}, fn func(result.Entry) error) (int, int, error) {
 	res := a.verified
 	// Before any request: the headers, a credential, go with it.
 	if err := e.AllowedOrigins.Check(res.Location); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if !strings.HasPrefix(res.Location, "https://") && !strings.HasPrefix(res.Location, "http://") {
-		return 0, fmt.Errorf("it is at %s, which the controller cannot read: write it to an http(s) store", res.Location)
+		return 0, 0, fmt.Errorf("it is at %s, which the controller cannot read: write it to an http(s) store", res.Location)
 	}
 	src := &v1.HTTPRecipientSource{URL: res.Location}
 	if m := rw.Spec.Export.Manifests; m != nil {
@@ -161,6 +172,7 @@ func (e *Executor) readManifest(ctx context.Context, rw *v1.RegionWithdrawal, a 
 	// Entries are held until the digest is checked: a manifest that does
 	// not match what was verified adds no one.
 	var entries []result.Entry
+	skipped := 0
 	h := sha256.New()
 	var size int64
 	err := e.http().Pages(ctx, src, headers, func(page int, _ string, body io.Reader) error {
@@ -175,6 +187,8 @@ func (e *Executor) readManifest(ctx context.Context, rw *v1.RegionWithdrawal, a 
 			}
 			if en.Skipped == "" {
 				entries = append(entries, en)
+			} else {
+				skipped++
 			}
 			return nil
 		})
@@ -188,25 +202,25 @@ func (e *Executor) readManifest(ctx context.Context, rw *v1.RegionWithdrawal, a 
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != res.SHA256 || size != res.Bytes {
-		return 0, fmt.Errorf("what %s holds now (%d bytes, sha256 %s) is not what was verified (%d bytes, sha256 %s)", res.Location, size, got, res.Bytes, res.SHA256)
+		return 0, 0, fmt.Errorf("what %s holds now (%d bytes, sha256 %s) is not what was verified (%d bytes, sha256 %s)", res.Location, size, got, res.Bytes, res.SHA256)
 	}
 	// What the verified manifest lists outside the store origins refuses
 	// it whole: nothing there is recorded, to be read back with the
 	// headers or linked to.
 	for _, en := range entries {
 		if err := e.AllowedOrigins.Check(en.Location); err != nil {
-			return 0, fmt.Errorf("customer %q: %w", en.Customer, err)
+			return 0, 0, fmt.Errorf("customer %q: %w", en.Customer, err)
 		}
 	}
 	for _, en := range entries {
 		if err := fn(en); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return len(entries), nil
+	return len(entries), skipped, nil
 }
 
 // countingReader counts what it reads.

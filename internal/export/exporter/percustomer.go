@@ -66,7 +66,7 @@ func runPerCustomer(ctx context.Context, o Options, provider []age.Recipient) (*
 		defer c.CloseIdleConnections()
 		o.client = c
 	}
-	keys, order, err := customerKeys(o.Customers)
+	keys, order, bad, err := customerKeys(o.Customers, o.Stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +88,15 @@ func runPerCustomer(ctx context.Context, o Options, provider []age.Recipient) (*
 		}
 		for _, id := range dirs {
 			e := result.Entry{Customer: id}
+			if why, ok := bad[id]; ok {
+				// Not the provider's key either: the customer meant a key
+				// of their own, and which is not known.
+				e.Skipped = why
+				if err := line(e); err != nil {
+					return err
+				}
+				continue
+			}
 			rs, whose := keys[id], result.KeyCustomer
 			if len(rs) == 0 && o.ProviderKeyForKeyless {
 				rs, whose = provider, result.KeyProvider
@@ -127,21 +136,25 @@ func runPerCustomer(ctx context.Context, o Options, provider []age.Recipient) (*
 }
 
 // customerKeys reads each customer's own age key from a recipient list.
-// order is the list's ids in its order.
-func customerKeys(path string) (keys map[string][]age.Recipient, order []string, err error) {
+// order is the list's ids in its order. A customer listed twice, or whose
+// key does not parse, is in bad with the reason, and skipped: one bad row
+// must not hold up every other customer's export. A record too malformed
+// to name its customer is reported on stderr.
+func customerKeys(path string, stderr io.Writer) (keys map[string][]age.Recipient, order []string, bad map[string]string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: --customers: %w", ErrUsage, err)
+		return nil, nil, nil, fmt.Errorf("%w: --customers: %w", ErrUsage, err)
 	}
 	defer f.Close()
 	format := v1.RecipientFormatCSV
 	if strings.HasSuffix(path, ".jsonl") || strings.HasSuffix(path, ".ndjson") {
 		format = v1.RecipientFormatJSONLines
 	}
-	keys = map[string][]age.Recipient{}
+	keys, bad = map[string][]age.Recipient{}, map[string]string{}
 	problems, err := recipients.Parse(f, format, filepath.Base(path), func(r recipients.Recipient) error {
 		if _, dup := keys[r.ID]; dup {
-			return fmt.Errorf("%w: --customers: %q is listed twice", ErrUsage, r.ID)
+			bad[r.ID] = "listed more than once in the customer list"
+			return nil
 		}
 		order = append(order, r.ID)
 		keys[r.ID] = nil
@@ -157,18 +170,19 @@ func customerKeys(path string) (keys map[string][]age.Recipient, order []string,
 		}
 		rcp, err := age.ParseX25519Recipient(key)
 		if err != nil {
-			return fmt.Errorf("%w: --customers: customer %q: %s: %w", ErrUsage, r.ID, AgeRecipientColumn, err)
+			bad[r.ID] = fmt.Sprintf("its %s in the customer list does not parse", AgeRecipientColumn)
+			return nil
 		}
 		keys[r.ID] = []age.Recipient{rcp}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if len(problems) > 0 {
-		return nil, nil, fmt.Errorf("%w: --customers: %d records are malformed (first: %s)", ErrUsage, len(problems), problems[0])
+	for _, p := range problems {
+		fmt.Fprintf(stderr, "--customers: skipped a malformed record: %s\n", p)
 	}
-	return keys, order, nil
+	return keys, order, bad, nil
 }
 
 // customerDirs lists the customer directories of source, sorted. Anything

@@ -220,6 +220,63 @@ func TestPerCustomerKeylessAndFailures(t *testing.T) {
 	}
 }
 
+// TestABadCustomerRowIsSkippedNotFatal: a customer listed twice and one
+// whose key does not parse are skipped with the reason in the manifest
+// (not given the provider's key: they meant one of their own); a record
+// too malformed to name anyone is reported; every other customer is
+// exported.
+func TestABadCustomerRowIsSkippedNotFatal(t *testing.T) {
+	sources, lists, ids := customers(t, 1, 4, "", "")
+	list, err := os.ReadFile(lists[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(list), ids["c-00002"].Recipient().String(), "age1notakey", 1) +
+		"c-00001,Customer 1 again," + other.Recipient().String() + "\n" +
+		"\"unterminated,quote\n"
+	writeFile(t, lists[0], []byte(text), 0o644)
+	provider, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	var stderr strings.Builder
+	o := Options{Source: sources[0], Destination: filepath.Join(out, CustomerPlaceholder+".tar.gz.age"), PerCustomer: true,
+		Customers: lists[0], Manifest: filepath.Join(out, "manifest.jsonl"), AgeRecipients: []string{provider.Recipient().String()},
+		ProviderKeyForKeyless: true, Stderr: &stderr}
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Run = %v, want the export to complete for the others", err)
+	}
+	if res.Manifest.Customers != 4 || res.Manifest.Exported != 2 {
+		t.Fatalf("manifest summary %+v, want 4 customers, 2 exported", res.Manifest)
+	}
+	f, err := os.Open(o.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	skipped := map[string]string{}
+	if err := result.ReadManifest(f, nil, func(e result.Entry) error {
+		if e.Skipped != "" {
+			skipped[e.Customer] = e.Skipped
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(skipped["c-00001"], "more than once") || !strings.Contains(skipped["c-00002"], "does not parse") || len(skipped) != 2 {
+		t.Errorf("skipped %v, want c-00001 (listed twice) and c-00002 (a bad key)", skipped)
+	}
+	if !strings.Contains(stderr.String(), "malformed record") {
+		t.Errorf("stderr does not report the malformed record: %s", stderr.String())
+	}
+}
+
 // BenchmarkPerCustomer exports 1,000 small customers, each to their own
 // key, to a loopback HTTP object store: customers per second.
 func BenchmarkPerCustomer(b *testing.B) {
