@@ -139,7 +139,9 @@ func TestSlowAndIdleClientsAreCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, Config{Region: "PK", Cutoff: time.Date(2026, 12, 29, 19, 0, 0, 0, time.UTC)}) }()
+	go func() {
+		done <- Serve(ctx, ln, Config{Region: "PK", Cutoff: time.Date(2026, 12, 29, 19, 0, 0, 0, time.UTC)})
+	}()
 	defer func() { cancel(); <-done }()
 
 	for _, tc := range []struct{ name, send string }{
