@@ -256,6 +256,7 @@ func runManager(args []string) error {
 		MaxConcurrentReconciles: f.maxConcurrent,
 		DefaultServiceAccount:   f.defaultServiceAccount,
 		NoCrossNamespace:        f.noCrossNamespace,
+		OwnNamespace:            f.namespace,
 		MinReminderSpacing:      f.minReminderSpacing,
 		ExecuteTimeout:          f.executeTimeout,
 		Evidence:                evidenceLedger,

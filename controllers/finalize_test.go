@@ -25,6 +25,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
@@ -88,5 +89,39 @@ func TestADeletionHeldUpSaysWhy(t *testing.T) {
 	}
 	if err := h.c.Get(h.ctx, h.key, &v1.RegionWithdrawal{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("get after the cleanup succeeded = %v, want NotFound", err)
+	}
+}
+
+// TestAWithdrawalInAProtectedNamespaceStalls: in kube-system, and in the
+// installation's own namespace when withdrawals act as a default
+// ServiceAccount, a withdrawal is refused before it does anything.
+func TestAWithdrawalInAProtectedNamespaceStalls(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		own, dflt string
+		refused   bool
+	}{
+		{name: "the operator's namespace, multi-tenant", own: "self", dflt: "region-withdrawal", refused: true},
+		{name: "the operator's namespace, single-tenant", own: "self", refused: false},
+		{name: "another namespace", own: "elsewhere", dflt: "region-withdrawal", refused: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, beforeAnnouncement)
+			own := tc.own
+			if own == "self" {
+				own = h.ns
+			}
+			h.r.OwnNamespace, h.r.DefaultServiceAccount = own, tc.dflt
+			h.pakistan()
+			_, err := h.reconcile()
+			c := condition(h.get(), v1.ConditionStalled)
+			refused := errors.Is(err, reconcile.TerminalError(nil)) && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, "operator's own namespace")
+			if refused != tc.refused {
+				t.Fatalf("reconcile = %v, Stalled %+v; want refused %v", err, c, tc.refused)
+			}
+		})
+	}
+	if why := (&RegionWithdrawalReconciler{}).protectedNamespace("kube-system"); !strings.Contains(why, "kube-system") {
+		t.Fatalf("kube-system is not protected: %q", why)
 	}
 }

@@ -98,6 +98,10 @@ type RegionWithdrawalReconciler struct {
 	// NoCrossNamespace refuses spec.namespaceSelector: every withdrawal acts
 	// in its own namespace only.
 	NoCrossNamespace bool
+	// OwnNamespace is the installation's namespace. With a
+	// DefaultServiceAccount, a withdrawal there is refused: it could act
+	// as the operator's own ServiceAccount, or the handoff endpoint's.
+	OwnNamespace string
 	// MinReminderSpacing is the least time between two reminders; zero
 	// means DefaultMinReminderSpacing.
 	MinReminderSpacing time.Duration

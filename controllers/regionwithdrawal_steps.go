@@ -24,6 +24,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -222,6 +223,9 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 // checkSpec asks every executor that can whether the spec is usable as
 // written, after the operator's own rule on namespaces.
 func (r *RegionWithdrawalReconciler) checkSpec(rw *v1.RegionWithdrawal) error {
+	if why := r.protectedNamespace(rw.Namespace); why != "" {
+		return &planner.SpecError{Field: "metadata.namespace", Err: errors.New(why)}
+	}
 	if r.NoCrossNamespace && rw.Spec.NamespaceSelector != nil {
 		return &planner.SpecError{Field: "spec.namespaceSelector", Err: errors.New("this operator runs with --no-cross-namespace: a withdrawal acts only in its own namespace; remove namespaceSelector and create a withdrawal in each namespace")}
 	}
@@ -233,6 +237,22 @@ func (r *RegionWithdrawalReconciler) checkSpec(rw *v1.RegionWithdrawal) error {
 		}
 	}
 	return nil
+}
+
+// protectedNamespace says why a withdrawal may not run in ns, or "".
+// kube-system holds the controllers' own ServiceAccounts: acting as one of
+// them is acting as the cluster. The installation's namespace holds the
+// operator's and the handoff endpoint's: in a multi-tenant installation
+// (a default ServiceAccount) a withdrawal there could act as either. A
+// single-tenant installation acts as the operator everywhere anyway.
+func (r *RegionWithdrawalReconciler) protectedNamespace(ns string) string {
+	switch {
+	case ns == metav1.NamespaceSystem:
+		return "a withdrawal may not run in kube-system, whose ServiceAccounts are the cluster's own controllers; create it in the namespace of the workloads it withdraws"
+	case r.DefaultServiceAccount != "" && r.OwnNamespace != "" && ns == r.OwnNamespace:
+		return fmt.Sprintf("a withdrawal may not run in %s, the operator's own namespace, where it could act as the operator's ServiceAccount; create it in a tenant's namespace", ns)
+	}
+	return ""
 }
 
 // probeSpec asks every executor that can whether the API server would
