@@ -250,6 +250,15 @@ type WebhookChannel struct {
 	// +required
 	SigningSecretRef SecretKeyReference `json:"signingSecretRef"`
 
+	// keyPerRecipient signs each recipient's notices with a key of its own,
+	// derived from the signing key and the recipient's id (HKDF-SHA256), so
+	// that a customer who holds the key to verify its notices cannot sign a
+	// notice to another. `kubectl withdrawal webhook-key NAME RECIPIENT`
+	// prints a recipient's key, to be handed to that customer. Without it,
+	// one key signs every recipient's notices.
+	// +optional
+	KeyPerRecipient bool `json:"keyPerRecipient,omitempty"`
+
 	// caBundle is a PEM bundle to verify receivers' certificates with.
 	// +optional
 	CABundle []byte `json:"caBundle,omitempty"`

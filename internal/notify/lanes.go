@@ -113,7 +113,7 @@ func channels(ctx context.Context, rw *v1.RegionWithdrawal, r client.Reader, clk
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: Secret %s/%s key %q: %w", ErrCredentials, rw.Namespace, wh.SigningSecretRef.Name, wh.SigningSecretRef.Key, err)
 		}
-		s, err := webhook.New(webhook.Config{URL: wh.URL, Keys: keys, CABundle: wh.CABundle, LegacyHeaders: legacy,
+		s, err := webhook.New(webhook.Config{URL: wh.URL, Keys: keys, KeyPerRecipient: wh.KeyPerRecipient, CABundle: wh.CABundle, LegacyHeaders: legacy,
 			Concurrency: int(wh.Limits.Concurrency), Clock: clk, Egress: policy})
 		if err != nil {
 			return nil, nil, err

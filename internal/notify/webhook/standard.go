@@ -17,6 +17,7 @@ limitations under the License.
 package webhook
 
 import (
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -72,6 +73,30 @@ func ParseKeys(value []byte) ([][]byte, error) {
 	}
 	return keys, nil
 }
+
+// recipientKeyInfo labels the derivation of a recipient's key, so that the
+// same secret used for anything else never gives the same bytes.
+const recipientKeyInfo = "region-withdrawal-operator webhook key v1\x00"
+
+// RecipientKeys derives a recipient's own keys from the channel's:
+// HKDF-SHA256 of each key, with the recipient's id in the info, 32 bytes.
+// A customer given its own key (FormatKey) can verify its notices and
+// cannot sign one to anyone else.
+func RecipientKeys(keys [][]byte, recipient string) [][]byte {
+	out := make([][]byte, 0, len(keys))
+	for _, k := range keys {
+		d, err := hkdf.Key(sha256.New, k, nil, recipientKeyInfo+recipient, 32)
+		if err != nil {
+			panic(err) // only for lengths over 255*32 bytes
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// FormatKey writes a key as Standard Webhooks secrets are written: whsec_
+// and its base64.
+func FormatKey(k []byte) string { return keyPrefix + base64.StdEncoding.EncodeToString(k) }
 
 // Signature is the webhook-signature value of a message signed with keys:
 // "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>" for each key.

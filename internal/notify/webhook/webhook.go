@@ -97,6 +97,9 @@ type Config struct {
 	// Keys are the HMAC keys (see ParseKeys); every request is signed with
 	// each. They are never logged or reported.
 	Keys [][]byte
+	// KeyPerRecipient signs with RecipientKeys(Keys, the recipient's id)
+	// instead of Keys.
+	KeyPerRecipient bool
 	// LegacyHeaders also sends the operator's headers from before
 	// Standard Webhooks (Idempotency-Key, X-Withdrawal-Timestamp,
 	// X-Withdrawal-Signature with the first key), for receivers that
@@ -120,9 +123,11 @@ type Sender struct {
 	egress *egress.Policy
 	url    string
 	keys   [][]byte
-	legacy bool
-	clock  clock.PassiveClock
-	client *http.Client
+	// perRecipient: sign with RecipientKeys(keys, recipient).
+	perRecipient bool
+	legacy       bool
+	clock        clock.PassiveClock
+	client       *http.Client
 }
 
 // New builds a Sender that verifies TLS against the system roots plus
@@ -144,7 +149,7 @@ func New(cfg Config) (*Sender, error) {
 		cfg.Clock = clock.RealClock{}
 	}
 	return &Sender{
-		egress: cfg.Egress, url: cfg.URL, keys: cfg.Keys, legacy: cfg.LegacyHeaders, clock: cfg.Clock,
+		egress: cfg.Egress, url: cfg.URL, keys: cfg.Keys, perRecipient: cfg.KeyPerRecipient, legacy: cfg.LegacyHeaders, clock: cfg.Clock,
 		client: &http.Client{
 			Transport:     rt,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -206,11 +211,15 @@ func (s *Sender) Send(ctx context.Context, m *channel.Message) (channel.Receipt,
 	req.Header.Set("User-Agent", "region-withdrawal-operator")
 	req.Header.Set(HeaderID, m.Key)
 	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, Signature(s.keys, m.Key, ts, body))
+	keys := s.keys
+	if s.perRecipient {
+		keys = RecipientKeys(s.keys, m.Recipient.ID)
+	}
+	req.Header.Set(HeaderSignature, Signature(keys, m.Key, ts, body))
 	if s.legacy {
 		req.Header.Set(LegacyHeaderIdempotencyKey, m.Key)
 		req.Header.Set(LegacyHeaderTimestamp, ts)
-		req.Header.Set(LegacyHeaderSignature, LegacySignature(s.keys[0], ts, body))
+		req.Header.Set(LegacyHeaderSignature, LegacySignature(keys[0], ts, body))
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

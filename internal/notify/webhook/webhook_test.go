@@ -334,3 +334,55 @@ func TestReceiptIsTheAnswersDigest(t *testing.T) {
 		})
 	}
 }
+
+// TestAKeyPerRecipient: with keyPerRecipient, each recipient's notice
+// verifies with its own derived key (as printed for it, whsec_ and base64)
+// and with no other's, nor with the channel's key: a customer holding its
+// key cannot sign a notice the next customer's receiver would accept.
+func TestAKeyPerRecipient(t *testing.T) {
+	channelKey := []byte("the channel's signing key")
+	got := map[string]http.Header{}
+	bodies := map[string][]byte{}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := strings.TrimPrefix(r.URL.Path, "/")
+		got[id], bodies[id] = r.Header.Clone(), must(io.ReadAll(r.Body))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	s, err := webhook.New(webhook.Config{Egress: egress.Loopback(), Keys: [][]byte{channelKey}, KeyPerRecipient: true, CABundle: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, id := range []string{"c1", "c2"} {
+		m := &channel.Message{Key: "key-" + id, NoticeID: "announcement", Kind: v1.NoticeAnnouncement,
+			Recipient: recipients.Recipient{ID: id, Webhook: srv.URL + "/" + id}, Subject: "s", Text: "t"}
+		if _, err := s.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyOf := func(id string) [][]byte {
+		printed := webhook.FormatKey(webhook.RecipientKeys([][]byte{channelKey}, id)[0])
+		k, err := webhook.ParseKeys([]byte(printed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	for _, tc := range []struct {
+		who, notice string
+		keys        [][]byte
+		ok          bool
+	}{
+		{"c1's key", "c1", keyOf("c1"), true},
+		{"c2's key", "c2", keyOf("c2"), true},
+		{"c1's key", "c2", keyOf("c1"), false},
+		{"the channel's key", "c1", [][]byte{channelKey}, false},
+	} {
+		err := (&webhook.Verifier{Keys: tc.keys}).Verify(got[tc.notice], bodies[tc.notice])
+		if (err == nil) != tc.ok {
+			t.Errorf("%s on %s's notice: %v, want verified %v", tc.who, tc.notice, err, tc.ok)
+		}
+	}
+}
