@@ -82,6 +82,7 @@ func newRootCommand(o *Options) *cobra.Command {
   kubectl withdrawal suspend|resume pakistan   pause or go on
   kubectl withdrawal cancel pakistan           reverse what can be reversed
   kubectl withdrawal restore pakistan          put back what a deleted withdrawal changed
+  kubectl withdrawal release pakistan          let a deleted withdrawal go when its cleanup cannot finish
   kubectl withdrawal evidence export pakistan  the signed evidence ledger, to verify offline
   kubectl withdrawal webhook-key pakistan c1   the key customer c1 verifies its notices with`,
 		SilenceUsage: true,
@@ -90,7 +91,7 @@ func newRootCommand(o *Options) *cobra.Command {
 	root.AddCommand(newPlanCommand(o), newStatusCommand(o), newApproveCommand(o),
 		newSetCommand(o, "suspend", "suspended", "Pause a withdrawal: nothing new starts", func(s *v1.RegionWithdrawalSpec) { s.Suspend = true }),
 		newSetCommand(o, "resume", "resumed", "Resume a suspended withdrawal; what fell due meanwhile runs once", func(s *v1.RegionWithdrawalSpec) { s.Suspend = false }),
-		newCancelCommand(o), newRestoreCommand(o), newEvidenceCommand(o), newWebhookKeyCommand(o))
+		newCancelCommand(o), newRestoreCommand(o), newEvidenceCommand(o), newWebhookKeyCommand(o), newReleaseCommand(o))
 	return root
 }
 
