@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
 
 // writeStatus prints a withdrawal's status for people: the time left to the
@@ -144,12 +145,9 @@ func orDash(s string) string {
 	return s
 }
 
+// oneLine puts s on one line of at most n bytes, cut at a character.
 func oneLine(s string, n int) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > n {
-		return s[:n-3] + "..."
-	}
-	return s
+	return text.Truncate(strings.ReplaceAll(s, "\n", " "), n)
 }
 
 // writeSteps prints one line per step.
