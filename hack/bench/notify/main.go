@@ -28,16 +28,21 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -177,6 +182,13 @@ func run() error {
 	a := planner.Action{ID: "notify/announcement", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeAnnouncement,
 		DueAt: rw.Spec.Cutoff.Add(-720 * time.Hour)}
 
+	// The machine's limit: the same deliveries by a bare net/http client,
+	// with the same concurrency, TLS and receiver, and no Kubernetes.
+	bare, err := runBare(ctx, *n, rcv.URL+"/notices", caPEM, &delivered)
+	if err != nil {
+		return fmt.Errorf("bare sender: %w", err)
+	}
+
 	// Plain: one recipient at a time, one API request per delivery to
 	// record it, which is what crash safety costs without batching.
 	plain, err := runPlain(ctx, c, rw, a, *plainN, rcv.URL+"/notices", caPEM, &requests)
@@ -219,9 +231,11 @@ func run() error {
 
 	fmt.Printf("notify benchmark: %d recipients by webhook to a loopback HTTPS receiver (envtest API server), two in three in Urdu templates\n\n", *n)
 	fmt.Printf("%-34s %12s %14s %18s %14s\n", "", "recipients", "deliveries/s", "API req / 1,000", "peak MiB")
-	for _, f := range []figures{batched, withLedger, plain} {
+	for _, f := range []figures{bare, batched, withLedger, plain} {
 		fmt.Printf("%-34s %12d %14.0f %18.1f %14.1f\n", f.name, f.recipients, f.rate(), f.perK(), float64(f.peakKiB)/1024)
 	}
+	fmt.Printf("\nagainst the machine's limit (the bare sender): batched %.2fx, with the ledger %.2fx\n",
+		batched.rate()/bare.rate(), withLedger.rate()/bare.rate())
 	fmt.Printf("\nbatched / plain: %.1fx deliveries/s, %.1fx fewer API requests per 1,000 recipients\n",
 		batched.rate()/plain.rate(), plain.perK()/batched.perK())
 	fmt.Printf("batched: %d Execute calls, %d receiver deliveries (duplicates: %d)\n", calls, delivered.Load(), delivered.Load()-int64(*n))
@@ -316,6 +330,64 @@ func ledgerCost(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, l
 	out.verify = time.Since(start)
 	return out, nil
 }
+
+// runBare posts n copies of one notice-sized signed body to url with
+// bareConcurrency workers over one pooled TLS client: what the machine can
+// deliver to the receiver with no recipient list, rendering, checkpoint or
+// API server in the way.
+func runBare(ctx context.Context, n int, url string, caPEM []byte, delivered *atomic.Int64) (figures, error) {
+	resetPeak()
+	delivered.Store(0)
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return figures{}, fmt.Errorf("no certificate in the receiver's CA")
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: bareConcurrency, MaxIdleConns: 2 * bareConcurrency, ForceAttemptHTTP2: false}
+	hc := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	body, err := webhook.Encode(&channel.Message{Key: "bare", Namespace: namespace, Name: "bare", NoticeID: "announcement",
+		Kind: v1.NoticeAnnouncement, Region: "PK", Recipient: recipients.Recipient{ID: "cust-000000", Name: "Customer 0"},
+		Subject: strings.Repeat("s", 60), Text: strings.Repeat("t", 300), HTML: strings.Repeat("h", 200)})
+	if err != nil {
+		return figures{}, err
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, bareConcurrency)
+	start := time.Now()
+	for range bareConcurrency {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+				if err != nil {
+					errs <- err
+					return
+				}
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := hc.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return figures{}, err
+	}
+	if got := delivered.Load(); got != int64(n) {
+		return figures{}, fmt.Errorf("the receiver got %d of %d", got, n)
+	}
+	return figures{name: "bare sender (net/http, no Kubernetes)", recipients: n, elapsed: time.Since(start), peakKiB: peak()}, nil
+}
+
+// bareConcurrency is the batched executor's webhook concurrency here.
+const bareConcurrency = 64
 
 func runPlain(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a planner.Action, n int, url string, caPEM []byte, requests *atomic.Int64) (figures, error) {
 	resetPeak()
