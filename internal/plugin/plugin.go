@@ -22,6 +22,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,10 +31,16 @@ import (
 
 	"github.com/spf13/cobra"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -329,33 +336,51 @@ func (o *Options) status(rw *v1.RegionWithdrawal) error {
 }
 
 // follow prints the status on every change, until interrupted or the
-// withdrawal is deleted.
+// withdrawal is deleted. client-go's UntilWithSync lists and watches
+// through an informer, so a watch the server closes, or a 410 Gone after
+// a long wait, resumes from a fresh list instead of ending or missing a
+// change.
 func (o *Options) follow(ctx context.Context, c client.WithWatch, rw *v1.RegionWithdrawal) error {
-	return wait.PollUntilContextCancel(ctx, 0, true, func(ctx context.Context) (bool, error) {
-		w, err := c.Watch(ctx, &v1.RegionWithdrawalList{}, client.InNamespace(rw.Namespace),
-			client.MatchingFields{"metadata.name": rw.Name})
-		if err != nil {
-			return false, err
+	return o.followWith(ctx, nameListWatch(c, rw.Namespace, rw.Name), rw)
+}
+
+func (o *Options) followWith(ctx context.Context, lw cache.ListerWatcher, rw *v1.RegionWithdrawal) error {
+	last := rw.ResourceVersion
+	_, err := watchtools.UntilWithSync(ctx, lw, &v1.RegionWithdrawal{}, nil, func(ev watch.Event) (bool, error) {
+		next, ok := ev.Object.(*v1.RegionWithdrawal)
+		switch {
+		case !ok:
+			return false, nil
+		case ev.Type == watch.Deleted:
+			fmt.Fprintf(o.Out, "regionwithdrawal/%s deleted\n", next.Name)
+			return true, nil
+		case next.ResourceVersion == last:
+			return false, nil
 		}
-		defer w.Stop()
-		last := rw.ResourceVersion
-		for ev := range w.ResultChan() {
-			next, ok := ev.Object.(*v1.RegionWithdrawal)
-			if !ok || next.ResourceVersion == last {
-				continue
-			}
-			if ev.Type == "DELETED" {
-				fmt.Fprintf(o.Out, "regionwithdrawal/%s deleted\n", next.Name)
-				return true, nil
-			}
-			last = next.ResourceVersion
-			fmt.Fprintln(o.Out)
-			if err := o.status(next); err != nil {
-				return false, err
-			}
-		}
-		return false, nil // the server closed the watch: open another
+		last = next.ResourceVersion
+		fmt.Fprintln(o.Out)
+		return false, o.status(next)
 	})
+	if errors.Is(err, context.Canceled) || errors.Is(err, wait.ErrWaitTimeout) {
+		return nil // interrupted
+	}
+	return err
+}
+
+// nameListWatch lists and watches one withdrawal by name.
+func nameListWatch(c client.WithWatch, ns, name string) cache.ListerWatcher {
+	only := func(raw metav1.ListOptions) *client.ListOptions {
+		return &client.ListOptions{Namespace: ns, FieldSelector: fields.OneTermEqualSelector("metadata.name", name), Raw: &raw}
+	}
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			list := &v1.RegionWithdrawalList{}
+			return list, c.List(ctx, list, only(opts))
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return c.Watch(ctx, &v1.RegionWithdrawalList{}, only(opts))
+		},
+	}
 }
 
 // CompletionHelper reports whether the binary was started as
