@@ -204,9 +204,13 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st v1.RegionWithdrawalStatus
-	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Phase != v1.PhaseInProgress {
-		t.Fatalf("status -o json: %v, %+v", err, st)
+	var obj v1.RegionWithdrawal
+	if err := json.Unmarshal([]byte(out), &obj); err != nil || obj.Status.Phase != v1.PhaseInProgress || obj.Kind != "RegionWithdrawal" {
+		t.Fatalf("status -o json: %v, %+v", err, obj)
+	}
+	out, err = run(t, "status", "status", "germany", "-o", "jsonpath={.status.phase}")
+	if err != nil || out != string(v1.PhaseInProgress) {
+		t.Fatalf("status -o jsonpath: %v, %q", err, out)
 	}
 }
 

@@ -116,7 +116,7 @@ step would touch. With -f it reads a YAML file and needs no cluster.`,
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "A YAML file with one RegionWithdrawal; no cluster needed")
 	cmd.Flags().BoolVar(&all, "all", false, "List every reminder in the text output; -o json and -o yaml always list them all")
-	addOutputFlag(cmd, o)
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
 	return cmd
 }
 

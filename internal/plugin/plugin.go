@@ -55,7 +55,7 @@ import (
 type Options struct {
 	genericiooptions.IOStreams
 	Flags *genericclioptions.ConfigFlags
-	// Output is "", "json" or "yaml".
+	// Output is -o: "" for text, or a cli-runtime output format.
 	Output string
 	// Clock is the source of "now" for plans; tests inject a fake one.
 	Clock clock.PassiveClock
@@ -163,11 +163,24 @@ func (o *Options) update(ctx context.Context, name string, mutate func(*v1.Regio
 	return out, err
 }
 
-// print writes v as JSON or YAML when -o asks for it, and reports whether it did.
+// print writes v in the -o format, and reports whether it did. A
+// withdrawal goes through cli-runtime's printers, so every format kubectl
+// users know works (json, yaml, name, jsonpath, go-template); anything
+// else (a plan) is written as JSON or YAML.
 func (o *Options) print(v any) (bool, error) {
-	switch o.Output {
-	case "":
+	if o.Output == "" {
 		return false, nil
+	}
+	if obj, ok := v.(runtime.Object); ok {
+		pf := genericclioptions.NewPrintFlags("").WithTypeSetter(scheme.New())
+		pf.OutputFormat = &o.Output
+		p, err := pf.ToPrinter()
+		if err != nil {
+			return true, err
+		}
+		return true, p.PrintObj(obj, o.Out)
+	}
+	switch o.Output {
 	case "json":
 		enc := json.NewEncoder(o.Out)
 		enc.SetIndent("", "  ")
@@ -184,7 +197,7 @@ func (o *Options) print(v any) (bool, error) {
 }
 
 func addOutputFlag(cmd *cobra.Command, o *Options) {
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json, yaml, name, jsonpath=TEMPLATE or go-template=TEMPLATE (default: text)")
 }
 
 func newApproveCommand(o *Options) *cobra.Command {
@@ -331,7 +344,7 @@ func newStatusCommand(o *Options) *cobra.Command {
 }
 
 func (o *Options) status(rw *v1.RegionWithdrawal) error {
-	if done, err := o.print(rw.Status); done {
+	if done, err := o.print(rw); done {
 		return err
 	}
 	return writeStatus(o.Out, rw, o.Clock.Now())
