@@ -83,6 +83,7 @@ func newRootCommand(o *Options) *cobra.Command {
 		Long: `kubectl withdrawal plans, watches and steers RegionWithdrawals.
 
   kubectl withdrawal list -A                   every withdrawal: phase, cutoff, next action
+  kubectl withdrawal create --from-sample pakistan --cutoff +30d   try a sample, dated from today
   kubectl withdrawal plan -f pakistan.yaml     the dated timeline, offline
   kubectl withdrawal plan pakistan             ...and what each step would touch in the cluster
   kubectl withdrawal status pakistan -w        progress and the next action, as it changes
@@ -100,7 +101,7 @@ func newRootCommand(o *Options) *cobra.Command {
 		newSetCommand(o, "suspend", "suspended", "Pause a withdrawal: nothing new starts", func(s *v1.RegionWithdrawalSpec) { s.Suspend = true }),
 		newSetCommand(o, "resume", "resumed", "Resume a suspended withdrawal; what fell due meanwhile runs once", func(s *v1.RegionWithdrawalSpec) { s.Suspend = false }),
 		newCancelCommand(o), newRestoreCommand(o), newEvidenceCommand(o), newWebhookKeyCommand(o), newReleaseCommand(o),
-		newListCommand(o), newVersionCommand(o))
+		newListCommand(o), newVersionCommand(o), newCreateCommand(o))
 	return root
 }
 
