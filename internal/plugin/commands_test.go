@@ -27,10 +27,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -133,6 +135,12 @@ func TestSteeringCommands(t *testing.T) {
 			check: func(rw *v1.RegionWithdrawal) bool { return rw.Spec.Suspend }},
 		{name: "resume", args: []string{"resume", "germany"}, wantOut: "resumed",
 			check: func(rw *v1.RegionWithdrawal) bool { return !rw.Spec.Suspend }},
+		{name: "suspend -o jsonpath prints the object", args: []string{"suspend", "germany", "-o", "jsonpath={.kind}/{.spec.suspend}"}, wantOut: "RegionWithdrawal/true",
+			check: func(rw *v1.RegionWithdrawal) bool { return rw.Spec.Suspend }},
+		{name: "resume -o name", args: []string{"resume", "germany", "-o", "name"}, wantOut: "regionwithdrawal.withdrawal.ops.dev/germany\n",
+			check: func(rw *v1.RegionWithdrawal) bool { return !rw.Spec.Suspend }},
+		{name: "an unknown -o changes nothing", args: []string{"suspend", "germany", "-o", "bogus"}, wantErr: "output format",
+			check: func(rw *v1.RegionWithdrawal) bool { return !rw.Spec.Suspend }},
 		{name: "cancel with a reason", args: []string{"cancel", "germany", "--reason", "court order lifted"}, wantOut: "cancel requested",
 			check: func(rw *v1.RegionWithdrawal) bool {
 				return rw.Spec.Cancel && rw.Spec.CancelReason == "court order lifted" && !rw.Spec.AllowCancelAfterCutoff
@@ -142,13 +150,12 @@ func TestSteeringCommands(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := run(t, "steer", tt.args...)
-			if tt.wantErr != "" {
+			switch {
+			case tt.wantErr != "":
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
 				}
-				return
-			}
-			if err != nil || !strings.Contains(out, tt.wantOut) {
+			case err != nil || !strings.Contains(out, tt.wantOut):
 				t.Fatalf("out %q err %v, want %q", out, err, tt.wantOut)
 			}
 			if tt.check != nil && !tt.check(get(t, "steer")) {
@@ -166,6 +173,8 @@ func TestStatus(t *testing.T) {
 		ObservedGeneration: rw.Generation, Phase: v1.PhaseInProgress, NextAction: "notify:reminder",
 		NextActionAt: &metav1.Time{Time: time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)},
 		Steps: []v1.StepStatus{{Name: v1.StepNotify, State: v1.StepRunning, StartedAt: &started, Progress: &v1.Progress{Done: 1, Total: 2}, Message: "sending"},
+			// A message in Urdu, longer than a line: cut at a character.
+			{Name: v1.StepDrain, State: v1.StepFailed, LastError: strings.Repeat("ڈرین\tناکام ہو گیا\n", 12)},
 			{Name: v1.StepExport, State: v1.StepSucceeded, Export: &v1.ExportStatus{Targets: 4, Verified: 4, ManifestsRead: 4, Customers: 9998,
 				Handoff: &v1.HandoffStatus{Links: 9998, Fetched: 4999, NotFetched: 4999, LastFetchAt: &started, ExpiresAt: &metav1.Time{Time: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)}}}}},
 		Conditions: []metav1.Condition{{Type: v1.ConditionDeadlineAtRisk, Status: metav1.ConditionTrue, Reason: v1.ReasonApprovalMissing,
@@ -187,7 +196,11 @@ func TestStatus(t *testing.T) {
 	}
 	// The plugin's clock reads 2026-03-01 00:00 UTC; the cutoff is
 	// 2026-04-01 12:00 in Berlin (10:00 UTC).
+	if !utf8.ValidString(out) {
+		t.Errorf("status is not valid UTF-8:\n%q", out)
+	}
 	for _, want := range []string{"cutoff 2026-04-01 12:00 CEST (in 31d 10h 0m)", "Phase: InProgress",
+		"error: ڈرین ناکام ہو گیا ڈرین ناکام ہو گیا ڈرین ناکام ہو …\n",
 		"Next:  notify:reminder at 2026-03-29 03:00 CEST (in 28d 1h 0m)", "notify  Running", "1/2",
 		"NOTICE                   SCHEDULED             RECIPIENTS  SENT  FAILED  PENDING  STATE",
 		"initial                  2026-03-26 10:00 CET  1200        900   7       293      sending",
@@ -232,39 +245,90 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func TestStatusWatchPrintsChanges(t *testing.T) {
-	setup(t, "watch")
-	out := &syncBuffer{}
-	o := &Options{IOStreams: genericiooptions.IOStreams{Out: out, ErrOut: out}, Flags: genericclioptions.NewConfigFlags(true),
-		Clock: clocktesting.NewFakeClock(beforeEverything)}
-	o.NewClient = func() (client.WithWatch, error) {
-		return client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()})
+// TestStatusWatch: status -w prints the status again on a change, and
+// returns by itself when the withdrawal completes or is deleted; on one
+// that has ended already it prints once and returns.
+func TestStatusWatch(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		// end is what the test does to the withdrawal after its change
+		// has been printed.
+		end     func(t *testing.T, ns string)
+		wantOut []string
+	}{
+		{name: "until it completes", args: []string{"status", "germany", "-w"},
+			end: func(t *testing.T, ns string) {
+				setStatus(t, ns, func(st *v1.RegionWithdrawalStatus) { st.Phase = v1.PhaseCompleted })
+			},
+			wantOut: []string{"Next:  round-1", "Phase: Completed"}},
+		{name: "until it is deleted", args: []string{"status", "germany", "-w"},
+			end: func(t *testing.T, ns string) {
+				if err := env.Client.Delete(context.Background(), get(t, ns)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantOut: []string{"Next:  round-1", "regionwithdrawal/germany deleted"}},
+		{name: "through -o jsonpath", args: []string{"status", "germany", "-w", "-o", "jsonpath={.status.nextAction}{\"\\n\"}"},
+			end: func(t *testing.T, ns string) {
+				setStatus(t, ns, func(st *v1.RegionWithdrawalStatus) { st.Phase, st.NextAction = v1.PhaseCancelled, "round-2" })
+			},
+			wantOut: []string{"round-0\nround-1\nround-2\n"}},
 	}
-	cmd := newRootCommand(o)
-	cmd.SetArgs([]string{"status", "germany", "-w", "--namespace", "watch"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := fmt.Sprintf("watch-%d", i)
+			setup(t, ns)
+			setStatus(t, ns, func(st *v1.RegionWithdrawalStatus) { st.Phase, st.NextAction = v1.PhaseInProgress, "round-0" })
+			out := &syncBuffer{}
+			o := &Options{IOStreams: genericiooptions.IOStreams{Out: out, ErrOut: out}, Flags: genericclioptions.NewConfigFlags(true),
+				Clock: clocktesting.NewFakeClock(beforeEverything)}
+			o.NewClient = func() (client.WithWatch, error) {
+				return client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()})
+			}
+			cmd := newRootCommand(o)
+			cmd.SetArgs(append(tt.args, "--namespace", ns))
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			done := make(chan error, 1)
+			go func() { done <- cmd.ExecuteContext(ctx) }()
 
-	// Change the status until the watcher prints it; each change is a new
-	// resourceVersion, so an update made before the watch opened is printed
-	// on the next one.
-	deadline := time.Now().Add(30 * time.Second)
-	for phase := 0; !strings.Contains(out.String(), "Phase: Completed"); phase++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("status -w never printed the change:\n%s", out.String())
-		}
-		rw := get(t, "watch")
-		rw.Status.Phase = v1.PhaseCompleted
-		rw.Status.NextAction = fmt.Sprintf("round-%d", phase)
-		if err := env.Client.Status().Update(context.Background(), rw); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(200 * time.Millisecond) // give the watcher a moment before changing it again
+			// Once the first status is printed, a change made now is
+			// printed whether or not the watch has opened yet: its list
+			// sees it.
+			waitFor(t, out, "round-0")
+			setStatus(t, ns, func(st *v1.RegionWithdrawalStatus) { st.NextAction = "round-1" })
+			waitFor(t, out, "round-1")
+			tt.end(t, ns)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("status -w = %v\n%s", err, out.String())
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("status -w did not return\n%s", out.String())
+			}
+			for _, want := range tt.wantOut {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("status -w printed no %q:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+	// Ended already (by the first case): printed once, and no waiting.
+	got, err := run(t, "watch-0", "status", "germany", "-w")
+	if err != nil || strings.Count(got, "Phase: Completed") != 1 || !strings.Contains(got, "nothing more to follow") {
+		t.Fatalf("status -w of a completed withdrawal = %v\n%s", err, got)
+	}
+}
+
+// waitFor waits until out holds want.
+func waitFor(t *testing.T, out *syncBuffer, want string) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return strings.Contains(out.String(), want), nil
+	}); err != nil {
+		t.Fatalf("no %q in:\n%s", want, out.String())
 	}
 }
 

@@ -18,6 +18,7 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -76,8 +77,8 @@ type StepTargets struct {
 
 func newPlanCommand(o *Options) *cobra.Command {
 	var (
-		file string
-		all  bool
+		file, format string
+		all          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "plan [NAME | -f FILE]",
@@ -108,15 +109,32 @@ step would touch. With -f it reads a YAML file and needs no cluster.`,
 			if err != nil {
 				return err
 			}
-			if done, err := o.print(p); done {
+			switch format {
+			case "":
+				return WritePlan(o.Out, p, all)
+			case "json":
+				enc := json.NewEncoder(o.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(p)
+			}
+			b, err := yaml.Marshal(p)
+			if err != nil {
 				return err
 			}
-			return WritePlan(o.Out, p, all)
+			_, err = o.Out.Write(b)
+			return err
 		},
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "A YAML file with one RegionWithdrawal; no cluster needed")
 	cmd.Flags().BoolVar(&all, "all", false, "List every reminder in the text output; -o json and -o yaml always list them all")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
+	// A plan is not an API object: json and yaml are all it has.
+	cmd.Flags().StringVarP(&format, "output", "o", "", "Output format: json or yaml (default: text)")
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		if format != "" && format != "json" && format != "yaml" {
+			return fmt.Errorf("unknown output format %q: a plan prints as json or yaml", format)
+		}
+		return nil
+	}
 	return cmd
 }
 

@@ -21,7 +21,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -44,7 +43,6 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
@@ -55,8 +53,6 @@ import (
 type Options struct {
 	genericiooptions.IOStreams
 	Flags *genericclioptions.ConfigFlags
-	// Output is -o: "" for text, or a cli-runtime output format.
-	Output string
 	// Clock is the source of "now" for plans; tests inject a fake one.
 	Clock clock.PassiveClock
 	// NewClient builds the client; tests inject one for envtest.
@@ -164,45 +160,9 @@ func (o *Options) update(ctx context.Context, name string, mutate func(*v1.Regio
 	return out, err
 }
 
-// print writes v in the -o format, and reports whether it did. A
-// withdrawal goes through cli-runtime's printers, so every format kubectl
-// users know works (json, yaml, name, jsonpath, go-template); anything
-// else (a plan) is written as JSON or YAML.
-func (o *Options) print(v any) (bool, error) {
-	if o.Output == "" {
-		return false, nil
-	}
-	if obj, ok := v.(runtime.Object); ok {
-		pf := genericclioptions.NewPrintFlags("").WithTypeSetter(scheme.New())
-		pf.OutputFormat = &o.Output
-		p, err := pf.ToPrinter()
-		if err != nil {
-			return true, err
-		}
-		return true, p.PrintObj(obj, o.Out)
-	}
-	switch o.Output {
-	case "json":
-		enc := json.NewEncoder(o.Out)
-		enc.SetIndent("", "  ")
-		return true, enc.Encode(v)
-	case "yaml":
-		b, err := yaml.Marshal(v)
-		if err != nil {
-			return true, err
-		}
-		_, err = o.Out.Write(b)
-		return true, err
-	}
-	return true, fmt.Errorf("unknown output format %q: use json or yaml", o.Output)
-}
-
-func addOutputFlag(cmd *cobra.Command, o *Options) {
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json, yaml, name, jsonpath=TEMPLATE or go-template=TEMPLATE (default: text)")
-}
-
 func newApproveCommand(o *Options) *cobra.Command {
 	var reviewed string
+	var out *output
 	cmd := &cobra.Command{
 		Use:   "approve NAME STEP",
 		Short: "Approve a step that requires approval (notify, export, drain, routing), for the spec as it is",
@@ -221,6 +181,10 @@ approve only the spec you reviewed.`,
 			if !slices.Contains(v1.AllSteps, step) {
 				return fmt.Errorf("unknown step %q: use one of notify, export, drain, routing", args[1])
 			}
+			printer, err := out.printer()
+			if err != nil {
+				return err
+			}
 			me, err := o.whoAmI(cmd.Context())
 			if err != nil {
 				return err
@@ -237,15 +201,15 @@ approve only the spec you reviewed.`,
 			if err != nil {
 				return err
 			}
-			if done, err := o.print(rw); done {
-				return err
+			if printer != nil {
+				return out.print(o.Out, printer, rw)
 			}
 			fmt.Fprintf(o.Out, "regionwithdrawal/%s: %s approved by %s for spec digest %s\n", rw.Name, step, approved.By, approved.SpecDigest)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&reviewed, "spec-digest", "", "Approve only if the spec's digest is this one (the one 'kubectl withdrawal plan' showed)")
-	addOutputFlag(cmd, o)
+	out = addOutputFlags(cmd, "")
 	return cmd
 }
 
@@ -264,36 +228,46 @@ func (o *Options) whoAmI(ctx context.Context) (string, error) {
 }
 
 func newSetCommand(o *Options, verb, done, short string, mutate func(*v1.RegionWithdrawalSpec)) *cobra.Command {
+	var out *output
 	cmd := &cobra.Command{
 		Use:               verb + " NAME",
 		Short:             short,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeName,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			printer, err := out.printer()
+			if err != nil {
+				return err
+			}
 			rw, err := o.update(cmd.Context(), args[0], func(s *v1.RegionWithdrawalSpec) error { mutate(s); return nil })
 			if err != nil {
 				return err
 			}
-			if done, err := o.print(rw); done {
-				return err
+			if printer != nil {
+				return out.print(o.Out, printer, rw)
 			}
 			fmt.Fprintf(o.Out, "regionwithdrawal/%s: %s\n", rw.Name, done)
 			return nil
 		},
 	}
-	addOutputFlag(cmd, o)
+	out = addOutputFlags(cmd, "")
 	return cmd
 }
 
 func newCancelCommand(o *Options) *cobra.Command {
 	var reason string
 	var afterCutoff bool
+	var out *output
 	cmd := &cobra.Command{
 		Use:               "cancel NAME",
 		Short:             "Cancel a withdrawal: restore routes and replicas, tell customers; cannot be undone",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeName,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			printer, err := out.printer()
+			if err != nil {
+				return err
+			}
 			rw, err := o.update(cmd.Context(), args[0], func(s *v1.RegionWithdrawalSpec) error {
 				s.Cancel = true
 				if reason != "" {
@@ -307,8 +281,8 @@ func newCancelCommand(o *Options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if done, err := o.print(rw); done {
-				return err
+			if printer != nil {
+				return out.print(o.Out, printer, rw)
 			}
 			fmt.Fprintf(o.Out, "regionwithdrawal/%s: cancel requested; `kubectl withdrawal status %s` shows what was reversed\n", rw.Name, rw.Name)
 			return nil
@@ -316,75 +290,113 @@ func newCancelCommand(o *Options) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "Why, shown in the cancellation notice and in status")
 	cmd.Flags().BoolVar(&afterCutoff, "after-cutoff", false, "Also reverse a withdrawal whose cutoff has passed")
-	addOutputFlag(cmd, o)
+	out = addOutputFlags(cmd, "")
 	return cmd
 }
 
 func newStatusCommand(o *Options) *cobra.Command {
 	var watch bool
+	var out *output
 	cmd := &cobra.Command{
-		Use:               "status NAME",
-		Short:             "Show a withdrawal's progress and next action (-w to follow it)",
+		Use:   "status NAME",
+		Short: "Show a withdrawal's progress and next action (-w to follow it until it ends)",
+		Long: `status shows a withdrawal's time left to the cutoff, its phase and next
+action, each step, the notices and the conditions that need attention.
+-o prints the object instead, as kubectl get does.
+
+With -w it prints the status again on every change, until the withdrawal
+ends (Completed or Cancelled, for its spec as it is), is deleted, or you
+interrupt it. A watch the API server closes, or answers with 410 Gone,
+is resumed from a fresh list: no change is missed.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			printer, err := out.printer()
+			if err != nil {
+				return err
+			}
+			show := func(rw *v1.RegionWithdrawal) error {
+				if printer != nil {
+					return out.print(o.Out, printer, rw)
+				}
+				return writeStatus(o.Out, rw, o.Clock.Now())
+			}
 			rw, c, err := o.get(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			if err := o.status(rw); err != nil || !watch {
+			if err := show(rw); err != nil || !watch {
 				return err
 			}
-			return o.follow(ctx, c, rw)
+			if ended(rw) {
+				fmt.Fprintf(o.ErrOut, "regionwithdrawal/%s has ended (%s): nothing more to follow\n", rw.Name, rw.Status.Phase)
+				return nil
+			}
+			if printer == nil {
+				// A blank line between one status and the next.
+				text := show
+				show = func(rw *v1.RegionWithdrawal) error { fmt.Fprintln(o.Out); return text(rw) }
+			}
+			return o.follow(ctx, nameListWatch(c, rw.Namespace, rw.Name), rw, show)
 		},
 	}
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "Print the status again every time it changes")
-	addOutputFlag(cmd, o)
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "Print the status again on every change, until the withdrawal ends or is deleted")
+	out = addOutputFlags(cmd, "")
 	return cmd
 }
 
-func (o *Options) status(rw *v1.RegionWithdrawal) error {
-	if done, err := o.print(rw); done {
-		return err
-	}
-	return writeStatus(o.Out, rw, o.Clock.Now())
+// ended reports whether a withdrawal has nothing more to do: Completed or
+// Cancelled, for the spec as it is. A spec changed since (a cancel after
+// completion, say) may start it again, so a phase the controller set for
+// an older generation does not count.
+func ended(rw *v1.RegionWithdrawal) bool {
+	return (rw.Status.Phase == v1.PhaseCompleted || rw.Status.Phase == v1.PhaseCancelled) &&
+		rw.Status.ObservedGeneration == rw.Generation
 }
 
-// follow prints the status on every change, until interrupted or the
-// withdrawal is deleted. client-go's UntilWithSync lists and watches
-// through an informer, so a watch the server closes, or a 410 Gone after
-// a long wait, resumes from a fresh list instead of ending or missing a
-// change.
-func (o *Options) follow(ctx context.Context, c client.WithWatch, rw *v1.RegionWithdrawal) error {
-	return o.followWith(ctx, nameListWatch(c, rw.Namespace, rw.Name), rw)
-}
-
-func (o *Options) followWith(ctx context.Context, lw cache.ListerWatcher, rw *v1.RegionWithdrawal) error {
+// follow calls show on every change of rw through lw until rw ends, is
+// deleted, or ctx is done. client-go's UntilWithSync lists and watches
+// through an informer, whose reflector resumes a watch the server closes
+// from the last resourceVersion it saw, and lists afresh after a 410 Gone:
+// no change is missed, however long the wait.
+func (o *Options) follow(ctx context.Context, lw cache.ListerWatcher, rw *v1.RegionWithdrawal, show func(*v1.RegionWithdrawal) error) error {
 	last := rw.ResourceVersion
-	_, err := watchtools.UntilWithSync(ctx, lw, &v1.RegionWithdrawal{}, nil, func(ev watch.Event) (bool, error) {
+	deleted := func() { fmt.Fprintf(o.ErrOut, "regionwithdrawal/%s deleted\n", rw.Name) }
+	// Deleted between the get and the first list, it would never send an
+	// event: nothing to follow.
+	gone := func(store cache.Store) (bool, error) {
+		_, exists, err := store.GetByKey(rw.Namespace + "/" + rw.Name)
+		if err == nil && !exists {
+			deleted()
+		}
+		return !exists, err
+	}
+	_, err := watchtools.UntilWithSync(ctx, lw, &v1.RegionWithdrawal{}, gone, func(ev watch.Event) (bool, error) {
 		next, ok := ev.Object.(*v1.RegionWithdrawal)
 		switch {
 		case !ok:
 			return false, nil
 		case ev.Type == watch.Deleted:
-			fmt.Fprintf(o.Out, "regionwithdrawal/%s deleted\n", next.Name)
+			deleted()
 			return true, nil
 		case next.ResourceVersion == last:
-			return false, nil
+			return false, nil // the list's copy of what was shown already
 		}
 		last = next.ResourceVersion
-		fmt.Fprintln(o.Out)
-		return false, o.status(next)
+		if err := show(next); err != nil {
+			return false, err
+		}
+		return ended(next), nil
 	})
-	if errors.Is(err, context.Canceled) || errors.Is(err, wait.ErrWaitTimeout) {
+	if errors.Is(err, context.Canceled) || wait.Interrupted(err) {
 		return nil // interrupted
 	}
 	return err
 }
 
 // nameListWatch lists and watches one withdrawal by name.
-func nameListWatch(c client.WithWatch, ns, name string) cache.ListerWatcher {
+func nameListWatch(c client.WithWatch, ns, name string) *cache.ListWatch {
 	only := func(raw metav1.ListOptions) *client.ListOptions {
 		return &client.ListOptions{Namespace: ns, FieldSelector: fields.OneTermEqualSelector("metadata.name", name), Raw: &raw}
 	}

@@ -145,9 +145,11 @@ func orDash(s string) string {
 	return s
 }
 
-// oneLine puts s on one line of at most n bytes, cut at a character.
+// oneLine puts s on one line of at most n bytes, cut at a character
+// (text.Truncate, which marks the cut with "…"). Line breaks and tabs
+// become single spaces: either would break a table's columns.
 func oneLine(s string, n int) string {
-	return text.Truncate(strings.ReplaceAll(s, "\n", " "), n)
+	return text.Truncate(strings.Join(strings.Fields(s), " "), n)
 }
 
 // writeSteps prints one line per step.

@@ -18,13 +18,16 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -32,44 +35,68 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
 
 // TestOneLineCutsAtACharacter: a message in Urdu cut to fit a line stays
 // valid UTF-8 and within the width.
 func TestOneLineCutsAtACharacter(t *testing.T) {
-	msg := strings.Repeat("پاکستان میں سروس بند\n", 20)
+	msg := strings.Repeat("پاکستان میں\tسروس بند\n", 20)
 	for n := 10; n < 120; n++ {
 		got := oneLine(msg, n)
-		if !utf8.ValidString(got) || len(got) > n || strings.Contains(got, "\n") {
+		if !utf8.ValidString(got) || len(got) > n || strings.ContainsAny(got, "\n\t") {
 			t.Fatalf("oneLine(_, %d) = %q: want valid UTF-8 on one line within %d bytes", n, got, n)
 		}
 	}
 }
 
-// closingWatches ends each watch it opens soon after, as an API server
-// does at its request timeout.
-type closingWatches struct {
-	cache.ListerWatcher
+// unreliableWatches is an API server at its worst: the first watch it
+// opens answers 410 Gone (the resourceVersion asked for is too old), the
+// second is closed soon after it opens (as a server does at its request
+// timeout), the third and later ones stay open. It counts the lists,
+// whether made by a List or streamed through a watch (client-go's
+// WatchListClient).
+type unreliableWatches struct {
+	*cache.ListWatch
 	opened atomic.Int32
+	listed atomic.Int32
 }
 
-func (c *closingWatches) Watch(opts metav1.ListOptions) (watch.Interface, error) {
-	w, err := c.ListerWatcher.Watch(opts)
-	if err != nil {
-		return nil, err
+func (u *unreliableWatches) ListWithContext(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+	u.listed.Add(1)
+	return u.ListWatch.ListWithContext(ctx, opts)
+}
+
+func (u *unreliableWatches) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	if opts.SendInitialEvents != nil && *opts.SendInitialEvents {
+		u.listed.Add(1) // a list streamed through the watch
 	}
-	c.opened.Add(1)
-	time.AfterFunc(100*time.Millisecond, w.Stop)
-	return w, nil
+	switch u.opened.Add(1) {
+	case 1:
+		gone := watch.NewFakeWithChanSize(1, false)
+		gone.Error(&apierrors.NewResourceExpired("too old resource version").ErrStatus)
+		gone.Stop()
+		return gone, nil
+	case 2:
+		w, err := u.ListWatch.WatchWithContext(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		time.AfterFunc(100*time.Millisecond, w.Stop)
+		return w, nil
+	}
+	return u.ListWatch.WatchWithContext(ctx, opts)
 }
 
-// TestFollowOutlivesClosedWatches: status -w goes on printing changes
-// after the server has closed its watch, and ends when the withdrawal is
-// deleted.
-func TestFollowOutlivesClosedWatches(t *testing.T) {
+// TestFollowOutlivesGoneAndClosedWatches: status -w goes on printing
+// changes after the server has answered a watch with 410 Gone and closed
+// another, and returns once the withdrawal has ended.
+func TestFollowOutlivesGoneAndClosedWatches(t *testing.T) {
 	const ns = "plugin-follow"
 	setup(t, ns)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // a failed test leaves no watch open
 	out := &syncBuffer{}
 	o := &Options{IOStreams: genericiooptions.IOStreams{Out: out, ErrOut: out}, Clock: clocktesting.NewFakeClock(beforeEverything)}
 	c, err := client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()})
@@ -77,29 +104,54 @@ func TestFollowOutlivesClosedWatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	rw := get(t, ns)
-	lw := &closingWatches{ListerWatcher: nameListWatch(c, ns, rw.Name)}
+	lw := &unreliableWatches{ListWatch: nameListWatch(c, ns, rw.Name)}
+	show := func(rw *v1.RegionWithdrawal) error {
+		fmt.Fprintf(out, "phase=%s next=%s\n", rw.Status.Phase, rw.Status.NextAction)
+		return nil
+	}
 	done := make(chan error, 1)
-	go func() { done <- o.followWith(context.Background(), lw, rw) }()
-	// Wait for the first watch to have been closed and another opened.
-	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		return lw.opened.Load() >= 2, nil
+	go func() { done <- o.follow(ctx, lw, rw, show) }()
+	// Wait for the third watch: the one that stays open.
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return lw.opened.Load() >= 3, nil
 	}); err != nil {
-		t.Fatalf("the watch was not reopened: %v", err)
+		t.Fatalf("the watch was not reopened after 410 Gone and a close: %d opened", lw.opened.Load())
 	}
-	rw = get(t, ns)
-	rw.Status.NextAction = "after-the-reopened-watch"
-	if err := env.Client.Status().Update(context.Background(), rw); err != nil {
-		t.Fatal(err)
+	if lw.listed.Load() < 2 {
+		t.Fatalf("listed %d times: a 410 Gone must be followed by a fresh list", lw.listed.Load())
 	}
-	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		return strings.Contains(out.String(), "after-the-reopened-watch"), nil
+	setStatus(t, ns, func(st *v1.RegionWithdrawalStatus) {
+		st.Phase, st.NextAction = v1.PhaseInProgress, "after-the-reopened-watch"
+	})
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return strings.Contains(out.String(), "next=after-the-reopened-watch"), nil
 	}); err != nil {
 		t.Fatalf("the change after the watch closed was not printed:\n%s", out.String())
 	}
-	if err := env.Client.Delete(context.Background(), rw); err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-done:
+		t.Fatalf("follow returned (%v) before the withdrawal ended\n%s", err, out.String())
+	default:
 	}
-	if err := <-done; err != nil || !strings.Contains(out.String(), "deleted") {
-		t.Fatalf("follow = %v, want it to end when the withdrawal is deleted\n%s", err, out.String())
+	setStatus(t, ns, func(st *v1.RegionWithdrawalStatus) { st.Phase = v1.PhaseCompleted })
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(out.String(), "phase=Completed") {
+			t.Fatalf("follow = %v, want it to end when the withdrawal completes\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("follow did not return when the withdrawal completed\n%s", out.String())
+	}
+}
+
+// setStatus changes the status of namespace ns's withdrawal as its
+// controller would, for its current generation.
+func setStatus(t *testing.T, ns string, change func(*v1.RegionWithdrawalStatus)) {
+	t.Helper()
+	rw := get(t, ns)
+	rw.Status.ObservedGeneration = rw.Generation
+	change(&rw.Status)
+	if err := env.Client.Status().Update(context.Background(), rw); err != nil {
+		t.Fatal(err)
 	}
 }
