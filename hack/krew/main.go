@@ -98,7 +98,7 @@ func build(o options) (string, error) {
 		if goos == "windows" {
 			bin += ".exe"
 		}
-		exe, err := compile(o.root, goos, goarch)
+		exe, err := compile(o.root, o.version, goos, goarch)
 		if err != nil {
 			return "", err
 		}
@@ -127,15 +127,19 @@ func build(o options) (string, error) {
 	return path, os.WriteFile(path, y, 0o644)
 }
 
+// versionVar is the plugin's version variable: `kubectl withdrawal version`
+// prints what the release sets it to (the build has no VCS stamp).
+const versionVar = "github.com/ops-dev/region-withdrawal-operator/internal/plugin.Version"
+
 // compile builds the plugin for one platform, statically and reproducibly.
-func compile(root, goos, goarch string) ([]byte, error) {
+func compile(root, version, goos, goarch string) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "krew-build-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "kubectl-withdrawal")
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w", "-o", out, "./cmd/kubectl-withdrawal")
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -X "+versionVar+"="+version, "-o", out, "./cmd/kubectl-withdrawal")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	if b, err := cmd.CombinedOutput(); err != nil {

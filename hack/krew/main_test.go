@@ -75,6 +75,9 @@ func TestKrewInstallsThePlugin(t *testing.T) {
 	if out := run(tools["kubectl"], "withdrawal", "--help"); !strings.Contains(out, "plans, watches and steers RegionWithdrawals") {
 		t.Fatalf("kubectl withdrawal --help:\n%s", out)
 	}
+	if out := run(tools["kubectl"], "withdrawal", "version", "--client"); out != "kubectl-withdrawal v0.0.0-test\n" {
+		t.Fatalf("kubectl withdrawal version --client = %q, want the release's version", out)
+	}
 
 	// The caveats' link, then kubectl's own completion of the plugin.
 	installed, err := os.Readlink(filepath.Join(root, "bin", "kubectl-withdrawal"))

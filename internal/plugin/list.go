@@ -35,7 +35,9 @@ import (
 
 // Version is the plugin's version, set at build time with
 // -ldflags "-X github.com/ops-dev/region-withdrawal-operator/internal/plugin.Version=v1.2.3";
-// empty, the module version the binary was built from.
+// empty, the module version the binary was built from (go install
+// ...@v1.2.3), else the commit (go build in a work tree), else "(devel)".
+// hack/krew sets it for releases.
 var Version string
 
 func newVersionCommand(o *Options) *cobra.Command {
@@ -89,10 +91,27 @@ func version() string {
 	if Version != "" {
 		return Version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(devel)"
 	}
-	return "(devel)"
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	// A build from a work tree with no tag: the commit it was built from.
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			rev = s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if rev == "" {
+		return "(devel)"
+	}
+	return "(devel) " + rev + dirty
 }
 
 func newListCommand(o *Options) *cobra.Command {
