@@ -20,8 +20,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime/debug"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,87 +30,6 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 )
-
-// Version is the plugin's version, set at build time with
-// -ldflags "-X github.com/ops-dev/region-withdrawal-operator/internal/plugin.Version=v1.2.3";
-// empty, the module version the binary was built from (go install
-// ...@v1.2.3), else the commit (go build in a work tree), else "(devel)".
-// hack/krew sets it for releases.
-var Version string
-
-func newVersionCommand(o *Options) *cobra.Command {
-	var clientOnly bool
-	cmd := &cobra.Command{
-		Use:   "version",
-		Short: "Print the plugin's version, and the RegionWithdrawal API versions the cluster serves",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintf(o.Out, "kubectl-withdrawal %s\n", version())
-			if clientOnly {
-				return nil
-			}
-			served, err := o.servedVersions()
-			switch {
-			case meta.IsNoMatchError(err):
-				fmt.Fprintf(o.Out, "server: the RegionWithdrawal API (%s) is not installed\n", v1.GroupVersion.Group)
-			case err != nil:
-				// The plugin's version is what was asked for; the
-				// cluster's is a bonus.
-				fmt.Fprintf(o.ErrOut, "server: not reachable: %v\n", err)
-			default:
-				fmt.Fprintf(o.Out, "server: RegionWithdrawal %s\n", strings.Join(served, ", "))
-			}
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&clientOnly, "client", false, "Print the plugin's version only; do not ask the cluster")
-	return cmd
-}
-
-// servedVersions lists the group/versions of RegionWithdrawal the API
-// server serves, the preferred first.
-func (o *Options) servedVersions() ([]string, error) {
-	c, err := o.NewClient()
-	if err != nil {
-		return nil, err
-	}
-	ms, err := c.RESTMapper().RESTMappings(v1.GroupVersion.WithKind("RegionWithdrawal").GroupKind())
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, m := range ms {
-		out = append(out, m.GroupVersionKind.GroupVersion().String())
-	}
-	return out, nil
-}
-
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(devel)"
-	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	// A build from a work tree with no tag: the commit it was built from.
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch {
-		case s.Key == "vcs.revision" && len(s.Value) >= 12:
-			rev = s.Value[:12]
-		case s.Key == "vcs.modified" && s.Value == "true":
-			dirty = "-dirty"
-		}
-	}
-	if rev == "" {
-		return "(devel)"
-	}
-	return "(devel) " + rev + dirty
-}
 
 func newListCommand(o *Options) *cobra.Command {
 	var all bool
