@@ -14,9 +14,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package plugin is the `kubectl withdrawal` plugin: plan, status, approve,
-// suspend, resume and cancel a RegionWithdrawal, with kubectl's own
-// connection flags (--kubeconfig, --context, -n).
+// Package plugin is the `kubectl withdrawal` plugin: list, create from a
+// sample, plan, follow, approve, suspend, resume, cancel, restore and
+// release RegionWithdrawals, with kubectl's own connection flags
+// (--kubeconfig, --context, -n) and output flags (-o).
 package plugin
 
 import (
@@ -82,14 +83,18 @@ func newRootCommand(o *Options) *cobra.Command {
   kubectl withdrawal create --from-sample pakistan --cutoff +30d   try a sample, dated from today
   kubectl withdrawal plan -f pakistan.yaml     the dated timeline, offline
   kubectl withdrawal plan pakistan             ...and what each step would touch in the cluster
-  kubectl withdrawal status pakistan -w        progress and the next action, as it changes
+  kubectl withdrawal status pakistan -w        progress and the next action, as it changes, until it ends
   kubectl withdrawal approve pakistan drain    let a step that requires approval run
   kubectl withdrawal suspend|resume pakistan   pause or go on
   kubectl withdrawal cancel pakistan           reverse what can be reversed
   kubectl withdrawal restore pakistan          put back what a deleted withdrawal changed
   kubectl withdrawal release pakistan          let a deleted withdrawal go when its cleanup cannot finish
   kubectl withdrawal evidence export pakistan  the signed evidence ledger, to verify offline
-  kubectl withdrawal webhook-key pakistan c1   the key customer c1 verifies its notices with`,
+  kubectl withdrawal webhook-key pakistan c1   the key customer c1 verifies its notices with
+  kubectl withdrawal version                   the plugin's version, and the API versions the cluster serves
+
+Commands that print a withdrawal take kubectl's -o: json, yaml, name,
+jsonpath=..., go-template=... (and wide for list).`,
 		SilenceUsage: true,
 	}
 	o.Flags.AddFlags(root.PersistentFlags())
