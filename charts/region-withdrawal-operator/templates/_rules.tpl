@@ -155,15 +155,6 @@
   - update
   - create
 - apiGroups:
-  - policy
-  resources:
-  - poddisruptionbudgets
-  verbs:
-  - get
-  - create
-  - update
-  - delete
-- apiGroups:
   - apps
   resources:
   - statefulsets
