@@ -122,17 +122,7 @@ func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 			fmt.Fprintf(&list, "%s,Customer %s,%s/hooks/%s\n", c, c, rcv.Server.URL, c)
 		}
 		writeTestFile(t, keys, k.String())
-		res, err := exporter.Run(f.ctx, exporter.Options{Source: src, PerCustomer: true, Customers: keys,
-			Destination: store.URL + "/pk/" + exporter.CustomerPlaceholder + ".tar.gz.age",
-			Manifest:    store.URL + "/pk/manifests/" + job.Namespace + ".jsonl", Egress: loopback, Stderr: io.Discard})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := res.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.finish(job, true, string(b), time.Minute)
+		f.exportPerCustomer(job, src, keys, store.URL, loopback)
 	}
 	// Every archive is read back from the store and hashed, a batch a
 	// call, before the step is done.
@@ -491,17 +481,7 @@ func TestCustomersSkippedAreCountedAndSaid(t *testing.T) {
 		fmt.Fprintf(&k, "%s,%s\n", c, key)
 	}
 	writeTestFile(t, keys, k.String())
-	res, err := exporter.Run(f.ctx, exporter.Options{Source: src, PerCustomer: true, Customers: keys,
-		Destination: store.URL + "/pk/" + exporter.CustomerPlaceholder + ".tar.gz.age",
-		Manifest:    store.URL + "/pk/manifests/" + job.Namespace + ".jsonl", Egress: loopback, Stderr: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := res.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.finish(job, true, string(b), time.Minute)
+	f.exportPerCustomer(job, src, keys, store.URL, loopback)
 	for call := 0; call < 5; call++ {
 		if f.execute().Done {
 			break
@@ -518,4 +498,22 @@ func TestCustomersSkippedAreCountedAndSaid(t *testing.T) {
 	if !said {
 		t.Error("no ExportCustomersSkipped Event")
 	}
+}
+
+// exportPerCustomer runs the reference exporter in per-customer mode, as
+// job would, over src with the keys in the customer list at keys, to the
+// store, and finishes job with its result.
+func (f *fixture) exportPerCustomer(job *batchv1.Job, src, keys, store string, loopback *egress.Policy) {
+	f.t.Helper()
+	res, err := exporter.Run(f.ctx, exporter.Options{Source: src, PerCustomer: true, Customers: keys,
+		Destination: store + "/pk/" + exporter.CustomerPlaceholder + ".tar.gz.age",
+		Manifest:    store + "/pk/manifests/" + job.Namespace + ".jsonl", Egress: loopback, Stderr: io.Discard})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	b, err := res.Marshal()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.finish(job, true, string(b), time.Minute)
 }
