@@ -20,11 +20,13 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,7 +34,10 @@ import (
 	// zoneinfo of its own.
 	_ "time/tzdata"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -100,6 +105,7 @@ type managerFlags struct {
 	requireApproval         []v1.StepName
 	exportAllowedOrigins    *export.Origins
 	noticeBackendImage      string
+	noticeBackend           routing.NoticeBackendOptions
 	egressAllowCIDRs        string
 	egressDenyCIDRs         string
 	egressAllowHTTP         bool
@@ -147,6 +153,9 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	var requireApproval string
 	fs.StringVar(&requireApproval, "require-approval", "", "Comma-separated steps (notify, export, drain, routing) that wait for an approval in every withdrawal, whatever its spec.*.requireApproval says.")
 	fs.StringVar(&f.noticeBackendImage, "notice-backend-image", routing.DefaultNoticeBackendImage, "Image of the HTTP 451 notice backend the routing step deploys; normally this operator's own image.")
+	// The notice backend's settings; on a change, each backend running is
+	// brought to them (routing's Observe).
+	bindNoticeBackendFlags(fs, &f.noticeBackend)
 	// Webhook URLs, SMTP hosts and the HTTP recipient source come from
 	// withdrawal authors and recipient rows: untrusted. Nothing internal is
 	// dialled unless listed here.
@@ -173,6 +182,9 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	if f.requireApproval, err = parseSteps(requireApproval); err != nil {
 		return nil, fmt.Errorf("--require-approval: %w", err)
 	}
+	if err := f.noticeBackend.Validate(); err != nil {
+		return nil, fmt.Errorf("--notice-backend-*: %w", err)
+	}
 	if f.evidenceCopyURL != "" {
 		if err := ledger.CheckCopyURL(f.evidenceCopyURL); err != nil {
 			return nil, fmt.Errorf("--evidence-copy-url: %w", err)
@@ -187,6 +199,58 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 		}
 	}
 	return f, nil
+}
+
+// bindNoticeBackendFlags registers the --notice-backend-* flags, which
+// fill o. The structured ones take JSON, as the chart renders them.
+func bindNoticeBackendFlags(fs *flag.FlagSet, o *routing.NoticeBackendOptions) {
+	fs.Func("notice-backend-replicas", fmt.Sprintf("Pods of each notice backend, at least 1 (default %d).", routing.DefaultNoticeBackendReplicas), func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 1 {
+			return fmt.Errorf("want a whole number of at least 1, not %q", v)
+		}
+		o.Replicas = int32(n)
+		return nil
+	})
+	budget := func(into **intstr.IntOrString) func(string) error {
+		return func(v string) error {
+			if v == "" {
+				*into = nil
+				return nil
+			}
+			*into = ptr.To(intstr.Parse(v))
+			return nil
+		}
+	}
+	fs.Func("notice-backend-pdb-min-available", "Give each notice backend a PodDisruptionBudget with this minAvailable (a count or a percentage); empty: none.", budget(&o.MinAvailable))
+	fs.Func("notice-backend-pdb-max-unavailable", "Give each notice backend a PodDisruptionBudget with this maxUnavailable (a count or a percentage); empty: none. Not with --notice-backend-pdb-min-available.", budget(&o.MaxUnavailable))
+	fs.StringVar(&o.PriorityClassName, "notice-backend-priority-class-name", "", "Priority class of the notice backends' pods.")
+	fs.Func("notice-backend-node-selector", "Node selector of the notice backends' pods, as a JSON object.", jsonFlag(&o.NodeSelector))
+	fs.Func("notice-backend-tolerations", "Tolerations of the notice backends' pods, as a JSON list.", jsonFlag(&o.Tolerations))
+	fs.Func("notice-backend-resources", "Container resources of the notice backends, as JSON ({\"requests\":{\"cpu\":\"10m\"}}); empty: requests of 10m CPU and 16Mi memory.", jsonFlag(&o.Resources))
+	fs.Func("notice-backend-image-pull-secrets", "Comma-separated Secrets, in each withdrawal's namespace, the notice backend's image is pulled with.", func(v string) error {
+		o.ImagePullSecrets = nil
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				o.ImagePullSecrets = append(o.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
+			}
+		}
+		return nil
+	})
+	fs.Func("notice-backend-pod-security-context", "Pod security context of the notice backends, as JSON; {} leaves the UID to the platform (OpenShift). Empty: non-root, UID and GID 65532, seccomp RuntimeDefault.", jsonFlag(&o.PodSecurityContext))
+}
+
+// jsonFlag decodes a flag's JSON value into into, refusing unknown fields
+// (a misspelt key would otherwise be dropped without a word).
+func jsonFlag(into any) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			return nil
+		}
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.DisallowUnknownFields()
+		return dec.Decode(into)
+	}
 }
 
 // parseSteps reads a comma-separated list of step names.
@@ -243,7 +307,7 @@ func runManager(args []string) error {
 	set, rehearsal := steps.New(steps.Options{
 		Client: tenants.Client(), APIReader: tenants.Reader(), Mapper: mgr.GetRESTMapper(), Clock: clk,
 		Recorder: recorder, Registerer: crmetrics.Registry, Egress: policy, LegacyWebhookHeaders: f.legacyWebhookHeaders, NoticeBackendImage: f.noticeBackendImage,
-		Handoff: hs, Evidence: evidenceLedger, ExportAllowedOrigins: f.exportAllowedOrigins,
+		Handoff: hs, Evidence: evidenceLedger, ExportAllowedOrigins: f.exportAllowedOrigins, NoticeBackend: f.noticeBackend,
 	})
 	r := &controllers.RegionWithdrawalReconciler{
 		Clock:                   clk,

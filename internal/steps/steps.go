@@ -68,6 +68,10 @@ type Options struct {
 	// NoticeBackendImage is the image of the HTTP 451 backend; empty means
 	// routing.DefaultNoticeBackendImage.
 	NoticeBackendImage string
+	// NoticeBackend is the installation's settings for the notice backends
+	// (replicas, budget, scheduling, resources), the --notice-backend-*
+	// flags.
+	NoticeBackend routing.NoticeBackendOptions
 	// Handoff, when set, is the installation's handoff endpoint: customers
 	// get personal download links, and reminders can go to those who have
 	// not fetched their archive.
@@ -90,6 +94,8 @@ func New(o Options) (executor.Set, executor.Executor) {
 	exports.Evidence = o.Evidence
 	exports.Recorder = o.Recorder
 	exports.AllowedOrigins = o.ExportAllowedOrigins
+	routes := routing.New(o.Client, o.APIReader, resolver, o.NoticeBackendImage)
+	routes.SetNoticeBackendOptions(o.NoticeBackend)
 	set := executor.Set{
 		v1.StepNotify: notify.New(notify.Options{
 			Client: o.Client, Reader: o.APIReader, Clock: o.Clock, Recorder: o.Recorder, Registerer: o.Registerer, Egress: o.Egress,
@@ -101,7 +107,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 		}),
 		v1.StepExport:  exports,
 		v1.StepDrain:   drain.New(o.Client, o.APIReader, resolver, o.Clock, o.Recorder),
-		v1.StepRouting: routing.New(o.Client, o.APIReader, resolver, o.NoticeBackendImage),
+		v1.StepRouting: routes,
 	}
 	rehearsal := &dryrun.Executor{Targets: resolver, Recipients: &recipients.Objects{Reader: o.APIReader}}
 	return set, rehearsal

@@ -155,6 +155,15 @@
   - update
   - create
 - apiGroups:
+  - policy
+  resources:
+  - poddisruptionbudgets
+  verbs:
+  - get
+  - create
+  - update
+  - delete
+- apiGroups:
   - apps
   resources:
   - statefulsets
