@@ -52,7 +52,8 @@ version_of() {
     # every component reports v0.0.0-master.
     kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy) echo "$KUBE_VERSION+v" ;;
     kwok|kwokctl) echo "$KWOK_VERSION" ;;
-    helm) echo "$HELM_VERSION" ;;
+    # "+k": built with the Kubernetes version stamped in (helm_ldflags).
+    helm) echo "$HELM_VERSION+k" ;;
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
     traefik) echo "$TRAEFIK_VERSION" ;;
     promtool) echo "$PROMETHEUS_VERSION" ;;
@@ -69,6 +70,18 @@ kube_ldflags() {
   minor="${minor%%.*}"
   printf -- '-X %s.gitVersion=%s -X %s.gitMajor=1 -X %s.gitMinor=%s -X %s.gitTreeState=clean' \
     "$pkg" "$KUBE_VERSION" "$pkg" "$pkg" "$minor" "$pkg"
+}
+
+# helm_ldflags stamps, as Helm's own release build does, the Kubernetes
+# version helm template assumes (the client-go minor it is built with, or
+# else 1.20) and helm's own version. The chart's kubeVersion is checked
+# against the first, so without it every render would be refused.
+helm_ldflags() {
+  local minor
+  minor="${KUBE_VERSION#v1.}"
+  minor="${minor%%.*}"
+  printf -- '-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=%s -X helm.sh/helm/v3/internal/version.version=%s' \
+    "$minor" "$HELM_VERSION"
 }
 
 # build_traefik builds Traefik from its module. `go install module@version`
@@ -109,7 +122,7 @@ build() {
     kwok|kwokctl)
       GOBIN="$BIN" go install "sigs.k8s.io/kwok/cmd/$name@$KWOK_VERSION" ;;
     helm)
-      GOBIN="$BIN" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
+      GOBIN="$BIN" go install -ldflags "$(helm_ldflags)" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
     controller-gen)
       GOBIN="$BIN" go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION" ;;
     promtool)
