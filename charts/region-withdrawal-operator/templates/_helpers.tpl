@@ -23,6 +23,14 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ include "rwo.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- include "rwo.commonLabels" . }}
+{{- end }}
+
+{{/* commonLabels, on every object and pod (never in a selector). */}}
+{{- define "rwo.commonLabels" -}}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* Labels that select the operator pods. */}}
@@ -40,9 +48,40 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The image reference. */}}
+{{/* The image reference: by digest when image.digest is set. */}}
 {{- define "rwo.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The disruption budget of a podDisruptionBudget value: maxUnavailable when
+it is set, else minAvailable (the schema lets only one be set).
+*/}}
+{{- define "rwo.budget" -}}
+{{- if not (kindIs "invalid" .maxUnavailable) }}
+maxUnavailable: {{ .maxUnavailable }}
+{{- else }}
+minAvailable: {{ .minAvailable }}
+{{- end }}
+{{- end }}
+
+{{/*
+topologySpreadConstraints, each selecting the pods given in "selector"
+unless it names its own labelSelector. Call with (dict "constraints" ...
+"selector" ...).
+*/}}
+{{- define "rwo.topologySpread" -}}
+{{- range .constraints }}
+{{- $c := deepCopy . }}
+{{- if not $c.labelSelector }}
+{{- $_ := set $c "labelSelector" (dict "matchLabels" $.selector) }}
+{{- end }}
+- {{ toYaml $c | nindent 2 | trim }}
+{{- end }}
 {{- end }}
 
 {{/* Prefix of the handoff endpoint's object names. */}}
@@ -57,6 +96,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/part-of: {{ include "rwo.name" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- include "rwo.commonLabels" . }}
 {{- end }}
 
 {{/*
@@ -82,4 +122,20 @@ app.kubernetes.io/component: handoff
 {{/* handoff.publicURL, required with handoff.enabled. */}}
 {{- define "rwo.handoff.publicURL" -}}
 {{- required "handoff.publicURL is required when handoff.enabled is true: the base URL customers reach the handoff endpoint at, e.g. https://export.example.com" .Values.handoff.publicURL }}
+{{- end }}
+
+{{/*
+Labels of the helm test hook's objects. Its name label differs from the
+operator's, so that no selector of the operator's (the Deployment's, which
+would adopt the pod, the PDB's, the metrics Service's) picks its pod.
+*/}}
+{{- define "rwo.test.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ printf "%s-test" (include "rwo.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+app.kubernetes.io/part-of: {{ include "rwo.name" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- include "rwo.commonLabels" . }}
 {{- end }}
