@@ -281,6 +281,10 @@ type noticeBackend struct {
 	specHash, budgetHash string
 }
 
+// noticeBackendStopDelay is how long, in seconds, a notice backend's pod
+// goes on answering after it is told to stop.
+const noticeBackendStopDelay = 5
+
 func (e *Executor) noticeBackendFor(rw *v1.RegionWithdrawal, b Backend) noticeBackend {
 	o := e.NoticeBackendOptions()
 	image := e.NoticeBackendImage
@@ -337,6 +341,11 @@ func (e *Executor) noticeBackendFor(rw *v1.RegionWithdrawal, b Backend) noticeBa
 						Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: noticePort}},
 						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}}},
 						LivenessProbe:  &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}}},
+						// A pod leaving (a rollout, a drain) keeps answering
+						// while ingress controllers drop its endpoint; the
+						// server stops taking connections at SIGTERM, so without
+						// the pause a request routed on stale endpoints fails.
+						Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: noticeBackendStopDelay}}},
 						SecurityContext: &corev1.SecurityContext{
 							AllowPrivilegeEscalation: ptr.To(false),
 							ReadOnlyRootFilesystem:   ptr.To(true),

@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -54,6 +56,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/ociimage"
+	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
@@ -170,6 +173,7 @@ func TestWithdrawalOnARealNode(t *testing.T) {
 	checkExport(t, &got, store, identity)
 	checkHandoff(t, c, &got, store, identity)
 	checkDrained(t, c)
+	upgradeMidWithdrawal(t, c, ingress, &got)
 
 	// Cancel reverses the withdrawal: the route and the app come back.
 	if err := c.Get(ctx, client.ObjectKeyFromObject(rw), &got); err != nil {
@@ -196,10 +200,8 @@ func installOperator(t *testing.T, c client.Client) {
 	t.Helper()
 	createNamespace(t, c, operatorNS, map[string]string{
 		"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"})
-	helmHome := t.TempDir()
-	cmd := exec.Command(filepath.Join(testenv.RepoRoot(), "bin", "helm"), "install", "rwo",
-		filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
-		"--namespace", operatorNS, "--kubeconfig", real.Kubeconfig,
+	runHelm(t, "install", "rwo", filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
+		"--namespace", operatorNS,
 		"--set", "image.tag=dev", "--set", "image.pullPolicy=Never", "--set", "watchNamespaces={"+tenantNS+"}",
 		// The withdrawal acts as the chart's ServiceAccount of its namespace.
 		"--set", "tenancy.namespaces={"+tenantNS+"}",
@@ -211,11 +213,6 @@ func installOperator(t *testing.T, c client.Client) {
 		"--set", "handoff.enabled=true", "--set", "handoff.publicURL=http://"+handoffHost, "--set", "handoff.replicaCount=1",
 		"--set", "handoff.ingress.enabled=true",
 		"--wait", "--timeout", "3m")
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+helmHome, "HELM_CONFIG_HOME="+helmHome, "HELM_DATA_HOME="+helmHome)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		dump(t, operatorNS)
-		t.Fatalf("helm install: %v\n%s", err, out)
-	}
 	var pods corev1.PodList
 	if err := c.List(context.Background(), &pods, client.InNamespace(operatorNS)); err != nil {
 		t.Fatal(err)
@@ -230,6 +227,98 @@ func installOperator(t *testing.T, c client.Client) {
 			}
 		}
 	}
+}
+
+// runHelm runs the real helm against the real node's cluster, with a home
+// of its own, and fails the test with its output if it fails.
+func runHelm(t *testing.T, args ...string) string {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command(filepath.Join(testenv.RepoRoot(), "bin", "helm"), append(args, "--kubeconfig", real.Kubeconfig)...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		dump(t, operatorNS)
+		t.Fatalf("helm %s: %v\n%s", args[0], err, out)
+	}
+	return string(out)
+}
+
+// upgradeMidWithdrawal changes the notice backend's values with helm
+// upgrade while the backend answers for the region: the restarted operator
+// brings the running backend and its PodDisruptionBudget to the new values,
+// the chart's helm test passes against the upgraded release, and the
+// region's clients get 451 throughout the rollout.
+func upgradeMidWithdrawal(t *testing.T, c client.Client, ingress *ingressClient, rw *v1.RegionWithdrawal) {
+	t.Helper()
+	ctx := context.Background()
+	key := client.ObjectKey{Namespace: rw.Namespace, Name: routing.NoticeBackendName(rw)}
+	var before appsv1.Deployment
+	if err := c.Get(ctx, key, &before); err != nil {
+		t.Fatalf("the notice backend: %v", err)
+	}
+	if *before.Spec.Replicas != 2 {
+		t.Fatalf("the notice backend runs %d pods before the upgrade, want the chart's default 2", *before.Spec.Replicas)
+	}
+
+	// Clients of the region keep asking through the ingress meanwhile.
+	stop := make(chan struct{})
+	var answers []answer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			answers = append(answers, ingress.get())
+			time.Sleep(pace)
+		}
+	}()
+
+	runHelm(t, "upgrade", "rwo", filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
+		"--namespace", operatorNS, "--reuse-values",
+		"--set", "noticeBackend.replicas=1",
+		"--set", "noticeBackend.podDisruptionBudget.minAvailable=null", "--set", "noticeBackend.podDisruptionBudget.maxUnavailable=1",
+		"--set", "noticeBackend.resources.requests.cpu=15m",
+		"--wait", "--timeout", "3m")
+	out := runHelm(t, "test", "rwo", "--namespace", operatorNS, "--logs", "--timeout", "3m")
+	if !regexp.MustCompile(`Phase:\s+Succeeded`).MatchString(out) || !strings.Contains(out, "ok: Deployment "+operatorNS+"/") {
+		t.Errorf("helm test did not report the self-test passing:\n%s", out)
+	}
+	t.Logf("helm test after the upgrade:\n%s", out)
+
+	var after appsv1.Deployment
+	var budget policyv1.PodDisruptionBudget
+	if err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if c.Get(ctx, key, &after) != nil || c.Get(ctx, key, &budget) != nil {
+			return false, nil
+		}
+		cpu := after.Spec.Template.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]
+		return *after.Spec.Replicas == 1 && cpu.String() == "15m" &&
+			after.Status.ObservedGeneration == after.Generation && after.Status.UpdatedReplicas == 1 && after.Status.Replicas == 1 && after.Status.AvailableReplicas == 1 &&
+			budget.Spec.MaxUnavailable != nil && budget.Spec.MaxUnavailable.IntValue() == 1 && budget.Spec.MinAvailable == nil, nil
+	}); err != nil {
+		dump(t, tenantNS)
+		t.Fatalf("the running notice backend was not brought to the upgraded values: replicas %d, status %+v, budget %+v",
+			*after.Spec.Replicas, after.Status, budget.Spec)
+	}
+	close(stop)
+	<-done
+	bad := 0
+	for _, a := range answers {
+		if a.status != http.StatusUnavailableForLegalReasons {
+			if bad++; bad <= 5 {
+				t.Errorf("during the upgrade a client got %d (%v) at %s", a.status, a.err, a.sent.Format(time.RFC3339Nano))
+			}
+		}
+	}
+	if bad > 0 || len(answers) == 0 {
+		t.Fatalf("%d of %d answers during the upgrade were not 451", bad, len(answers))
+	}
+	t.Logf("upgrade: the running notice backend went to 1 pod and maxUnavailable 1; all %d answers meanwhile were 451", len(answers))
 }
 
 func createNamespace(t *testing.T, c client.Client, name string, labels map[string]string) {
