@@ -22,10 +22,13 @@ package chart
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +38,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -43,9 +47,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
@@ -104,6 +112,21 @@ func TestSchemaRejectsWrongValues(t *testing.T) {
 		{name: "a handoff URL without a scheme", set: "handoff.publicURL=export.example.com", wantMsg: "publicURL"},
 		{name: "a handoff URL with a query", set: "handoff.publicURL=https://export.example.com/?a=b", wantMsg: "publicURL"},
 		{name: "an unknown handoff Service type", set: "handoff.service.type=External", wantMsg: "type"},
+		// minAvailable defaults to 1: maxUnavailable alone is both.
+		{name: "both disruption budgets", set: "podDisruptionBudget.maxUnavailable=1", wantMsg: "/podDisruptionBudget/minAvailable"},
+		{name: "no disruption budget", set: "podDisruptionBudget.minAvailable=null", wantMsg: "maxUnavailable"},
+		{name: "a budget that is neither a count nor a percentage", set: "podDisruptionBudget.minAvailable=most", wantMsg: "minAvailable"},
+		{name: "both notice backend budgets", set: "noticeBackend.podDisruptionBudget.maxUnavailable=50%", wantMsg: "/noticeBackend/podDisruptionBudget/minAvailable"},
+		{name: "a notice backend at zero replicas", set: "noticeBackend.replicas=0", wantMsg: "replicas"},
+		{name: "a notice backend pull Secret without a name", set: "noticeBackend.imagePullSecrets[0].nam=regcred", wantMsg: "imagePullSecrets"},
+		{name: "a digest that is a tag", set: "image.digest=latest", wantMsg: "digest"},
+		{name: "an execute timeout that is not a duration", set: "executeTimeout=soon", wantMsg: "executeTimeout"},
+		{name: "an extra argument that is not a flag", set: "extraArgs={zap-devel}", wantMsg: "extraArgs"},
+		{name: "a volume mount without a path", set: "volumeMounts[0].name=ca", wantMsg: "mountPath"},
+		{name: "a topology spread without a key", set: "topologySpreadConstraints[0].maxSkew=1", wantMsg: "topologyKey"},
+		{name: "a common label that is not a string", set: "commonLabels.cost-centre=42", wantMsg: "commonLabels"},
+		{name: "a metrics reader ServiceAccount without a namespace", set: "metrics.readers[0].kind=ServiceAccount,metrics.readers[0].name=prometheus", wantMsg: "namespace"},
+		{name: "a security context that is a string", set: "podSecurityContext=restricted", wantMsg: "podSecurityContext"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,7 +141,27 @@ func TestSchemaRejectsWrongValues(t *testing.T) {
 // render runs helm template and decodes every object.
 func render(t *testing.T, namespace string, sets ...string) []*unstructured.Unstructured {
 	t.Helper()
-	args := []string{"template", "rwo", chart, "--namespace", namespace}
+	return renderValues(t, namespace, "", sets...)
+}
+
+// renderValues is render with a values file as well, when values is not
+// empty.
+func renderValues(t *testing.T, namespace, values string, sets ...string) []*unstructured.Unstructured {
+	t.Helper()
+	return renderRelease(t, "rwo", namespace, values, sets...)
+}
+
+// renderRelease is renderValues for a release of another name.
+func renderRelease(t *testing.T, release, namespace, values string, sets ...string) []*unstructured.Unstructured {
+	t.Helper()
+	args := []string{"template", release, chart, "--namespace", namespace}
+	if values != "" {
+		f := filepath.Join(t.TempDir(), "values.yaml")
+		if err := os.WriteFile(f, []byte(values), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--values", f)
+	}
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}
@@ -159,20 +202,27 @@ func TestRenderedObjectsAreAcceptedByTheAPIServer(t *testing.T) {
 		t.Fatalf("a pod without a security context was not refused by PodSecurity: %v", err)
 	}
 	for _, tc := range []struct {
-		name string
-		sets []string
+		name   string
+		values string
+		sets   []string
 	}{
 		{name: "defaults"},
+		{name: "every day-two value turned (ci/day-two-values.yaml)", values: dayTwoValues(t)},
+		{name: "OpenShift: no fixed UID anywhere", sets: []string{"podSecurityContext.runAsUser=null", "podSecurityContext.runAsGroup=null",
+			"noticeBackend.podSecurityContext.runAsUser=null", "noticeBackend.podSecurityContext.runAsGroup=null"}},
 		{name: "two replicas watching two namespaces, with a network policy", sets: []string{"replicaCount=2", "watchNamespaces={tenant-a,tenant-b}", "networkPolicy.enabled=true"}},
 		{name: "no metrics, no leader election", sets: []string{"metrics.enabled=false", "leaderElection.enabled=false"}},
 		{name: "an egress policy that matches the egress guard", sets: []string{"networkPolicy.enabled=true", "networkPolicy.egress.enabled=true",
 			"networkPolicy.egress.apiServerCIDRs={10.96.0.1/32}", "egress.allowCIDRs={10.20.30.40}"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			objs := render(t, "rwo-system", tc.sets...)
+			objs := renderValues(t, "rwo-system", tc.values, tc.sets...)
 			kinds := map[string]int{}
 			for _, o := range objs {
-				kinds[o.GetKind()]++
+				// The helm test's pod and RBAC are checked apart.
+				if o.GetLabels()["app.kubernetes.io/component"] != "test" {
+					kinds[o.GetKind()]++
+				}
 				if o.GetNamespace() == "" && isNamespaced(o.GetKind()) {
 					o.SetNamespace("rwo-system")
 				}
@@ -183,10 +233,110 @@ func TestRenderedObjectsAreAcceptedByTheAPIServer(t *testing.T) {
 					podPassesRestricted(t, c, o)
 				}
 			}
-			if kinds["Deployment"] != 1 || kinds["ServiceAccount"] != 1 || kinds["ClusterRole"] == 0 {
+			if kinds["Deployment"] != 1 || kinds["ServiceAccount"] != 1 || kinds["ClusterRole"] == 0 || kinds["Pod"] != 0 {
 				t.Fatalf("rendered kinds %v", kinds)
 			}
 		})
+	}
+}
+
+// dayTwoValues is ci/day-two-values.yaml, in which every day-two value
+// differs from its default.
+func dayTwoValues(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(chart, "ci", "day-two-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestDayTwoValuesShapeThePods checks where each day-two value lands in
+// what the chart renders; the operator's own tests check the flags it
+// turns into (chart_flags_test.go).
+func TestDayTwoValuesShapeThePods(t *testing.T) {
+	objs := renderValues(t, "rwo-system", dayTwoValues(t), "handoff.enabled=true", "handoff.publicURL=https://export.example.com")
+	var operator, handoff *appsv1.Deployment
+	for _, o := range objs {
+		if o.GetLabels()["team"] != "compliance" || o.GetLabels()["cost-centre"] != "42" {
+			t.Errorf("%s %s does not carry commonLabels: %v", o.GetKind(), o.GetName(), o.GetLabels())
+		}
+		switch o.GetKind() {
+		case "Deployment":
+			d := deployment(t, o)
+			if d.Labels["app.kubernetes.io/component"] == "handoff" {
+				handoff = d
+			} else {
+				operator = d
+			}
+		case "PodDisruptionBudget":
+			if o.GetName() != "rwo-region-withdrawal-operator" {
+				continue
+			}
+			spec, _, _ := unstructured.NestedMap(o.Object, "spec")
+			if spec["maxUnavailable"] != "34%" || spec["minAvailable"] != nil {
+				t.Errorf("PodDisruptionBudget spec %v, want maxUnavailable 34%% and no minAvailable", spec)
+			}
+			sel, _, _ := unstructured.NestedStringMap(o.Object, "spec", "selector", "matchLabels")
+			if _, ok := sel["team"]; ok {
+				t.Errorf("commonLabels reached the PodDisruptionBudget's selector: %v", sel)
+			}
+		}
+	}
+	if operator == nil || handoff == nil {
+		t.Fatal("the operator's and the handoff endpoint's Deployments were not both rendered")
+	}
+	for _, d := range []*appsv1.Deployment{operator, handoff} {
+		if d.Spec.Template.Labels["team"] != "compliance" {
+			t.Errorf("%s: commonLabels are not on its pods: %v", d.Name, d.Spec.Template.Labels)
+		}
+		if _, ok := d.Spec.Selector.MatchLabels["team"]; ok {
+			t.Errorf("%s: commonLabels reached the selector, which cannot change on upgrade: %v", d.Name, d.Spec.Selector.MatchLabels)
+		}
+		if img := d.Spec.Template.Spec.Containers[0].Image; !strings.HasSuffix(img, "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef") {
+			t.Errorf("%s: image %s is not pinned by image.digest", d.Name, img)
+		}
+		psc := d.Spec.Template.Spec.SecurityContext
+		if psc == nil || psc.RunAsUser == nil || *psc.RunAsUser != 1000650000 || psc.RunAsGroup != nil || psc.FSGroup == nil {
+			t.Errorf("%s: pod security context %+v, want podSecurityContext's UID 1000650000, fsGroup, and no runAsGroup", d.Name, psc)
+		}
+		if sc := d.Spec.Template.Spec.Containers[0].SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+			t.Errorf("%s: container security context %+v does not come from securityContext", d.Name, sc)
+		}
+	}
+	spec := operator.Spec.Template.Spec
+	c := spec.Containers[0]
+	if len(c.Env) != 2 || c.Env[0].Name != "HTTPS_PROXY" || c.Env[1].Name != "NO_PROXY" {
+		t.Errorf("extraEnv rendered as %+v", c.Env)
+	}
+	if !slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool {
+		return v.Name == "ca-bundle" && v.ConfigMap != nil && v.ConfigMap.Name == "corporate-ca"
+	}) ||
+		!slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == "tmp" }) {
+		t.Errorf("volumes rendered as %+v; want the chart's tmp and the extra ca-bundle", spec.Volumes)
+	}
+	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+		return m.Name == "ca-bundle" && m.MountPath == "/etc/ssl/certs/corporate" && m.ReadOnly
+	}) {
+		t.Errorf("volumeMounts rendered as %+v", c.VolumeMounts)
+	}
+	if n := len(c.Args); n < 2 || c.Args[n-2] != "--zap-encoder=console" || c.Args[n-1] != "--risk-window=48h" {
+		t.Errorf("extraArgs are not the last arguments: %v", c.Args)
+	}
+	if len(spec.TopologySpreadConstraints) != 1 {
+		t.Fatalf("topologySpreadConstraints rendered as %+v", spec.TopologySpreadConstraints)
+	}
+	tsc := spec.TopologySpreadConstraints[0]
+	if tsc.TopologyKey != "topology.kubernetes.io/zone" || tsc.LabelSelector == nil || !maps.Equal(tsc.LabelSelector.MatchLabels, operator.Spec.Selector.MatchLabels) {
+		t.Errorf("a topology spread without a labelSelector should spread the operator's own pods: %+v", tsc)
+	}
+}
+
+// TestTheSchemaAcceptsWhatHelmAddsForSubcharts: a parent chart passes its
+// subcharts a "global" key, which a closed schema must let through.
+func TestTheSchemaAcceptsWhatHelmAddsForSubcharts(t *testing.T) {
+	if out, err := runHelm("template", "rwo", chart, "--set", "global.imageRegistry=registry.example.com", "--set", "global.storageClass=fast"); err != nil {
+		t.Fatalf("helm template with a global key: %v\n%s", err, out)
 	}
 }
 
@@ -750,4 +900,178 @@ func TestInstallationRules(t *testing.T) {
 	if deployments < 2 {
 		t.Fatalf("%d Deployments rendered, want the operator's and the handoff endpoint's", deployments)
 	}
+}
+
+// TestHelmTestHook: the test pod is the one hook, runs the image's
+// selftest against the release's own Deployment, and its ServiceAccount
+// may get that Deployment and nothing else; tests.enabled=false renders
+// none of it.
+func TestHelmTestHook(t *testing.T) {
+	var pod *corev1.Pod
+	var role map[string]any
+	for _, o := range render(t, "rwo-system") {
+		if o.GetLabels()["app.kubernetes.io/component"] != "test" {
+			continue
+		}
+		hook := o.GetAnnotations()["helm.sh/hook"]
+		switch o.GetKind() {
+		case "Pod":
+			pod = &corev1.Pod{}
+			if err := runtimeConvert(o, pod); err != nil {
+				t.Fatal(err)
+			}
+			if hook != "test" {
+				t.Errorf("the test pod's hook annotation is %q, want test", hook)
+			}
+		case "Role":
+			role = o.Object
+			fallthrough
+		default:
+			if hook != "" {
+				t.Errorf("%s %s is a hook: helm test --logs would ask for the log of a pod of its name", o.GetKind(), o.GetName())
+			}
+		}
+	}
+	if pod == nil || role == nil {
+		t.Fatal("no test pod or no Role for it rendered")
+	}
+	args := pod.Spec.Containers[0].Args
+	if len(args) == 0 || args[0] != "selftest" || !slices.Contains(args, "--deployment=rwo-region-withdrawal-operator") || !slices.Contains(args, "--namespace=rwo-system") {
+		t.Errorf("the test pod runs %v, want the selftest of the release's Deployment", args)
+	}
+	rules, _, _ := unstructured.NestedSlice(role, "rules")
+	want := []any{map[string]any{"apiGroups": []any{"apps"}, "resources": []any{"deployments"}, "resourceNames": []any{"rwo-region-withdrawal-operator"}, "verbs": []any{"get"}}}
+	if fmt.Sprint(rules) != fmt.Sprint(want) {
+		t.Errorf("the test's Role grants %v, want only get on the operator's Deployment", rules)
+	}
+	for _, o := range render(t, "rwo-system", "tests.enabled=false") {
+		if o.GetLabels()["app.kubernetes.io/component"] == "test" {
+			t.Errorf("tests.enabled=false still renders %s %s", o.GetKind(), o.GetName())
+		}
+	}
+}
+
+// TestTheServiceMonitorCanScrape installs what the chart makes for a
+// Prometheus Operator scrape (the scraper ServiceAccount, the reader
+// ClusterRole and its binding) on the real API server, and scrapes a
+// metrics endpoint guarded as the operator's is (controller-runtime's
+// authentication and authorization filter: a TokenReview, then a
+// SubjectAccessReview for get /metrics) the way the rendered ServiceMonitor
+// says: over TLS without verification, with the scraper's token. Another
+// ServiceAccount's token is refused, and so is no token.
+//
+// envtest runs no token controller to fill the scraper's token Secret, so
+// the test asks the TokenRequest API for a token of the same
+// ServiceAccount: the API server authenticates both alike.
+func TestTheServiceMonitorCanScrape(t *testing.T) {
+	ctx := context.Background()
+	const ns = "scrape"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	var monitor *unstructured.Unstructured
+	var service *corev1.Service
+	for _, o := range renderRelease(t, "scrape", ns, "", "metrics.serviceMonitor.enabled=true") {
+		switch {
+		case o.GetKind() == "ServiceMonitor":
+			monitor = o
+		case o.GetKind() == "Service" && strings.HasSuffix(o.GetName(), "-metrics"):
+			service = &corev1.Service{}
+			if err := runtimeConvert(o, service); err != nil {
+				t.Fatal(err)
+			}
+		case strings.Contains(o.GetName(), "metrics") && slices.Contains([]string{"ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Secret"}, o.GetKind()):
+			if err := env.Client.Create(ctx, o); err != nil {
+				t.Fatalf("creating %s %s: %v", o.GetKind(), o.GetName(), err)
+			}
+		}
+	}
+	if monitor == nil || service == nil {
+		t.Fatal("no ServiceMonitor or no metrics Service rendered")
+	}
+	endpoints, _, _ := unstructured.NestedSlice(monitor.Object, "spec", "endpoints")
+	if len(endpoints) != 1 {
+		t.Fatalf("the ServiceMonitor has endpoints %v", endpoints)
+	}
+	ep := endpoints[0].(map[string]any)
+	port, _, _ := unstructured.NestedString(ep, "port")
+	if !slices.ContainsFunc(service.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == port }) {
+		t.Fatalf("the ServiceMonitor scrapes port %q, which the metrics Service does not name", port)
+	}
+	scraper, _, _ := unstructured.NestedString(ep, "authorization", "credentials", "name")
+	skipVerify, _, _ := unstructured.NestedBool(ep, "tlsConfig", "insecureSkipVerify")
+	if scheme, _, _ := unstructured.NestedString(ep, "scheme"); scheme != "https" || scraper == "" {
+		t.Fatalf("the ServiceMonitor scrapes over %q with the token of %q", scheme, scraper)
+	}
+
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	token := func(sa string) string {
+		t.Helper()
+		tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("a token of %s: %v", sa, err)
+		}
+		return tr.Status.Token
+	}
+	scraperToken := token(scraper)
+	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus-itself"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	otherToken := token("prometheus-itself")
+
+	// The operator's endpoint, as main.go builds it.
+	addr := freeLoopbackAddr(t)
+	httpClient, err := rest.HTTPClientFor(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := metricsserver.NewServer(metricsserver.Options{BindAddress: addr, SecureServing: true, CertDir: t.TempDir(),
+		FilterProvider: filters.WithAuthenticationAndAuthorization}, env.Config, httpClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Start(sctx) }()
+	t.Cleanup(func() { stop(); <-served })
+
+	scrape := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: skipVerify}}}
+	get := func(bearer string) (int, string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/metrics", nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := scrape.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return resp.StatusCode, string(b)
+	}
+	var code int
+	var body string
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		code, body = get(scraperToken)
+		return code != 0, nil // 0: not listening yet
+	}); err != nil || code != http.StatusOK || !strings.Contains(body, "# TYPE") {
+		t.Fatalf("with the scraper's token the scrape got %d: %.300s", code, body)
+	}
+	if code, body := get(""); code != http.StatusUnauthorized {
+		t.Errorf("without a token the scrape got %d, want 401: %.200s", code, body)
+	}
+	if code, body := get(otherToken); code != http.StatusForbidden {
+		t.Errorf("with a token of a ServiceAccount not bound to the reader role the scrape got %d, want 403: %.200s", code, body)
+	}
+}
+
+// freeLoopbackAddr is a loopback address with a port nothing listens on.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
