@@ -153,10 +153,15 @@ func (o *Options) update(ctx context.Context, name string, mutate func(*v1.Regio
 		if err != nil {
 			return err
 		}
+		orig := rw.DeepCopy()
 		if err := mutate(&rw.Spec); err != nil {
 			return err
 		}
-		if err := c.Update(ctx, rw); err != nil {
+		// A merge patch of what changed, guarded by the resourceVersion
+		// read: an Update would send the whole spec back re-encoded ("1h"
+		// becomes "1h0m0s"), which the duties admission policy counts as
+		// an edit when an approver or a canceller sends it.
+		if err := c.Patch(ctx, rw, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
 			return err
 		}
 		out = rw

@@ -38,7 +38,8 @@ import (
 // themself, turning requireApproval off, removing the export the drain
 // waits for. An approver tries to approve in another's name. All refused
 // by the chart's admission policy; the approver's own approval, naming
-// them, is accepted. (A spec changed after its approval is let through
+// them, is accepted; it may not edit the spec, which would let it approve
+// its own edit. (A spec changed after its approval is let through
 // here and caught by the operator, which voids the approval:
 // controllers.TestAChangedSpecVoidsItsApprovals.)
 func TestAnAuthorCannotSidestepAnApproval(t *testing.T) {
@@ -69,8 +70,11 @@ func TestAnAuthorCannotSidestepAnApproval(t *testing.T) {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(rw), &got); err != nil {
 			t.Fatal(err)
 		}
+		// A merge patch of what changed, as kubectl withdrawal sends: an
+		// Update would re-encode the whole spec ("1h" as "1h0m0s").
+		orig := got.DeepCopy()
 		change(&got.Spec)
-		return as(t, who).Update(ctx, &got)
+		return as(t, who).Patch(ctx, &got, client.MergeFrom(orig))
 	}
 	for _, tc := range []struct {
 		what   string
@@ -90,6 +94,15 @@ func TestAnAuthorCannotSidestepAnApproval(t *testing.T) {
 			change: func(s *v1.RegionWithdrawalSpec) { planner.Approve(s, author, v1.StepDrain) }},
 		{what: "the approver approves with a made-up name", who: approver, says: "must name you in by",
 			change: func(s *v1.RegionWithdrawalSpec) { planner.Approve(s, "the-board", v1.StepDrain) }},
+		// Approving is not editing: an approver may not change the spec and
+		// then approve what it changed.
+		{what: "the approver widens the selector, to approve the wider withdrawal", who: approver, says: "an approver only approves",
+			change: func(s *v1.RegionWithdrawalSpec) { s.Selector.MatchLabels["tier"] = "all" }},
+		{what: "the approver widens the selector and approves it in one update", who: approver, says: "changing spec.selector is an edit",
+			change: func(s *v1.RegionWithdrawalSpec) {
+				s.Selector.MatchLabels["tier"] = "all"
+				planner.Approve(s, approver, v1.StepDrain)
+			}},
 	} {
 		err := update(tc.who, tc.change)
 		switch {

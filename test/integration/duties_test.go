@@ -19,18 +19,21 @@ package integration
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 // TestApprovingAndCancellingAreSeparateDuties installs the chart's
@@ -70,7 +73,10 @@ func TestApprovingAndCancellingAreSeparateDuties(t *testing.T) {
 	bind(t, ns, "author", "Role", "author", "author")
 	bind(t, ns, "approver", "ClusterRole", "du-region-withdrawal-operator-approver", "approver")
 	bind(t, ns, "canceller", "ClusterRole", "du-region-withdrawal-operator-canceller", "canceller")
-	author, approver, canceller := as(t, "author"), as(t, "approver"), as(t, "canceller")
+	// A lead both writes and approves: the approver role and the author role.
+	bind(t, ns, "lead-approver", "ClusterRole", "du-region-withdrawal-operator-approver", "lead")
+	bind(t, ns, "lead-author", "ClusterRole", "du-region-withdrawal-operator-author", "lead")
+	author, approver, canceller, lead := as(t, "author"), as(t, "approver"), as(t, "canceller"), as(t, "lead")
 
 	rw := tenantWithdrawal(ns, "pakistan", 30*24*time.Hour)
 	rw.Spec.Drain = &v1.DrainStep{Start: offset(-time.Hour), RequireApproval: true}
@@ -93,6 +99,17 @@ func TestApprovingAndCancellingAreSeparateDuties(t *testing.T) {
 		}
 		return nil
 	})
+	// The approver and canceller roles patch; they have no update, which
+	// sends the whole object.
+	for who, c := range map[string]client.Client{"approver": approver, "canceller": canceller} {
+		var got v1.RegionWithdrawal
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "pakistan"}, &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Update(ctx, &got); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "cannot update resource") {
+			t.Errorf("the %s's update was not refused by RBAC: %v", who, err)
+		}
+	}
 	for _, tc := range []struct {
 		who     string
 		c       client.Client
@@ -104,6 +121,15 @@ func TestApprovingAndCancellingAreSeparateDuties(t *testing.T) {
 		{who: "the author cancels", c: author, patch: `{"spec":{"cancel":true}}`, refused: "needs the cancel verb"},
 		{who: "the approver cancels", c: approver, patch: `{"spec":{"cancel":true}}`, refused: "needs the cancel verb"},
 		{who: "the author picks a stronger ServiceAccount", c: author, patch: `{"spec":{"serviceAccountName":"admin"}}`, refused: "needs the impersonate verb"},
+		// An approver only approves, a canceller only cancels.
+		{who: "the approver moves the cutoff", c: approver, patch: `{"spec":{"cutoff":"2027-01-30T00:00:00Z"}}`, refused: "changing spec.cutoff is an edit of the withdrawal"},
+		{who: "the approver widens the selector and turns the rehearsal off", c: approver, patch: `{"spec":{"selector":{"matchLabels":{"tier":"all"}},"dryRun":false}}`, refused: "an approver only approves"},
+		{who: "the canceller suspends", c: canceller, patch: `{"spec":{"suspend":true}}`, refused: "changing spec.suspend is an edit"},
+		{who: "the canceller changes the time zone", c: canceller, patch: `{"spec":{"timeZone":"UTC"}}`, refused: "a canceller only cancels"},
+		{who: "the author edits the timing", c: author, patch: `{"spec":{"drain":{"start":{"offset":"-2h"},"requireApproval":true}}}`},
+		{who: "the lead, author and approver, edits", c: lead, patch: `{"spec":{"cutoff":"2027-01-30T00:00:00Z"}}`},
+		{who: "the cluster's admin edits", c: env.Client, patch: `{"spec":{"dryRun":true}}`},
+		{who: "the approver gives the reason a cancel would carry", c: approver, patch: `{"spec":{"cancelReason":"pending the court"}}`},
 		{who: "the canceller cancels", c: canceller, patch: `{"spec":{"cancel":true}}`},
 	} {
 		err := patch(tc.c, tc.patch)
@@ -114,6 +140,42 @@ func TestApprovingAndCancellingAreSeparateDuties(t *testing.T) {
 			t.Errorf("%s: allowed", tc.who)
 		case tc.refused != "" && !strings.Contains(err.Error(), tc.refused):
 			t.Errorf("%s: refused without saying %q: %v", tc.who, tc.refused, err)
+		}
+	}
+}
+
+// TestEverySpecFieldIsAnEdit keeps the duties policy's list of the spec's
+// fields whole: a field missing from it could be changed by an approver
+// or a canceller alone.
+func TestEverySpecFieldIsAnEdit(t *testing.T) {
+	objs, err := testenv.RenderChart("du", "rwo-duties")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var edited string
+	for _, u := range objs {
+		if u.GetKind() != "ValidatingAdmissionPolicy" || !strings.HasSuffix(u.GetName(), "-duties") {
+			continue
+		}
+		vars, _, _ := unstructured.NestedSlice(u.Object, "spec", "variables")
+		for _, v := range vars {
+			if m := v.(map[string]any); m["name"] == "edited" {
+				edited = m["expression"].(string)
+			}
+		}
+	}
+	if edited == "" {
+		t.Fatal("the duties policy has no variable edited")
+	}
+	duties := map[string]bool{"approvals": true, "cancel": true, "cancelReason": true, "allowCancelAfterCutoff": true}
+	spec := reflect.TypeFor[v1.RegionWithdrawalSpec]()
+	for i := range spec.NumField() {
+		name, _, _ := strings.Cut(spec.Field(i).Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		if listed := strings.Contains(edited, "'spec."+name+"'"); listed == duties[name] {
+			t.Errorf("spec.%s: listed in the duties policy's edited fields: %t, a duty's own field: %t; every field but a duty's must be listed", name, listed, duties[name])
 		}
 	}
 }
