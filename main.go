@@ -113,6 +113,7 @@ type managerFlags struct {
 	egressDenyCIDRs         string
 	egressAllowHTTP         bool
 	defaultServiceAccount   string
+	serviceAccounts         []string
 	noCrossNamespace        bool
 	minReminderSpacing      time.Duration
 	executeTimeout          time.Duration
@@ -166,6 +167,15 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.StringVar(&f.egressDenyCIDRs, "egress-deny-cidrs", "", "Comma-separated CIDRs that are refused too, such as the cluster's Pod and Service ranges when they are public addresses.")
 	fs.BoolVar(&f.egressAllowHTTP, "egress-allow-http", false, "Let webhooks and the HTTP recipient source use plain http:// URLs; only https is allowed by default.")
 	// A withdrawal's author may use what its ServiceAccount may, and no more.
+	fs.Func("service-accounts", "Comma-separated ServiceAccount names withdrawals may act as (the default one included), each in its own namespace; a withdrawal naming another stalls. Empty: any, as far as the operator's RBAC lets it impersonate.", func(v string) error {
+		f.serviceAccounts = nil
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				f.serviceAccounts = append(f.serviceAccounts, name)
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&f.defaultServiceAccount, "default-service-account", "", "ServiceAccount (of each withdrawal's own namespace) that a withdrawal without spec.serviceAccountName acts as. Empty: such withdrawals act as the operator itself, which only a single-tenant installation with a broad operator role should allow.")
 	fs.BoolVar(&f.noCrossNamespace, "no-cross-namespace", false, "Refuse spec.namespaceSelector: every withdrawal acts only in its own namespace.")
 	fs.DurationVar(&f.minReminderSpacing, "min-reminder-spacing", controllers.DefaultMinReminderSpacing, "Least time between two reminders of a withdrawal; a schedule that fires closer together stalls it with InvalidSpec.")
@@ -322,6 +332,7 @@ func runManager(args []string) error {
 		RequiredApprovals:       f.requireApproval,
 		MaxConcurrentReconciles: f.maxConcurrent,
 		DefaultServiceAccount:   f.defaultServiceAccount,
+		ServiceAccounts:         f.serviceAccounts,
 		NoCrossNamespace:        f.noCrossNamespace,
 		OwnNamespace:            f.namespace,
 		MinReminderSpacing:      f.minReminderSpacing,
@@ -342,7 +353,7 @@ func runManager(args []string) error {
 	}
 
 	log.Info("Starting manager", "watchNamespaces", f.watchNamespaces, "leaderElect", f.leaderElect,
-		"defaultServiceAccount", f.defaultServiceAccount, "noCrossNamespace", f.noCrossNamespace)
+		"defaultServiceAccount", f.defaultServiceAccount, "serviceAccounts", f.serviceAccounts, "noCrossNamespace", f.noCrossNamespace)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 

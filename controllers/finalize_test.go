@@ -125,3 +125,31 @@ func TestAWithdrawalInAProtectedNamespaceStalls(t *testing.T) {
 		t.Fatalf("kube-system is not protected: %q", why)
 	}
 }
+
+// TestAServiceAccountTheInstallationDoesNotNameStalls: with
+// --service-accounts, a withdrawal naming another ServiceAccount is
+// refused before anything is done, naming the ones it may use; one naming
+// a listed ServiceAccount, or none, goes on.
+func TestAServiceAccountTheInstallationDoesNotNameStalls(t *testing.T) {
+	for _, tc := range []struct {
+		name, sa string
+		refused  bool
+	}{
+		{name: "an unlisted ServiceAccount", sa: "admin", refused: true},
+		{name: "a listed ServiceAccount", sa: "exporter"},
+		{name: "none: the default", sa: ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, beforeAnnouncement)
+			h.r.ServiceAccounts = []string{"region-withdrawal", "exporter"}
+			h.pakistan(func(s *v1.RegionWithdrawalSpec) { s.ServiceAccountName = tc.sa })
+			_, err := h.reconcile()
+			c := condition(h.get(), v1.ConditionStalled)
+			refused := errors.Is(err, reconcile.TerminalError(nil)) && c.Status == metav1.ConditionTrue &&
+				strings.Contains(c.Message, "spec.serviceAccountName") && strings.Contains(c.Message, "region-withdrawal, exporter")
+			if refused != tc.refused {
+				t.Fatalf("reconcile = %v, Stalled %+v; want refused %v", err, c, tc.refused)
+			}
+		})
+	}
+}

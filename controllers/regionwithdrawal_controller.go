@@ -95,6 +95,11 @@ type RegionWithdrawalReconciler struct {
 	// spec.serviceAccountName acts as. Empty: such a withdrawal's executors
 	// act as the operator itself (single-tenant installations only).
 	DefaultServiceAccount string
+	// ServiceAccounts, when set, are the only ServiceAccount names a
+	// withdrawal may act as (the default among them): the ones the
+	// operator's RBAC lets it impersonate. A withdrawal naming another
+	// stalls with a message rather than failing on every call.
+	ServiceAccounts []string
 	// NoCrossNamespace refuses spec.namespaceSelector: every withdrawal acts
 	// in its own namespace only.
 	NoCrossNamespace bool

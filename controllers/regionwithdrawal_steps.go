@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -225,6 +226,9 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 func (r *RegionWithdrawalReconciler) checkSpec(rw *v1.RegionWithdrawal) error {
 	if why := r.protectedNamespace(rw.Namespace); why != "" {
 		return &planner.SpecError{Field: "metadata.namespace", Err: errors.New(why)}
+	}
+	if name := rw.Spec.ServiceAccountName; name != "" && len(r.ServiceAccounts) > 0 && !slices.Contains(r.ServiceAccounts, name) {
+		return &planner.SpecError{Field: "spec.serviceAccountName", Err: fmt.Errorf("this installation lets withdrawals act only as the ServiceAccounts named %s (--service-accounts; the chart's tenancy.defaultServiceAccount and tenancy.serviceAccounts), not %q: the operator may impersonate no other", strings.Join(r.ServiceAccounts, ", "), name)}
 	}
 	if r.NoCrossNamespace && rw.Spec.NamespaceSelector != nil {
 		return &planner.SpecError{Field: "spec.namespaceSelector", Err: errors.New("this operator runs with --no-cross-namespace: a withdrawal acts only in its own namespace; remove namespaceSelector and create a withdrawal in each namespace")}

@@ -130,6 +130,7 @@ func TestChartRBACIsEnoughAndNoMore(t *testing.T) {
 			{name: "read Secrets in another namespace", attr: authorizationv1.ResourceAttributes{Namespace: "other-tenant", Verb: "get", Resource: "secrets"}},
 			{name: "list Secrets anywhere", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "list", Resource: "secrets"}},
 			{name: "impersonate a ServiceAccount of another namespace", attr: authorizationv1.ResourceAttributes{Namespace: "other-tenant", Verb: "impersonate", Resource: "serviceaccounts", Name: "default"}},
+			{name: "impersonate another ServiceAccount of the watched namespace", attr: authorizationv1.ResourceAttributes{Namespace: "bes-system", Verb: "impersonate", Resource: "serviceaccounts", Name: "admin"}},
 			{name: "impersonate a user", attr: authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "users", Name: "admin"}},
 			{name: "delete a namespace", attr: authorizationv1.ResourceAttributes{Verb: "delete", Resource: "namespaces", Name: "bes-system"}},
 			{name: "touch withdrawals in another namespace", attr: authorizationv1.ResourceAttributes{Namespace: "other-tenant", Verb: "get", Group: "withdrawal.ops.dev", Resource: "regionwithdrawals"}},
@@ -226,4 +227,51 @@ func TestChartRBACIsEnoughAndNoMore(t *testing.T) {
 		}
 		op.stop(t)
 	})
+}
+
+// TestImpersonationIsLimitedToTheNamedServiceAccounts: installed to watch
+// every namespace, the operator may impersonate the ServiceAccounts the
+// installation lets withdrawals act as (the default and
+// tenancy.serviceAccounts), in any namespace, and no other: not a
+// kube-system controller's, not a namespace's default or admin one. A
+// compromised operator is then not cluster-admin by way of
+// kube-system:generic-garbage-collector.
+func TestImpersonationIsLimitedToTheNamedServiceAccounts(t *testing.T) {
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "rwo-wide"}}); err != nil {
+		t.Fatal(err)
+	}
+	installChart(t, "wide", "rwo-wide", nil, "--set", "tenancy.serviceAccounts={exporter}")
+	user := "system:serviceaccount:rwo-wide:wide-region-withdrawal-operator"
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	for _, tc := range []struct {
+		ns, name string
+		want     bool
+	}{
+		{ns: "shop", name: "region-withdrawal", want: true},
+		{ns: "shop", name: "exporter", want: true},
+		{ns: "shop", name: "default"},
+		{ns: "shop", name: "admin"},
+		{ns: "kube-system", name: "generic-garbage-collector"},
+		{ns: "kube-system", name: "clusterrole-aggregation-controller"},
+		{ns: "rwo-wide", name: "wide-region-withdrawal-operator-handoff"},
+	} {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:rwo-wide", "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: tc.ns, Verb: "impersonate", Resource: "serviceaccounts", Name: tc.name}}}
+		res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status.Allowed != tc.want {
+			t.Errorf("impersonate %s/%s: allowed=%v, want %v", tc.ns, tc.name, res.Status.Allowed, tc.want)
+		}
+	}
+	// Nor a ServiceAccount unnamed: impersonating without a name is
+	// impersonating any.
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: "shop", Verb: "impersonate", Resource: "serviceaccounts"}}}
+	if res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{}); err != nil || res.Status.Allowed {
+		t.Errorf("impersonating any ServiceAccount: allowed=%v, err %v", res.Status.Allowed, err)
+	}
 }

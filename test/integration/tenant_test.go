@@ -68,9 +68,9 @@ func TestATenantCanDoNoMoreThanItsServiceAccount(t *testing.T) {
 	} {
 		mustCreate(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}})
 	}
-	installChart(t, "tn", tenancyOperatorNS, nil, "--set", "tenancy.namespaces={"+shopNS+","+strictNS+"}", "--set", "admissionPolicy.enabled=false")
+	installChart(t, "tn", tenancyOperatorNS, nil, "--set", "tenancy.namespaces={"+shopNS+","+strictNS+"}", "--set", "tenancy.serviceAccounts={narrow}", "--set", "admissionPolicy.enabled=false")
 	kubeconfig, _ := tokenKubeconfig(t, tenancyOperatorNS, "tn-region-withdrawal-operator")
-	op := startWithKubeconfig(t, kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--default-service-account=region-withdrawal")
+	op := startWithKubeconfig(t, kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--default-service-account=region-withdrawal", "--service-accounts=region-withdrawal,narrow")
 	defer op.stop(t)
 
 	t.Run("its own withdrawal completes", func(t *testing.T) {

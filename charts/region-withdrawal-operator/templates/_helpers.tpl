@@ -139,3 +139,19 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- include "rwo.commonLabels" . }}
 {{- end }}
+
+{{/*
+The ServiceAccount names withdrawals may act as: the default one and
+tenancy.serviceAccounts, as a comma-separated list (--service-accounts).
+*/}}
+{{- define "rwo.actAs" -}}
+{{- prepend .Values.tenancy.serviceAccounts .Values.tenancy.defaultServiceAccount | uniq | join "," }}
+{{- end }}
+
+{{/* The operator may impersonate those ServiceAccounts, and no other. */}}
+{{- define "rwo.impersonateRule" -}}
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [impersonate]
+  resourceNames: {{ include "rwo.actAs" . | splitList "," | toJson }}
+{{- end }}

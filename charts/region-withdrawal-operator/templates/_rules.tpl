@@ -26,12 +26,6 @@
   - list
   - watch
 - apiGroups:
-  - ""
-  resources:
-  - serviceaccounts
-  verbs:
-  - impersonate
-- apiGroups:
   - apps
   resources:
   - deployments
