@@ -56,26 +56,20 @@ func PAE(payloadType string, payload []byte) []byte {
 }
 
 // Seal completes e (see NewStatement) and returns the signed envelope, the
-// leaf to append. The same event gives the same bytes: encoding/json writes
-// struct fields in order and map keys sorted, and Ed25519 is deterministic.
-// So a replay after a crash appends the identical leaf.
+// leaf to append. The same event gives the same bytes: the statement is
+// written as encoding/json writes it (struct fields in order, map keys
+// sorted; see encode.go), and Ed25519 is deterministic. So a replay after a
+// crash appends the identical leaf.
 func (s *Signer) Seal(w Withdrawal, e Event) ([]byte, error) {
-	st, err := NewStatement(w, e)
+	if err := complete(w, e); err != nil {
+		return nil, err
+	}
+	payload, err := appendStatement(make([]byte, 0, 1024), w, e)
 	if err != nil {
 		return nil, err
 	}
-	payload, err := json.Marshal(st)
-	if err != nil {
-		return nil, fmt.Errorf("encoding %s statement: %w", e.Kind(), err)
-	}
-	env, err := json.Marshal(Envelope{
-		Payload:     payload,
-		PayloadType: PayloadType,
-		Signatures:  []Signature{{KeyID: s.keyID, Sig: ed25519.Sign(s.priv, PAE(PayloadType, payload))}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encoding %s envelope: %w", e.Kind(), err)
-	}
+	sig := ed25519.Sign(s.priv, PAE(PayloadType, payload))
+	env := appendEnvelope(make([]byte, 0, 4*len(payload)/3+len(PayloadType)+len(s.keyID)+200), payload, s.keyID, sig)
 	if len(env) > MaxEnvelopeBytes {
 		return nil, fmt.Errorf("%s statement %s: envelope of %d bytes exceeds %d", e.Kind(), e.EventKey(), len(env), MaxEnvelopeBytes)
 	}

@@ -417,16 +417,9 @@ func (s *Statement) Event() (Event, error) {
 // NewStatement completes e's header in place (the withdrawal, the key, the
 // time in whole UTC seconds; free text truncated) and returns its statement.
 func NewStatement(w Withdrawal, e Event) (*Statement, error) {
-	if w.Namespace == "" || w.Name == "" || w.UID == "" {
-		return nil, errors.New("statement needs the withdrawal's namespace, name and uid")
+	if err := complete(w, e); err != nil {
+		return nil, err
 	}
-	h := e.header()
-	if h.At.IsZero() {
-		return nil, fmt.Errorf("%s statement needs the time of the event", e.Kind())
-	}
-	h.Withdrawal, h.At = w, h.At.UTC().Truncate(time.Second)
-	e.clean()
-	h.Key = e.EventKey()
 	pred, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s predicate: %w", e.Kind(), err)
@@ -437,6 +430,22 @@ func NewStatement(w Withdrawal, e Event) (*Statement, error) {
 		PredicateType: e.Kind().PredicateType(),
 		Predicate:     pred,
 	}, nil
+}
+
+// complete checks w and e and completes e's header in place: the
+// withdrawal, the key, the time in whole UTC seconds; free text truncated.
+func complete(w Withdrawal, e Event) error {
+	if w.Namespace == "" || w.Name == "" || w.UID == "" {
+		return errors.New("statement needs the withdrawal's namespace, name and uid")
+	}
+	h := e.header()
+	if h.At.IsZero() {
+		return fmt.Errorf("%s statement needs the time of the event", e.Kind())
+	}
+	h.Withdrawal, h.At = w, h.At.UTC().Truncate(time.Second)
+	e.clean()
+	h.Key = e.EventKey()
+	return nil
 }
 
 // subjects names the withdrawal, and the recipient for a per-recipient event.
