@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,12 @@ func TestTheChartsDefaultsParse(t *testing.T) {
 	}
 	if sc := nb.PodSecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 65532 {
 		t.Errorf("default notice backend pod security context %+v, want UID 65532", sc)
+	}
+	if p := f.exportPods; p.ServiceAccount != "region-withdrawal-exporter" || p.AllowToken || p.Secrets == nil || len(p.Secrets) != 0 || len(p.VolumeKinds) == 0 || slices.Contains(p.VolumeKinds, "hostPath") {
+		t.Errorf("the chart's default export pod policy reached the operator as %+v; want the exporter ServiceAccount, no token, no Secret, no hostPath", p)
+	}
+	if !slices.Equal(f.serviceAccounts, []string{"region-withdrawal"}) {
+		t.Errorf("the chart lets withdrawals act as %v, want only the default region-withdrawal", f.serviceAccounts)
 	}
 	if f.executeTimeout != 2*time.Minute || f.legacyWebhookHeaders {
 		t.Errorf("default execute timeout %s, legacy headers %t; want 2m, false", f.executeTimeout, f.legacyWebhookHeaders)

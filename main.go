@@ -107,6 +107,7 @@ type managerFlags struct {
 	riskWindow              time.Duration
 	requireApproval         []v1.StepName
 	exportAllowedOrigins    *export.Origins
+	exportPods              export.PodPolicy
 	noticeBackendImage      string
 	noticeBackend           routing.NoticeBackendOptions
 	egressAllowCIDRs        string
@@ -153,6 +154,9 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 			f.exportAllowedOrigins = o
 			return err
 		})
+	// What an export pod may be: the Job template is the author's, and its
+	// pods run in every namespace the withdrawal selects.
+	bindExportPodFlags(fs, &f.exportPods)
 	// An installation's own rule, which no withdrawal's author can relax.
 	var requireApproval string
 	fs.StringVar(&requireApproval, "require-approval", "", "Comma-separated steps (notify, export, drain, routing) that wait for an approval in every withdrawal, whatever its spec.*.requireApproval says.")
@@ -212,6 +216,35 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 		}
 	}
 	return f, nil
+}
+
+// bindExportPodFlags registers the --export-* flags of the pod policy.
+func bindExportPodFlags(fs *flag.FlagSet, p *export.PodPolicy) {
+	list := func(v string) []string {
+		var out []string
+		for s := range strings.SplitSeq(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	fs.StringVar(&p.ServiceAccount, "export-service-account", "", "ServiceAccount, in each namespace an export runs in, that every export pod runs as: a Job template naming another is refused (InvalidSpec). Empty: the template's.")
+	fs.BoolVar(&p.AllowToken, "export-allow-token", false, "Let export pods have an API token (automountServiceAccountToken, a projected serviceAccountToken); by default the operator turns the token off and refuses templates that ask for one.")
+	fs.Func("export-volume-kinds", "Comma-separated volume sources export pods may use (the fields of a Pod's volume: persistentVolumeClaim, secret, csi, ...); default "+strings.Join(export.DefaultVolumeKinds, ",")+". hostPath only if listed.", func(v string) error {
+		p.VolumeKinds = list(v)
+		if p.VolumeKinds == nil {
+			p.VolumeKinds = []string{}
+		}
+		return nil
+	})
+	fs.Func("export-secrets", "Comma-separated Secret names export pods may mount or read into their environment, in their own namespace; given empty, none. Not given: any.", func(v string) error {
+		p.Secrets = map[string]bool{}
+		for _, name := range list(v) {
+			p.Secrets[name] = true
+		}
+		return nil
+	})
 }
 
 // bindNoticeBackendFlags registers the --notice-backend-* flags, which
@@ -320,7 +353,7 @@ func runManager(args []string) error {
 	set, rehearsal := steps.New(steps.Options{
 		Client: tenants.Client(), APIReader: tenants.Reader(), Mapper: mgr.GetRESTMapper(), Clock: clk,
 		Recorder: recorder, Registerer: crmetrics.Registry, Egress: policy, LegacyWebhookHeaders: f.legacyWebhookHeaders, NoticeBackendImage: f.noticeBackendImage,
-		Handoff: hs, Evidence: evidenceLedger, ExportAllowedOrigins: f.exportAllowedOrigins, NoticeBackend: f.noticeBackend,
+		Handoff: hs, Evidence: evidenceLedger, ExportAllowedOrigins: f.exportAllowedOrigins, ExportPods: f.exportPods, NoticeBackend: f.noticeBackend,
 	})
 	r := &controllers.RegionWithdrawalReconciler{
 		Clock:                   clk,

@@ -114,6 +114,11 @@ type Executor struct {
 	// recorded at, anywhere else, so that the manifests' headers (a
 	// credential) go to no other host. Nil allows every location.
 	AllowedOrigins *Origins
+	// Pods is what the installation lets an export pod be: the
+	// ServiceAccount it runs as, whether it has a token, the volumes and
+	// Secrets it may use. The zero value allows any ServiceAccount and
+	// Secret, no token unless the template asks, and DefaultVolumeKinds.
+	Pods PodPolicy
 
 	probes probes
 }
@@ -308,7 +313,7 @@ func (e *Executor) startJobs(ctx context.Context, rw *v1.RegionWithdrawal, state
 			continue
 		}
 		n := st.nextAttempt()
-		job, err := buildJob(rw, st.Target, st.hash, n, deadline, now)
+		job, err := buildJob(rw, e.Pods, st.Target, st.hash, n, deadline, now)
 		if err != nil {
 			invalid = err
 			break

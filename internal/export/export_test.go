@@ -626,7 +626,7 @@ func TestJobsItDidNotCreateDoNotCount(t *testing.T) {
 	target := Target{Key: "Namespace/" + f.others[0], Namespace: f.others[0], Name: f.others[0]}
 	forge := func(name string) *batchv1.Job {
 		t.Helper()
-		job, err := buildJob(f.rw, target, TargetHash(f.rw, target.Key), 1, exportDefault, f.clock.Now())
+		job, err := buildJob(f.rw, PodPolicy{}, target, TargetHash(f.rw, target.Key), 1, exportDefault, f.clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

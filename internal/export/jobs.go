@@ -118,14 +118,18 @@ func namePrefix(name string) string {
 	return strings.TrimRight(name, "-.")
 }
 
-// buildJob makes the Job for one attempt of one target from the template.
-// deadline bounds the Job's run time so that a hung exporter ends by the
-// export deadline.
-func buildJob(rw *v1.RegionWithdrawal, t Target, hash string, attempt int, deadline, now time.Time) (*batchv1.Job, error) {
+// buildJob makes the Job for one attempt of one target from the template,
+// within the installation's pod policy. deadline bounds the Job's run time
+// so that a hung exporter ends by the export deadline.
+func buildJob(rw *v1.RegionWithdrawal, pods PodPolicy, t Target, hash string, attempt int, deadline, now time.Time) (*batchv1.Job, error) {
 	tmpl := rw.Spec.Export.JobTemplate.DeepCopy()
 	if err := templateProblem(tmpl); err != nil {
 		return nil, err
 	}
+	if err := pods.Check(&tmpl.Spec.Template.Spec); err != nil {
+		return nil, err
+	}
+	pods.Apply(&tmpl.Spec.Template.Spec)
 	labels := map[string]string{
 		LabelWithdrawal:             labelValue(rw.Name),
 		executor.LabelWithdrawalUID: string(rw.UID),
@@ -206,7 +210,8 @@ var _ executor.SpecChecker = (*Executor)(nil)
 
 // CheckSpec refuses a Job template that could never make a Job the export
 // counts (one without containers, or one that sets the operator's own
-// keys), and handoff links on an installation that has no endpoint to
+// keys) or that makes a pod the installation does not allow (PodPolicy),
+// and handoff links on an installation that has no endpoint to
 // serve them: the notices would carry links that lead nowhere.
 func (e *Executor) CheckSpec(rw *v1.RegionWithdrawal) error {
 	ex := rw.Spec.Export
@@ -217,6 +222,9 @@ func (e *Executor) CheckSpec(rw *v1.RegionWithdrawal) error {
 		return &planner.SpecError{Field: "spec.export.handoff", Err: handoff.ErrNoEndpoint, Step: v1.StepExport}
 	}
 	err := templateProblem(&ex.JobTemplate)
+	if err == nil {
+		err = e.Pods.Check(&ex.JobTemplate.Spec.Template.Spec)
+	}
 	if err == nil {
 		return nil
 	}

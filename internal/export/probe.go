@@ -99,7 +99,7 @@ func (e *Executor) probe(ctx context.Context, rw *v1.RegionWithdrawal) (specErr,
 			continue
 		}
 		seen[t.Namespace] = true
-		job, err := buildJob(rw, t, TargetHash(rw, t.Key), 1, deadline, now)
+		job, err := buildJob(rw, e.Pods, t, TargetHash(rw, t.Key), 1, deadline, now)
 		if err != nil {
 			return &planner.SpecError{Field: "spec.export.jobTemplate", Err: err, Step: v1.StepExport}, nil
 		}
@@ -111,6 +111,9 @@ func (e *Executor) probe(ctx context.Context, rw *v1.RegionWithdrawal) (specErr,
 		case err != nil && !apierrors.IsAlreadyExists(err):
 			return nil, fmt.Errorf("dry-running the export Job in %s: %w", t.Namespace, err)
 		}
+		if problem, err := e.exportServiceAccountMissing(ctx, t.Namespace); err != nil || problem != nil {
+			return problem, err
+		}
 		for _, w := range warnings.List() {
 			refused, err := e.enforced(ctx, t.Namespace, w)
 			if err != nil {
@@ -120,6 +123,26 @@ func (e *Executor) probe(ctx context.Context, rw *v1.RegionWithdrawal) (specErr,
 				return &planner.SpecError{Field: "spec.export.jobTemplate", Err: fmt.Errorf("%w: namespace %s would refuse its Pods: %s", ErrInvalidTemplate, t.Namespace, w), Step: v1.StepExport}, nil
 			}
 		}
+	}
+	return nil, nil
+}
+
+// exportServiceAccountMissing returns a spec error when the ServiceAccount
+// export pods run as (PodPolicy.ServiceAccount) is not in namespace: the
+// Job would be made and never get a Pod. A ServiceAccount the withdrawal
+// may not read is taken for there.
+func (e *Executor) exportServiceAccountMissing(ctx context.Context, namespace string) (error, error) {
+	name := e.Pods.ServiceAccount
+	if name == "" {
+		return nil, nil
+	}
+	err := e.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &corev1.ServiceAccount{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return &planner.SpecError{Field: "spec.export.jobTemplate", Step: v1.StepExport,
+			Err: fmt.Errorf("%w: export pods run as ServiceAccount %s (--export-service-account), which namespace %s does not have; create it there (the chart does, in tenancy.namespaces)", ErrInvalidTemplate, name, namespace)}, nil
+	case err != nil && !apierrors.IsForbidden(err):
+		return nil, fmt.Errorf("reading ServiceAccount %s/%s: %w", namespace, name, err)
 	}
 	return nil, nil
 }

@@ -83,6 +83,8 @@ type Options struct {
 	// ExportAllowedOrigins, when set, are the only store origins exports,
 	// manifests and their archives may be at (--export-allowed-origins).
 	ExportAllowedOrigins *export.Origins
+	// ExportPods is what an export pod may be (the --export-* flags).
+	ExportPods export.PodPolicy
 }
 
 // New returns the executor of every step, and the rehearsal.
@@ -94,6 +96,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 	exports.Evidence = o.Evidence
 	exports.Recorder = o.Recorder
 	exports.AllowedOrigins = o.ExportAllowedOrigins
+	exports.Pods = o.ExportPods
 	routes := routing.New(o.Client, o.APIReader, resolver, o.NoticeBackendImage)
 	routes.SetNoticeBackendOptions(o.NoticeBackend)
 	set := executor.Set{

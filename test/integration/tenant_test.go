@@ -70,7 +70,8 @@ func TestATenantCanDoNoMoreThanItsServiceAccount(t *testing.T) {
 	}
 	installChart(t, "tn", tenancyOperatorNS, nil, "--set", "tenancy.namespaces={"+shopNS+","+strictNS+"}", "--set", "tenancy.serviceAccounts={narrow}", "--set", "admissionPolicy.enabled=false")
 	kubeconfig, _ := tokenKubeconfig(t, tenancyOperatorNS, "tn-region-withdrawal-operator")
-	op := startWithKubeconfig(t, kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--default-service-account=region-withdrawal", "--service-accounts=region-withdrawal,narrow")
+	op := startWithKubeconfig(t, kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--default-service-account=region-withdrawal", "--service-accounts=region-withdrawal,narrow",
+		"--export-service-account=region-withdrawal-exporter", "--export-secrets=pk-export-destination")
 	defer op.stop(t)
 
 	t.Run("its own withdrawal completes", func(t *testing.T) {
@@ -208,10 +209,27 @@ func TestATenantCanDoNoMoreThanItsServiceAccount(t *testing.T) {
 			name, want string
 			pod        corev1.PodSpec
 		}{
-			{name: "privileged", want: "would refuse its Pods", pod: corev1.PodSpec{Containers: []corev1.Container{{
-				Name: "exporter", Image: "exporter:dev", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}}},
+			// The namespace enforces the restricted level, which wants
+			// allowPrivilegeEscalation: false and more.
+			{name: "unrestricted", want: "would refuse its Pods", pod: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "exporter", Image: "exporter:dev"}}}},
 			{name: "invalid", want: "the API server refuses it", pod: corev1.PodSpec{Containers: []corev1.Container{{
 				Name: "Not_A_DNS_Label", Image: "exporter:dev"}}}},
+			// What the installation's pod policy refuses wherever the
+			// pods would run (--export-service-account, --export-secrets,
+			// the default volume kinds): an author may not run the
+			// exporter as the withdrawal's own ServiceAccount, which may
+			// scale and rewrite the namespace, nor read a Secret or the
+			// node's files the installation did not name.
+			{name: "stronger", want: `runs as ServiceAccount "region-withdrawal", and export pods run as "region-withdrawal-exporter"`, pod: corev1.PodSpec{
+				ServiceAccountName: "region-withdrawal", Containers: []corev1.Container{{Name: "exporter", Image: "exporter:dev"}}}},
+			{name: "peek", want: `reads Secret "db-password"; export pods may read pk-export-destination`, pod: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "exporter", Image: "exporter:dev", Env: []corev1.EnvVar{{Name: "P", ValueFrom: &corev1.EnvVarSource{
+					SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "db-password"}, Key: "k"}}}}}}}},
+			{name: "host", want: `volume "root" is a hostPath volume`, pod: corev1.PodSpec{Containers: []corev1.Container{{Name: "exporter", Image: "exporter:dev"}},
+				Volumes: []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}}},
+			{name: "token", want: "mounts an API token", pod: corev1.PodSpec{AutomountServiceAccountToken: ptr.To(true),
+				Containers: []corev1.Container{{Name: "exporter", Image: "exporter:dev"}}}},
 		} {
 			rw := tenantWithdrawal(strictNS, tc.name, 30*24*time.Hour)
 			rw.Spec.Export = &v1.ExportStep{Start: offset(-72 * time.Hour), Deadline: offset(-48 * time.Hour),

@@ -34,6 +34,8 @@ type ObjectStore struct {
 	OnPut func(path string, body []byte)
 	// ReadToken, when set, is the bearer token a GET must carry.
 	ReadToken string
+	// WriteToken, when set, is the bearer token a PUT must carry.
+	WriteToken string
 
 	srv     *http.Server
 	mu      sync.Mutex
@@ -73,6 +75,10 @@ func (s *ObjectStore) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodPut {
 		http.Error(w, "PUT and GET only", http.StatusMethodNotAllowed)
+		return
+	}
+	if s.WriteToken != "" && r.Header.Get("Authorization") != "Bearer "+s.WriteToken {
+		http.Error(w, "no or the wrong token", http.StatusUnauthorized)
 		return
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxObject+1))

@@ -118,6 +118,7 @@ func TestWithdrawalOnARealNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
+	store.WriteToken = "real-node-store-token"
 	identity, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
@@ -139,11 +140,14 @@ func TestWithdrawalOnARealNode(t *testing.T) {
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "pk-recipients", Namespace: tenantNS}, Data: map[string]string{"list.csv": csv.String()}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pk-webhook", Namespace: tenantNS}, Data: map[string][]byte{"hmac-key": key}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pk-smtp", Namespace: tenantNS}, Data: map[string][]byte{"username": []byte(smtpSrv.Username), "password": []byte(smtpSrv.Password)}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: storeTokenSecret, Namespace: tenantNS}, Data: map[string][]byte{"token": []byte(store.WriteToken)}},
 	} {
 		if err := c.Create(ctx, obj); err != nil {
 			t.Fatal(err)
 		}
 	}
+
+	exportPodsAreHeldToTheInstallationsPolicy(t, c)
 
 	cutoff := time.Now().Add(lead).Truncate(time.Second)
 	rw := withdrawal(cutoff, hook, smtpSrv, store.URL+"/exports/bes-pk.tar.gz.age", identity.Recipient().String())
@@ -171,6 +175,7 @@ func TestWithdrawalOnARealNode(t *testing.T) {
 	checkClients(t, results, cutoff)
 	checkNotices(t, hook, smtpSrv, webhookIDs, emailIDs)
 	checkExport(t, &got, store, identity)
+	checkExportPod(t, c, &got)
 	checkHandoff(t, c, &got, store, identity)
 	checkDrained(t, c)
 	upgradeMidWithdrawal(t, c, ingress, &got)
@@ -212,6 +217,9 @@ func installOperator(t *testing.T, c client.Client) {
 		// behind the same ingress as the app.
 		"--set", "handoff.enabled=true", "--set", "handoff.publicURL=http://"+handoffHost, "--set", "handoff.replicaCount=1",
 		"--set", "handoff.ingress.enabled=true",
+		// Export pods run as the chart's exporter ServiceAccount, without
+		// a token, and may read the store's token and no other Secret.
+		"--set", "exportPods.secrets={"+storeTokenSecret+"}",
 		"--wait", "--timeout", "3m")
 	var pods corev1.PodList
 	if err := c.List(context.Background(), &pods, client.InNamespace(operatorNS)); err != nil {
@@ -456,8 +464,12 @@ func withdrawal(cutoff time.Time, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, 
 		// The object store listens on the node's bridge address over plain
 		// http, both of which the exporter refuses unless allowed.
 		// The archive is customer w1's, so w1 gets a handoff link to it.
+		// The store takes a PUT only with its token, which the pod reads
+		// from a Secret the installation lets export pods read.
 		Args: []string{"export", "--source=/data", "--destination=" + dest, "--age-recipient=" + ageRecipient, "--recipient=w1",
-			"--egress-allow-cidrs=" + cluster.NodeAddress + "/32", "--egress-allow-http"},
+			"--egress-allow-cidrs=" + cluster.NodeAddress + "/32", "--egress-allow-http", "--header=Authorization: Bearer $(STORE_TOKEN)"},
+		Env: []corev1.EnvVar{{Name: "STORE_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: storeTokenSecret}, Key: "token"}}}},
 		VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: "/data", ReadOnly: true}},
 		SecurityContext: restrictedContainer(),
 	}
