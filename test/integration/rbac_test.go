@@ -257,7 +257,7 @@ func TestImpersonationIsLimitedToTheNamedServiceAccounts(t *testing.T) {
 		{ns: "rwo-wide", name: "wide-region-withdrawal-operator-handoff"},
 	} {
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user,
-			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:rwo-wide", "system:authenticated"},
+			Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:rwo-wide", "system:authenticated"},
 			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: tc.ns, Verb: "impersonate", Resource: "serviceaccounts", Name: tc.name}}}
 		res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
 		if err != nil {
