@@ -78,6 +78,27 @@ func (s *State) AppendHash(leafHash []byte) error {
 	return nil
 }
 
+// AppendHashes adds leaves by their hashes, in order: one compact range
+// for all of them, where AppendHash makes one per leaf.
+func (s *State) AppendHashes(leafHashes ...[]byte) error {
+	for _, h := range leafHashes {
+		if len(h) != hasher.Size() {
+			return fmt.Errorf("leaf hash of %d bytes, want %d", len(h), hasher.Size())
+		}
+	}
+	r, err := factory.NewRange(0, s.Size, slices.Clone(s.Hashes))
+	if err != nil {
+		return fmt.Errorf("ledger state: %w", err)
+	}
+	for _, h := range leafHashes {
+		if err := r.Append(h, nil); err != nil {
+			return fmt.Errorf("appending leaf %d: %w", r.End(), err)
+		}
+	}
+	s.Size, s.Hashes = r.End(), r.Hashes()
+	return nil
+}
+
 // Root is the RFC 6962 root hash of the tree.
 func (s *State) Root() ([]byte, error) {
 	if s.Size == 0 {

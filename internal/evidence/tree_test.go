@@ -102,6 +102,51 @@ func TestStateRestoredAppendsLikeOneRun(t *testing.T) {
 	}
 }
 
+func TestAppendHashesIsAppendOneByOne(t *testing.T) {
+	all := leaves(37)
+	hashes := make([][]byte, len(all))
+	for i, l := range all {
+		hashes[i] = LeafHash(l)
+	}
+	for _, split := range []int{0, 1, 16, 21, 36, 37} {
+		for _, step := range []int{1, 3, 16, 37} {
+			var one, many State
+			for _, l := range all[:split] {
+				if err := one.Append(l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := many.AppendHashes(hashes[:split]...); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := many.MarshalBinary()
+			copied := many
+			for i := split; i < len(all); i += step {
+				if err := many.AppendHashes(hashes[i:min(i+step, len(all))]...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, l := range all[split:] {
+				if err := one.Append(l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, _ := one.MarshalBinary()
+			b, _ := many.MarshalBinary()
+			if !bytes.Equal(a, b) {
+				t.Errorf("split %d step %d: AppendHashes made %x, Append %x", split, step, b, a)
+			}
+			if again, _ := copied.MarshalBinary(); !bytes.Equal(again, before) {
+				t.Errorf("split %d step %d: AppendHashes changed a copy of the state", split, step)
+			}
+		}
+	}
+	var s State
+	if err := s.AppendHashes(hashes[0], []byte("short")); err == nil || s.Size != 0 {
+		t.Errorf("a malformed hash: error %v, size %d", err, s.Size)
+	}
+}
+
 func TestStateRejectsMalformed(t *testing.T) {
 	tests := []struct {
 		name    string

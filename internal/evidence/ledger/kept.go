@@ -168,7 +168,7 @@ func (l *Ledger) reopen(rw *v1.RegionWithdrawal, env []byte) (Sealed, error) {
 	if err != nil {
 		return Sealed{}, err
 	}
-	return Sealed{hash: keyHash(ev.EventKey()), envelope: env, seal: ev.Kind() == evidence.KindSealed}, nil
+	return sealed(ev, env), nil
 }
 
 // dropKept empties what was kept once the ledger holds it, and marks it

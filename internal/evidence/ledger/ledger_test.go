@@ -56,7 +56,7 @@ var sentAt = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 
 // setUp makes a namespace for the ledgers and a withdrawal identity (the
 // ledger needs no RegionWithdrawal object, only its name and UID).
-func setUp(t *testing.T, name string) (string, *v1.RegionWithdrawal) {
+func setUp(t testing.TB, name string) (string, *v1.RegionWithdrawal) {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-"}}
 	if err := env.Client.Create(context.Background(), ns); err != nil {
