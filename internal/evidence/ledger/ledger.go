@@ -441,8 +441,13 @@ func (l *Ledger) write(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, le
 			hashes[i] = evidence.LeafHash(lf.envelope)
 		}
 	}
-	// Append to the open shard if the result fits, else start the next.
-	fits := lg.shard != nil
+	// Append to the open shard if the result fits and the shard is still
+	// small, else start the next. An append rewrites the whole shard (a
+	// ConfigMap is written whole), so one that already holds a quarter of
+	// its bound is closed: a batch of deliveries then goes into a new
+	// shard with a Create of its own bytes, rather than an Update that
+	// sends, stores and reads back everything before it too.
+	fits := lg.shard != nil && len(lg.shard.BinaryData[KeyLeaves]) < l.ShardBytes/4
 	var stateJSON []byte
 	var st ShardState
 	for {
@@ -484,6 +489,21 @@ func (l *Ledger) write(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, le
 			return l.reread(ctx, rw, lg)
 		default:
 			return fmt.Errorf("writing the evidence shard %s: %w", cm.Name, err)
+		}
+	}
+	// The open shard is closed: first make sure it is still what this
+	// process wrote, as an Update of it would (its resourceVersion), so
+	// that a change to it, or its deletion, is found now and never built
+	// on, rather than by the next process that loads the ledger.
+	if lg.shard != nil {
+		var meta metav1.PartialObjectMetadata
+		meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
+		err := l.Reader.Get(ctx, client.ObjectKeyFromObject(lg.shard), &meta)
+		switch {
+		case apierrors.IsNotFound(err), err == nil && meta.ResourceVersion != lg.shard.ResourceVersion:
+			return l.reread(ctx, rw, lg)
+		case err != nil:
+			return fmt.Errorf("reading the evidence shard %s: %w", lg.shard.Name, err)
 		}
 	}
 	cm := &corev1.ConfigMap{
