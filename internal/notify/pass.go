@@ -255,14 +255,14 @@ func (p *pass) flush(ctx context.Context) error {
 	if err := errors.Join(out.sealErrs...); err != nil {
 		return fmt.Errorf("recording the evidence of notice %s: %w", p.a.NoticeID(), err)
 	}
-	if err := p.e.o.Evidence.AppendSealed(ctx, p.rw, out.sealed...); err != nil {
+	if err := p.e.o.Evidence.AppendBatch(ctx, p.rw, &out.sealed); err != nil {
 		// What was delivered was delivered: sending it again would
 		// notify customers twice for a fault of our own. The statements
 		// are kept for the ledger's next append, the deliveries
 		// checkpointed, and the notice stops here until the ledger takes
 		// them (Execute appends them first). Only if they cannot be kept
 		// either is the batch left unrecorded, to be sent again.
-		if kerr := p.e.o.Evidence.Keep(ctx, p.rw, out.sealed...); kerr != nil {
+		if kerr := p.e.o.Evidence.Keep(ctx, p.rw, out.sealed.Leaves()...); kerr != nil {
 			return fmt.Errorf("recording the evidence of notice %s: %w", p.a.NoticeID(), errors.Join(err, kerr))
 		}
 		if cerr := p.e.store.Commit(ctx, p.rw, p.a.NoticeID(), p.st, out.recs); cerr != nil {
@@ -270,7 +270,7 @@ func (p *pass) flush(ctx context.Context) error {
 		}
 		p.tally(items, out.recs)
 		return fmt.Errorf("recording the evidence of notice %s (its %d outcomes are checkpointed and their statements kept, to go in first once the ledger takes them): %w",
-			p.a.NoticeID(), len(out.sealed), err)
+			p.a.NoticeID(), out.sealed.Len(), err)
 	}
 	if err := p.e.store.Commit(ctx, p.rw, p.a.NoticeID(), p.st, out.recs); err != nil {
 		return err
@@ -315,12 +315,13 @@ func (p *pass) evidenceOf(r record) evidence.Event {
 
 // records collects the outcomes of a batch from the lanes' workers, and
 // their sealed evidence: each worker seals the statement of the outcome it
-// got, so the signatures are made while other deliveries wait on the
-// network, not after the batch.
+// got, and the batch compresses it for the ledger's shard, so the
+// signatures and the compression are done while other deliveries wait on
+// the network, not after the batch.
 type records struct {
 	mu       sync.Mutex
 	recs     []record
-	sealed   []ledger.Sealed
+	sealed   ledger.Batch
 	sealErrs []error
 }
 
@@ -335,14 +336,14 @@ func (r *records) add(p *pass, rec record) {
 			sealed, err = p.e.o.Evidence.Seal(p.rw, e)
 		}
 	}
+	if err == nil && e != nil {
+		r.sealed.Add(sealed)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.recs = append(r.recs, rec)
-	switch {
-	case err != nil:
+	if err != nil {
 		r.sealErrs = append(r.sealErrs, err)
-	case e != nil:
-		r.sealed = append(r.sealed, sealed)
 	}
 }
 

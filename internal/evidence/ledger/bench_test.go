@@ -52,3 +52,32 @@ func BenchmarkAppendSealed1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/append")
 }
+
+// BenchmarkAppendBatch1000 is BenchmarkAppendSealed1000 with the
+// statements gathered in a Batch, which compresses them as they are added
+// (untimed: the executor adds each as its delivery is made).
+func BenchmarkAppendBatch1000(b *testing.B) {
+	const batch = 1000
+	ns, rw := setUp(b, "bench")
+	l, err := ledger.New(ledger.Options{Client: env.Client, Reader: env.Client, Namespace: ns, Key: key})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		var sealed ledger.Batch
+		for _, e := range deliveries(l, rw, i*batch, batch) {
+			s, err := l.Seal(rw, e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sealed.Add(s)
+		}
+		b.StartTimer()
+		if err := l.AppendBatch(ctx, rw, &sealed); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/append")
+}

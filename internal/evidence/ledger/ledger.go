@@ -336,6 +336,95 @@ func (l *Ledger) AppendSealed(ctx context.Context, rw *v1.RegionWithdrawal, leav
 	if l == nil {
 		return nil
 	}
+	return l.appendSealed(ctx, rw, leaves, nil)
+}
+
+// A Batch gathers the sealed statements of a batch of events as they are
+// made, from many goroutines at once, and compresses them as they come
+// (the shard's gzip member), so that AppendBatch finds the bytes to write
+// ready instead of compressing them while its caller waits. The zero
+// Batch is ready to use; a Batch is appended once.
+type Batch struct {
+	mu     sync.Mutex
+	leaves []Sealed
+	z      *member
+	err    error
+}
+
+// batchMember is the size a Batch's member is first given room for: a
+// notify batch of 1,000 deliveries.
+const batchMember = 1000 * 900
+
+// Add adds a sealed statement; a zero Sealed (from a nil Ledger) is
+// ignored.
+func (b *Batch) Add(s Sealed) {
+	if s.envelope == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.leaves = append(b.leaves, s)
+	if b.err != nil {
+		return
+	}
+	if b.z == nil {
+		b.z = newMember(batchMember)
+	}
+	b.err = b.z.add(s)
+}
+
+// Leaves are the statements added, in order.
+func (b *Batch) Leaves() []Sealed {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.leaves)
+}
+
+// Len is the number of statements added.
+func (b *Batch) Len() int {
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.leaves)
+}
+
+// finish ends the member and returns the leaves with it; nil bytes when
+// it could not be made, for the append to encode the leaves itself.
+func (b *Batch) finish() ([]Sealed, []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.z == nil {
+		return b.leaves, nil
+	}
+	data, err := b.z.close()
+	b.z = nil
+	if err != nil || b.err != nil {
+		data = nil
+	}
+	return b.leaves, data
+}
+
+// AppendBatch appends a batch's statements as AppendSealed does, writing
+// the member the batch compressed when the ledger takes all of its
+// statements in its order (none already there, none repeated, no kept
+// statements first), and compressing what it takes otherwise. A nil
+// Ledger or Batch appends nothing.
+func (l *Ledger) AppendBatch(ctx context.Context, rw *v1.RegionWithdrawal, b *Batch) error {
+	if l == nil || b == nil {
+		return nil
+	}
+	leaves, data := b.finish()
+	return l.appendSealed(ctx, rw, leaves, data)
+}
+
+// appendSealed is AppendSealed, with leaves' gzip member when the caller
+// has it (nil otherwise).
+func (l *Ledger) appendSealed(ctx context.Context, rw *v1.RegionWithdrawal, leaves []Sealed, data []byte) error {
 	unlock := l.lock(rw.UID)
 	defer unlock()
 	kept, err := l.kept(ctx, rw)
@@ -343,9 +432,9 @@ func (l *Ledger) AppendSealed(ctx context.Context, rw *v1.RegionWithdrawal, leav
 		return err
 	}
 	if len(kept.names) == 0 {
-		return l.appendLocked(ctx, rw, leaves)
+		return l.appendLocked(ctx, rw, leaves, data)
 	}
-	if err := l.appendLocked(ctx, rw, append(slices.Clone(kept.leaves), leaves...)); err != nil {
+	if err := l.appendLocked(ctx, rw, append(slices.Clone(kept.leaves), leaves...), nil); err != nil {
 		return err
 	}
 	// In the ledger now; one not deleted is appended again (to no effect)
@@ -354,8 +443,9 @@ func (l *Ledger) AppendSealed(ctx context.Context, rw *v1.RegionWithdrawal, leav
 	return nil
 }
 
-// appendLocked appends leaves; the caller holds rw's lock.
-func (l *Ledger) appendLocked(ctx context.Context, rw *v1.RegionWithdrawal, leaves []Sealed) error {
+// appendLocked appends leaves; the caller holds rw's lock. data, when
+// not nil, is the gzip member of all of leaves, in order.
+func (l *Ledger) appendLocked(ctx context.Context, rw *v1.RegionWithdrawal, leaves []Sealed, data []byte) error {
 	if len(leaves) == 0 {
 		return nil
 	}
@@ -373,7 +463,10 @@ func (l *Ledger) appendLocked(ctx context.Context, rw *v1.RegionWithdrawal, leav
 		if lg.sealed {
 			return fmt.Errorf("%w: %s/%s reached its end, and %d more statements were not recorded", ErrSealed, rw.Namespace, rw.Name, len(todo))
 		}
-		err := l.write(ctx, rw, lg, todo)
+		if !sameLeaves(todo, leaves) {
+			data = nil
+		}
+		err := l.write(ctx, rw, lg, todo, data)
 		if _, ok := AsTampered(err); ok {
 			// Never signed over: the next append reads the ledger again,
 			// and finds it restored or still broken.
@@ -394,6 +487,11 @@ func (l *Ledger) appendLocked(ctx context.Context, rw *v1.RegionWithdrawal, leav
 		}
 	}
 	return fmt.Errorf("the evidence ledger of %s/%s is being written by another replica", rw.Namespace, rw.Name)
+}
+
+// sameLeaves says whether a and b are the same leaves in the same order.
+func sameLeaves(a, b []Sealed) bool {
+	return slices.EqualFunc(a, b, func(x, y Sealed) bool { return x.hash == y.hash && bytes.Equal(x.envelope, y.envelope) })
 }
 
 // missing returns the leaves whose keys the ledger does not hold, the first
@@ -430,10 +528,12 @@ var errRaced = errors.New("raced")
 
 // write appends leaves to the open shard, or creates the next one when
 // they would not fit.
-func (l *Ledger) write(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, leaves []Sealed) error {
-	member, err := encode(leaves)
-	if err != nil {
-		return err
+func (l *Ledger) write(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, leaves []Sealed, member []byte) error {
+	if member == nil {
+		var err error
+		if member, err = encode(leaves); err != nil {
+			return err
+		}
 	}
 	hashes := make([][]byte, len(leaves))
 	for i, lf := range leaves {
@@ -521,7 +621,7 @@ func (l *Ledger) write(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, le
 		BinaryData: map[string][]byte{KeyLeaves: member},
 		Data:       map[string]string{KeyState: string(stateJSON)},
 	}
-	err = l.Client.Create(ctx, cm)
+	err := l.Client.Create(ctx, cm)
 	switch {
 	case err == nil:
 		lg.next++

@@ -159,6 +159,64 @@ func TestAppendIsOncePerEvent(t *testing.T) {
 	}
 }
 
+// TestAppendBatch: statements gathered in a Batch by many goroutines at
+// once go in as their batch compressed them, in the order it holds them;
+// a batch part of which the ledger already holds, or that repeats a
+// statement, goes in once per event like AppendSealed; and a new process
+// finds the ledger as the operator wrote it.
+func TestAppendBatch(t *testing.T) {
+	ctx := context.Background()
+	ns, rw := setUp(t, "batch")
+	l := newLedger(t, ns, 64<<10)
+	gather := func(events []evidence.Event) *ledger.Batch {
+		t.Helper()
+		var b ledger.Batch
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Go(func() {
+				for i := w; i < len(events); i += 8 {
+					s, err := l.Seal(rw, events[i])
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					b.Add(s)
+				}
+			})
+		}
+		wg.Wait()
+		return &b
+	}
+	for first := 0; first < 600; first += 200 {
+		b := gather(deliveries(l, rw, first, 200))
+		if b.Len() != 200 || len(b.Leaves()) != 200 {
+			t.Fatalf("the batch holds %d (%d leaves), want 200", b.Len(), len(b.Leaves()))
+		}
+		if err := l.AppendBatch(ctx, rw, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Half already in the ledger, and one statement twice.
+	again := deliveries(l, rw, 500, 200)
+	again = append(again, deliveries(l, rw, 650, 1)...)
+	if err := l.AppendBatch(ctx, rw, gather(again)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AppendBatch(ctx, rw, &ledger.Batch{}); err != nil {
+		t.Fatalf("an empty batch: %v", err)
+	}
+	if err := newLedger(t, ns, 64<<10).AppendBatch(ctx, rw, gather(deliveries(l, rw, 690, 20))); err != nil {
+		t.Fatalf("a new process: %v", err)
+	}
+	if r := bundle(t, l, ns, rw); r.Statements != 710 {
+		t.Fatalf("%d statements, want 710: one per event", r.Statements)
+	}
+	var nothing *ledger.Ledger
+	if err := nothing.AppendBatch(ctx, rw, gather(deliveries(l, rw, 0, 1))); err != nil {
+		t.Errorf("a nil ledger: %v", err)
+	}
+}
+
 // TestRacingWritersMerge: two replicas (leader election does not fence)
 // append overlapping batches at the same time. Neither overwrites the
 // other: every event is in the ledger once, and it verifies.
