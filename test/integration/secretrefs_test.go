@@ -103,10 +103,10 @@ func TestNamingASecretNeedsReadingIt(t *testing.T) {
 		refused string
 	}{
 		{what: "headers from another's Secret, sent to a URL of the writer's", c: writer,
-			patch: `{"spec":{"notify":{"recipients":{"http":{"url":"https://collector.example.com/","headersSecretRef":{"name":"theirs"}}}}}}`,
+			patch:   `{"spec":{"notify":{"recipients":{"http":{"url":"https://collector.example.com/","headersSecretRef":{"name":"theirs"}}}}}}`,
 			refused: "spec.notify.recipients.http.headersSecretRef names Secret theirs"},
 		{what: "SMTP credentials from another's Secret", c: writer,
-			patch: `{"spec":{"notify":{"email":{"host":"smtp.example.com","from":"n@example.com","credentialsSecretRef":{"name":"theirs"}}}}}`,
+			patch:   `{"spec":{"notify":{"email":{"host":"smtp.example.com","from":"n@example.com","credentialsSecretRef":{"name":"theirs"}}}}}`,
 			refused: "spec.notify.email.credentialsSecretRef names Secret theirs"},
 		{what: "recipients from another's Secret", c: writer,
 			patch: `{"spec":{"notify":{"recipients":{"secrets":[{"name":"mine"},{"name":"theirs"}]}}}}`, refused: "needs get on each"},
