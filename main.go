@@ -417,7 +417,9 @@ func setupHandoff(mgr ctrl.Manager, f *managerFlags) (*handoff.Service, error) {
 		return nil, err
 	}
 	return &handoff.Service{Links: handoff.Links{BaseURL: f.handoffURL, Key: key},
-		Reader: records, Namespace: f.namespace, Records: records}, nil
+		Reader: records, Namespace: f.namespace, Records: records,
+		// The link indexes are few writes, read uncached.
+		Publisher: &handoff.Publisher{Client: direct, Reader: direct, Namespace: f.namespace, Key: key}}, nil
 }
 
 // setupEvidence readies the evidence ledger when --evidence is on and the

@@ -186,21 +186,25 @@ func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 	}
 	key := handoff.Key(bytes.Repeat([]byte{7}, 32))
 	endpoint := handoff.NewServer(&handoff.Server{
-		Withdrawals: env.Client,
-		Artifacts: func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
-			return Artifacts(ctx, env.Client, rw)
-		},
+		Index: env.Client, Namespace: records,
 		Key: key, Recorder: &handoff.Recorder{Client: env.Client, Namespace: records},
 	}, nil)
-	if _, err := endpoint.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(f.rw)}); err != nil {
+	site := httptest.NewServer(endpoint)
+	defer site.Close()
+	service := &handoff.Service{Links: handoff.Links{BaseURL: site.URL, Key: key}, Reader: env.Client, Namespace: records,
+		Publisher: &handoff.Publisher{Client: env.Client, Reader: env.Client, Namespace: records, Key: key}}
+	// The export step publishes the links (Observe, on every reconcile);
+	// the endpoint serves what the index holds.
+	f.exec.Handoff = service
+	if _, _, err := f.exec.Observe(ctx, f.rw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := endpoint.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Name: string(f.rw.UID)}}); err != nil {
 		t.Fatal(err)
 	}
 	if endpoint.Links() != n {
 		t.Fatalf("the endpoint serves %d links, want %d", endpoint.Links(), n)
 	}
-	site := httptest.NewServer(endpoint)
-	defer site.Close()
-	service := &handoff.Service{Links: handoff.Links{BaseURL: site.URL, Key: key}, Reader: env.Client, Namespace: records}
 
 	// The announcement, to all of them.
 	if err := env.Client.Create(f.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "customers", Namespace: f.rw.Namespace},

@@ -27,7 +27,8 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 )
 
-// Finalize deletes the withdrawal's export Jobs in every namespace. Those
+// Finalize deletes the withdrawal's export Jobs in every namespace, and
+// its handoff link index. Those
 // in the withdrawal's own namespace would go with it anyway (owner
 // reference); those elsewhere cannot have one. It reads as the
 // withdrawal's ServiceAccount, uncached.
@@ -44,6 +45,11 @@ func (e *Executor) Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error 
 		if err := e.Client.Delete(ctx, &jobs[i], client.PropagationPolicy("Background")); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting export Job %s/%s: %w", jobs[i].Namespace, jobs[i].Name, err)
 		}
+	}
+	// The links go with the withdrawal: the endpoint serves what the
+	// index holds.
+	if err := e.Handoff.RemoveLinks(ctx, rw.UID); err != nil {
+		return fmt.Errorf("deleting the handoff link index: %w", err)
 	}
 	return nil
 }

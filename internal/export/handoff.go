@@ -30,16 +30,24 @@ import (
 
 var _ executor.Observer = (*Executor)(nil)
 
-// Observe counts who has fetched their archive through their handoff
-// link. Customers fetch after the step finished, so the count is taken on
+// Observe publishes the withdrawal's handoff links for the endpoint, and
+// counts who has fetched their archive through their link. Customers fetch after the step finished, so the count is taken on
 // every reconcile (the fetch records' watch wakes one), not by Execute.
 func (e *Executor) Observe(ctx context.Context, rw *v1.RegionWithdrawal) (executor.Detail, bool, error) {
-	if !handoff.Enabled(rw) || e.Handoff == nil {
+	if e.Handoff == nil {
 		return executor.Detail{}, false, nil
+	}
+	if !handoff.Enabled(rw) {
+		// No links asked for (any more): the endpoint serves none.
+		return executor.Detail{}, false, e.Handoff.RemoveLinks(ctx, rw.UID)
 	}
 	s := planner.LookupStep(&rw.Status, v1.StepExport)
 	if s.Export == nil || s.DryRun {
 		return executor.Detail{}, false, nil
+	}
+	// The endpoint serves the links the operator publishes for it.
+	if err := e.Handoff.PublishLinks(ctx, rw, func() (map[string]v1.ExportArtifact, error) { return Artifacts(ctx, e.APIReader, rw) }); err != nil {
+		return executor.Detail{}, false, fmt.Errorf("publishing the handoff links: %w", err)
 	}
 	links := Linked(rw, s.Export)
 	if links == 0 {

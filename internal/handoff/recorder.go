@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -81,8 +82,18 @@ type record struct {
 // Record records that customer fetched their archive at at, and returns
 // once the record is written.
 func (r *Recorder) Record(ctx context.Context, w Withdrawal, customer string, at time.Time) error {
-	key, shard := CustomerKey(customer)
-	name := RecordName(w.UID, shard)
+	key, _ := CustomerKey(customer)
+	return r.RecordKey(ctx, w, key, at)
+}
+
+// RecordKey is Record for the customer whose record key (CustomerKey) is
+// key: what the link index holds.
+func (r *Recorder) RecordKey(ctx context.Context, w Withdrawal, key string, at time.Time) error {
+	shard, err := strconv.ParseUint(key[:min(2, len(key))], 16, 8)
+	if err != nil || len(key) != 32 {
+		return fmt.Errorf("%q is not a customer's record key", key)
+	}
+	name := RecordName(w.UID, int(shard))
 	done := make(chan error, 1)
 	r.mu.Lock()
 	if last, ok := r.recent[name+"/"+key]; ok && r.Every > 0 && at.Sub(last) < r.Every {

@@ -18,8 +18,8 @@ package handoff
 
 // The handoff endpoint (package handoff/endpoint runs it as the "handoff"
 // subcommand of the operator's binary, in its own Deployment and with its
-// own narrow role) reads withdrawals and their export records, and writes
-// only fetch records in its own namespace.
+// own narrow role) reads the link indexes the operator publishes in its
+// namespace, and writes only fetch records there.
 //
 // A GET of a live link records the fetch (see Recorder) and then
 // redirects to the archive with 303 See Other. The archives are encrypted
@@ -39,25 +39,26 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/origins"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 )
 
-// Server answers link requests and keeps the index of live links.
+// Server answers link requests and keeps the index of live links. It reads
+// the link indexes the operator publishes in its own namespace, and
+// nothing else: no withdrawal, and no tenant's ConfigMap.
 type Server struct {
-	// Withdrawals reads the withdrawals (the manager's cache).
-	Withdrawals client.Reader
-	// Artifacts reads a withdrawal's verified exports by customer id
-	// (export.Artifacts, uncached: the records can be large).
-	Artifacts func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error)
+	// Index reads the link indexes' shards (a cache of them alone).
+	Index client.Reader
+	// Namespace is the installation's, where the indexes and the fetch
+	// records are.
+	Namespace string
 	Key       Key
 	Recorder  *Recorder
 	Clock     clock.PassiveClock
@@ -82,7 +83,7 @@ type Server struct {
 // link is one customer's live link.
 type link struct {
 	w        Withdrawal
-	customer string
+	customer string // the record key of the customer's fetches, a hash
 	location string
 	expires  time.Time
 }
@@ -112,41 +113,52 @@ func (s *Server) Links() int {
 	return len(s.tokens)
 }
 
-// Reconcile brings the index up to date with one withdrawal.
+// Reconcile brings the index up to date with one withdrawal's published
+// link index; the request's name is the withdrawal's UID.
 func (s *Server) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	s.reconciling.Lock()
 	defer s.reconciling.Unlock()
-	var rw v1.RegionWithdrawal
-	err := s.Withdrawals.Get(ctx, req.NamespacedName, &rw)
-	if apierrors.IsNotFound(err) || (err == nil && (rw.Spec.Export == nil || rw.Spec.Export.Handoff == nil)) {
-		s.set(req.NamespacedName, "", nil)
+	uid := types.UID(req.Name)
+	var shards corev1.ConfigMapList
+	if err := s.Index.List(ctx, &shards, client.InNamespace(s.Namespace), client.MatchingLabels{LabelIndex: string(uid)}); err != nil {
+		return ctrl.Result{}, err
+	}
+	key := types.NamespacedName{Name: string(uid)}
+	if len(shards.Items) == 0 {
+		s.set(key, "", nil)
 		return ctrl.Result{}, nil
 	}
+	ix, complete, err := ReadIndex(shards.Items)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	fp := fingerprint(&rw)
+	if !complete {
+		// A publish in progress: keep the links as they were; the next
+		// shard's write wakes this again.
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	s.mu.RLock()
-	cur := s.byRW[req.NamespacedName]
+	cur := s.byRW[key]
 	s.mu.RUnlock()
-	if cur != nil && cur.fingerprint == fp {
+	if cur != nil && cur.fingerprint == ix.Fingerprint {
 		return ctrl.Result{}, nil
 	}
-	arts, err := s.Artifacts(ctx, &rw)
-	if err != nil {
-		return ctrl.Result{}, err
+	links := make(map[string]*link, len(ix.Links))
+	for token, e := range ix.Links {
+		links[token] = &link{w: ix.Withdrawal, customer: e.Customer, location: e.Location, expires: ix.Expires}
 	}
-	w := Withdrawal{UID: rw.UID, Namespace: rw.Namespace, Name: rw.Name}
-	expires := rw.Spec.Export.Handoff.HandoffExpiry(rw.Spec.Cutoff.Time)
-	links := make(map[string]*link, len(arts))
-	for id, a := range arts {
-		if a.Recipient == "" || a.Recipient != id {
-			continue // a target's export, not a customer's own
-		}
-		links[s.Key.Token(rw.UID, id)] = &link{w: w, customer: id, location: a.Location, expires: expires}
-	}
-	s.set(req.NamespacedName, fp, links)
+	s.set(key, ix.Fingerprint, links)
 	return ctrl.Result{}, nil
+}
+
+// MapIndex maps a link index's shard to its withdrawal's UID, the key
+// Reconcile takes.
+func MapIndex(_ context.Context, obj client.Object) []reconcile.Request {
+	uid := obj.GetLabels()[LabelIndex]
+	if uid == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: uid}}}
 }
 
 // set replaces what the index holds of one withdrawal.
@@ -170,32 +182,25 @@ func (s *Server) set(key types.NamespacedName, fp string, links map[string]*link
 	s.byRW[key] = ix
 }
 
-// fingerprint changes whenever the withdrawal's links could: its UID, its
-// links' expiry, or what its export step has verified.
-func fingerprint(rw *v1.RegionWithdrawal) string {
-	fp := fmt.Sprintf("%s/%s", rw.UID, rw.Spec.Export.Handoff.HandoffExpiry(rw.Spec.Cutoff.Time).Format(time.RFC3339))
-	for _, st := range rw.Status.Steps {
-		if e := st.Export; st.Name == v1.StepExport && e != nil {
-			fp += fmt.Sprintf("/%d/%d/%d/%d/%d/%d", e.Verified, len(e.Artifacts), e.ArtifactsInConfigMaps, e.ManifestsRead, e.Customers, e.CustomersReread)
-		}
-	}
-	return fp
-}
-
-// IndexAll indexes every withdrawal there is, and then reports ready: a
+// IndexAll indexes every published link index, and then reports ready: a
 // replica that has not indexed them would answer 404 to live links.
 func (s *Server) IndexAll(ctx context.Context) error {
-	var list v1.RegionWithdrawalList
-	if err := s.Withdrawals.List(ctx, &list); err != nil {
+	var shards corev1.ConfigMapList
+	if err := s.Index.List(ctx, &shards, client.InNamespace(s.Namespace), client.HasLabels{LabelIndex}); err != nil {
 		return err
 	}
-	for i := range list.Items {
-		rw := &list.Items[i]
-		// One withdrawal whose records cannot be read now must not keep
-		// every other customer's link down: the index controller tries it
-		// again, as it does any failed reconcile.
-		if _, err := s.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: rw.Namespace, Name: rw.Name}}); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "Could not index a withdrawal's links yet", "withdrawal", klog.KObj(rw))
+	seen := map[string]bool{}
+	for _, cm := range shards.Items {
+		uid := cm.Labels[LabelIndex]
+		if seen[uid] {
+			continue
+		}
+		seen[uid] = true
+		// One index that cannot be read now must not keep every other
+		// customer's link down: the index controller tries it again, as
+		// it does any failed reconcile.
+		if _, err := s.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Name: uid}}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Could not index a withdrawal's links yet", "withdrawal", uid)
 		}
 	}
 	s.ready.Store(true)
@@ -258,7 +263,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, l, false)
 		return
 	}
-	if err := s.Recorder.Record(r.Context(), l.w, l.customer, now); err != nil {
+	if err := s.Recorder.RecordKey(r.Context(), l.w, l.customer, now); err != nil {
 		s.requests.WithLabelValues("failed").Inc()
 		ctrl.LoggerFrom(r.Context()).Error(err, "Could not record a fetch; answered 503", "withdrawal", l.w.Namespace+"/"+l.w.Name)
 		h.Set("Retry-After", "5")

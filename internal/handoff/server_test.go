@@ -62,6 +62,7 @@ type site struct {
 	links     *handoff.Links
 	clock     *clocktesting.FakePassiveClock
 	customers []string
+	publisher *handoff.Publisher
 }
 
 func newSite(t testing.TB, customers int, c client.Client, opts ...func(*handoff.Server)) *site {
@@ -98,17 +99,18 @@ func newSite(t testing.TB, customers int, c client.Client, opts ...func(*handoff
 	}
 	// A target's export that names no customer gets no link.
 	arts["Namespace/shared"] = v1.ExportArtifact{Target: "Namespace/shared", Location: "https://store.example/pk/shared.tar.gz"}
+	// The operator's side: the link index, published in the endpoint's
+	// namespace.
+	s.publisher = &handoff.Publisher{Client: env.Client, Reader: env.Client, Namespace: s.records, Key: testKey}
+	if err := s.publisher.Publish(ctx, s.rw, func() (map[string]v1.ExportArtifact, error) { return arts, nil }); err != nil {
+		t.Fatal(err)
+	}
 	server := &handoff.Server{
-		Withdrawals: env.Client,
-		Artifacts: func(_ context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
-			if rw.UID != s.rw.UID {
-				return nil, nil // another test's withdrawal
-			}
-			return arts, nil
-		},
-		Key:      testKey,
-		Recorder: &handoff.Recorder{Client: c, Namespace: s.records},
-		Clock:    s.clock,
+		Index:     env.Client,
+		Namespace: s.records,
+		Key:       testKey,
+		Recorder:  &handoff.Recorder{Client: c, Namespace: s.records},
+		Clock:     s.clock,
 	}
 	for _, o := range opts {
 		o(server)
@@ -191,14 +193,14 @@ func TestServeLinks(t *testing.T) {
 		t.Fatalf("c-00000's record = %+v, want 2 fetches first at %s", f, beforeCutoff)
 	}
 
-	// The records name no customer: only hashes.
+	// The records and the link index name no customer: only hashes.
 	var list corev1.ConfigMapList
 	if err := env.Client.List(context.Background(), &list, client.InNamespace(s.records)); err != nil {
 		t.Fatal(err)
 	}
 	for _, cm := range list.Items {
 		for k, v := range cm.Data {
-			if strings.Contains(k+v, "c-0000") {
+			if strings.Contains(k+v, `"c-0000`) || strings.Contains(k, "c-0000") {
 				t.Fatalf("record %s holds a customer id: %s=%s", cm.Name, k, v)
 			}
 		}
@@ -253,20 +255,46 @@ func TestAFetchNotRecordedIsNotAnswered(t *testing.T) {
 func TestIndexFollowsTheWithdrawal(t *testing.T) {
 	s := newSite(t, 2, env.Client)
 	ctx := context.Background()
-	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: s.rw.Namespace, Name: s.rw.Name}}
+	req := ctrl.Request{NamespacedName: types.NamespacedName{Name: string(s.rw.UID)}}
 	link := s.link("c-00000")
 	if res := do(t, http.MethodHead, link); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("a live link answered %d, want 303", res.StatusCode)
 	}
-	s.rw.Spec.Export.Handoff = nil
-	if err := env.Client.Update(ctx, s.rw); err != nil {
+
+	// A third customer's archive verified: the operator publishes again
+	// (the status changed), and the endpoint serves the new link.
+	s.rw.Status.Steps = []v1.StepStatus{{Name: v1.StepExport, Export: &v1.ExportStatus{Verified: 3}}}
+	more := map[string]v1.ExportArtifact{}
+	for _, id := range []string{"c-00000", "c-00001", "c-00002"} {
+		more[id] = v1.ExportArtifact{Recipient: id, Location: "https://store.example/pk/" + id + ".tar.gz.age"}
+	}
+	if err := s.publisher.Publish(ctx, s.rw, func() (map[string]v1.ExportArtifact, error) { return more, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.server.Reconcile(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.server.Links(); n != 3 {
+		t.Fatalf("%d links after a third archive was published, want 3", n)
+	}
+	// Nothing changed: publishing again reads no artifacts.
+	if err := s.publisher.Publish(ctx, s.rw, func() (map[string]v1.ExportArtifact, error) {
+		t.Fatal("the artifacts were read again with nothing changed")
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The withdrawal no longer asks for links (or is gone): the operator
+	// removes the index, and the endpoint serves none.
+	if err := s.publisher.Remove(ctx, s.rw.UID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.server.Reconcile(ctx, req); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.server.Links(); n != 0 {
-		t.Fatalf("%d links after spec.export.handoff was removed, want 0", n)
+		t.Fatalf("%d links after the index was removed, want 0", n)
 	}
 	if res := do(t, http.MethodGet, link); res.StatusCode != http.StatusNotFound {
 		t.Fatalf("a withdrawn link answered %d, want 404", res.StatusCode)

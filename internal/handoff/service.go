@@ -49,6 +49,25 @@ type Service struct {
 	// Records, when set, is a cache of the fetch records alone, whose
 	// changes wake the withdrawal they belong to (see Watch).
 	Records cache.Cache
+	// Publisher, when set, publishes the link indexes the endpoint serves.
+	Publisher *Publisher
+}
+
+// PublishLinks publishes rw's link index; artifacts is read only when the
+// links may have changed.
+func (s *Service) PublishLinks(ctx context.Context, rw *v1.RegionWithdrawal, artifacts func() (map[string]v1.ExportArtifact, error)) error {
+	if s == nil || s.Publisher == nil {
+		return nil
+	}
+	return s.Publisher.Publish(ctx, rw, artifacts)
+}
+
+// RemoveLinks deletes the link index of the withdrawal with this UID.
+func (s *Service) RemoveLinks(ctx context.Context, uid types.UID) error {
+	if s == nil || s.Publisher == nil {
+		return nil
+	}
+	return s.Publisher.Remove(ctx, uid)
 }
 
 // ErrNoEndpoint is why a withdrawal that asks for handoff links stalls on

@@ -602,7 +602,8 @@ func TestHandoffEndpoint(t *testing.T) {
 	for _, tc := range []struct {
 		name, ns string
 		sets     []string
-		// clusterWide: the endpoint reads withdrawals in every namespace.
+		// clusterWide: the operator watches every namespace (the endpoint
+		// reads only its own either way).
 		clusterWide bool
 	}{
 		{name: "cluster-wide, with an Ingress", ns: "handoff-a", clusterWide: true, sets: []string{"handoff.ingress.enabled=true",
@@ -747,14 +748,18 @@ func TestHandoffEndpoint(t *testing.T) {
 			}
 			ep, mgr := sa(handoff), sa(fullname)
 			checks := []check{
-				// The endpoint: the key by name, its records, the withdrawals
-				// and their artifact ConfigMaps.
+				// The endpoint: the key by name, its records and the link
+				// indexes in its own namespace, nothing outside it: no
+				// withdrawal, no tenant's ConfigMap (recipient lists are
+				// customers' personal data).
 				secret(ep, tc.ns, "get", keySecret, true),
 				configMaps(ep, tc.ns, "watch", true),
 				configMaps(ep, tc.ns, "create", true),
 				configMaps(ep, tc.ns, "update", true),
-				withdrawals(ep, tenant, "watch", true),
-				configMaps(ep, tenant, "list", true),
+				withdrawals(ep, tenant, "watch", false),
+				withdrawals(ep, tenant, "get", false),
+				configMaps(ep, tenant, "list", false),
+				configMaps(ep, tenant, "get", false),
 				secret(ep, tc.ns, "get", "another-secret", false),
 				secret(ep, tc.ns, "list", "", false),
 				secret(ep, tc.ns, "create", "", false),
@@ -764,10 +769,11 @@ func TestHandoffEndpoint(t *testing.T) {
 				configMaps(ep, tenant, "create", false),
 				configMaps(ep, tenant, "update", false),
 				withdrawals(ep, tenant, "update", false),
-				withdrawals(ep, other, "list", tc.clusterWide),
-				configMaps(ep, other, "get", tc.clusterWide),
+				withdrawals(ep, other, "list", false),
+				configMaps(ep, other, "get", false),
 				// The operator: creates the key, reads it by name, reads the
-				// records, in the release namespace only.
+				// records and publishes the link indexes, in the release
+				// namespace only.
 				secret(mgr, tc.ns, "get", keySecret, true),
 				secret(mgr, tc.ns, "create", "", true),
 				configMaps(mgr, tc.ns, "list", true),
@@ -784,7 +790,7 @@ func TestHandoffEndpoint(t *testing.T) {
 				secret(mgr, tc.ns, "get", fullname+"-evidence-key", true),
 				configMaps(mgr, tc.ns, "create", true),
 				configMaps(mgr, tc.ns, "update", true),
-				configMaps(mgr, tc.ns, "delete", false),
+				configMaps(mgr, tc.ns, "delete", true),
 				configMaps(mgr, tenant, "create", false),
 				configMaps(mgr, tenant, "update", false),
 				secret(ep, tc.ns, "get", fullname+"-evidence-key", false),

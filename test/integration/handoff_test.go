@@ -33,6 +33,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/endpoint"
 )
@@ -84,6 +85,12 @@ func TestHandoffFetchesSurviveAKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	links := &handoff.Links{Key: key}
+	// The operator's part: the link index, published in the endpoint's
+	// namespace, which is all the endpoint reads.
+	publisher := &handoff.Publisher{Client: c, Reader: c, Namespace: install, Key: key}
+	if err := publisher.Publish(ctx, rw, func() (map[string]v1.ExportArtifact, error) { return export.Artifacts(ctx, c, rw) }); err != nil {
+		t.Fatal(err)
+	}
 
 	listen, probes := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	links.BaseURL = "http://" + listen

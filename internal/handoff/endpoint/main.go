@@ -29,16 +29,20 @@ import (
 	"os"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
@@ -55,7 +59,6 @@ const DefaultKeySecret = "region-withdrawal-operator-handoff-key"
 type Flags struct {
 	Listen, MetricsAddr, ProbeAddr string
 	Namespace, KeySecret           string
-	WatchNamespaces                string
 	RecordEvery                    time.Duration
 	QPS                            float64
 	Burst                          int
@@ -74,7 +77,6 @@ func ParseFlags(args []string) (*Flags, error) {
 	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	fs.StringVar(&f.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the key Secret and the fetch records: the installation's own.")
 	fs.StringVar(&f.KeySecret, "key-secret", DefaultKeySecret, "Secret holding the handoff key; the manager creates it.")
-	fs.StringVar(&f.WatchNamespaces, "watch-namespaces", "", "Comma-separated namespaces whose RegionWithdrawals get links served; empty serves all. Match the manager's --watch-namespaces.")
 	fs.DurationVar(&f.RecordEvery, "record-every", time.Minute, "A customer's fetches within this long of their last recorded one are answered without a write; 0 writes every fetch.")
 	fs.Float64Var(&f.QPS, "kube-api-qps", 200, "Requests per second to the API server, sustained: about one per record written.")
 	fs.IntVar(&f.Burst, "kube-api-burst", 400, "Requests to the API server in a burst.")
@@ -106,10 +108,17 @@ func Main(args []string) error {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	cfg.QPS, cfg.Burst = float32(f.QPS), f.Burst
-	cacheOpts := scheme.CacheOptions(f.WatchNamespaces)
+	// It reads the link indexes in its own namespace, and nothing else.
+	indexes, err := labels.NewRequirement(handoff.LabelIndex, selection.Exists, nil)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme.New(),
-		Cache:                  cacheOpts,
+		Scheme: scheme.New(),
+		Cache: cache.Options{
+			DefaultNamespaces: map[string]cache.Config{f.Namespace: {}},
+			ByObject:          map[client.Object]cache.ByObject{&corev1.ConfigMap{}: {Label: labels.NewSelector().Add(*indexes)}},
+		},
 		Metrics:                metricsserver.Options{BindAddress: f.MetricsAddr},
 		HealthProbeBindAddress: f.ProbeAddr,
 		// Every replica serves links; the records take concurrent writers.
@@ -123,17 +132,14 @@ func Main(args []string) error {
 	if err != nil {
 		return err
 	}
-	records := mgr.GetAPIReader()
 	direct, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
 	if err != nil {
 		return err
 	}
 	s := handoff.NewServer(&handoff.Server{
-		Withdrawals: mgr.GetClient(),
-		Artifacts: func(ctx context.Context, rw *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) {
-			return export.Artifacts(ctx, records, rw)
-		},
-		Key: key,
+		Index:     mgr.GetClient(),
+		Namespace: f.Namespace,
+		Key:       key,
 		// Uncached: the records are read before each write, and a cached
 		// read would watch every ConfigMap of the cluster.
 		Recorder:       &handoff.Recorder{Client: direct, Namespace: f.Namespace, Every: f.RecordEvery},
@@ -152,8 +158,8 @@ func Main(args []string) error {
 // probes to mgr.
 func Setup(mgr ctrl.Manager, s *handoff.Server, listen string) error {
 	if err := ctrl.NewControllerManagedBy(mgr).
-		For(&v1.RegionWithdrawal{}).
 		Named("handoff-index").
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(handoff.MapIndex)).
 		Complete(s); err != nil {
 		return err
 	}
