@@ -21,7 +21,10 @@ limitations under the License.
 // and with the evidence ledger, whose cost per 100,000 deliveries it
 // prints: time, bytes, API requests, and the time to verify it) and for a
 // plain sender that sends one recipient at a time and records each delivery
-// with one API request.
+// with one API request. It also prints the CPU time this process and the
+// API server and etcd used per 100,000 deliveries, with and without the
+// ledger: a figure that, unlike deliveries/s, does not depend on what else
+// the machine runs.
 //
 //	go run ./hack/bench/notify [-recipients 100000] [-plain-recipients 2000]
 package main
@@ -41,6 +44,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,6 +100,10 @@ type figures struct {
 	elapsed    time.Duration
 	requests   int64
 	peakKiB    int64
+	// cpu is the CPU time this process, and the API server and etcd (its
+	// child processes), used in the phase: unlike the elapsed time, it
+	// does not depend on what else the machine runs.
+	cpu, serverCPU time.Duration
 }
 
 func (f figures) rate() float64 { return float64(f.recipients) / f.elapsed.Seconds() }
@@ -248,6 +256,9 @@ func run() error {
 	fmt.Printf("evidence ledger per 100,000 deliveries: %.2fs more (%.1fs with, %.1fs without), %.1f MiB, %.0f more API requests (%d with, %d without)\n",
 		(withLedger.elapsed-batched.elapsed).Seconds()*per100k, withLedger.elapsed.Seconds()*per100k, batched.elapsed.Seconds()*per100k,
 		float64(cost.bytes)/(1<<20)*per100k, float64(withLedger.requests-batched.requests)*per100k, withLedger.requests, batched.requests)
+	fmt.Printf("CPU per 100,000 deliveries (this process; API server and etcd): batched %.1fs; %.1fs, with the ledger %.1fs; %.1fs: the ledger costs %.1fs; %.1fs more\n",
+		batched.cpu.Seconds()*per100k, batched.serverCPU.Seconds()*per100k, withLedger.cpu.Seconds()*per100k, withLedger.serverCPU.Seconds()*per100k,
+		(withLedger.cpu-batched.cpu).Seconds()*per100k, (withLedger.serverCPU-batched.serverCPU).Seconds()*per100k)
 	fmt.Printf("evidence ledger: exported and verified offline (signatures, every checkpoint's root, consistency, inclusion) in %s (read %s, verify %s)\n",
 		(cost.read + cost.verify).Round(time.Millisecond), cost.read.Round(time.Millisecond), cost.verify.Round(time.Millisecond))
 	fmt.Printf("goal with the ledger on: >= 5000 deliveries/s: %v (%.0f/s)\n", withLedger.rate() >= 5000, withLedger.rate())
@@ -279,6 +290,7 @@ func runBatched(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a
 	requests.Store(0)
 	delivered.Store(0)
 	e := notify.New(notify.Options{Client: c, Reader: c, Clock: clock.RealClock{}, Egress: egress.Loopback(), Evidence: l})
+	cpu0, server0 := cpuTime()
 	start := time.Now()
 	calls := 0
 	for {
@@ -299,7 +311,10 @@ func runBatched(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a
 			break
 		}
 	}
-	return figures{name: "batched executor", recipients: n, elapsed: time.Since(start), requests: requests.Load(), peakKiB: peak()}, calls, nil
+	elapsed := time.Since(start)
+	cpu1, server1 := cpuTime()
+	return figures{name: "batched executor", recipients: n, elapsed: elapsed, requests: requests.Load(), peakKiB: peak(),
+		cpu: cpu1 - cpu0, serverCPU: server1 - server0}, calls, nil
 }
 
 // cost is what a ledger takes: its size, and the time to export and
@@ -466,6 +481,61 @@ func peak() int64 {
 		}
 	}
 	return -1
+}
+
+// cpuTime is the user and system CPU time of this process, and of its
+// child processes still running (envtest's kube-apiserver and etcd), read
+// from /proc (Linux; zero elsewhere).
+func cpuTime() (self, children time.Duration) {
+	self = procCPU("self")
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return self, 0
+	}
+	me := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, ok := procParent(pid); ok && ppid == me {
+			children += procCPU(e.Name())
+		}
+	}
+	return self, children
+}
+
+// procStat is the fields of /proc/<pid>/stat after the command's name.
+func procStat(pid string) []string {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
+func procParent(pid int) (int, bool) {
+	f := procStat(strconv.Itoa(pid))
+	if len(f) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, err == nil
+}
+
+// procCPU is utime+stime of a process, in clock ticks of 1/100 s (USER_HZ).
+func procCPU(pid string) time.Duration {
+	f := procStat(pid)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func pemOf(s *httptest.Server) []byte {
