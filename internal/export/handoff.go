@@ -67,15 +67,16 @@ func (e *Executor) Observe(ctx context.Context, rw *v1.RegionWithdrawal) (execut
 }
 
 // Linked is how many customers have a handoff link: those with their own
-// archive from a manifest (read back and matched, when the spec asks for
-// that), and those a target's export names (as far as status lists them).
+// archive from a manifest (always encrypted; read back and matched, when
+// the spec asks for that), and those a target's export names with an
+// encrypted archive (as far as status lists them).
 func Linked(rw *v1.RegionWithdrawal, st *v1.ExportStatus) int32 {
 	n := st.Customers
 	if Rereads(rw) {
 		n = st.CustomersReread
 	}
 	for _, a := range st.Artifacts {
-		if a.Recipient != "" {
+		if handoff.Linkable(a.Recipient, a) {
 			n++
 		}
 	}

@@ -95,9 +95,16 @@ func Fingerprint(rw *v1.RegionWithdrawal) string {
 	return fp
 }
 
-// NewIndex is the index of rw's links to the archives: each customer's own
-// (a target's export that names no customer gets no link), by the token
-// key makes of it.
+// Linkable says whether customer gets a link to artifact: only to their own
+// archive (a target's export that names no customer gets none), and only
+// when it is encrypted (to their own key, as the per-customer exports are):
+// a link anyone who sees it can follow must not lead to plain data.
+func Linkable(customer string, a v1.ExportArtifact) bool {
+	return a.Recipient != "" && a.Recipient == customer && a.Encrypted
+}
+
+// NewIndex is the index of rw's links to the archives (Linkable), by the
+// token key makes of each.
 func NewIndex(rw *v1.RegionWithdrawal, artifacts map[string]v1.ExportArtifact, key Key) Index {
 	ix := Index{
 		Withdrawal:  Withdrawal{UID: rw.UID, Namespace: rw.Namespace, Name: rw.Name},
@@ -106,7 +113,7 @@ func NewIndex(rw *v1.RegionWithdrawal, artifacts map[string]v1.ExportArtifact, k
 		Links:       map[string]IndexEntry{},
 	}
 	for id, a := range artifacts {
-		if a.Recipient != "" && a.Recipient == id {
+		if Linkable(id, a) {
 			k, _ := CustomerKey(id)
 			ix.Links[key.Token(rw.UID, id)] = IndexEntry{Customer: k, Location: a.Location}
 		}

@@ -21,10 +21,11 @@ package handoff
 // own narrow role) reads the link indexes the operator publishes in its
 // namespace, and writes only fetch records there.
 //
-// A GET of a live link records the fetch (see Recorder) and then
-// redirects to the archive with 303 See Other. The archives are encrypted
-// to each customer's own key, so their locations need not be secret; the
-// link is what knows who fetched and when it stops working. With the
+// A GET of a live link shows a page whose button POSTs to it; the POST
+// records the fetch (see Recorder) and then redirects to the archive with
+// 303 See Other. Only archives encrypted to their customer's own key get
+// links, so their locations need not be secret; the link is what knows
+// who fetched and when it stops working. With the
 // installation's allow-list of store origins set (Server.AllowedOrigins),
 // a link to an archive outside it is answered 502 Bad Gateway, logged
 // and not recorded: the endpoint never sends a customer elsewhere.
@@ -32,13 +33,17 @@ package handoff
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -67,6 +72,10 @@ type Server struct {
 	// list the export step checks): a link to an archive anywhere else is
 	// answered 502 and logged, and nothing is recorded. Nil allows all.
 	AllowedOrigins *origins.Origins
+	// LinkBurst and LinkEvery bound the requests one link answers: a burst,
+	// then one every LinkEvery (zero: DefaultLinkBurst, DefaultLinkEvery).
+	LinkBurst int
+	LinkEvery time.Duration
 
 	requests *prometheus.CounterVec
 	ready    atomic.Bool
@@ -86,7 +95,18 @@ type link struct {
 	customer string // the record key of the customer's fetches, a hash
 	location string
 	expires  time.Time
+	// limit bounds the requests one link answers: a link forwarded or
+	// leaked cannot be used to flood the records or the store.
+	limit *rate.Limiter
 }
+
+// By default a link answers DefaultLinkBurst requests at once, then one
+// every DefaultLinkEvery: enough for a customer and a retrying download
+// manager, not for a crowd.
+const (
+	DefaultLinkBurst = 20
+	DefaultLinkEvery = 6 * time.Second
+)
 
 // indexed is what the index holds of one withdrawal.
 type indexed struct {
@@ -101,6 +121,12 @@ func NewServer(s *Server, reg prometheus.Registerer) *Server {
 		s.Clock = clock.RealClock{}
 	}
 	s.requests = metrics.HandoffRequests(reg)
+	if s.LinkBurst <= 0 {
+		s.LinkBurst = DefaultLinkBurst
+	}
+	if s.LinkEvery <= 0 {
+		s.LinkEvery = DefaultLinkEvery
+	}
 	s.tokens = map[string]*link{}
 	s.byRW = map[types.NamespacedName]*indexed{}
 	return s
@@ -145,7 +171,8 @@ func (s *Server) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 	}
 	links := make(map[string]*link, len(ix.Links))
 	for token, e := range ix.Links {
-		links[token] = &link{w: ix.Withdrawal, customer: e.Customer, location: e.Location, expires: ix.Expires}
+		links[token] = &link{w: ix.Withdrawal, customer: e.Customer, location: e.Location, expires: ix.Expires,
+			limit: rate.NewLimiter(rate.Every(s.LinkEvery), s.LinkBurst)}
 	}
 	s.set(key, ix.Fingerprint, links)
 	return ctrl.Result{}, nil
@@ -217,13 +244,19 @@ func (s *Server) Ready(*http.Request) error {
 
 // ServeHTTP answers a link request. Nothing it logs or counts holds a
 // token or a customer id.
+//
+// A GET (or HEAD) of a live link shows a page whose button POSTs to the
+// same link; only that POST records the fetch and sends the customer to
+// their archive. Mail scanners and link previews follow links with GET and
+// HEAD and never submit forms, so none of them is taken for the
+// customer's fetch (which would spare them the Unfetched reminder).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.Set("Allow", "GET, HEAD")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
+		h.Set("Allow", "GET, HEAD, POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
@@ -240,6 +273,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.Clock.Now()
+	if !l.limit.AllowN(now, 1) {
+		s.requests.WithLabelValues("limited").Inc()
+		h.Set("Retry-After", strconv.Itoa(max(1, int(s.LinkEvery.Seconds()))))
+		http.Error(w, "too many requests for this link; try again in a few seconds", http.StatusTooManyRequests)
+		return
+	}
 	if !now.Before(l.expires) {
 		s.requests.WithLabelValues("expired").Inc()
 		http.Error(w, "this link expired on "+l.expires.UTC().Format(time.RFC3339), http.StatusGone)
@@ -256,11 +295,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this archive is not at one of the provider's stores; please contact the provider", http.StatusBadGateway)
 		return
 	}
-	if r.Method == http.MethodHead {
-		// Link checkers and mail scanners ask with HEAD: answered, not
-		// counted as the customer's fetch.
-		s.requests.WithLabelValues("head").Inc()
-		s.answer(w, l, false)
+	if r.Method != http.MethodPost {
+		s.requests.WithLabelValues(map[bool]string{true: "head", false: "page"}[r.Method == http.MethodHead]).Inc()
+		s.page(w, l, r.Method == http.MethodGet)
 		return
 	}
 	if err := s.Recorder.RecordKey(r.Context(), l.w, l.customer, now); err != nil {
@@ -271,12 +308,45 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.requests.WithLabelValues("fetched").Inc()
-	s.answer(w, l, true)
+	s.answer(w, l)
+}
+
+// landing is the page a GET of a live link shows. Its one form POSTs to
+// the link itself (no action: the same URL).
+var landing = template.Must(template.New("landing").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow"><title>Your data export</title></head>
+<body><main>
+<h1>Your data export</h1>
+<p>Your archive is ready. It is encrypted to your own key; only you can open it.</p>
+<form method="post"><button type="submit">Download your archive</button></form>
+<p>This link works until {{.Expires}}.</p>
+</main></body></html>
+`))
+
+// cspSource is an origin that may stand in a Content-Security-Policy as is.
+var cspSource = regexp.MustCompile(`^https?://[A-Za-z0-9.\-\[\]:]+$`)
+
+// page shows the landing page (its headers alone for a HEAD). The form's
+// redirect goes to the archive's origin, which the policy must allow.
+func (s *Server) page(w http.ResponseWriter, l *link, body bool) {
+	formAction := "'self'"
+	if o := origins.Origin(l.location); cspSource.MatchString(o) {
+		formAction += " " + o
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	w.WriteHeader(http.StatusOK)
+	if body {
+		_ = landing.Execute(w, struct{ Expires string }{l.expires.UTC().Format("2 January 2006 15:04 MST")})
+	}
 }
 
 // answer sends the customer to their archive: a redirect when it is at an
 // http(s) URL, else a short page that says where it is.
-func (s *Server) answer(w http.ResponseWriter, l *link, body bool) {
+func (s *Server) answer(w http.ResponseWriter, l *link) {
 	if strings.HasPrefix(l.location, "https://") || strings.HasPrefix(l.location, "http://") {
 		w.Header().Set("Location", l.location)
 		w.WriteHeader(http.StatusSeeOther)
@@ -284,7 +354,5 @@ func (s *Server) answer(w http.ResponseWriter, l *link, body bool) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	if body {
-		fmt.Fprintf(w, "Your archive is at %s\n", l.location)
-	}
+	fmt.Fprintf(w, "Your archive is at %s\n", l.location)
 }

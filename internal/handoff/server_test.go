@@ -19,6 +19,7 @@ package handoff_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -95,7 +96,7 @@ func newSite(t testing.TB, customers int, c client.Client, opts ...func(*handoff
 	for i := range customers {
 		id := fmt.Sprintf("c-%05d", i)
 		s.customers = append(s.customers, id)
-		arts[id] = v1.ExportArtifact{Recipient: id, Target: "Namespace/x", Location: "https://store.example/pk/" + id + ".tar.gz.age"}
+		arts[id] = v1.ExportArtifact{Recipient: id, Target: "Namespace/x", Location: "https://store.example/pk/" + id + ".tar.gz.age", Encrypted: true}
 	}
 	// A target's export that names no customer gets no link.
 	arts["Namespace/shared"] = v1.ExportArtifact{Target: "Namespace/shared", Location: "https://store.example/pk/shared.tar.gz"}
@@ -166,13 +167,15 @@ func TestServeLinks(t *testing.T) {
 		wantStatus        int
 		wantLocation      string
 	}{
-		{name: "a customer's link", method: http.MethodGet, url: s.link("c-00000"), wantStatus: http.StatusSeeOther, wantLocation: "https://store.example/pk/c-00000.tar.gz.age"},
-		{name: "fetched again", method: http.MethodGet, url: s.link("c-00000"), wantStatus: http.StatusSeeOther, wantLocation: "https://store.example/pk/c-00000.tar.gz.age"},
-		{name: "a mail scanner's HEAD", method: http.MethodHead, url: s.link("c-00001"), wantStatus: http.StatusSeeOther, wantLocation: "https://store.example/pk/c-00001.tar.gz.age"},
-		{name: "a made-up token", method: http.MethodGet, url: s.http.URL + handoff.PathPrefix + strings.Repeat("A", handoff.TokenLength), wantStatus: http.StatusNotFound},
-		{name: "another withdrawal's token", method: http.MethodGet, url: s.http.URL + handoff.PathPrefix + testKey.Token(types.UID("other"), "c-00002"), wantStatus: http.StatusNotFound},
+		{name: "a customer's link, opened", method: http.MethodGet, url: s.link("c-00000"), wantStatus: http.StatusOK},
+		{name: "the page's button", method: http.MethodPost, url: s.link("c-00000"), wantStatus: http.StatusSeeOther, wantLocation: "https://store.example/pk/c-00000.tar.gz.age"},
+		{name: "fetched again", method: http.MethodPost, url: s.link("c-00000"), wantStatus: http.StatusSeeOther, wantLocation: "https://store.example/pk/c-00000.tar.gz.age"},
+		{name: "a mail scanner's GET", method: http.MethodGet, url: s.link("c-00001"), wantStatus: http.StatusOK},
+		{name: "a mail scanner's HEAD", method: http.MethodHead, url: s.link("c-00001"), wantStatus: http.StatusOK},
+		{name: "a made-up token", method: http.MethodPost, url: s.http.URL + handoff.PathPrefix + strings.Repeat("A", handoff.TokenLength), wantStatus: http.StatusNotFound},
+		{name: "another withdrawal's token", method: http.MethodPost, url: s.http.URL + handoff.PathPrefix + testKey.Token(types.UID("other"), "c-00002"), wantStatus: http.StatusNotFound},
 		{name: "a short token", method: http.MethodGet, url: s.http.URL + handoff.PathPrefix + "abc", wantStatus: http.StatusNotFound},
-		{name: "POST", method: http.MethodPost, url: s.link("c-00002"), wantStatus: http.StatusMethodNotAllowed},
+		{name: "PUT", method: http.MethodPut, url: s.link("c-00002"), wantStatus: http.StatusMethodNotAllowed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := do(t, tc.method, tc.url)
@@ -186,7 +189,7 @@ func TestServeLinks(t *testing.T) {
 	}
 	fs := s.fetches()
 	if !fs.Fetched("c-00000") || fs.Fetched("c-00001") || fs.Fetched("c-00002") || len(fs) != 1 {
-		t.Fatalf("fetches recorded for %d customers; want c-00000 alone (HEAD and POST are not fetches)", len(fs))
+		t.Fatalf("fetches recorded for %d customers; want c-00000 alone (GET, HEAD and PUT are not fetches)", len(fs))
 	}
 	k, _ := handoff.CustomerKey("c-00000")
 	if f := fs[k]; f.Count != 2 || !f.First.Equal(beforeCutoff) {
@@ -208,7 +211,7 @@ func TestServeLinks(t *testing.T) {
 
 	// Past the expiry, links answer 410 Gone and record nothing.
 	s.clock.SetTime(cutoff.Add(24 * time.Hour))
-	if res := do(t, http.MethodGet, s.link("c-00002")); res.StatusCode != http.StatusGone {
+	if res := do(t, http.MethodPost, s.link("c-00002")); res.StatusCode != http.StatusGone {
 		t.Fatalf("an expired link answered %d, want 410", res.StatusCode)
 	}
 	if s.fetches().Fetched("c-00002") {
@@ -235,14 +238,14 @@ func TestAFetchNotRecordedIsNotAnswered(t *testing.T) {
 		},
 	})
 	s := newSite(t, 1, broken)
-	if res := do(t, http.MethodGet, s.link("c-00000")); res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Location") != "" || res.Header.Get("Retry-After") == "" {
+	if res := do(t, http.MethodPost, s.link("c-00000")); res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Location") != "" || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("unrecorded fetch answered %d (Location %q), want 503 with Retry-After and no Location", res.StatusCode, res.Header.Get("Location"))
 	}
 	if s.fetches().Fetched("c-00000") {
 		t.Fatal("recorded although the write failed")
 	}
 	fail.Store(false)
-	if res := do(t, http.MethodGet, s.link("c-00000")); res.StatusCode != http.StatusSeeOther {
+	if res := do(t, http.MethodPost, s.link("c-00000")); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("retried fetch answered %d, want 303", res.StatusCode)
 	}
 	if !s.fetches().Fetched("c-00000") {
@@ -257,8 +260,8 @@ func TestIndexFollowsTheWithdrawal(t *testing.T) {
 	ctx := context.Background()
 	req := ctrl.Request{NamespacedName: types.NamespacedName{Name: string(s.rw.UID)}}
 	link := s.link("c-00000")
-	if res := do(t, http.MethodHead, link); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("a live link answered %d, want 303", res.StatusCode)
+	if res := do(t, http.MethodHead, link); res.StatusCode != http.StatusOK {
+		t.Fatalf("a live link answered %d, want 200", res.StatusCode)
 	}
 
 	// A third customer's archive verified: the operator publishes again
@@ -266,7 +269,7 @@ func TestIndexFollowsTheWithdrawal(t *testing.T) {
 	s.rw.Status.Steps = []v1.StepStatus{{Name: v1.StepExport, Export: &v1.ExportStatus{Verified: 3}}}
 	more := map[string]v1.ExportArtifact{}
 	for _, id := range []string{"c-00000", "c-00001", "c-00002"} {
-		more[id] = v1.ExportArtifact{Recipient: id, Location: "https://store.example/pk/" + id + ".tar.gz.age"}
+		more[id] = v1.ExportArtifact{Recipient: id, Location: "https://store.example/pk/" + id + ".tar.gz.age", Encrypted: true}
 	}
 	if err := s.publisher.Publish(ctx, s.rw, func() (map[string]v1.ExportArtifact, error) { return more, nil }); err != nil {
 		t.Fatal(err)
@@ -315,7 +318,7 @@ func BenchmarkFetch(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			c := s.customers[int(next.Add(1))%customers]
-			if res := do(b, http.MethodGet, s.link(c)); res.StatusCode != http.StatusSeeOther {
+			if res := do(b, http.MethodPost, s.link(c)); res.StatusCode != http.StatusSeeOther {
 				b.Errorf("fetch answered %d", res.StatusCode)
 				return
 			}
@@ -345,18 +348,100 @@ func TestRepeatedFetchesAreNotEachAWrite(t *testing.T) {
 	})
 	s := newSite(t, 1, counted)
 	s.server.Recorder.Every = time.Minute
-	for range 50 {
-		if res := do(t, http.MethodGet, s.link("c-00000")); res.StatusCode != http.StatusSeeOther {
+	for range 20 { // the link's burst
+		if res := do(t, http.MethodPost, s.link("c-00000")); res.StatusCode != http.StatusSeeOther {
 			t.Fatalf("fetch answered %d", res.StatusCode)
 		}
 	}
 	if n := writes.Load(); n != 1 {
-		t.Fatalf("50 fetches within a minute made %d writes, want 1", n)
+		t.Fatalf("20 fetches within a minute made %d writes, want 1", n)
 	}
 	s.clock.SetTime(beforeCutoff.Add(2 * time.Minute))
-	do(t, http.MethodGet, s.link("c-00000"))
+	do(t, http.MethodPost, s.link("c-00000"))
 	k, _ := handoff.CustomerKey("c-00000")
 	if n, f := writes.Load(), s.fetches()[k]; n != 2 || !f.Last.Equal(beforeCutoff.Add(2*time.Minute)) || !f.First.Equal(beforeCutoff) {
 		t.Fatalf("after two minutes: %d writes, record %+v; want 2 writes, first %s, last 2 minutes later", n, f, beforeCutoff)
+	}
+}
+
+// TestTheLinkIsAPageAndItsButtonTheFetch: what a mail scanner or a link
+// preview does with a link (GET, HEAD, as often as it likes) shows the
+// page and records nothing; the page's form posts to the link itself, and
+// the policy lets that POST be redirected to the store. A link asked too
+// often is refused for a while, and then answers again.
+func TestTheLinkIsAPageAndItsButtonTheFetch(t *testing.T) {
+	s := newSite(t, 1, env.Client)
+	link := s.link("c-00000")
+	res, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	csp := res.Header.Get("Content-Security-Policy")
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `<form method="post">`) || !strings.Contains(string(body), "Download your archive") ||
+		!strings.Contains(csp, "form-action 'self' https://store.example") || !strings.Contains(csp, "default-src 'none'") {
+		t.Fatalf("GET: %d, CSP %q, page:\n%s", res.StatusCode, csp, body)
+	}
+	for range 5 {
+		do(t, http.MethodGet, link)
+		do(t, http.MethodHead, link)
+	}
+	if s.fetches().Fetched("c-00000") {
+		t.Fatal("a GET or a HEAD was recorded as the customer's fetch")
+	}
+
+	// The form, as a browser submits it.
+	res, err = noRedirects.PostForm(link, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || !s.fetches().Fetched("c-00000") {
+		t.Fatalf("the form's POST answered %d; recorded %v", res.StatusCode, s.fetches().Fetched("c-00000"))
+	}
+
+	// 12 requests so far; the burst is 20.
+	limited := 0
+	for range 15 {
+		if res := do(t, http.MethodPost, link); res.StatusCode == http.StatusTooManyRequests {
+			if res.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			limited++
+		}
+	}
+	if limited != 7 {
+		t.Fatalf("%d of 15 more requests were refused, want 7 (a burst of 20)", limited)
+	}
+	s.clock.SetTime(beforeCutoff.Add(time.Minute))
+	if res := do(t, http.MethodPost, link); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a minute later the link answered %d, want 303", res.StatusCode)
+	}
+}
+
+// TestOnlyEncryptedArchivesGetLinks: a customer's own archive stored in the
+// clear gets no link (anyone who sees a link can follow it).
+func TestOnlyEncryptedArchivesGetLinks(t *testing.T) {
+	for _, tc := range []struct {
+		a    v1.ExportArtifact
+		want bool
+	}{
+		{a: v1.ExportArtifact{Recipient: "acme", Encrypted: true}, want: true},
+		{a: v1.ExportArtifact{Recipient: "acme"}},
+		{a: v1.ExportArtifact{Recipient: "zen", Encrypted: true}},
+		{a: v1.ExportArtifact{Encrypted: true}},
+	} {
+		if got := handoff.Linkable("acme", tc.a); got != tc.want {
+			t.Errorf("Linkable(acme, %+v) = %v, want %v", tc.a, got, tc.want)
+		}
+	}
+	rw := &v1.RegionWithdrawal{ObjectMeta: metav1.ObjectMeta{UID: "u"}, Spec: v1.RegionWithdrawalSpec{Export: &v1.ExportStep{Handoff: &v1.ExportHandoff{}}}}
+	ix := handoff.NewIndex(rw, map[string]v1.ExportArtifact{
+		"acme": {Recipient: "acme", Location: "https://s/acme.age", Encrypted: true},
+		"zen":  {Recipient: "zen", Location: "https://s/zen.tar.gz"},
+	}, testKey)
+	if len(ix.Links) != 1 || ix.Links[testKey.Token("u", "acme")].Location != "https://s/acme.age" {
+		t.Fatalf("index %+v, want acme's encrypted archive alone", ix.Links)
 	}
 }

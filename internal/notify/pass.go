@@ -183,9 +183,9 @@ func (p *pass) data(ctx context.Context, r recipients.Recipient) Data {
 	if a, ok := p.exports[r.ID]; ok {
 		d.Export = exportOf(a)
 		d.ExportLocation = a.Location
-		// A link only for the customer's own archive: the endpoint makes
-		// links for those alone.
-		if a.Recipient == r.ID {
+		// A link only for the customer's own encrypted archive: the
+		// endpoint serves links for those alone.
+		if handoff.Linkable(r.ID, a) {
 			if link, expires := p.e.o.Handoff.CustomerLink(p.rw, r.ID); link != "" {
 				d.withLink(link, expires)
 			}

@@ -48,7 +48,7 @@ func TestTheLinkIndexIsWrittenByTheOperatorOnly(t *testing.T) {
 		Spec: v1.RegionWithdrawalSpec{Cutoff: metav1.NewTime(time.Date(2026, 12, 30, 0, 0, 0, 0, time.UTC)),
 			Export: &v1.ExportStep{Handoff: &v1.ExportHandoff{}}}}
 	publisher := &handoff.Publisher{Client: operator, Reader: operator, Namespace: operatorNS, Key: key}
-	arts := map[string]v1.ExportArtifact{"acme": {Recipient: "acme", Location: "https://store.example/pk/acme.tar.gz.age"}}
+	arts := map[string]v1.ExportArtifact{"acme": {Recipient: "acme", Location: "https://store.example/pk/acme.tar.gz.age", Encrypted: true}}
 	if err := publisher.Publish(ctx, rw, func() (map[string]v1.ExportArtifact, error) { return arts, nil }); err != nil {
 		t.Fatalf("the operator, with the chart's RBAC, could not publish the link index: %v", err)
 	}

@@ -78,7 +78,7 @@ func TestHandoffFetchesSurviveAKill(t *testing.T) {
 		id := fmt.Sprintf("customer-%02d", i)
 		ids = append(ids, id)
 		st.Artifacts = append(st.Artifacts, v1.ExportArtifact{Target: "Namespace/" + id, Recipient: id,
-			Location: "https://store.example/pk/" + id + ".tar.gz.age", Bytes: 1, SHA256: strings.Repeat("a", 64)})
+			Location: "https://store.example/pk/" + id + ".tar.gz.age", Bytes: 1, SHA256: strings.Repeat("a", 64), Encrypted: true})
 	}
 	rw.Status.Steps = []v1.StepStatus{{Name: v1.StepExport, State: v1.StepSucceeded, Export: st}}
 	if err := c.Status().Update(ctx, rw); err != nil {
@@ -99,8 +99,9 @@ func TestHandoffFetchesSurviveAKill(t *testing.T) {
 	run := func() *exec.Cmd {
 		cmd := exec.Command(binary, endpoint.Name, "--namespace", install, "--listen", listen,
 			"--health-probe-bind-address", probes, "--metrics-bind-address", "0", "--zap-log-level", "debug",
-			// Every fetch written, so that each answered one can be counted.
-			"--record-every", "0")
+			// Every fetch written, so that each answered one can be counted,
+			// and no link's rate limit in the way of the hammering.
+			"--record-every", "0", "--link-burst", "1000000")
 		cmd.Env = append(os.Environ(), "KUBECONFIG="+kc)
 		out := &syncBuffer{}
 		logs = append(logs, out)
@@ -147,7 +148,7 @@ func TestHandoffFetchesSurviveAKill(t *testing.T) {
 		wg.Go(func() {
 			for !stop.Load() {
 				inFlight.Add(1)
-				res, err := client.Get(link)
+				res, err := client.Post(link, "application/x-www-form-urlencoded", nil)
 				inFlight.Add(-1)
 				if err != nil {
 					time.Sleep(20 * time.Millisecond) // the endpoint is down: ask again, as a browser's user would

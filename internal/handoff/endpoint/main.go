@@ -60,6 +60,8 @@ type Flags struct {
 	Listen, MetricsAddr, ProbeAddr string
 	Namespace, KeySecret           string
 	RecordEvery                    time.Duration
+	LinkBurst                      int
+	LinkEvery                      time.Duration
 	QPS                            float64
 	Burst                          int
 	// AllowedOrigins are the store origins links may send customers to
@@ -78,6 +80,8 @@ func ParseFlags(args []string) (*Flags, error) {
 	fs.StringVar(&f.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the key Secret and the fetch records: the installation's own.")
 	fs.StringVar(&f.KeySecret, "key-secret", DefaultKeySecret, "Secret holding the handoff key; the manager creates it.")
 	fs.DurationVar(&f.RecordEvery, "record-every", time.Minute, "A customer's fetches within this long of their last recorded one are answered without a write; 0 writes every fetch.")
+	fs.IntVar(&f.LinkBurst, "link-burst", handoff.DefaultLinkBurst, "Requests one link answers at once; past them 429 with Retry-After, until --link-every refills one.")
+	fs.DurationVar(&f.LinkEvery, "link-every", handoff.DefaultLinkEvery, "How often one link answers one more request once its burst is spent.")
 	fs.Float64Var(&f.QPS, "kube-api-qps", 200, "Requests per second to the API server, sustained: about one per record written.")
 	fs.IntVar(&f.Burst, "kube-api-burst", 400, "Requests to the API server in a burst.")
 	fs.Func("export-allowed-origins", "Comma-separated store origins (https://objects.example.com, s3://bucket, https://*.blob.example.net, file://) links may send customers to; a link to an archive elsewhere is answered 502. Empty allows all. Match the manager's --export-allowed-origins.",
@@ -144,6 +148,7 @@ func Main(args []string) error {
 		// read would watch every ConfigMap of the cluster.
 		Recorder:       &handoff.Recorder{Client: direct, Namespace: f.Namespace, Every: f.RecordEvery},
 		AllowedOrigins: f.AllowedOrigins,
+		LinkBurst:      f.LinkBurst, LinkEvery: f.LinkEvery,
 	}, crmetrics.Registry)
 	if f.AllowedOrigins.Configured() {
 		ctrl.Log.WithName("handoff").Info("Links send customers only to the allowed store origins", "origins", f.AllowedOrigins.String())

@@ -615,6 +615,12 @@ const handoffHost = "export.bes.example"
 // to the endpoint's pod, which records the fetch and sends them to their
 // archive; the archive opens with their key; and the operator's status,
 // woken by the fetch record, counts w1 as fetched.
+// mustCustomerKey is ReadFetches' key of a customer.
+func mustCustomerKey(customer string) string {
+	k, _ := handoff.CustomerKey(customer)
+	return k
+}
+
 func checkHandoff(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, store *testsrv.ObjectStore, identity *age.X25519Identity) {
 	t.Helper()
 	ctx := context.Background()
@@ -629,19 +635,41 @@ func checkHandoff(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, store 
 		t.Fatal(err)
 	}
 	noRedirect := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	var res *http.Response
-	// The endpoint answers 404 until it has indexed w1's archive.
-	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
-		req, _ := http.NewRequest(http.MethodGet, real.IngressURL+u.Path, nil)
+	ask := func(method string) (*http.Response, string, error) {
+		req, _ := http.NewRequest(method, real.IngressURL+u.Path, nil)
 		req.Host = handoffHost
-		if res, err = noRedirect.Do(req); err != nil {
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			return nil, "", err
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 16<<10))
+		return res, string(b), nil
+	}
+	var res *http.Response
+	var page string
+	// The endpoint answers 404 until it has indexed w1's archive; then a
+	// GET (what a mail scanner does too) shows the page, and records
+	// nothing.
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		if res, page, err = ask(http.MethodGet); err != nil {
 			return false, nil
 		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusSeeOther, nil
+		return res.StatusCode == http.StatusOK, nil
 	}); err != nil {
 		dump(t, operatorNS)
-		t.Fatalf("w1's link never redirected through the ingress: last %v %v", res, err)
+		t.Fatalf("w1's link never showed its page through the ingress: last %v %v", res, err)
+	}
+	if !strings.Contains(page, `<form method="post">`) {
+		t.Fatalf("w1's link page has no form to fetch the archive:\n%s", page)
+	}
+	if fs, err := handoff.ReadFetches(ctx, c, operatorNS, rw.UID); err != nil || fs.Fetched(mustCustomerKey("w1")) || len(fs) != 0 {
+		t.Fatalf("opening the link (GET) was recorded as a fetch: %v %v", fs, err)
+	}
+	// The page's button.
+	if res, _, err = ask(http.MethodPost); err != nil || res.StatusCode != http.StatusSeeOther {
+		dump(t, operatorNS)
+		t.Fatalf("w1's button never redirected through the ingress: %v %v", res, err)
 	}
 	want := store.URL + "/exports/bes-pk.tar.gz.age"
 	if got := res.Header.Get("Location"); got != want {
