@@ -122,6 +122,7 @@ type managerFlags struct {
 	namespace               string
 	handoffURL              string
 	handoffKeySecret        string
+	handoffMaxExpiry        time.Duration
 	evidence                bool
 	evidenceKeySecret       string
 	evidenceCopyURL         string
@@ -187,6 +188,7 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.BoolVar(&f.legacyWebhookHeaders, "webhook-legacy-headers", false, "Also send the webhook headers from before Standard Webhooks (Idempotency-Key, X-Withdrawal-Timestamp, X-Withdrawal-Signature), for receivers that still check them.")
 	fs.StringVar(&f.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "The installation's own namespace (default: the POD_NAMESPACE variable): where the handoff key Secret and the fetch records live.")
 	fs.StringVar(&f.handoffURL, "handoff-url", "", "Public URL of the handoff endpoint (the \"handoff\" subcommand), e.g. https://export.example.com. Set, withdrawals may give customers personal download links (spec.export.handoff); empty, such withdrawals stall.")
+	fs.DurationVar(&f.handoffMaxExpiry, "handoff-max-expiry", 90*24*time.Hour, "Longest time after the cutoff a handoff link works, whatever spec.export.handoff.expiresAfter asks; 0: no cap.")
 	fs.StringVar(&f.handoffKeySecret, "handoff-key-secret", endpoint.DefaultKeySecret, "Secret in --namespace holding the key the handoff links are made with; created with a random key when missing.")
 	fs.BoolVar(&f.evidence, "evidence", true, "Keep each withdrawal's signed evidence ledger in --namespace (docs/evidence.md); off without --namespace.")
 	fs.StringVar(&f.evidenceKeySecret, "evidence-key-secret", "region-withdrawal-operator-evidence-key", "Secret in --namespace holding the Ed25519 seed the evidence ledgers are signed with; created with a random seed when missing.")
@@ -416,10 +418,10 @@ func setupHandoff(mgr ctrl.Manager, f *managerFlags) (*handoff.Service, error) {
 	if err := mgr.Add(records); err != nil {
 		return nil, err
 	}
-	return &handoff.Service{Links: handoff.Links{BaseURL: f.handoffURL, Key: key},
+	return &handoff.Service{Links: handoff.Links{BaseURL: f.handoffURL, Key: key, MaxExpiry: f.handoffMaxExpiry},
 		Reader: records, Namespace: f.namespace, Records: records,
 		// The link indexes are few writes, read uncached.
-		Publisher: &handoff.Publisher{Client: direct, Reader: direct, Namespace: f.namespace, Key: key}}, nil
+		Publisher: &handoff.Publisher{Client: direct, Reader: direct, Namespace: f.namespace, Key: key, MaxExpiry: f.handoffMaxExpiry}}, nil
 }
 
 // setupEvidence readies the evidence ledger when --evidence is on and the

@@ -325,7 +325,17 @@ func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 // notice, opening with their key and not with another customer's.
 func fetchOwnArchive(service *handoff.Service, rw *v1.RegionWithdrawal, c string, ids map[string]*age.X25519Identity, digests map[string]string) error {
 	link, _ := service.Link(rw, c)
-	res, err := http.Get(link)
+	// The link's page and its button, as a browser: the POST's 303 is
+	// followed with a GET of the archive.
+	page, err := http.Get(link)
+	if err != nil {
+		return err
+	}
+	page.Body.Close()
+	if page.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: opening the link: %d", c, page.StatusCode)
+	}
+	res, err := http.Post(link, "application/x-www-form-urlencoded", nil)
 	if err != nil {
 		return err
 	}

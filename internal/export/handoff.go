@@ -57,7 +57,7 @@ func (e *Executor) Observe(ctx context.Context, rw *v1.RegionWithdrawal) (execut
 	if err != nil {
 		return executor.Detail{}, false, fmt.Errorf("counting fetches: %w", err)
 	}
-	h := handoff.Count(rw, links, fs)
+	h := e.Handoff.Count(rw, links, fs)
 	if equality.Semantic.DeepEqual(h, s.Export.Handoff) {
 		return executor.Detail{}, false, nil
 	}

@@ -82,6 +82,9 @@ type Links struct {
 	// BaseURL is the endpoint's public URL, without PathPrefix.
 	BaseURL string
 	Key     Key
+	// MaxExpiry, when set, caps how long after the cutoff any link works,
+	// whatever spec.export.handoff.expiresAfter asks (--handoff-max-expiry).
+	MaxExpiry time.Duration
 }
 
 // Link is the customer's link in rw, and when it expires. It is "" when
@@ -90,8 +93,17 @@ func (l *Links) Link(rw *v1.RegionWithdrawal, customer string) (string, time.Tim
 	if l == nil || rw.Spec.Export == nil || rw.Spec.Export.Handoff == nil || customer == "" {
 		return "", time.Time{}
 	}
-	return strings.TrimSuffix(l.BaseURL, "/") + PathPrefix + l.Key.Token(rw.UID, customer),
-		rw.Spec.Export.Handoff.HandoffExpiry(rw.Spec.Cutoff.Time)
+	return strings.TrimSuffix(l.BaseURL, "/") + PathPrefix + l.Key.Token(rw.UID, customer), Expiry(rw, l.MaxExpiry)
+}
+
+// Expiry is when rw's links stop working: spec.export.handoff's expiry
+// after the cutoff, at most max after it when max is set.
+func Expiry(rw *v1.RegionWithdrawal, max time.Duration) time.Time {
+	at := rw.Spec.Export.Handoff.HandoffExpiry(rw.Spec.Cutoff.Time)
+	if limit := rw.Spec.Cutoff.Add(max); max > 0 && at.After(limit) {
+		return limit
+	}
+	return at
 }
 
 // CheckBaseURL refuses a public URL that is not an absolute http(s) URL

@@ -84,9 +84,9 @@ func IndexName(uid types.UID, shard int) string {
 }
 
 // Fingerprint changes whenever a withdrawal's links could: its UID, its
-// links' expiry, or what its export step has verified.
-func Fingerprint(rw *v1.RegionWithdrawal) string {
-	fp := fmt.Sprintf("%s/%s", rw.UID, rw.Spec.Export.Handoff.HandoffExpiry(rw.Spec.Cutoff.Time).Format(time.RFC3339))
+// links' expiry (Expiry), or what its export step has verified.
+func Fingerprint(rw *v1.RegionWithdrawal, expires time.Time) string {
+	fp := fmt.Sprintf("%s/%s", rw.UID, expires.UTC().Format(time.RFC3339))
 	for _, st := range rw.Status.Steps {
 		if e := st.Export; st.Name == v1.StepExport && e != nil {
 			fp += fmt.Sprintf("/%d/%d/%d/%d/%d/%d", e.Verified, len(e.Artifacts), e.ArtifactsInConfigMaps, e.ManifestsRead, e.Customers, e.CustomersReread)
@@ -104,12 +104,12 @@ func Linkable(customer string, a v1.ExportArtifact) bool {
 }
 
 // NewIndex is the index of rw's links to the archives (Linkable), by the
-// token key makes of each.
-func NewIndex(rw *v1.RegionWithdrawal, artifacts map[string]v1.ExportArtifact, key Key) Index {
+// token key makes of each, working until expires.
+func NewIndex(rw *v1.RegionWithdrawal, artifacts map[string]v1.ExportArtifact, key Key, expires time.Time) Index {
 	ix := Index{
 		Withdrawal:  Withdrawal{UID: rw.UID, Namespace: rw.Namespace, Name: rw.Name},
-		Expires:     rw.Spec.Export.Handoff.HandoffExpiry(rw.Spec.Cutoff.Time).UTC(),
-		Fingerprint: Fingerprint(rw),
+		Expires:     expires.UTC(),
+		Fingerprint: Fingerprint(rw, expires),
 		Links:       map[string]IndexEntry{},
 	}
 	for id, a := range artifacts {
@@ -212,6 +212,8 @@ type Publisher struct {
 	Namespace string
 	// Key makes the links' tokens.
 	Key Key
+	// MaxExpiry caps the links' lifetime after the cutoff (Expiry).
+	MaxExpiry time.Duration
 
 	mu        sync.Mutex
 	published map[types.UID]string // fingerprint; "" when there is none
@@ -220,7 +222,8 @@ type Publisher struct {
 // Publish makes rw's index the one its verified exports call for;
 // artifacts is called only when the links may have changed.
 func (p *Publisher) Publish(ctx context.Context, rw *v1.RegionWithdrawal, artifacts func() (map[string]v1.ExportArtifact, error)) error {
-	fp := Fingerprint(rw)
+	expires := Expiry(rw, p.MaxExpiry)
+	fp := Fingerprint(rw, expires)
 	if last, ok := p.last(ctx, rw.UID); ok && last == fp {
 		return nil
 	}
@@ -228,7 +231,7 @@ func (p *Publisher) Publish(ctx context.Context, rw *v1.RegionWithdrawal, artifa
 	if err != nil {
 		return err
 	}
-	shards, err := NewIndex(rw, arts, p.Key).ConfigMaps(p.Namespace)
+	shards, err := NewIndex(rw, arts, p.Key, expires).ConfigMaps(p.Namespace)
 	if err != nil {
 		return err
 	}

@@ -440,8 +440,36 @@ func TestOnlyEncryptedArchivesGetLinks(t *testing.T) {
 	ix := handoff.NewIndex(rw, map[string]v1.ExportArtifact{
 		"acme": {Recipient: "acme", Location: "https://s/acme.age", Encrypted: true},
 		"zen":  {Recipient: "zen", Location: "https://s/zen.tar.gz"},
-	}, testKey)
+	}, testKey, cutoff)
 	if len(ix.Links) != 1 || ix.Links[testKey.Token("u", "acme")].Location != "https://s/acme.age" {
 		t.Fatalf("index %+v, want acme's encrypted archive alone", ix.Links)
+	}
+}
+
+// TestTheInstallationCapsTheLinksLifetime: a withdrawal asking for links
+// that work a year after the cutoff gets them for as long as the
+// installation allows, in the links, the index and the status alike.
+func TestTheInstallationCapsTheLinksLifetime(t *testing.T) {
+	year := &metav1.Duration{Duration: 365 * 24 * time.Hour}
+	rw := &v1.RegionWithdrawal{ObjectMeta: metav1.ObjectMeta{UID: "u"}, Spec: v1.RegionWithdrawalSpec{Cutoff: metav1.NewTime(cutoff),
+		Export: &v1.ExportStep{Handoff: &v1.ExportHandoff{ExpiresAfter: year}}}}
+	capped := cutoff.Add(90 * 24 * time.Hour)
+	if got := handoff.Expiry(rw, 90*24*time.Hour); !got.Equal(capped) {
+		t.Fatalf("capped expiry %s, want %s", got, capped)
+	}
+	if got := handoff.Expiry(rw, 0); !got.Equal(cutoff.Add(year.Duration)) {
+		t.Fatalf("uncapped expiry %s, want a year after the cutoff", got)
+	}
+	rw.Spec.Export.Handoff.ExpiresAfter = &metav1.Duration{Duration: 24 * time.Hour}
+	if got := handoff.Expiry(rw, 90*24*time.Hour); !got.Equal(cutoff.Add(24 * time.Hour)) {
+		t.Fatalf("a shorter expiry than the cap became %s", got)
+	}
+	rw.Spec.Export.Handoff.ExpiresAfter = year
+	svc := &handoff.Service{Links: handoff.Links{BaseURL: "https://x", Key: testKey, MaxExpiry: 90 * 24 * time.Hour}}
+	if _, exp := svc.CustomerLink(rw, "acme"); !exp.Equal(capped) {
+		t.Fatalf("the notice's link expires %s, want %s", exp, capped)
+	}
+	if st := svc.Count(rw, 1, handoff.Fetches{}); !st.ExpiresAt.Time.Equal(capped) {
+		t.Fatalf("status says the links expire %s, want %s", st.ExpiresAt, capped)
 	}
 }

@@ -129,7 +129,7 @@ func MapRecord(_ context.Context, obj client.Object) []reconcile.Request {
 
 // Count is what a withdrawal's status says of its links: links is how
 // many customers have one.
-func Count(rw *v1.RegionWithdrawal, links int32, fs Fetches) *v1.HandoffStatus {
+func (s *Service) Count(rw *v1.RegionWithdrawal, links int32, fs Fetches) *v1.HandoffStatus {
 	st := &v1.HandoffStatus{Links: links}
 	st.Fetched = int32(min(len(fs), int(links)))
 	st.NotFetched = links - st.Fetched
@@ -137,7 +137,7 @@ func Count(rw *v1.RegionWithdrawal, links int32, fs Fetches) *v1.HandoffStatus {
 		t := metav1.NewTime(last)
 		st.LastFetchAt = &t
 	}
-	exp := metav1.NewTime(rw.Spec.Export.Handoff.HandoffExpiry(rw.Spec.Cutoff.Time))
+	exp := metav1.NewTime(Expiry(rw, s.MaxExpiry))
 	st.ExpiresAt = &exp
 	return st
 }

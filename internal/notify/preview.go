@@ -46,8 +46,8 @@ func Preview(rw *v1.RegionWithdrawal, sum *recipients.Summary) executor.Preview 
 		notes = append(notes, "reminders leave out the customers who have fetched their archive by then")
 	}
 	if rw.Spec.Export != nil && rw.Spec.Export.Handoff != nil {
-		notes = append(notes, "each customer with their own archive gets a personal download link, expiring "+
-			rw.Spec.Export.Handoff.HandoffExpiry(rw.Spec.Cutoff.Time).UTC().Format("2006-01-02 15:04 UTC"))
+		notes = append(notes, "each customer with their own encrypted archive gets a personal download link, expiring "+
+			rw.Spec.Export.Handoff.HandoffExpiry(rw.Spec.Cutoff.Time).UTC().Format("2006-01-02 15:04 UTC")+" (or sooner, if the installation caps links' lifetime)")
 	}
 	p.Note = strings.Join(notes, "; ")
 	return p
