@@ -57,7 +57,7 @@ func TestFetchesShowInStatus(t *testing.T) {
 	st := &v1.ExportStatus{Targets: customers, Verified: customers}
 	for i := range customers {
 		id := fmt.Sprintf("c-%d", i)
-		st.Artifacts = append(st.Artifacts, v1.ExportArtifact{Target: "Namespace/" + id, Recipient: id, Location: "https://store.example/" + id, SHA256: strings.Repeat("a", 64)})
+		st.Artifacts = append(st.Artifacts, v1.ExportArtifact{Target: "Namespace/" + id, Recipient: id, Location: "https://store.example/" + id, SHA256: strings.Repeat("a", 64), Encrypted: true})
 	}
 	rw.Status.Steps = []v1.StepStatus{{Name: v1.StepExport, State: v1.StepSucceeded, StartedAt: &done, FinishedAt: &done, Export: st}}
 	if err := env.Client.Status().Update(ctx, rw); err != nil {

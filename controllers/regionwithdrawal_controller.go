@@ -40,6 +40,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -49,6 +50,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/internal/tenant"
@@ -370,7 +372,9 @@ func (r *RegionWithdrawalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		// Our own status patches do not bump the generation, so they do not
 		// wake the controller: while nothing is due it does not reconcile.
-		For(&v1.RegionWithdrawal{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A revoked handoff link (an annotation) wakes it, to take the link
+		// out of the endpoint's index at once.
+		For(&v1.RegionWithdrawal{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, revokedChanged))).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: r.MaxConcurrentReconciles,
 			// Per withdrawal only, without the default's shared token
@@ -409,4 +413,15 @@ func (r *RegionWithdrawalReconciler) publish(rw *v1.RegionWithdrawal, old, updat
 		r.Recorder.Eventf(rw, nil, t, e.Reason, e.Action, "%s", e.Note)
 	}
 	rw.Status = *updated
+}
+
+// revokedChanged passes an update that changes the withdrawal's revoked
+// handoff links.
+var revokedChanged = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetAnnotations()[handoff.AnnotationRevoked] != e.ObjectNew.GetAnnotations()[handoff.AnnotationRevoked]
+	},
 }

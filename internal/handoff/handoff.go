@@ -93,6 +93,10 @@ func (l *Links) Link(rw *v1.RegionWithdrawal, customer string) (string, time.Tim
 	if l == nil || rw.Spec.Export == nil || rw.Spec.Export.Handoff == nil || customer == "" {
 		return "", time.Time{}
 	}
+	// A revoked link is not sent again (an unreadable list sends none).
+	if revoked, err := Revoked(rw); err != nil || revoked[customer] {
+		return "", time.Time{}
+	}
 	return strings.TrimSuffix(l.BaseURL, "/") + PathPrefix + l.Key.Token(rw.UID, customer), Expiry(rw, l.MaxExpiry)
 }
 

@@ -27,6 +27,8 @@ package handoff
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -104,8 +106,9 @@ func Linkable(customer string, a v1.ExportArtifact) bool {
 }
 
 // NewIndex is the index of rw's links to the archives (Linkable), by the
-// token key makes of each, working until expires.
-func NewIndex(rw *v1.RegionWithdrawal, artifacts map[string]v1.ExportArtifact, key Key, expires time.Time) Index {
+// token key makes of each, working until expires; revoked customers get
+// none.
+func NewIndex(rw *v1.RegionWithdrawal, artifacts map[string]v1.ExportArtifact, key Key, expires time.Time, revoked map[string]bool) Index {
 	ix := Index{
 		Withdrawal:  Withdrawal{UID: rw.UID, Namespace: rw.Namespace, Name: rw.Name},
 		Expires:     expires.UTC(),
@@ -113,7 +116,7 @@ func NewIndex(rw *v1.RegionWithdrawal, artifacts map[string]v1.ExportArtifact, k
 		Links:       map[string]IndexEntry{},
 	}
 	for id, a := range artifacts {
-		if Linkable(id, a) {
+		if Linkable(id, a) && !revoked[id] {
 			k, _ := CustomerKey(id)
 			ix.Links[key.Token(rw.UID, id)] = IndexEntry{Customer: k, Location: a.Location}
 		}
@@ -223,7 +226,15 @@ type Publisher struct {
 // artifacts is called only when the links may have changed.
 func (p *Publisher) Publish(ctx context.Context, rw *v1.RegionWithdrawal, artifacts func() (map[string]v1.ExportArtifact, error)) error {
 	expires := Expiry(rw, p.MaxExpiry)
+	revoked, err := Revoked(rw)
+	if err != nil {
+		return err
+	}
 	fp := Fingerprint(rw, expires)
+	if raw := rw.Annotations[AnnotationRevoked]; raw != "" {
+		sum := sha256.Sum256([]byte(raw))
+		fp += "/revoked:" + hex.EncodeToString(sum[:8])
+	}
 	if last, ok := p.last(ctx, rw.UID); ok && last == fp {
 		return nil
 	}
@@ -231,7 +242,9 @@ func (p *Publisher) Publish(ctx context.Context, rw *v1.RegionWithdrawal, artifa
 	if err != nil {
 		return err
 	}
-	shards, err := NewIndex(rw, arts, p.Key, expires).ConfigMaps(p.Namespace)
+	ix := NewIndex(rw, arts, p.Key, expires, revoked)
+	ix.Fingerprint = fp
+	shards, err := ix.ConfigMaps(p.Namespace)
 	if err != nil {
 		return err
 	}

@@ -288,6 +288,40 @@ func TestIndexFollowsTheWithdrawal(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A link revoked (kubectl withdrawal handoff revoke): the operator
+	// takes it out of the index; the endpoint answers it 404, the others
+	// as before, and a notice sent now carries no link for that customer.
+	revoked := s.link("c-00001")
+	value, err := handoff.Revoke(s.rw, "c-00001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.rw.Annotations = map[string]string{handoff.AnnotationRevoked: value}
+	if err := s.publisher.Publish(ctx, s.rw, func() (map[string]v1.ExportArtifact, error) { return more, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.server.Reconcile(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if res := do(t, http.MethodPost, revoked); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("a revoked link answered %d, want 404", res.StatusCode)
+	}
+	if res := do(t, http.MethodPost, s.link("c-00002")); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("another customer's link answered %d after a revocation, want 303", res.StatusCode)
+	}
+	if l, _ := s.links.Link(s.rw, "c-00001"); l != "" {
+		t.Fatalf("a revoked customer's notice would carry the link %q", l)
+	}
+	// A revocation list that cannot be read is not taken for none.
+	s.rw.Annotations[handoff.AnnotationRevoked] = "c-00001,c-00002"
+	if err := s.publisher.Publish(ctx, s.rw, func() (map[string]v1.ExportArtifact, error) { return more, nil }); err == nil {
+		t.Fatal("an unreadable revocation list was published over")
+	}
+	if l, _ := s.links.Link(s.rw, "c-00002"); l != "" {
+		t.Fatal("with an unreadable revocation list a notice would still carry a link")
+	}
+	s.rw.Annotations = nil
+
 	// The withdrawal no longer asks for links (or is gone): the operator
 	// removes the index, and the endpoint serves none.
 	if err := s.publisher.Remove(ctx, s.rw.UID); err != nil {
@@ -440,7 +474,7 @@ func TestOnlyEncryptedArchivesGetLinks(t *testing.T) {
 	ix := handoff.NewIndex(rw, map[string]v1.ExportArtifact{
 		"acme": {Recipient: "acme", Location: "https://s/acme.age", Encrypted: true},
 		"zen":  {Recipient: "zen", Location: "https://s/zen.tar.gz"},
-	}, testKey, cutoff)
+	}, testKey, cutoff, nil)
 	if len(ix.Links) != 1 || ix.Links[testKey.Token("u", "acme")].Location != "https://s/acme.age" {
 		t.Fatalf("index %+v, want acme's encrypted archive alone", ix.Links)
 	}

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -33,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
@@ -135,4 +137,32 @@ func runAs(t *testing.T, user, ns string, args ...string) (string, error) {
 	cmd.SetArgs(append(args, "--namespace", ns))
 	err := cmd.ExecuteContext(context.Background())
 	return out.String(), err
+}
+
+// TestRevokeALink: kubectl withdrawal handoff revoke adds customers to the
+// withdrawal's revoked links, keeps those revoked before, and refuses a
+// withdrawal that gives no links.
+func TestRevokeALink(t *testing.T) {
+	const ns = "plugin-revoke"
+	ctx := context.Background()
+	setup(t, ns)
+	if out, err := run(t, ns, "handoff", "revoke", "germany", "c1"); err == nil || !strings.Contains(err.Error(), "gives no download links") {
+		t.Fatalf("revoke without spec.export.handoff: %v\n%s", err, out)
+	}
+	rw := get(t, ns)
+	orig := rw.DeepCopy()
+	rw.Spec.Export = &v1.ExportStep{Start: v1.Moment{Offset: &metav1.Duration{Duration: -48 * time.Hour}}, Deadline: v1.Moment{Offset: &metav1.Duration{Duration: -24 * time.Hour}},
+		Handoff: &v1.ExportHandoff{}}
+	rw.Spec.Export.JobTemplate.Spec.Template.Spec.Containers = []corev1.Container{{Name: "exporter", Image: "exporter"}}
+	if err := env.Client.Patch(ctx, rw, client.MergeFrom(orig)); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"c2"}, {"c1", "c2"}} {
+		if out, err := run(t, ns, append([]string{"handoff", "revoke", "germany"}, args...)...); err != nil || !strings.Contains(out, "revoked") {
+			t.Fatalf("revoke %v: %v\n%s", args, err, out)
+		}
+	}
+	if got := get(t, ns).Annotations[handoff.AnnotationRevoked]; got != `["c1","c2"]` {
+		t.Fatalf("revoked links %s, want [\"c1\",\"c2\"]", got)
+	}
 }

@@ -16,7 +16,9 @@ limitations under the License.
 
 // Package plugin is the `kubectl withdrawal` plugin: list, create from a
 // sample, plan, follow, approve, suspend, resume, cancel, restore and
-// release RegionWithdrawals, with kubectl's own connection flags
+// release RegionWithdrawals, export their evidence, give customers their
+// webhook keys and revoke their download links, with kubectl's own
+// connection flags
 // (--kubeconfig, --context, -n) and output flags (-o).
 package plugin
 
@@ -91,6 +93,7 @@ func newRootCommand(o *Options) *cobra.Command {
   kubectl withdrawal release pakistan          let a deleted withdrawal go when its cleanup cannot finish
   kubectl withdrawal evidence export pakistan  the signed evidence ledger, to verify offline
   kubectl withdrawal webhook-key pakistan c1   the key customer c1 verifies its notices with
+  kubectl withdrawal handoff revoke pakistan c1  stop serving customer c1's download link
   kubectl withdrawal version                   the plugin's version, and the API versions the cluster serves
 
 Commands that print a withdrawal take kubectl's -o: json, yaml, name,
@@ -102,7 +105,7 @@ jsonpath=..., go-template=... (and wide for list).`,
 		newSetCommand(o, "suspend", "suspended", "Pause a withdrawal: nothing new starts", func(s *v1.RegionWithdrawalSpec) { s.Suspend = true }),
 		newSetCommand(o, "resume", "resumed", "Resume a suspended withdrawal; what fell due meanwhile runs once", func(s *v1.RegionWithdrawalSpec) { s.Suspend = false }),
 		newCancelCommand(o), newRestoreCommand(o), newEvidenceCommand(o), newWebhookKeyCommand(o), newReleaseCommand(o),
-		newListCommand(o), newVersionCommand(o), newCreateCommand(o))
+		newListCommand(o), newVersionCommand(o), newCreateCommand(o), newHandoffCommand(o))
 	return root
 }
 
