@@ -117,8 +117,8 @@ func TestTheChartsDefaultsParse(t *testing.T) {
 	if sc := nb.PodSecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 65532 {
 		t.Errorf("default notice backend pod security context %+v, want UID 65532", sc)
 	}
-	if p := f.exportPods; p.ServiceAccount != "region-withdrawal-exporter" || p.AllowToken || p.Secrets == nil || len(p.Secrets) != 0 || len(p.VolumeKinds) == 0 || slices.Contains(p.VolumeKinds, "hostPath") {
-		t.Errorf("the chart's default export pod policy reached the operator as %+v; want the exporter ServiceAccount, no token, no Secret, no hostPath", p)
+	if p := f.exportPods; p.ServiceAccount != "region-withdrawal-exporter" || p.AllowToken || len(p.Secrets) != 1 || !p.Secrets["region-withdrawal-export"] || len(p.VolumeKinds) == 0 || slices.Contains(p.VolumeKinds, "hostPath") {
+		t.Errorf("the chart's default export pod policy reached the operator as %+v; want the exporter ServiceAccount, no token, the conventional Secret alone, no hostPath", p)
 	}
 	if !slices.Equal(f.serviceAccounts, []string{"region-withdrawal"}) {
 		t.Errorf("the chart lets withdrawals act as %v, want only the default region-withdrawal", f.serviceAccounts)

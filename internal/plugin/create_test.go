@@ -50,7 +50,7 @@ func TestCreateFromSample(t *testing.T) {
 				for _, name := range []string{"pk-recipients-0", "pk-recipients-1"} {
 					want["configmap/"+name] = &corev1.ConfigMap{}
 				}
-				for _, name := range []string{"pk-webhook-signing", "pk-smtp-credentials", "pk-export-destination", "pk-export-read"} {
+				for _, name := range []string{"pk-webhook-signing", "pk-smtp-credentials", "region-withdrawal-export", "pk-export-read"} {
 					want["secret/"+name] = &corev1.Secret{}
 				}
 				want["serviceaccount/region-withdrawal-exporter"] = &corev1.ServiceAccount{}

@@ -71,7 +71,7 @@ func TestATenantCanDoNoMoreThanItsServiceAccount(t *testing.T) {
 	installChart(t, "tn", tenancyOperatorNS, nil, "--set", "tenancy.namespaces={"+shopNS+","+strictNS+"}", "--set", "tenancy.serviceAccounts={narrow}", "--set", "admissionPolicy.enabled=false")
 	kubeconfig, _ := tokenKubeconfig(t, tenancyOperatorNS, "tn-region-withdrawal-operator")
 	op := startWithKubeconfig(t, kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--default-service-account=region-withdrawal", "--service-accounts=region-withdrawal,narrow",
-		"--export-service-account=region-withdrawal-exporter", "--export-secrets=pk-export-destination")
+		"--export-service-account=region-withdrawal-exporter", "--export-secrets=region-withdrawal-export")
 	defer op.stop(t)
 
 	t.Run("its own withdrawal completes", func(t *testing.T) {
@@ -223,7 +223,7 @@ func TestATenantCanDoNoMoreThanItsServiceAccount(t *testing.T) {
 			// node's files the installation did not name.
 			{name: "stronger", want: `runs as ServiceAccount "region-withdrawal", and export pods run as "region-withdrawal-exporter"`, pod: corev1.PodSpec{
 				ServiceAccountName: "region-withdrawal", Containers: []corev1.Container{{Name: "exporter", Image: "exporter:dev"}}}},
-			{name: "peek", want: `reads Secret "db-password"; export pods may read pk-export-destination`, pod: corev1.PodSpec{Containers: []corev1.Container{{
+			{name: "peek", want: `reads Secret "db-password"; export pods may read region-withdrawal-export`, pod: corev1.PodSpec{Containers: []corev1.Container{{
 				Name: "exporter", Image: "exporter:dev", Env: []corev1.EnvVar{{Name: "P", ValueFrom: &corev1.EnvVarSource{
 					SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "db-password"}, Key: "k"}}}}}}}},
 			{name: "host", want: `volume "root" is a hostPath volume`, pod: corev1.PodSpec{Containers: []corev1.Container{{Name: "exporter", Image: "exporter:dev"}},
