@@ -1004,6 +1004,9 @@ func TestTheServiceMonitorCanScrape(t *testing.T) {
 	if !slices.ContainsFunc(service.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == port }) {
 		t.Fatalf("the ServiceMonitor scrapes port %q, which the metrics Service does not name", port)
 	}
+	if honor, _, _ := unstructured.NestedBool(ep, "honorLabels"); !honor {
+		t.Error("the ServiceMonitor does not honour the metrics' labels: Prometheus would rename each withdrawal's namespace label exported_namespace")
+	}
 	scraper, _, _ := unstructured.NestedString(ep, "authorization", "credentials", "name")
 	skipVerify, _, _ := unstructured.NestedBool(ep, "tlsConfig", "insecureSkipVerify")
 	if scheme, _, _ := unstructured.NestedString(ep, "scheme"); scheme != "https" || scraper == "" {
