@@ -23,8 +23,9 @@ limitations under the License.
 // plain sender that sends one recipient at a time and records each delivery
 // with one API request. It also prints the CPU time this process and the
 // API server and etcd used per 100,000 deliveries, with and without the
-// ledger: a figure that, unlike deliveries/s, does not depend on what else
-// the machine runs.
+// ledger: a figure that depends less than deliveries/s on what else the
+// machine runs, though not at all only where a slower run makes no more
+// Execute calls (each walks every recipient).
 //
 //	go run ./hack/bench/notify [-recipients 100000] [-plain-recipients 2000]
 package main
@@ -101,8 +102,9 @@ type figures struct {
 	requests   int64
 	peakKiB    int64
 	// cpu is the CPU time this process, and the API server and etcd (its
-	// child processes), used in the phase: unlike the elapsed time, it
-	// does not depend on what else the machine runs.
+	// child processes), used in the phase: less dependent than the elapsed
+	// time on what else the machine runs, though a slower run takes more
+	// Execute calls, each of which walks every recipient.
 	cpu, serverCPU time.Duration
 }
 
