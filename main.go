@@ -48,6 +48,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
+	"github.com/ops-dev/region-withdrawal-operator/internal/buildinfo"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/witness"
@@ -75,6 +76,21 @@ var subcommands = map[string]func(args []string) error{
 	witness.Name:     witness.Main,
 	// Hidden: the chart's helm test hook runs it.
 	selftest.Name: selftest.Main,
+	"version":     printVersion,
+}
+
+// Version is the operator's version, set at build time with
+// -ldflags "-X main.Version=v1.2.3"; empty, the module version or the
+// commit the binary was built from (buildinfo).
+var Version string
+
+// printVersion is the version subcommand: the build, and the API it serves.
+func printVersion(args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("version takes no arguments, not %q", args)
+	}
+	fmt.Printf("region-withdrawal-operator %s (API %s)\n", buildinfo.Version(Version), v1.GroupVersion)
+	return nil
 }
 
 func main() {
