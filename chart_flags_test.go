@@ -89,9 +89,10 @@ func chartManagerArgs(t *testing.T, helmArgs ...string) []string {
 	return nil
 }
 
-// parseAsBinary parses args on a fresh flag.CommandLine holding only what
-// libraries registered, as the binary's has.
-func parseAsBinary(t *testing.T, args []string) (*managerFlags, error) {
+// binaryCommandLine gives the test a fresh flag.CommandLine holding only
+// what libraries registered, as the binary's has (the test binary's own
+// -test.* flags left out), and puts the old one back after it.
+func binaryCommandLine(t *testing.T) {
 	t.Helper()
 	saved := flag.CommandLine
 	t.Cleanup(func() { flag.CommandLine = saved })
@@ -102,6 +103,12 @@ func parseAsBinary(t *testing.T, args []string) (*managerFlags, error) {
 			flag.CommandLine.Var(f.Value, f.Name, f.Usage)
 		}
 	})
+}
+
+// parseAsBinary parses args as the binary would.
+func parseAsBinary(t *testing.T, args []string) (*managerFlags, error) {
+	t.Helper()
+	binaryCommandLine(t)
 	return parseManagerFlags(args)
 }
 

@@ -55,14 +55,7 @@ func TestConceptsDocumentsEveryFlag(t *testing.T) {
 	// parseManagerFlags registers on flag.CommandLine, which here also holds
 	// the test binary's own -test.* flags: give it a fresh one holding only
 	// what the libraries registered, as the operator's binary has.
-	saved := flag.CommandLine
-	t.Cleanup(func() { flag.CommandLine = saved })
-	flag.CommandLine = flag.NewFlagSet("region-withdrawal-operator", flag.ContinueOnError)
-	saved.VisitAll(func(f *flag.Flag) {
-		if !strings.HasPrefix(f.Name, "test.") {
-			flag.CommandLine.Var(f.Value, f.Name, f.Usage)
-		}
-	})
+	binaryCommandLine(t)
 	if _, err := parseManagerFlags(nil); err != nil {
 		t.Fatalf("parsing an empty command line: %v", err)
 	}

@@ -92,17 +92,26 @@ func appendHeader(b []byte, h *Header) ([]byte, error) {
 	return appendTime(b, h.At)
 }
 
-func appendNoticeDelivered(b []byte, e *NoticeDelivered) ([]byte, error) {
-	b, err := appendHeader(b, &e.Header)
+// appendNotice writes the header and the fields every notice statement
+// starts with.
+func appendNotice(b []byte, h *Header, notice, recipient, channel string) ([]byte, error) {
+	b, err := appendHeader(b, h)
 	if err != nil {
 		return nil, err
 	}
 	b = append(b, `,"notice":`...)
-	b = appendString(b, e.Notice)
+	b = appendString(b, notice)
 	b = append(b, `,"recipient":`...)
-	b = appendString(b, e.Recipient)
+	b = appendString(b, recipient)
 	b = append(b, `,"channel":`...)
-	b = appendString(b, e.Channel)
+	return appendString(b, channel), nil
+}
+
+func appendNoticeDelivered(b []byte, e *NoticeDelivered) ([]byte, error) {
+	b, err := appendNotice(b, &e.Header, e.Notice, e.Recipient, e.Channel)
+	if err != nil {
+		return nil, err
+	}
 	b = append(b, `,"idempotencyKey":`...)
 	b = appendString(b, e.IdempotencyKey)
 	if r := e.Webhook; r != nil {
@@ -127,16 +136,10 @@ func appendNoticeDelivered(b []byte, e *NoticeDelivered) ([]byte, error) {
 }
 
 func appendNoticeFailed(b []byte, e *NoticeFailed) ([]byte, error) {
-	b, err := appendHeader(b, &e.Header)
+	b, err := appendNotice(b, &e.Header, e.Notice, e.Recipient, e.Channel)
 	if err != nil {
 		return nil, err
 	}
-	b = append(b, `,"notice":`...)
-	b = appendString(b, e.Notice)
-	b = append(b, `,"recipient":`...)
-	b = appendString(b, e.Recipient)
-	b = append(b, `,"channel":`...)
-	b = appendString(b, e.Channel)
 	b = append(b, `,"attempts":`...)
 	b = strconv.AppendInt(b, int64(e.Attempts), 10)
 	b = append(b, `,"reason":`...)

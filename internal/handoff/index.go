@@ -343,13 +343,13 @@ func (p *Publisher) deleteFrom(ctx context.Context, uid types.UID, from int) err
 	if err := p.Reader.List(ctx, &all, client.InNamespace(p.Namespace), client.MatchingLabels{LabelIndex: string(uid)}); err != nil {
 		return fmt.Errorf("listing the link index of %s: %w", uid, err)
 	}
+	keep := make(map[string]bool, from)
+	for n := range from {
+		keep[IndexName(uid, n)] = true
+	}
 	for i := range all.Items {
 		cm := &all.Items[i]
-		keep := false
-		for n := range from {
-			keep = keep || cm.Name == IndexName(uid, n)
-		}
-		if keep {
+		if keep[cm.Name] {
 			continue
 		}
 		if err := p.Client.Delete(ctx, cm); err != nil && !apierrors.IsNotFound(err) {

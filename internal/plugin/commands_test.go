@@ -35,6 +35,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -51,11 +52,17 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
 // run runs the plugin against envtest in namespace ns and returns its output.
 func run(t *testing.T, ns string, args ...string) (string, error) {
 	t.Helper()
+	return runWith(t, env.Config, ns, args...)
+}
+
+// runWith is run with the credentials in cfg.
+func runWith(t *testing.T, cfg *rest.Config, ns string, args ...string) (string, error) {
+	t.Helper()
 	var out bytes.Buffer
 	o := &Options{IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &out}, Flags: genericclioptions.NewConfigFlags(true),
 		Clock: clocktesting.NewFakeClock(beforeEverything)}
 	o.NewClient = func() (client.WithWatch, error) {
-		return client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()})
+		return client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
 	}
 	cmd := newRootCommand(o)
 	cmd.SetArgs(append(args, "--namespace", ns))

@@ -17,7 +17,6 @@ limitations under the License.
 package plugin
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -27,10 +26,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/rest"
-	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -125,18 +121,9 @@ func asUser(t *testing.T, user string) client.Client {
 // runAs is run with user's credentials.
 func runAs(t *testing.T, user, ns string, args ...string) (string, error) {
 	t.Helper()
-	var out bytes.Buffer
-	o := &Options{IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &out}, Flags: genericclioptions.NewConfigFlags(true),
-		Clock: clocktesting.NewFakeClock(beforeEverything)}
-	o.NewClient = func() (client.WithWatch, error) {
-		cfg := rest.CopyConfig(env.Config)
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-		return client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
-	}
-	cmd := newRootCommand(o)
-	cmd.SetArgs(append(args, "--namespace", ns))
-	err := cmd.ExecuteContext(context.Background())
-	return out.String(), err
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	return runWith(t, cfg, ns, args...)
 }
 
 // TestRevokeALink: kubectl withdrawal handoff revoke adds customers to the
