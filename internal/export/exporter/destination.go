@@ -17,7 +17,9 @@ limitations under the License.
 package exporter
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +27,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/minio/minio-go/v7"
 
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
+	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 )
 
 // fileDestination writes to a temporary file next to the target and renames
@@ -79,22 +85,66 @@ func (d *fileDestination) abort() {
 	}
 }
 
-// httpDestination PUTs the archive with chunked transfer encoding (its
-// length is not known in advance). A pre-signed URL carries its own
-// authorisation; headers add any other.
+// httpDestination PUTs the archive in one request. Its length is not known
+// until it is written, and S3 (a pre-signed PUT too) refuses a PUT without
+// a Content-Length, so it is spooled to a file first, then sent with its
+// length; with chunked set it is streamed with chunked transfer encoding
+// instead, for stores that take that and pods without a writable
+// directory. A pre-signed URL carries its own authorisation; headers add
+// any other.
 type httpDestination struct {
-	url    string
-	client *http.Client
-	header http.Header
+	url      string
+	client   *http.Client
+	header   http.Header
+	chunked  bool
+	spoolDir string
 }
 
 func (d *httpDestination) store(ctx context.Context, body io.Reader) (string, error) {
-	// Hide any WriterTo/Len so the transport streams with chunked encoding.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, d.url, struct{ io.Reader }{body})
+	if d.chunked {
+		// Hide any WriterTo/Len so the transport streams with chunked encoding.
+		return d.put(ctx, struct{ io.Reader }{body}, -1)
+	}
+	spool, err := os.CreateTemp(d.spoolDir, "export-*.spool")
+	if err != nil {
+		return "", fmt.Errorf("%w: creating the spool file (--spool-dir; mount an emptyDir there, or use --http-chunked for a store that takes chunked uploads): %w", ErrUpload, err)
+	}
+	defer func() {
+		spool.Close()
+		os.Remove(spool.Name())
+	}()
+	// The archive's bytes are hashed on the way in (the result's SHA-256)
+	// and again on the way out: what is sent must be what was hashed, and
+	// a spool file changed or cut in between fails the export.
+	in := sha256.New()
+	n, err := io.Copy(io.MultiWriter(spool, in), body)
+	if err != nil {
+		return "", fmt.Errorf("%w: spooling to %s: %w", ErrUpload, spool.Name(), err)
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUpload, err)
+	}
+	out := &hashingReader{r: io.LimitReader(spool, n+1), h: sha256.New()}
+	location, err := d.put(ctx, out, n)
+	if err != nil {
+		return "", err
+	}
+	if out.n != n || !bytes.Equal(out.h.Sum(nil), in.Sum(nil)) {
+		return "", fmt.Errorf("%w: the spool file changed before it was sent (%d bytes spooled, %d sent)", ErrUpload, n, out.n)
+	}
+	return location, nil
+}
+
+// put sends one PUT of body, length bytes long (-1: chunked).
+func (d *httpDestination) put(ctx context.Context, body io.Reader, length int64) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, d.url, body)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrUsage, err)
 	}
-	req.ContentLength = -1
+	req.ContentLength = length
+	if length == 0 {
+		req.Body = http.NoBody
+	}
 	for k, vs := range d.header {
 		for _, v := range vs {
 			req.Header.Add(k, v)
@@ -120,6 +170,48 @@ func (d *httpDestination) store(ctx context.Context, body io.Reader) (string, er
 // abort has nothing to remove: a PUT that did not finish stores nothing on
 // an object store, and the result is never written.
 func (d *httpDestination) abort() {}
+
+// s3Destination uploads to an S3 bucket with minio-go: SigV4-signed, in
+// parts of partSize, so neither the archive's length nor more than one
+// part in memory is needed, and S3's 5 GiB limit on one PUT does not
+// apply. A multipart upload that fails is aborted by the client, so no
+// part is left to pay for; the object exists only once the upload is
+// completed.
+type s3Destination struct {
+	client   *minio.Client
+	loc      s3store.Location
+	partSize uint64
+	stored   bool
+}
+
+func (d *s3Destination) store(ctx context.Context, body io.Reader) (string, error) {
+	info, err := d.client.PutObject(ctx, d.loc.Bucket, d.loc.Key, body, -1, minio.PutObjectOptions{
+		ContentType: "application/octet-stream",
+		PartSize:    d.partSize,
+	})
+	if err != nil {
+		return "", fmt.Errorf("%w: uploading to %s: %w", ErrUpload, d.loc, err)
+	}
+	d.stored = true
+	if info.Size <= 0 {
+		return "", fmt.Errorf("%w: the store took %d bytes for %s", ErrUpload, info.Size, d.loc)
+	}
+	return d.loc.String(), nil
+}
+
+// abort removes an object whose upload completed but whose export failed
+// after all (the archiver's last write failed, say): an object at the
+// location must be a complete archive, as a result would say. Where the
+// credentials may not delete, the object stays, and no result names it.
+func (d *s3Destination) abort() {
+	if !d.stored {
+		return
+	}
+	d.stored = false
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = d.client.RemoveObject(ctx, d.loc.Bucket, d.loc.Key, minio.RemoveObjectOptions{})
+}
 
 // redact drops the query of a URL for messages: a pre-signed URL's
 // signature is a credential.

@@ -18,16 +18,22 @@ limitations under the License.
 // subcommand of the operator binary (so the one image serves both). It
 // archives a directory — a mounted volume — as tar+gzip, optionally
 // encrypts the archive to one or more age public keys so that the
-// destination never holds plaintext, streams it to a file path or an
-// HTTP(S) PUT URL (a pre-signed object-store URL works), computes the
+// destination never holds plaintext, streams it to a file path, an S3
+// location (s3://bucket/key: a SigV4-signed multipart upload, to Amazon S3
+// or an S3-compatible store, see destination.go) or an HTTP(S) PUT URL (a
+// pre-signed object-store URL works: the PUT carries a Content-Length),
+// computes the
 // SHA-256 and size of exactly the bytes stored on the way, and only when
 // the object is completely stored writes the result (package exportresult)
 // to the container's termination message. With --per-customer it writes
 // one archive per customer directory, each encrypted to that customer's
 // own key, and a manifest listing them (percustomer.go).
 //
-// Nothing is held in memory: the archive flows through an io.Pipe from the
-// archiver to the destination, so memory stays flat whatever the size.
+// Nothing is held in memory but one part of an S3 upload (--s3-part-size-mib):
+// the archive flows through an io.Pipe from the archiver to the
+// destination, so memory stays flat whatever the size. An HTTP PUT is
+// spooled to a file first (--spool-dir) to know its length, unless
+// --http-chunked streams it to a store that takes chunked uploads.
 package exporter
 
 import (
@@ -48,9 +54,11 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/minio/minio-go/v7"
 
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
+	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 )
 
 // Name is the subcommand name in the operator binary.
@@ -63,7 +71,8 @@ const DefaultResultFile = "/dev/termination-log"
 type Options struct {
 	// Source is the directory to archive.
 	Source string
-	// Destination is a file path, or an http:// or https:// URL to PUT to.
+	// Destination is a file path, an s3://bucket/key location, or an
+	// http:// or https:// URL to PUT to.
 	Destination string
 	// AgeRecipients are age public keys (age1...); the archive is encrypted
 	// to all of them when any is given.
@@ -85,6 +94,19 @@ type Options struct {
 	Egress *egress.Policy
 	// GzipLevel is the compression level, 1 (fastest) to 9 (smallest).
 	GzipLevel int
+	// S3 says how to reach the store of an s3:// destination.
+	S3 s3store.Config
+	// S3PartSizeMiB is the size of one part of an S3 multipart upload, in
+	// MiB: the memory an upload holds, and a 10,000th of the largest
+	// archive it can store. Zero is DefaultS3PartSizeMiB.
+	S3PartSizeMiB int
+	// HTTPChunked streams an HTTP PUT with chunked transfer encoding, for
+	// stores that take it, instead of spooling the archive to SpoolDir to
+	// send its Content-Length (which S3 and its pre-signed URLs require).
+	HTTPChunked bool
+	// SpoolDir is where an HTTP PUT's archive is spooled; empty is the
+	// system's temporary directory.
+	SpoolDir string
 	// Stderr gets warnings (such as skipped sockets). Defaults to os.Stderr.
 	Stderr io.Writer
 
@@ -104,9 +126,15 @@ type Options struct {
 	ProviderKeyForKeyless bool
 
 	// client is the HTTP client every upload of one run shares, so that
-	// thousands of per-customer archives reuse a few connections.
+	// thousands of per-customer archives reuse a few connections; s3 is
+	// the S3 client they share.
 	client *http.Client
+	s3     *minio.Client
 }
+
+// DefaultS3PartSizeMiB is the default part size of an S3 upload: 16 MiB
+// held in memory, and archives of up to 156 GiB (10,000 parts).
+const DefaultS3PartSizeMiB = 16
 
 type stringList []string
 
@@ -139,13 +167,17 @@ func ParseFlags(args []string) (Options, error) {
 	var o Options
 	fs := flag.NewFlagSet(Name, flag.ContinueOnError)
 	fs.StringVar(&o.Source, "source", "", "directory to archive (required)")
-	fs.StringVar(&o.Destination, "destination", "", "file path, or http(s):// URL to PUT the archive to, e.g. a pre-signed object-store URL (required)")
+	fs.StringVar(&o.Destination, "destination", "", "file path, s3://bucket/key to upload the archive to (SigV4, multipart), or http(s):// URL to PUT it to, e.g. a pre-signed object-store URL (required)")
 	fs.Var((*stringList)(&o.AgeRecipients), "age-recipient", "age public key (age1...) to encrypt the archive to; repeatable; without it the archive is not encrypted")
 	fs.StringVar(&o.ResultFile, "result-file", DefaultResultFile, "where the result JSON is written once the archive is completely stored")
 	fs.StringVar(&o.Recipient, "recipient", os.Getenv("WITHDRAWAL_RECIPIENT"), "id of the customer the archive belongs to, reported in the result (default $WITHDRAWAL_RECIPIENT)")
 	fs.Var((*stringList)(&o.Headers), "header", `HTTP header for the PUT, "Name: value"; repeatable`)
 	fs.StringVar(&o.CABundle, "ca-bundle", "", "PEM file of extra certificate authorities to trust for HTTPS")
 	fs.IntVar(&o.GzipLevel, "gzip-level", 6, "gzip level, 1 (fastest) to 9 (smallest)")
+	o.S3.BindFlags(fs)
+	fs.IntVar(&o.S3PartSizeMiB, "s3-part-size-mib", DefaultS3PartSizeMiB, "part size of an S3 multipart upload in MiB (5 to 5120): the memory one upload holds; the largest archive is 10,000 parts")
+	fs.BoolVar(&o.HTTPChunked, "http-chunked", false, "stream an http(s) PUT with chunked encoding instead of spooling the archive to --spool-dir to send its Content-Length (S3 and its pre-signed URLs refuse chunked PUTs)")
+	fs.StringVar(&o.SpoolDir, "spool-dir", "", "directory an http(s) PUT's archive is spooled to before it is sent (default $TMPDIR or /tmp; mount an emptyDir there when the root filesystem is read-only)")
 	fs.BoolVar(&o.PerCustomer, "per-customer", false, "export each subdirectory of --source (named by customer id) as that customer's own archive, to --destination with {customer} in it, and list them in --manifest")
 	fs.StringVar(&o.Customers, "customers", "", "with --per-customer: CSV or JSON-lines file with the columns id and ageRecipient, each customer's own age key")
 	fs.StringVar(&o.Manifest, "manifest", "", "with --per-customer: file path or http(s) URL to write the manifest to (one JSON line per customer)")
@@ -365,15 +397,64 @@ func newDestination(o Options) (destination, error) {
 			}
 			hdr.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 		}
-		return &httpDestination{url: d, client: c, header: hdr}, nil
+		return &httpDestination{url: d, client: c, header: hdr, chunked: o.HTTPChunked, spoolDir: o.SpoolDir}, nil
+	}
+	if s3store.IsLocation(d) {
+		loc, err := s3store.ParseLocation(d)
+		if err != nil {
+			return nil, fmt.Errorf("%w: destination: %w", ErrUsage, err)
+		}
+		if len(o.Headers) > 0 {
+			return nil, fmt.Errorf("%w: --header only applies to an HTTP destination; an S3 upload is signed with the credentials from the environment", ErrUsage)
+		}
+		c := o.s3
+		if c == nil {
+			if c, err = s3Client(o); err != nil {
+				return nil, err
+			}
+		}
+		return &s3Destination{client: c, loc: loc, partSize: partSize(o)}, nil
 	}
 	if strings.Contains(d, "://") {
-		return nil, fmt.Errorf("%w: destination %q: only file paths and http(s) URLs are supported", ErrUsage, result.StripQuery(d))
+		return nil, fmt.Errorf("%w: destination %q: only file paths, s3:// locations and http(s) URLs are supported", ErrUsage, result.StripQuery(d))
 	}
 	if len(o.Headers) > 0 {
 		return nil, fmt.Errorf("%w: --header only applies to an HTTP destination", ErrUsage)
 	}
 	return &fileDestination{path: d}, nil
+}
+
+// partSize is o's S3 part size in bytes.
+func partSize(o Options) uint64 {
+	mib := o.S3PartSizeMiB
+	if mib == 0 {
+		mib = DefaultS3PartSizeMiB
+	}
+	return uint64(mib) << 20
+}
+
+// s3Client is a client of o's S3 store that dials only what the egress
+// policy allows: the endpoint is the template author's, as a URL is.
+func s3Client(o Options) (*minio.Client, error) {
+	if mib := o.S3PartSizeMiB; mib != 0 && (mib < 5 || mib > 5120) {
+		return nil, fmt.Errorf("%w: --s3-part-size-mib %d: S3 takes parts of 5 to 5120 MiB", ErrUsage, mib)
+	}
+	u, err := o.S3.EndpointURL()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	if err := o.Egress.CheckURL(u); err != nil {
+		return nil, fmt.Errorf("%w: --s3-endpoint %s: %w", ErrUpload, u, err)
+	}
+	hc, err := httpClient(o.Egress, o.CABundle)
+	if err != nil {
+		return nil, err
+	}
+	c, err := o.S3.Client(hc.Transport, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUpload, err)
+	}
+	return c, nil
 }
 
 // httpClient dials only what policy allows and follows no redirect: the

@@ -407,6 +407,7 @@ func TestAgeEncryption(t *testing.T) {
 type putServer struct {
 	got     []byte
 	chunked bool
+	length  int64
 	header  http.Header
 	query   string
 }
@@ -428,6 +429,7 @@ func TestHTTPPut(t *testing.T) {
 					return
 				}
 				p.chunked = len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
+				p.length = r.ContentLength
 				p.header, p.query = r.Header.Clone(), r.URL.RawQuery
 				b, err := io.ReadAll(r.Body)
 				if err != nil {
@@ -467,8 +469,14 @@ func TestHTTPPut(t *testing.T) {
 		handler handler
 		extra   []string
 		wantOK  bool
+		// chunked: the PUT streams with chunked encoding instead of
+		// sending the spooled archive's Content-Length.
+		chunked bool
 	}{
 		{name: "200 stores the archive", handler: store(http.StatusOK), wantOK: true},
+		{name: "chunked on request", handler: store(http.StatusOK), extra: []string{"--http-chunked"}, wantOK: true, chunked: true},
+		{name: "chunked, dropped midway", handler: dropAfter(256 << 10), extra: []string{"--http-chunked"}},
+		{name: "no spool directory", handler: store(http.StatusOK), extra: []string{"--spool-dir", "/nonexistent/spool"}},
 		{name: "201 with encryption", handler: store(http.StatusCreated), extra: []string{"--age-recipient", id.Recipient().String()}, wantOK: true},
 		{name: "204", handler: store(http.StatusNoContent), wantOK: true},
 		{name: "connection dropped midway", handler: dropAfter(256 << 10)},
@@ -515,8 +523,11 @@ func TestHTTPPut(t *testing.T) {
 			if want := srv.URL + "/bucket/pk/acme.tar.gz"; res.Location != want {
 				t.Fatalf("location = %q, want %q (no query)", res.Location, want)
 			}
-			if !p.chunked || p.header.Get("X-Tenant") != "acme" || !strings.Contains(p.query, "X-Amz-Signature=secret") {
+			if p.chunked != tt.chunked || p.header.Get("X-Tenant") != "acme" || !strings.Contains(p.query, "X-Amz-Signature=secret") {
 				t.Fatalf("request: chunked %v, header %v, query %q", p.chunked, p.header, p.query)
+			}
+			if !tt.chunked && p.length != int64(len(p.got)) {
+				t.Fatalf("the PUT's Content-Length is %d; it carried %d bytes", p.length, len(p.got))
 			}
 		})
 	}
@@ -605,7 +616,7 @@ func TestUsageErrors(t *testing.T) {
 		{name: "no source", args: []string{"--destination", "/tmp/x"}, want: "--source and --destination are required"},
 		{name: "source is a file", args: []string{"--source", "/etc/hostname", "--destination", "/tmp/x"}, want: "is not a directory"},
 		{name: "bad age key", args: []string{"--source", src, "--destination", "/tmp/x", "--age-recipient", "age1nope"}, want: "--age-recipient"},
-		{name: "unsupported scheme", args: []string{"--source", src, "--destination", "s3://bucket/key"}, want: "only file paths and http(s) URLs"},
+		{name: "unsupported scheme", args: []string{"--source", src, "--destination", "gs://bucket/key"}, want: "only file paths, s3:// locations and http(s) URLs"},
 		{name: "bad header", args: []string{"--source", src, "--destination", "https://store.example.com/x", "--header", "novalue"}, want: `"Name: value"`},
 	}
 	for _, tt := range tests {

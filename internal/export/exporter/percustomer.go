@@ -31,6 +31,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 )
 
 // CustomerPlaceholder is replaced, in a per-customer destination, by the
@@ -65,6 +66,13 @@ func runPerCustomer(ctx context.Context, o Options, provider []age.Recipient) (*
 		}
 		defer c.CloseIdleConnections()
 		o.client = c
+	}
+	if s3store.IsLocation(o.Destination) || s3store.IsLocation(o.Manifest) {
+		c, err := s3Client(o)
+		if err != nil {
+			return nil, err
+		}
+		o.s3 = c
 	}
 	keys, order, bad, err := customerKeys(o.Customers, o.Stderr)
 	if err != nil {
