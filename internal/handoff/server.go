@@ -23,9 +23,11 @@ package handoff
 //
 // A GET of a live link shows a page whose button POSTs to it; the POST
 // records the fetch (see Recorder) and then redirects to the archive with
-// 303 See Other. Only archives encrypted to their customer's own key get
-// links, so their locations need not be secret; the link is what knows
-// who fetched and when it stops working. With the
+// 303 See Other: to its URL, or, for an archive at an s3:// location with
+// a Presigner set, to a pre-signed GET of it that works for a few minutes,
+// so the bucket stays private. Only archives encrypted to their customer's
+// own key get links; the link is what knows who fetched and when it stops
+// working. With the
 // installation's allow-list of store origins set (Server.AllowedOrigins),
 // a link to an archive outside it is answered 502 Bad Gateway, logged
 // and not recorded: the endpoint never sends a customer elsewhere.
@@ -53,6 +55,7 @@ import (
 
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/origins"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
+	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 )
 
 // Server answers link requests and keeps the index of live links. It reads
@@ -76,6 +79,12 @@ type Server struct {
 	// then one every LinkEvery (zero: DefaultLinkBurst, DefaultLinkEvery).
 	LinkBurst int
 	LinkEvery time.Duration
+	// Presigner, when set, signs a short-lived GET of an archive at an s3://
+	// location (a private bucket) for each customer who asks; without it
+	// such a customer is told the location. PresignExpiry is how long one
+	// works (zero: DefaultPresignExpiry), never past the link's expiry.
+	Presigner     Presigner
+	PresignExpiry time.Duration
 
 	requests *prometheus.CounterVec
 	ready    atomic.Bool
@@ -108,6 +117,18 @@ const (
 	DefaultLinkEvery = 6 * time.Second
 )
 
+// DefaultPresignExpiry is how long a pre-signed GET works: long enough to
+// start a download (which then runs to its end), short enough that a URL
+// copied from a browser's history is of no use.
+const DefaultPresignExpiry = 15 * time.Minute
+
+// Presigner signs GETs of archives in a private bucket.
+type Presigner interface {
+	// PresignGet is a URL that GETs the object at location (s3://bucket/key)
+	// until expires from now. It is a credential: never log it.
+	PresignGet(ctx context.Context, location string, expires time.Duration) (string, error)
+}
+
 // indexed is what the index holds of one withdrawal.
 type indexed struct {
 	fingerprint string
@@ -126,6 +147,9 @@ func NewServer(s *Server, reg prometheus.Registerer) *Server {
 	}
 	if s.LinkEvery <= 0 {
 		s.LinkEvery = DefaultLinkEvery
+	}
+	if s.PresignExpiry <= 0 {
+		s.PresignExpiry = DefaultPresignExpiry
 	}
 	s.tokens = map[string]*link{}
 	s.byRW = map[types.NamespacedName]*indexed{}
@@ -297,7 +321,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodPost {
 		s.requests.WithLabelValues(map[bool]string{true: "head", false: "page"}[r.Method == http.MethodHead]).Inc()
-		s.page(w, l, r.Method == http.MethodGet)
+		s.page(w, r, l, now)
 		return
 	}
 	if err := s.Recorder.RecordKey(r.Context(), l.w, l.customer, now); err != nil {
@@ -308,7 +332,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.requests.WithLabelValues("fetched").Inc()
-	s.answer(w, l)
+	s.answer(w, r, l, now)
 }
 
 // landing is the page a GET of a live link shows. Its one form POSTs to
@@ -324,14 +348,37 @@ var landing = template.Must(template.New("landing").Parse(`<!doctype html>
 </main></body></html>
 `))
 
+// presigns reports whether l's archive is fetched by a pre-signed GET.
+func (s *Server) presigns(l *link) bool {
+	return s.Presigner != nil && s3store.IsLocation(l.location)
+}
+
+// presign signs a GET of l's archive that works for PresignExpiry, and
+// never past the link's own expiry.
+func (s *Server) presign(ctx context.Context, l *link, now time.Time) (string, error) {
+	ttl := min(s.PresignExpiry, l.expires.Sub(now).Truncate(time.Second))
+	if ttl < time.Second {
+		ttl = time.Second
+	}
+	return s.Presigner.PresignGet(ctx, l.location, ttl)
+}
+
 // cspSource is an origin that may stand in a Content-Security-Policy as is.
 var cspSource = regexp.MustCompile(`^https?://[A-Za-z0-9.\-\[\]:]+$`)
 
 // page shows the landing page (its headers alone for a HEAD). The form's
-// redirect goes to the archive's origin, which the policy must allow.
-func (s *Server) page(w http.ResponseWriter, l *link, body bool) {
+// redirect goes to the archive's origin, or to the store's that a
+// pre-signed GET is at, which the policy must allow.
+func (s *Server) page(w http.ResponseWriter, r *http.Request, l *link, now time.Time) {
 	formAction := "'self'"
-	if o := origins.Origin(l.location); cspSource.MatchString(o) {
+	o := origins.Origin(l.location)
+	if s.presigns(l) {
+		// The origin the redirect will go to: sign one and keep its origin.
+		if u, err := s.presign(r.Context(), l, now); err == nil {
+			o = origins.Origin(u)
+		}
+	}
+	if cspSource.MatchString(o) {
 		formAction += " " + o
 	}
 	h := w.Header()
@@ -339,16 +386,32 @@ func (s *Server) page(w http.ResponseWriter, l *link, body bool) {
 	h.Set("Content-Security-Policy", "default-src 'none'; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(http.StatusOK)
-	if body {
+	if r.Method == http.MethodGet {
 		_ = landing.Execute(w, struct{ Expires string }{l.expires.UTC().Format("2 January 2006 15:04 MST")})
 	}
 }
 
 // answer sends the customer to their archive: a redirect when it is at an
-// http(s) URL, else a short page that says where it is.
-func (s *Server) answer(w http.ResponseWriter, l *link) {
+// http(s) URL or a pre-signed GET of its s3:// location, else a short page
+// that says where it is.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, l *link, now time.Time) {
 	if strings.HasPrefix(l.location, "https://") || strings.HasPrefix(l.location, "http://") {
 		w.Header().Set("Location", l.location)
+		w.WriteHeader(http.StatusSeeOther)
+		return
+	}
+	if s.presigns(l) {
+		u, err := s.presign(r.Context(), l, now)
+		if err != nil {
+			// The fetch is recorded; the customer's retry is answered
+			// again. The log names the origin only.
+			ctrl.LoggerFrom(r.Context()).Error(err, "Could not pre-sign a GET of an archive; answered 503",
+				"withdrawal", l.w.Namespace+"/"+l.w.Name, "origin", origins.Origin(l.location))
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "try again in a few seconds", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Location", u)
 		w.WriteHeader(http.StatusSeeOther)
 		return
 	}

@@ -68,6 +68,13 @@ type site struct {
 
 func newSite(t testing.TB, customers int, c client.Client, opts ...func(*handoff.Server)) *site {
 	t.Helper()
+	return newSiteAt(t, customers, "https://store.example/pk/", c, opts...)
+}
+
+// newSiteAt is newSite with the customers' archives under store, a
+// location prefix.
+func newSiteAt(t testing.TB, customers int, store string, c client.Client, opts ...func(*handoff.Server)) *site {
+	t.Helper()
 	ctx := context.Background()
 	suffix := rand.String(5)
 	s := &site{t: t, records: "handoff-" + suffix, clock: clocktesting.NewFakePassiveClock(beforeCutoff)}
@@ -96,7 +103,7 @@ func newSite(t testing.TB, customers int, c client.Client, opts ...func(*handoff
 	for i := range customers {
 		id := fmt.Sprintf("c-%05d", i)
 		s.customers = append(s.customers, id)
-		arts[id] = v1.ExportArtifact{Recipient: id, Target: "Namespace/x", Location: "https://store.example/pk/" + id + ".tar.gz.age", Encrypted: true}
+		arts[id] = v1.ExportArtifact{Recipient: id, Target: "Namespace/x", Location: store + id + ".tar.gz.age", Encrypted: true}
 	}
 	// A target's export that names no customer gets no link.
 	arts["Namespace/shared"] = v1.ExportArtifact{Target: "Namespace/shared", Location: "https://store.example/pk/shared.tar.gz"}

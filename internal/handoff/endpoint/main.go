@@ -45,6 +45,7 @@ import (
 
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
 
@@ -67,7 +68,13 @@ type Flags struct {
 	// AllowedOrigins are the store origins links may send customers to
 	// (--export-allowed-origins); nil allows all.
 	AllowedOrigins *export.Origins
-	zap            zap.Options
+	// Presign sends a customer whose archive is at an s3:// location to a
+	// pre-signed GET of it, signed with the credentials the environment
+	// gives (s3store), valid for PresignExpiry.
+	Presign       bool
+	S3            s3store.Config
+	PresignExpiry time.Duration
+	zap           zap.Options
 }
 
 // ParseFlags reads the subcommand's flags.
@@ -90,12 +97,21 @@ func ParseFlags(args []string) (*Flags, error) {
 			f.AllowedOrigins = o
 			return err
 		})
+	fs.BoolVar(&f.Presign, "s3-presign", false, "Send a customer whose archive is at an s3:// location to a short-lived pre-signed GET of it, so the bucket stays private. The credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_SHARED_CREDENTIALS_FILE or AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN; they need s3:GetObject on the archives only.")
+	f.S3.BindFlags(fs)
+	fs.DurationVar(&f.PresignExpiry, "s3-presign-expiry", handoff.DefaultPresignExpiry, "How long one pre-signed GET works (1s to 168h), never past the link's own expiry; each press of the link's button signs a new one.")
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if f.Namespace == "" {
 		return nil, errors.New("--namespace (or POD_NAMESPACE) is required")
+	}
+	if f.PresignExpiry < time.Second || f.PresignExpiry > 7*24*time.Hour {
+		return nil, fmt.Errorf("--s3-presign-expiry %s: a SigV4 pre-signed URL works for 1s to 168h", f.PresignExpiry)
+	}
+	if _, err := f.S3.EndpointURL(); f.Presign && err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -140,6 +156,18 @@ func Main(args []string) error {
 	if err != nil {
 		return err
 	}
+	var presigner handoff.Presigner
+	if f.Presign {
+		// Signing is local: the store is never called, so neither is its
+		// address checked here. No credentials is an error now, not at a
+		// customer's first fetch.
+		c, err := f.S3.Client(nil, nil)
+		if err != nil {
+			return fmt.Errorf("--s3-presign: %w", err)
+		}
+		presigner = s3store.Presigner{Client: c}
+		ctrl.Log.WithName("handoff").Info("Archives at s3:// locations are fetched by pre-signed GETs", "endpoint", f.S3.Endpoint, "region", f.S3.Region, "expiry", f.PresignExpiry)
+	}
 	s := handoff.NewServer(&handoff.Server{
 		Index:     mgr.GetClient(),
 		Namespace: f.Namespace,
@@ -149,6 +177,7 @@ func Main(args []string) error {
 		Recorder:       &handoff.Recorder{Client: direct, Namespace: f.Namespace, Every: f.RecordEvery},
 		AllowedOrigins: f.AllowedOrigins,
 		LinkBurst:      f.LinkBurst, LinkEvery: f.LinkEvery,
+		Presigner: presigner, PresignExpiry: f.PresignExpiry,
 	}, crmetrics.Registry)
 	if f.AllowedOrigins.Configured() {
 		ctrl.Log.WithName("handoff").Info("Links send customers only to the allowed store origins", "origins", f.AllowedOrigins.String())
