@@ -25,17 +25,23 @@ CONTROLLER_TOOLS_VERSION=v0.23.0
 # The ingress controller of the local cluster's real node. v3.6.12 is the
 # newest release whose replace targets the module proxy serves.
 TRAEFIK_VERSION=v3.6.12
-# promtool checks and unit-tests the alert rules in config/prometheus.
+# promtool checks and unit-tests the alert rules in config/prometheus; the
+# prometheus server, from the same module, scrapes the operator on the real
+# node and evaluates those rules (test/e2e/realnode/prometheus_test.go).
 PROMETHEUS_VERSION=v0.316.0
 # krew and its manifest validator install the plugin from its krew manifest
 # and archive in a test (hack/krew), offline.
 KREW_VERSION=v0.4.3
+# SeaweedFS's weed binary, whose S3 gateway is the real S3-compatible store
+# the export tests upload to (SigV4, multipart, pre-signed GETs). The module
+# has no tags; this pseudo-version is SeaweedFS 4.53's commit.
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 
-ALL_TOOLS=(etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kwokctl helm controller-gen kubelet kube-proxy traefik promtool krew validate-krew-manifest)
+ALL_TOOLS=(etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kwokctl helm controller-gen kubelet kube-proxy traefik promtool prometheus krew validate-krew-manifest weed)
 
 if [[ "${1:-}" == "--print-versions" ]]; then
-  printf 'kubernetes %s\netcd %s\nkwok %s\nhelm %s\ncontroller-tools %s\ntraefik %s\nprometheus %s\nkrew %s\n' \
-    "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$CONTROLLER_TOOLS_VERSION" "$TRAEFIK_VERSION" "$PROMETHEUS_VERSION" "$KREW_VERSION"
+  printf 'kubernetes %s\netcd %s\nkwok %s\nhelm %s\ncontroller-tools %s\ntraefik %s\nprometheus %s\nkrew %s\nseaweedfs %s\n' \
+    "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$CONTROLLER_TOOLS_VERSION" "$TRAEFIK_VERSION" "$PROMETHEUS_VERSION" "$KREW_VERSION" "$SEAWEEDFS_VERSION"
   exit 0
 fi
 
@@ -56,8 +62,9 @@ version_of() {
     helm) echo "$HELM_VERSION+k" ;;
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
     traefik) echo "$TRAEFIK_VERSION" ;;
-    promtool) echo "$PROMETHEUS_VERSION" ;;
+    promtool|prometheus) echo "$PROMETHEUS_VERSION" ;;
     krew|validate-krew-manifest) echo "$KREW_VERSION" ;;
+    weed) echo "$SEAWEEDFS_VERSION" ;;
     *) log "unknown tool $1"; exit 2 ;;
   esac
 }
@@ -98,6 +105,19 @@ build_traefik() {
   rm -rf "$src"
 }
 
+# build_weed builds SeaweedFS's weed the same way (its go.mod has a replace
+# directive too), with the commit stamped in as its own release build does.
+build_weed() {
+  local dir src
+  dir="$(go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -n "$dir" && -d "$dir" ]] || { log "could not download github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION"; exit 1; }
+  src="$(mktemp -d)"
+  cp -r "$dir/." "$src"
+  chmod -R u+w "$src"
+  (cd "$src" && go build -ldflags "-s -w -X github.com/seaweedfs/seaweedfs/weed/util/version.COMMIT=${SEAWEEDFS_VERSION##*-}" -o "$BIN/weed" ./weed) || { rm -rf "$src"; exit 1; }
+  rm -rf "$src"
+}
+
 fresh() {
   [[ -x "$BIN/$1" && -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$(version_of "$1")" ]]
 }
@@ -119,6 +139,8 @@ build() {
       (cd "$ROOT/hack/tools/kube" && go build -ldflags "$(kube_ldflags)" -o "$BIN/$name" "k8s.io/kubernetes/cmd/$name") ;;
     traefik)
       build_traefik ;;
+    weed)
+      build_weed ;;
     kwok|kwokctl)
       GOBIN="$BIN" go install "sigs.k8s.io/kwok/cmd/$name@$KWOK_VERSION" ;;
     helm)
@@ -127,6 +149,14 @@ build() {
       GOBIN="$BIN" go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION" ;;
     promtool)
       GOBIN="$BIN" go install "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION" ;;
+    prometheus)
+      # Only Kubernetes service discovery is built in (Prometheus' own
+      # remove_all_sd and enable_<name>_sd tags): the other two dozen
+      # mechanisms and their cloud SDKs would more than double the build.
+      # Without the builtinassets tag the web UI's assets are not embedded
+      # (the UI says they are missing); the HTTP API, scraping and rule
+      # evaluation, which the tests use, are all there.
+      GOBIN="$BIN" go install -tags remove_all_sd,enable_kubernetes_sd "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" ;;
     krew|validate-krew-manifest)
       GOBIN="$BIN" go install "sigs.k8s.io/krew/cmd/$name@$KREW_VERSION" ;;
   esac
