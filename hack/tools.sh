@@ -152,7 +152,7 @@ build() {
     prometheus)
       # Only Kubernetes service discovery is built in (Prometheus' own
       # remove_all_sd and enable_<name>_sd tags): the other two dozen
-      # mechanisms and their cloud SDKs would more than double the build.
+      # mechanisms and their cloud SDKs are left out of the build.
       # Without the builtinassets tag the web UI's assets are not embedded
       # (the UI says they are missing); the HTTP API, scraping and rule
       # evaluation, which the tests use, are all there.
