@@ -125,6 +125,7 @@ type managerFlags struct {
 	exportAllowedOrigins    *export.Origins
 	exportPods              export.PodPolicy
 	noticeBackendImage      string
+	clusterDomain           string
 	noticeBackend           routing.NoticeBackendOptions
 	egressAllowCIDRs        string
 	egressDenyCIDRs         string
@@ -178,6 +179,7 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	var requireApproval string
 	fs.StringVar(&requireApproval, "require-approval", "", "Comma-separated steps (notify, export, drain, routing) that wait for an approval in every withdrawal, whatever its spec.*.requireApproval says.")
 	fs.StringVar(&f.noticeBackendImage, "notice-backend-image", routing.DefaultNoticeBackendImage, "Image of the HTTP 451 notice backend the routing step deploys; normally this operator's own image.")
+	fs.StringVar(&f.clusterDomain, "cluster-domain", routing.DefaultClusterDomain, "The cluster's DNS domain: the ExternalName Service that points an Ingress of another namespace at the notice backend names it under this domain.")
 	// The notice backend's settings; on a change, each backend running is
 	// brought to them (routing's Observe).
 	bindNoticeBackendFlags(fs, &f.noticeBackend)
@@ -370,7 +372,7 @@ func runManager(args []string) error {
 	tenants := tenant.NewClients(mgr.GetConfig(), mgr.GetClient(), mgr.GetAPIReader(), clk)
 	set, rehearsal := steps.New(steps.Options{
 		Client: tenants.Client(), APIReader: tenants.Reader(), Mapper: mgr.GetRESTMapper(), Clock: clk,
-		Recorder: recorder, Registerer: crmetrics.Registry, Egress: policy, LegacyWebhookHeaders: f.legacyWebhookHeaders, NoticeBackendImage: f.noticeBackendImage,
+		Recorder: recorder, Registerer: crmetrics.Registry, Egress: policy, LegacyWebhookHeaders: f.legacyWebhookHeaders, NoticeBackendImage: f.noticeBackendImage, ClusterDomain: f.clusterDomain,
 		Handoff: hs, Evidence: evidenceLedger, ExportAllowedOrigins: f.exportAllowedOrigins, ExportPods: f.exportPods, NoticeBackend: f.noticeBackend,
 	})
 	r := &controllers.RegionWithdrawalReconciler{

@@ -36,8 +36,11 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
@@ -46,6 +49,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
 const (
@@ -81,18 +85,53 @@ func NoticeBackendArgs(rw *v1.RegionWithdrawal) []string {
 	return args
 }
 
-// ensureNoticeBackends makes sure a notice backend Service exists for the
-// routes of every namespace, and returns it per namespace plus a
-// description for status. The step's own backend (or the one the user
-// names) lives in the withdrawal's namespace; an Ingress or HTTPRoute can
-// only name a Service of its own namespace (HTTPRoute's cross-namespace
-// references need a ReferenceGrant the user would have to write), so other
-// namespaces get an ExternalName Service that points at it.
+// noticeBackends says which notice backend each route is pointed at.
+type noticeBackends struct {
+	// home is the backend in the withdrawal's namespace, homeNamespace.
+	home          Backend
+	homeNamespace string
+	// external holds, per other namespace, the ExternalName Service its
+	// routes are pointed at: every Ingress there, and every HTTPRoute
+	// there when the ReferenceGrant API is not installed.
+	external map[string]Backend
+	// granted: HTTPRoutes of other namespaces name home across namespaces,
+	// as the withdrawal's ReferenceGrant allows them to.
+	granted bool
+	// note, when set, says why HTTPRoutes of other namespaces go through
+	// ExternalName Services, for the step's message.
+	note string
+}
+
+// For is the backend the route ref is pointed at.
+func (n noticeBackends) For(ref v1.ObjectReference) Backend {
+	switch {
+	case ref.Namespace == n.homeNamespace:
+		return n.home
+	case ref.Kind == targets.KindHTTPRoute && n.granted:
+		b := n.home
+		b.Namespace = n.homeNamespace
+		return b
+	default:
+		return n.external[ref.Namespace]
+	}
+}
+
+// ensureNoticeBackends makes sure every route can reach a notice backend,
+// and returns which one each route is pointed at plus a description for
+// status. The step's own backend (or the one the user names) lives in the
+// withdrawal's namespace. An HTTPRoute of another namespace names it there,
+// under a ReferenceGrant the step writes in the withdrawal's namespace
+// (the Gateway API's way; implementations need not follow an ExternalName
+// Service, and Traefik does not unless told to). An Ingress can only name
+// a Service of its own namespace, so other namespaces' Ingresses (and
+// HTTPRoutes, where the ReferenceGrant API is not installed) get an
+// ExternalName Service there that points at it, by its name under the
+// cluster's DNS domain.
 //
 // The switch does not wait for the backend's pods to be ready: the cutoff
 // is a legal deadline, and a few seconds of 503 from an unready backend are
 // better than serving the region after it.
-func (e *Executor) ensureNoticeBackends(ctx context.Context, rw *v1.RegionWithdrawal, routes []v1.ObjectReference) (map[string]Backend, string, error) {
+func (e *Executor) ensureNoticeBackends(ctx context.Context, rw *v1.RegionWithdrawal, routes []v1.ObjectReference) (noticeBackends, string, error) {
 	var home Backend
 	if nb := rw.Spec.Routing.NoticeBackend; nb != nil && nb.Service != nil {
 		home = Backend{Name: nb.Service.Name, Port: nb.Service.Port}
@@ -102,13 +141,30 @@ func (e *Executor) ensureNoticeBackends(ctx context.Context, rw *v1.RegionWithdr
 	} else {
 		home = Backend{Name: NoticeBackendName(rw), Port: 80}
 		if err := e.deployNoticeBackend(ctx, rw, home); err != nil {
-			return nil, "", err
+			return noticeBackends{}, "", err
 		}
 	}
-	out := map[string]Backend{rw.Namespace: home}
+	out := noticeBackends{home: home, homeNamespace: rw.Namespace, external: map[string]Backend{}}
+	where := fmt.Sprintf("%s/%s:%d", rw.Namespace, home.Name, home.Port)
+	var routeNamespaces []string
+	for _, r := range routes {
+		if r.Namespace != rw.Namespace && r.Kind == targets.KindHTTPRoute && !slices.Contains(routeNamespaces, r.Namespace) {
+			routeNamespaces = append(routeNamespaces, r.Namespace)
+		}
+	}
+	if len(routeNamespaces) > 0 {
+		granted, err := e.grantRoutes(ctx, rw, home, routeNamespaces)
+		if err != nil {
+			return noticeBackends{}, "", err
+		}
+		out.granted = granted
+		if !granted {
+			out.note = "the ReferenceGrant API (Gateway API) is not installed, so HTTPRoutes of other namespaces reach the notice backend through ExternalName Services"
+		}
+	}
 	var namespaces []string
 	for _, r := range routes {
-		if r.Namespace != rw.Namespace && !slices.Contains(namespaces, r.Namespace) {
+		if r.Namespace != rw.Namespace && out.For(r) == (Backend{}) && !slices.Contains(namespaces, r.Namespace) {
 			namespaces = append(namespaces, r.Namespace)
 		}
 	}
@@ -118,7 +174,7 @@ func (e *Executor) ensureNoticeBackends(ctx context.Context, rw *v1.RegionWithdr
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, e.workers())
 	for i, ns := range namespaces {
-		out[ns] = Backend{Name: NoticeBackendName(rw), Port: home.Port}
+		out.external[ns] = Backend{Name: NoticeBackendName(rw), Port: home.Port}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -128,26 +184,99 @@ func (e *Executor) ensureNoticeBackends(ctx context.Context, rw *v1.RegionWithdr
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, "", err
+		return noticeBackends{}, "", err
 	}
-	return out, fmt.Sprintf("%s/%s:%d", rw.Namespace, home.Name, home.Port), nil
+	return out, where, nil
 }
 
 // externalName points a Service in ns at the notice backend in the
 // withdrawal's namespace.
 func (e *Executor) externalName(ctx context.Context, rw *v1.RegionWithdrawal, ns string, home Backend) error {
-	{
-		b := Backend{Name: NoticeBackendName(rw), Port: home.Port}
-		svc := &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Name: b.Name, Namespace: ns, Labels: map[string]string{LabelNoticeFor: string(rw.UID)}},
-			Spec: corev1.ServiceSpec{
-				Type:         corev1.ServiceTypeExternalName,
-				ExternalName: fmt.Sprintf("%s.%s.svc.cluster.local", home.Name, rw.Namespace),
-				Ports:        []corev1.ServicePort{{Name: "http", Port: home.Port}},
-			},
-		}
-		return e.createOrAdopt(ctx, svc, rw)
+	b := Backend{Name: NoticeBackendName(rw), Port: home.Port}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: b.Name, Namespace: ns, Labels: map[string]string{LabelNoticeFor: string(rw.UID)}},
+		Spec: corev1.ServiceSpec{
+			Type:         corev1.ServiceTypeExternalName,
+			ExternalName: fmt.Sprintf("%s.%s.svc.%s", home.Name, rw.Namespace, e.clusterDomain()),
+			Ports:        []corev1.ServicePort{{Name: "http", Port: home.Port}},
+		},
 	}
+	return e.createOrAdopt(ctx, svc, rw)
+}
+
+// ReferenceGrantGVK is the Gateway API kind that lets routes of other
+// namespaces name a Service: v1beta1, which every release of the standard
+// channel since v0.6 serves.
+var ReferenceGrantGVK = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1beta1", Kind: "ReferenceGrant"}
+
+// grantRoutes makes sure the withdrawal's ReferenceGrant, in its own
+// namespace and named as its notice backend, lets the HTTPRoutes of every
+// namespace in namespaces name the backend Service home, and that one only.
+// It only ever adds namespaces: a route switched earlier keeps its grant.
+// It reports false, and writes nothing, when the ReferenceGrant API is not
+// installed. The grant belongs to the withdrawal, and goes with it.
+func (e *Executor) grantRoutes(ctx context.Context, rw *v1.RegionWithdrawal, home Backend, namespaces []string) (bool, error) {
+	key := client.ObjectKey{Namespace: rw.Namespace, Name: NoticeBackendName(rw)}
+	existing := &unstructured.Unstructured{}
+	existing.SetGroupVersionKind(ReferenceGrantGVK)
+	err := e.Client.Get(ctx, key, existing)
+	switch {
+	case meta.IsNoMatchError(err):
+		return false, nil
+	case apierrors.IsNotFound(err):
+		existing = nil
+	case err != nil:
+		return false, fmt.Errorf("reading ReferenceGrant %s: %w", key, err)
+	case existing.GetLabels()[LabelNoticeFor] != string(rw.UID):
+		return false, fmt.Errorf("ReferenceGrant %s exists and was not made by this withdrawal; rename it or name a notice backend in spec.routing.noticeBackend.service", key)
+	}
+	from := map[string]bool{}
+	if existing != nil {
+		have, _, _ := unstructured.NestedSlice(existing.Object, "spec", "from")
+		for _, f := range have {
+			if m, ok := f.(map[string]any); ok {
+				if ns, _ := m["namespace"].(string); ns != "" {
+					from[ns] = true
+				}
+			}
+		}
+	}
+	grown := false
+	for _, ns := range namespaces {
+		if !from[ns] {
+			from[ns], grown = true, true
+		}
+	}
+	if existing != nil && !grown {
+		return true, nil
+	}
+	var fromList []any
+	for _, ns := range slices.Sorted(maps.Keys(from)) {
+		fromList = append(fromList, map[string]any{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": ns})
+	}
+	grant := &unstructured.Unstructured{Object: map[string]any{
+		"spec": map[string]any{
+			"from": fromList,
+			"to":   []any{map[string]any{"group": "", "kind": "Service", "name": home.Name}},
+		},
+	}}
+	grant.SetGroupVersionKind(ReferenceGrantGVK)
+	grant.SetNamespace(key.Namespace)
+	grant.SetName(key.Name)
+	grant.SetLabels(map[string]string{LabelNoticeFor: string(rw.UID)})
+	grant.SetOwnerReferences([]metav1.OwnerReference{executor.OwnerReference(rw)})
+	if existing == nil {
+		err = e.Client.Create(ctx, grant)
+	} else {
+		// resourceVersion makes the write conditional: a grant changed
+		// meanwhile is read again on the next attempt.
+		grant.SetResourceVersion(existing.GetResourceVersion())
+		err = e.Client.Update(ctx, grant)
+	}
+	if err != nil {
+		return false, fmt.Errorf("writing ReferenceGrant %s: %w", key, err)
+	}
+	return true, nil
 }
 
 // createOrAdopt makes sure obj exists; an existing object is fine if it is

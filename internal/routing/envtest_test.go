@@ -163,7 +163,7 @@ func TestNoticeBackendDeployedOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := ns + "/rwo-notice-pakistan:80"; where != want || backends[ns].Name != "rwo-notice-pakistan" {
+		if want := ns + "/rwo-notice-pakistan:80"; where != want || backends.For(v1.ObjectReference{Kind: "Ingress", Namespace: ns}).Name != "rwo-notice-pakistan" {
 			t.Fatalf("backend %s %v, want %s", where, backends, want)
 		}
 	}

@@ -50,6 +50,10 @@ import (
 // ServiceAccount makes every change (config/rbac/tenant_role.yaml).
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch
+// The withdrawal's ReferenceGrant is read uncached (it is unstructured),
+// after a SubjectAccessReview for the withdrawal's ServiceAccount, and
+// written by impersonating it.
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=referencegrants,verbs=get
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch
 
@@ -91,6 +95,10 @@ type Executor struct {
 	NoticeBackendImage string
 	// Workers is how many routes are switched at once; default 32.
 	Workers int
+	// ClusterDomain is the cluster's DNS domain, under which an
+	// ExternalName Service names the notice backend; DefaultClusterDomain
+	// when empty.
+	ClusterDomain string
 
 	// snapshotted remembers, by snapshot name, the route resourceVersion
 	// each snapshot this process wrote or checked holds, so that a switch
@@ -104,6 +112,16 @@ var _ executor.Executor = (*Executor)(nil)
 // New returns a routing executor.
 func New(c client.Client, apiReader client.Reader, resolver *targets.Resolver, noticeBackendImage string) *Executor {
 	return &Executor{Client: c, APIReader: apiReader, Targets: resolver, NoticeBackendImage: noticeBackendImage}
+}
+
+// DefaultClusterDomain is the DNS domain of most clusters' Services.
+const DefaultClusterDomain = "cluster.local"
+
+func (e *Executor) clusterDomain() string {
+	if e.ClusterDomain == "" {
+		return DefaultClusterDomain
+	}
+	return e.ClusterDomain
 }
 
 func (e *Executor) apiReader() client.Reader {
@@ -234,7 +252,7 @@ func (e *Executor) cut(ctx context.Context, rw *v1.RegionWithdrawal) (executor.R
 	routes := set.Routes()
 	st := &v1.RoutingStatus{Routes: int32(len(routes)), HTTPRoutesUnavailable: set.HTTPRoutesUnavailable}
 
-	var backends map[string]Backend
+	var backends noticeBackends
 	if mode == v1.RoutingBlock451 {
 		var where string
 		backends, where, err = e.ensureNoticeBackends(ctx, rw, routes)
@@ -245,7 +263,7 @@ func (e *Executor) cut(ctx context.Context, rw *v1.RegionWithdrawal) (executor.R
 	}
 
 	outcomes := e.each(routes, func(ref v1.ObjectReference) outcome {
-		return e.switchOne(ctx, rw, ref, mode, backends[ref.Namespace])
+		return e.switchOne(ctx, rw, ref, mode, backends.For(ref))
 	})
 	retry := false
 	for _, o := range outcomes {
@@ -267,6 +285,9 @@ func (e *Executor) cut(ctx context.Context, rw *v1.RegionWithdrawal) (executor.R
 	msg := fmt.Sprintf("%d/%d routes (%d Ingresses, %d HTTPRoutes) %s; snapshots in ConfigMaps of %s", st.Switched, st.Routes, len(set.Ingresses), len(set.HTTPRoutes), how, rw.Namespace)
 	if set.HTTPRoutesUnavailable {
 		msg += "; the HTTPRoute API (Gateway API) is not installed, so only Ingresses were handled"
+	}
+	if backends.note != "" {
+		msg += "; " + backends.note
 	}
 	res := executor.Result{
 		Detail:   executor.Detail{Routing: st},

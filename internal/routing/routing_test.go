@@ -57,6 +57,8 @@ func TestSwitch(t *testing.T) {
 		mode v1.RoutingMode
 		spec string
 		want string
+		// to is the backend, notice when empty.
+		to Backend
 	}{
 		{name: "ingress 451: every path and the default backend", kind: targets.KindIngress, mode: v1.RoutingBlock451,
 			spec: `{"defaultBackend":{"resource":{"kind":"Bucket","name":"b"}},"rules":[{"host":"pk.example.com","http":{"paths":[{"path":"/","pathType":"Prefix","backend":{"service":{"name":"chat","port":{"name":"http"}}}},{"path":"/api","pathType":"Prefix","backend":{"service":{"name":"api","port":{"number":8080}}}}]}}]}`,
@@ -73,20 +75,32 @@ func TestSwitch(t *testing.T) {
 		{name: "httproute 451 without rules gets a catch-all", kind: targets.KindHTTPRoute, mode: v1.RoutingBlock451,
 			spec: `{"parentRefs":[{"name":"gw"}]}`,
 			want: `{"parentRefs":[{"name":"gw"}],"rules":[{"backendRefs":[{"group":"","kind":"Service","name":"notice","port":80}]}]}`},
+		{name: "httproute 451 names a backend of another namespace", kind: targets.KindHTTPRoute, mode: v1.RoutingBlock451,
+			to:   Backend{Name: "rwo-notice-pakistan", Port: 80, Namespace: "bes-pk"},
+			spec: `{"parentRefs":[{"name":"gw","namespace":"edge"}],"rules":[{"backendRefs":[{"name":"a","port":80}]}]}`,
+			want: `{"parentRefs":[{"name":"gw","namespace":"edge"}],"rules":[{"backendRefs":[{"group":"","kind":"Service","name":"rwo-notice-pakistan","namespace":"bes-pk","port":80}]}]}`},
+		{name: "ingress 451 never names another namespace", kind: targets.KindIngress, mode: v1.RoutingBlock451,
+			to:   Backend{Name: "rwo-notice-pakistan", Port: 80, Namespace: "bes-pk"},
+			spec: `{"defaultBackend":{"service":{"name":"chat","port":{"number":80}}}}`,
+			want: `{"defaultBackend":{"service":{"name":"rwo-notice-pakistan","port":{"number":80}}}}`},
 		{name: "httproute remove", kind: targets.KindHTTPRoute, mode: v1.RoutingRemove,
 			spec: `{"parentRefs":[{"name":"gw"}],"rules":[{"backendRefs":[{"name":"a","port":80}]}]}`,
 			want: `{"parentRefs":[{"name":"gw"}],"rules":[]}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			b := tc.to
+			if b == (Backend{}) {
+				b = notice
+			}
 			spec := asMap(t, tc.spec)
-			Switch(tc.kind, spec, tc.mode, notice)
+			Switch(tc.kind, spec, tc.mode, b)
 			got, _ := json.Marshal(spec)
 			if !equality.Semantic.DeepEqual(asMap(t, string(got)), asMap(t, tc.want)) {
 				t.Fatalf("switched to\n%s\nwant\n%s", got, tc.want)
 			}
 			// Idempotent.
 			again := runtime.DeepCopyJSON(spec)
-			Switch(tc.kind, again, tc.mode, notice)
+			Switch(tc.kind, again, tc.mode, b)
 			if !equality.Semantic.DeepEqual(again, spec) {
 				t.Fatalf("a second switch changed the spec")
 			}

@@ -28,6 +28,11 @@ import (
 type Backend struct {
 	Name string
 	Port int32
+	// Namespace is set when the Service is in another namespace than the
+	// route: an HTTPRoute may name it there, where a ReferenceGrant allows
+	// it to. An Ingress can only name a Service of its own namespace, so
+	// for an Ingress it is always empty.
+	Namespace string
 }
 
 // Switch rewrites a route's spec, in place, so it no longer serves the
@@ -110,7 +115,11 @@ func switchHTTPRoute(spec map[string]any, mode v1.RoutingMode, b Backend) {
 			continue
 		}
 		delete(rule, "filters")
-		rule["backendRefs"] = []any{map[string]any{"group": "", "kind": "Service", "name": b.Name, "port": int64(b.Port)}}
+		ref := map[string]any{"group": "", "kind": "Service", "name": b.Name, "port": int64(b.Port)}
+		if b.Namespace != "" {
+			ref["namespace"] = b.Namespace
+		}
+		rule["backendRefs"] = []any{ref}
 	}
 	spec["rules"] = rules
 }

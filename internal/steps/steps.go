@@ -72,6 +72,8 @@ type Options struct {
 	// (replicas, budget, scheduling, resources), the --notice-backend-*
 	// flags.
 	NoticeBackend routing.NoticeBackendOptions
+	// ClusterDomain is the cluster's DNS domain (--cluster-domain).
+	ClusterDomain string
 	// Handoff, when set, is the installation's handoff endpoint: customers
 	// get personal download links, and reminders can go to those who have
 	// not fetched their archive.
@@ -99,6 +101,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 	exports.Pods = o.ExportPods
 	routes := routing.New(o.Client, o.APIReader, resolver, o.NoticeBackendImage)
 	routes.SetNoticeBackendOptions(o.NoticeBackend)
+	routes.ClusterDomain = o.ClusterDomain
 	set := executor.Set{
 		v1.StepNotify: notify.New(notify.Options{
 			Client: o.Client, Reader: o.APIReader, Clock: o.Clock, Recorder: o.Recorder, Registerer: o.Registerer, Egress: o.Egress,

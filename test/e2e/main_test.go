@@ -43,9 +43,6 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
-// gatewayAPIVersion is the Gateway API release whose HTTPRoute CRD the tests install.
-const gatewayAPIVersion = "v1.6.3"
-
 var kwok *cluster.Cluster
 
 func TestMain(m *testing.M) {

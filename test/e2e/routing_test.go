@@ -121,7 +121,7 @@ func TestRoutingReportsMissingHTTPRouteAPI(t *testing.T) {
 
 func TestRoutingSwitchServes451AndCancelRestores(t *testing.T) {
 	ctx := context.Background()
-	if err := kwok.InstallGatewayAPI(gatewayAPIVersion); err != nil {
+	if err := kwok.InstallGatewayAPI(); err != nil {
 		t.Fatal(err)
 	}
 	c := newClient(t)

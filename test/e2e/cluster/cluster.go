@@ -197,27 +197,14 @@ func (c *Cluster) waitEstablished(crd string) error {
 	})
 }
 
-// InstallGatewayAPI applies the standard Gateway API CRDs from the
-// sigs.k8s.io/gateway-api module (downloaded through the module proxy) and
-// waits for HTTPRoute to be served.
-func (c *Cluster) InstallGatewayAPI(version string) error {
-	dl := exec.Command("go", "mod", "download", "-json", "sigs.k8s.io/gateway-api@"+version)
-	// Outside the repository, so that go.mod and go.sum stay as they are.
-	dl.Dir = c.Dir
-	out, err := dl.Output()
+// InstallGatewayAPI applies the standard HTTPRoute CRD of the Gateway API
+// release the tests use (testenv.GatewayAPIVersion) and waits for it to be
+// served.
+func (c *Cluster) InstallGatewayAPI() error {
+	crd, err := testenv.GatewayAPICRD("httproutes")
 	if err != nil {
-		return fmt.Errorf("go mod download sigs.k8s.io/gateway-api@%s: %w", version, err)
+		return err
 	}
-	var dir string
-	for _, line := range strings.Split(string(out), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && k == `"Dir"` {
-			dir = strings.Trim(strings.TrimSpace(v), `",`)
-		}
-	}
-	if dir == "" {
-		return fmt.Errorf("no Dir in go mod download output: %s", out)
-	}
-	crd := filepath.Join(dir, "config", "crd", "standard", "gateway.networking.k8s.io_httproutes.yaml")
 	if _, err := c.Kubectl("apply", "--server-side", "-f", crd); err != nil {
 		return err
 	}
