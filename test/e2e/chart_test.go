@@ -68,9 +68,11 @@ func TestHelmInstallIntoARestrictedNamespace(t *testing.T) {
 			t.Fatalf("helm %v: %v\n%s", args, err, out)
 		}
 	}
-	// The CRD is already installed by TestMain, so helm skips crds/.
+	// TestMain installed the CRD with kubectl, as a release that shipped it
+	// in crds/ leaves it: the release takes it over (chart README,
+	// Upgrading), and leaves it on uninstall (crds.keep) for the tests after.
 	helm("install", "rwo", filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
-		"--namespace", ns, "--set", "watchNamespaces={tenant-pk}", "--set", "tenancy.namespaces={tenant-pk}", "--set", "replicaCount=2",
+		"--namespace", ns, "--take-ownership", "--set", "watchNamespaces={tenant-pk}", "--set", "tenancy.namespaces={tenant-pk}", "--set", "replicaCount=2",
 		// The admission policies are cluster-wide, and the other tests on
 		// this cluster write status as the admin, not as the chart's
 		// ServiceAccount: the real-node test and test/adversary run them.
