@@ -299,6 +299,19 @@ func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 		t.Fatalf("handoff status = %+v, want %d links, %d fetched, %d not", h, n, n/2, n/2)
 	}
 
+	// A revocation written by hand that is not a JSON array is said where
+	// the user looks, and not taken for no revocation.
+	rec := events.NewFakeRecorder(10)
+	f.exec.Recorder = rec
+	f.rw.Annotations = map[string]string{handoff.AnnotationRevoked: "c-00001,c-00002"}
+	if _, _, err := f.exec.Observe(ctx, f.rw); err == nil {
+		t.Fatal("Observe took an unreadable revocation for none")
+	}
+	if !hasEvent(rec, ReasonHandoffRevocationInvalid, handoff.AnnotationRevoked) {
+		t.Fatal("no HandoffRevocationInvalid Event")
+	}
+	delete(f.rw.Annotations, handoff.AnnotationRevoked)
+
 	// The next reminder, aimed at those who have not fetched, reaches
 	// exactly the other half.
 	res = send(planner.Action{ID: "notify/reminder-20261207t0400z", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeReminder,

@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -29,6 +30,11 @@ import (
 )
 
 var _ executor.Observer = (*Executor)(nil)
+
+// ReasonHandoffRevocationInvalid (Event): the withdrawal's
+// withdrawal.ops.dev/handoff-revoked annotation is not a JSON array of
+// customer ids, so no revocation in it is applied.
+const ReasonHandoffRevocationInvalid = "HandoffRevocationInvalid"
 
 // Observe publishes the withdrawal's handoff links for the endpoint, and
 // counts who has fetched their archive through their link. Customers fetch after the step finished, so the count is taken on
@@ -44,6 +50,16 @@ func (e *Executor) Observe(ctx context.Context, rw *v1.RegionWithdrawal) (execut
 	s := planner.LookupStep(&rw.Status, v1.StepExport)
 	if s.Export == nil || s.DryRun {
 		return executor.Detail{}, false, nil
+	}
+	// A revocation that cannot be read is not taken for none: the index is
+	// not published again until it is fixed, and whoever wrote it is told
+	// where they look.
+	if _, err := handoff.Revoked(rw); err != nil {
+		if e.Recorder != nil {
+			e.Recorder.Eventf(rw, nil, corev1.EventTypeWarning, ReasonHandoffRevocationInvalid, "Revoke",
+				"%v; the links are served as they were until it is fixed (kubectl withdrawal handoff revoke writes it)", err)
+		}
+		return executor.Detail{}, false, fmt.Errorf("publishing the handoff links: %w", err)
 	}
 	// The endpoint serves the links the operator publishes for it.
 	if err := e.Handoff.PublishLinks(ctx, rw, func() (map[string]v1.ExportArtifact, error) { return Artifacts(ctx, e.APIReader, rw) }); err != nil {
