@@ -2,7 +2,8 @@
 # The local cluster's one real node: containerd and runc (Debian's packages)
 # run real pods, a kubelet and kube-proxy built from the pinned Kubernetes
 # module register them with the local control plane, and Traefik (built from
-# its pinned module) routes Ingresses for clients on this machine. Called by
+# its pinned module) routes Ingresses and Gateway API HTTPRoutes for
+# clients on this machine. Called by
 # hack/local-cluster.sh when RWO_REAL_NODE=1; not meant to be run alone.
 #
 #   hack/real-node.sh network        create the bridge and the filter rules (before the control plane)
@@ -37,6 +38,10 @@ NFT_TABLE=rwo_real_node
 NODE_NAME="${RWO_REAL_NODE_NAME:-rwo-real-node}"
 KUBELET_PORT=10250
 TRAEFIK_PORT="${RWO_INGRESS_PORT:-18080}"
+# The Gateway API release whose standard CRDs the node's cluster serves
+# (test/testenv's GatewayAPIVersion is the same), and Traefik's one Gateway.
+GATEWAY_API_VERSION=v1.6.3
+GATEWAY_NAME=rwo-gateway
 SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables)
 
 log() { printf '[real-node] %s\n' "$*" >&2; }
@@ -314,13 +319,29 @@ up() {
   start kube-proxy "$BIN/kube-proxy" --config "$DIR/kube-proxy.yaml"
   wait_for "kube-proxy" 60 curl -sf http://127.0.0.1:10256/healthz
 
+  gateway_api_crds
   traefik_up "$kubeconfig" "$apiport"
-  log "real node $NODE_NAME is Ready; Ingresses are served on http://127.0.0.1:$TRAEFIK_PORT"
+  log "real node $NODE_NAME is Ready; Ingresses, and HTTPRoutes attached to Gateway kube-system/$GATEWAY_NAME, are served on http://127.0.0.1:$TRAEFIK_PORT"
+}
+
+# gateway_api_crds applies the standard channel's Gateway API CRDs, from
+# the sigs.k8s.io/gateway-api module through the Go module proxy, before
+# Traefik starts watching them.
+gateway_api_crds() {
+  local dir
+  # Outside the repository, so that its go.mod and go.sum stay as they are.
+  dir="$(cd "$DIR" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -n "$dir" && -d "$dir/config/crd/standard" ]] || die "could not download sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"
+  kctl apply --server-side -f "$dir/config/crd/standard" >&2
+  local crds=() kind
+  for kind in gatewayclasses gateways httproutes referencegrants; do crds+=("crd/$kind.gateway.networking.k8s.io"); done
+  kctl wait --for=condition=Established --timeout=60s "${crds[@]}" >&2
 }
 
 # traefik_up runs Traefik on this machine, not in a pod, listening on
-# loopback: it reads Ingresses with a ServiceAccount token and sends each
-# request straight to a pod address on the bridge.
+# loopback: it reads Ingresses, and the Gateway API routes attached to its
+# one Gateway, with a ServiceAccount token, and sends each request straight
+# to a pod address on the bridge.
 traefik_up() {
   local kubeconfig="$1" apiport="$2" pki
   pki="$(dirname "$kubeconfig")/pki"
@@ -345,6 +366,17 @@ rules:
 - apiGroups: [networking.k8s.io]
   resources: [ingresses/status]
   verbs: [update]
+# The Gateway API provider: routes, the Gateway and its class, and the
+# ReferenceGrants that let a route name a Service of another namespace.
+- apiGroups: [""]
+  resources: [namespaces, configmaps]
+  verbs: [get, list, watch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: ["*"]
+  verbs: [get, list, watch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [gatewayclasses/status, gateways/status, httproutes/status, grpcroutes/status, backendtlspolicies/status]
+  verbs: [update, patch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -358,6 +390,21 @@ metadata:
   name: traefik
   annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
 spec: {controller: traefik.io/ingress-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: traefik}
+spec: {controllerName: traefik.io/gateway-controller}
+EOF
+  # Traefik matches a listener to the entry point with its port.
+  kctl apply -f - >&2 <<EOF
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: $GATEWAY_NAME, namespace: kube-system}
+spec:
+  gatewayClassName: traefik
+  listeners:
+  - {name: web, protocol: HTTP, port: $TRAEFIK_PORT, allowedRoutes: {namespaces: {from: All}}}
 EOF
   wait_for "the traefik ServiceAccount" 60 kctl get serviceaccount traefik -n kube-system
   kctl create token traefik -n kube-system --duration=168h >"$DIR/traefik.token"
@@ -371,6 +418,10 @@ EOF
     --providers.kubernetesingress.endpoint="https://127.0.0.1:$apiport" \
     --providers.kubernetesingress.token="$(cat "$DIR/traefik.token")" \
     --providers.kubernetesingress.certAuthFilePath="$pki/ca.crt" \
+    --providers.kubernetesgateway=true \
+    --providers.kubernetesgateway.endpoint="https://127.0.0.1:$apiport" \
+    --providers.kubernetesgateway.token="$(cat "$DIR/traefik.token")" \
+    --providers.kubernetesgateway.certAuthFilePath="$pki/ca.crt" \
     --log.level=INFO
   wait_for "traefik" 60 curl -sf "http://127.0.0.1:$TRAEFIK_PORT/ping"
 }

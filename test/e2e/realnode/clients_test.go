@@ -57,14 +57,17 @@ func newIngressClient() *ingressClient {
 	return &ingressClient{http: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}}
 }
 
-func (c *ingressClient) get() answer {
+func (c *ingressClient) get() answer { return c.getHost(regionHost) }
+
+// getHost sends a request for host.
+func (c *ingressClient) getHost(host string) answer {
 	a := answer{sent: time.Now()}
 	req, err := http.NewRequest(http.MethodGet, real.IngressURL+"/", nil)
 	if err != nil {
 		a.err = err
 		return a
 	}
-	req.Host = regionHost
+	req.Host = host
 	resp, err := c.http.Do(req)
 	a.answered = time.Now()
 	if err != nil {

@@ -71,10 +71,6 @@ func run(m *testing.M) (code int) {
 			code = 1
 		}
 	}()
-	if err := real.InstallCRDs(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	return m.Run()
 }
 

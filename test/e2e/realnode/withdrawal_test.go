@@ -89,8 +89,11 @@ func TestWithdrawalOnARealNode(t *testing.T) {
 	c := newClient(t)
 
 	createNamespace(t, c, tenantNS, nil)
+	// The operator watches it too, so it is there before the install.
+	createNamespace(t, c, edgeNS, edgeNamespaceLabels)
 	installOperator(t, c)
 	deployApp(t, c)
+	deployEdgeApp(t, c)
 	ingress := newIngressClient()
 	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
 		r := ingress.get()
@@ -148,12 +151,18 @@ func TestWithdrawalOnARealNode(t *testing.T) {
 	}
 
 	exportPodsAreHeldToTheInstallationsPolicy(t, c)
+	s3x := prepareS3Export(t, c) // s3export_test.go
 
 	cutoff := time.Now().Add(lead).Truncate(time.Second)
 	rw := withdrawal(cutoff, hook, smtpSrv, store.URL+"/exports/bes-pk.tar.gz.age", identity.Recipient().String())
 	if err := c.Create(ctx, rw); err != nil {
 		t.Fatal(err)
 	}
+	edgeRW := edgeWithdrawal(cutoff)
+	if err := c.Create(ctx, edgeRW); err != nil {
+		t.Fatal(err)
+	}
+	s3x.create(t, c, cutoff, identity)
 	t.Logf("withdrawal created; cutoff at %s (in %s)", cutoff.Format(time.RFC3339), time.Until(cutoff).Round(time.Second))
 
 	// A stream of client requests through the ingress from shortly before
@@ -177,7 +186,9 @@ func TestWithdrawalOnARealNode(t *testing.T) {
 	checkExport(t, &got, store, identity)
 	checkExportPod(t, c, &got)
 	checkHandoff(t, c, &got, store, identity)
+	s3x.check(t, c, identity)
 	checkDrained(t, c)
+	checkEdgeRoute(t, c, edgeRW)
 	upgradeMidWithdrawal(t, c, ingress, &got)
 
 	// Cancel reverses the withdrawal: the route and the app come back.
@@ -207,7 +218,7 @@ func installOperator(t *testing.T, c client.Client) {
 		"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"})
 	runHelm(t, "install", "rwo", filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
 		"--namespace", operatorNS,
-		"--set", "image.tag=dev", "--set", "image.pullPolicy=Never", "--set", "watchNamespaces={"+tenantNS+"}",
+		"--set", "image.tag=dev", "--set", "image.pullPolicy=Never", "--set", "watchNamespaces={"+tenantNS+","+edgeNS+"}",
 		// The withdrawal acts as the chart's ServiceAccount of its namespace.
 		"--set", "tenancy.namespaces={"+tenantNS+"}",
 		// The customers' receivers listen on the node's bridge address, a
@@ -466,11 +477,13 @@ func withdrawal(cutoff time.Time, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, 
 		// The archive is customer w1's, so w1 gets a handoff link to it.
 		// The store takes a PUT only with its token, which the pod reads
 		// from a Secret the installation lets export pods read.
-		Args: []string{"export", "--source=/data", "--destination=" + dest, "--age-recipient=" + ageRecipient, "--recipient=w1",
+		// The PUT carries a Content-Length: the archive is spooled first, to
+		// an emptyDir, since the root filesystem is read-only.
+		Args: []string{"export", "--source=/data", "--destination=" + dest, "--age-recipient=" + ageRecipient, "--recipient=w1", "--spool-dir=/spool",
 			"--egress-allow-cidrs=" + cluster.NodeAddress + "/32", "--egress-allow-http", "--header=Authorization: Bearer $(STORE_TOKEN)"},
 		Env: []corev1.EnvVar{{Name: "STORE_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: storeTokenSecret}, Key: "token"}}}},
-		VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: "/data", ReadOnly: true}},
+		VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: "/data", ReadOnly: true}, {Name: "spool", MountPath: "/spool"}},
 		SecurityContext: restrictedContainer(),
 	}
 	return &v1.RegionWithdrawal{
@@ -495,7 +508,8 @@ func withdrawal(cutoff time.Time, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, 
 					SecurityContext: restrictedPod(),
 					Containers:      []corev1.Container{exporter},
 					Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
-						PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "customer-data", ReadOnly: true}}}},
+						PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "customer-data", ReadOnly: true}}},
+						{Name: "spool", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 				}}}}},
 			Drain:   &v1.DrainStep{Start: zero, Timeout: &metav1.Duration{Duration: 60 * time.Second}},
 			Routing: &v1.RoutingStep{At: &zero, Mode: v1.RoutingBlock451, NoticeBackend: &v1.NoticeBackend{BlockedBy: blockedBy}},
