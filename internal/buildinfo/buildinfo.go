@@ -22,24 +22,27 @@ import (
 	"runtime/debug"
 )
 
-// Version is the build's version: set, when not empty (a release sets it
-// with -ldflags -X); else the module version the binary was built from
-// (go install ...@v1.2.3); else "(devel)" and the commit it was built
-// from, "-dirty" when the work tree had changes; else "(devel)".
+// Version is the build's version and, when known, the commit it was built
+// from: the version set at build time (a release sets it with -ldflags
+// -X), else the module version (go install ...@v1.2.3), else "(devel)";
+// then "commit <12 hex digits>", "-dirty" when the work tree had changes.
+// A release prints "v1.2.3 commit 0123456789ab"; a go install of a tag,
+// which records no commit, prints "v1.2.3".
 func Version(set string) string {
-	if set != "" {
-		return set
-	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "(devel)"
+		bi = &debug.BuildInfo{}
 	}
-	return fromBuildInfo(bi)
+	return describe(set, bi)
 }
 
-func fromBuildInfo(bi *debug.BuildInfo) string {
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return v
+func describe(set string, bi *debug.BuildInfo) string {
+	v := set
+	if v == "" {
+		v = bi.Main.Version
+	}
+	if v == "" {
+		v = "(devel)"
 	}
 	var rev, dirty string
 	for _, s := range bi.Settings {
@@ -51,7 +54,7 @@ func fromBuildInfo(bi *debug.BuildInfo) string {
 		}
 	}
 	if rev == "" {
-		return "(devel)"
+		return v
 	}
-	return "(devel) " + rev + dirty
+	return v + " commit " + rev + dirty
 }

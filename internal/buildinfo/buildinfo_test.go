@@ -22,20 +22,21 @@ import (
 )
 
 func TestVersion(t *testing.T) {
-	if got := Version("v1.2.3"); got != "v1.2.3" {
-		t.Fatalf("a version set at build time became %q", got)
-	}
+	rev := []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}}
 	for _, tc := range []struct {
 		name string
+		set  string
 		bi   debug.BuildInfo
 		want string
 	}{
+		{name: "a release", set: "v1.2.3", bi: debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: rev}, want: "v1.2.3 commit 0123456789ab"},
+		{name: "set, no vcs", set: "v1.2.3", want: "v1.2.3"},
 		{name: "go install of a tag", bi: debug.BuildInfo{Main: debug.Module{Version: "v0.2.0"}}, want: "v0.2.0"},
-		{name: "a work tree", bi: debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}}}, want: "(devel) 0123456789ab"},
-		{name: "a work tree with changes", bi: debug.BuildInfo{Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}}, want: "(devel) 0123456789ab-dirty"},
+		{name: "a work tree", bi: debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: rev}, want: "(devel) commit 0123456789ab"},
+		{name: "a work tree with changes", bi: debug.BuildInfo{Settings: append(rev, debug.BuildSetting{Key: "vcs.modified", Value: "true"})}, want: "(devel) commit 0123456789ab-dirty"},
 		{name: "nothing known", bi: debug.BuildInfo{}, want: "(devel)"},
 	} {
-		if got := fromBuildInfo(&tc.bi); got != tc.want {
+		if got := describe(tc.set, &tc.bi); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
