@@ -11,6 +11,8 @@ IMG ?= region-withdrawal-operator:dev
 
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BIN := $(ROOT)/bin
+# The real node's registry (hack/real-node.sh), where make demo releases to.
+LOCAL_REGISTRY := 10.244.0.1:5000
 CONTROLLER_GEN := $(BIN)/controller-gen
 
 # Flags for `go test`. The test timeout bounds a whole package, envtest start
@@ -163,6 +165,12 @@ build: generate ## Build the operator and the kubectl plugin (kubectl-withdrawal
 .PHONY: krew
 krew: ## Package the kubectl plugin for krew: an archive per platform and dist/withdrawal.yaml (VERSION=vX.Y.Z; the chart's appVersion by default).
 	go run ./hack/krew -out dist $(if $(VERSION),-version $(VERSION))
+
+.PHONY: release
+release: ## Push a release to an OCI registry: the multi-arch image index, its SBOM, and the chart (helm push); files and SHA256SUMS in dist/VERSION (VERSION=vX.Y.Z REGISTRY=host[:port][/path]; PLAIN_HTTP=1 for a local registry such as the real node's, 10.244.0.1:5000).
+	@test -n "$(VERSION)" -a -n "$(REGISTRY)" || { echo "usage: make release VERSION=vX.Y.Z REGISTRY=host[:port][/path] [PLAIN_HTTP=1]" >&2; exit 2; }
+	hack/tools.sh helm cyclonedx-gomod
+	go run ./hack/release -version $(VERSION) -registry $(REGISTRY) -out dist/$(VERSION) $(if $(PLAIN_HTTP),-plain-http) $(if $(PLATFORMS),-platforms $(PLATFORMS))
 
 .PHONY: run
 run: generate ## Run the operator from source against the current kubeconfig (KUBECONFIG or ~/.kube/config).

@@ -36,12 +36,15 @@ KREW_VERSION=v0.4.3
 # the export tests upload to (SigV4, multipart, pre-signed GETs). The module
 # has no tags; this pseudo-version is SeaweedFS 4.53's commit.
 SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+# cyclonedx-gomod writes the release's SBOM (CycloneDX) from the module
+# information Go records in each binary (hack/release).
+CYCLONEDX_GOMOD_VERSION=v1.10.0
 
-ALL_TOOLS=(etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kwokctl helm controller-gen kubelet kube-proxy traefik promtool prometheus krew validate-krew-manifest weed)
+ALL_TOOLS=(etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kwokctl helm controller-gen kubelet kube-proxy traefik promtool prometheus krew validate-krew-manifest weed cyclonedx-gomod)
 
 if [[ "${1:-}" == "--print-versions" ]]; then
-  printf 'kubernetes %s\netcd %s\nkwok %s\nhelm %s\ncontroller-tools %s\ntraefik %s\nprometheus %s\nkrew %s\nseaweedfs %s\n' \
-    "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$CONTROLLER_TOOLS_VERSION" "$TRAEFIK_VERSION" "$PROMETHEUS_VERSION" "$KREW_VERSION" "$SEAWEEDFS_VERSION"
+  printf 'kubernetes %s\netcd %s\nkwok %s\nhelm %s\ncontroller-tools %s\ntraefik %s\nprometheus %s\nkrew %s\nseaweedfs %s\ncyclonedx-gomod %s\n' \
+    "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$CONTROLLER_TOOLS_VERSION" "$TRAEFIK_VERSION" "$PROMETHEUS_VERSION" "$KREW_VERSION" "$SEAWEEDFS_VERSION" "$CYCLONEDX_GOMOD_VERSION"
   exit 0
 fi
 
@@ -65,6 +68,7 @@ version_of() {
     promtool|prometheus) echo "$PROMETHEUS_VERSION" ;;
     krew|validate-krew-manifest) echo "$KREW_VERSION" ;;
     weed) echo "$SEAWEEDFS_VERSION" ;;
+    cyclonedx-gomod) echo "$CYCLONEDX_GOMOD_VERSION" ;;
     *) log "unknown tool $1"; exit 2 ;;
   esac
 }
@@ -159,6 +163,8 @@ build() {
       GOBIN="$BIN" go install -tags remove_all_sd,enable_kubernetes_sd "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" ;;
     krew|validate-krew-manifest)
       GOBIN="$BIN" go install "sigs.k8s.io/krew/cmd/$name@$KREW_VERSION" ;;
+    cyclonedx-gomod)
+      GOBIN="$BIN" go install "github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$CYCLONEDX_GOMOD_VERSION" ;;
   esac
   stamp "$name"
   log "built $name in $((SECONDS - start))s"

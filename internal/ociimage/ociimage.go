@@ -72,10 +72,13 @@ type Spec struct {
 	WorkingDir string
 	Env        []string
 	Labels     map[string]string
+	// Arch is the GOARCH the image's binaries are built for; empty, this
+	// machine's.
+	Arch string
 }
 
 // Image assembles the image: one layer holding Files (with every parent
-// directory), and a config for linux on this machine's architecture.
+// directory), and a config for linux on Arch.
 func (s Spec) Image() (v1.Image, error) {
 	layerTar, err := s.layerTar()
 	if err != nil {
@@ -100,7 +103,10 @@ func (s Spec) Image() (v1.Image, error) {
 		return nil, err
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	cf.OS, cf.Architecture = "linux", s.Arch
+	if cf.Architecture == "" {
+		cf.Architecture = runtime.GOARCH
+	}
 	cf.Created = v1.Time{Time: epoch}
 	cf.Config = v1.Config{
 		User: s.User, Entrypoint: s.Entrypoint, WorkingDir: s.WorkingDir, Env: s.Env, Labels: s.Labels,
