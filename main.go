@@ -84,12 +84,17 @@ var subcommands = map[string]func(args []string) error{
 // commit the binary was built from (buildinfo).
 var Version string
 
+// Commit is the commit the operator was built from, set at build time with
+// -ldflags "-X main.Commit=<hash>" (hack/release does); empty, the one the
+// go command recorded, if any.
+var Commit string
+
 // printVersion is the version subcommand: the build, and the API it serves.
 func printVersion(args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("version takes no arguments, not %q", args)
 	}
-	fmt.Printf("region-withdrawal-operator %s (API %s)\n", buildinfo.Version(Version), v1.GroupVersion)
+	fmt.Printf("region-withdrawal-operator %s (API %s)\n", buildinfo.Version(Version, Commit), v1.GroupVersion)
 	return nil
 }
 

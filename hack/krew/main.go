@@ -127,9 +127,13 @@ func build(o options) (string, error) {
 	return path, os.WriteFile(path, y, 0o644)
 }
 
-// versionVar is the plugin's version variable: `kubectl withdrawal version`
-// prints what the release sets it to (the build has no VCS stamp).
-const versionVar = "github.com/ops-dev/region-withdrawal-operator/internal/plugin.Version"
+// versionVar and commitVar are the plugin's version and commit variables:
+// `kubectl withdrawal version` prints what the release sets them to (the
+// build has no VCS stamp, so that it is reproducible).
+const (
+	versionVar = "github.com/ops-dev/region-withdrawal-operator/internal/plugin.Version"
+	commitVar  = "github.com/ops-dev/region-withdrawal-operator/internal/plugin.Commit"
+)
 
 // compile builds the plugin for one platform, statically and reproducibly.
 func compile(root, version, goos, goarch string) ([]byte, error) {
@@ -139,7 +143,12 @@ func compile(root, version, goos, goarch string) ([]byte, error) {
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "kubectl-withdrawal")
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -X "+versionVar+"="+version, "-o", out, "./cmd/kubectl-withdrawal")
+	ldflags := "-s -w -X " + versionVar + "=" + version
+	// The commit, when the root is a git checkout (not a source archive).
+	if commit, err := exec.Command("git", "-C", root, "rev-parse", "--verify", "-q", "HEAD").Output(); err == nil {
+		ldflags += " -X " + commitVar + "=" + strings.TrimSpace(string(commit))
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", out, "./cmd/kubectl-withdrawal")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	if b, err := cmd.CombinedOutput(); err != nil {

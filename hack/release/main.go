@@ -189,7 +189,7 @@ func release(o options) (*Release, error) {
 		binName := fmt.Sprintf("%s-%s-linux-%s", imageName, o.version, arch)
 		binPath := filepath.Join(o.out, binName)
 		if _, err := output(o.src, []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + arch},
-			"go", "build", "-trimpath", "-ldflags", "-s -w -X main.Version="+o.version, "-o", binPath, "."); err != nil {
+			"go", "build", "-trimpath", "-ldflags", "-s -w -X main.Version="+o.version+" -X main.Commit="+rel.Commit, "-o", binPath, "."); err != nil {
 			return nil, fmt.Errorf("building for %s: %w", p, err)
 		}
 		files = append(files, binName)

@@ -25,18 +25,20 @@ import (
 // Version is the build's version and, when known, the commit it was built
 // from: the version set at build time (a release sets it with -ldflags
 // -X), else the module version (go install ...@v1.2.3), else "(devel)";
-// then "commit <12 hex digits>", "-dirty" when the work tree had changes.
-// A release prints "v1.2.3 commit 0123456789ab"; a go install of a tag,
-// which records no commit, prints "v1.2.3".
-func Version(set string) string {
+// then "commit <12 hex digits>": the commit set at build time (a release
+// sets it too, since the go command records none with -buildvcs=false),
+// else the one the go command recorded, "-dirty" when the work tree had
+// changes. A release prints "v1.2.3 commit 0123456789ab"; a go install of a
+// tag, which records no commit, prints "v1.2.3".
+func Version(set, commit string) string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		bi = &debug.BuildInfo{}
 	}
-	return describe(set, bi)
+	return describe(set, commit, bi)
 }
 
-func describe(set string, bi *debug.BuildInfo) string {
+func describe(set, commit string, bi *debug.BuildInfo) string {
 	v := set
 	if v == "" {
 		v = bi.Main.Version
@@ -52,6 +54,9 @@ func describe(set string, bi *debug.BuildInfo) string {
 		case s.Key == "vcs.modified" && s.Value == "true":
 			dirty = "-dirty"
 		}
+	}
+	if len(commit) >= 12 {
+		rev, dirty = commit[:12], ""
 	}
 	if rev == "" {
 		return v

@@ -34,6 +34,11 @@ import (
 // hack/krew sets it for releases.
 var Version string
 
+// Commit is the commit the plugin was built from, set at build time with
+// -ldflags "-X github.com/ops-dev/region-withdrawal-operator/internal/plugin.Commit=<hash>";
+// empty, the one the go command recorded, if any.
+var Commit string
+
 func newVersionCommand(o *Options) *cobra.Command {
 	var clientOnly bool
 	cmd := &cobra.Command{
@@ -81,4 +86,4 @@ func (o *Options) servedVersions() ([]string, error) {
 	return out, nil
 }
 
-func version() string { return buildinfo.Version(Version) }
+func version() string { return buildinfo.Version(Version, Commit) }
