@@ -17,8 +17,13 @@
 # of its own (inet rwo_real_node) drops any pod packet that would leave the
 # bridge, any packet that came from outside for the bridge address, the API
 # server port from anywhere but loopback and the bridge, the kubelet port
-# from pods, and any packet to a Service address that no kube-proxy rule has
-# rewritten. Traefik and kube-proxy listen on loopback only.
+# and the registry from pods, and any packet to a Service address that no
+# kube-proxy rule has rewritten. Traefik and kube-proxy listen on loopback only.
+#
+# The node's OCI registry (hack/registry, go-containerregistry's) listens on
+# the bridge address, port 5000: make release pushes the operator's image
+# index and chart there, and containerd pulls from it over plain HTTP, as
+# its hosts.toml for that address says.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,6 +47,7 @@ TRAEFIK_PORT="${RWO_INGRESS_PORT:-18080}"
 # (test/testenv's GatewayAPIVersion is the same), and Traefik's one Gateway.
 GATEWAY_API_VERSION=v1.6.3
 GATEWAY_NAME=rwo-gateway
+REGISTRY="$GATEWAY:${RWO_REGISTRY_PORT:-5000}"
 SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables)
 
 log() { printf '[real-node] %s\n' "$*" >&2; }
@@ -111,6 +117,9 @@ table inet $NFT_TABLE {
     type filter hook input priority -10; policy accept;
     ip daddr $GATEWAY iifname != { "lo", "$BRIDGE" } drop
     tcp dport $KUBELET_PORT iifname != "lo" drop
+    # Pods may not reach the registry, which takes pushes without asking
+    # who: only this machine (containerd, make release) does, over lo.
+    ip daddr $GATEWAY tcp dport ${REGISTRY##*:} iifname != "lo" drop
   }
   chain forward {
     type filter hook forward priority -10; policy accept;
@@ -172,6 +181,18 @@ disabled_plugins = [
     bin_dir = "/usr/lib/cni"
     conf_dir = "$dir/cni/net.d"
     max_conf_num = 1
+  # Per-registry settings (hosts.toml), for the node's own registry.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$dir/containerd/certs.d"
+EOF
+  mkdir -p "$dir/containerd/certs.d/$REGISTRY"
+  cat >"$dir/containerd/certs.d/$REGISTRY/hosts.toml" <<EOF
+# The node's registry serves plain HTTP on the bridge, which nothing off
+# this machine reaches.
+server = "http://$REGISTRY"
+
+[host."http://$REGISTRY"]
+  capabilities = ["pull", "resolve"]
 EOF
   cat >"$dir/cni/net.d/10-rwo.conflist" <<EOF
 {
@@ -296,6 +317,11 @@ up() {
   api_port_rule "$apiport"
   write_configs "$DIR" "$kubeconfig"
 
+  # The registry, before containerd may pull from it.
+  (cd "$ROOT" && go build -o "$BIN/registry" ./hack/registry) || die "building hack/registry"
+  start registry "$BIN/registry" -address "$REGISTRY" -dir "$DIR/registry" -quiet
+  wait_for "the registry on $REGISTRY" 30 curl -sf "http://$REGISTRY/v2/"
+
   start containerd containerd --config "$DIR/containerd/config.toml"
   wait_for "containerd" 60 ctr_ version
   # The images the node needs before any pod can start: the sandbox image,
@@ -321,7 +347,7 @@ up() {
 
   gateway_api_crds
   traefik_up "$kubeconfig" "$apiport"
-  log "real node $NODE_NAME is Ready; Ingresses, and HTTPRoutes attached to Gateway kube-system/$GATEWAY_NAME, are served on http://127.0.0.1:$TRAEFIK_PORT"
+  log "real node $NODE_NAME is Ready; Ingresses, and HTTPRoutes attached to Gateway kube-system/$GATEWAY_NAME, are served on http://127.0.0.1:$TRAEFIK_PORT; its registry is $REGISTRY (plain HTTP)"
 }
 
 # gateway_api_crds applies the standard channel's Gateway API CRDs, from
@@ -490,6 +516,7 @@ down() {
   # shellcheck disable=SC2086 # one pid per word
   [[ -z "$pids" ]] || kill -KILL $pids 2>/dev/null || true
   stop_pid containerd
+  stop_pid registry
   pids="$(pgrep -f -- "-address $DIR/containerd/containerd.sock" || true)"
   # shellcheck disable=SC2086
   [[ -z "$pids" ]] || kill -KILL $pids 2>/dev/null || true

@@ -62,7 +62,7 @@ func exportPodsAreHeldToTheInstallationsPolicy(t *testing.T, c client.Client) {
 			Export: &v1.ExportStep{Start: at(-23 * time.Hour), Deadline: at(-time.Hour),
 				JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 					RestartPolicy: corev1.RestartPolicyNever, ServiceAccountName: "region-withdrawal", SecurityContext: restrictedPod(),
-					Containers: []corev1.Container{{Name: "exporter", Image: operatorImage, ImagePullPolicy: corev1.PullNever,
+					Containers: []corev1.Container{{Name: "exporter", Image: operatorImage, ImagePullPolicy: corev1.PullIfNotPresent,
 						Args: []string{"export", "--source=/db", "--destination=http://" + regionHost + "/loot"}, SecurityContext: restrictedContainer(),
 						VolumeMounts: []corev1.VolumeMount{{Name: "db", MountPath: "/db", ReadOnly: true}}}},
 					Volumes: []corev1.Volume{{Name: "db", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "messaging-db"}}}},

@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -43,15 +44,22 @@ import (
 
 var real *cluster.Cluster
 
+// currentVersion is the version this tree is released as for the test, and
+// current what that release pushed to the node's registry.
+const currentVersion = "v0.2.0-e2e"
+
+var current *cluster.Release
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
 func run(m *testing.M) (code int) {
 	ctrllog.SetLogger(logr.Discard())
-	// The images the node runs are built from this tree, as `make image`
-	// builds them, so the test runs the code under test.
-	build := exec.Command("go", "run", "./hack/image", "-out", filepath.Join(testenv.RepoRoot(), "bin", "images"))
+	// The node's own images (the sandbox and the sample app) are imported
+	// from archives; the operator comes from a release of this tree pushed
+	// to the node's registry, as users get it.
+	build := exec.Command("go", "run", "./hack/image", "-out", filepath.Join(testenv.RepoRoot(), "bin", "images"), "pause", "sample-app")
 	build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the images:", err)
@@ -71,6 +79,19 @@ func run(m *testing.M) (code int) {
 			code = 1
 		}
 	}()
+	out, err := os.MkdirTemp("", "rwo-release-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(out)
+	// This machine's platform only: a second one would build the operator
+	// and every dependency once more; hack/release's own test pushes both.
+	if current, err = cluster.PushRelease(testenv.RepoRoot(), currentVersion, out, "linux/"+runtime.GOARCH); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	operatorImage = current.Image
 	return m.Run()
 }
 

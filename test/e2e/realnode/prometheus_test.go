@@ -212,7 +212,6 @@ func TestPrometheusScrapesTheOperator(t *testing.T) {
 	writeTestFile(t, values, `
 fullnameOverride: `+promRelease+`
 crds: {enabled: false}
-image: {tag: dev, pullPolicy: Never}
 watchNamespaces: [`+lateNS+`]
 tenancy: {namespaces: [`+lateNS+`]}
 metrics:
@@ -235,8 +234,8 @@ volumeMounts:
     mountPath: /tmp/k8s-metrics-server/serving-certs
     readOnly: true
 `)
-	runHelm(t, "install", promRelease, filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
-		"--namespace", promNS, "-f", values, "--wait", "--timeout", "3m")
+	runHelm(t, append([]string{"install", promRelease}, append(current.ChartArgs(),
+		"--namespace", promNS, "-f", values, "--wait", "--timeout", "3m")...)...)
 	t.Cleanup(func() {
 		cmd := exec.Command(filepath.Join(testenv.RepoRoot(), "bin", "helm"), "uninstall", promRelease, "--namespace", promNS, "--wait", "--kubeconfig", real.Kubeconfig)
 		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+dir, "HELM_CONFIG_HOME="+dir, "HELM_DATA_HOME="+dir)

@@ -250,7 +250,7 @@ func (x *s3Export) create(t *testing.T, c client.Client, cutoff time.Time, ident
 					RestartPolicy:   corev1.RestartPolicyNever,
 					SecurityContext: restrictedPod(),
 					Containers: []corev1.Container{{
-						Name: "exporter", Image: operatorImage, ImagePullPolicy: corev1.PullNever,
+						Name: "exporter", Image: operatorImage, ImagePullPolicy: corev1.PullIfNotPresent,
 						// A real S3 API over plain http on the node's bridge
 						// address, both of which the exporter refuses unless
 						// allowed; path-style, as SeaweedFS wants. 5 MiB
@@ -336,11 +336,11 @@ func (x *s3Export) check(t *testing.T, c client.Client, identity *age.X25519Iden
 		Data: map[string][]byte{"AWS_ACCESS_KEY_ID": []byte(s3Identities["handoff"][0]), "AWS_SECRET_ACCESS_KEY": []byte(s3Identities["handoff"][1])}}); err != nil {
 		t.Fatal(err)
 	}
-	runHelm(t, "upgrade", "rwo", filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
+	runHelm(t, append([]string{"upgrade", "rwo"}, append(current.ChartArgs(),
 		"--namespace", operatorNS, "--reuse-values",
 		"--set", "handoff.s3.presign=true", "--set", "handoff.s3.endpoint="+x.store.URL, "--set", "handoff.s3.pathStyle=true",
 		"--set", "handoff.s3.presignExpiry=2m", "--set", "handoff.s3.credentialsSecret="+s3CredentialsSecret,
-		"--wait", "--timeout", "3m")
+		"--wait", "--timeout", "3m")...)...)
 
 	var secret corev1.Secret
 	if err := c.Get(ctx, client.ObjectKey{Namespace: operatorNS, Name: "rwo-region-withdrawal-operator-handoff-key"}, &secret); err != nil {

@@ -72,8 +72,10 @@ const (
 )
 
 var (
-	regionLabels  = map[string]string{"bes.example.com/region": "pk"}
-	operatorImage = ociimage.OperatorRepository + ":dev"
+	regionLabels = map[string]string{"bes.example.com/region": "pk"}
+	// operatorImage is the released image index (TestMain), as
+	// repository:tag@digest; containerd pulls it from the node's registry.
+	operatorImage string
 	// customerFiles is the sample customer data on the exporter's volume.
 	customerFiles = map[string]string{
 		"customers/acme/messages.jsonl": `{"from":"a","text":"hello"}` + "\n",
@@ -209,16 +211,17 @@ func TestWithdrawalOnARealNode(t *testing.T) {
 	t.Log("after cancel the region answers 200 again through the ingress")
 }
 
-// installOperator installs the chart with the real helm, image from the
-// archive, in a namespace that enforces the restricted Pod Security
+// installOperator installs the released chart from the node's registry
+// with the real helm (its image is the release's, which containerd pulls
+// from there), in a namespace that enforces the restricted Pod Security
 // Standard, and waits for the operator pod to be available on the node.
 func installOperator(t *testing.T, c client.Client) {
 	t.Helper()
 	createNamespace(t, c, operatorNS, map[string]string{
 		"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"})
-	runHelm(t, "install", "rwo", filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
+	runHelm(t, append([]string{"install", "rwo"}, append(current.ChartArgs(),
 		"--namespace", operatorNS,
-		"--set", "image.tag=dev", "--set", "image.pullPolicy=Never", "--set", "watchNamespaces={"+tenantNS+","+edgeNS+"}",
+		"--set", "watchNamespaces={"+tenantNS+","+edgeNS+"}",
 		// The withdrawal acts as the chart's ServiceAccount of its namespace.
 		"--set", "tenancy.namespaces={"+tenantNS+"}",
 		// The customers' receivers listen on the node's bridge address, a
@@ -231,7 +234,7 @@ func installOperator(t *testing.T, c client.Client) {
 		// Export pods run as the chart's exporter ServiceAccount, without
 		// a token, and may read the store's token and no other Secret.
 		"--set", "exportPods.secrets={"+storeTokenSecret+"}",
-		"--wait", "--timeout", "3m")
+		"--wait", "--timeout", "3m")...)...)
 	var pods corev1.PodList
 	if err := c.List(context.Background(), &pods, client.InNamespace(operatorNS)); err != nil {
 		t.Fatal(err)
@@ -243,6 +246,11 @@ func installOperator(t *testing.T, c client.Client) {
 		for _, cs := range p.Status.ContainerStatuses {
 			if !strings.HasPrefix(cs.ContainerID, "containerd://") || cs.ImageID == "" {
 				t.Fatalf("operator container %s was not run by containerd: %+v", cs.Name, cs)
+			}
+			// Pulled by containerd from the node's registry: the release's
+			// image index, by digest.
+			if cs.ImageID != cluster.RegistryAddress+"/region-withdrawal-operator@"+current.ImageDigest {
+				t.Fatalf("operator container %s runs image %s (%s), want the release's %s", cs.Name, cs.Image, cs.ImageID, current.Image)
 			}
 		}
 	}
@@ -297,12 +305,12 @@ func upgradeMidWithdrawal(t *testing.T, c client.Client, ingress *ingressClient,
 		}
 	}()
 
-	runHelm(t, "upgrade", "rwo", filepath.Join(testenv.RepoRoot(), "charts", "region-withdrawal-operator"),
+	runHelm(t, append([]string{"upgrade", "rwo"}, append(current.ChartArgs(),
 		"--namespace", operatorNS, "--reuse-values",
 		"--set", "noticeBackend.replicas=1",
 		"--set", "noticeBackend.podDisruptionBudget.minAvailable=null", "--set", "noticeBackend.podDisruptionBudget.maxUnavailable=1",
 		"--set", "noticeBackend.resources.requests.cpu=15m",
-		"--wait", "--timeout", "3m")
+		"--wait", "--timeout", "3m")...)...)
 	out := runHelm(t, "test", "rwo", "--namespace", operatorNS, "--logs", "--timeout", "3m")
 	if !regexp.MustCompile(`Phase:\s+Succeeded`).MatchString(out) || !strings.Contains(out, "ok: Deployment "+operatorNS+"/") {
 		t.Errorf("helm test did not report the self-test passing:\n%s", out)
@@ -471,7 +479,7 @@ func withdrawal(cutoff time.Time, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, 
 	zero := at(0)
 	limits := v1.DeliveryLimits{RatePerSecond: 20, Concurrency: 4, MaxAttempts: 5, Timeout: &metav1.Duration{Duration: 5 * time.Second}}
 	exporter := corev1.Container{
-		Name: "exporter", Image: operatorImage, ImagePullPolicy: corev1.PullNever,
+		Name: "exporter", Image: operatorImage, ImagePullPolicy: corev1.PullIfNotPresent,
 		// The object store listens on the node's bridge address over plain
 		// http, both of which the exporter refuses unless allowed.
 		// The archive is customer w1's, so w1 gets a handoff link to it.
