@@ -2,10 +2,12 @@
 # `make demo`: the Pakistan withdrawal, compressed into about four minutes,
 # carried out for real on the local cluster's real node (hack/real-node.sh).
 #
-# 1. builds the pinned tools, the images (make image) and the kubectl plugin;
+# 1. builds the pinned tools, the node's images and the kubectl plugin;
 # 2. starts the local cluster with its real node, or reuses one (needs root);
-# 3. installs the operator with Helm, image from the archive, into
-#    rwo-system, which enforces the restricted Pod Security Standard;
+# 3. releases this tree to the node's OCI registry (make release: the image
+#    index, its SBOM and the chart) and installs the operator from there
+#    with helm install oci://..., into rwo-system, which enforces the
+#    restricted Pod Security Standard; containerd pulls the image;
 # 4. runs the sample regional app as real pods in bes-system behind a
 #    Service and an Ingress for pk.bes.example.com, served by Traefik on
 #    127.0.0.1:18080, and a volume of sample customer data;
@@ -41,6 +43,11 @@ NAME=pakistan
 HOST=pk.bes.example.com
 INGRESS=http://127.0.0.1:18080
 NODE_ADDRESS=10.244.0.1
+# The real node's registry (hack/real-node.sh), and the version this tree is
+# released to it as.
+REGISTRY="$NODE_ADDRESS:5000"
+DEMO_VERSION="${DEMO_VERSION:-v0.0.0-demo}"
+OPERATOR_IMAGE=""
 DRY_RUN="${DEMO_DRY_RUN:-0}"
 LEAD="${DEMO_LEAD_SECONDS:-240}"
 LOCAL_CLUSTER="$ROOT/hack/local-cluster.sh"
@@ -170,10 +177,10 @@ require_root() {
 
 build() {
   log "building the pinned tools (the first run builds Kubernetes, the kubelet and Traefik from source: 15-25 minutes on 2 cores)"
-  "$ROOT/hack/tools.sh" etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl helm kubelet kube-proxy traefik
+  "$ROOT/hack/tools.sh" etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl helm kubelet kube-proxy traefik cyclonedx-gomod
 
-  log "building the images (operator, pause, sample app) and the kubectl plugin"
-  go run ./hack/image -out "$BIN/images" >&2
+  log "building the node's images (pause, sample app) and the kubectl plugin"
+  go run ./hack/image -out "$BIN/images" pause sample-app >&2
   go build -o "$BIN/kubectl-withdrawal" ./cmd/kubectl-withdrawal
   go build -o "$WORK/demo-sinks" ./hack/demo-sinks
 }
@@ -201,9 +208,17 @@ install_operator() {
   done
   kctl label namespace "$OPERATOR_NS" pod-security.kubernetes.io/enforce=restricted --overwrite >/dev/null
 
-  log "installing the operator with Helm (image ghcr.io/ops-dev/region-withdrawal-operator:dev from the archive)"
-  "$BIN/helm" upgrade --install rwo charts/region-withdrawal-operator --kubeconfig "$KUBECONFIG_PATH" \
-    --namespace "$OPERATOR_NS" --set image.tag=dev --set image.pullPolicy=Never \
+  # This machine's platform only; make release pushes linux/amd64 and
+  # linux/arm64.
+  log "releasing $DEMO_VERSION to the node's registry $REGISTRY (make release)"
+  go run ./hack/release -version "$DEMO_VERSION" -registry "$REGISTRY" -plain-http \
+    -platforms "linux/$(go env GOARCH)" -out "$WORK/release" >&2
+  OPERATOR_IMAGE="$(sed -n 's/^  "image": "\(.*\)",$/\1/p' "$WORK/release/release.json")"
+  [[ -n "$OPERATOR_IMAGE" ]] || die "the release named no image ($WORK/release/release.json)"
+
+  log "installing the operator with Helm from oci://$REGISTRY/charts/region-withdrawal-operator (image $OPERATOR_IMAGE)"
+  "$BIN/helm" upgrade --install rwo "oci://$REGISTRY/charts/region-withdrawal-operator" --version "${DEMO_VERSION#v}" --plain-http \
+    --kubeconfig "$KUBECONFIG_PATH" --namespace "$OPERATOR_NS" \
     --set "watchNamespaces={$NAMESPACE}" --set "tenancy.namespaces={$NAMESPACE}" --set minReminderSpacing=1m --set "egress.allowCIDRs={$NODE_ADDRESS/32}" --wait --timeout 3m >&2
 
   # A withdrawal left over from an earlier run keeps its old timeline: cancel
@@ -396,14 +411,17 @@ spec:
             securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
             containers:
               - name: exporter
-                image: ghcr.io/ops-dev/region-withdrawal-operator:dev
-                imagePullPolicy: Never
-                args: [export, --source=/data, "--destination=$STORE_URL/exports/$NAMESPACE.tar.gz.age", "--age-recipient=$AGE_RECIPIENT", "--egress-allow-cidrs=$NODE_ADDRESS/32", --egress-allow-http]
-                volumeMounts: [{name: data, mountPath: /data, readOnly: true}]
+                image: $OPERATOR_IMAGE
+                # The PUT carries a Content-Length: the archive is spooled
+                # to an emptyDir first (the root filesystem is read-only).
+                args: [export, --source=/data, "--destination=$STORE_URL/exports/$NAMESPACE.tar.gz.age", "--age-recipient=$AGE_RECIPIENT", "--egress-allow-cidrs=$NODE_ADDRESS/32", --egress-allow-http, --spool-dir=/spool]
+                volumeMounts: [{name: data, mountPath: /data, readOnly: true}, {name: spool, mountPath: /spool}]
                 securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
             volumes:
               - name: data
                 persistentVolumeClaim: {claimName: customer-data, readOnly: true}
+              - name: spool
+                emptyDir: {}
   drain:
     start: {offset: 0s}
     timeout: 2m
