@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -75,8 +76,8 @@ func TestKrewInstallsThePlugin(t *testing.T) {
 	if out := run(tools["kubectl"], "withdrawal", "--help"); !strings.Contains(out, "plans, watches and steers RegionWithdrawals") {
 		t.Fatalf("kubectl withdrawal --help:\n%s", out)
 	}
-	if out := run(tools["kubectl"], "withdrawal", "version", "--client"); out != "kubectl-withdrawal v0.0.0-test\n" {
-		t.Fatalf("kubectl withdrawal version --client = %q, want the release's version", out)
+	if out := run(tools["kubectl"], "withdrawal", "version", "--client"); !regexp.MustCompile(`^kubectl-withdrawal v0\.0\.0-test commit [0-9a-f]{12}\n$`).MatchString(out) {
+		t.Fatalf("kubectl withdrawal version --client = %q, want the release's version and commit", out)
 	}
 
 	// The caveats' link, then kubectl's own completion of the plugin.
