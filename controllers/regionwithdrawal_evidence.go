@@ -71,6 +71,20 @@ func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus
 		}
 	}
 
+	if h := updated.Cutoff; h != nil {
+		seen := int32(0)
+		if old.Cutoff != nil {
+			seen = old.Cutoff.ChangeCount
+		}
+		for _, c := range h.Changes {
+			if c.Seq > seen {
+				out = append(out, &evidence.CutoffChanged{Header: at(c.ObservedAt.Time), Seq: c.Seq,
+					From: c.From.Time, FromTimeZone: c.FromTimeZone, To: c.To.Time, ToTimeZone: c.ToTimeZone,
+					Generation: c.Generation, User: c.By, Notice: c.NoticeID})
+			}
+		}
+	}
+
 	for i := range updated.Steps {
 		s := &updated.Steps[i]
 		if s.DryRun {

@@ -130,6 +130,7 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	tl.RequireApproval(r.RequiredApprovals...)
 	summarize.Prepare(&rw.Status, &rw.Spec, tl)
 	rw.Status.SpecDigest = tl.SpecDigest
+	planner.ObserveCutoff(&rw.Status, &rw.Spec, rw.Generation, cutoffChangedBy(rw), r.Clock.Now())
 	r.reportVoidedApprovals(rw, old, tl)
 
 	w.firstPass = r.firstPasses.take(rw)
@@ -640,4 +641,20 @@ func (r *RegionWithdrawalReconciler) reportVoidedApprovals(rw *v1.RegionWithdraw
 	r.Recorder.Eventf(rw, nil, corev1.EventTypeWarning, v1.ReasonApprovalVoided, "Approve",
 		"the spec changed (generation %d, digest %s): the approvals of %s no longer hold; approve again to let them run",
 		rw.Generation, tl.SpecDigest, strings.Join(voided, ", "))
+}
+
+// cutoffChangedBy is who set the cutoff and time zone rw has, as the
+// chart's admission policy stamped it; "" when the stamp is missing or is
+// of another change (made while the policy was not installed).
+func cutoffChangedBy(rw *v1.RegionWithdrawal) string {
+	by, to := rw.Annotations[v1.AnnotationCutoffChangedBy], rw.Annotations[v1.AnnotationCutoffChangedTo]
+	at, zone, ok := strings.Cut(to, " ")
+	if by == "" || !ok || zone != rw.Spec.TimeZone {
+		return ""
+	}
+	t, err := time.Parse(time.RFC3339, at)
+	if err != nil || !t.Equal(rw.Spec.Cutoff.Time) {
+		return ""
+	}
+	return by
 }

@@ -33,6 +33,11 @@ const (
 	// ConditionFinalizeBlocked is True while a deleted withdrawal waits for a
 	// cleanup that failed; its message says which and why.
 	ConditionFinalizeBlocked = "FinalizeBlocked"
+	// ConditionCutoffMoved is True once the cutoff (or the time zone)
+	// changed after the withdrawal was first planned: the message says from
+	// what to what, whether customers are told, and what the change could
+	// not undo. Its reason is Postponed, BroughtForward or NoticeShortened.
+	ConditionCutoffMoved = "CutoffMoved"
 )
 
 // Condition reasons, also used as Event reasons.
@@ -117,4 +122,14 @@ const (
 	// ReasonFinalizeFailed: a cleanup failed for a reason other than a
 	// permission the withdrawal's ServiceAccount lacks.
 	ReasonFinalizeFailed = "FinalizeFailed"
+	// ReasonPostponed: the cutoff moved later.
+	ReasonPostponed = "Postponed"
+	// ReasonBroughtForward: the cutoff moved earlier, still no earlier than
+	// customers were first told.
+	ReasonBroughtForward = "BroughtForward"
+	// ReasonTimeZoneChanged: spec.timeZone changed and the cutoff did not.
+	ReasonTimeZoneChanged = "TimeZoneChanged"
+	// ReasonNoticeShortened: the cutoff is now earlier than the one
+	// customers were first told of: they get less notice than promised.
+	ReasonNoticeShortened = "NoticeShortened"
 )

@@ -21,7 +21,7 @@ import (
 )
 
 // NoticeKind is one kind of customer notice.
-// +kubebuilder:validation:Enum=Announcement;Reminder;Final;Cancellation;AfterCutoff
+// +kubebuilder:validation:Enum=Announcement;Reminder;Final;Cancellation;AfterCutoff;Rescheduled
 type NoticeKind string
 
 const (
@@ -37,6 +37,9 @@ const (
 	// is set and a notice could not go out before it: what happened and
 	// how to get the data.
 	NoticeAfterCutoff NoticeKind = "AfterCutoff"
+	// NoticeRescheduled tells customers already told of the withdrawal that
+	// its cutoff moved: from which date to which. One goes out per change.
+	NoticeRescheduled NoticeKind = "Rescheduled"
 )
 
 // NoticeStatus is the delivery state of one notice.

@@ -50,6 +50,9 @@ type RegionWithdrawalSpec struct {
 
 	// cutoff is the legal deadline, in RFC 3339 with an offset, for example
 	// "2026-12-30T00:00:00+05:00". Routing stops no later than this instant.
+	// It may change: every step not yet run is planned again for the new
+	// date, customers already told get a Rescheduled notice naming the old
+	// and the new date, and status.cutoff keeps the history.
 	// +required
 	Cutoff metav1.Time `json:"cutoff"`
 
@@ -349,6 +352,12 @@ type RegionWithdrawalStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	Irreversible []string `json:"irreversible,omitempty"`
+
+	// cutoff is the cutoff the withdrawal was first planned for and every
+	// change to it (or to spec.timeZone) since: what customers were told,
+	// and when it moved.
+	// +optional
+	Cutoff *CutoffHistory `json:"cutoff,omitempty"`
 
 	// specDigest is the digest an approval names: SHA-256 over the spec
 	// without approvals, suspend, dryRun, cancel, cancelReason,

@@ -338,10 +338,14 @@ type NoticeTemplates struct {
 	// is set.
 	// +optional
 	AfterCutoff *NoticeTemplate `json:"afterCutoff,omitempty"`
+	// rescheduled tells customers already told that the cutoff moved;
+	// .PreviousCutoff is the date they were told before, .Cutoff the new one.
+	// +optional
+	Rescheduled *NoticeTemplate `json:"rescheduled,omitempty"`
 }
 
 // LocaleTemplates are the notices in one language.
-// +kubebuilder:validation:XValidation:rule="has(self.announcement) || has(self.reminder) || has(self.final) || has(self.cancellation) || has(self.afterCutoff)",message="give at least one notice for this locale"
+// +kubebuilder:validation:XValidation:rule="has(self.announcement) || has(self.reminder) || has(self.final) || has(self.cancellation) || has(self.afterCutoff) || has(self.rescheduled)",message="give at least one notice for this locale"
 type LocaleTemplates struct {
 	// locale is a BCP 47 language tag, e.g. "ur" or "ur-PK".
 	// +required

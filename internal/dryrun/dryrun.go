@@ -88,6 +88,7 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	if err != nil {
 		return executor.Result{}, &planner.SpecError{Field: "spec.notify.templates", Err: err}
 	}
+	renderer.ForNotice(a.NoticeID())
 	// The first few recipients, and the first of each language whose
 	// templates the list reaches (at most one per spec.notify.locales entry
 	// and the default), so every language renders once.
@@ -117,7 +118,7 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	var samples []string
 	shown := map[string]bool{}
 	for _, r := range sample {
-		for _, kind := range []v1.NoticeKind{v1.NoticeAnnouncement, v1.NoticeReminder, v1.NoticeFinal, v1.NoticeCancellation} {
+		for _, kind := range []v1.NoticeKind{v1.NoticeAnnouncement, v1.NoticeReminder, v1.NoticeFinal, v1.NoticeCancellation, v1.NoticeRescheduled} {
 			d := renderer.Data(kind, a.DueAt, r)
 			subject, text, html, err := renderer.Render(kind, d)
 			if err != nil {

@@ -57,6 +57,7 @@ const (
 	KindResumed         Kind = "resumed"
 	KindCancelled       Kind = "cancelled"
 	KindSealed          Kind = "sealed"
+	KindCutoffChanged   Kind = "cutoff-changed"
 )
 
 // PredicateTypePrefix starts every predicate type of this ledger.
@@ -96,6 +97,8 @@ func newEvent(k Kind) Event {
 		return &Cancelled{}
 	case KindSealed:
 		return &LedgerSealed{}
+	case KindCutoffChanged:
+		return &CutoffChanged{}
 	}
 	return nil
 }
@@ -290,6 +293,23 @@ type Cancelled struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// CutoffChanged records a change of the cutoff (or of the time zone):
+// from which instant to which, who made it when the admission policy
+// recorded it, and the Rescheduled notice that tells customers, if any
+// had been told anything.
+type CutoffChanged struct {
+	Header
+	// Seq numbers the withdrawal's changes from 1.
+	Seq          int32     `json:"seq"`
+	From         time.Time `json:"from"`
+	FromTimeZone string    `json:"fromTimeZone"`
+	To           time.Time `json:"to"`
+	ToTimeZone   string    `json:"toTimeZone"`
+	Generation   int64     `json:"generation,omitempty"`
+	User         string    `json:"user,omitempty"`
+	Notice       string    `json:"notice,omitempty"`
+}
+
 // Why a ledger was sealed.
 const (
 	SealCompleted = "completed"
@@ -322,6 +342,7 @@ func (*Suspended) Kind() Kind            { return KindSuspended }
 func (*Resumed) Kind() Kind              { return KindResumed }
 func (*Cancelled) Kind() Kind            { return KindCancelled }
 func (*LedgerSealed) Kind() Kind         { return KindSealed }
+func (*CutoffChanged) Kind() Kind        { return KindCutoffChanged }
 func (e *SpecRecorded) EventKey() string { return fmt.Sprintf("spec/%d", e.Generation) }
 func (e *NoticeDelivered) EventKey() string {
 	return "notice/" + e.Notice + "/" + e.Recipient + "/" + e.Channel
@@ -342,6 +363,7 @@ func (e *Approved) EventKey() string        { return "approved/" + e.Step + "/" 
 func (e *Suspended) EventKey() string       { return fmt.Sprintf("suspended/%d", e.Generation) }
 func (e *Resumed) EventKey() string         { return fmt.Sprintf("resumed/%d", e.Generation) }
 func (e *Cancelled) EventKey() string       { return "cancelled" }
+func (e *CutoffChanged) EventKey() string   { return fmt.Sprintf("cutoff/%d", e.Seq) }
 
 // SealKey is the key of a ledger's seal: one per ledger, whatever ended it.
 const SealKey = "sealed"
@@ -363,6 +385,10 @@ func (e *RoutingSwitched) clean() { e.Cutoff = e.Cutoff.UTC().Truncate(time.Seco
 func (e *Suspended) clean()       { e.Reason = truncate(e.Reason, maxText) }
 func (e *Resumed) clean()         { e.Reason = truncate(e.Reason, maxText) }
 func (e *Cancelled) clean()       { e.Reason = truncate(e.Reason, maxText) }
+func (e *CutoffChanged) clean() {
+	e.From, e.To = e.From.UTC().Truncate(time.Second), e.To.UTC().Truncate(time.Second)
+	e.User = truncate(e.User, maxText)
+}
 
 // Subject is an in-toto resource descriptor.
 type Subject struct {

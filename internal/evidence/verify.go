@@ -561,12 +561,13 @@ func (r *Report) RoutingStopped() []*RoutingSwitched { return eventsOf[*RoutingS
 // Exports lists the verified exports.
 func (r *Report) Exports() []*ExportVerified { return eventsOf[*ExportVerified](r) }
 
-// Decisions lists approvals, suspensions, resumes and cancels, in order.
+// Decisions lists approvals, suspensions, resumes, cutoff changes and
+// cancels, in order.
 func (r *Report) Decisions() []Entry {
 	var out []Entry
 	for _, e := range r.Entries {
 		switch e.Event.(type) {
-		case *Approved, *Suspended, *Resumed, *Cancelled:
+		case *Approved, *Suspended, *Resumed, *Cancelled, *CutoffChanged:
 			out = append(out, e)
 		}
 	}
@@ -645,6 +646,11 @@ func decision(e Event) string {
 		what, user, reason = "resumed", ev.User, ev.Reason
 	case *Cancelled:
 		what, user, reason = "cancelled", ev.User, ev.Reason
+	case *CutoffChanged:
+		what, user = fmt.Sprintf("cutoff moved from %s (%s) to %s (%s)", ev.From.Format(time.RFC3339), ev.FromTimeZone, ev.To.Format(time.RFC3339), ev.ToTimeZone), ev.User
+		if ev.Notice != "" {
+			reason = "customers told by notice " + ev.Notice
+		}
 	}
 	s := what + " at " + e.header().At.Format(time.RFC3339)
 	if user != "" {

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -192,5 +193,62 @@ func BenchmarkRender(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRescheduledNoticeNamesBothDates renders the Rescheduled notice of a
+// cutoff moved a month later, in English and in the sample's Urdu: the
+// date customers were told, and the new one.
+func TestRescheduledNoticeNamesBothDates(t *testing.T) {
+	rw := pakistanSample(t)
+	from := rw.Spec.Cutoff
+	to := metav1.NewTime(from.Add(31 * 24 * time.Hour))
+	seen := metav1.NewTime(from.Add(-20 * 24 * time.Hour))
+	latest := metav1.NewTime(to.Add(24 * time.Hour))
+	rw.Spec.Cutoff = latest
+	rw.Status.Cutoff = &v1.CutoffHistory{Original: from, Current: latest, ChangeCount: 2, Changes: []v1.CutoffChange{
+		{Seq: 1, From: from, To: to, ObservedAt: seen, NoticeID: "rescheduled-1"},
+		// A later change, made while the first notice was going out.
+		{Seq: 2, From: to, To: latest, ObservedAt: seen, NoticeID: "rescheduled-2"},
+	}}
+	r, err := NewRenderer(rw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ForNotice("rescheduled-1")
+	d := r.Data(v1.NoticeRescheduled, seen.Time, recipients.Recipient{ID: "c1", Name: "Lahore Looms"})
+	subject, text, html, err := r.Render(v1.NoticeRescheduled, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Service in PK now ends on 30 January 2027"; subject != want {
+		t.Errorf("subject %q, want %q", subject, want)
+	}
+	for _, want := range []string{"We told you it would end at 00:00 PKT on Wednesday 30 December 2026", "it now ends at 00:00 PKT on Saturday 30 January 2027", "51 days from now"} {
+		if !strings.Contains(text, want) || !strings.Contains(html, strings.ReplaceAll(want, "it now ends at ", "")) {
+			t.Errorf("text or HTML lacks %q:\n%s\n%s", want, text, html)
+		}
+	}
+	if !d.CutoffChangedAt.Equal(seen.Time) {
+		t.Errorf("CutoffChangedAt %s, want %s", d.CutoffChangedAt, seen)
+	}
+
+	d = r.Data(v1.NoticeRescheduled, seen.Time, recipients.Recipient{ID: "c2", Locale: "ur-PK"})
+	_, text, _, err = r.Render(v1.NoticeRescheduled, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ہم نے آپ کو 30 دسمبر، 2026 کو 12:00 AM بتایا تھا", "اب سروس 30 جنوری، 2027 کو"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Urdu text lacks %q:\n%s", want, text)
+		}
+	}
+
+	// A reminder after both changes names the latest date and the one
+	// before it.
+	r.ForNotice("reminder-20270101t0400z")
+	d = r.Data(v1.NoticeReminder, seen.Time, recipients.Recipient{ID: "c1"})
+	if !d.PreviousCutoff.Equal(to.Time) || !d.Cutoff.Equal(latest.Time) {
+		t.Errorf("reminder: previous %s, cutoff %s", d.PreviousCutoff, d.Cutoff)
 	}
 }

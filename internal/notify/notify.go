@@ -295,6 +295,7 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	}
 	if renderer != nil {
 		renderer.Clock = e.o.Clock
+		renderer.ForNotice(noticeID)
 	}
 	r := e.run(rw, noticeID)
 	if r.state == nil {

@@ -373,8 +373,9 @@ func (p *pass) render(ctx context.Context, items []*item, out *records) map[chan
 		}
 		msg := &channel.Message{
 			Key: it.key, Namespace: p.rw.Namespace, Name: p.rw.Name, UID: string(p.rw.UID),
-			NoticeID: p.a.NoticeID(), Kind: p.a.Notice, Region: p.rw.Spec.Region, CutoffUTC: p.rw.Spec.Cutoff.UTC(),
-			Recipient: it.r, Lang: d.Lang, Subject: subject, Text: text, HTML: html,
+			NoticeID: p.a.NoticeID(), Kind: p.a.Notice, Region: p.rw.Spec.Region, CutoffUTC: d.CutoffUTC,
+			PreviousCutoffUTC: d.PreviousCutoffUTC,
+			Recipient:         it.r, Lang: d.Lang, Subject: subject, Text: text, HTML: html,
 		}
 		for _, u := range it.units {
 			jobs[u.ch] = append(jobs[u.ch], &job{msg: msg, u: u, prev: p.st.deferred[u.hash].attempts})

@@ -27,10 +27,12 @@ import (
 	"text/template/parse"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/locale"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 )
 
@@ -83,6 +85,16 @@ type Data struct {
 	// ExportLocation is Export.Location, kept for templates written before
 	// .Export.
 	ExportLocation string
+	// PreviousCutoff is the cutoff before the latest change, in the same
+	// zone as Cutoff; for a Rescheduled notice, the one before the change
+	// it tells of. Zero when the cutoff never moved. PreviousCutoffUTC is
+	// the same in UTC, and PreviousCutoffDate and PreviousCutoffTime are
+	// written the way Lang writes them.
+	PreviousCutoff, PreviousCutoffUTC      time.Time
+	PreviousCutoffDate, PreviousCutoffTime string
+	// CutoffChangedAt is when the operator saw that change, in Cutoff's
+	// zone; zero when the cutoff never moved.
+	CutoffChangedAt time.Time
 	// CancelReason is spec.cancelReason, for the cancellation notice.
 	CancelReason string
 	// Recipient is the customer; .Recipient.Fields holds the free columns.
@@ -176,6 +188,18 @@ This is the final notice: the service in {{.Region}} ends at {{.Cutoff.Format "1
 Your data export: {{or .Export.Link .Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}}){{if .Export.Link}}; the link works until {{.Export.Expires.Format "2 January 2006"}}{{end}}
 {{end}}`,
 	},
+	v1.NoticeRescheduled: {
+		Subject: `Service in {{.Region}} now ends on {{.Cutoff.Format "2 January 2006"}}`,
+		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
+
+The date the service in {{.Region}} ends has changed. We told you it would end at {{.PreviousCutoff.Format "15:04 MST on Monday 2 January 2006"}}; it now ends at {{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}} ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), {{.TimeLeft}} from now.
+{{if .Export.Location}}
+Your data export: {{or .Export.Link .Export.Location}} ({{.Export.Size}}; SHA-256 {{.Export.SHA256}}){{if .Export.Link}}; the link works until {{.Export.Expires.Format "2 January 2006"}}{{end}}
+{{end}}`,
+		HTML: `<p>Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},</p>
+<p>The date the service in {{.Region}} ends has changed. We told you it would end at {{.PreviousCutoff.Format "15:04 MST on Monday 2 January 2006"}}; it now ends at <strong>{{.Cutoff.Format "15:04 MST on Monday 2 January 2006"}}</strong> ({{.CutoffUTC.Format "2006-01-02 15:04 UTC"}}), {{.TimeLeft}} from now.</p>
+{{if .Export.Location}}<p>Your data export: <a href="{{or .Export.Link .Export.Location}}">{{or .Export.Link .Export.Location}}</a> ({{.Export.Size}}; SHA-256 <code>{{.Export.SHA256}}</code>){{if .Export.Link}}; the link works until {{.Export.Expires.Format "2 January 2006"}}{{end}}.</p>{{end}}`,
+	},
 	v1.NoticeAfterCutoff: {
 		Subject: `Service in {{.Region}} ended on {{.Cutoff.Format "2 January 2006"}}`,
 		Text: `Dear {{with .Recipient.Name}}{{.}}{{else}}customer{{end}},
@@ -218,6 +242,22 @@ type Renderer struct {
 	sets map[string]map[v1.NoticeKind]*notice
 	// langs caches what each recipient locale string resolves to.
 	langs map[string]resolved
+	// change is the change of the cutoff the notice being rendered tells
+	// of (ForNotice); nil when the cutoff never moved.
+	change *v1.CutoffChange
+}
+
+// ForNotice sets what the renderer tells of the cutoff's history for the
+// notice noticeID: a Rescheduled notice tells of its own change (and shows
+// the cutoff that change set, even if a later one has followed); every
+// other notice of the latest.
+func (r *Renderer) ForNotice(noticeID string) {
+	r.change = planner.Change(&r.rw.Status, noticeID)
+	if r.change != nil && !planner.IsRescheduledID(noticeID) {
+		latest := *r.change
+		latest.To = metav1.NewTime(r.rw.Spec.Cutoff.Time)
+		r.change = &latest
+	}
 }
 
 // resolved is what one recipient locale string comes to: its fallback
@@ -292,7 +332,7 @@ func NewRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
 }
 
 // noticeKinds are the kinds a template set may give.
-var noticeKinds = []v1.NoticeKind{v1.NoticeAnnouncement, v1.NoticeReminder, v1.NoticeFinal, v1.NoticeCancellation, v1.NoticeAfterCutoff}
+var noticeKinds = []v1.NoticeKind{v1.NoticeAnnouncement, v1.NoticeReminder, v1.NoticeFinal, v1.NoticeCancellation, v1.NoticeAfterCutoff, v1.NoticeRescheduled}
 
 // Choose says whose templates render a notice of kind for a recipient
 // whose locale column reads lang: the first locale on its fallback chain
@@ -350,6 +390,8 @@ func overrideFor(t *v1.NoticeTemplates, kind v1.NoticeKind) *v1.NoticeTemplate {
 		return t.Cancellation
 	case v1.NoticeAfterCutoff:
 		return t.AfterCutoff
+	case v1.NoticeRescheduled:
+		return t.Rescheduled
 	}
 	return nil
 }
@@ -402,6 +444,9 @@ func htmlTreesOf(t *htmltemplate.Template) map[string]*parse.Tree {
 // Data returns what the templates see for one recipient of a notice due at dueAt.
 func (r *Renderer) Data(kind v1.NoticeKind, dueAt time.Time, rcp recipients.Recipient) Data {
 	cutoff := r.rw.Spec.Cutoff.Time
+	if r.change != nil {
+		cutoff = r.change.To.Time
+	}
 	loc := r.region
 	if rcp.TimeZone != "" {
 		z, ok := r.zones[rcp.TimeZone]
@@ -424,13 +469,20 @@ func (r *Renderer) Data(kind v1.NoticeKind, dueAt time.Time, rcp recipients.Reci
 	set := r.Choose(kind, rcp.Locale)
 	lang := r.lang(set, res)
 	local := cutoff.In(loc)
-	return Data{
+	d := Data{
 		Region: r.rw.Spec.Region, Withdrawal: r.rw.Name, Notice: kind,
 		Cutoff: local, CutoffUTC: cutoff.UTC(), CutoffDate: lang.Date(local), CutoffTime: lang.Time(local),
 		Lang: lang.Lang, Dir: lang.Dir,
 		DaysLeft: days, TimeLeft: timeLeft(left), DaysLeftNumber: lang.Number(days), DaysLeftPlural: lang.Plural(days),
 		CancelReason: r.rw.Spec.CancelReason, Recipient: rcp, set: set, loc: lang,
 	}
+	if c := r.change; c != nil {
+		prev := c.From.In(loc)
+		d.PreviousCutoff, d.PreviousCutoffUTC = prev, c.From.UTC()
+		d.PreviousCutoffDate, d.PreviousCutoffTime = lang.Date(prev), lang.Time(prev)
+		d.CutoffChangedAt = c.ObservedAt.In(loc)
+	}
+	return d
 }
 
 // timeLeft says d in the largest unit that reads naturally: whole days

@@ -293,7 +293,15 @@ func (p *planning) notify() {
 		// fell due meanwhile goes out right after it.
 		return
 	}
-	if p.noticeStarted(NoticeIDFinal) {
+	// A change of the cutoff after customers were told is told before
+	// anything else: a reminder must not be the first to show a new date.
+	// Not after the cutoff, when the new date has gone too.
+	if c := PendingChange(p.status); c != nil && !afterCutoff {
+		p.schedule(NoticeAction(v1.NoticeRescheduled, c.NoticeID, c.ObservedAt.Time), gate)
+		return
+	}
+	finalID := FinalID(p.status)
+	if p.noticeStarted(finalID) {
 		return
 	}
 	if nt.Reminders != nil && p.in.Now.Before(nt.Final) {
@@ -324,10 +332,10 @@ func (p *planning) notify() {
 	// is, the reminders still missed are not worth sending, since the final
 	// notice says everything they would.
 	if afterCutoff {
-		p.missed(gate, NoticeIDFinal)
+		p.missed(gate, finalID)
 		return
 	}
-	p.schedule(NoticeAction(v1.NoticeFinal, NoticeIDFinal, nt.Final), gate)
+	p.schedule(NoticeAction(v1.NoticeFinal, finalID, nt.Final), gate)
 }
 
 // missed records notices the cutoff passed before they started, says so

@@ -93,7 +93,9 @@ func newWorld(t *testing.T, spec *v1.RegionWithdrawalSpec) *world {
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
-	return &world{t: t, spec: spec, tl: tl}
+	w := &world{t: t, spec: spec, tl: tl}
+	ObserveCutoff(&w.status, spec, 1, "", time.Time{}) // the controller's first look
+	return w
 }
 
 func (w *world) plan(now time.Time) Plan {

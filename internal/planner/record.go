@@ -94,11 +94,26 @@ func RecordStarted(status *v1.RegionWithdrawalStatus, a Action, now time.Time, d
 			status.Notify.LastReminderSlot = &slot
 			status.Notify.RemindersSent++
 		}
+		if h := status.Cutoff; h != nil && a.Notice != v1.NoticeCancellation {
+			if h.Promised == nil {
+				promised := h.Current
+				h.Promised = &promised
+			}
+			if seq, ok := rescheduledSeq(id); ok && a.Notice == v1.NoticeRescheduled && seq > h.NotifiedSeq {
+				h.NotifiedSeq = seq
+			}
+		}
 		trimNotices(status.Notify)
 		s := StepStatus(status, v1.StepNotify)
-		if s.StartedAt == nil && a.Notice != v1.NoticeCancellation {
+		switch {
+		case a.Notice == v1.NoticeCancellation:
+		case s.StartedAt == nil:
 			due := metav1.NewTime(a.DueAt)
 			s.DueAt, s.StartedAt, s.Lateness, s.State, s.DryRun = &due, &started, lateness, v1.StepRunning, dryRun
+		case s.FinishedAt != nil:
+			// The cutoff moved after the final notice: the step has more
+			// to send (the Rescheduled notice, reminders, a new final).
+			s.State, s.FinishedAt, s.Message = v1.StepRunning, nil, ""
 		}
 	case ActionStart:
 		s := StepStatus(status, a.Step)
@@ -120,7 +135,9 @@ func RecordNoticeFinished(status *v1.RegionWithdrawalStatus, id string, now time
 	}
 	finished := metav1.NewTime(now)
 	n.FinishedAt = &finished
-	if n.Kind == v1.NoticeFinal || n.Kind == v1.NoticeAfterCutoff {
+	// A final notice for a date the cutoff has since moved from does not
+	// end the step: the new date's final notice will.
+	if (n.Kind == v1.NoticeFinal && id == FinalID(status)) || n.Kind == v1.NoticeAfterCutoff {
 		s := StepStatus(status, v1.StepNotify)
 		if s.State != v1.StepRunning {
 			return
@@ -194,12 +211,19 @@ func RecordStepFinished(status *v1.RegionWithdrawalStatus, step v1.StepName, sta
 }
 
 // trimNotices keeps the list within maxNotices by dropping the oldest
-// finished reminders.
+// finished reminders, then the oldest finished Rescheduled notices
+// (status.cutoff.notifiedSeq says which changes were told).
 func trimNotices(ns *v1.NotifyStatus) {
+	for _, kinds := range [][]v1.NoticeKind{{v1.NoticeReminder}, {v1.NoticeRescheduled}} {
+		trimNoticesOf(ns, kinds)
+	}
+}
+
+func trimNoticesOf(ns *v1.NotifyStatus, kinds []v1.NoticeKind) {
 	for len(ns.Notices) > maxNotices {
 		oldest := -1
 		for i, n := range ns.Notices {
-			if n.Kind != v1.NoticeReminder || n.FinishedAt == nil {
+			if !slices.Contains(kinds, n.Kind) || n.FinishedAt == nil {
 				continue
 			}
 			if oldest < 0 || n.ScheduledAt.Before(&ns.Notices[oldest].ScheduledAt) {

@@ -59,6 +59,7 @@ func Events(old, new *v1.RegionWithdrawalStatus, in Input) []Event {
 	if added := missedSince(old, new); len(added) > 0 {
 		add(true, v1.ReasonNoticesMissed, "Notify", "the cutoff passed before the %s notice could be sent; it is not sent, since it would announce a date already gone", strings.Join(added, " and "))
 	}
+	out = append(out, cutoffEvents(old, new)...)
 	out = append(out, actionEvents(old, new, in)...)
 	out = append(out, waitEvents(old, new, in)...)
 	if note, ok := fetchMilestone(old, new); ok {

@@ -212,6 +212,8 @@ func conditions(st *v1.RegionWithdrawalStatus, in Input, inFlight []planner.Acti
 		set(v1.ConditionReady, true, v1.ReasonScheduled, "on schedule")
 	}
 
+	cutoffCondition(st, set)
+
 	if risks := in.Plan.Risks; len(risks) > 0 {
 		msgs := make([]string, 0, len(risks))
 		for _, rk := range risks {

@@ -50,8 +50,12 @@ type Message struct {
 	NoticeID string
 	Kind     v1.NoticeKind
 	Region   string
-	// CutoffUTC is the legal cutoff.
+	// CutoffUTC is the legal cutoff: for a Rescheduled notice, the one
+	// the change it tells of set.
 	CutoffUTC time.Time
+	// PreviousCutoffUTC is the cutoff before the latest change (before the
+	// change a Rescheduled notice tells of); zero when it never moved.
+	PreviousCutoffUTC time.Time
 	Recipient recipients.Recipient
 	// Lang is the BCP 47 tag of the language the notice is written in.
 	Lang string

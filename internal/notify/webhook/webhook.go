@@ -60,7 +60,10 @@ type Body struct {
 	Notice     Notice    `json:"notice"`
 	Region     string    `json:"region"`
 	Cutoff     time.Time `json:"cutoff"`
-	Recipient  Recipient `json:"recipient"`
+	// PreviousCutoff is the cutoff before it last moved: for a
+	// Rescheduled notice, the date the customer was told before.
+	PreviousCutoff *time.Time `json:"previousCutoff,omitempty"`
+	Recipient      Recipient  `json:"recipient"`
 	// Lang is the BCP 47 tag of the language the notice is written in.
 	Lang    string `json:"lang"`
 	Subject string `json:"subject"`
@@ -174,12 +177,18 @@ func (s *Sender) Close() { s.client.CloseIdleConnections() }
 
 // Encode returns the body of m.
 func Encode(m *channel.Message) ([]byte, error) {
+	var previous *time.Time
+	if !m.PreviousCutoffUTC.IsZero() {
+		p := m.PreviousCutoffUTC.UTC()
+		previous = &p
+	}
 	return json.Marshal(Body{
-		ID:         m.Key,
-		Withdrawal: Ref{Namespace: m.Namespace, Name: m.Name, UID: m.UID},
-		Notice:     Notice{ID: m.NoticeID, Kind: string(m.Kind)},
-		Region:     m.Region,
-		Cutoff:     m.CutoffUTC.UTC(),
+		PreviousCutoff: previous,
+		ID:             m.Key,
+		Withdrawal:     Ref{Namespace: m.Namespace, Name: m.Name, UID: m.UID},
+		Notice:         Notice{ID: m.NoticeID, Kind: string(m.Kind)},
+		Region:         m.Region,
+		Cutoff:         m.CutoffUTC.UTC(),
 		Recipient: Recipient{ID: m.Recipient.ID, Name: m.Recipient.Name, Email: m.Recipient.Email,
 			Locale: m.Recipient.Locale, Fields: m.Recipient.Fields},
 		Lang: m.Lang, Subject: m.Subject, Text: m.Text, HTML: m.HTML,

@@ -1,0 +1,235 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package planner
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+)
+
+// moveCutoff changes the spec's cutoff at now, as a person editing the
+// withdrawal would, and lets the controller's first look record it.
+func (w *world) moveCutoff(to, now time.Time) *v1.CutoffChange {
+	w.t.Helper()
+	w.spec.Cutoff = metav1.NewTime(to)
+	tl, err := Compile(w.spec)
+	if err != nil {
+		w.t.Fatalf("Compile after moving the cutoff to %s: %v", to, err)
+	}
+	w.tl = tl
+	return ObserveCutoff(&w.status, w.spec, 2, "", now)
+}
+
+// ranAt returns when id ran, and whether it did.
+func (w *world) ranAt(id string) (time.Time, bool) {
+	for _, r := range w.ran {
+		if r.id == id {
+			return r.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (w *world) count(prefix string) int {
+	n := 0
+	for _, r := range w.ran {
+		if strings.HasPrefix(r.id, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCutoffChanges(t *testing.T) {
+	month := 31 * 24 * time.Hour
+	later := cutoff.Add(month) // 30 January: extended by a month
+	cases := []struct {
+		name     string
+		changeAt time.Time
+		to       time.Time
+		// notice is the Rescheduled notice the change gets, "" for none.
+		notice   string
+		reason   string
+		effect   string
+		finalID  string
+		reruns   []string // steps that must not run a second time
+		finalDue time.Time
+		routing  time.Time
+	}{
+		{name: "before anyone was told", changeAt: beforeAnnouncement, to: later,
+			reason: v1.ReasonPostponed, finalID: "final", finalDue: later.Add(-24 * time.Hour), routing: later},
+		{name: "after the announcement", changeAt: announcementDue.Add(time.Hour), to: later, notice: "rescheduled-1",
+			reason: v1.ReasonPostponed, finalID: "final", finalDue: later.Add(-24 * time.Hour), routing: later},
+		{name: "after the export", changeAt: exportDeadline, to: later, notice: "rescheduled-1",
+			reason: v1.ReasonPostponed, effect: "exports verified", finalID: "final", reruns: []string{"export"},
+			finalDue: later.Add(-24 * time.Hour), routing: later},
+		{name: "after the drain", changeAt: drainStart.Add(time.Hour), to: later, notice: "rescheduled-1",
+			reason: v1.ReasonPostponed, effect: "only spec.cancel restores the workloads", finalID: "final", reruns: []string{"export", "drain"},
+			finalDue: later.Add(-24 * time.Hour), routing: later},
+		{name: "after the final notice", changeAt: finalNoticeDue.Add(time.Hour), to: later, notice: "rescheduled-1",
+			reason: v1.ReasonPostponed, effect: "a new final notice goes out", finalID: "final-1", reruns: []string{"export", "drain"},
+			finalDue: later.Add(-24 * time.Hour), routing: later},
+		{name: "after the switch", changeAt: cutoff.Add(time.Hour), to: later,
+			reason: v1.ReasonPostponed, effect: "routes switched", finalID: "final", reruns: []string{"export", "drain", "routing"},
+			finalDue: finalNoticeDue, routing: cutoff},
+		{name: "brought forward after the announcement", changeAt: announcementDue.Add(time.Hour), to: cutoff.Add(-7 * 24 * time.Hour), notice: "rescheduled-1",
+			reason: v1.ReasonNoticeShortened, effect: "168h0m0s less notice than promised", finalID: "final",
+			finalDue: cutoff.Add(-8 * 24 * time.Hour), routing: cutoff.Add(-7 * 24 * time.Hour)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, pakistanSpec())
+			if tc.changeAt.After(beforeAnnouncement) {
+				w.runUntilIdle(beforeAnnouncement, tc.changeAt)
+			}
+			c := w.moveCutoff(tc.to, tc.changeAt)
+			if c == nil {
+				t.Fatal("the change was not recorded")
+			}
+			if c.NoticeID != tc.notice {
+				t.Errorf("the change's notice is %q, want %q", c.NoticeID, tc.notice)
+			}
+			if tc.effect != "" && !slices.ContainsFunc(c.Effects, func(e string) bool { return strings.Contains(e, tc.effect) }) {
+				t.Errorf("effects %q do not say %q", c.Effects, tc.effect)
+			}
+			if reason, _ := CutoffMovedReason(w.status.Cutoff); reason != tc.reason {
+				t.Errorf("reason %s, want %s", reason, tc.reason)
+			}
+			w.runUntilIdle(tc.changeAt, tc.to.Add(time.Hour))
+
+			if tc.notice != "" {
+				at, ok := w.ranAt("notify/" + tc.notice)
+				if !ok || !at.Equal(tc.changeAt) {
+					t.Errorf("%s ran at %s (%v), want at once, %s", tc.notice, at, ok, tc.changeAt)
+				}
+			}
+			if n := w.count("notify/rescheduled-"); n != min(1, len(tc.notice)) {
+				t.Errorf("%d Rescheduled notices ran, want %d: %v", n, min(1, len(tc.notice)), w.ranIDs())
+			}
+			if got := FinalID(&w.status); got != tc.finalID {
+				t.Errorf("final notice ID %s, want %s", got, tc.finalID)
+			}
+			if at, ok := w.ranAt("notify/" + tc.finalID); !ok || !at.Equal(tc.finalDue) {
+				t.Errorf("notify/%s ran at %s (%v), want %s: %v", tc.finalID, at, ok, tc.finalDue, w.ranIDs())
+			}
+			if at, ok := w.ranAt("routing"); !ok || !at.Equal(tc.routing) {
+				t.Errorf("routing ran at %s (%v), want %s", at, ok, tc.routing)
+			}
+			for _, step := range tc.reruns {
+				if at, _ := w.ranAt(step); !at.Before(tc.changeAt) {
+					t.Errorf("%s ran at %s, after the change at %s", step, at, tc.changeAt)
+				}
+			}
+			// No reminder tells the old date after the change: every
+			// reminder after it ran after the Rescheduled notice.
+			for _, r := range w.ran {
+				if strings.HasPrefix(r.id, "notify/reminder-") && r.at.After(tc.changeAt) && !r.act.DueAt.Before(tc.to) {
+					t.Errorf("reminder %s is due at or after the new cutoff", r.id)
+				}
+			}
+			if s := LookupStep(&w.status, v1.StepNotify); s.State != v1.StepSucceeded {
+				t.Errorf("notify ended %s, want Succeeded", s.State)
+			}
+		})
+	}
+}
+
+// Extended, then brought back to the date first announced: two notices,
+// each naming its own change, and customers get all the notice promised.
+func TestCutoffMovedAndMovedBack(t *testing.T) {
+	w := newWorld(t, pakistanSpec())
+	first := announcementDue.Add(time.Hour)
+	w.runUntilIdle(beforeAnnouncement, first)
+	later := cutoff.Add(31 * 24 * time.Hour)
+	w.moveCutoff(later, first)
+	w.runUntilIdle(first, secondReminder.Add(time.Hour))
+	back := secondReminder.Add(2 * time.Hour)
+	c := w.moveCutoff(cutoff, back)
+	if c.Seq != 2 || c.NoticeID != "rescheduled-2" || !c.From.Time.Equal(later) || !c.To.Time.Equal(cutoff) {
+		t.Fatalf("second change %+v", c)
+	}
+	w.runUntilIdle(back, cutoff.Add(time.Hour))
+	for _, id := range []string{"notify/rescheduled-1", "notify/rescheduled-2"} {
+		if _, ok := w.ranAt(id); !ok {
+			t.Errorf("%s did not run: %v", id, w.ranIDs())
+		}
+	}
+	if reason, _ := CutoffMovedReason(w.status.Cutoff); reason != v1.ReasonBroughtForward {
+		t.Errorf("reason %s, want BroughtForward: no notice lost against the first announcement", reason)
+	}
+	if h := w.status.Cutoff; !h.Original.Time.Equal(cutoff) || !h.Promised.Time.Equal(cutoff) || h.ChangeCount != 2 || h.NotifiedSeq != 2 {
+		t.Errorf("history %+v", h)
+	}
+	if at, ok := w.ranAt("notify/final"); !ok || !at.Equal(finalNoticeDue) {
+		t.Errorf("final ran at %s (%v), want %s", at, ok, finalNoticeDue)
+	}
+	if at, ok := w.ranAt("routing"); !ok || !at.Equal(cutoff) {
+		t.Errorf("routing ran at %s, want the original cutoff", at)
+	}
+}
+
+// A change made while another change's notice is still going out waits
+// for it, and the first notice keeps telling of its own change.
+func TestSecondChangeWaitsForTheFirstNotice(t *testing.T) {
+	w := newWorld(t, pakistanSpec())
+	at := announcementDue.Add(time.Hour)
+	w.runUntilIdle(beforeAnnouncement, at)
+	w.moveCutoff(cutoff.Add(7*24*time.Hour), at)
+	p := w.plan(at)
+	if len(p.Due) != 1 || p.Due[0].NoticeID() != "rescheduled-1" || p.Due[0].Notice != v1.NoticeRescheduled {
+		t.Fatalf("due %+v, want the Rescheduled notice alone", p.Due)
+	}
+	RecordStarted(&w.status, p.Due[0], at, false) // in flight
+	w.moveCutoff(cutoff.Add(14*24*time.Hour), at.Add(time.Minute))
+	p = w.plan(at.Add(time.Minute))
+	if len(p.Due) != 0 || len(p.Held) != 1 || p.Held[0].Reason != HoldNoticeInFlight || p.Held[0].Action.NoticeID() != "rescheduled-2" {
+		t.Fatalf("due %+v held %+v, want rescheduled-2 held for the notice in flight", p.Due, p.Held)
+	}
+	if c := Change(&w.status, "rescheduled-1"); c == nil || c.Seq != 1 {
+		t.Errorf("rescheduled-1 tells of change %+v, want change 1", c)
+	}
+	if c := Change(&w.status, "reminder-x"); c == nil || c.Seq != 2 {
+		t.Errorf("other notices tell of change %+v, want the latest", c)
+	}
+}
+
+func TestCutoffHistoryIsBounded(t *testing.T) {
+	w := newWorld(t, pakistanSpec())
+	w.runUntilIdle(beforeAnnouncement, announcementDue.Add(time.Hour))
+	now := announcementDue.Add(time.Hour)
+	for i := range 40 {
+		now = now.Add(time.Minute)
+		w.moveCutoff(cutoff.Add(time.Duration(i+1)*time.Hour), now)
+		w.step(now)
+	}
+	h := w.status.Cutoff
+	if len(h.Changes) > maxCutoffChanges || h.ChangeCount != 40 || h.Changes[0].Seq != 1 || h.Changes[len(h.Changes)-1].Seq != 40 {
+		t.Errorf("history keeps %d changes (first %d, last %d), count %d", len(h.Changes), h.Changes[0].Seq, h.Changes[len(h.Changes)-1].Seq, h.ChangeCount)
+	}
+	if n := len(w.status.Notify.Notices); n > maxNotices {
+		t.Errorf("%d notices in status, more than %d", n, maxNotices)
+	}
+	if n := w.count("notify/rescheduled-"); n != 40 {
+		t.Errorf("%d Rescheduled notices ran, want one per change", n)
+	}
+}
