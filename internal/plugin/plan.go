@@ -38,6 +38,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
+	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
 
@@ -55,6 +56,9 @@ type Plan struct {
 	Steps      []StepTargets `json:"steps,omitempty"`
 	Blockers   []string      `json:"blockers,omitempty"`
 	Offline    bool          `json:"offline"`
+	// CutoffHistory is where the cutoff was first set and each time it
+	// moved, from the withdrawal's status; nil before the controller saw it.
+	CutoffHistory *v1.CutoffHistory `json:"cutoffHistory,omitempty"`
 }
 
 // PlanEntry is one dated line of the timeline.
@@ -166,7 +170,8 @@ func BuildPlan(ctx context.Context, rw *v1.RegionWithdrawal, c client.Client, no
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Name: rw.Name, Namespace: rw.Namespace, Region: rw.Spec.Region, TimeZone: rw.Spec.TimeZone, Cutoff: tl.Cutoff, SpecDigest: tl.SpecDigest, Offline: c == nil}
+	p := &Plan{Name: rw.Name, Namespace: rw.Namespace, Region: rw.Spec.Region, TimeZone: rw.Spec.TimeZone, Cutoff: tl.Cutoff, SpecDigest: tl.SpecDigest, Offline: c == nil,
+		CutoffHistory: rw.Status.Cutoff}
 	for _, e := range tl.Entries() {
 		p.Timeline = append(p.Timeline, PlanEntry{Local: e.At.In(tl.Location).Format("2006-01-02 15:04 MST Mon"), UTC: e.At.UTC(), Action: e.Name, Note: e.Note})
 	}
@@ -233,6 +238,9 @@ func WritePlan(w io.Writer, p *Plan, all bool) error {
 		where, p.Region, p.Cutoff.In(loc).Format("2006-01-02 15:04 MST"), p.Cutoff.UTC().Format("2006-01-02 15:04"), p.TimeZone)
 	// The digest an approval of what follows names (approve --spec-digest).
 	fmt.Fprintf(w, "Spec digest %s\n\n", p.SpecDigest)
+	if h := p.CutoffHistory; h != nil && h.ChangeCount > 0 {
+		writeCutoffHistory(w, h)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "WHEN (%s)\tWHEN (UTC)\tACTION\tNOTE\n", p.TimeZone)
 	total := 0
@@ -292,4 +300,21 @@ func WritePlan(w io.Writer, p *Plan, all bool) error {
 		}
 	}
 	return nil
+}
+
+// writeCutoffHistory lists where the cutoff was first set, what customers
+// were promised, and each change with what it did.
+func writeCutoffHistory(w io.Writer, h *v1.CutoffHistory) {
+	fmt.Fprintf(w, "Cutoff history: first set for %s", summarize.ShowIn(h.Original.Time, h.OriginalTimeZone))
+	if h.Promised != nil {
+		fmt.Fprintf(w, "; customers were first told of %s", summarize.ShowIn(h.Promised.Time, h.OriginalTimeZone))
+	}
+	fmt.Fprintf(w, "; %d changes\n", h.ChangeCount)
+	if shown := int32(len(h.Changes)); shown < h.ChangeCount {
+		fmt.Fprintf(w, "  (%d older changes are no longer kept in status; the evidence ledger has every one)\n", h.ChangeCount-shown)
+	}
+	for _, c := range h.Changes {
+		fmt.Fprintf(w, "  %d. %s\n", c.Seq, summarize.ChangeMessage(h, c))
+	}
+	fmt.Fprintln(w)
 }

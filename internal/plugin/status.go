@@ -45,6 +45,13 @@ func writeStatus(w io.Writer, rw *v1.RegionWithdrawal, now time.Time) error {
 	}
 	st := rw.Status
 	fmt.Fprintf(w, "%s/%s: region %s, cutoff %s (%s)\n", rw.Namespace, rw.Name, rw.Spec.Region, show(&rw.Spec.Cutoff), timeLeft(rw.Spec.Cutoff.Sub(now)))
+	if h := st.Cutoff; h != nil && h.ChangeCount > 0 {
+		fmt.Fprintf(w, "Cutoff moved from %s to %s (%d changes", show(&h.Original), show(&h.Current), h.ChangeCount)
+		if h.Promised != nil && !h.Promised.Equal(&h.Current) {
+			fmt.Fprintf(w, "; customers were first told of %s", show(h.Promised))
+		}
+		fmt.Fprintln(w, "; kubectl withdrawal plan lists them)")
+	}
 	fmt.Fprintf(w, "Phase: %s", orDash(string(st.Phase)))
 	if rw.Spec.DryRun {
 		fmt.Fprint(w, " (dry run)")

@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
 
@@ -153,5 +154,54 @@ func setStatus(t *testing.T, ns string, change func(*v1.RegionWithdrawalStatus))
 	change(&rw.Status)
 	if err := env.Client.Status().Update(context.Background(), rw); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStatusAndPlanTellTheCutoffMoved: after a postponement, status says
+// from when to when, and plan lists the change with who made it and what
+// it did.
+func TestStatusAndPlanTellTheCutoffMoved(t *testing.T) {
+	dateA := time.Date(2026, 11, 30, 19, 0, 0, 0, time.UTC)
+	dateB := dateA.AddDate(0, 1, 0)
+	now := dateA.Add(-20 * 24 * time.Hour)
+	rw := &v1.RegionWithdrawal{
+		ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: "withdrawals", Generation: 2},
+		Spec: v1.RegionWithdrawalSpec{Region: "PK", Cutoff: metav1.NewTime(dateA), TimeZone: "Asia/Karachi",
+			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"region": "pk"}},
+			Routing:  &v1.RoutingStep{Mode: v1.RoutingBlock451}},
+	}
+	announced := metav1.NewTime(now.Add(-time.Hour))
+	rw.Status.Notify = &v1.NotifyStatus{Notices: []v1.NoticeStatus{{ID: "announcement", Kind: v1.NoticeAnnouncement, StartedAt: &announced, FinishedAt: &announced}}}
+	planner.ObserveCutoff(&rw.Status, &rw.Spec, 1, "", now.Add(-time.Hour))
+	promised := metav1.NewTime(dateA)
+	rw.Status.Cutoff.Promised = &promised
+	rw.Spec.Cutoff = metav1.NewTime(dateB)
+	if planner.ObserveCutoff(&rw.Status, &rw.Spec, 2, "alice", now) == nil {
+		t.Fatal("no change observed")
+	}
+
+	var status strings.Builder
+	if err := writeStatus(&status, rw, now); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Cutoff moved from 2026-12-01 00:00 PKT to 2026-12-31 00:00 PKT (1 changes; customers were first told of 2026-12-01 00:00 PKT"; !strings.Contains(status.String(), want) {
+		t.Errorf("status does not say %q:\n%s", want, status.String())
+	}
+	p, err := BuildPlan(context.Background(), rw, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	if err := WritePlan(&plan, p, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Cutoff history: first set for 2026-12-01 00:00 PKT (2026-11-30T19:00:00Z); customers were first told of 2026-12-01 00:00 PKT",
+		"1. the cutoff moved from 2026-12-01 00:00 PKT (2026-11-30T19:00:00Z) to 2026-12-31 00:00 PKT (2026-12-30T19:00:00Z) (by alice)",
+		"customers already told get the Rescheduled notice rescheduled-1",
+	} {
+		if !strings.Contains(plan.String(), want) {
+			t.Errorf("plan does not say %q:\n%s", want, plan.String())
+		}
 	}
 }

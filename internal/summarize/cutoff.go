@@ -46,7 +46,7 @@ func cutoffCondition(st *v1.RegionWithdrawalStatus, set func(string, bool, strin
 // ChangeMessage says what one change of the cutoff was and did.
 func ChangeMessage(h *v1.CutoffHistory, c v1.CutoffChange) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "the cutoff moved from %s to %s", showIn(c.From.Time, c.FromTimeZone), showIn(c.To.Time, c.ToTimeZone))
+	fmt.Fprintf(&b, "the cutoff moved from %s to %s", ShowIn(c.From.Time, c.FromTimeZone), ShowIn(c.To.Time, c.ToTimeZone))
 	if c.By != "" {
 		fmt.Fprintf(&b, " (by %s)", c.By)
 	}
@@ -93,8 +93,8 @@ func cutoffEvents(old, new *v1.RegionWithdrawalStatus) []Event {
 	return out
 }
 
-// showIn writes t as people in zone read it, with UTC beside it.
-func showIn(t time.Time, zone string) string {
+// ShowIn writes t as people in zone read it, with UTC beside it.
+func ShowIn(t time.Time, zone string) string {
 	if loc, err := time.LoadLocation(zone); err == nil && zone != "" {
 		return t.In(loc).Format("2006-01-02 15:04 MST") + " (" + showUTC(t) + ")"
 	}
