@@ -18,6 +18,7 @@ package adversary
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -138,4 +139,72 @@ func TestAnAuthorCannotSidestepAnApproval(t *testing.T) {
 func exportTemplate() batchv1.JobTemplateSpec {
 	return batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
 		Containers: []corev1.Container{{Name: "export", Image: "example.com/export:1"}}}}}}
+}
+
+// TestWhoMovedTheCutoffIsStampedByTheAPIServer: an author who moves the
+// cutoff is named as its mover by the chart's MutatingAdmissionPolicy
+// whatever name the author writes, and nobody writes the stamp without
+// moving the cutoff, so status.cutoff.changes and the evidence ledger
+// cannot be told someone else moved it.
+func TestWhoMovedTheCutoffIsStampedByTheAPIServer(t *testing.T) {
+	install(t)
+	ctx := context.Background()
+	const ns, author = "shop-cutoff", "author@example.com"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	grant(t, ns, author, rbacv1.PolicyRule{APIGroups: []string{v1.GroupVersion.Group}, Resources: []string{"regionwithdrawals"}, Verbs: []string{"get", "list", "create", "update", "patch"}})
+	dateA := time.Date(2026, 11, 30, 19, 0, 0, 0, time.UTC)
+	rw := &v1.RegionWithdrawal{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pakistan"},
+		Spec: v1.RegionWithdrawalSpec{Region: "PK", Cutoff: metav1.NewTime(dateA), TimeZone: "Asia/Karachi",
+			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"bes.example.com/region": "pk"}},
+			Routing:  &v1.RoutingStep{Mode: v1.RoutingBlock451}}}
+	if err := as(t, author).Create(ctx, rw); err != nil {
+		t.Fatal(err)
+	}
+	patch := func(change func(*v1.RegionWithdrawal)) (*v1.RegionWithdrawal, error) {
+		var got v1.RegionWithdrawal
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(rw), &got); err != nil {
+			t.Fatal(err)
+		}
+		orig := got.DeepCopy()
+		change(&got)
+		err := as(t, author).Patch(ctx, &got, client.MergeFrom(orig))
+		return &got, err
+	}
+	forge := func(rw *v1.RegionWithdrawal, to time.Time) {
+		rw.Annotations = map[string]string{v1.AnnotationCutoffChangedBy: "the-minister", v1.AnnotationCutoffChangedTo: to.Format(time.RFC3339) + " Asia/Karachi"}
+	}
+
+	// The author moves the cutoff a month on and claims the minister did.
+	dateB := dateA.AddDate(0, 1, 0)
+	var got *v1.RegionWithdrawal
+	poll(t, "the cutoff-changes policy stamps the mover", func() error {
+		var err error
+		got, err = patch(func(rw *v1.RegionWithdrawal) {
+			rw.Spec.Cutoff = metav1.NewTime(dateB)
+			forge(rw, dateB)
+		})
+		if err != nil {
+			return err
+		}
+		if by := got.Annotations[v1.AnnotationCutoffChangedBy]; by != author {
+			// Not loaded yet: move it back and try again.
+			_, _ = patch(func(rw *v1.RegionWithdrawal) { rw.Spec.Cutoff = metav1.NewTime(dateA); rw.Annotations = nil })
+			return fmt.Errorf("the stamp names %q", by)
+		}
+		return nil
+	})
+	if to := got.Annotations[v1.AnnotationCutoffChangedTo]; to != "2026-12-30T19:00:00Z Asia/Karachi" {
+		t.Errorf("the stamp says the cutoff moved to %q", to)
+	}
+
+	// Without moving it, the author cannot rewrite who did.
+	if _, err := patch(func(rw *v1.RegionWithdrawal) { forge(rw, dateB) }); err == nil || !strings.Contains(err.Error(), "the API server writes them") {
+		t.Errorf("rewriting the stamp without moving the cutoff: %v", err)
+	}
+	// Dropping it (an apply that does not list it) is not a forgery.
+	if _, err := patch(func(rw *v1.RegionWithdrawal) { rw.Annotations = map[string]string{} }); err != nil {
+		t.Errorf("dropping the stamp: %v", err)
+	}
 }

@@ -73,7 +73,7 @@ func install(t *testing.T) {
 	}
 	for _, u := range objs {
 		switch u.GetKind() {
-		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding":
 			if err := env.Client.Create(ctx, u); err != nil {
 				t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
 			}

@@ -56,7 +56,7 @@ type Message struct {
 	// PreviousCutoffUTC is the cutoff before the latest change (before the
 	// change a Rescheduled notice tells of); zero when it never moved.
 	PreviousCutoffUTC time.Time
-	Recipient recipients.Recipient
+	Recipient         recipients.Recipient
 	// Lang is the BCP 47 tag of the language the notice is written in.
 	Lang string
 	// Subject, Text and HTML are the rendered templates; HTML may be empty.
