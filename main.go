@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -45,9 +46,12 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	cradmission "sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
+	"github.com/ops-dev/region-withdrawal-operator/internal/admission"
 	"github.com/ops-dev/region-withdrawal-operator/internal/buildinfo"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
@@ -116,6 +120,10 @@ func main() {
 
 // managerFlags are the manager's command line.
 type managerFlags struct {
+	webhookAddr             string
+	webhookCertDir          string
+	minNotice               time.Duration
+	minNoticeFloor          time.Duration
 	metricsAddr             string
 	metricsSecure           bool
 	probeAddr               string
@@ -154,6 +162,10 @@ type managerFlags struct {
 func parseManagerFlags(args []string) (*managerFlags, error) {
 	f := &managerFlags{}
 	fs := flag.CommandLine
+	fs.StringVar(&f.webhookAddr, "webhook-bind-address", "0", "Address the admission webhook (refusing a cutoff brought forward past --min-notice) binds to, e.g. :9443; \"0\" disables it.")
+	fs.StringVar(&f.webhookCertDir, "webhook-cert-dir", "", "Directory holding the admission webhook's tls.crt and tls.key; empty: the controller-runtime default.")
+	fs.DurationVar(&f.minNotice, "min-notice", 72*time.Hour, "Least notice customers already told must keep when a cutoff is brought forward; the admission webhook refuses a move that leaves less. spec.notify.minNotice replaces it per withdrawal.")
+	fs.DurationVar(&f.minNoticeFloor, "min-notice-floor", time.Hour, "Least spec.notify.minNotice the admission webhook accepts.")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443; \"0\" disables it.")
 	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, allowing only callers authenticated and authorised by the API server (TokenReview and SubjectAccessReview).")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
@@ -403,6 +415,10 @@ func runManager(args []string) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
 	}
+	if f.webhookAddr != "0" {
+		mgr.GetWebhookServer().Register(admission.CutoffNoticePath, &webhook.Admission{Handler: &admission.CutoffNotice{
+			Decoder: cradmission.NewDecoder(mgr.GetScheme()), Clock: clk, MinNotice: f.minNotice, Floor: f.minNoticeFloor}})
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
@@ -503,6 +519,19 @@ func newManager(f *managerFlags) (ctrl.Manager, error) {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	cacheOpts := scheme.CacheOptions(f.watchNamespaces)
+	var webhookServer webhook.Server
+	if f.webhookAddr != "0" {
+		host, port, err := net.SplitHostPort(f.webhookAddr)
+		if err != nil {
+			return nil, fmt.Errorf("--webhook-bind-address: %w", err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("--webhook-bind-address: %w", err)
+		}
+		webhookServer = webhook.NewServer(webhook.Options{Host: host, Port: p, CertDir: f.webhookCertDir,
+			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}})
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),
 		Metrics:                       metricsOpts,
@@ -512,6 +541,7 @@ func newManager(f *managerFlags) (ctrl.Manager, error) {
 		LeaderElectionNamespace:       f.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         cacheOpts,
+		WebhookServer:                 webhookServer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)

@@ -96,6 +96,15 @@ type NotifyStep struct {
 	// +optional
 	AfterCutoff bool `json:"afterCutoff,omitempty"`
 
+	// minNotice is the least notice customers already told of the
+	// withdrawal must keep when the cutoff is brought forward: an update
+	// that moves spec.cutoff earlier so that less than this is left is
+	// refused at admission (by the operator's admission webhook, when the
+	// installation runs it). Defaults to the operator's --min-notice; the
+	// operator refuses a value below its --min-notice-floor.
+	// +optional
+	MinNotice *metav1.Duration `json:"minNotice,omitempty"`
+
 	// requireApproval holds the first notice until spec.approvals approves
 	// "notify" for the current spec. Turning it off needs the approve verb.
 	// +optional

@@ -21,15 +21,22 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -39,6 +46,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/admission"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
@@ -384,4 +392,190 @@ func plainText(t *testing.T, msg *mail.Message) string {
 			return string(b)
 		}
 	}
+}
+
+// TestCutoffBroughtForward: with the operator's admission webhook on and a
+// minimum notice of a minute, a cutoff brought forward after customers
+// were told is refused at admission when it would leave them less, naming
+// the notice they were promised and what would be left; brought forward
+// leaving more, it is accepted, customers get the Rescheduled notice, and
+// CutoffMoved says loudly how much notice they lost.
+func TestCutoffBroughtForward(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	const ns = "brought-forward"
+	createNamespace(t, c, ns)
+	key := []byte("e2e-signing-key")
+	hook := testsrv.NewWebhook(key)
+	hook.Record = true
+	defer hook.Close()
+	var csv strings.Builder
+	csv.WriteString("id,name,email,webhook,locale\n")
+	for i := range 5 {
+		fmt.Fprintf(&csv, "w%02d,Customer %d,,%s/hook,en\n", i, i, hook.Server.URL)
+	}
+	for _, obj := range []client.Object{
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "pk-recipients", Namespace: ns}, Data: map[string]string{"list.csv": csv.String()}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pk-webhook", Namespace: ns}, Data: map[string][]byte{"hmac-key": key}},
+	} {
+		if err := c.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The webhook serves on loopback, where the simulated cluster's API
+	// server runs too, with a certificate of its own.
+	cert, certPEM, err := testsrv.SelfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(certDir, "tls.crt"), certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(certDir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	startNamedOperator(t, "operator", "--watch-namespaces="+ns, "--namespace="+ns, "--evidence-key-secret="+evidenceKeySecret,
+		"--webhook-bind-address="+addr, "--webhook-cert-dir="+certDir, "--min-notice=60s", "--min-notice-floor=30s")
+	url := "https://" + addr + admission.CutoffNoticePath
+	fail, none := admissionregistrationv1.Fail, admissionregistrationv1.SideEffectClassNone
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-" + ns},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:         "cutoff-notice.withdrawal.ops.dev",
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: certPEM},
+			Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+				Rule: admissionregistrationv1.Rule{APIGroups: []string{v1.GroupVersion.Group}, APIVersions: []string{"*"}, Resources: []string{"regionwithdrawals"}}}},
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+			MatchConditions:         []admissionregistrationv1.MatchCondition{{Name: "cutoff-brought-forward", Expression: "object.spec.cutoff < oldObject.spec.cutoff"}},
+			FailurePolicy:           &fail,
+			SideEffects:             &none,
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+	if err := c.Create(ctx, vwc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Delete(context.Background(), vwc) })
+
+	dateA := time.Now().Add(5 * time.Minute).Truncate(time.Second)
+	at := func(d time.Duration) v1.Moment { return v1.Moment{Offset: &metav1.Duration{Duration: d}} }
+	zero := at(0)
+	rw := &v1.RegionWithdrawal{
+		ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: ns},
+		Spec: v1.RegionWithdrawalSpec{
+			Region: "PK", Cutoff: metav1.NewTime(dateA), TimeZone: "Asia/Karachi",
+			Selector: metav1.LabelSelector{MatchLabels: regionLabels},
+			Notify: &v1.NotifyStep{
+				Announce: at(-5*time.Minute + 10*time.Second), Final: at(-20 * time.Second),
+				Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "pk-recipients", Format: v1.RecipientFormatCSV}}},
+				Webhook: &v1.WebhookChannel{SigningSecretRef: v1.SecretKeyReference{Name: "pk-webhook", Key: "hmac-key"}, CABundle: hook.CAPEM(),
+					Limits: v1.DeliveryLimits{RatePerSecond: 50, Concurrency: 4, MaxAttempts: 5, Timeout: &metav1.Duration{Duration: 3 * time.Second}}},
+			},
+			Routing: &v1.RoutingStep{At: &zero, Mode: v1.RoutingBlock451},
+		},
+	}
+	if err := c.Create(ctx, rw); err != nil {
+		t.Fatal(err)
+	}
+	var got v1.RegionWithdrawal
+	eventually(t, "the announcement", func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(rw), &got); err != nil {
+			return false, err
+		}
+		return got.Status.Cutoff != nil && got.Status.Cutoff.Promised != nil && got.Status.Notify.Notices[0].FinishedAt != nil, nil
+	})
+	move := func(to time.Time, opts ...client.PatchOption) error {
+		var cur v1.RegionWithdrawal
+		if err := c.Get(ctx, client.ObjectKeyFromObject(rw), &cur); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(cur.DeepCopy())
+		cur.Spec.Cutoff = metav1.NewTime(to)
+		return c.Patch(ctx, &cur, patch, opts...)
+	}
+
+	// Thirty seconds' notice: refused, naming both periods. The API server
+	// loads the webhook configuration and the operator starts its server
+	// asynchronously; until both are ready the (dry-run) move is refused
+	// for another reason, never let through (failurePolicy: Fail).
+	soon := time.Now().Add(30 * time.Second).Truncate(time.Second)
+	var refusal error
+	eventually(t, "the webhook refusing a cutoff thirty seconds away", func(context.Context) (bool, error) {
+		refusal = move(soon, client.DryRunAll)
+		return refusal != nil && strings.Contains(refusal.Error(), "leaves customers"), nil
+	})
+	if err := move(soon); err == nil || !strings.Contains(err.Error(), "they were told of "+dateA.UTC().Format(time.RFC3339)) || !strings.Contains(err.Error(), "at least 1m0s must be left") {
+		t.Fatalf("bringing the cutoff forward to thirty seconds away: %v", err)
+	}
+	// An author cannot waive the minimum below the installation's floor.
+	var cur v1.RegionWithdrawal
+	if err := c.Get(ctx, client.ObjectKeyFromObject(rw), &cur); err != nil {
+		t.Fatal(err)
+	}
+	waive := client.MergeFrom(cur.DeepCopy())
+	cur.Spec.Notify.MinNotice = &metav1.Duration{Duration: 10 * time.Second}
+	cur.Spec.Cutoff = metav1.NewTime(soon)
+	if err := c.Patch(ctx, &cur, waive); err == nil || !strings.Contains(err.Error(), "below the 30s this installation allows") {
+		t.Fatalf("waiving the minimum notice while bringing the cutoff forward: %v", err)
+	}
+
+	// Two minutes' notice: accepted, told, and said loudly.
+	dateB := time.Now().Add(2 * time.Minute).Truncate(time.Second)
+	if err := move(dateB); err != nil {
+		t.Fatalf("bringing the cutoff forward to two minutes away: %v", err)
+	}
+	eventually(t, "the Rescheduled notice and CutoffMoved", func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(rw), &got); err != nil {
+			return false, err
+		}
+		moved := meta.FindStatusCondition(got.Status.Conditions, v1.ConditionCutoffMoved)
+		for _, n := range got.Status.Notify.Notices {
+			if n.ID == "rescheduled-1" && n.FinishedAt != nil && n.Sent == 5 {
+				return moved != nil && moved.Status == metav1.ConditionTrue && moved.Reason == v1.ReasonNoticeShortened, nil
+			}
+		}
+		return false, nil
+	})
+	moved := meta.FindStatusCondition(got.Status.Conditions, v1.ConditionCutoffMoved)
+	if lost := dateA.Sub(dateB).Round(time.Second).String(); !strings.Contains(moved.Message, lost+" earlier than the") {
+		t.Errorf("CutoffMoved does not say customers lose %s: %s", lost, moved.Message)
+	}
+	for i := range 5 {
+		var n int
+		for _, d := range hook.Deliveries(fmt.Sprintf("w%02d", i)) {
+			if d.Body.Notice.ID == "rescheduled-1" {
+				n++
+				if !d.Body.Cutoff.Equal(dateB) || d.Body.PreviousCutoff == nil || !d.Body.PreviousCutoff.Equal(dateA) {
+					t.Errorf("w%02d: the Rescheduled notice says %s, before %v", i, d.Body.Cutoff, d.Body.PreviousCutoff)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("w%02d got the Rescheduled notice %d times", i, n)
+		}
+	}
+	var events corev1.EventList
+	if err := c.List(ctx, &events, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	warned := false
+	for _, e := range events.Items {
+		warned = warned || e.Reason == v1.ReasonNoticeShortened && e.Type == corev1.EventTypeWarning
+	}
+	if !warned {
+		t.Error("no NoticeShortened Warning Event")
+	}
+	t.Logf("refused: %v; accepted two minutes' notice: %s", refusal, moved.Message)
 }
