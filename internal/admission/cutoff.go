@@ -86,13 +86,13 @@ func (h *CutoffNotice) Check(old, obj *v1.RegionWithdrawal, now time.Time) error
 	if left >= min {
 		return nil
 	}
-	return fmt.Errorf("spec.cutoff %s leaves customers %s of notice; they were told of %s, %s from now; at least %s must be left (spec.notify.minNotice, else the operator's --min-notice)",
-		obj.Spec.Cutoff.UTC().Format(time.RFC3339), round(left), h0.Promised.UTC().Format(time.RFC3339), round(h0.Promised.Sub(now)), min)
+	return fmt.Errorf("spec.cutoff %s leaves customers %s of notice; they were told of %s, %s; at least %s must be left (spec.notify.minNotice, else the operator's --min-notice)",
+		obj.Spec.Cutoff.UTC().Format(time.RFC3339), max(left, 0).Round(time.Second), h0.Promised.UTC().Format(time.RFC3339), fromNow(h0.Promised.Sub(now)), min)
 }
 
-func round(d time.Duration) time.Duration {
-	if d < 0 {
-		return 0
+func fromNow(d time.Duration) string {
+	if d <= 0 {
+		return "which has passed"
 	}
-	return d.Round(time.Second)
+	return d.Round(time.Second).String() + " from now"
 }

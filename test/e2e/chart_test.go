@@ -76,7 +76,9 @@ func TestHelmInstallIntoARestrictedNamespace(t *testing.T) {
 		// The admission policies are cluster-wide, and the other tests on
 		// this cluster write status as the admin, not as the chart's
 		// ServiceAccount: the real-node test and test/adversary run them.
-		"--set", "admissionPolicy.enabled=false")
+		// The admission webhook's pods are simulated here and answer
+		// nothing; the real-node test runs it.
+		"--set", "admissionPolicy.enabled=false", "--set", "admissionWebhook.enabled=false")
 	t.Cleanup(func() { helm("uninstall", "rwo", "--namespace", ns, "--wait") })
 
 	dep := &appsv1.Deployment{}

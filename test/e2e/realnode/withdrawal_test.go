@@ -192,6 +192,7 @@ func TestWithdrawalOnARealNode(t *testing.T) {
 	checkDrained(t, c)
 	checkEdgeRoute(t, c, edgeRW)
 	upgradeMidWithdrawal(t, c, ingress, &got)
+	checkCutoffNoticeWebhook(t, c, rw)
 
 	// Cancel reverses the withdrawal: the route and the app come back.
 	if err := c.Get(ctx, client.ObjectKeyFromObject(rw), &got); err != nil {
@@ -234,6 +235,8 @@ func installOperator(t *testing.T, c client.Client) {
 		// Export pods run as the chart's exporter ServiceAccount, without
 		// a token, and may read the store's token and no other Secret.
 		"--set", "exportPods.secrets={"+storeTokenSecret+"}",
+		// The admission webhook, with the serving certificate the chart makes.
+		"--set", "admissionWebhook.enabled=true",
 		"--wait", "--timeout", "3m")...)...)
 	var pods corev1.PodList
 	if err := c.List(context.Background(), &pods, client.InNamespace(operatorNS)); err != nil {
@@ -788,4 +791,25 @@ func writeFigures(t *testing.T, f any) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// checkCutoffNoticeWebhook: the API server reaches the operator's admission
+// webhook through the chart's Service, trusting the certificate the chart
+// made (and kept through the upgrade), and a cutoff brought forward past
+// the minimum notice after customers were told is refused by it. The move
+// is a dry run, so it changes nothing whatever the answer.
+func checkCutoffNoticeWebhook(t *testing.T, c client.Client, rw *v1.RegionWithdrawal) {
+	t.Helper()
+	ctx := context.Background()
+	var got v1.RegionWithdrawal
+	if err := c.Get(ctx, client.ObjectKeyFromObject(rw), &got); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(got.DeepCopy())
+	got.Spec.Cutoff = metav1.NewTime(got.Spec.Cutoff.Add(-time.Hour))
+	err := c.Patch(ctx, &got, patch, client.DryRunAll)
+	if err == nil || !strings.Contains(err.Error(), "leaves customers") {
+		t.Fatalf("a cutoff brought forward an hour after it passed: %v, want the admission webhook's refusal", err)
+	}
+	t.Logf("the admission webhook, reached through its Service: %v", err)
 }
