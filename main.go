@@ -63,6 +63,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/noticeserver"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/internal/selftest"
@@ -460,7 +461,8 @@ func setupHandoff(mgr ctrl.Manager, f *managerFlags) (*handoff.Service, error) {
 	return &handoff.Service{Links: handoff.Links{BaseURL: f.handoffURL, Key: key, MaxExpiry: f.handoffMaxExpiry},
 		Reader: records, Namespace: f.namespace, Records: records,
 		// The link indexes are few writes, read uncached.
-		Publisher: &handoff.Publisher{Client: direct, Reader: direct, Namespace: f.namespace, Key: key, MaxExpiry: f.handoffMaxExpiry}}, nil
+		Publisher: &handoff.Publisher{Client: direct, Reader: direct, Namespace: f.namespace, Key: key, MaxExpiry: f.handoffMaxExpiry,
+			Pages: notify.HandoffPages}}, nil
 }
 
 // setupEvidence readies the evidence ledger when --evidence is on and the

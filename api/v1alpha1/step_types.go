@@ -351,10 +351,43 @@ type NoticeTemplates struct {
 	// .PreviousCutoff is the date they were told before, .Cutoff the new one.
 	// +optional
 	Rescheduled *NoticeTemplate `json:"rescheduled,omitempty"`
+	// handoffPage is the page a customer's handoff link
+	// (spec.export.handoff) shows above its download button. A customer
+	// whose notices carry their locale sees the page of that locale (by
+	// the same fallback as the notices), else the one their browser asks
+	// for, else the default.
+	// +optional
+	HandoffPage *HandoffPageTemplate `json:"handoffPage,omitempty"`
+}
+
+// HandoffPageTemplate is the text of the page a handoff link shows, as Go
+// text/templates. It is rendered once per language, not per customer, so
+// it sees .Region, .Cutoff, .CutoffUTC, .CutoffDate, .CutoffTime, .Lang,
+// .Dir, .Export.Expires and .Export.ExpiresDate (when the links stop
+// working), and no recipient. The endpoint shows it as plain text: markup
+// is escaped, and a blank line starts a new paragraph.
+type HandoffPageTemplate struct {
+	// title is the page's heading and title.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Title string `json:"title"`
+
+	// text is what the page says above the button.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	Text string `json:"text"`
+
+	// button is the label of the button that fetches the archive.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Button string `json:"button"`
 }
 
 // LocaleTemplates are the notices in one language.
-// +kubebuilder:validation:XValidation:rule="has(self.announcement) || has(self.reminder) || has(self.final) || has(self.cancellation) || has(self.afterCutoff) || has(self.rescheduled)",message="give at least one notice for this locale"
+// +kubebuilder:validation:XValidation:rule="has(self.announcement) || has(self.reminder) || has(self.final) || has(self.cancellation) || has(self.afterCutoff) || has(self.rescheduled) || has(self.handoffPage)",message="give at least one notice, or the handoff page, for this locale"
 type LocaleTemplates struct {
 	// locale is a BCP 47 language tag, e.g. "ur" or "ur-PK".
 	// +required

@@ -529,7 +529,7 @@ func TestCreateRejectsInvalidSpec(t *testing.T) {
 			mutate: func(s map[string]any) {
 				set(s, []any{map[string]any{"locale": "ur"}}, "notify", "locales")
 			},
-			wantInError: []string{"spec.notify.locales[0]", "give at least one notice for this locale"},
+			wantInError: []string{"spec.notify.locales[0]", "give at least one notice, or the handoff page, for this locale"},
 		},
 
 		// export
@@ -680,6 +680,14 @@ func TestCreateAcceptsValidSpec(t *testing.T) {
 				set(s, "Unfetched", "notify", "reminders", "audience")
 				set(s, "1440h", "export", "handoff", "expiresAfter")
 				set(s, "Reread", "export", "manifests", "verify")
+			},
+		},
+		{
+			name: "a locale that gives only the handoff page",
+			mutate: func(s map[string]any) {
+				set(s, "1440h", "export", "handoff", "expiresAfter")
+				set(s, []any{map[string]any{"locale": "ur", "handoffPage": map[string]any{
+					"title": "آپ کا ڈیٹا", "text": "{{.Export.ExpiresDate}}", "button": "ڈاؤن لوڈ"}}}, "notify", "locales")
 			},
 		},
 		{

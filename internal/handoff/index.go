@@ -57,8 +57,10 @@ const (
 	annotationShards      = "withdrawal.ops.dev/handoff-index-shards"
 	annotationExpires     = "withdrawal.ops.dev/handoff-index-expires"
 	indexDataKey          = "links.json"
+	pagesDataKey          = "pages.json"
 	// maxIndexShard bounds one shard's links, well under a ConfigMap's
-	// 1 MiB.
+	// 1 MiB with the pages shard 0 also holds (at most 17 languages of a
+	// few KiB each).
 	maxIndexShard = 512 << 10
 )
 
@@ -70,6 +72,8 @@ type Index struct {
 	Fingerprint string
 	// Links are the live links, by token.
 	Links map[string]IndexEntry
+	// Pages are the landing pages, by language (shard 0 holds them).
+	Pages Pages
 }
 
 // IndexEntry is one customer's link: whose it is, as the record key of
@@ -144,6 +148,14 @@ func (ix Index) ConfigMaps(ns string) ([]*corev1.ConfigMap, error) {
 		if err != nil {
 			return nil, err
 		}
+		data := map[string]string{indexDataKey: string(b)}
+		if i == 0 && len(ix.Pages) > 0 {
+			p, err := json.Marshal(ix.Pages)
+			if err != nil {
+				return nil, err
+			}
+			data[pagesDataKey] = string(p)
+		}
 		out[i] = &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: IndexName(ix.Withdrawal.UID, i), Namespace: ns,
@@ -156,7 +168,7 @@ func (ix Index) ConfigMaps(ns string) ([]*corev1.ConfigMap, error) {
 					annotationExpires:             ix.Expires.Format(time.RFC3339),
 				},
 			},
-			Data: map[string]string{indexDataKey: string(b)},
+			Data: data,
 		}
 	}
 	return out, nil
@@ -194,6 +206,11 @@ func ReadIndex(shards []corev1.ConfigMap) (ix Index, complete bool, err error) {
 			return Index{}, false, fmt.Errorf("link index %s: %w", cm.Name, err)
 		}
 		maps.Copy(ix.Links, links)
+		if raw, ok := cm.Data[pagesDataKey]; ok && cm.Name == IndexName(ix.Withdrawal.UID, 0) {
+			if err := json.Unmarshal([]byte(raw), &ix.Pages); err != nil {
+				return Index{}, false, fmt.Errorf("link index %s: pages: %w", cm.Name, err)
+			}
+		}
 	}
 	for i := range want {
 		if !seen[IndexName(ix.Withdrawal.UID, i)] {
@@ -217,6 +234,9 @@ type Publisher struct {
 	Key Key
 	// MaxExpiry caps the links' lifetime after the cutoff (Expiry).
 	MaxExpiry time.Duration
+	// Pages renders the landing pages; without it the endpoint shows its
+	// English fallback.
+	Pages PageRenderer
 
 	mu        sync.Mutex
 	published map[types.UID]string // fingerprint; "" when there is none
@@ -235,6 +255,9 @@ func (p *Publisher) Publish(ctx context.Context, rw *v1.RegionWithdrawal, artifa
 		sum := sha256.Sum256([]byte(raw))
 		fp += "/revoked:" + hex.EncodeToString(sum[:8])
 	}
+	if p.Pages != nil {
+		fp += "/pages:" + pagesFingerprint(rw)
+	}
 	if last, ok := p.last(ctx, rw.UID); ok && last == fp {
 		return nil
 	}
@@ -244,6 +267,11 @@ func (p *Publisher) Publish(ctx context.Context, rw *v1.RegionWithdrawal, artifa
 	}
 	ix := NewIndex(rw, arts, p.Key, expires, revoked)
 	ix.Fingerprint = fp
+	if p.Pages != nil {
+		if ix.Pages, err = p.Pages(rw, expires); err != nil {
+			return fmt.Errorf("rendering the handoff page: %w", err)
+		}
+	}
 	shards, err := ix.ConfigMaps(p.Namespace)
 	if err != nil {
 		return err

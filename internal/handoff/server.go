@@ -104,6 +104,8 @@ type link struct {
 	customer string // the record key of the customer's fetches, a hash
 	location string
 	expires  time.Time
+	// pages are the withdrawal's landing pages, shared by its links.
+	pages Pages
 	// limit bounds the requests one link answers: a link forwarded or
 	// leaked cannot be used to flood the records or the store.
 	limit *rate.Limiter
@@ -195,7 +197,7 @@ func (s *Server) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 	}
 	links := make(map[string]*link, len(ix.Links))
 	for token, e := range ix.Links {
-		links[token] = &link{w: ix.Withdrawal, customer: e.Customer, location: e.Location, expires: ix.Expires,
+		links[token] = &link{w: ix.Withdrawal, customer: e.Customer, location: e.Location, expires: ix.Expires, pages: ix.Pages,
 			limit: rate.NewLimiter(rate.Every(s.LinkEvery), s.LinkBurst)}
 	}
 	s.set(key, ix.Fingerprint, links)
@@ -335,16 +337,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, r, l, now)
 }
 
-// landing is the page a GET of a live link shows. Its one form POSTs to
-// the link itself (no action: the same URL).
+// landing is the page a GET of a live link shows, in the words of one of
+// the withdrawal's Pages (escaped). Its one form POSTs to the link itself
+// (no action: the same URL).
 var landing = template.Must(template.New("landing").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex, nofollow"><title>Your data export</title></head>
+<html lang="{{.Lang}}" dir="{{.Dir}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow"><title>{{.Title}}</title></head>
 <body><main>
-<h1>Your data export</h1>
-<p>Your archive is ready. It is encrypted to your own key; only you can open it.</p>
-<form method="post"><button type="submit">Download your archive</button></form>
-<p>This link works until {{.Expires}}.</p>
+<h1>{{.Title}}</h1>
+{{range .Paragraphs}}<p>{{.}}</p>
+{{end}}<form method="post"><button type="submit">{{.Button}}</button></form>
 </main></body></html>
 `))
 
@@ -385,9 +387,12 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, l *link, now time.
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", "default-src 'none'; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
+	p := l.pages.For(r)
+	h.Set("Content-Language", p.Lang)
+	h.Add("Vary", "Accept-Language")
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
-		_ = landing.Execute(w, struct{ Expires string }{l.expires.UTC().Format("2 January 2006 15:04 MST")})
+		_ = landing.Execute(w, p)
 	}
 }
 

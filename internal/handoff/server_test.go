@@ -39,6 +39,8 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/internal/locale"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
@@ -64,6 +66,7 @@ type site struct {
 	clock     *clocktesting.FakePassiveClock
 	customers []string
 	publisher *handoff.Publisher
+	artifacts map[string]v1.ExportArtifact
 }
 
 func newSite(t testing.TB, customers int, c client.Client, opts ...func(*handoff.Server)) *site {
@@ -109,7 +112,8 @@ func newSiteAt(t testing.TB, customers int, store string, c client.Client, opts 
 	arts["Namespace/shared"] = v1.ExportArtifact{Target: "Namespace/shared", Location: "https://store.example/pk/shared.tar.gz"}
 	// The operator's side: the link index, published in the endpoint's
 	// namespace.
-	s.publisher = &handoff.Publisher{Client: env.Client, Reader: env.Client, Namespace: s.records, Key: testKey}
+	s.publisher = &handoff.Publisher{Client: env.Client, Reader: env.Client, Namespace: s.records, Key: testKey, Pages: notify.HandoffPages}
+	s.artifacts = arts
 	if err := s.publisher.Publish(ctx, s.rw, func() (map[string]v1.ExportArtifact, error) { return arts, nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -458,6 +462,104 @@ func TestTheLinkIsAPageAndItsButtonTheFetch(t *testing.T) {
 	s.clock.SetTime(beforeCutoff.Add(time.Minute))
 	if res := do(t, http.MethodPost, link); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("a minute later the link answered %d, want 303", res.StatusCode)
+	}
+}
+
+// TestTheLinksPageIsInTheCustomersLanguage: the page a link shows is in
+// the language its notice put in the link, else in the browser's, else the
+// default; the withdrawal's text is escaped, and its dates are written the
+// language's way. The button still fetches.
+func TestTheLinksPageIsInTheCustomersLanguage(t *testing.T) {
+	ctx := context.Background()
+	s := newSite(t, 1, env.Client)
+	// The withdrawal in the API has no notify step; its pages are given
+	// to the operator's renderer as one would give them.
+	s.publisher.Pages = func(rw *v1.RegionWithdrawal, expires time.Time) (handoff.Pages, error) {
+		rw = rw.DeepCopy()
+		rw.Spec.Notify = &v1.NotifyStep{
+			Templates: &v1.NoticeTemplates{HandoffPage: &v1.HandoffPageTemplate{
+				Title:  "Your {{.Region}} export",
+				Text:   "Works until {{.Export.ExpiresDate}}.\n\n<script>alert(1)</script>",
+				Button: "Fetch it",
+			}},
+			Locales: []v1.LocaleTemplates{{Locale: "ur", NoticeTemplates: v1.NoticeTemplates{HandoffPage: &v1.HandoffPageTemplate{
+				Title:  "آپ کا ڈیٹا",
+				Text:   "یہ لنک {{.Export.ExpiresDate}} تک کام کرے گا۔",
+				Button: "ڈاؤن لوڈ کریں",
+			}}}},
+		}
+		return notify.HandoffPages(rw, expires)
+	}
+	// Published anew, as after any change of the links (here their
+	// lifetime).
+	s.rw.Spec.Export.Handoff.ExpiresAfter = &metav1.Duration{Duration: 48 * time.Hour}
+	if err := s.publisher.Publish(ctx, s.rw, func() (map[string]v1.ExportArtifact, error) { return s.artifacts, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.server.IndexAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	karachi, _ := time.LoadLocation("Asia/Karachi")
+	expires := handoff.Expiry(s.rw, 0).In(karachi)
+	link := s.link("c-00000")
+	get := func(url, acceptLanguage string) (string, *http.Response) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if acceptLanguage != "" {
+			req.Header.Set("Accept-Language", acceptLanguage)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", url, res.StatusCode, b)
+		}
+		return string(b), res
+	}
+	urdu := func(page string, res *http.Response, why string) {
+		t.Helper()
+		if !strings.Contains(page, `<html lang="ur" dir="rtl">`) || !strings.Contains(page, "<h1>آپ کا ڈیٹا</h1>") ||
+			!strings.Contains(page, locale.For("ur").Date(expires)) || !strings.Contains(page, "ڈاؤن لوڈ کریں</button>") ||
+			res.Header.Get("Content-Language") != "ur" {
+			t.Fatalf("%s: the page is not the Urdu one, dated the Urdu way (%q), Content-Language %q:\n%s",
+				why, locale.For("ur").Date(expires), res.Header.Get("Content-Language"), page)
+		}
+	}
+	english := func(page string, res *http.Response, why string) {
+		t.Helper()
+		if !strings.Contains(page, `<html lang="en" dir="ltr">`) || !strings.Contains(page, "<h1>Your PK export</h1>") ||
+			!strings.Contains(page, "<p>Works until "+locale.For("en").Date(expires)+".</p>") ||
+			!strings.Contains(page, "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>") || strings.Contains(page, "<script>") ||
+			res.Header.Get("Content-Language") != "en" {
+			t.Fatalf("%s: the page is not the default one, with its text escaped and in paragraphs:\n%s", why, page)
+		}
+	}
+
+	page, res := get(handoff.WithLang(link, "ur_PK"), "en-GB")
+	urdu(page, res, "a link whose notice was in ur-PK, opened by an English browser")
+	page, res = get(link, "fr-FR, ur;q=0.8, en;q=0.5")
+	urdu(page, res, "a link without a language, opened by a browser that reads French, then Urdu")
+	page, res = get(handoff.WithLang(link, "fr"), "")
+	english(page, res, "a link in a language the withdrawal gives no page in")
+	page, res = get(link+"?lang="+strings.Repeat("x", 200), "not a language")
+	english(page, res, "a link with a language that does not parse")
+	if got := handoff.WithLang(link, "not a tag!"); got != link {
+		t.Fatalf("a locale that does not parse changed the link to %s", got)
+	}
+	if s.fetches().Fetched("c-00000") {
+		t.Fatal("a GET was recorded as the customer's fetch")
+	}
+	// The page's form posts to the link as it was opened, language and all.
+	res, err := noRedirects.PostForm(handoff.WithLang(link, "ur-PK"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || !s.fetches().Fetched("c-00000") {
+		t.Fatalf("the Urdu page's POST answered %d; recorded %v", res.StatusCode, s.fetches().Fetched("c-00000"))
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/locale"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
@@ -153,6 +154,14 @@ func TestLocalesTheRendererRefuses(t *testing.T) {
 			{Locale: "ur_pk", NoticeTemplates: v1.NoticeTemplates{Final: final}},
 		}, `spec.notify.locales[1].locale: "ur_pk" is ur-PK, which an earlier entry already gives`},
 		"a template that does not parse": {[]v1.LocaleTemplates{{Locale: "ur", NoticeTemplates: v1.NoticeTemplates{Final: &v1.NoticeTemplate{Subject: "{{", Text: "t"}}}}, "spec.notify.locales[0].final"},
+		// The page renders only when the links are published, days later:
+		// a misspelt field is found when the withdrawal is read.
+		"a handoff page with a misspelt field": {[]v1.LocaleTemplates{{Locale: "ur", NoticeTemplates: v1.NoticeTemplates{HandoffPage: &v1.HandoffPageTemplate{
+			Title: "{{.Regoin}}", Text: "t", Button: "b"}}}}, "spec.notify.locales[0].handoffPage.title"},
+		"a handoff page that loops": {[]v1.LocaleTemplates{{Locale: "ur", NoticeTemplates: v1.NoticeTemplates{HandoffPage: &v1.HandoffPageTemplate{
+			Title: "t", Text: "{{range 100000000}}x{{end}}", Button: "b"}}}}, "spec.notify.locales[0].handoffPage.text"},
+		"a handoff page whose button renders empty": {[]v1.LocaleTemplates{{Locale: "ur", NoticeTemplates: v1.NoticeTemplates{HandoffPage: &v1.HandoffPageTemplate{
+			Title: "t", Text: "t", Button: "{{if false}}b{{end}}"}}}}, "spec.notify.locales[0].handoffPage: the title and the button must not render empty"},
 	}
 	for name, c := range cases {
 		rw := withTemplate(v1.NoticeTemplate{Subject: "s", Text: "t"})
@@ -161,6 +170,28 @@ func TestLocalesTheRendererRefuses(t *testing.T) {
 		if !errors.Is(err, ErrTemplate) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an ErrTemplate naming %q", name, err, c.want)
 		}
+	}
+}
+
+// TestTheSamplesHandoffPageIsInUrdu renders the sample's landing pages:
+// the Urdu one right to left, dated the Urdu way in Karachi; the default
+// the built-in English, dated the English way.
+func TestTheSamplesHandoffPageIsInUrdu(t *testing.T) {
+	rw := pakistanSample(t)
+	expires := rw.Spec.Cutoff.Add(30 * 24 * time.Hour)
+	pages, err := HandoffPages(rw, expires)
+	if err != nil {
+		t.Fatal(err)
+	}
+	karachi, _ := time.LoadLocation("Asia/Karachi")
+	ur, en := pages["ur"], pages[""]
+	if len(pages) != 2 || ur.Lang != "ur" || ur.Dir != "rtl" || ur.Title != "آپ کا ڈیٹا" ||
+		!strings.Contains(ur.Text, "یہ لنک "+locale.For("ur").Date(expires.In(karachi))+" تک") {
+		t.Errorf("the Urdu page: %+v (of %d pages)", ur, len(pages))
+	}
+	if en.Lang != "en" || en.Dir != "ltr" || en.Title != "Your data export" || en.Button != "Download your archive" ||
+		!strings.Contains(en.Text, "This link works until "+locale.For("en").Date(expires.In(karachi))+", ") {
+		t.Errorf("the default page: %+v", en)
 	}
 }
 

@@ -50,6 +50,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
@@ -843,6 +844,42 @@ func TestEveryCustomerGetsTheirOwnExport(t *testing.T) {
 		}
 		if !strings.Contains(d[0].Body.Text, want) {
 			t.Errorf("%s's notice lacks %q:\n%s", id, want, d[0].Body.Text)
+		}
+	}
+}
+
+// TestAHandoffLinkOpensInTheNoticesLanguage: the personal link in a
+// customer's notice names their locale, as the notice is written for it,
+// so that the page it opens is in their language; a customer without a
+// locale gets the bare link, whose page follows their browser.
+func TestAHandoffLinkOpensInTheNoticesLanguage(t *testing.T) {
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	rcv.Record = true
+	hook := rcv.Server.URL + "/hooks/"
+	f := newFixture(t, "id,name,webhook,locale\n"+
+		"c-ur,U,"+hook+"c-ur,ur_PK\nc-en,E,"+hook+"c-en,en\nc-none,N,"+hook+"c-none,\n")
+	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, "", v1.DeliveryLimits{RatePerSecond: 1000, Concurrency: 4, MaxAttempts: 2})}, 1)
+	// The links are the endpoint's: a withdrawal that asks for them, as
+	// the notify step reads it.
+	rw.Spec.Export = &v1.ExportStep{Handoff: &v1.ExportHandoff{}}
+	arts := map[string]v1.ExportArtifact{}
+	for _, id := range []string{"c-ur", "c-en", "c-none"} {
+		arts[id] = v1.ExportArtifact{Target: "Namespace/" + id, Location: "https://exports.example/pk/" + id + ".tar.gz.age",
+			Bytes: 1 << 20, SHA256: strings.Repeat("ab", 32), Recipient: id, Encrypted: true}
+	}
+	links := handoff.Links{BaseURL: "https://handoff.example", Key: handoff.Key(bytes.Repeat([]byte{7}, 32))}
+	e := notify.New(notify.Options{Client: env.Client, Reader: env.Client, Clock: clock.RealClock{}, Egress: egress.Loopback(),
+		Recorder: events.NewFakeRecorder(100), Handoff: &handoff.Service{Links: links},
+		Exports: func(context.Context, *v1.RegionWithdrawal) (map[string]v1.ExportArtifact, error) { return arts, nil }})
+	if c := counts(untilDone(t, f.ctx, e, rw, announcement)); c.Sent != 3 {
+		t.Fatalf("sent %d, want 3", c.Sent)
+	}
+	for id, query := range map[string]string{"c-ur": "?lang=ur-PK", "c-en": "?lang=en", "c-none": ""} {
+		link, _ := links.Link(rw, id)
+		d := rcv.Deliveries(id)
+		if want := "ready for export at " + link + query + " ("; len(d) != 1 || !strings.Contains(d[0].Body.Text, want) {
+			t.Errorf("%s's notice lacks %q: %+v", id, want, d)
 		}
 	}
 }

@@ -187,7 +187,9 @@ func (p *pass) data(ctx context.Context, r recipients.Recipient) Data {
 		// endpoint serves links for those alone.
 		if handoff.Linkable(r.ID, a) {
 			if link, expires := p.e.o.Handoff.CustomerLink(p.rw, r.ID); link != "" {
-				d.withLink(link, expires)
+				// The link names the customer's locale, so that the page
+				// it shows is in the language of the notice.
+				d.withLink(handoff.WithLang(link, r.Locale), expires)
 			}
 		}
 	}

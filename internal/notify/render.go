@@ -31,6 +31,7 @@ import (
 	"k8s.io/utils/clock"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/locale"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
@@ -240,6 +241,9 @@ type Renderer struct {
 	// (spec.notify.templates over the built-in text), complete for every
 	// kind. A locale's set holds only the kinds it gives.
 	sets map[string]map[v1.NoticeKind]*notice
+	// pages holds the compiled handoff pages by locale, as sets does; ""
+	// is always there.
+	pages map[string]*page
 	// langs caches what each recipient locale string resolves to.
 	langs map[string]resolved
 	// change is the change of the cutoff the notice being rendered tells
@@ -287,7 +291,7 @@ func NewRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
 		return nil, fmt.Errorf("%w: spec.timeZone %q: %w", ErrTemplate, rw.Spec.TimeZone, err)
 	}
 	r := &Renderer{rw: rw, region: loc, zones: map[string]*time.Location{},
-		sets: map[string]map[v1.NoticeKind]*notice{"": {}}, langs: map[string]resolved{}}
+		sets: map[string]map[v1.NoticeKind]*notice{"": {}}, pages: map[string]*page{}, langs: map[string]resolved{}}
 	var custom *v1.NoticeTemplates
 	var locales []v1.LocaleTemplates
 	if rw.Spec.Notify != nil {
@@ -306,6 +310,13 @@ func NewRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
 			return nil, fmt.Errorf("%w: %s: %w", ErrTemplate, field, err)
 		}
 		r.sets[""][kind] = n
+	}
+	pageTemplate, pageField := handoff.DefaultPageTemplate, "built-in handoffPage"
+	if custom != nil && custom.HandoffPage != nil {
+		pageTemplate, pageField = *custom.HandoffPage, "spec.notify.templates.handoffPage"
+	}
+	if r.pages[""], err = compilePage(pageTemplate, pageField); err != nil {
+		return nil, err
 	}
 	for i, l := range locales {
 		field := fmt.Sprintf("spec.notify.locales[%d]", i)
@@ -327,6 +338,16 @@ func NewRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
 			}
 		}
 		r.sets[tag] = set
+		if l.HandoffPage != nil {
+			if r.pages[tag], err = compilePage(*l.HandoffPage, field+".handoffPage"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// A page is rendered only when the links are published, long after
+	// the withdrawal was applied: a field it misspells is found now.
+	if _, err := r.HandoffPages(rw.Spec.Cutoff.Time); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -55,6 +55,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/internal/locale"
 	"github.com/ops-dev/region-withdrawal-operator/internal/ociimage"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
@@ -510,7 +511,8 @@ func withdrawal(cutoff time.Time, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, 
 					From: "Service Notices <notices@example.com>", CredentialsSecretRef: &v1.LocalObjectReference{Name: "pk-smtp"},
 					CABundle: smtpSrv.CertPEM, Limits: limits},
 				Locales: []v1.LocaleTemplates{{Locale: "ur", NoticeTemplates: v1.NoticeTemplates{Final: &v1.NoticeTemplate{
-					Subject: "آخری اطلاع: سروس {{.CutoffDate}} کو {{.CutoffTime}} پر بند ہو جائے گی", Text: "محترم {{.Recipient.Name}}"}}}},
+					Subject: "آخری اطلاع: سروس {{.CutoffDate}} کو {{.CutoffTime}} پر بند ہو جائے گی", Text: "محترم {{.Recipient.Name}}"},
+					HandoffPage: &v1.HandoffPageTemplate{Title: "آپ کا ڈیٹا", Text: "یہ لنک {{.Export.ExpiresDate}} تک کام کرے گا۔", Button: "ڈاؤن لوڈ کریں"}}}},
 			},
 			Export: &v1.ExportStep{Start: at(-65 * time.Second), Deadline: at(-15 * time.Second), Per: v1.ExportPerNamespace, MaxAttempts: 3,
 				Handoff: &v1.ExportHandoff{},
@@ -661,7 +663,7 @@ func checkHandoff(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, store 
 	}
 	noRedirect := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	ask := func(method string) (*http.Response, string, error) {
-		req, _ := http.NewRequest(method, real.IngressURL+u.Path, nil)
+		req, _ := http.NewRequest(method, real.IngressURL+u.RequestURI(), nil)
 		req.Host = handoffHost
 		res, err := noRedirect.Do(req)
 		if err != nil {
@@ -685,9 +687,20 @@ func checkHandoff(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, store 
 		dump(t, operatorNS)
 		t.Fatalf("w1's link never showed its page through the ingress: last %v %v", res, err)
 	}
-	if !strings.Contains(page, `<form method="post">`) {
-		t.Fatalf("w1's link page has no form to fetch the archive:\n%s", page)
+	if !strings.Contains(page, `<form method="post">`) || !strings.Contains(page, `<html lang="en" dir="ltr">`) {
+		t.Fatalf("w1's link page has no form to fetch the archive, or is not in English:\n%s", page)
 	}
+	// The same link as an Urdu notice gives it: the page the operator
+	// rendered in Urdu, dated the Urdu way (the operator's image carries
+	// the CLDR data), through the ingress.
+	zone, _ := time.LoadLocation(rw.Spec.TimeZone)
+	expires := locale.For("ur").Date(handoff.Expiry(rw, 0).In(zone))
+	u.RawQuery = handoff.LangParam + "=ur-PK"
+	if res, page, err = ask(http.MethodGet); err != nil || res.StatusCode != http.StatusOK ||
+		!strings.Contains(page, `<html lang="ur" dir="rtl">`) || !strings.Contains(page, "<h1>آپ کا ڈیٹا</h1>") || !strings.Contains(page, "یہ لنک "+expires+" تک") {
+		t.Fatalf("w1's link opened in Urdu is not the Urdu page, dated %q: %v %v\n%s", expires, res, err, page)
+	}
+	u.RawQuery = ""
 	if fs, err := handoff.ReadFetches(ctx, c, operatorNS, rw.UID); err != nil || fs.Fetched(mustCustomerKey("w1")) || len(fs) != 0 {
 		t.Fatalf("opening the link (GET) was recorded as a fetch: %v %v", fs, err)
 	}
