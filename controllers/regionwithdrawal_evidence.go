@@ -85,6 +85,21 @@ func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus
 		}
 	}
 
+	// A drain undone for a postponed cutoff runs again: its statements
+	// are told apart by the round.
+	round := 0
+	if h := updated.Cutoff; h != nil {
+		round = int(h.DrainRestores)
+		if old.Cutoff != nil && h.DrainRestores > old.Cutoff.DrainRestores {
+			for _, c := range h.Changes {
+				if c.Drain == v1.DrainRestoreDone && c.DrainRestoredAt != nil && (planner.CutoffChangeOf(old, c.Seq) == nil || planner.CutoffChangeOf(old, c.Seq).Drain != v1.DrainRestoreDone) {
+					out = append(out, &evidence.DrainRestored{Header: at(c.DrainRestoredAt.Time), Round: round, Change: c.Seq,
+						Message: planner.LookupStep(updated, v1.StepDrain).Message})
+					break
+				}
+			}
+		}
+	}
 	for i := range updated.Steps {
 		s := &updated.Steps[i]
 		if s.DryRun {
@@ -97,10 +112,10 @@ func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus
 			out = append(out, exportsVerified(before, s, salt)...)
 		case v1.StepDrain:
 			if d := s.Drain; d != nil && d.LastBatchAt != nil && (before == nil || before.Drain == nil || !d.LastBatchAt.Equal(before.Drain.LastBatchAt)) {
-				out = append(out, &evidence.DrainBatch{Header: at(d.LastBatchAt.Time), Drained: int(d.Drained), Total: int(d.Workloads)})
+				out = append(out, &evidence.DrainBatch{Header: at(d.LastBatchAt.Time), Drained: int(d.Drained), Total: int(d.Workloads), Round: round})
 			}
 			if finishedNow {
-				out = append(out, &evidence.DrainFinished{Header: at(s.FinishedAt.Time), Workloads: objects(s.Plan), Total: total(s.Plan)})
+				out = append(out, &evidence.DrainFinished{Header: at(s.FinishedAt.Time), Workloads: objects(s.Plan), Total: total(s.Plan), Round: round})
 			}
 		case v1.StepRouting:
 			if finishedNow {

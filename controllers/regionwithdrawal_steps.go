@@ -130,7 +130,7 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	tl.RequireApproval(r.RequiredApprovals...)
 	summarize.Prepare(&rw.Status, &rw.Spec, tl)
 	rw.Status.SpecDigest = tl.SpecDigest
-	planner.ObserveCutoff(&rw.Status, &rw.Spec, rw.Generation, cutoffChangedBy(rw), r.Clock.Now())
+	planner.ObserveCutoff(&rw.Status, &rw.Spec, tl, rw.Generation, cutoffChangedBy(rw), r.Clock.Now())
 	r.reportVoidedApprovals(rw, old, tl)
 
 	w.firstPass = r.firstPasses.take(rw)

@@ -132,4 +132,8 @@ const (
 	// ReasonNoticeShortened: the cutoff is now earlier than the one
 	// customers were first told of: they get less notice than promised.
 	ReasonNoticeShortened = "NoticeShortened"
+	// ReasonDrainRestored (Event): the cutoff moved later than the drain
+	// that had started, so its workloads are being restored (and, when
+	// restored, drain again at the new time).
+	ReasonDrainRestored = "DrainRestored"
 )

@@ -80,7 +80,29 @@ type CutoffHistory struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	FinalNoticeID string `json:"finalNoticeID,omitempty"`
+
+	// drainRestores counts the drains undone because the cutoff moved
+	// later (spec.drain.onPostpone: Restore). The evidence of the drain
+	// that follows each is told apart by it.
+	// +optional
+	DrainRestores int32 `json:"drainRestores,omitempty"`
 }
+
+// DrainRestore is what a change of the cutoff does to a drain that had
+// started.
+// +kubebuilder:validation:Enum=Restore;Restoring;Restored
+type DrainRestore string
+
+const (
+	// DrainRestorePending: the new timeline drains later, so the drained
+	// workloads are to be restored, and drained again then.
+	DrainRestorePending DrainRestore = "Restore"
+	// DrainRestoreRunning: the workloads are being restored.
+	DrainRestoreRunning DrainRestore = "Restoring"
+	// DrainRestoreDone: the workloads were restored; the drain runs again
+	// at its new time.
+	DrainRestoreDone DrainRestore = "Restored"
+)
 
 // CutoffChange is one change of the cutoff or of the time zone.
 type CutoffChange struct {
@@ -128,4 +150,14 @@ type CutoffChange struct {
 	// +kubebuilder:validation:MaxItems=8
 	// +kubebuilder:validation:items:MaxLength=512
 	Effects []string `json:"effects,omitempty"`
+
+	// drain is what the change does to a drain that had started, when it
+	// restores one: Restore, then Restoring, then Restored. Empty when it
+	// leaves the drain as it is.
+	// +optional
+	Drain DrainRestore `json:"drain,omitempty"`
+
+	// drainRestoredAt is when that drain's workloads were restored.
+	// +optional
+	DrainRestoredAt *metav1.Time `json:"drainRestoredAt,omitempty"`
 }

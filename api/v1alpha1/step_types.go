@@ -609,7 +609,29 @@ type DrainStep struct {
 	// for the current spec. Turning it off needs the approve verb.
 	// +optional
 	RequireApproval bool `json:"requireApproval,omitempty"`
+
+	// onPostpone is what a cutoff moved later does to a drain that has
+	// started, when the new timeline starts the drain after now. Restore
+	// (the default) scales the drained workloads back to their recorded
+	// replica counts and its HorizontalPodAutoscalers back, and drains
+	// them again at the new time (after a new approval, when one is
+	// required). Keep leaves them drained; only spec.cancel restores them.
+	// Routes already switched stay switched either way, until a cancel.
+	// +optional
+	OnPostpone DrainOnPostpone `json:"onPostpone,omitempty"`
 }
+
+// DrainOnPostpone is what a postponed cutoff does to a started drain.
+// +kubebuilder:validation:Enum=Restore;Keep
+type DrainOnPostpone string
+
+const (
+	// DrainOnPostponeRestore restores the drained workloads, and drains
+	// them again at the new time. It is what an empty onPostpone means.
+	DrainOnPostponeRestore DrainOnPostpone = "Restore"
+	// DrainOnPostponeKeep keeps them drained.
+	DrainOnPostponeKeep DrainOnPostpone = "Keep"
+)
 
 // ----------------------------------------------------------------------------
 // routing

@@ -58,6 +58,7 @@ const (
 	KindCancelled       Kind = "cancelled"
 	KindSealed          Kind = "sealed"
 	KindCutoffChanged   Kind = "cutoff-changed"
+	KindDrainRestored   Kind = "drain-restored"
 )
 
 // PredicateTypePrefix starts every predicate type of this ledger.
@@ -99,6 +100,8 @@ func newEvent(k Kind) Event {
 		return &LedgerSealed{}
 	case KindCutoffChanged:
 		return &CutoffChanged{}
+	case KindDrainRestored:
+		return &DrainRestored{}
 	}
 	return nil
 }
@@ -235,6 +238,10 @@ type DrainBatch struct {
 	Drained int `json:"drained"`
 	// Total is how many workloads the drain scales down.
 	Total int `json:"total"`
+	// Round tells apart the drains of a withdrawal whose drain was undone
+	// for a postponed cutoff (DrainRestored) and ran again: 0 for the
+	// first.
+	Round int `json:"round,omitempty"`
 }
 
 // DrainFinished records the end of the drain.
@@ -244,6 +251,22 @@ type DrainFinished struct {
 	// step's plan lists up to 100); Total counts them all.
 	Workloads []ObjectRef `json:"workloads,omitempty"`
 	Total     int         `json:"total"`
+	// Round is DrainBatch's.
+	Round int `json:"round,omitempty"`
+}
+
+// DrainRestored records that a drain was undone because the cutoff moved
+// later than its start: its workloads were restored, to drain again at
+// the new time, in round Round.
+type DrainRestored struct {
+	Header
+	// Round is the number of this restore, from 1; the drain after it
+	// records its batches under it.
+	Round int `json:"round"`
+	// Change is the cutoff change (CutoffChanged.Seq) that asked for it.
+	Change int32 `json:"change,omitempty"`
+	// Message says what was restored.
+	Message string `json:"message,omitempty"`
 }
 
 // RoutingSwitched records that routing stopped serving the region.
@@ -343,6 +366,7 @@ func (*Resumed) Kind() Kind              { return KindResumed }
 func (*Cancelled) Kind() Kind            { return KindCancelled }
 func (*LedgerSealed) Kind() Kind         { return KindSealed }
 func (*CutoffChanged) Kind() Kind        { return KindCutoffChanged }
+func (*DrainRestored) Kind() Kind        { return KindDrainRestored }
 func (e *SpecRecorded) EventKey() string { return fmt.Sprintf("spec/%d", e.Generation) }
 func (e *NoticeDelivered) EventKey() string {
 	return "notice/" + e.Notice + "/" + e.Recipient + "/" + e.Channel
@@ -356,14 +380,24 @@ func (e *ExportVerified) EventKey() string {
 	}
 	return "export/" + e.Target
 }
-func (e *DrainBatch) EventKey() string      { return fmt.Sprintf("drain/batch/%d", e.Drained) }
-func (e *DrainFinished) EventKey() string   { return "drain/finished" }
+func (e *DrainBatch) EventKey() string      { return drainKey(e.Round) + fmt.Sprintf("batch/%d", e.Drained) }
+func (e *DrainFinished) EventKey() string   { return drainKey(e.Round) + "finished" }
+func (e *DrainRestored) EventKey() string   { return fmt.Sprintf("drain/restored/%d", e.Round) }
 func (e *RoutingSwitched) EventKey() string { return "routing/switched" }
 func (e *Approved) EventKey() string        { return "approved/" + e.Step + "/" + e.SpecDigest }
 func (e *Suspended) EventKey() string       { return fmt.Sprintf("suspended/%d", e.Generation) }
 func (e *Resumed) EventKey() string         { return fmt.Sprintf("resumed/%d", e.Generation) }
 func (e *Cancelled) EventKey() string       { return "cancelled" }
 func (e *CutoffChanged) EventKey() string   { return fmt.Sprintf("cutoff/%d", e.Seq) }
+
+// drainKey begins the keys of a drain's events: round 0 keeps the keys of
+// ledgers written before drains could run again.
+func drainKey(round int) string {
+	if round == 0 {
+		return "drain/"
+	}
+	return fmt.Sprintf("drain/%d/", round)
+}
 
 // SealKey is the key of a ledger's seal: one per ledger, whatever ended it.
 const SealKey = "sealed"
@@ -385,6 +419,7 @@ func (e *RoutingSwitched) clean() { e.Cutoff = e.Cutoff.UTC().Truncate(time.Seco
 func (e *Suspended) clean()       { e.Reason = truncate(e.Reason, maxText) }
 func (e *Resumed) clean()         { e.Reason = truncate(e.Reason, maxText) }
 func (e *Cancelled) clean()       { e.Reason = truncate(e.Reason, maxText) }
+func (e *DrainRestored) clean()   { e.Message = truncate(e.Message, maxText) }
 func (e *CutoffChanged) clean() {
 	e.From, e.To = e.From.UTC().Truncate(time.Second), e.To.UTC().Truncate(time.Second)
 	e.User = truncate(e.User, maxText)

@@ -304,3 +304,39 @@ func TestRecordSignatures(t *testing.T) {
 		}
 	}
 }
+
+// TestADrainThatRunsAgainHasKeysOfItsOwn: a drain undone for a postponed
+// cutoff and run again records its batches and its end under the round the
+// restore opened, so that none is taken for a replay of the first drain's;
+// the first drain keeps the keys ledgers have always had.
+func TestADrainThatRunsAgainHasKeysOfItsOwn(t *testing.T) {
+	s := testSigner(t, 1)
+	v := verifier(t, s)
+	for _, tc := range []struct {
+		ev  Event
+		key string
+	}{
+		{&DrainBatch{Drained: 1, Total: 2}, "drain/batch/1"},
+		{&DrainFinished{Total: 2}, "drain/finished"},
+		{&DrainRestored{Round: 1, Change: 1, Message: "restored 2 workloads"}, "drain/restored/1"},
+		{&DrainBatch{Drained: 1, Total: 2, Round: 1}, "drain/1/batch/1"},
+		{&DrainFinished{Total: 2, Round: 1}, "drain/1/finished"},
+	} {
+		tc.ev.header().At = drainStart
+		env, err := s.Seal(pakistan, tc.ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := OpenEnvelope(env, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Event()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, tc.ev) || got.EventKey() != tc.key {
+			t.Errorf("%s: decoded %+v with key %q, want %+v with key %q", tc.ev.Kind(), got, got.EventKey(), tc.ev, tc.key)
+		}
+	}
+}

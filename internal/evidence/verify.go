@@ -561,13 +561,13 @@ func (r *Report) RoutingStopped() []*RoutingSwitched { return eventsOf[*RoutingS
 // Exports lists the verified exports.
 func (r *Report) Exports() []*ExportVerified { return eventsOf[*ExportVerified](r) }
 
-// Decisions lists approvals, suspensions, resumes, cutoff changes and
-// cancels, in order.
+// Decisions lists approvals, suspensions, resumes, cutoff changes, drains
+// undone for them, and cancels, in order.
 func (r *Report) Decisions() []Entry {
 	var out []Entry
 	for _, e := range r.Entries {
 		switch e.Event.(type) {
-		case *Approved, *Suspended, *Resumed, *Cancelled, *CutoffChanged:
+		case *Approved, *Suspended, *Resumed, *Cancelled, *CutoffChanged, *DrainRestored:
 			out = append(out, e)
 		}
 	}
@@ -651,6 +651,8 @@ func decision(e Event) string {
 		if ev.Notice != "" {
 			reason = "customers told by notice " + ev.Notice
 		}
+	case *DrainRestored:
+		what, reason = fmt.Sprintf("drain undone for cutoff change %d (it runs again as drain round %d)", ev.Change, ev.Round), ev.Message
 	}
 	s := what + " at " + e.header().At.Format(time.RFC3339)
 	if user != "" {

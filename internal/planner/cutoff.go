@@ -65,9 +65,9 @@ const maxCutoffChanges = 16
 // added to status.cutoff.changes with what it did to the steps already run,
 // and with the Rescheduled notice that tells customers, when any customer
 // was told anything. It returns the change, or nil. by is who made it, when
-// known. A withdrawal that has ended records nothing more: its ledger is
-// sealed.
-func ObserveCutoff(status *v1.RegionWithdrawalStatus, spec *v1.RegionWithdrawalSpec, generation int64, by string, now time.Time) *v1.CutoffChange {
+// known; tl is spec's timeline (nil: no step is re-planned). A withdrawal
+// that has ended records nothing more: its ledger is sealed.
+func ObserveCutoff(status *v1.RegionWithdrawalStatus, spec *v1.RegionWithdrawalSpec, tl *Timeline, generation int64, by string, now time.Time) *v1.CutoffChange {
 	cutoff := metav1.NewTime(spec.Cutoff.UTC().Truncate(time.Second))
 	h := status.Cutoff
 	if h == nil {
@@ -97,7 +97,14 @@ func ObserveCutoff(status *v1.RegionWithdrawalStatus, spec *v1.RegionWithdrawalS
 	if told(status) && !spec.Cancel && now.Before(cutoff.Time) && !switched(status) {
 		c.NoticeID = RescheduledID(c.Seq)
 	}
-	c.Effects = effects(status, &c, now)
+	c.Effects = effects(status, spec, tl, &c, now)
+	// Only the latest change may restore a drain: one an earlier change
+	// asked for and that has not begun is superseded by this one's.
+	for i := range h.Changes {
+		if h.Changes[i].Drain == v1.DrainRestorePending {
+			h.Changes[i].Drain = ""
+		}
+	}
 	h.Changes = append(h.Changes, c)
 	trimChanges(h)
 	h.ChangeCount, h.Current, h.TimeZone = c.Seq, cutoff, spec.TimeZone
@@ -106,7 +113,7 @@ func ObserveCutoff(status *v1.RegionWithdrawalStatus, spec *v1.RegionWithdrawalS
 
 // effects says what a change does to what already happened, and re-arms
 // the final notice when one went out for an earlier date.
-func effects(status *v1.RegionWithdrawalStatus, c *v1.CutoffChange, now time.Time) []string {
+func effects(status *v1.RegionWithdrawalStatus, spec *v1.RegionWithdrawalSpec, tl *Timeline, c *v1.CutoffChange, now time.Time) []string {
 	var out []string
 	h := status.Cutoff
 	show := func(t *metav1.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -126,7 +133,7 @@ func effects(status *v1.RegionWithdrawalStatus, c *v1.CutoffChange, now time.Tim
 		case s.Name == v1.StepExport && s.State == v1.StepSucceeded:
 			out = append(out, fmt.Sprintf("the exports verified at %s stay as they are", show(s.FinishedAt)))
 		case s.Name == v1.StepDrain:
-			out = append(out, fmt.Sprintf("the drain started at %s stays as it is: only spec.cancel restores the workloads", show(s.StartedAt)))
+			out = append(out, drainEffect(status, spec, tl, &s, c, now))
 		case s.Name == v1.StepRouting:
 			out = append(out, fmt.Sprintf("the routes switched at %s stay switched, and customers are not told of the new date: only spec.cancel restores the routes", show(s.StartedAt)))
 		}

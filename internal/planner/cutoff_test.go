@@ -37,7 +37,7 @@ func (w *world) moveCutoff(to, now time.Time) *v1.CutoffChange {
 		w.t.Fatalf("Compile after moving the cutoff to %s: %v", to, err)
 	}
 	w.tl = tl
-	return ObserveCutoff(&w.status, w.spec, 2, "", now)
+	return ObserveCutoff(&w.status, w.spec, w.tl, 2, "", now)
 }
 
 // ranAt returns when id ran, and whether it did.
@@ -84,10 +84,10 @@ func TestCutoffChanges(t *testing.T) {
 			reason: v1.ReasonPostponed, effect: "exports verified", finalID: "final", reruns: []string{"export"},
 			finalDue: later.Add(-24 * time.Hour), routing: later},
 		{name: "after the drain", changeAt: drainStart.Add(time.Hour), to: later, notice: "rescheduled-1",
-			reason: v1.ReasonPostponed, effect: "only spec.cancel restores the workloads", finalID: "final", reruns: []string{"export", "drain"},
-			finalDue: later.Add(-24 * time.Hour), routing: later},
+			reason: v1.ReasonPostponed, effect: "is undone: its workloads go back to their recorded replica counts, and are drained again from 2027-01-27T19:00:00Z",
+			finalID: "final", reruns: []string{"export"}, finalDue: later.Add(-24 * time.Hour), routing: later},
 		{name: "after the final notice", changeAt: finalNoticeDue.Add(time.Hour), to: later, notice: "rescheduled-1",
-			reason: v1.ReasonPostponed, effect: "a new final notice goes out", finalID: "final-1", reruns: []string{"export", "drain"},
+			reason: v1.ReasonPostponed, effect: "a new final notice goes out", finalID: "final-1", reruns: []string{"export"},
 			finalDue: later.Add(-24 * time.Hour), routing: later},
 		{name: "after the switch", changeAt: cutoff.Add(time.Hour), to: later,
 			reason: v1.ReasonPostponed, effect: "routes switched", finalID: "final", reruns: []string{"export", "drain", "routing"},
@@ -152,6 +152,75 @@ func TestCutoffChanges(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A drain that started is restored when the cutoff moves later than its
+// new start, once, and runs again at that start; with onPostpone: Keep, or
+// when the new timeline drains at once, it stays.
+func TestPostponedDrainIsRestoredAndRunsAgain(t *testing.T) {
+	later := cutoff.Add(31 * 24 * time.Hour)
+	changeAt := drainStart.Add(time.Hour)
+	t.Run("Restore", func(t *testing.T) {
+		w := newWorld(t, pakistanSpec())
+		w.runUntilIdle(beforeAnnouncement, changeAt)
+		if c := w.moveCutoff(later, changeAt); c.Drain != v1.DrainRestorePending {
+			t.Fatalf("the change leaves the drain %q, want it restored", c.Drain)
+		}
+		p := w.plan(changeAt)
+		if !slices.ContainsFunc(p.Due, func(a Action) bool { return a.ID == "restore/drain" && a.Kind == ActionRevert }) {
+			t.Fatalf("due %v, want the drain restored at once", p.Due)
+		}
+		// The process dies after the restore started: it is carried on
+		// from status, as a restore.
+		RecordStarted(&w.status, RestoreDrainAction(changeAt), changeAt, false)
+		if s := LookupStep(&w.status, v1.StepDrain); s.State != v1.StepReverting || !RestoringDrain(&w.status) {
+			t.Fatalf("drain %s, restoring %v", s.State, RestoringDrain(&w.status))
+		}
+		if in := InFlight(&w.status); !slices.ContainsFunc(in, func(a Action) bool { return a.Step == v1.StepDrain && a.Kind == ActionRevert }) {
+			t.Fatalf("in flight %v, want the drain's revert carried on", in)
+		}
+		w.run(RestoreDrainAction(changeAt), changeAt)
+		w.runUntilIdle(changeAt, later.Add(time.Hour))
+		if at, ok := w.ranAt("drain"); !ok || !at.Equal(later.Add(-48*time.Hour)) {
+			t.Errorf("the drain ran again at %s (%v), want at its new start %s: %v", at, ok, later.Add(-48*time.Hour), w.ranIDs())
+		}
+		if n := w.count("restore/drain"); n != 1 {
+			t.Errorf("the drain was restored %d times, want once: %v", n, w.ranIDs())
+		}
+		h := w.status.Cutoff
+		if c := h.Changes[len(h.Changes)-1]; c.Drain != v1.DrainRestoreDone || c.DrainRestoredAt == nil || h.DrainRestores != 1 {
+			t.Errorf("history %+v", h)
+		}
+		if s := LookupStep(&w.status, v1.StepDrain); s.State != v1.StepSucceeded {
+			t.Errorf("the drain ended %s", s.State)
+		}
+	})
+	t.Run("Keep", func(t *testing.T) {
+		spec := pakistanSpec()
+		spec.Drain.OnPostpone = v1.DrainOnPostponeKeep
+		w := newWorld(t, spec)
+		w.runUntilIdle(beforeAnnouncement, changeAt)
+		c := w.moveCutoff(later, changeAt)
+		if c.Drain != "" || !slices.ContainsFunc(c.Effects, func(e string) bool { return strings.Contains(e, "stays (spec.drain.onPostpone: Keep)") }) {
+			t.Fatalf("change %+v", c)
+		}
+		w.runUntilIdle(changeAt, later.Add(time.Hour))
+		if n := w.count("restore/drain"); n != 0 || w.count("drain") != 1 {
+			t.Errorf("ran %v, want the drain once and no restore", w.ranIDs())
+		}
+	})
+	t.Run("the new timeline drains at once", func(t *testing.T) {
+		w := newWorld(t, pakistanSpec())
+		w.runUntilIdle(beforeAnnouncement, changeAt)
+		c := w.moveCutoff(cutoff.Add(30*time.Minute), changeAt) // drains from half an hour ago
+		if c.Drain != "" || !slices.ContainsFunc(c.Effects, func(e string) bool { return strings.Contains(e, "only spec.cancel restores the workloads") }) {
+			t.Fatalf("change %+v", c)
+		}
+		w.runUntilIdle(changeAt, cutoff.Add(48*time.Hour))
+		if n := w.count("restore/drain"); n != 0 {
+			t.Errorf("ran %v, want no restore", w.ranIDs())
+		}
+	})
 }
 
 // Extended, then brought back to the date first announced: two notices,

@@ -165,6 +165,11 @@ func Make(in Input) Plan {
 	}
 	p.notify()
 	p.oneOff(v1.StepExport)
+	if drainRestoreDue(p.status) {
+		// The cutoff moved later than the drain that started: undo it
+		// now; the step drains again at its new time.
+		p.plan.Due = append(p.plan.Due, RestoreDrainAction(in.Now))
+	}
 	p.oneOff(v1.StepDrain)
 	p.oneOff(v1.StepRouting)
 	p.risks()

@@ -94,7 +94,7 @@ func newWorld(t *testing.T, spec *v1.RegionWithdrawalSpec) *world {
 		t.Fatalf("Compile: %v", err)
 	}
 	w := &world{t: t, spec: spec, tl: tl}
-	ObserveCutoff(&w.status, spec, 1, "", time.Time{}) // the controller's first look
+	ObserveCutoff(&w.status, spec, nil, 1, "", time.Time{}) // the controller's first look
 	return w
 }
 
@@ -133,12 +133,21 @@ func (w *world) run(a Action, now time.Time) {
 	}
 	w.ran = append(w.ran, ranAction{id: a.ID, at: now, act: a})
 	RecordStarted(&w.status, a, now, false)
-	switch a.Kind {
-	case ActionNotice:
+	switch {
+	case a.Kind == ActionNotice:
 		RecordNoticeFinished(&w.status, a.NoticeID(), now)
-	case ActionStart:
+	case a.Kind == ActionStart:
 		RecordStepFinished(&w.status, a.Step, v1.StepSucceeded, now)
-	case ActionRevert:
+	case a.Kind == ActionRevert && RestoringDrain(&w.status):
+		RecordDrainRestored(&w.status, "restored", now)
+		// The drain runs again: under its own ID in this record, so that
+		// an action planned twice otherwise is still caught.
+		for i := range w.ran {
+			if w.ran[i].id == "drain" {
+				w.ran[i].id = "drain/before-restore"
+			}
+		}
+	case a.Kind == ActionRevert:
 		RecordStepFinished(&w.status, a.Step, v1.StepReverted, now)
 	}
 }

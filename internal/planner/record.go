@@ -123,6 +123,10 @@ func RecordStarted(status *v1.RegionWithdrawalStatus, a Action, now time.Time, d
 	case ActionRevert:
 		s := StepStatus(status, a.Step)
 		s.State, s.Message = v1.StepReverting, "reverting for cancel"
+		if a.ID == restoreDrainID {
+			recordDrainRestoreStarted(status)
+			s.Message = "restoring for the postponed cutoff"
+		}
 	}
 }
 

@@ -172,11 +172,11 @@ func TestStatusAndPlanTellTheCutoffMoved(t *testing.T) {
 	}
 	announced := metav1.NewTime(now.Add(-time.Hour))
 	rw.Status.Notify = &v1.NotifyStatus{Notices: []v1.NoticeStatus{{ID: "announcement", Kind: v1.NoticeAnnouncement, StartedAt: &announced, FinishedAt: &announced}}}
-	planner.ObserveCutoff(&rw.Status, &rw.Spec, 1, "", now.Add(-time.Hour))
+	planner.ObserveCutoff(&rw.Status, &rw.Spec, nil, 1, "", now.Add(-time.Hour))
 	promised := metav1.NewTime(dateA)
 	rw.Status.Cutoff.Promised = &promised
 	rw.Spec.Cutoff = metav1.NewTime(dateB)
-	if planner.ObserveCutoff(&rw.Status, &rw.Spec, 2, "alice", now) == nil {
+	if planner.ObserveCutoff(&rw.Status, &rw.Spec, nil, 2, "alice", now) == nil {
 		t.Fatal("no change observed")
 	}
 

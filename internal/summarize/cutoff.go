@@ -60,6 +60,14 @@ func ChangeMessage(h *v1.CutoffHistory, c v1.CutoffChange) string {
 		b.WriteString("; ")
 		b.WriteString(e)
 	}
+	switch c.Drain {
+	case v1.DrainRestoreRunning:
+		b.WriteString("; the drained workloads are being restored")
+	case v1.DrainRestoreDone:
+		if c.DrainRestoredAt != nil {
+			fmt.Fprintf(&b, "; the drained workloads were restored at %s", showUTC(c.DrainRestoredAt.Time))
+		}
+	}
 	return b.String()
 }
 

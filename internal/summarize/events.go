@@ -167,9 +167,25 @@ func actionEvents(old, new *v1.RegionWithdrawalStatus, in Input) []Event {
 	// Reverts start before anything else of a cancel.
 	for _, s := range new.Steps {
 		was := findStep(old, s.Name)
-		if reverting(s.State) && (was == nil || !reverting(was.State)) {
+		switch {
+		case !reverting(s.State) || (was != nil && reverting(was.State)):
+		case s.Name == v1.StepDrain && planner.RestoringDrain(new):
+			add(false, v1.ReasonDrainRestored, "Revert", "restoring the drained workloads: the cutoff moved later than the drain's start (spec.drain.onPostpone: Restore)")
+		default:
 			add(false, v1.ReasonCancelling, "Revert", "reverting %s", s.Name)
 		}
+	}
+	if h := new.Cutoff; h != nil && old.Cutoff != nil && h.DrainRestores > old.Cutoff.DrainRestores {
+		msg := "undone for the postponed cutoff"
+		if drain := findStep(new, v1.StepDrain); drain != nil && drain.Message != "" {
+			msg = drain.Message
+		}
+		if in.Timeline != nil {
+			if due, ok := in.Timeline.StepDue(v1.StepDrain); ok {
+				msg += " (" + due.UTC().Format(time.RFC3339) + ")"
+			}
+		}
+		add(false, v1.ReasonDrainRestored, "Revert", "drain %s", msg)
 	}
 	if new.Notify != nil {
 		for _, n := range new.Notify.Notices {

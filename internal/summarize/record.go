@@ -98,6 +98,11 @@ func Record(st *v1.RegionWithdrawalStatus, a planner.Action, res executor.Result
 		}
 		planner.RecordStepFinished(st, a.Step, state, now)
 	case planner.ActionRevert:
+		if a.Step == v1.StepDrain && planner.RestoringDrain(st) {
+			// Undone for a postponed cutoff: the step is Pending again.
+			planner.RecordDrainRestored(st, res.Message, now)
+			return
+		}
 		planner.RecordStepFinished(st, a.Step, v1.StepReverted, now)
 		for _, what := range res.Irreversible {
 			what = text.Truncate(what, MaxStepMessage)
