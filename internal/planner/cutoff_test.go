@@ -166,6 +166,12 @@ func TestPostponedDrainIsRestoredAndRunsAgain(t *testing.T) {
 		if c := w.moveCutoff(later, changeAt); c.Drain != v1.DrainRestorePending {
 			t.Fatalf("the change leaves the drain %q, want it restored", c.Drain)
 		}
+		// Suspended, the restore waits like anything new.
+		w.spec.Suspend = true
+		if p := w.plan(changeAt); len(p.Due) != 0 || !slices.ContainsFunc(p.Held, func(h Hold) bool { return h.Action.ID == "restore/drain" && h.Reason == HoldSuspended }) {
+			t.Fatalf("suspended: due %v, held %v; want the restore held", p.Due, p.Held)
+		}
+		w.spec.Suspend = false
 		p := w.plan(changeAt)
 		if !slices.ContainsFunc(p.Due, func(a Action) bool { return a.ID == "restore/drain" && a.Kind == ActionRevert }) {
 			t.Fatalf("due %v, want the drain restored at once", p.Due)

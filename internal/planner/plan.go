@@ -167,8 +167,14 @@ func Make(in Input) Plan {
 	p.oneOff(v1.StepExport)
 	if drainRestoreDue(p.status) {
 		// The cutoff moved later than the drain that started: undo it
-		// now; the step drains again at its new time.
-		p.plan.Due = append(p.plan.Due, RestoreDrainAction(in.Now))
+		// now (unless suspended: nothing new starts then, a restore
+		// neither); the step drains again at its new time.
+		p.schedule(RestoreDrainAction(in.Now), func(a Action) *Hold {
+			if in.Spec.Suspend {
+				return &Hold{Action: a, Reason: HoldSuspended, Message: "spec.suspend is true"}
+			}
+			return nil
+		})
 	}
 	p.oneOff(v1.StepDrain)
 	p.oneOff(v1.StepRouting)

@@ -55,10 +55,10 @@ func TestDrainUndoneWhenTheDeadlineIsExtended(t *testing.T) {
 	}
 	startNamedOperator(t, "operator", "--watch-namespaces="+ns, "--namespace="+ns, "--evidence-key-secret="+evidenceKeySecret)
 
-	// A is 40 s away and drains from 30 s before it; B is 80 s later.
-	dateA := time.Now().Add(40 * time.Second).Truncate(time.Second)
-	dateB := dateA.Add(80 * time.Second)
-	drainFor := func(cutoff time.Time) time.Time { return cutoff.Add(-30 * time.Second) }
+	// A is 30 s away and drains from 20 s before it; B is 50 s later.
+	dateA := time.Now().Add(30 * time.Second).Truncate(time.Second)
+	dateB := dateA.Add(50 * time.Second)
+	drainFor := func(cutoff time.Time) time.Time { return cutoff.Add(-20 * time.Second) }
 	at := func(d time.Duration) v1.Moment { return v1.Moment{Offset: &metav1.Duration{Duration: d}} }
 	zero, two := at(0), intstr.FromInt32(2)
 	rw := &v1.RegionWithdrawal{
@@ -66,7 +66,7 @@ func TestDrainUndoneWhenTheDeadlineIsExtended(t *testing.T) {
 		Spec: v1.RegionWithdrawalSpec{
 			Region: "PK", Cutoff: metav1.NewTime(dateA), TimeZone: "Asia/Karachi",
 			Selector: metav1.LabelSelector{MatchLabels: regionLabels},
-			Drain:    &v1.DrainStep{Start: at(-30 * time.Second), MaxUnavailable: &two, Interval: &metav1.Duration{Duration: 2 * time.Second}},
+			Drain:    &v1.DrainStep{Start: at(-20 * time.Second), MaxUnavailable: &two, Interval: &metav1.Duration{Duration: 2 * time.Second}},
 			Routing:  &v1.RoutingStep{At: &zero, Mode: v1.RoutingBlock451},
 		},
 	}

@@ -211,6 +211,17 @@ func TestUpgradeFromThePreviousReleaseMidWithdrawal(t *testing.T) {
 	if out, err := real.Kubectl("get", "crd", crdName, "-o", "jsonpath={.metadata.annotations.meta\\.helm\\.sh/release-name}"); err != nil || string(out) != upgradeRelease {
 		t.Errorf("after the upgrade the CRD belongs to release %q (%v), want %q", out, err, upgradeRelease)
 	}
+	// The admission webhook came with the upgrade, mid-withdrawal: once the
+	// new operator has recorded the date customers are being told of, a
+	// cutoff brought forward past the minimum notice is refused (a dry run).
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var got v1.RegionWithdrawal
+		err := c.Get(ctx, client.ObjectKeyFromObject(rw), &got)
+		return err == nil && got.Status.Cutoff != nil && got.Status.Cutoff.Promised != nil, nil
+	}); err != nil {
+		t.Fatalf("the upgraded operator never recorded the date customers were told of: %v", err)
+	}
+	checkCutoffNoticeWebhook(t, c, rw, 10*time.Minute)
 
 	// The new operator sends some, then the rollback.
 	awaitDeliveries(t, &delivered, n+1000)
