@@ -92,7 +92,8 @@ func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus
 		round = int(h.DrainRestores)
 		if old.Cutoff != nil && h.DrainRestores > old.Cutoff.DrainRestores {
 			for _, c := range h.Changes {
-				if c.Drain == v1.DrainRestoreDone && c.DrainRestoredAt != nil && (planner.CutoffChangeOf(old, c.Seq) == nil || planner.CutoffChangeOf(old, c.Seq).Drain != v1.DrainRestoreDone) {
+				was := planner.CutoffChangeOf(old, c.Seq)
+				if c.Drain == v1.DrainRestoreDone && c.DrainRestoredAt != nil && (was == nil || was.Drain != v1.DrainRestoreDone) {
 					out = append(out, &evidence.DrainRestored{Header: at(c.DrainRestoredAt.Time), Round: round, Change: c.Seq,
 						Message: planner.LookupStep(updated, v1.StepDrain).Message})
 					break

@@ -60,9 +60,10 @@ func compilePage(t v1.HandoffPageTemplate, field string) (*page, error) {
 }
 
 // HandoffPages renders rw's landing pages for links that work until
-// expires: one per locale that gives a handoffPage, and the default.
+// expires: one per locale that gives a handoffPage, and the default. It
+// renders them once: NewRenderer's trial render would be a second.
 func HandoffPages(rw *v1.RegionWithdrawal, expires time.Time) (handoff.Pages, error) {
-	r, err := NewRenderer(rw)
+	r, err := compileRenderer(rw)
 	if err != nil {
 		return nil, err
 	}

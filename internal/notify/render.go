@@ -286,6 +286,20 @@ const defaultLang = "en"
 // kinds it does not override). A template that does not parse gives an
 // error wrapping ErrTemplate.
 func NewRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
+	r, err := compileRenderer(rw)
+	if err != nil {
+		return nil, err
+	}
+	// A page is rendered only when the links are published, long after
+	// the withdrawal was applied: a field it misspells is found now.
+	if _, err := r.HandoffPages(rw.Spec.Cutoff.Time); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// compileRenderer parses rw's templates, rendering none.
+func compileRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
 	loc, err := time.LoadLocation(rw.Spec.TimeZone)
 	if err != nil {
 		return nil, fmt.Errorf("%w: spec.timeZone %q: %w", ErrTemplate, rw.Spec.TimeZone, err)
@@ -343,11 +357,6 @@ func NewRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
 				return nil, err
 			}
 		}
-	}
-	// A page is rendered only when the links are published, long after
-	// the withdrawal was applied: a field it misspells is found now.
-	if _, err := r.HandoffPages(rw.Spec.Cutoff.Time); err != nil {
-		return nil, err
 	}
 	return r, nil
 }

@@ -127,12 +127,10 @@ func checkNotices(t *testing.T, rw *v1.RegionWithdrawal, hook *testsrv.Webhook, 
 	return got
 }
 
-// checkEvidence: the evidence ledger verifies against the operator's key,
-// and holds one statement per delivery the receivers saw (per notice,
-// recipient and channel), none missing and none extra, each webhook
-// delivery's under the key the receiver got; and one routing switch, no
-// earlier than the cutoff.
-func checkEvidence(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, got received) {
+// verifyLedger exports rw's evidence ledger and verifies it pinned as an
+// auditor would: to the operator's key, the withdrawal, and the checkpoint
+// its status recorded. It returns the report and the withdrawal's salt.
+func verifyLedger(t *testing.T, c client.Client, rw *v1.RegionWithdrawal) (*evidence.Report, []byte) {
 	t.Helper()
 	ctx := context.Background()
 	key, err := keysecret.Read(ctx, c, rw.Namespace, evidenceKeySecret)
@@ -152,8 +150,6 @@ func checkEvidence(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, got r
 	if err != nil {
 		t.Fatalf("exporting the evidence: %v", err)
 	}
-	// Pinned as an auditor would: the key, the withdrawal, and the
-	// checkpoint its status recorded; and sealed, since it completed.
 	if rw.Status.Evidence == nil {
 		t.Fatal("status.evidence is empty: the ledger's head was never recorded")
 	}
@@ -161,6 +157,36 @@ func checkEvidence(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, got r
 	if err != nil {
 		t.Fatalf("the evidence does not verify: %v", err)
 	}
+	return r, salt
+}
+
+// awaitWithdrawal polls the withdrawal at key until cond holds, and fails
+// with what it last saw after within.
+func awaitWithdrawal(t *testing.T, c client.Client, key client.ObjectKey, what string, within time.Duration, cond func(*v1.RegionWithdrawal) bool) *v1.RegionWithdrawal {
+	t.Helper()
+	var got v1.RegionWithdrawal
+	deadline := time.Now().Add(within)
+	for {
+		if err := c.Get(context.Background(), key, &got); err == nil && cond(&got) {
+			return &got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: phase %s, steps %+v, notify %+v, cutoff %+v, conditions %+v",
+				what, got.Status.Phase, got.Status.Steps, got.Status.Notify, got.Status.Cutoff, got.Status.Conditions)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkEvidence: the evidence ledger verifies against the operator's key,
+// and holds one statement per delivery the receivers saw (per notice,
+// recipient and channel), none missing and none extra, each webhook
+// delivery's under the key the receiver got; and one routing switch, no
+// earlier than the cutoff.
+func checkEvidence(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, got received) {
+	t.Helper()
+	// Sealed, since it completed.
+	r, salt := verifyLedger(t, c, rw)
 	if r.Seal == nil || r.Seal.Reason != evidence.SealCompleted || !rw.Status.Evidence.Sealed || rw.Status.Evidence.Statements != int64(r.Statements) {
 		t.Errorf("the ledger of a completed withdrawal: seal %+v, status.evidence %+v, %d statements", r.Seal, rw.Status.Evidence, r.Statements)
 	}

@@ -32,8 +32,6 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
-	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
-	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
 )
 
 // TestDrainUndoneWhenTheDeadlineIsExtended: the drain has run for date A
@@ -76,17 +74,7 @@ func TestDrainUndoneWhenTheDeadlineIsExtended(t *testing.T) {
 	key := client.ObjectKeyFromObject(rw)
 	waitFor := func(what string, within time.Duration, cond func(*v1.RegionWithdrawal) bool) *v1.RegionWithdrawal {
 		t.Helper()
-		var got v1.RegionWithdrawal
-		deadline := time.Now().Add(within)
-		for {
-			if err := c.Get(ctx, key, &got); err == nil && cond(&got) {
-				return &got
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s: phase %s, steps %+v, cutoff %+v, conditions %+v", what, got.Status.Phase, got.Status.Steps, got.Status.Cutoff, got.Status.Conditions)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		return awaitWithdrawal(t, c, key, what, within, cond)
 	}
 	replicas := func() map[string]int32 {
 		t.Helper()
@@ -179,29 +167,10 @@ func TestDrainUndoneWhenTheDeadlineIsExtended(t *testing.T) {
 	}
 
 	// The ledger tells the drain for A, its undoing and the drain for B.
-	evKey, err := keysecret.Read(ctx, c, ns, evidenceKeySecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.New(ledger.Options{Key: evKey})
-	if err != nil {
-		t.Fatal(err)
-	}
 	done = waitFor("the sealed ledger", 30*time.Second, func(rw *v1.RegionWithdrawal) bool {
 		return rw.Status.Evidence != nil && rw.Status.Evidence.Sealed
 	})
-	contents, err := ledger.Read(ctx, c, ns, done.UID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := contents.Bundle(l.Salt(done.UID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := evidence.Verify(b, evidence.VerifyOptions{Key: l.VerifierKey(), UID: string(done.UID), Checkpoints: [][]byte{[]byte(done.Status.Evidence.Checkpoint)}})
-	if err != nil {
-		t.Fatalf("the evidence does not verify: %v", err)
-	}
+	r, _ := verifyLedger(t, c, done)
 	var story []string
 	for _, e := range r.Entries {
 		switch ev := e.Event.(type) {

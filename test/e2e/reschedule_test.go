@@ -48,8 +48,6 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/admission"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
-	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
-	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
@@ -153,17 +151,7 @@ func TestDeadlineExtendedThenCalledOff(t *testing.T) {
 	}
 	waitFor := func(what string, within time.Duration, cond func(*v1.RegionWithdrawal) bool) *v1.RegionWithdrawal {
 		t.Helper()
-		var got v1.RegionWithdrawal
-		deadline := time.Now().Add(within)
-		for {
-			if err := c.Get(ctx, key1, &got); err == nil && cond(&got) {
-				return &got
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s: phase %s, steps %+v, notify %+v, conditions %+v", what, got.Status.Phase, got.Status.Steps, got.Status.Notify, got.Status.Conditions)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		return awaitWithdrawal(t, c, key1, what, within, cond)
 	}
 	finished := func(id string) func(*v1.RegionWithdrawal) bool {
 		return func(rw *v1.RegionWithdrawal) bool {
@@ -327,30 +315,10 @@ func TestDeadlineExtendedThenCalledOff(t *testing.T) {
 
 	// The ledger verifies, pinned to the key, the withdrawal and its last
 	// checkpoint, and tells A, then B, then cancelled.
-	evKey, err := keysecret.Read(ctx, c, ns, evidenceKeySecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.New(ledger.Options{Key: evKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor("the sealed ledger", 30*time.Second, func(rw *v1.RegionWithdrawal) bool {
-		got = rw
+	got = waitFor("the sealed ledger", 30*time.Second, func(rw *v1.RegionWithdrawal) bool {
 		return rw.Status.Evidence != nil && rw.Status.Evidence.Sealed
 	})
-	contents, err := ledger.Read(ctx, c, ns, got.UID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := contents.Bundle(l.Salt(got.UID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := evidence.Verify(b, evidence.VerifyOptions{Key: l.VerifierKey(), UID: string(got.UID), Checkpoints: [][]byte{[]byte(got.Status.Evidence.Checkpoint)}})
-	if err != nil {
-		t.Fatalf("the evidence does not verify: %v", err)
-	}
+	r, _ := verifyLedger(t, c, got)
 	if r.Seal == nil || r.Seal.Reason != evidence.SealCancelled {
 		t.Errorf("the ledger's seal %+v, want %s", r.Seal, evidence.SealCancelled)
 	}
