@@ -332,13 +332,13 @@ data:
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: pk-webhook-signing, namespace: $NAMESPACE}
+metadata: {name: region-withdrawal-webhook, namespace: $NAMESPACE}
 stringData:
   hmac-key: demo-only-signing-key-not-a-secret
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: pk-smtp, namespace: $NAMESPACE}
+metadata: {name: region-withdrawal-smtp, namespace: $NAMESPACE}
 stringData:
   username: $SMTP_USERNAME
   password: $SMTP_PASSWORD
@@ -390,14 +390,14 @@ spec:
         - name: pk-recipients
           format: CSV
     webhook:
-      signingSecretRef: {name: pk-webhook-signing, key: hmac-key}
+      signingSecretRef: {name: region-withdrawal-webhook, key: hmac-key}
       caBundle: $(base64 -w0 "$WORK/webhook-ca.pem")
     email:
       host: $SMTP_HOST
       port: $SMTP_PORT
       security: StartTLS
       from: "Service Notices <notices@bes.example.com>"
-      credentialsSecretRef: {name: pk-smtp}
+      credentialsSecretRef: {name: region-withdrawal-smtp}
       caBundle: $(base64 -w0 "$WORK/smtp-ca.pem")
   export:
     start: {offset: -$((LEAD - 30))s}

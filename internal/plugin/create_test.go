@@ -50,7 +50,7 @@ func TestCreateFromSample(t *testing.T) {
 				for _, name := range []string{"pk-recipients-0", "pk-recipients-1"} {
 					want["configmap/"+name] = &corev1.ConfigMap{}
 				}
-				for _, name := range []string{"pk-webhook-signing", "pk-smtp-credentials", "region-withdrawal-export", "pk-export-read"} {
+				for _, name := range []string{"region-withdrawal-webhook", "region-withdrawal-smtp", "region-withdrawal-export", "region-withdrawal-headers"} {
 					want["secret/"+name] = &corev1.Secret{}
 				}
 				want["serviceaccount/region-withdrawal-exporter"] = &corev1.ServiceAccount{}
@@ -163,7 +163,7 @@ func TestCreateFromSampleDryRun(t *testing.T) {
 	setup(t, "sample-dry-server")
 	out, err = run(t, "sample-dry-server", "create", "--from-sample", "pakistan", "--dry-run=server")
 	if err != nil || !strings.Contains(out, "namespace/sample-dry-server unchanged (server dry run)\n") ||
-		!strings.Contains(out, "secret/pk-smtp-credentials created (server dry run)\n") ||
+		!strings.Contains(out, "secret/region-withdrawal-smtp created (server dry run)\n") ||
 		!strings.HasSuffix(out, "regionwithdrawal.withdrawal.ops.dev/pakistan created (server dry run)\n") {
 		t.Fatalf("server dry run: %v\n%s", err, out)
 	}

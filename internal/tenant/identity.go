@@ -99,8 +99,15 @@ type DeniedError struct {
 }
 
 func (e *DeniedError) Error() string {
-	return fmt.Sprintf("%v (the withdrawal acts as ServiceAccount %s/%s: grant it the permission with a Role and RoleBinding, or leave the object out of the withdrawal)",
-		e.Err, e.Identity.Namespace, e.Identity.ServiceAccount)
+	grant := "grant it the permission with a Role and RoleBinding"
+	// The chart's tenant role reads Secrets by name only, so a Secret
+	// refused is most often one named other than by the convention.
+	var status apierrors.APIStatus
+	if errors.As(e.Err, &status) && status.Status().Details != nil && status.Status().Details.Kind == "secrets" {
+		grant = "list the Secret in the chart's tenancy.secretNames, which the tenant role reads by name, or grant it with a Role and RoleBinding"
+	}
+	return fmt.Sprintf("%v (the withdrawal acts as ServiceAccount %s/%s: %s, or leave the object out of the withdrawal)",
+		e.Err, e.Identity.Namespace, e.Identity.ServiceAccount, grant)
 }
 
 func (e *DeniedError) Unwrap() error { return e.Err }

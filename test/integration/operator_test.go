@@ -166,7 +166,14 @@ func (op *operator) stop(t *testing.T) {
 // process to come up, which no watch can tell.
 func poll(t *testing.T, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	pollWithin(t, 30*time.Second, what, f)
+}
+
+// pollWithin is poll with a bound of its own, for what waits on the
+// operator's backoff after an error.
+func pollWithin(t *testing.T, bound time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	for {
 		err := f()
 		if err == nil {

@@ -193,7 +193,7 @@ func TestChartRBACIsEnoughAndNoMore(t *testing.T) {
 				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"bes.example.com/region": "pk"}},
 				Notify: &v1.NotifyStep{Announce: v1.Moment{Offset: &metav1.Duration{Duration: -6 * time.Second}}, Final: v1.Moment{Offset: &metav1.Duration{Duration: -3 * time.Second}},
 					Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "pk-recipients"}}},
-					Webhook:    &v1.WebhookChannel{URL: "https://127.0.0.1:9/hook", SigningSecretRef: v1.SecretKeyReference{Name: "pk-webhook", Key: "k"}}},
+					Webhook:    &v1.WebhookChannel{URL: "https://127.0.0.1:9/hook", SigningSecretRef: v1.SecretKeyReference{Name: "region-withdrawal-webhook", Key: "k"}}},
 				Drain:   &v1.DrainStep{Start: v1.Moment{Offset: &metav1.Duration{Duration: -2 * time.Second}}},
 				Routing: &v1.RoutingStep{At: &zero},
 			},

@@ -18,6 +18,7 @@ package integration
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,41 +28,62 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// TestTenantSecretsNarrowedByName installs the chart with
-// tenancy.secretNames and acts as the withdrawal's ServiceAccount, which is
-// what a withdrawal author reaches through a withdrawal: it reads the
-// Secrets named, and is refused every other Secret of its namespace.
+// TestTenantSecretsNarrowedByName installs the chart and acts as the
+// withdrawal's ServiceAccount, which is what a withdrawal author reaches
+// through a withdrawal: with the default values it reads the Secrets named
+// by convention and no other; tenancy.secretNames replaces the names, and
+// an empty list reads none.
 func TestTenantSecretsNarrowedByName(t *testing.T) {
 	ctx := context.Background()
-	const ns, tenant = "rwo-narrow", "narrow-tenant"
-	for _, n := range []string{ns, tenant} {
-		if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	installChart(t, "rwo-narrow", ns, nil, "--set", "tenancy.namespaces={"+tenant+"}", "--set", "tenancy.secretNames={pk-webhook,pk-smtp}")
-	for _, name := range []string{"pk-webhook", "db-password"} {
-		if err := env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: tenant}, Data: map[string][]byte{"k": []byte("v")}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + tenant + ":region-withdrawal",
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + tenant, "system:authenticated"}}
-	as, err := client.New(cfg, client.Options{Scheme: env.Client.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s corev1.Secret
-	if err := as.Get(ctx, client.ObjectKey{Namespace: tenant, Name: "pk-webhook"}, &s); err != nil {
-		t.Fatalf("the ServiceAccount cannot read a Secret tenancy.secretNames names: %v", err)
-	}
-	if err := as.Get(ctx, client.ObjectKey{Namespace: tenant, Name: "db-password"}, &s); !apierrors.IsForbidden(err) {
-		t.Fatalf("the ServiceAccount read a Secret tenancy.secretNames does not name: %v", err)
-	}
-	// The rest of the tenant role is as wide as before.
-	var cms corev1.ConfigMapList
-	if err := as.List(ctx, &cms, client.InNamespace(tenant)); err != nil {
-		t.Fatalf("the narrowed tenant role lost its other rules: %v", err)
+	for _, tc := range []struct {
+		release  string
+		args     []string
+		readable []string
+	}{
+		{release: "rwo-convention", readable: []string{"region-withdrawal-webhook", "region-withdrawal-smtp", "region-withdrawal-recipients", "region-withdrawal-headers"}},
+		{release: "rwo-named", args: []string{"--set", "tenancy.secretNames={pk-webhook,pk-smtp}"}, readable: []string{"pk-webhook", "pk-smtp"}},
+		{release: "rwo-none", args: []string{"--set-json", "tenancy.secretNames=[]"}},
+	} {
+		t.Run(tc.release, func(t *testing.T) {
+			ns, tenant := tc.release, tc.release+"-tenant"
+			for _, n := range []string{ns, tenant} {
+				if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			installChart(t, tc.release, ns, nil, append([]string{"--set", "tenancy.namespaces={" + tenant + "}"}, tc.args...)...)
+			names := []string{"region-withdrawal-webhook", "region-withdrawal-smtp", "region-withdrawal-recipients", "region-withdrawal-headers", "pk-webhook", "pk-smtp", "db-password"}
+			for _, name := range names {
+				if err := env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: tenant}, Data: map[string][]byte{"k": []byte("v")}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := rest.CopyConfig(env.Config)
+			cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + tenant + ":region-withdrawal",
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + tenant, "system:authenticated"}}
+			as, err := client.New(cfg, client.Options{Scheme: env.Client.Scheme()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range names {
+				var s corev1.Secret
+				err := as.Get(ctx, client.ObjectKey{Namespace: tenant, Name: name}, &s)
+				switch {
+				case slices.Contains(tc.readable, name) && err != nil:
+					t.Errorf("the ServiceAccount cannot read Secret %s, which it should: %v", name, err)
+				case !slices.Contains(tc.readable, name) && !apierrors.IsForbidden(err):
+					t.Errorf("the ServiceAccount read Secret %s, which it should not (err %v)", name, err)
+				}
+			}
+			var list corev1.SecretList
+			if err := as.List(ctx, &list, client.InNamespace(tenant)); !apierrors.IsForbidden(err) {
+				t.Errorf("the ServiceAccount listed the namespace's Secrets (err %v)", err)
+			}
+			// The rest of the tenant role is as wide as before.
+			var cms corev1.ConfigMapList
+			if err := as.List(ctx, &cms, client.InNamespace(tenant)); err != nil {
+				t.Fatalf("the narrowed tenant role lost its other rules: %v", err)
+			}
+		})
 	}
 }

@@ -115,12 +115,12 @@ func TestATenantCanDoNoMoreThanItsServiceAccount(t *testing.T) {
 		}
 		mustCreate(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: shopNS, Name: "wide-recipients"},
 			Data: map[string]string{"list.csv": header.String() + "\n" + row.String() + "\n"}})
-		mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: shopNS, Name: "spin-hook"}, StringData: map[string]string{"k": "key"}})
+		mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: shopNS, Name: "region-withdrawal-webhook"}, StringData: map[string]string{"k": "key"}})
 		mustCreate(t, ingress(shopNS, "spin-edge"))
 		rw := tenantWithdrawal(shopNS, "spin", 8*time.Second)
 		rw.Spec.Notify = &v1.NotifyStep{Announce: offset(-5 * time.Second), Final: offset(-2 * time.Second),
 			Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "wide-recipients"}}},
-			Webhook:    &v1.WebhookChannel{URL: "https://customer.example.com/hook", SigningSecretRef: v1.SecretKeyReference{Name: "spin-hook", Key: "k"}},
+			Webhook:    &v1.WebhookChannel{URL: "https://customer.example.com/hook", SigningSecretRef: v1.SecretKeyReference{Name: "region-withdrawal-webhook", Key: "k"}},
 			Templates:  &v1.NoticeTemplates{Announcement: &v1.NoticeTemplate{Subject: "s", Text: spin}}}
 		rw.Spec.Routing = &v1.RoutingStep{At: ptr.To(offset(0)), Mode: v1.RoutingRemove}
 		mustCreate(t, rw)
@@ -184,6 +184,72 @@ func TestATenantCanDoNoMoreThanItsServiceAccount(t *testing.T) {
 		}
 	})
 
+	t.Run("another namespace's routes are pointed at the notice backend only under its grant", func(t *testing.T) {
+		// The victim's Ingress selected by the tenant's withdrawal. The
+		// grant that lets it be rewritten, and an ExternalName Service be
+		// made there pointing at the tenant's notice backend, is the
+		// victim's: a RoleBinding there of the tenant role to the
+		// withdrawal's ServiceAccount. Without it nothing in the victim's
+		// namespace changes.
+		edge := map[string]string{"edge": "victim"}
+		ing := ingress(victimNS, "victim-edge")
+		ing.Labels = edge
+		mustCreate(t, ing)
+		rw := tenantWithdrawal(shopNS, "reroute", 15*time.Second)
+		rw.Spec.Selector = metav1.LabelSelector{MatchLabels: edge}
+		rw.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "tenant"}}
+		rw.Spec.Routing = &v1.RoutingStep{At: ptr.To(offset(0)), Mode: v1.RoutingBlock451}
+		mustCreate(t, rw)
+		c := waitStalled(t, rw, v1.ReasonPermissionDenied)
+		for _, want := range []string{"forbidden", `"victim"`, "shop-pk:region-withdrawal"} {
+			if !strings.Contains(c.Message, want) {
+				t.Errorf("the Stalled message does not name %s: %s", want, c.Message)
+			}
+		}
+		var svcs corev1.ServiceList
+		if err := env.Client.List(ctx, &svcs, client.InNamespace(victimNS)); err != nil {
+			t.Fatal(err)
+		}
+		if len(svcs.Items) != 0 {
+			t.Errorf("a Service was made in the victim's namespace without its grant: %s", svcs.Items[0].Name)
+		}
+		var got networkingv1.Ingress
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ing), &got); err != nil {
+			t.Fatal(err)
+		}
+		if b := got.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name; b != "victim-edge" || got.Generation != 1 {
+			t.Errorf("the victim's Ingress was changed without its grant: backend %s, generation %d", b, got.Generation)
+		}
+
+		// The victim grants it, and the withdrawal goes on by itself.
+		mustCreate(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: victimNS, Name: "shop-pk-withdrawals"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "tn-region-withdrawal-operator-tenant"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: shopNS, Name: "region-withdrawal"}}})
+		// The operator sees the grant when its cached answer expires (10 s)
+		// and its backoff after the refusals next retries.
+		pollWithin(t, 90*time.Second, "routing switched once granted", func() error {
+			var now v1.RegionWithdrawal
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(rw), &now); err != nil {
+				return err
+			}
+			if s := stepOf(&now, v1.StepRouting); s.State != v1.StepSucceeded {
+				return fmt.Errorf("routing %s: %s", s.State, s.Message)
+			}
+			return nil
+		})
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ing), &got); err != nil {
+			t.Fatal(err)
+		}
+		backend := got.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name
+		var svc corev1.Service
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: victimNS, Name: backend}, &svc); err != nil {
+			t.Fatalf("the victim's Ingress names %s, which is not there: %v", backend, err)
+		}
+		if svc.Spec.Type != corev1.ServiceTypeExternalName || !strings.HasSuffix(svc.Spec.ExternalName, "."+shopNS+".svc.cluster.local") {
+			t.Errorf("the victim's Ingress is pointed at %s (%s %s), want an ExternalName for the notice backend in %s", backend, svc.Spec.Type, svc.Spec.ExternalName, shopNS)
+		}
+	})
+
 	t.Run("a Secret its ServiceAccount may not read is not sent", func(t *testing.T) {
 		narrowServiceAccount(t, shopNS, "narrow", "pk-webhook-key")
 		mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: shopNS, Name: "db-password"}, StringData: map[string]string{"k": "hunter2"}})
@@ -199,6 +265,31 @@ func TestATenantCanDoNoMoreThanItsServiceAccount(t *testing.T) {
 		for _, want := range []string{"secrets", `"db-password"`, "narrow"} {
 			if !strings.Contains(c.Message, want) {
 				t.Errorf("the Stalled message does not name %s: %s", want, c.Message)
+			}
+		}
+		// The default ServiceAccount, which every author gets, reads only
+		// the Secrets named by convention (tenancy.secretNames' default),
+		// with no admission policy installed to help.
+		rw = tenantWithdrawal(shopNS, "peek-default", 6*time.Second)
+		rw.Spec.Notify = &v1.NotifyStep{Announce: offset(-5 * time.Second), Final: offset(-2 * time.Second),
+			Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "pk-recipients"}}},
+			Webhook:    &v1.WebhookChannel{SigningSecretRef: v1.SecretKeyReference{Name: "db-password", Key: "k"}}}
+		mustCreate(t, rw)
+		c = waitStalled(t, rw, v1.ReasonPermissionDenied)
+		for _, want := range []string{`"db-password"`, "region-withdrawal", "tenancy.secretNames"} {
+			if !strings.Contains(c.Message, want) {
+				t.Errorf("the default ServiceAccount's Stalled message does not name %s: %s", want, c.Message)
+			}
+		}
+		got := &v1.RegionWithdrawal{}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(rw), got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.Notify != nil {
+			for _, n := range got.Status.Notify.Notices {
+				if n.Sent > 0 {
+					t.Errorf("notice %s went to %d recipients, signed with a Secret the withdrawal may not read", n.ID, n.Sent)
+				}
 			}
 		}
 	})
@@ -254,7 +345,7 @@ func TestATenantCanDoNoMoreThanItsServiceAccount(t *testing.T) {
 		rw := tenantWithdrawal(shopNS, "late", -time.Hour)
 		rw.Spec.Notify = &v1.NotifyStep{Announce: offset(-48 * time.Hour), Final: offset(-24 * time.Hour),
 			Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "wide-recipients"}}},
-			Webhook:    &v1.WebhookChannel{URL: "https://customer.example.com/hook", SigningSecretRef: v1.SecretKeyReference{Name: "spin-hook", Key: "k"}}}
+			Webhook:    &v1.WebhookChannel{URL: "https://customer.example.com/hook", SigningSecretRef: v1.SecretKeyReference{Name: "region-withdrawal-webhook", Key: "k"}}}
 		rw.Spec.Routing = &v1.RoutingStep{At: ptr.To(offset(0)), Mode: v1.RoutingRemove}
 		mustCreate(t, rw)
 		got := waitFor(t, rw, "Completed", func(got *v1.RegionWithdrawal) bool { return got.Status.Phase == v1.PhaseCompleted })

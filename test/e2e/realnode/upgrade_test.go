@@ -144,7 +144,7 @@ func TestUpgradeFromThePreviousReleaseMidWithdrawal(t *testing.T) {
 		}
 		refs = append(refs, v1.RecipientObjectRef{Name: name, Format: v1.RecipientFormatCSV})
 	}
-	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "webhook-key", Namespace: upgradeTenantNS},
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "region-withdrawal-webhook", Namespace: upgradeTenantNS},
 		Data: map[string][]byte{"hmac-key": key}}); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestUpgradeFromThePreviousReleaseMidWithdrawal(t *testing.T) {
 				Final:           v1.Moment{Offset: &metav1.Duration{Duration: -10 * time.Minute}},
 				RequireApproval: true,
 				Recipients:      v1.RecipientSources{ConfigMaps: refs},
-				Webhook:         &v1.WebhookChannel{SigningSecretRef: v1.SecretKeyReference{Name: "webhook-key", Key: "hmac-key"}, CABundle: hook.CAPEM(), Limits: limits},
+				Webhook:         &v1.WebhookChannel{SigningSecretRef: v1.SecretKeyReference{Name: "region-withdrawal-webhook", Key: "hmac-key"}, CABundle: hook.CAPEM(), Limits: limits},
 			},
 		},
 	}

@@ -144,8 +144,8 @@ func TestWithdrawalOnARealNode(t *testing.T) {
 	}
 	for _, obj := range []client.Object{
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "pk-recipients", Namespace: tenantNS}, Data: map[string]string{"list.csv": csv.String()}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pk-webhook", Namespace: tenantNS}, Data: map[string][]byte{"hmac-key": key}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pk-smtp", Namespace: tenantNS}, Data: map[string][]byte{"username": []byte(smtpSrv.Username), "password": []byte(smtpSrv.Password)}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "region-withdrawal-webhook", Namespace: tenantNS}, Data: map[string][]byte{"hmac-key": key}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "region-withdrawal-smtp", Namespace: tenantNS}, Data: map[string][]byte{"username": []byte(smtpSrv.Username), "password": []byte(smtpSrv.Password)}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: storeTokenSecret, Namespace: tenantNS}, Data: map[string][]byte{"token": []byte(store.WriteToken)}},
 	} {
 		if err := c.Create(ctx, obj); err != nil {
@@ -506,9 +506,9 @@ func withdrawal(cutoff time.Time, hook *testsrv.Webhook, smtpSrv *testsrv.SMTP, 
 			Notify: &v1.NotifyStep{
 				Announce: at(-70 * time.Second), Final: at(-40 * time.Second),
 				Recipients: v1.RecipientSources{ConfigMaps: []v1.RecipientObjectRef{{Name: "pk-recipients", Format: v1.RecipientFormatCSV}}},
-				Webhook:    &v1.WebhookChannel{SigningSecretRef: v1.SecretKeyReference{Name: "pk-webhook", Key: "hmac-key"}, CABundle: hook.CAPEM(), Limits: limits},
+				Webhook:    &v1.WebhookChannel{SigningSecretRef: v1.SecretKeyReference{Name: "region-withdrawal-webhook", Key: "hmac-key"}, CABundle: hook.CAPEM(), Limits: limits},
 				Email: &v1.EmailChannel{Host: cluster.NodeAddress, Port: int32(smtpSrv.Addr.Port), Security: v1.SMTPStartTLS,
-					From: "Service Notices <notices@example.com>", CredentialsSecretRef: &v1.LocalObjectReference{Name: "pk-smtp"},
+					From: "Service Notices <notices@example.com>", CredentialsSecretRef: &v1.LocalObjectReference{Name: "region-withdrawal-smtp"},
 					CABundle: smtpSrv.CertPEM, Limits: limits},
 				Locales: []v1.LocaleTemplates{{Locale: "ur", NoticeTemplates: v1.NoticeTemplates{Final: &v1.NoticeTemplate{
 					Subject: "آخری اطلاع: سروس {{.CutoffDate}} کو {{.CutoffTime}} پر بند ہو جائے گی", Text: "محترم {{.Recipient.Name}}"},
