@@ -89,13 +89,22 @@ var ErrCredentials = errors.New("notify channel credentials")
 // batch.
 // legacyWebhookHeaders also sends the webhook headers from before
 // Standard Webhooks.
+//
+// The webhook transports, and so their connections, are kept from one call
+// to the next (webhook.Transports): only the keys are read anew.
 func GuardedChannels(policy *egress.Policy, legacyWebhookHeaders bool) ChannelFactory {
+	transports := webhook.NewTransports(policy, maxWebhookTransports)
 	return func(ctx context.Context, rw *v1.RegionWithdrawal, r client.Reader, clk clock.PassiveClock) (map[channel.Name]*Lane, func(), error) {
-		return channels(ctx, rw, r, clk, policy, legacyWebhookHeaders)
+		return channels(ctx, rw, r, clk, policy, transports, legacyWebhookHeaders)
 	}
 }
 
-func channels(ctx context.Context, rw *v1.RegionWithdrawal, r client.Reader, clk clock.PassiveClock, policy *egress.Policy, legacy bool) (map[channel.Name]*Lane, func(), error) {
+// maxWebhookTransports bounds the webhook transports kept: one per CA
+// bundle and concurrency in use, which few installations have more than a
+// handful of.
+const maxWebhookTransports = 32
+
+func channels(ctx context.Context, rw *v1.RegionWithdrawal, r client.Reader, clk clock.PassiveClock, policy *egress.Policy, transports *webhook.Transports, legacy bool) (map[channel.Name]*Lane, func(), error) {
 	n := rw.Spec.Notify
 	lanes := map[channel.Name]*Lane{}
 	var closers []func()
@@ -113,12 +122,21 @@ func channels(ctx context.Context, rw *v1.RegionWithdrawal, r client.Reader, clk
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: Secret %s/%s key %q: %w", ErrCredentials, rw.Namespace, wh.SigningSecretRef.Name, wh.SigningSecretRef.Key, err)
 		}
-		s, err := webhook.New(webhook.Config{URL: wh.URL, Keys: keys, KeyPerRecipient: wh.KeyPerRecipient, CABundle: wh.CABundle, LegacyHeaders: legacy,
-			Concurrency: int(wh.Limits.Concurrency), Clock: clk, Egress: policy})
+		conc := int(wh.Limits.Concurrency)
+		if conc <= 0 {
+			conc = defaultConcurrency
+		}
+		tr, err := transports.Get(wh.CABundle, conc)
 		if err != nil {
 			return nil, nil, err
 		}
-		closers = append(closers, s.Close)
+		// The transport is shared with later calls: its idle connections
+		// are left open for them.
+		s, err := webhook.New(webhook.Config{URL: wh.URL, Keys: keys, KeyPerRecipient: wh.KeyPerRecipient, CABundle: wh.CABundle, LegacyHeaders: legacy,
+			Concurrency: conc, Clock: clk, Egress: policy, Transport: tr})
+		if err != nil {
+			return nil, nil, err
+		}
 		lanes[channel.Webhook] = NewLane(s, wh.Limits)
 	}
 	if em := n.Email; em != nil {

@@ -44,6 +44,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -117,7 +118,8 @@ type Config struct {
 	// Egress decides which addresses and schemes may be dialled; nil is
 	// the default policy (https only, nothing internal).
 	Egress *egress.Policy
-	// Transport overrides the transport built from CABundle (tests, benchmarks).
+	// Transport overrides the transport built from CABundle: one kept
+	// between calls (Transports), or a test's.
 	Transport http.RoundTripper
 }
 
@@ -260,10 +262,17 @@ func (s *Sender) Send(ctx context.Context, m *channel.Message) (channel.Receipt,
 	// could answer anything, and its words must not reach status, where
 	// the author can read them.
 	h := sha256.New()
-	_, _ = io.Copy(h, io.LimitReader(resp.Body, 64<<10))
+	// A pooled buffer: io.Copy would make a 32 KiB one per answer (a hash
+	// takes no io.ReaderFrom), most of the garbage of a large notice.
+	buf := answerBuffers.Get().(*[]byte)
+	_, _ = io.CopyBuffer(h, io.LimitReader(resp.Body, 64<<10), *buf)
+	answerBuffers.Put(buf)
 	receipt := channel.Receipt{HTTPStatus: resp.StatusCode, AnswerSHA256: hex.EncodeToString(h.Sum(nil))}
 	return receipt, classify(resp, redact(target), s.clock.Now())
 }
+
+// answerBuffers hold the buffers answers are read through.
+var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
 // classify turns an answer into nil, a retry or a permanent failure. Its
 // reason is the status code and the standard text for it only, never the
