@@ -245,8 +245,20 @@ func notifyRows(b *benchmark, o output) []row {
 	if l, ok := o.line("evidence ledger: exported and verified offline "); ok {
 		r = append(r, row{bench: "notify (envtest): the evidence ledger of 100,000 deliveries exported and verified offline (signatures, every checkpoint's root, consistency, inclusion)", figure: strings.TrimPrefix(l, "evidence ledger: exported and verified offline (signatures, every checkpoint's root, consistency, inclusion) in "), goal: noGoal, met: noGoal})
 	}
+	mail, okMail := o.match("batched executor, email", emailRE)
+	bare, okBare := o.match("bare SMTP sender", bareSMTPRE)
+	if ratio, ok := o.line("email against the machine's limit (the bare SMTP sender): "); ok && okMail && okBare {
+		r = append(r, row{bench: fmt.Sprintf("notify (envtest): %s recipients by email to a real SMTP server (go-smtp, STARTTLS), batched executor", thousands(mail[1])),
+			figure: fmt.Sprintf("%s messages/s, peak %s MiB; the bare net/smtp sender %s messages/s: %s", mail[2], mail[4], bare[1],
+				strings.TrimPrefix(ratio, "email against the machine's limit (the bare SMTP sender): ")), goal: noGoal, met: noGoal})
+	}
 	return r
 }
+
+var (
+	emailRE    = regexp.MustCompile(`^batched executor, email\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)`)
+	bareSMTPRE = regexp.MustCompile(`^bare SMTP sender \(net/smtp\)\s+\d+\s+([\d.]+)`)
+)
 
 var ledgerRE = regexp.MustCompile(`^batched executor, evidence ledger on\s+\d+\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)`)
 
