@@ -52,6 +52,8 @@ type Cluster struct {
 	// started WithRealNode.
 	IngressURL string
 	env        []string
+	// reaper takes the cluster down if this process dies without Stop.
+	reaper *os.Process
 }
 
 // Option changes how Start creates the cluster.
@@ -153,6 +155,10 @@ func Start(prefix string, nodes int, opts ...Option) (*Cluster, error) {
 			return nil, err
 		}
 	}
+	if err := c.reap(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
 	out, err := c.script("up")
 	if err != nil {
 		_ = c.Stop()
@@ -211,8 +217,30 @@ func (c *Cluster) InstallGatewayAPI() error {
 	return c.waitEstablished("httproutes.gateway.networking.k8s.io")
 }
 
+// reap starts a process of its own session that waits for this one to
+// end and then takes the cluster down and removes its directory. A test
+// binary that runs past -timeout panics past every deferred Stop, and
+// kwokctl's components (and a real node's containerd, kubelet and
+// Traefik) would otherwise outlive it. Stop ends the reaper first, so it
+// acts only when Stop did not run.
+func (c *Cluster) reap() error {
+	cmd := exec.Command("sh", "-c", `while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" down >/dev/null 2>&1; rm -rf "$3"`,
+		"reaper", strconv.Itoa(os.Getpid()), filepath.Join(testenv.RepoRoot(), "hack", "local-cluster.sh"), c.Dir)
+	cmd.Env = c.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the cluster's reaper: %w", err)
+	}
+	c.reaper = cmd.Process
+	go func() { _ = cmd.Wait() }()
+	return nil
+}
+
 // Stop deletes the cluster, stops its processes and removes its directory.
 func (c *Cluster) Stop() error {
+	if c.reaper != nil {
+		_ = c.reaper.Kill()
+	}
 	_, err := c.script("down")
 	if rmErr := os.RemoveAll(c.Dir); err == nil {
 		err = rmErr
