@@ -44,7 +44,9 @@ var (
 func operatorBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rwo-e2e-bin-")
+		// In the cluster's directory, which its reaper removes too if the
+		// package dies past -timeout.
+		dir, err := os.MkdirTemp(kwok.Dir, "bin-")
 		if err != nil {
 			buildErr = err
 			return

@@ -79,7 +79,9 @@ func run(m *testing.M) (code int) {
 			code = 1
 		}
 	}()
-	out, err := os.MkdirTemp("", "rwo-release-")
+	// In the cluster's directory, which its reaper removes too if the
+	// package dies past -timeout.
+	out, err := os.MkdirTemp(real.Dir, "release-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
