@@ -249,10 +249,7 @@ func run() error {
 	}
 
 	fmt.Printf("notify benchmark: %d recipients by webhook to a loopback HTTPS receiver (envtest API server), two in three in Urdu templates\n\n", *n)
-	fmt.Printf("%-34s %12s %14s %18s %14s\n", "", "recipients", "deliveries/s", "API req / 1,000", "peak MiB")
-	for _, f := range []figures{bare, batched, withLedger, plain} {
-		fmt.Printf("%-34s %12d %14.0f %18.1f %14.1f\n", f.name, f.recipients, f.rate(), f.perK(), float64(f.peakKiB)/1024)
-	}
+	printTable("deliveries/s", bare, batched, withLedger, plain)
 	fmt.Printf("\nagainst the machine's limit (the bare sender): batched %.2fx, with the ledger %.2fx\n",
 		batched.rate()/bare.rate(), withLedger.rate()/bare.rate())
 	fmt.Printf("\nbatched / plain: %.1fx deliveries/s, %.1fx fewer API requests per 1,000 recipients\n",
@@ -275,14 +272,20 @@ func run() error {
 	fmt.Printf("goal with the ledger on: >= 5000 deliveries/s: %v (%.0f/s)\n", withLedger.rate() >= 5000, withLedger.rate())
 	if *withEmail {
 		fmt.Printf("\nemail: the same %d recipients by SMTP (STARTTLS, AUTH PLAIN) to a loopback go-smtp server, %d connections each\n\n", *n, mailConcurrency)
-		fmt.Printf("%-34s %12s %14s %18s %14s\n", "", "recipients", "messages/s", "API req / 1,000", "peak MiB")
-		for _, f := range []figures{mailFigures.bare, mailFigures.executor} {
-			fmt.Printf("%-34s %12d %14.0f %18.1f %14.1f\n", f.name, f.recipients, f.rate(), f.perK(), float64(f.peakKiB)/1024)
-		}
+		printTable("messages/s", mailFigures.bare, mailFigures.executor)
 		fmt.Printf("\nemail against the machine's limit (the bare SMTP sender): %.2fx; %d Execute calls\n",
 			mailFigures.executor.rate()/mailFigures.bare.rate(), mailFigures.calls)
 	}
 	return nil
+}
+
+// printTable prints the phases' figures, a row each, under a header
+// naming the rate's unit.
+func printTable(unit string, phases ...figures) {
+	fmt.Printf("%-34s %12s %14s %18s %14s\n", "", "recipients", unit, "API req / 1,000", "peak MiB")
+	for _, f := range phases {
+		fmt.Printf("%-34s %12d %14.0f %18.1f %14.1f\n", f.name, f.recipients, f.rate(), f.perK(), float64(f.peakKiB)/1024)
+	}
 }
 
 // startProfile starts a CPU profile into path ("" for none) and returns
