@@ -94,7 +94,9 @@ type NoticeStatus struct {
 
 	// excluded is how many recipients the notice's audience left out:
 	// with audience Unfetched, those who had fetched their archive before
-	// the notice reached them. They are not counted in recipients.
+	// the notice reached them; for a Rescheduled or Cancellation notice,
+	// those no earlier notice had tried to reach. They are not counted in
+	// recipients.
 	// +optional
 	Excluded int64 `json:"excluded,omitempty"`
 }

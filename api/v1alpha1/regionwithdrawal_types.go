@@ -131,8 +131,9 @@ type RegionWithdrawalSpec struct {
 	Approvals []Approval `json:"approvals,omitempty"`
 
 	// cancel calls the withdrawal off: routes and replica counts are restored,
-	// a cancellation notice is sent, and status lists what could not be
-	// reversed. Once set it cannot be unset.
+	// a cancellation notice goes to every customer an earlier notice tried
+	// to reach (no one else was told anything), and status lists what could
+	// not be reversed. Once set it cannot be unset.
 	// +optional
 	Cancel bool `json:"cancel,omitempty"`
 

@@ -48,6 +48,10 @@ const (
 	managedBy      = "region-withdrawal-operator"
 	LabelNotice    = "withdrawal.ops.dev/notice"
 	LabelShard     = "withdrawal.ops.dev/shard"
+	// AnnotationTold marks a shard created by an operator that records
+	// who was told (KeyTold). A shard without it, and with outcomes in it,
+	// was written by an earlier release: its told records are missing.
+	AnnotationTold = "withdrawal.ops.dev/told-records"
 
 	// KeyDelivered holds 8 bytes per delivered (recipient, channel): the
 	// first 8 bytes, big-endian, of SHA-256(idempotency key + "/" + channel).
@@ -57,6 +61,10 @@ const (
 	// KeyDeferred holds one JSON object per line per transient failure
 	// waiting for its next attempt.
 	KeyDeferred = "deferred"
+	// KeyTold holds 8 bytes per recipient this notice was the first
+	// attempt to reach (see toldHash): who has been told anything, which
+	// the Rescheduled and Cancellation notices are sent to.
+	KeyTold = "told"
 
 	// DefaultShardBytes bounds one checkpoint ConfigMap, well under the
 	// ~1 MiB an object may hold, so that rewriting the open shard after
@@ -86,6 +94,50 @@ func unitHash(key string, ch channel.Name) uint64 {
 	return binary.BigEndian.Uint64(sum[:8])
 }
 
+// toldHash identifies a recipient across the notices of one withdrawal:
+// the first 8 bytes, big-endian, of SHA-256("told", UID, recipient id).
+func toldHash(uid, recipientID string) uint64 {
+	h := sha256.New()
+	h.Write([]byte("told"))
+	h.Write([]byte{0})
+	h.Write([]byte(uid))
+	h.Write([]byte{0})
+	h.Write([]byte(recipientID))
+	return binary.BigEndian.Uint64(h.Sum(nil)[:8])
+}
+
+// noticeIDTold names the checkpoint shards that keep the told records of
+// reminders whose own checkpoints were compacted away. It is no notice's
+// ID, so no notice ever loads it as its own.
+const noticeIDTold = "told"
+
+// Told is the set of recipients some notice of a withdrawal has tried to
+// reach.
+type Told map[uint64]struct{}
+
+// Has says whether recipientID of the withdrawal with uid was told.
+func (t Told) Has(uid, recipientID string) bool {
+	_, ok := t[toldHash(uid, recipientID)]
+	return ok
+}
+
+// recordsTold says whether cm's told records are complete: it was
+// created by a release that writes them, or holds no outcome at all.
+func recordsTold(cm *corev1.ConfigMap) bool {
+	return cm.Annotations[AnnotationTold] == "true" || (len(cm.BinaryData[KeyDelivered]) == 0 && cm.Data[KeyFailed] == "" && cm.Data[KeyDeferred] == "")
+}
+
+func (t Told) mergeFrom(cm *corev1.ConfigMap) error {
+	b := cm.BinaryData[KeyTold]
+	if len(b)%8 != 0 {
+		return fmt.Errorf("checkpoint %s: %s has %d bytes, not a multiple of 8", cm.Name, KeyTold, len(b))
+	}
+	for i := 0; i < len(b); i += 8 {
+		t[binary.BigEndian.Uint64(b[i:])] = struct{}{}
+	}
+	return nil
+}
+
 // noChannel stands for a recipient no configured channel reaches: it is
 // recorded as failed under this pseudo-channel.
 const noChannel channel.Name = "none"
@@ -96,6 +148,8 @@ const (
 	recDelivered recordKind = iota
 	recFailed
 	recDeferred
+	// recTold marks a recipient as told (hash is its toldHash).
+	recTold
 )
 
 // record is the outcome of one delivery unit.
@@ -137,6 +191,8 @@ type State struct {
 	delivered map[uint64]struct{}
 	failed    map[uint64]struct{}
 	deferred  map[uint64]deferral
+	// told is who this notice recorded as told.
+	told Told
 	// open is the last shard, which batches append to until it is full.
 	open *corev1.ConfigMap
 	// next is the index of the next shard to create.
@@ -144,7 +200,7 @@ type State struct {
 }
 
 func newState() *State {
-	return &State{delivered: map[uint64]struct{}{}, failed: map[uint64]struct{}{}, deferred: map[uint64]deferral{}}
+	return &State{delivered: map[uint64]struct{}{}, failed: map[uint64]struct{}{}, deferred: map[uint64]deferral{}, told: Told{}}
 }
 
 // empty is true before anything was recorded for the notice.
@@ -172,6 +228,8 @@ func (s *State) apply(r record) {
 		if old, ok := s.deferred[r.hash]; !d && !f && (!ok || old.attempts <= r.attempts) {
 			s.deferred[r.hash] = deferral{attempts: r.attempts, notBefore: r.notBefore}
 		}
+	case recTold:
+		s.told[r.hash] = struct{}{}
 	}
 }
 
@@ -183,6 +241,9 @@ func (s *State) merge(cm *corev1.ConfigMap) error {
 	}
 	for i := 0; i < len(b); i += 8 {
 		s.apply(record{kind: recDelivered, hash: binary.BigEndian.Uint64(b[i:])})
+	}
+	if err := s.told.mergeFrom(cm); err != nil {
+		return err
 	}
 	for key, kind := range map[string]recordKind{KeyFailed: recFailed, KeyDeferred: recDeferred} {
 		sc := bufio.NewScanner(strings.NewReader(cm.Data[key]))
@@ -243,29 +304,98 @@ func RecordsSelector(rw *v1.RegionWithdrawal, noticeID string) string {
 // its slot), so its per-recipient records are only weight, a month of
 // hourly reminders' worth. A reminder counts as finished when status says
 // so, or when status no longer lists it (only finished reminders are
-// trimmed from it). One List, and a Delete per shard.
+// trimmed from it). Who a reminder told is kept: its told records that no
+// other checkpoint holds are first carried to the told shards, so that a
+// recipient whom only a reminder reached still hears of a change or a
+// cancel. One List, a Delete per shard, and a List and a write when
+// anything must be carried.
 func (s *Store) CompactReminders(ctx context.Context, rw *v1.RegionWithdrawal) (int, error) {
 	var list corev1.ConfigMapList
 	if err := s.Reader.List(ctx, &list, client.InNamespace(rw.Namespace),
 		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID)}, client.HasLabels{LabelNotice}); err != nil {
 		return 0, fmt.Errorf("listing notice checkpoints: %w", err)
 	}
-	deleted := 0
+	var doomed []*corev1.ConfigMap
+	kept := Told{}
 	for i := range list.Items {
 		cm := &list.Items[i]
 		id := cm.Labels[LabelNotice]
-		if !strings.HasPrefix(id, "reminder-") {
+		n := planner.Notice(&rw.Status, id)
+		if !strings.HasPrefix(id, "reminder-") || (n != nil && n.FinishedAt == nil) || !recordsTold(cm) {
+			// Not a reminder, or one in flight or not yet recorded as
+			// finished, or one an earlier release wrote: its records are
+			// the only sign that it told someone, so they stay.
+			if err := kept.mergeFrom(cm); err != nil {
+				return 0, err
+			}
 			continue
 		}
-		if n := planner.Notice(&rw.Status, id); n != nil && n.FinishedAt == nil {
-			continue // in flight, or not yet recorded as finished
-		}
+		doomed = append(doomed, cm)
+	}
+	if len(doomed) == 0 {
+		return 0, nil
+	}
+	if err := s.carryTold(ctx, rw, doomed, kept); err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for _, cm := range doomed {
 		if err := s.Client.Delete(ctx, cm, client.Preconditions{UID: &cm.UID}); err != nil && !apierrors.IsNotFound(err) {
-			return deleted, fmt.Errorf("deleting the checkpoint %s of %s: %w", cm.Name, id, err)
+			return deleted, fmt.Errorf("deleting the checkpoint %s of %s: %w", cm.Name, cm.Labels[LabelNotice], err)
 		}
 		deleted++
 	}
 	return deleted, nil
+}
+
+// carryTold writes to the told shards the told records of doomed that
+// kept lacks. Written before any shard is deleted, and deduplicated on
+// reading, so a process that dies in between carries them again.
+func (s *Store) carryTold(ctx context.Context, rw *v1.RegionWithdrawal, doomed []*corev1.ConfigMap, kept Told) error {
+	var recs []record
+	for _, cm := range doomed {
+		t := Told{}
+		if err := t.mergeFrom(cm); err != nil {
+			return err
+		}
+		for h := range t {
+			if _, ok := kept[h]; !ok {
+				kept[h] = struct{}{}
+				recs = append(recs, record{kind: recTold, hash: h})
+			}
+		}
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	st, err := s.Load(ctx, rw, noticeIDTold)
+	if err != nil {
+		return err
+	}
+	if err := s.Commit(ctx, rw, noticeIDTold, st, recs); err != nil {
+		return fmt.Errorf("keeping who the finished reminders told: %w", err)
+	}
+	return nil
+}
+
+// Told reads who any notice of rw has tried to reach: the told records of
+// every checkpoint shard. One List. complete is false when a shard written
+// by an earlier release, which kept no told records, is among them: the
+// set then misses whom that shard reached.
+func (s *Store) Told(ctx context.Context, rw *v1.RegionWithdrawal) (t Told, complete bool, err error) {
+	var list corev1.ConfigMapList
+	if err := s.Reader.List(ctx, &list, client.InNamespace(rw.Namespace),
+		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID)}, client.HasLabels{LabelNotice}); err != nil {
+		return nil, false, fmt.Errorf("reading who was told: %w", err)
+	}
+	t, complete = Told{}, true
+	for i := range list.Items {
+		if err := t.mergeFrom(&list.Items[i]); err != nil {
+			return nil, false, err
+		}
+		complete = complete && recordsTold(&list.Items[i])
+	}
+	return t, complete, nil
 }
 
 // Load reads every shard of a notice: one List.
@@ -302,13 +432,13 @@ func (s *Store) Load(ctx context.Context, rw *v1.RegionWithdrawal, noticeID stri
 
 // encoded is a chunk of records as shard data.
 type encoded struct {
-	delivered        []byte
+	delivered, told  []byte
 	failed, deferred strings.Builder
 	records          []record
 }
 
 func (e *encoded) size() int {
-	return len(e.delivered)*4/3 + e.failed.Len() + e.deferred.Len()
+	return (len(e.delivered)+len(e.told))*4/3 + e.failed.Len() + e.deferred.Len()
 }
 
 func encodeLine(r record) string {
@@ -338,6 +468,8 @@ func (s *Store) chunks(recs []record) []*encoded {
 			c.failed.WriteString(encodeLine(r))
 		case recDeferred:
 			c.deferred.WriteString(encodeLine(r))
+		case recTold:
+			c.told = binary.BigEndian.AppendUint64(c.told, r.hash)
 		}
 		c.records = append(c.records, r)
 	}
@@ -352,7 +484,7 @@ func (s *Store) shardBytes() int {
 }
 
 func shardSize(cm *corev1.ConfigMap) int {
-	return len(cm.BinaryData[KeyDelivered])*4/3 + len(cm.Data[KeyFailed]) + len(cm.Data[KeyDeferred])
+	return (len(cm.BinaryData[KeyDelivered])+len(cm.BinaryData[KeyTold]))*4/3 + len(cm.Data[KeyFailed]) + len(cm.Data[KeyDeferred])
 }
 
 // errCheckpointContended is returned when other writers keep winning.
@@ -387,6 +519,9 @@ func (s *Store) commitChunk(ctx context.Context, rw *v1.RegionWithdrawal, notice
 				cm.Data = map[string]string{}
 			}
 			cm.BinaryData[KeyDelivered] = append(cm.BinaryData[KeyDelivered], c.delivered...)
+			if len(c.told) > 0 {
+				cm.BinaryData[KeyTold] = append(cm.BinaryData[KeyTold], c.told...)
+			}
 			cm.Data[KeyFailed] += c.failed.String()
 			cm.Data[KeyDeferred] += c.deferred.String()
 			err := s.Client.Update(ctx, cm)
@@ -416,9 +551,13 @@ func (s *Store) commitChunk(ctx context.Context, rw *v1.RegionWithdrawal, notice
 					LabelManagedBy: managedBy, executor.LabelWithdrawalUID: string(rw.UID),
 					LabelNotice: noticeID, LabelShard: strconv.Itoa(st.next),
 				},
+				Annotations: map[string]string{AnnotationTold: "true"},
 			},
 			BinaryData: map[string][]byte{KeyDelivered: c.delivered},
 			Data:       map[string]string{KeyFailed: c.failed.String(), KeyDeferred: c.deferred.String()},
+		}
+		if len(c.told) > 0 {
+			cm.BinaryData[KeyTold] = c.told
 		}
 		// The withdrawal owns its records: deleting it deletes them.
 		if err := controllerutil.SetControllerReference(rw, cm, s.Client.Scheme()); err != nil {

@@ -339,6 +339,22 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 			return executor.Result{}, err
 		}
 	}
+	if ToldOnly(a) {
+		// Read once per call, like the fetches: the notices that tell
+		// anyone have stopped or finished by now (the planner holds
+		// these two while another notice is in flight).
+		told, complete, err := e.store.Told(ctx, rw)
+		if err != nil {
+			return executor.Result{}, err
+		}
+		if complete {
+			p.told = told
+		} else {
+			// Notices sent before an upgrade kept no told records: who
+			// they reached is unknown, so everyone hears.
+			log.Info("Some notices were sent by a release that kept no record of whom they reached; this notice goes to every recipient")
+		}
+	}
 	if !stopping {
 		lanes, closeLanes, err := e.o.Channels(ctx, rw, e.o.Reader, e.o.Clock)
 		if err != nil {
@@ -395,6 +411,15 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	}
 	log.V(1).Info("notice pass", "recipients", p.total, "sent", p.sent, "failed", p.failedN, "pending", p.pending, "sentThisCall", p.sentNow)
 	return res, nil
+}
+
+// ToldOnly says whether notice action a goes only to the recipients some
+// earlier notice tried to reach: a Rescheduled notice corrects a date they
+// were told, and a cancellation takes back what they were told. Anyone
+// else was told nothing, and a notice about a change to it would only
+// confuse them.
+func ToldOnly(a planner.Action) bool {
+	return a.Notice == v1.NoticeRescheduled || a.Notice == v1.NoticeCancellation
 }
 
 // Audience is who notice action a goes to.

@@ -949,3 +949,125 @@ func TestASourceRefusedForGoodFailsAloneAndTheOthersAreNotified(t *testing.T) {
 		t.Errorf("the notify step is %s (%s), want Failed naming the http source", s.State, s.Message)
 	}
 }
+
+// TestOnlyCustomersToldAnythingHearOfACancel plays a withdrawal whose
+// recipient list grew after its notices went out: the cancellation goes to
+// everyone some notice tried to reach (whose announcement was refused too,
+// and one reached only by a reminder whose checkpoint was compacted away
+// since), and to nobody who was told nothing.
+func TestOnlyCustomersToldAnythingHearOfACancel(t *testing.T) {
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	var refuse atomic.Bool
+	rcv.Fail = func(id string, _ int, w http.ResponseWriter, _ *http.Request) bool {
+		if id == "c3" && refuse.Load() {
+			http.Error(w, "no such customer", http.StatusNotFound)
+			return true
+		}
+		return false
+	}
+	rows := func(n int) string {
+		var b strings.Builder
+		b.WriteString("id,name\n")
+		for i := range n {
+			fmt.Fprintf(&b, "c%d,C\n", i)
+		}
+		return b.String()
+	}
+	f := newFixture(t, rows(10))
+	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, rcv.Server.URL, v1.DeliveryLimits{RatePerSecond: 1000})}, 1)
+	grow := func(n int) {
+		t.Helper()
+		var cm corev1.ConfigMap
+		if err := env.Client.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "recipients-0"}, &cm); err != nil {
+			t.Fatal(err)
+		}
+		cm.Data["customers.csv"] = rows(n)
+		if err := env.Client.Update(f.ctx, &cm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newExecutor(nil, 4)
+	refuse.Store(true)
+	res := untilDone(t, f.ctx, e, rw, announcement)
+	refuse.Store(false)
+	if c := counts(res); c.Sent != 9 || c.Failed != 1 {
+		t.Fatalf("announcement: %s", res.Message)
+	}
+	started := metav1.NewTime(announcementDue)
+	rw.Status.Notify = &v1.NotifyStatus{Notices: []v1.NoticeStatus{{ID: "announcement", Kind: v1.NoticeAnnouncement, StartedAt: &started, FinishedAt: &started}}}
+
+	// c10 and c11 join before a reminder, which is their first notice.
+	grow(12)
+	slot := announcementDue.Add(7 * 24 * time.Hour)
+	reminder := planner.Action{ID: "notify/" + planner.ReminderID(slot), Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeReminder, DueAt: slot}
+	if res := untilDone(t, f.ctx, e, rw, reminder); counts(res).Sent != 12 {
+		t.Fatalf("reminder: %s", res.Message)
+	}
+	rw.Status.Notify.Notices = append(rw.Status.Notify.Notices, v1.NoticeStatus{ID: reminder.NoticeID(), Kind: v1.NoticeReminder, StartedAt: &started, FinishedAt: &started})
+
+	// c12 joins after every notice; then the withdrawal is called off.
+	// A new process compacts the finished reminder before the cancellation.
+	grow(13)
+	rw.Spec.Cancel = true
+	e = newExecutor(nil, 4)
+	cancellation := planner.Action{ID: "notify/cancellation", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeCancellation, DueAt: slot.Add(time.Hour)}
+	res = untilDone(t, f.ctx, e, rw, cancellation)
+	if c := counts(res); c.Sent != 12 || c.Excluded != 1 || !strings.Contains(res.Message, "1 left out, who had been told nothing") {
+		t.Fatalf("cancellation: %+v %q; want 12 sent and c12 left out", c, res.Message)
+	}
+	var shards corev1.ConfigMapList
+	if err := env.Client.List(f.ctx, &shards, client.InNamespace(f.ns), client.MatchingLabels{notify.LabelNotice: reminder.NoticeID()}); err != nil || len(shards.Items) != 0 {
+		t.Fatalf("the finished reminder's checkpoint is still there (%d shards, %v): nothing was compacted", len(shards.Items), err)
+	}
+	keys := rcv.Keys()
+	cancelKey := func(id string) string { return notify.IdempotencyKey(string(rw.UID), "cancellation", id) }
+	for _, id := range []string{"c0", "c3", "c10", "c11"} {
+		if keys[id][cancelKey(id)] != 1 {
+			t.Errorf("%s was told something and has %d cancellations, want 1", id, keys[id][cancelKey(id)])
+		}
+	}
+	if n := rcv.Attempts("c12"); n != 0 {
+		t.Errorf("c12 was told nothing but got %d requests", n)
+	}
+}
+
+// TestAnUpgradeMidWithdrawalTellsEveryoneOfACancel: notices sent by a
+// release that kept no told records leave it unknown who was reached, so
+// the cancellation goes to every recipient rather than to too few.
+func TestAnUpgradeMidWithdrawalTellsEveryoneOfACancel(t *testing.T) {
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	f := newFixture(t, "id,name\nc0,C\nc1,C\n")
+	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, rcv.Server.URL, v1.DeliveryLimits{RatePerSecond: 1000})}, 1)
+	if res := untilDone(t, f.ctx, newExecutor(nil, 4), rw, announcement); counts(res).Sent != 2 {
+		t.Fatalf("announcement: %s", res.Message)
+	}
+	// What the earlier release wrote: the outcomes, and nothing of whom
+	// they told.
+	var shards corev1.ConfigMapList
+	if err := env.Client.List(f.ctx, &shards, client.InNamespace(f.ns), client.HasLabels{notify.LabelNotice}); err != nil || len(shards.Items) == 0 {
+		t.Fatalf("no checkpoint: %v", err)
+	}
+	for i := range shards.Items {
+		cm := &shards.Items[i]
+		delete(cm.Annotations, notify.AnnotationTold)
+		delete(cm.BinaryData, notify.KeyTold)
+		if err := env.Client.Update(f.ctx, cm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cm corev1.ConfigMap
+	if err := env.Client.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "recipients-0"}, &cm); err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["customers.csv"] += "c2,C\n"
+	if err := env.Client.Update(f.ctx, &cm); err != nil {
+		t.Fatal(err)
+	}
+	rw.Spec.Cancel = true
+	cancellation := planner.Action{ID: "notify/cancellation", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeCancellation, DueAt: announcementDue.Add(time.Hour)}
+	if res := untilDone(t, f.ctx, newExecutor(nil, 4), rw, cancellation); counts(res).Sent != 3 || counts(res).Excluded != 0 {
+		t.Fatalf("cancellation after an upgrade: %s; want all 3 recipients", res.Message)
+	}
+}

@@ -52,7 +52,11 @@ type pass struct {
 	exports map[string]v1.ExportArtifact
 	// fetched, for a notice aimed at those who have not fetched their
 	// archive, is who has; nil for a notice to everyone.
-	fetched  handoff.Fetches
+	fetched handoff.Fetches
+	// told, for a notice only for those told something before (the
+	// Rescheduled and Cancellation notices), is who was; nil for a notice
+	// to everyone.
+	told     Told
 	lanes    map[channel.Name]*Lane
 	stopping bool
 	deadline time.Time
@@ -61,7 +65,7 @@ type pass struct {
 	exhausted bool
 
 	total, sent, failedN, pending int64
-	excluded                      int64
+	excluded, untold              int64
 	sentNow, newFailed            int64
 	firstFailure                  string
 	dueLeft                       bool
@@ -211,6 +215,13 @@ func (p *pass) visit(r recipients.Recipient) error {
 		p.excluded++
 		return nil
 	}
+	if p.told != nil && p.untouched(units) && !p.told.Has(string(p.rw.UID), r.ID) {
+		// Told nothing of the withdrawal, so nothing to take back or
+		// correct: added to the list after the notices went out, or
+		// reached by none of them.
+		p.untold++
+		return nil
+	}
 	p.total++
 	s, due := p.classify(units, p.e.o.Clock.Now())
 	if s != standingDue || p.stopping || p.exhausted {
@@ -251,6 +262,7 @@ func (p *pass) flush(ctx context.Context) error {
 	out := &records{}
 	jobs := p.render(ctx, items, out)
 	fatal := p.sendAll(ctx, jobs, out)
+	out.recs = p.markTold(out.recs)
 	// The evidence goes in before the checkpoint: if the process dies in
 	// between, the batch is sent again with the same keys, and its
 	// statements are found already in the ledger.
@@ -288,6 +300,31 @@ func (p *pass) flush(ctx context.Context) error {
 		p.exhausted = true
 	}
 	return nil
+}
+
+// markTold adds a told record for each recipient this batch tried to
+// reach for the first time in this notice. Tried, not only delivered: a
+// customer whose receiver timed out may have the notice all the same, and
+// must hear if it is changed or taken back. The records go in the same
+// write as the outcomes, so none is delivered without its told record.
+func (p *pass) markTold(recs []record) []record {
+	uid := string(p.rw.UID)
+	seen := map[uint64]struct{}{}
+	for _, r := range recs {
+		if r.attempts == 0 || r.kind == recTold {
+			continue // no channel, or no rendering: nobody was reached
+		}
+		h := toldHash(uid, r.id)
+		if _, ok := p.st.told[h]; ok {
+			continue
+		}
+		if _, ok := seen[h]; ok {
+			continue
+		}
+		seen[h] = struct{}{}
+		recs = append(recs, record{kind: recTold, hash: h})
+	}
+	return recs
 }
 
 // evidenceOf is what the ledger records of one outcome: a delivery with
@@ -538,7 +575,7 @@ func capReason(s string) string { return text.Truncate(s, maxReason) }
 
 func (p *pass) result(sum *recipients.Summary) executor.Result {
 	res := executor.Result{
-		Detail: executor.Detail{Notice: &executor.NoticeCounts{Recipients: p.total, Sent: p.sent, Failed: p.failedN, Excluded: p.excluded,
+		Detail: executor.Detail{Notice: &executor.NoticeCounts{Recipients: p.total, Sent: p.sent, Failed: p.failedN, Excluded: p.excluded + p.untold,
 			FailedSources: sum.Failed}},
 		Progress: &v1.Progress{Done: p.sent + p.failedN, Total: p.total},
 	}
@@ -559,6 +596,10 @@ func (p *pass) result(sum *recipients.Summary) executor.Result {
 	if p.excluded > 0 {
 		res.Message += fmt.Sprintf("; %d left out, who had fetched their archive", p.excluded)
 		res.Plan.Summary += fmt.Sprintf(", leaving out %d who had fetched their archive", p.excluded)
+	}
+	if p.untold > 0 {
+		res.Message += fmt.Sprintf("; %d left out, who had been told nothing", p.untold)
+		res.Plan.Summary += fmt.Sprintf(", leaving out %d who had been told nothing", p.untold)
 	}
 	if s := problemSummary(sum); s != "" {
 		res.Message += "; " + s

@@ -206,7 +206,11 @@ func writeNotices(w io.Writer, st v1.RegionWithdrawalStatus, show func(*metav1.T
 				state += fmt.Sprintf(" (%d missed slots folded in)", n.MissedSlots)
 			}
 			if n.Excluded > 0 {
-				state += fmt.Sprintf(" (%d left out: fetched)", n.Excluded)
+				why := "fetched"
+				if n.Kind == v1.NoticeRescheduled || n.Kind == v1.NoticeCancellation {
+					why = "told nothing"
+				}
+				state += fmt.Sprintf(" (%d left out: %s)", n.Excluded, why)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", n.ID, show(&n.ScheduledAt), n.Recipients, n.Sent, n.Failed, n.Pending, state)
 		}

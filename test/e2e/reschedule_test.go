@@ -187,6 +187,16 @@ func TestDeadlineExtendedThenCalledOff(t *testing.T) {
 	waitFor("the final notice for B", time.Until(dateB.Add(-12*time.Second)), func(rw *v1.RegionWithdrawal) bool {
 		return finished(planner.NoticeIDFinal)(rw)
 	})
+	// A customer who signs up now was told nothing, so there is nothing
+	// to take back: the cancellation leaves them out.
+	var list corev1.ConfigMap
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "pk-recipients"}, &list); err != nil {
+		t.Fatal(err)
+	}
+	list.Data["list.csv"] += fmt.Sprintf("late,Late Customer,,%s/hook,en\n", hook.Server.URL)
+	if err := c.Update(ctx, &list); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Get(ctx, key1, &cur); err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +286,12 @@ func TestDeadlineExtendedThenCalledOff(t *testing.T) {
 		if !after {
 			t.Errorf("%s never got the Rescheduled notice (received in the order %v)", id, order)
 		}
+	}
+	if d := hook.Deliveries("late"); len(d) != 0 {
+		t.Errorf("a customer added after every notice, told nothing, got %d notices; the first is %s", len(d), d[0].Body.Notice.ID)
+	}
+	if n := notice(got, "cancellation"); n == nil || n.Excluded != 1 {
+		t.Errorf("the cancellation's status %+v: want the late customer counted as left out", n)
 	}
 	reminders := 0
 	for _, n := range got.Status.Notify.Notices {
