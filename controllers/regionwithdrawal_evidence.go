@@ -80,7 +80,7 @@ func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus
 			if c.Seq > seen {
 				out = append(out, &evidence.CutoffChanged{Header: at(c.ObservedAt.Time), Seq: c.Seq,
 					From: c.From.Time, FromTimeZone: c.FromTimeZone, To: c.To.Time, ToTimeZone: c.ToTimeZone,
-					Generation: c.Generation, User: c.By, Notice: c.NoticeID})
+					Generation: c.Generation, User: c.By, Notice: c.NoticeID, ExportRound: c.ExportRound})
 			}
 		}
 	}
@@ -110,7 +110,11 @@ func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus
 		finishedNow := s.FinishedAt != nil && (before == nil || before.FinishedAt == nil) && s.State == v1.StepSucceeded
 		switch s.Name {
 		case v1.StepExport:
-			out = append(out, exportsVerified(before, s, salt)...)
+			exportRound := 0
+			if h := updated.Cutoff; h != nil {
+				exportRound = int(h.ExportRound)
+			}
+			out = append(out, exportsVerified(before, s, salt, exportRound)...)
 		case v1.StepDrain:
 			if d := s.Drain; d != nil && d.LastBatchAt != nil && (before == nil || before.Drain == nil || !d.LastBatchAt.Equal(before.Drain.LastBatchAt)) {
 				out = append(out, &evidence.DrainBatch{Header: at(d.LastBatchAt.Time), Drained: int(d.Drained), Total: int(d.Workloads), Round: round})
@@ -142,26 +146,32 @@ func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus
 // ended says whether a withdrawal in phase p has reached its end.
 func ended(p v1.Phase) bool { return p == v1.PhaseCompleted || p == v1.PhaseCancelled }
 
-// exportsVerified records each artifact verified since before.
-func exportsVerified(before, s *v1.StepStatus, salt []byte) []evidence.Event {
+// exportsVerified records each artifact verified since before. An
+// artifact is told apart by when it was verified too: a later export round
+// (spec.export.onPostpone: Reexport) verifies the same target again.
+func exportsVerified(before, s *v1.StepStatus, salt []byte, round int) []evidence.Event {
 	if s.Export == nil {
 		return nil
 	}
+	key := func(a *v1.ExportArtifact) string {
+		return a.Target + "\x00" + a.Recipient + "\x00" + a.VerifiedAt.UTC().Format(time.RFC3339Nano)
+	}
 	seen := map[string]bool{}
 	if before != nil && before.Export != nil {
-		for _, a := range before.Export.Artifacts {
-			if a.VerifiedAt != nil {
-				seen[a.Target+"\x00"+a.Recipient] = true
+		for i := range before.Export.Artifacts {
+			if a := &before.Export.Artifacts[i]; a.VerifiedAt != nil {
+				seen[key(a)] = true
 			}
 		}
 	}
 	var out []evidence.Event
-	for _, a := range s.Export.Artifacts {
-		if a.VerifiedAt == nil || seen[a.Target+"\x00"+a.Recipient] {
+	for i := range s.Export.Artifacts {
+		a := &s.Export.Artifacts[i]
+		if a.VerifiedAt == nil || seen[key(a)] {
 			continue
 		}
 		e := &evidence.ExportVerified{Header: evidence.Header{At: a.VerifiedAt.Time},
-			Target: a.Target, Location: a.Location, Bytes: a.Bytes, SHA256: a.SHA256}
+			Target: a.Target, Location: a.Location, Bytes: a.Bytes, SHA256: a.SHA256, Round: round}
 		if a.Recipient != "" {
 			e.Customer = evidence.RecipientHash(salt, a.Recipient)
 		}

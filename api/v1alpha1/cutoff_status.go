@@ -86,6 +86,13 @@ type CutoffHistory struct {
 	// that follows each is told apart by it.
 	// +optional
 	DrainRestores int32 `json:"drainRestores,omitempty"`
+
+	// exportRound is the round of exports the export step is on: 0 for
+	// the first, one more for each change that sent the verified exports
+	// to be made again (spec.export.onPostpone: Reexport). Export Jobs
+	// are labelled withdrawal.ops.dev/export-round with theirs.
+	// +optional
+	ExportRound int32 `json:"exportRound,omitempty"`
 }
 
 // DrainRestore is what a change of the cutoff does to a drain that had
@@ -160,4 +167,9 @@ type CutoffChange struct {
 	// drainRestoredAt is when that drain's workloads were restored.
 	// +optional
 	DrainRestoredAt *metav1.Time `json:"drainRestoredAt,omitempty"`
+
+	// exportRound, when the change sent the verified exports to be made
+	// again, is the round it started.
+	// +optional
+	ExportRound int32 `json:"exportRound,omitempty"`
 }

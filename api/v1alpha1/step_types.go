@@ -506,7 +506,31 @@ type ExportStep struct {
 	// "export" for the current spec. Turning it off needs the approve verb.
 	// +optional
 	RequireApproval bool `json:"requireApproval,omitempty"`
+
+	// onPostpone is what a cutoff moved later does to exports already
+	// verified, when the new timeline starts the export after now. Keep
+	// (the default) keeps them: customers have their archives, as of when
+	// they were made. Reexport makes them again at the new start (after a
+	// new approval, when one is required), in a round of their own: new
+	// Jobs, new export IDs, so the archives already made are never
+	// overwritten, and customers keep their links to them until the new
+	// ones are verified. A drain waiting for the export waits for the new
+	// round.
+	// +optional
+	OnPostpone ExportOnPostpone `json:"onPostpone,omitempty"`
 }
+
+// ExportOnPostpone is what a postponed cutoff does to verified exports.
+// +kubebuilder:validation:Enum=Keep;Reexport
+type ExportOnPostpone string
+
+const (
+	// ExportOnPostponeKeep keeps the verified exports. It is what an empty
+	// onPostpone means.
+	ExportOnPostponeKeep ExportOnPostpone = "Keep"
+	// ExportOnPostponeReexport makes them again at the new time.
+	ExportOnPostponeReexport ExportOnPostpone = "Reexport"
+)
 
 // ExportManifestAccess is how the controller reads export manifests.
 type ExportManifestAccess struct {

@@ -220,6 +220,9 @@ type ExportVerified struct {
 	SHA256   string `json:"sha256"`
 	// Customer is the customer's RecipientHash for a per-customer export.
 	Customer string `json:"customer,omitempty"`
+	// Round is the export round (spec.export.onPostpone: Reexport makes
+	// the exports again after a postponement): 0 for the first.
+	Round int `json:"round,omitempty"`
 }
 
 // ObjectRef names a Kubernetes object.
@@ -331,6 +334,9 @@ type CutoffChanged struct {
 	Generation   int64     `json:"generation,omitempty"`
 	User         string    `json:"user,omitempty"`
 	Notice       string    `json:"notice,omitempty"`
+	// ExportRound, when the change sent the verified exports to be made
+	// again, is the round it started.
+	ExportRound int32 `json:"exportRound,omitempty"`
 }
 
 // Why a ledger was sealed.
@@ -375,10 +381,16 @@ func (e *NoticeFailed) EventKey() string {
 	return "notice/" + e.Notice + "/" + e.Recipient + "/" + e.Channel + "/failed"
 }
 func (e *ExportVerified) EventKey() string {
-	if e.Customer != "" {
-		return "export/" + e.Target + "/" + e.Customer
+	key := "export/"
+	if e.Round > 0 {
+		// Round 0 keeps the keys of ledgers written before exports could
+		// be made again.
+		key += fmt.Sprintf("round/%d/", e.Round)
 	}
-	return "export/" + e.Target
+	if e.Customer != "" {
+		return key + e.Target + "/" + e.Customer
+	}
+	return key + e.Target
 }
 func (e *DrainBatch) EventKey() string      { return drainKey(e.Round) + fmt.Sprintf("batch/%d", e.Drained) }
 func (e *DrainFinished) EventKey() string   { return drainKey(e.Round) + "finished" }

@@ -185,7 +185,14 @@ type attempt struct {
 type targetState struct {
 	Target
 	hash     string
-	attempts []*attempt // by number
+	attempts []*attempt // of the current round, by number
+	// earlier is the latest verified attempt of an earlier round: its
+	// archive stays listed until this round verifies one, but it does not
+	// count as verified.
+	earlier *attempt
+	// last is the highest attempt number of any round: numbering goes on
+	// across rounds, so Job names never repeat.
+	last int
 }
 
 func (t *targetState) verified() *attempt {
@@ -217,7 +224,7 @@ func (t *targetState) failures() int {
 }
 
 func (t *targetState) nextAttempt() int {
-	n := 0
+	n := t.last
 	for _, a := range t.attempts {
 		n = max(n, a.number)
 	}
@@ -454,6 +461,7 @@ func (e *Executor) states(ctx context.Context, rw *v1.RegionWithdrawal, record m
 	if err != nil {
 		return nil, err
 	}
+	round := Round(rw)
 	byHash := map[string]*targetState{}
 	var out []*targetState
 	for _, t := range ts {
@@ -473,6 +481,18 @@ func (e *Executor) states(ctx context.Context, rw *v1.RegionWithdrawal, record m
 			continue // not ours to judge
 		}
 		st, ok := byHash[h]
+		if roundOf(job) != round {
+			// An earlier round's: it numbers the attempts and, verified,
+			// keeps its archive listed; a target that has left the
+			// selection is not exported again.
+			if ok {
+				st.last = max(st.last, n)
+				if a := e.attemptOf(job, n); a.verified != nil && (st.earlier == nil || st.earlier.number < n) {
+					st.earlier = a
+				}
+			}
+			continue
+		}
 		if !ok {
 			st = &targetState{Target: Target{Key: job.Annotations[AnnotationTarget], Namespace: job.Namespace}, hash: h}
 			byHash[h] = st

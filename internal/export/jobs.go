@@ -44,6 +44,9 @@ const (
 	LabelWithdrawal = "withdrawal.ops.dev/withdrawal"
 	LabelTarget     = "withdrawal.ops.dev/export-target"
 	LabelAttempt    = "withdrawal.ops.dev/export-attempt"
+	// LabelRound is the export round a Job belongs to, when not the first
+	// (status.cutoff.exportRound). Its verdict's MAC covers it.
+	LabelRound = "withdrawal.ops.dev/export-round"
 
 	AnnotationWithdrawalNamespace = "withdrawal.ops.dev/withdrawal-namespace"
 	AnnotationWithdrawalName      = "withdrawal.ops.dev/withdrawal-name"
@@ -106,9 +109,32 @@ func JobName(rw *v1.RegionWithdrawal, hash string, attempt int) string {
 }
 
 // ExportID is the id given to the exporter in WITHDRAWAL_EXPORT_ID: the
-// same for every attempt of a target, so a retry overwrites, not adds.
+// same for every attempt of a target in a round, so a retry overwrites,
+// not adds; a later round has its own, so that it never overwrites an
+// archive customers were given.
 func ExportID(rw *v1.RegionWithdrawal, hash string) string {
+	if r := Round(rw); r > 0 {
+		return fmt.Sprintf("%s-%s-r%d", namePrefix(rw.Name), hash, r)
+	}
 	return namePrefix(rw.Name) + "-" + hash
+}
+
+// Round is the export round rw's export step is on: 0 until a postponed
+// cutoff sends the verified exports to be made again.
+func Round(rw *v1.RegionWithdrawal) int32 {
+	if h := rw.Status.Cutoff; h != nil {
+		return h.ExportRound
+	}
+	return 0
+}
+
+// roundOf is the round job belongs to.
+func roundOf(job *batchv1.Job) int32 {
+	n, err := strconv.ParseInt(job.Labels[LabelRound], 10, 32)
+	if err != nil {
+		return 0
+	}
+	return int32(n)
 }
 
 func namePrefix(name string) string {
@@ -135,6 +161,9 @@ func buildJob(rw *v1.RegionWithdrawal, pods PodPolicy, t Target, hash string, at
 		executor.LabelWithdrawalUID: string(rw.UID),
 		LabelTarget:                 hash,
 		LabelAttempt:                strconv.Itoa(attempt),
+	}
+	if r := Round(rw); r > 0 {
+		labels[LabelRound] = strconv.Itoa(int(r))
 	}
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{

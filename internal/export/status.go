@@ -52,6 +52,11 @@ func (e *Executor) summarize(rw *v1.RegionWithdrawal, states []*targetState, dea
 			}
 			continue
 		}
+		if a := s.earlier; a != nil && len(st.Artifacts) < MaxStatusArtifacts {
+			// Made again in this round, and not verified yet: customers
+			// keep the archive they were given.
+			st.Artifacts = append(st.Artifacts, artifactOf(s, a))
+		}
 		gaveUp := false
 		switch r := s.running(); {
 		case r != nil:

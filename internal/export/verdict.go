@@ -56,9 +56,14 @@ func (e *Executor) mac(purpose string, parts ...string) string {
 }
 
 // verdictMAC binds a verdict to its Job (by UID, so that it cannot be
-// copied onto another).
+// copied onto another) and to the Job's export round, so that relabelling
+// an earlier round's Job does not make its verdict count in a later one.
 func (e *Executor) verdictMAC(job *batchv1.Job, verdict map[string]string) string {
-	return e.mac("export-verdict", string(job.UID), verdict[AnnotationResult], verdict[AnnotationVerifiedAt], verdict[AnnotationFailure])
+	parts := []string{string(job.UID), verdict[AnnotationResult], verdict[AnnotationVerifiedAt], verdict[AnnotationFailure]}
+	if r, ok := job.Labels[LabelRound]; ok {
+		parts = append(parts, "round="+r)
+	}
+	return e.mac("export-verdict", parts...)
 }
 
 // sealVerdict adds the verdict's MAC to it.
@@ -82,9 +87,14 @@ func (e *Executor) verdictHolds(job *batchv1.Job) bool {
 
 // recordValue is what the record of created Jobs holds for job: its UID,
 // and the MAC that binds it to the record's key (the Job's name and
-// namespace).
+// namespace) and to its export round: a Job relabelled into another round
+// names no Job of this withdrawal.
 func (e *Executor) recordValue(job *batchv1.Job) string {
-	if mac := e.mac("export-created-job", jobRecordKey(job), string(job.UID)); mac != "" {
+	parts := []string{jobRecordKey(job), string(job.UID)}
+	if r, ok := job.Labels[LabelRound]; ok {
+		parts = append(parts, "round="+r)
+	}
+	if mac := e.mac("export-created-job", parts...); mac != "" {
 		return string(job.UID) + "." + mac
 	}
 	return string(job.UID)

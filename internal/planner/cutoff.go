@@ -131,7 +131,7 @@ func effects(status *v1.RegionWithdrawalStatus, spec *v1.RegionWithdrawalSpec, t
 		}
 		switch {
 		case s.Name == v1.StepExport && s.State == v1.StepSucceeded:
-			out = append(out, fmt.Sprintf("the exports verified at %s stay as they are", show(s.FinishedAt)))
+			out = append(out, exportEffect(status, spec, tl, &s, c, now))
 		case s.Name == v1.StepDrain:
 			out = append(out, drainEffect(status, spec, tl, &s, c, now))
 		case s.Name == v1.StepRouting:

@@ -308,3 +308,89 @@ func TestCutoffHistoryIsBounded(t *testing.T) {
 		t.Errorf("%d Rescheduled notices ran, want one per change", n)
 	}
 }
+
+// Verified exports are made again when the cutoff moves later than their
+// new start and spec.export.onPostpone asks for it: in a new round, once
+// per change, at the new start, before the drain, which waits for them.
+// Customers keep the artifacts they were given meanwhile. Without it, or
+// when the new timeline exports at once, they stay.
+func TestPostponedExportIsMadeAgain(t *testing.T) {
+	later := cutoff.Add(31 * 24 * time.Hour)
+	changeAt := exportDeadline.Add(time.Hour)
+	reexport := func() *v1.RegionWithdrawalSpec {
+		spec := pakistanSpec()
+		spec.Export.OnPostpone = v1.ExportOnPostponeReexport
+		return spec
+	}
+	t.Run("Reexport", func(t *testing.T) {
+		w := newWorld(t, reexport())
+		w.runUntilIdle(beforeAnnouncement, changeAt)
+		artifact := v1.ExportArtifact{Target: "Namespace/acme", Location: "https://store.example/a"}
+		StepStatus(&w.status, v1.StepExport).Export = &v1.ExportStatus{Verified: 1, Targets: 1, Artifacts: []v1.ExportArtifact{artifact}}
+		c := w.moveCutoff(later, changeAt)
+		if c.ExportRound != 1 || w.status.Cutoff.ExportRound != 1 {
+			t.Fatalf("the change's export round %d, status %d; want round 1", c.ExportRound, w.status.Cutoff.ExportRound)
+		}
+		if !slices.ContainsFunc(c.Effects, func(e string) bool {
+			return strings.Contains(e, "are made again from 2027-01-22T19:00:00Z, as round 1")
+		}) {
+			t.Errorf("effects %q do not say the exports are made again", c.Effects)
+		}
+		s := LookupStep(&w.status, v1.StepExport)
+		if s.State != v1.StepPending || s.Export == nil || len(s.Export.Artifacts) != 1 || s.Export.Verified != 0 {
+			t.Fatalf("export step after the change: %+v; want Pending, its artifact kept, nothing counted verified", s)
+		}
+		// Each round runs under its own ID in this record, so that an
+		// action planned twice otherwise is still caught.
+		rename := func(round string) {
+			for i := range w.ran {
+				if w.ran[i].id == "export" {
+					w.ran[i].id = "export/" + round
+				}
+			}
+		}
+		rename("round-0")
+		// Postponed again, by another month, after the second round was
+		// verified and before the drain: a third round.
+		changeAt2 := later.Add(-71 * time.Hour)
+		w.runUntilIdle(changeAt, changeAt2)
+		newStart := later.Add(-168 * time.Hour)
+		if at, ok := w.ranAt("export"); !ok || !at.Equal(newStart) {
+			t.Fatalf("the export ran again at %s (%v), want at its new start %s: %v", at, ok, newStart, w.ranIDs())
+		}
+		if _, ok := w.ranAt("drain"); ok {
+			t.Fatalf("the drain ran before %s: %v", changeAt2, w.ranIDs())
+		}
+		rename("round-1")
+		latest := later.Add(31 * 24 * time.Hour)
+		if c := w.moveCutoff(latest, changeAt2); c.ExportRound != 2 {
+			t.Fatalf("a second postponement made export round %d, want 2", c.ExportRound)
+		}
+		w.runUntilIdle(changeAt2, latest.Add(time.Hour))
+		at, ok := w.ranAt("export")
+		if !ok || !at.Equal(latest.Add(-168*time.Hour)) {
+			t.Fatalf("the third round ran at %s (%v), want %s: %v", at, ok, latest.Add(-168*time.Hour), w.ranIDs())
+		}
+		if d, ok := w.ranAt("drain"); !ok || !d.After(at) {
+			t.Errorf("the drain ran at %s (%v), not after the last export at %s", d, ok, at)
+		}
+	})
+	t.Run("Keep", func(t *testing.T) {
+		w := newWorld(t, pakistanSpec())
+		w.runUntilIdle(beforeAnnouncement, changeAt)
+		c := w.moveCutoff(later, changeAt)
+		if c.ExportRound != 0 || LookupStep(&w.status, v1.StepExport).State != v1.StepSucceeded {
+			t.Fatalf("without onPostpone the exports were sent to be made again: %+v", c)
+		}
+		if !slices.ContainsFunc(c.Effects, func(e string) bool { return strings.Contains(e, "onPostpone: Keep") }) {
+			t.Errorf("effects %q do not say how to make them again", c.Effects)
+		}
+	})
+	t.Run("the new start has passed", func(t *testing.T) {
+		w := newWorld(t, reexport())
+		w.runUntilIdle(beforeAnnouncement, changeAt)
+		if c := w.moveCutoff(cutoff.Add(time.Hour), changeAt); c.ExportRound != 0 || LookupStep(&w.status, v1.StepExport).State != v1.StepSucceeded {
+			t.Fatalf("a postponement by an hour, whose export start is long past, made the exports again: %+v", c)
+		}
+	})
+}

@@ -130,3 +130,35 @@ func CutoffChangeOf(status *v1.RegionWithdrawalStatus, seq int32) *v1.CutoffChan
 	}
 	return nil
 }
+
+// exportEffect says what change c does to the exports verified in s, and
+// when spec.export.onPostpone asks for it and the new timeline exports
+// later, sends them to be made again: the step is Pending once more, in a
+// new export round, and keeps its artifacts, so customers keep their
+// archives and links until the new ones are verified. Nothing is deleted
+// or overwritten; the new round's Jobs and export IDs are its own.
+func exportEffect(status *v1.RegionWithdrawalStatus, spec *v1.RegionWithdrawalSpec, tl *Timeline, s *v1.StepStatus, c *v1.CutoffChange, now time.Time) string {
+	verified := s.FinishedAt.UTC().Format(time.RFC3339)
+	later := tl != nil && tl.Export != nil && tl.Export.Start.After(now)
+	switch {
+	case !later || spec.Cancel || switched(status):
+		return fmt.Sprintf("the exports verified at %s stay as they are", verified)
+	case spec.Export == nil || spec.Export.OnPostpone != v1.ExportOnPostponeReexport:
+		return fmt.Sprintf("the exports verified at %s stay as they are (spec.export.onPostpone: Keep), though the new timeline exports from %s",
+			verified, tl.Export.Start.UTC().Format(time.RFC3339))
+	}
+	h := status.Cutoff
+	h.ExportRound++
+	c.ExportRound = h.ExportRound
+	st := StepStatus(status, v1.StepExport)
+	var kept *v1.ExportStatus
+	if prev := st.Export; prev != nil {
+		// What customers reach stays listed; the counts start again.
+		kept = &v1.ExportStatus{Artifacts: prev.Artifacts, ArtifactConfigMaps: prev.ArtifactConfigMaps, Customers: prev.Customers}
+	}
+	msg := fmt.Sprintf("the exports verified at %s are made again from %s, as round %d (spec.export.onPostpone: Reexport); customers keep the archives they have until then",
+		verified, tl.Export.Start.UTC().Format(time.RFC3339), h.ExportRound)
+	// Its due time is the new timeline's, which the controller sets.
+	*st = v1.StepStatus{Name: st.Name, State: v1.StepPending, Export: kept, Message: msg}
+	return msg
+}

@@ -290,6 +290,11 @@ func runScenario(t *testing.T, sc scenario) {
 // its result, as the termination message, names a location, a size and a
 // checksum. The pods carry a scheduling gate, so nothing else runs them.
 func playExporter(ctx context.Context, c client.Client, ns string) {
+	playExporterAt(ctx, c, ns, func(*corev1.Pod) string { return "file:///exports/" + ns + ".tar.gz" })
+}
+
+// playExporterAt is playExporter with the archive's location for each pod.
+func playExporterAt(ctx context.Context, c client.Client, ns string, location func(*corev1.Pod) string) {
 	done := map[string]bool{}
 	_ = wait.PollUntilContextCancel(ctx, 300*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		var pods corev1.PodList
@@ -301,7 +306,7 @@ func playExporter(ctx context.Context, c client.Client, ns string) {
 			if done[p.Name] || p.Status.Phase == corev1.PodSucceeded {
 				continue
 			}
-			msg := fmt.Sprintf(`{"version":1,"location":"file:///exports/%s.tar.gz","bytes":4096,"sha256":"%s","encrypted":false}`, ns, strings.Repeat("cd", 32))
+			msg := fmt.Sprintf(`{"version":1,"location":%q,"bytes":4096,"sha256":"%s","encrypted":false}`, location(p), strings.Repeat("cd", 32))
 			now := metav1.Now()
 			p.Status.Phase = corev1.PodSucceeded
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "exporter", Image: p.Spec.Containers[0].Image, ImageID: "sha256:" + strings.Repeat("ef", 32),
