@@ -124,6 +124,7 @@ type managerFlags struct {
 	webhookAddr             string
 	webhookCertDir          string
 	minNotice               time.Duration
+	fleetRole               string
 	minNoticeFloor          time.Duration
 	metricsAddr             string
 	metricsSecure           bool
@@ -167,6 +168,7 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.StringVar(&f.webhookCertDir, "webhook-cert-dir", "", "Directory holding the admission webhook's tls.crt and tls.key; empty: the controller-runtime default.")
 	fs.DurationVar(&f.minNotice, "min-notice", 72*time.Hour, "Least notice customers already told must keep when a cutoff is brought forward; the admission webhook refuses a move that leaves less. spec.notify.minNotice replaces it per withdrawal.")
 	fs.DurationVar(&f.minNoticeFloor, "min-notice-floor", time.Hour, "Least spec.notify.minNotice the admission webhook accepts.")
+	fs.StringVar(&f.fleetRole, "fleet-role", "", "Role of the withdrawals that do not set spec.fleet.role, when the same withdrawal is applied to several clusters: Coordinator runs every step, Member only drains and switches routes (notify and export are the coordinator's). Empty: Coordinator, and no status.fleet.")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443; \"0\" disables it.")
 	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, allowing only callers authenticated and authorised by the API server (TokenReview and SubjectAccessReview).")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
@@ -239,6 +241,11 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	}
 	if err := f.noticeBackend.Validate(); err != nil {
 		return nil, fmt.Errorf("--notice-backend-*: %w", err)
+	}
+	switch v1.FleetRole(f.fleetRole) {
+	case "", v1.FleetCoordinator, v1.FleetMember:
+	default:
+		return nil, fmt.Errorf("--fleet-role: %q is neither Coordinator nor Member", f.fleetRole)
 	}
 	if f.evidenceCopyURL != "" {
 		if err := ledger.CheckCopyURL(f.evidenceCopyURL); err != nil {
@@ -409,6 +416,7 @@ func runManager(args []string) error {
 		MinReminderSpacing:      f.minReminderSpacing,
 		ExecuteTimeout:          f.executeTimeout,
 		Evidence:                evidenceLedger,
+		FleetRole:               v1.FleetRole(f.fleetRole),
 	}
 	if err := targets.WarmUp(mgr); err != nil {
 		return err

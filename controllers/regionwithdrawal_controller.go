@@ -83,6 +83,9 @@ type RegionWithdrawalReconciler struct {
 	// Rehearsal carries out every step of a dry run.
 	Rehearsal executor.Executor
 	Metrics   *metrics.Metrics
+	// FleetRole is the role of a withdrawal that does not set
+	// spec.fleet.role (--fleet-role): empty means Coordinator.
+	FleetRole v1.FleetRole
 	// RiskWindow is how early DeadlineAtRisk warns; zero means a day.
 	RiskWindow time.Duration
 	// MaxConcurrentReconciles bounds parallel reconciles; zero means
@@ -198,7 +201,9 @@ func (r *RegionWithdrawalReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		}
 	}
 
-	result, written, err := r.reconcileWithdrawal(ctx, rw, rw.DeepCopy())
+	written := rw.DeepCopy()
+	actInRole(rw, r.FleetRole)
+	result, written, err := r.reconcileWithdrawal(ctx, rw, written)
 	if errors.Is(err, errFirstPass) {
 		// Nothing is written in a first pass: its second pass writes it.
 		return result, nil

@@ -108,6 +108,11 @@ type RegionWithdrawalSpec struct {
 	// +optional
 	Routing *RoutingStep `json:"routing,omitempty"`
 
+	// fleet says what this copy of the withdrawal does when the same
+	// withdrawal is applied to several clusters (docs/fleet.md).
+	// +optional
+	Fleet *FleetSpec `json:"fleet,omitempty"`
+
 	// suspend pauses the withdrawal: nothing new starts while it is true.
 	// Actions that fell due meanwhile run, once, when it is set back to false.
 	// +optional
@@ -375,6 +380,12 @@ type RegionWithdrawalStatus struct {
 	// bundle exported later.
 	// +optional
 	Evidence *EvidenceStatus `json:"evidence,omitempty"`
+
+	// fleet is this copy's part in a fleet: its role and, where a
+	// multi-cluster engine aggregates the copies' status into one, each
+	// member's. Unset for a withdrawal on one cluster.
+	// +optional
+	Fleet *FleetStatus `json:"fleet,omitempty"`
 
 	// conditions: Ready, Reconciling, Stalled and DeadlineAtRisk.
 	// +optional

@@ -1,0 +1,88 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// FleetSpec is a withdrawal's part when the same object is applied to
+// several clusters by a multi-cluster engine.
+type FleetSpec struct {
+	// role is what this copy does. Coordinator (what a withdrawal on one
+	// cluster is) runs every step. Member leaves the customer-facing steps,
+	// notify and export, to the coordinator's copy, since customers are
+	// global and must hear once, and drains and switches this cluster's
+	// routes on the same timeline. Unset, the installation's --fleet-role
+	// (chart value fleet.role) decides, so one spec serves every cluster.
+	// +optional
+	Role FleetRole `json:"role,omitempty"`
+}
+
+// FleetRole is what a copy of a withdrawal does in a fleet.
+// +kubebuilder:validation:Enum=Coordinator;Member
+type FleetRole string
+
+const (
+	// FleetCoordinator runs every step.
+	FleetCoordinator FleetRole = "Coordinator"
+	// FleetMember drains and switches routes only.
+	FleetMember FleetRole = "Member"
+)
+
+// FleetStatus is this copy's part in a fleet.
+type FleetStatus struct {
+	// role is the role this copy acts in: spec.fleet.role, or the
+	// installation's.
+	// +optional
+	Role FleetRole `json:"role,omitempty"`
+
+	// members is filled in by a multi-cluster engine that aggregates the
+	// copies' status on its control plane (the Karmada customization in
+	// config/fleet): each cluster's role, phase and cut time. The operator
+	// itself never writes it.
+	// +optional
+	// +listType=map
+	// +listMapKey=cluster
+	// +kubebuilder:validation:MaxItems=256
+	Members []FleetMemberStatus `json:"members,omitempty"`
+}
+
+// FleetMemberStatus is one cluster's copy, as an engine reports it.
+type FleetMemberStatus struct {
+	// cluster is the engine's name for the cluster.
+	// +kubebuilder:validation:MaxLength=253
+	Cluster string `json:"cluster"`
+
+	// role is the copy's status.fleet.role there.
+	// +optional
+	Role FleetRole `json:"role,omitempty"`
+
+	// phase is the copy's status.phase there.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// cutAt is when that cluster's routes were switched: its routing
+	// step's finishedAt.
+	// +optional
+	CutAt *metav1.Time `json:"cutAt,omitempty"`
+
+	// ready is the copy's Ready condition status there.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	Ready string `json:"ready,omitempty"`
+}
