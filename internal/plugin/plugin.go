@@ -63,6 +63,9 @@ type Options struct {
 	// NewClientAs builds a client that impersonates user (restore acts as
 	// the ServiceAccount a withdrawal acted as); tests inject one too.
 	NewClientAs func(user string) (client.WithWatch, error)
+	// NewClientFor builds a client for a kubeconfig context, and names the
+	// namespace to read there (fleet status).
+	NewClientFor func(kubeContext string) (client.Client, string, error)
 }
 
 // NewCommand returns the root command.
@@ -70,6 +73,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &Options{IOStreams: streams, Flags: genericclioptions.NewConfigFlags(true), Clock: clock.RealClock{}}
 	o.NewClient = o.defaultClient
 	o.NewClientAs = o.defaultClientAs
+	o.NewClientFor = o.defaultClientFor
 	return newRootCommand(o)
 }
 
@@ -92,6 +96,7 @@ func newRootCommand(o *Options) *cobra.Command {
   kubectl withdrawal restore pakistan          put back what a deleted withdrawal changed
   kubectl withdrawal release pakistan          let a deleted withdrawal go when its cleanup cannot finish
   kubectl withdrawal evidence export pakistan  the signed evidence ledger, to verify offline
+  kubectl withdrawal fleet status pakistan     each cluster's copy, the worst first (--contexts a,b,c)
   kubectl withdrawal webhook-key pakistan c1   the key customer c1 verifies its notices with
   kubectl withdrawal handoff revoke pakistan c1  stop serving customer c1's download link
   kubectl withdrawal version                   the plugin's version, and the API versions the cluster serves
@@ -105,7 +110,7 @@ jsonpath=..., go-template=... (and wide for list).`,
 		newSetCommand(o, "suspend", "suspended", "Pause a withdrawal: nothing new starts", func(s *v1.RegionWithdrawalSpec) { s.Suspend = true }),
 		newSetCommand(o, "resume", "resumed", "Resume a suspended withdrawal; what fell due meanwhile runs once", func(s *v1.RegionWithdrawalSpec) { s.Suspend = false }),
 		newCancelCommand(o), newRestoreCommand(o), newEvidenceCommand(o), newWebhookKeyCommand(o), newReleaseCommand(o),
-		newListCommand(o), newVersionCommand(o), newCreateCommand(o), newHandoffCommand(o))
+		newListCommand(o), newVersionCommand(o), newCreateCommand(o), newHandoffCommand(o), newFleetCommand(o))
 	return root
 }
 

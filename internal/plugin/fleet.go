@@ -1,0 +1,224 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
+)
+
+// fleetTimeout bounds the read of one cluster: an unreachable one is
+// reported, not waited for.
+const fleetTimeout = 10 * time.Second
+
+func newFleetCommand(o *Options) *cobra.Command {
+	cmd := &cobra.Command{Use: "fleet", Short: "One withdrawal across several clusters (docs/fleet.md)"}
+	var contexts []string
+	status := &cobra.Command{
+		Use:   "status NAME",
+		Short: "Each cluster's copy of a withdrawal, the worst first: role, phase, and when its routes were cut",
+		Long: `fleet status reads the withdrawal NAME in each kubeconfig context (--contexts,
+or every context of the kubeconfig) and prints one row per cluster, the worst
+first: unreachable or missing, stalled, at risk, waiting, running, then done.
+CUT AT is when that cluster's routes were switched (its routing step's
+finishedAt, to the second), and AFTER CUTOFF how long after the cutoff; the
+last line gives the spread of the cut times. -n names the
+namespace in every context; without it, each context's own.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.fleetStatus(cmd.Context(), args[0], contexts)
+		},
+	}
+	status.Flags().StringSliceVar(&contexts, "contexts", nil, "kubeconfig contexts to read (default: every context)")
+	cmd.AddCommand(status)
+	return cmd
+}
+
+// fleetRow is one cluster's copy.
+type fleetRow struct {
+	context string
+	rw      *v1.RegionWithdrawal
+	err     error
+}
+
+// rank orders rows worst first.
+func (r fleetRow) rank() int {
+	if r.err != nil || r.rw == nil {
+		return 0
+	}
+	st := &r.rw.Status
+	if c := meta.FindStatusCondition(st.Conditions, v1.ConditionStalled); c != nil && c.Status == "True" || st.Phase == v1.PhaseStalled {
+		return 1
+	}
+	if c := meta.FindStatusCondition(st.Conditions, v1.ConditionDeadlineAtRisk); c != nil && c.Status == "True" {
+		return 2
+	}
+	switch st.Phase {
+	case v1.PhaseWaitingForApproval, v1.PhaseSuspended:
+		return 3
+	case v1.PhaseInProgress, v1.PhaseCancelling:
+		return 4
+	case v1.PhaseCancelled, v1.PhaseCompleted:
+		return 6
+	}
+	return 5
+}
+
+// cutAt is when the copy's routes were switched for real.
+func cutAt(rw *v1.RegionWithdrawal) *time.Time {
+	for _, s := range rw.Status.Steps {
+		if s.Name == v1.StepRouting && s.State == v1.StepSucceeded && !s.DryRun && s.FinishedAt != nil {
+			t := s.FinishedAt.Time
+			return &t
+		}
+	}
+	return nil
+}
+
+func (o *Options) fleetStatus(ctx context.Context, name string, contexts []string) error {
+	if len(contexts) == 0 {
+		raw, err := o.Flags.ToRawKubeConfigLoader().RawConfig()
+		if err != nil {
+			return err
+		}
+		for c := range raw.Contexts {
+			contexts = append(contexts, c)
+		}
+		slices.Sort(contexts)
+	}
+	if len(contexts) == 0 {
+		return fmt.Errorf("no kubeconfig contexts: name them with --contexts")
+	}
+	rows := make([]fleetRow, len(contexts))
+	var wg sync.WaitGroup
+	for i, kc := range contexts {
+		wg.Go(func() {
+			rctx, cancel := context.WithTimeout(ctx, fleetTimeout)
+			defer cancel()
+			rw, err := o.readIn(rctx, kc, name)
+			rows[i] = fleetRow{context: kc, rw: rw, err: err}
+		})
+	}
+	wg.Wait()
+	slices.SortStableFunc(rows, func(a, b fleetRow) int {
+		if d := a.rank() - b.rank(); d != 0 {
+			return d
+		}
+		return strings.Compare(a.context, b.context)
+	})
+
+	tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONTEXT\tROLE\tPHASE\tREADY\tCUT AT\tAFTER CUTOFF\tPROBLEM")
+	var cuts []time.Time
+	for _, r := range rows {
+		if r.err != nil {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t%s\n", r.context, oneLine(r.err.Error(), 120))
+			continue
+		}
+		st := &r.rw.Status
+		role := string(v1.FleetCoordinator)
+		if st.Fleet != nil && st.Fleet.Role != "" {
+			role = string(st.Fleet.Role)
+		}
+		phase, ready, problem := string(st.Phase), "-", ""
+		if phase == "" {
+			phase = "-"
+		}
+		if c := meta.FindStatusCondition(st.Conditions, v1.ConditionReady); c != nil {
+			ready = string(c.Status)
+			if c.Status != "True" {
+				problem = c.Reason + ": " + c.Message
+			}
+		}
+		if c := meta.FindStatusCondition(st.Conditions, v1.ConditionStalled); c != nil && c.Status == "True" {
+			problem = c.Reason + ": " + c.Message
+		}
+		cut, after := "-", "-"
+		if t := cutAt(r.rw); t != nil {
+			cuts = append(cuts, *t)
+			cut = t.UTC().Format("2006-01-02 15:04:05 MST")
+			after = t.Sub(r.rw.Spec.Cutoff.Time).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.context, role, phase, ready, cut, after, oneLine(problem, 120))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	switch {
+	case len(cuts) == 0:
+		fmt.Fprintf(o.Out, "\nNo cluster has cut its routes yet (%d clusters).\n", len(rows))
+	default:
+		slices.SortFunc(cuts, func(a, b time.Time) int { return a.Compare(b) })
+		fmt.Fprintf(o.Out, "\n%d of %d clusters have cut their routes; spread %s (first %s, last %s).\n", len(cuts), len(rows),
+			cuts[len(cuts)-1].Sub(cuts[0]), cuts[0].UTC().Format("15:04:05"), cuts[len(cuts)-1].UTC().Format("15:04:05"))
+	}
+	return nil
+}
+
+// readIn reads the withdrawal name in kubeconfig context kc.
+func (o *Options) readIn(ctx context.Context, kc, name string) (*v1.RegionWithdrawal, error) {
+	c, ns, err := o.NewClientFor(kc)
+	if err != nil {
+		return nil, err
+	}
+	var rw v1.RegionWithdrawal
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &rw); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("no withdrawal %s in namespace %s", name, ns)
+		}
+		return nil, err
+	}
+	return &rw, nil
+}
+
+// defaultClientFor builds a client for kubeconfig context kc, with the
+// namespace -n names, or the context's own.
+func (o *Options) defaultClientFor(kc string) (client.Client, string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if o.Flags.KubeConfig != nil && *o.Flags.KubeConfig != "" {
+		rules.ExplicitPath = *o.Flags.KubeConfig
+	}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kc})
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	cfg.Timeout = fleetTimeout
+	ns, _, err := cc.Namespace()
+	if err != nil {
+		return nil, "", err
+	}
+	if o.Flags.Namespace != nil && *o.Flags.Namespace != "" {
+		ns = *o.Flags.Namespace
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	return c, ns, err
+}
