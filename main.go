@@ -53,6 +53,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
 	"github.com/ops-dev/region-withdrawal-operator/internal/admission"
 	"github.com/ops-dev/region-withdrawal-operator/internal/buildinfo"
+	"github.com/ops-dev/region-withdrawal-operator/internal/clockoffset"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/witness"
@@ -418,6 +419,17 @@ func runManager(args []string) error {
 		Evidence:                evidenceLedger,
 		FleetRole:               v1.FleetRole(f.fleetRole),
 	}
+	// Each copy in a fleet reports how far its API server's clock is from
+	// the operator's; one short burst of requests every ten minutes.
+	prober, err := clockoffset.ForAPIServer(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("measuring the API server's clock: %w", err)
+	}
+	clocks := &clockoffset.Monitor{Prober: prober, Clock: clk, Every: 10 * time.Minute}
+	if err := mgr.Add(clocks); err != nil {
+		return err
+	}
+	r.ClockOffsets = clocks
 	if err := targets.WarmUp(mgr); err != nil {
 		return err
 	}

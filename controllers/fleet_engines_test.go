@@ -48,7 +48,8 @@ func fleetCopy(t *testing.T, role v1.FleetRole, phase v1.Phase, mutate func(*v1.
 	rw := &v1.RegionWithdrawal{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1.GroupVersion.String(), Kind: "RegionWithdrawal"},
 		ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: "messaging", Generation: 3},
-		Status: v1.RegionWithdrawalStatus{ObservedGeneration: 3, Phase: phase, Fleet: &v1.FleetStatus{Role: role},
+		Status: v1.RegionWithdrawalStatus{ObservedGeneration: 3, Phase: phase,
+			Fleet: &v1.FleetStatus{Role: role, ClockOffset: &metav1.Duration{Duration: 12 * time.Millisecond}},
 			Conditions: []metav1.Condition{
 				{Type: v1.ConditionReady, Status: metav1.ConditionTrue, Reason: "OnSchedule"},
 				{Type: v1.ConditionStalled, Status: metav1.ConditionFalse, Reason: "AsExpected"},
@@ -142,7 +143,7 @@ func TestKarmadaReadsTheFleet(t *testing.T) {
 	}
 	t.Run("each cluster reports its role, phase and cut time", func(t *testing.T) {
 		got := reflect(fleetCopy(t, v1.FleetMember, v1.PhaseCompleted, switchedAt(cut)))
-		if got["role"] != "Member" || got["phase"] != "Completed" || got["ready"] != "True" || got["cutAt"] != cut.Format(time.RFC3339) {
+		if got["role"] != "Member" || got["phase"] != "Completed" || got["ready"] != "True" || got["cutAt"] != cut.Format(time.RFC3339) || got["clockOffset"] != "12ms" {
 			t.Errorf("reflected %v", got)
 		}
 		rehearsed := reflect(fleetCopy(t, v1.FleetMember, v1.PhaseCompleted, func(rw *v1.RegionWithdrawal) {
@@ -170,9 +171,9 @@ func TestKarmadaReadsTheFleet(t *testing.T) {
 		var rows []string
 		for _, m := range members {
 			m := m.(map[string]any)
-			rows = append(rows, fmt.Sprintf("%v %v %v %v", m["cluster"], m["role"], m["phase"], m["cutAt"]))
+			rows = append(rows, fmt.Sprintf("%v %v %v %v %v", m["cluster"], m["role"], m["phase"], m["cutAt"], m["clockOffset"]))
 		}
-		want := []string{"pk-core Coordinator Completed " + cut.Format(time.RFC3339), "pk-edge-1 Member Completed " + cut.Format(time.RFC3339), "pk-edge-2 Member Stalled <nil>"}
+		want := []string{"pk-core Coordinator Completed " + cut.Format(time.RFC3339) + " 12ms", "pk-edge-1 Member Completed " + cut.Format(time.RFC3339) + " 12ms", "pk-edge-2 Member Stalled <nil> 12ms"}
 		if strings.Join(rows, "\n") != strings.Join(want, "\n") {
 			t.Errorf("members:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
 		}
@@ -180,7 +181,7 @@ func TestKarmadaReadsTheFleet(t *testing.T) {
 		// into the typed status.
 		b, _ := json.Marshal(status)
 		var typed v1.RegionWithdrawalStatus
-		if err := json.Unmarshal(b, &typed); err != nil || len(typed.Fleet.Members) != 3 || typed.Fleet.Members[0].CutAt == nil {
+		if err := json.Unmarshal(b, &typed); err != nil || len(typed.Fleet.Members) != 3 || typed.Fleet.Members[0].CutAt == nil || typed.Fleet.Members[0].ClockOffset == nil {
 			t.Errorf("the aggregated status does not read back as status.fleet.members: %v, %+v", err, typed.Fleet)
 		}
 	})
@@ -243,7 +244,7 @@ func TestOCMFeedbackRulesReadTheCopy(t *testing.T) {
 		}
 		got[p.Name] = fmt.Sprint(res[0][0].Interface())
 	}
-	want := map[string]string{"phase": "Completed", "role": "Member", "ready": "True", "stalled": "False", "cutAt": cut.Format(time.RFC3339), "observedGeneration": "3"}
+	want := map[string]string{"phase": "Completed", "role": "Member", "ready": "True", "stalled": "False", "cutAt": cut.Format(time.RFC3339), "observedGeneration": "3", "clockOffset": "12ms"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("feedback %s = %q, want %q", k, got[k], v)

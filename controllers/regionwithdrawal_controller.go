@@ -86,6 +86,9 @@ type RegionWithdrawalReconciler struct {
 	// FleetRole is the role of a withdrawal that does not set
 	// spec.fleet.role (--fleet-role): empty means Coordinator.
 	FleetRole v1.FleetRole
+	// ClockOffsets, when set, is the measurement of the API server's clock
+	// against ours that a copy in a fleet reports.
+	ClockOffsets ClockOffsets
 	// RiskWindow is how early DeadlineAtRisk warns; zero means a day.
 	RiskWindow time.Duration
 	// MaxConcurrentReconciles bounds parallel reconciles; zero means
@@ -202,7 +205,7 @@ func (r *RegionWithdrawalReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 
 	written := rw.DeepCopy()
-	actInRole(rw, r.FleetRole)
+	actInRole(rw, r.FleetRole, r.ClockOffsets)
 	result, written, err := r.reconcileWithdrawal(ctx, rw, written)
 	if errors.Is(err, errFirstPass) {
 		// Nothing is written in a first pass: its second pass writes it.

@@ -110,11 +110,7 @@ func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus
 		finishedNow := s.FinishedAt != nil && (before == nil || before.FinishedAt == nil) && s.State == v1.StepSucceeded
 		switch s.Name {
 		case v1.StepExport:
-			exportRound := 0
-			if h := updated.Cutoff; h != nil {
-				exportRound = int(h.ExportRound)
-			}
-			out = append(out, exportsVerified(before, s, salt, exportRound)...)
+			out = append(out, exportsVerified(before, s, salt)...)
 		case v1.StepDrain:
 			if d := s.Drain; d != nil && d.LastBatchAt != nil && (before == nil || before.Drain == nil || !d.LastBatchAt.Equal(before.Drain.LastBatchAt)) {
 				out = append(out, &evidence.DrainBatch{Header: at(d.LastBatchAt.Time), Drained: int(d.Drained), Total: int(d.Workloads), Round: round})
@@ -149,7 +145,7 @@ func ended(p v1.Phase) bool { return p == v1.PhaseCompleted || p == v1.PhaseCanc
 // exportsVerified records each artifact verified since before. An
 // artifact is told apart by when it was verified too: a later export round
 // (spec.export.onPostpone: Reexport) verifies the same target again.
-func exportsVerified(before, s *v1.StepStatus, salt []byte, round int) []evidence.Event {
+func exportsVerified(before, s *v1.StepStatus, salt []byte) []evidence.Event {
 	if s.Export == nil {
 		return nil
 	}
@@ -171,7 +167,7 @@ func exportsVerified(before, s *v1.StepStatus, salt []byte, round int) []evidenc
 			continue
 		}
 		e := &evidence.ExportVerified{Header: evidence.Header{At: a.VerifiedAt.Time},
-			Target: a.Target, Location: a.Location, Bytes: a.Bytes, SHA256: a.SHA256, Round: round}
+			Target: a.Target, Location: a.Location, Bytes: a.Bytes, SHA256: a.SHA256, Round: int(a.Round)}
 		if a.Recipient != "" {
 			e.Customer = evidence.RecipientHash(salt, a.Recipient)
 		}

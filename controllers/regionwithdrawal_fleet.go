@@ -17,8 +17,17 @@ limitations under the License.
 package controllers
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/clockoffset"
 )
+
+// ClockOffsets gives the latest measurement of the API server's clock
+// against the operator's (clockoffset.Monitor).
+type ClockOffsets interface {
+	Latest() *clockoffset.Measurement
+}
 
 // FleetRoleOf is the role rw acts in on this cluster: its own
 // spec.fleet.role, else the installation's (empty: Coordinator).
@@ -41,7 +50,7 @@ func FleetRoleOf(rw *v1.RegionWithdrawal, installation v1.FleetRole) v1.FleetRol
 // spec: the controller writes only status and finalizers (which it adds
 // before this). status.fleet.role says which role applied; a withdrawal
 // on one cluster, with no fleet anywhere, gets no status.fleet.
-func actInRole(rw *v1.RegionWithdrawal, installation v1.FleetRole) {
+func actInRole(rw *v1.RegionWithdrawal, installation v1.FleetRole, clocks ClockOffsets) {
 	role := FleetRoleOf(rw, installation)
 	if rw.Spec.Fleet == nil && installation == "" && rw.Status.Fleet == nil {
 		return
@@ -50,6 +59,13 @@ func actInRole(rw *v1.RegionWithdrawal, installation v1.FleetRole) {
 		rw.Status.Fleet = &v1.FleetStatus{}
 	}
 	rw.Status.Fleet.Role = role
+	if clocks != nil {
+		if m := clocks.Latest(); m != nil {
+			f := rw.Status.Fleet
+			f.ClockOffset, f.ClockOffsetWithin = &metav1.Duration{Duration: m.Offset}, &metav1.Duration{Duration: m.Within}
+			f.ClockMeasuredAt = &metav1.Time{Time: m.At}
+		}
+	}
 	if role == v1.FleetMember {
 		rw.Spec.Notify, rw.Spec.Export = nil, nil
 	}

@@ -111,6 +111,12 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	old := rw.Status.DeepCopy()
 	w := &run{executed: map[string]bool{}, results: map[string]summarize.Result{}, blocked: map[v1.StepName]*planner.SpecError{}}
 	tl, err := planner.Compile(&rw.Spec)
+	if err == nil && rw.Status.Fleet != nil {
+		// A fleet member plans a spec with notify and export set aside;
+		// approvals, `kubectl withdrawal approve` and the ledger name the
+		// spec as applied.
+		tl.SpecDigest = planner.SpecDigest(&written.Spec)
+	}
 	if err == nil {
 		err = tl.CheckReminderSpacing(cmpOr(r.MinReminderSpacing, DefaultMinReminderSpacing))
 	}
@@ -196,7 +202,11 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 		// record: if this fails, nothing of the reconcile is written, and
 		// the next one finds the same changes (and the executors find their
 		// work done).
-		if err := r.Evidence.Append(ctx, rw, evidenceOf(rw, old, updated, r.Evidence.Salt(rw.UID), now)...); err != nil {
+		// The ledger records the spec as applied, which a fleet member
+		// plans with notify and export set aside (written holds it).
+		applied := *rw
+		applied.Spec = written.Spec
+		if err := r.Evidence.Append(ctx, rw, evidenceOf(&applied, old, updated, r.Evidence.Salt(rw.UID), now)...); err != nil {
 			// A ledger that refuses (tampered, or sealed) says so in
 			// Stalled and an Event; the status counts nothing new.
 			r.publish(rw, &written.Status, summarize.EvidenceRefused(&written.Status, ledger.Refusal(err)), in)
@@ -415,7 +425,12 @@ func (r *RegionWithdrawalReconciler) persistStarted(ctx context.Context, rw, wri
 	if err := r.Status().Patch(ctx, rw, client.MergeFromWithOptions(written, client.MergeFromWithOptimisticLock{})); err != nil {
 		return written, fmt.Errorf("recording started actions: %w", err)
 	}
-	return rw.DeepCopy(), nil
+	// The patch read back the object as the server holds it, with its
+	// spec as applied: a fleet member sets its notify and export aside
+	// again before it plans or acts on anything more.
+	written = rw.DeepCopy()
+	actInRole(rw, r.FleetRole, r.ClockOffsets)
+	return written, nil
 }
 
 // carryOn runs every action in flight once per reconcile and records what

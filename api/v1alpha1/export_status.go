@@ -193,6 +193,11 @@ type ExportArtifact struct {
 	// verifiedAt is when the controller verified the result.
 	// +optional
 	VerifiedAt *metav1.Time `json:"verifiedAt,omitempty"`
+
+	// round is the export round that made it (status.cutoff.exportRound):
+	// 0 for the first.
+	// +optional
+	Round int32 `json:"round,omitempty"`
 }
 
 // ExportFailure says why a target's export failed.

@@ -51,6 +51,20 @@ type FleetStatus struct {
 	// +optional
 	Role FleetRole `json:"role,omitempty"`
 
+	// clockOffset is the cluster's API server clock minus the operator's,
+	// as last measured: every cluster cuts at the cutoff by its own clock,
+	// so a cluster whose clock is off cuts off by as much.
+	// +optional
+	ClockOffset *metav1.Duration `json:"clockOffset,omitempty"`
+
+	// clockOffsetWithin bounds the error of clockOffset, either way.
+	// +optional
+	ClockOffsetWithin *metav1.Duration `json:"clockOffsetWithin,omitempty"`
+
+	// clockMeasuredAt is when clockOffset was measured.
+	// +optional
+	ClockMeasuredAt *metav1.Time `json:"clockMeasuredAt,omitempty"`
+
 	// members is filled in by a multi-cluster engine that aggregates the
 	// copies' status on its control plane (the Karmada customization in
 	// config/fleet): each cluster's role, phase and cut time. The operator
@@ -80,6 +94,10 @@ type FleetMemberStatus struct {
 	// step's finishedAt.
 	// +optional
 	CutAt *metav1.Time `json:"cutAt,omitempty"`
+
+	// clockOffset is the copy's status.fleet.clockOffset there.
+	// +optional
+	ClockOffset *metav1.Duration `json:"clockOffset,omitempty"`
 
 	// ready is the copy's Ready condition status there.
 	// +optional

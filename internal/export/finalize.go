@@ -33,8 +33,9 @@ import (
 // reference); those elsewhere cannot have one. It reads as the
 // withdrawal's ServiceAccount, uncached.
 func (e *Executor) Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error {
-	if planner.LookupStep(&rw.Status, v1.StepExport).StartedAt == nil {
+	if planner.LookupStep(&rw.Status, v1.StepExport).StartedAt == nil && Round(rw) == 0 {
 		// Jobs are made only after the start is recorded: none to delete.
+		// (A later round waiting for its start has the earlier rounds'.)
 		return nil
 	}
 	jobs, err := e.recordedJobs(ctx, rw)

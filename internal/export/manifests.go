@@ -101,7 +101,7 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 		a := s.verified()
 		n, skips, err := e.readManifest(ctx, rw, a, headers, seen, func(en result.Entry) error {
 			art := v1.ExportArtifact{Target: s.Key, Job: a.job.Namespace + "/" + a.job.Name, Location: en.Location,
-				Bytes: en.Bytes, SHA256: en.SHA256, Recipient: en.Customer, Encrypted: true}
+				Bytes: en.Bytes, SHA256: en.SHA256, Recipient: en.Customer, Encrypted: true, Round: roundOf(a.job)}
 			b, err := json.Marshal(art)
 			if err != nil {
 				return err
@@ -135,6 +135,8 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 		}
 	}
 	st.ManifestsRead, st.Customers, st.CustomersSkipped = int32(len(manifests)), int32(customers), int32(skipped)
+	// The entries just written are read back before they count (Reread).
+	st.CustomersReread = 0
 	if skipped > 0 && e.Recorder != nil {
 		e.Recorder.Eventf(rw, nil, corev1.EventTypeWarning, ReasonExportCustomersSkipped, "Export",
 			"%d customers have no archive of their own; each manifest line says why (no age key, no data, a bad row in the customer list)", skipped)
@@ -149,7 +151,7 @@ const ReasonExportCustomersSkipped = "ExportCustomersSkipped"
 // exportEvidence is the statement that a customer's archive was verified.
 func (e *Executor) exportEvidence(rw *v1.RegionWithdrawal, a v1.ExportArtifact, at time.Time) *evidence.ExportVerified {
 	return &evidence.ExportVerified{Header: evidence.Header{At: at}, Target: a.Target, Location: a.Location, Bytes: a.Bytes,
-		SHA256: a.SHA256, Customer: evidence.RecipientHash(e.Evidence.Salt(rw.UID), a.Recipient), Round: int(Round(rw))}
+		SHA256: a.SHA256, Customer: evidence.RecipientHash(e.Evidence.Salt(rw.UID), a.Recipient), Round: int(a.Round)}
 }
 
 // readManifest reads one target's manifest and calls fn with each

@@ -108,6 +108,11 @@ func (e *Executor) rereadCustomers(ctx context.Context, rw *v1.RegionWithdrawal,
 			if err := json.Unmarshal([]byte(cm.Data[k]), &a); err != nil {
 				return fmt.Errorf("ConfigMap %s, key %s: %w", cm.Name, k, err)
 			}
+			if a.Round != Round(rw) {
+				// An earlier round's, for a customer the current round's
+				// manifests do not list: it stays as it was.
+				continue
+			}
 			if a.VerifiedAt != nil {
 				done++
 			} else if len(pending) < rereadBatch {

@@ -173,6 +173,7 @@ func artifactOf(s *targetState, a *attempt) v1.ExportArtifact {
 		SHA256:    r.SHA256,
 		Recipient: r.Recipient,
 		Encrypted: r.Encrypted,
+		Round:     roundOf(a.job),
 	}
 	if t, err := time.Parse(time.RFC3339, a.job.Annotations[AnnotationVerifiedAt]); err == nil {
 		out.VerifiedAt = &metav1.Time{Time: t}

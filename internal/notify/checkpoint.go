@@ -62,8 +62,9 @@ const (
 	// waiting for its next attempt.
 	KeyDeferred = "deferred"
 	// KeyTold holds 8 bytes per recipient this notice was the first
-	// attempt to reach (see toldHash): who has been told anything, which
-	// the Rescheduled and Cancellation notices are sent to.
+	// to try to reach (see toldHash), written before the batch is sent:
+	// who has been told anything, which the Rescheduled and Cancellation
+	// notices are sent to.
 	KeyTold = "told"
 
 	// DefaultShardBytes bounds one checkpoint ConfigMap, well under the
@@ -340,7 +341,14 @@ func (s *Store) CompactReminders(ctx context.Context, rw *v1.RegionWithdrawal) (
 	}
 	deleted := 0
 	for _, cm := range doomed {
-		if err := s.Client.Delete(ctx, cm, client.Preconditions{UID: &cm.UID}); err != nil && !apierrors.IsNotFound(err) {
+		// Only as read: a shard written since (a replica that still
+		// thinks it leads) keeps records not carried; the next compaction
+		// carries them.
+		err := s.Client.Delete(ctx, cm, client.Preconditions{UID: &cm.UID, ResourceVersion: &cm.ResourceVersion})
+		switch {
+		case apierrors.IsConflict(err):
+			continue
+		case err != nil && !apierrors.IsNotFound(err):
 			return deleted, fmt.Errorf("deleting the checkpoint %s of %s: %w", cm.Name, cm.Labels[LabelNotice], err)
 		}
 		deleted++

@@ -146,7 +146,10 @@ type Executor struct {
 // run is what one process remembers of a notice between calls. All of it
 // can be rebuilt from the API server: a new process loads the checkpoint.
 type run struct {
-	state       *State
+	state *State
+	// told is who any notice of the withdrawal is recorded to have told,
+	// read once per notice and process, then kept up to date.
+	told        Told
 	preflighted bool
 	reported    bool
 	// sourcesReported: the Event for failed recipient sources went out.
@@ -338,6 +341,14 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 		if p.fetched, err = e.o.Handoff.Fetches(ctx, rw); err != nil {
 			return executor.Result{}, err
 		}
+	}
+	if !ToldOnly(a) && !stopping {
+		if r.told == nil {
+			if r.told, _, err = e.store.Told(ctx, rw); err != nil {
+				return executor.Result{}, err
+			}
+		}
+		p.known = r.told
 	}
 	if ToldOnly(a) {
 		// Read once per call, like the fetches: the notices that tell

@@ -1071,3 +1071,36 @@ func TestAnUpgradeMidWithdrawalTellsEveryoneOfACancel(t *testing.T) {
 		t.Fatalf("cancellation after an upgrade: %s; want all 3 recipients", res.Message)
 	}
 }
+
+// TestACustomerReachedJustBeforeACrashHearsOfTheCancel: the process dies
+// (its context ends) after the receiver took the announcement and before
+// the checkpoint recorded it; then the withdrawal is called off, so the
+// announcement is never sent again. The customer it reached is still
+// recorded as told, and gets the cancellation.
+func TestACustomerReachedJustBeforeACrashHearsOfTheCancel(t *testing.T) {
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	f := newFixture(t, "id,name\nc0,C\nc1,C\nc2,C\n")
+	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, rcv.Server.URL, v1.DeliveryLimits{RatePerSecond: 1000, Concurrency: 1})}, 1)
+	ctx, die := context.WithCancel(f.ctx)
+	rcv.OnAccept = func(d testsrv.Delivery) { die() }
+	if _, err := newExecutor(nil, 16).Execute(ctx, rw, announcement); err == nil {
+		t.Fatal("the announcement's call went on after its process died")
+	}
+	rcv.OnAccept = nil
+	reached := 0
+	for _, id := range []string{"c0", "c1", "c2"} {
+		reached += rcv.Attempts(id)
+	}
+	if reached == 0 {
+		t.Fatal("nobody was reached before the crash: the test shows nothing")
+	}
+	rw.Spec.Cancel = true
+	cancellation := planner.Action{ID: "notify/cancellation", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeCancellation, DueAt: announcementDue.Add(time.Hour)}
+	res := untilDone(t, f.ctx, newExecutor(nil, 16), rw, cancellation)
+	for _, id := range []string{"c0", "c1", "c2"} {
+		if rcv.Attempts(id) > 0 && rcv.Keys()[id][notify.IdempotencyKey(string(rw.UID), "cancellation", id)] != 1 {
+			t.Errorf("%s got the announcement before the crash and no cancellation (%s)", id, res.Message)
+		}
+	}
+}

@@ -56,7 +56,10 @@ type pass struct {
 	// told, for a notice only for those told something before (the
 	// Rescheduled and Cancellation notices), is who was; nil for a notice
 	// to everyone.
-	told     Told
+	told Told
+	// known is who some notice is recorded to have told, kept up to date
+	// as this notice tells more; nil for a notice that tells no one new.
+	known    Told
 	lanes    map[channel.Name]*Lane
 	stopping bool
 	deadline time.Time
@@ -259,10 +262,12 @@ func (p *pass) flush(ctx context.Context) error {
 	if len(items) == 0 {
 		return nil
 	}
+	if err := p.tellAhead(ctx, items); err != nil {
+		return err
+	}
 	out := &records{}
 	jobs := p.render(ctx, items, out)
 	fatal := p.sendAll(ctx, jobs, out)
-	out.recs = p.markTold(out.recs)
 	// The evidence goes in before the checkpoint: if the process dies in
 	// between, the batch is sent again with the same keys, and its
 	// statements are found already in the ledger.
@@ -302,29 +307,37 @@ func (p *pass) flush(ctx context.Context) error {
 	return nil
 }
 
-// markTold adds a told record for each recipient this batch tried to
-// reach for the first time in this notice. Tried, not only delivered: a
-// customer whose receiver timed out may have the notice all the same, and
-// must hear if it is changed or taken back. The records go in the same
-// write as the outcomes, so none is delivered without its told record.
-func (p *pass) markTold(recs []record) []record {
+// tellAhead records, before the batch is sent, that its recipients are
+// being told, for those no notice has recorded yet. Before, not after: a
+// process that dies between a send and its checkpoint, or a send abandoned
+// when a call ends, may still have reached the customer, and the
+// cancellation must reach them too. At worst a customer is counted told
+// who then was not reached; never the other way round. The Rescheduled and
+// Cancellation notices go only to recipients already told: nothing to add.
+func (p *pass) tellAhead(ctx context.Context, items []*item) error {
+	if p.told != nil || p.known == nil {
+		return nil
+	}
 	uid := string(p.rw.UID)
-	seen := map[uint64]struct{}{}
-	for _, r := range recs {
-		if r.attempts == 0 || r.kind == recTold {
-			continue // no channel, or no rendering: nobody was reached
+	var recs []record
+	for _, it := range items {
+		if it.units[0].ch == noChannel {
+			continue // nobody is tried
 		}
-		h := toldHash(uid, r.id)
-		if _, ok := p.st.told[h]; ok {
+		h := toldHash(uid, it.r.ID)
+		if _, ok := p.known[h]; ok {
 			continue
 		}
-		if _, ok := seen[h]; ok {
-			continue
-		}
-		seen[h] = struct{}{}
+		p.known[h] = struct{}{}
 		recs = append(recs, record{kind: recTold, hash: h})
 	}
-	return recs
+	if err := p.e.store.Commit(ctx, p.rw, p.a.NoticeID(), p.st, recs); err != nil {
+		for _, r := range recs {
+			delete(p.known, r.hash)
+		}
+		return fmt.Errorf("recording whom notice %s is about to tell: %w", p.a.NoticeID(), err)
+	}
+	return nil
 }
 
 // evidenceOf is what the ledger records of one outcome: a delivery with

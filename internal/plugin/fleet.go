@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/clockoffset"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
 
@@ -136,17 +137,25 @@ func (o *Options) fleetStatus(ctx context.Context, name string, contexts []strin
 	})
 
 	tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONTEXT\tROLE\tPHASE\tREADY\tCUT AT\tAFTER CUTOFF\tPROBLEM")
+	fmt.Fprintln(tw, "CONTEXT\tROLE\tPHASE\tREADY\tCUT AT\tAFTER CUTOFF\tCLOCK\tPROBLEM")
 	var cuts []time.Time
 	for _, r := range rows {
 		if r.err != nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t%s\n", r.context, oneLine(r.err.Error(), 120))
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t%s\n", r.context, oneLine(r.err.Error(), 120))
 			continue
 		}
 		st := &r.rw.Status
-		role := string(v1.FleetCoordinator)
-		if st.Fleet != nil && st.Fleet.Role != "" {
-			role = string(st.Fleet.Role)
+		role, clk := string(v1.FleetCoordinator), "-"
+		if f := st.Fleet; f != nil {
+			if f.Role != "" {
+				role = string(f.Role)
+			}
+			if f.ClockOffset != nil {
+				clk = clockoffset.Signed(f.ClockOffset.Duration)
+				if f.ClockOffsetWithin != nil {
+					clk += fmt.Sprintf(" ±%v", f.ClockOffsetWithin.Duration)
+				}
+			}
 		}
 		phase, ready, problem := string(st.Phase), "-", ""
 		if phase == "" {
@@ -167,7 +176,7 @@ func (o *Options) fleetStatus(ctx context.Context, name string, contexts []strin
 			cut = t.UTC().Format("2006-01-02 15:04:05 MST")
 			after = t.Sub(r.rw.Spec.Cutoff.Time).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.context, role, phase, ready, cut, after, oneLine(problem, 120))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.context, role, phase, ready, cut, after, clk, oneLine(problem, 120))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

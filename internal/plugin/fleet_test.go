@@ -56,7 +56,7 @@ func TestFleetStatusReadsEveryContext(t *testing.T) {
 	setStatus(t, "fleet-core", cut(time.Second))
 	setStatus(t, "fleet-edge", func(st *v1.RegionWithdrawalStatus) {
 		cut(3 * time.Second)(st)
-		st.Fleet = &v1.FleetStatus{Role: v1.FleetMember}
+		st.Fleet = &v1.FleetStatus{Role: v1.FleetMember, ClockOffset: &metav1.Duration{Duration: 4 * time.Millisecond}, ClockOffsetWithin: &metav1.Duration{Duration: 5 * time.Millisecond}}
 		st.Conditions = append(st.Conditions, metav1.Condition{Type: v1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "PermissionDenied",
 			Message: "cannot patch\ningresses", LastTransitionTime: metav1.Now()})
 	})
@@ -90,10 +90,10 @@ func TestFleetStatusReadsEveryContext(t *testing.T) {
 	}
 	t.Log("\n" + out.String())
 	want := []*regexp.Regexp{
-		regexp.MustCompile(`^CONTEXT ROLE PHASE READY CUT AT AFTER CUTOFF PROBLEM$`),
-		regexp.MustCompile(`^pk-edge-2 - - - - - .*(connection refused|connect)`),
-		regexp.MustCompile(`^pk-edge-1 Member Completed True \S+ \S+ \S+ 3s PermissionDenied: cannot patch ingresses$`),
-		regexp.MustCompile(`^pk-core Coordinator Completed True \S+ \S+ \S+ 1s $`),
+		regexp.MustCompile(`^CONTEXT ROLE PHASE READY CUT AT AFTER CUTOFF CLOCK PROBLEM$`),
+		regexp.MustCompile(`^pk-edge-2 - - - - - - .*(connection refused|connect)`),
+		regexp.MustCompile(`^pk-edge-1 Member Completed True \S+ \S+ \S+ 3s \+4ms ±5ms PermissionDenied: cannot patch ingresses$`),
+		regexp.MustCompile(`^pk-core Coordinator Completed True \S+ \S+ \S+ 1s - $`),
 		regexp.MustCompile(`^$`),
 		regexp.MustCompile(`^2 of 3 clusters have cut their routes; spread 2s `),
 	}

@@ -91,6 +91,8 @@ func TestAnAuthorCannotSidestepAnApproval(t *testing.T) {
 			change: func(s *v1.RegionWithdrawalSpec) { s.Export.RequireApproval = false }},
 		{what: "the author removes the export the drain waits for", who: author, says: "spec.export, which the drain waits for",
 			change: func(s *v1.RegionWithdrawalSpec) { s.Export = nil }},
+		{what: "the author makes the copy a fleet member, which sets the export aside", who: author, says: "spec.fleet.role Member, which sets aside the export the drain waits for",
+			change: func(s *v1.RegionWithdrawalSpec) { s.Fleet = &v1.FleetSpec{Role: v1.FleetMember} }},
 		{what: "the approver approves in the author's name", who: approver, says: "must name you in by (" + approver + ")",
 			change: func(s *v1.RegionWithdrawalSpec) { planner.Approve(s, author, v1.StepDrain) }},
 		{what: "the approver approves with a made-up name", who: approver, says: "must name you in by",
