@@ -17,12 +17,22 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/clockoffset"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 )
+
+// measured is a clock-offset monitor that has measured m.
+type measured clockoffset.Measurement
+
+func (m measured) Latest() *clockoffset.Measurement { c := clockoffset.Measurement(m); return &c }
 
 // TestAFleetMemberLeavesNotifyAndExportToTheCoordinator applies the same
 // withdrawal (notify, export, drain, routing) to clusters in each role, as
@@ -48,6 +58,7 @@ func TestAFleetMemberLeavesNotifyAndExportToTheCoordinator(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, cutoff.Add(-800*time.Hour))
 			h.r.FleetRole = tc.installation
+			h.r.ClockOffsets = measured{Offset: -7 * time.Millisecond, Within: 4 * time.Millisecond, At: cutoff.Add(-800 * time.Hour)}
 			h.regionApp()
 			h.pakistan(func(s *v1.RegionWithdrawalSpec) {
 				if tc.spec != "" {
@@ -70,6 +81,8 @@ func TestAFleetMemberLeavesNotifyAndExportToTheCoordinator(t *testing.T) {
 				t.Errorf("status.fleet %+v on a cluster with no fleet", rw.Status.Fleet)
 			case tc.wantRole != "" && (rw.Status.Fleet == nil || rw.Status.Fleet.Role != tc.wantRole):
 				t.Errorf("status.fleet %+v, want role %s", rw.Status.Fleet, tc.wantRole)
+			case tc.wantRole != "" && (rw.Status.Fleet.ClockOffset == nil || rw.Status.Fleet.ClockOffset.Duration != -7*time.Millisecond):
+				t.Errorf("status.fleet %+v does not report the clock offset measured", rw.Status.Fleet)
 			}
 			member := tc.wantRole == v1.FleetMember
 			for id, n := range h.calls.n {
@@ -82,6 +95,9 @@ func TestAFleetMemberLeavesNotifyAndExportToTheCoordinator(t *testing.T) {
 			}
 			if !member && h.calls.n["notify/announcement"] == nil {
 				t.Errorf("a coordinator did not rehearse the announcement: %v", keysOf(h.calls.n))
+			}
+			if got, want := rw.Status.SpecDigest, planner.SpecDigest(&rw.Spec); got != want {
+				t.Errorf("status.specDigest %s, want the applied spec's %s: an approval of what kubectl shows would not hold", got, want)
 			}
 			if rw.Spec.Notify == nil || rw.Spec.Export == nil {
 				t.Errorf("the applied spec lost its notify or export: the controller wrote the spec it acts on")
@@ -100,4 +116,22 @@ func keysOf[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestTheAPIServersClockIsMeasured measures the real API server's clock,
+// which runs on this machine's: the offset found is nought within the
+// bound the measurement gives, and the bound is tight enough to matter.
+func TestTheAPIServersClockIsMeasured(t *testing.T) {
+	p, err := clockoffset.ForAPIServer(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := clockoffset.Measure(context.Background(), p, clock.RealClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Offset > m.Within+time.Millisecond || m.Offset < -m.Within-time.Millisecond || m.Within > 200*time.Millisecond {
+		t.Errorf("measured %v against an API server on this machine's clock", m)
+	}
+	t.Logf("the API server's clock: %v", m)
 }
