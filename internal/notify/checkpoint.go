@@ -112,6 +112,15 @@ func toldHash(uid, recipientID string) uint64 {
 // ID, so no notice ever loads it as its own.
 const noticeIDTold = "told"
 
+// toldAheadID names the shards of the told records written ahead of the
+// batches of notice noticeID. Not a notice's ID, and not a reminder's: the
+// shards are never loaded as a notice's, nor compacted.
+func toldAheadID(noticeID string) string { return "told-" + noticeID }
+
+// toldShardBytes bounds a shard of told records written ahead: 4,096
+// recipients, so that each write before a batch stays small.
+const toldShardBytes = 32 << 10
+
 // Told is the set of recipients some notice of a withdrawal has tried to
 // reach.
 type Told map[uint64]struct{}

@@ -134,8 +134,12 @@ type Options struct {
 
 // Executor carries out notice actions and the notify step's revert.
 type Executor struct {
-	o          Options
-	store      *Store
+	o     Options
+	store *Store
+	// toldStore writes the told records ahead of each batch, in shards of
+	// their own that stay small, so that the write before a batch does not
+	// rewrite the notice's large open shard.
+	toldStore  *Store
 	recipients *recipients.Objects
 	metrics    *deliveryMetrics
 
@@ -149,7 +153,10 @@ type run struct {
 	state *State
 	// told is who any notice of the withdrawal is recorded to have told,
 	// read once per notice and process, then kept up to date.
-	told        Told
+	told Told
+	// toldAhead is the checkpoint of the told records written ahead of
+	// this notice's batches.
+	toldAhead   *State
 	preflighted bool
 	reported    bool
 	// sourcesReported: the Event for failed recipient sources went out.
@@ -192,6 +199,7 @@ func New(o Options) *Executor {
 	return &Executor{
 		o:          o,
 		store:      &Store{Client: o.Client, Reader: o.Reader, ShardBytes: o.ShardBytes},
+		toldStore:  &Store{Client: o.Client, Reader: o.Reader, ShardBytes: toldShardBytes},
 		recipients: &recipients.Objects{Reader: o.Reader, HTTP: o.HTTP},
 		metrics:    newDeliveryMetrics(o.Registerer),
 		runs:       map[string]*run{},
@@ -347,8 +355,11 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 			if r.told, _, err = e.store.Told(ctx, rw); err != nil {
 				return executor.Result{}, err
 			}
+			if r.toldAhead, err = e.toldStore.Load(ctx, rw, toldAheadID(noticeID)); err != nil {
+				return executor.Result{}, err
+			}
 		}
-		p.known = r.told
+		p.known, p.toldAhead = r.told, r.toldAhead
 	}
 	if ToldOnly(a) {
 		// Read once per call, like the fetches: the notices that tell

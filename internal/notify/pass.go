@@ -59,10 +59,12 @@ type pass struct {
 	told Told
 	// known is who some notice is recorded to have told, kept up to date
 	// as this notice tells more; nil for a notice that tells no one new.
-	known    Told
-	lanes    map[channel.Name]*Lane
-	stopping bool
-	deadline time.Time
+	known Told
+	// toldAhead is where known's additions are written.
+	toldAhead *State
+	lanes     map[channel.Name]*Lane
+	stopping  bool
+	deadline  time.Time
 
 	batch     []*item
 	exhausted bool
@@ -262,11 +264,15 @@ func (p *pass) flush(ctx context.Context) error {
 	if len(items) == 0 {
 		return nil
 	}
-	if err := p.tellAhead(ctx, items); err != nil {
-		return err
-	}
+	// Whom the batch tells is written while it renders, and is on record
+	// before anything is sent.
+	told := make(chan error, 1)
+	go func() { told <- p.tellAhead(ctx, items) }()
 	out := &records{}
 	jobs := p.render(ctx, items, out)
+	if err := <-told; err != nil {
+		return err
+	}
 	fatal := p.sendAll(ctx, jobs, out)
 	// The evidence goes in before the checkpoint: if the process dies in
 	// between, the batch is sent again with the same keys, and its
@@ -331,7 +337,7 @@ func (p *pass) tellAhead(ctx context.Context, items []*item) error {
 		p.known[h] = struct{}{}
 		recs = append(recs, record{kind: recTold, hash: h})
 	}
-	if err := p.e.store.Commit(ctx, p.rw, p.a.NoticeID(), p.st, recs); err != nil {
+	if err := p.e.toldStore.Commit(ctx, p.rw, toldAheadID(p.a.NoticeID()), p.toldAhead, recs); err != nil {
 		for _, r := range recs {
 			delete(p.known, r.hash)
 		}
