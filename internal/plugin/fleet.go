@@ -28,7 +28,7 @@ import (
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -209,24 +209,26 @@ func (o *Options) readIn(ctx context.Context, kc, name string) (*v1.RegionWithdr
 }
 
 // defaultClientFor builds a client for kubeconfig context kc, with the
-// namespace -n names, or the context's own.
+// namespace -n names, or the context's own. The credential flags (--user,
+// --token, --as, client certificates, --request-timeout) apply in every
+// context; the flags that name one server or cluster do not.
 func (o *Options) defaultClientFor(kc string) (client.Client, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if o.Flags.KubeConfig != nil && *o.Flags.KubeConfig != "" {
-		rules.ExplicitPath = *o.Flags.KubeConfig
-	}
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kc})
-	cfg, err := cc.ClientConfig()
+	f := genericclioptions.NewConfigFlags(false)
+	g := o.Flags
+	f.KubeConfig, f.Namespace, f.AuthInfoName, f.BearerToken = g.KubeConfig, g.Namespace, g.AuthInfoName, g.BearerToken
+	f.Impersonate, f.ImpersonateUID, f.ImpersonateGroup, f.ImpersonateUserExtra = g.Impersonate, g.ImpersonateUID, g.ImpersonateGroup, g.ImpersonateUserExtra
+	f.Username, f.Password, f.CertFile, f.KeyFile, f.Timeout = g.Username, g.Password, g.CertFile, g.KeyFile, g.Timeout
+	f.Context = &kc
+	cfg, err := f.ToRESTConfig()
 	if err != nil {
 		return nil, "", err
 	}
-	cfg.Timeout = fleetTimeout
-	ns, _, err := cc.Namespace()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = fleetTimeout
+	}
+	ns, _, err := f.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return nil, "", err
-	}
-	if o.Flags.Namespace != nil && *o.Flags.Namespace != "" {
-		ns = *o.Flags.Namespace
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	return c, ns, err

@@ -105,4 +105,17 @@ func TestFleetStatusReadsEveryContext(t *testing.T) {
 			t.Errorf("line %d %q does not match %s", i, lines[i], re)
 		}
 	}
+
+	// --as holds in every context: a user with no rights reads nothing.
+	out.Reset()
+	o = &Options{IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &out}, Flags: genericclioptions.NewConfigFlags(true)}
+	o.NewClientFor = o.defaultClientFor
+	cmd = newRootCommand(o)
+	cmd.SetArgs([]string{"fleet", "status", "germany", "--kubeconfig", path, "--contexts", "pk-core,pk-edge-1", "--as", "nobody@example.com"})
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("fleet status --as: %v\n%s", err, out.String())
+	}
+	if n := strings.Count(out.String(), "forbidden"); n != 2 {
+		t.Errorf("fleet status --as nobody: %d rows forbidden, want 2:\n%s", n, out.String())
+	}
 }
