@@ -107,11 +107,6 @@ func toldHash(uid, recipientID string) uint64 {
 	return binary.BigEndian.Uint64(h.Sum(nil)[:8])
 }
 
-// noticeIDTold names the checkpoint shards that keep the told records of
-// reminders whose own checkpoints were compacted away. It is no notice's
-// ID, so no notice ever loads it as its own.
-const noticeIDTold = "told"
-
 // toldAheadID names the shards of the told records written ahead of the
 // batches of notice noticeID. Not a notice's ID, and not a reminder's: the
 // shards are never loaded as a notice's, nor compacted.
@@ -314,85 +309,40 @@ func RecordsSelector(rw *v1.RegionWithdrawal, noticeID string) string {
 // its slot), so its per-recipient records are only weight, a month of
 // hourly reminders' worth. A reminder counts as finished when status says
 // so, or when status no longer lists it (only finished reminders are
-// trimmed from it). Who a reminder told is kept: its told records that no
-// other checkpoint holds are first carried to the told shards, so that a
-// recipient whom only a reminder reached still hears of a change or a
-// cancel. One List, a Delete per shard, and a List and a write when
-// anything must be carried.
+// trimmed from it). Who a reminder told is not in these shards but in its
+// told-ahead shards (toldAheadID), which are never compacted. One List,
+// and a Delete per shard.
 func (s *Store) CompactReminders(ctx context.Context, rw *v1.RegionWithdrawal) (int, error) {
 	var list corev1.ConfigMapList
 	if err := s.Reader.List(ctx, &list, client.InNamespace(rw.Namespace),
 		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID)}, client.HasLabels{LabelNotice}); err != nil {
 		return 0, fmt.Errorf("listing notice checkpoints: %w", err)
 	}
-	var doomed []*corev1.ConfigMap
-	kept := Told{}
+	deleted := 0
 	for i := range list.Items {
 		cm := &list.Items[i]
 		id := cm.Labels[LabelNotice]
-		n := planner.Notice(&rw.Status, id)
-		if !strings.HasPrefix(id, "reminder-") || (n != nil && n.FinishedAt == nil) || !recordsTold(cm) {
-			// Not a reminder, or one in flight or not yet recorded as
-			// finished, or one an earlier release wrote: its records are
-			// the only sign that it told someone, so they stay.
-			if err := kept.mergeFrom(cm); err != nil {
-				return 0, err
-			}
+		if !strings.HasPrefix(id, "reminder-") || !recordsTold(cm) {
+			// Not a reminder, or one an earlier release wrote: its
+			// outcomes are the only sign that it told someone, so they
+			// stay (Told reports the set incomplete while they do).
 			continue
 		}
-		doomed = append(doomed, cm)
-	}
-	if len(doomed) == 0 {
-		return 0, nil
-	}
-	if err := s.carryTold(ctx, rw, doomed, kept); err != nil {
-		return 0, err
-	}
-	deleted := 0
-	for _, cm := range doomed {
+		if n := planner.Notice(&rw.Status, id); n != nil && n.FinishedAt == nil {
+			continue // in flight, or not yet recorded as finished
+		}
 		// Only as read: a shard written since (a replica that still
-		// thinks it leads) keeps records not carried; the next compaction
-		// carries them.
+		// thinks it leads) is left for the next compaction.
 		err := s.Client.Delete(ctx, cm, client.Preconditions{UID: &cm.UID, ResourceVersion: &cm.ResourceVersion})
 		switch {
 		case apierrors.IsConflict(err):
 			continue
 		case err != nil && !apierrors.IsNotFound(err):
-			return deleted, fmt.Errorf("deleting the checkpoint %s of %s: %w", cm.Name, cm.Labels[LabelNotice], err)
+			return deleted, fmt.Errorf("deleting the checkpoint %s of %s: %w", cm.Name, id, err)
 		}
 		deleted++
 	}
 	return deleted, nil
-}
-
-// carryTold writes to the told shards the told records of doomed that
-// kept lacks. Written before any shard is deleted, and deduplicated on
-// reading, so a process that dies in between carries them again.
-func (s *Store) carryTold(ctx context.Context, rw *v1.RegionWithdrawal, doomed []*corev1.ConfigMap, kept Told) error {
-	var recs []record
-	for _, cm := range doomed {
-		t := Told{}
-		if err := t.mergeFrom(cm); err != nil {
-			return err
-		}
-		for h := range t {
-			if _, ok := kept[h]; !ok {
-				kept[h] = struct{}{}
-				recs = append(recs, record{kind: recTold, hash: h})
-			}
-		}
-	}
-	if len(recs) == 0 {
-		return nil
-	}
-	st, err := s.Load(ctx, rw, noticeIDTold)
-	if err != nil {
-		return err
-	}
-	if err := s.Commit(ctx, rw, noticeIDTold, st, recs); err != nil {
-		return fmt.Errorf("keeping who the finished reminders told: %w", err)
-	}
-	return nil
 }
 
 // Told reads who any notice of rw has tried to reach: the told records of
