@@ -55,7 +55,7 @@ func (h *harness) evidence(rw *v1.RegionWithdrawal) *evidence.Report {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	b, err := contents.Bundle(h.ledger.Salt(rw.UID))
+	b, err := contents.Bundle(h.ledger.Salt(rw.IdentityKey()))
 	if err != nil {
 		h.t.Fatal(err)
 	}

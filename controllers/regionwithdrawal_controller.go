@@ -206,6 +206,8 @@ func (r *RegionWithdrawalReconciler) Reconcile(ctx context.Context, req ctrl.Req
 
 	written := rw.DeepCopy()
 	actInRole(rw, r.FleetRole, r.ClockOffsets)
+	// Its records are kept under this key from the first reconcile on.
+	rw.Status.IdentityKey = string(rw.IdentityKey())
 	result, written, err := r.reconcileWithdrawal(ctx, rw, written)
 	if errors.Is(err, errFirstPass) {
 		// Nothing is written in a first pass: its second pass writes it.
@@ -389,6 +391,8 @@ func (r *RegionWithdrawalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			// bucket: retries of one withdrawal never delay another's.
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](50*time.Millisecond, r.MaxRetryDelay),
 		}).
+		// A withdrawal waiting for another with its ID to go.
+		Watches(&v1.RegionWithdrawal{}, handler.EnqueueRequestsFromMapFunc(r.identityReleased), builder.WithPredicates(onDelete)).
 		Named("regionwithdrawal")
 	for _, step := range v1.AllSteps {
 		w, ok := r.Executors[step].(executor.Watcher)

@@ -123,6 +123,12 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	if err == nil {
 		err = w.blockSteps(r.checkSpec(rw))
 	}
+	if err == nil {
+		var listErr error
+		if err, listErr = r.checkIdentity(ctx, rw); listErr != nil {
+			return ctrl.Result{}, written, listErr
+		}
+	}
 	var probeErr error
 	if err == nil {
 		if probeErr = w.blockSteps(r.probeSpec(ctx, rw)); planner.IsSpecError(probeErr) {
@@ -206,7 +212,7 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 		// plans with notify and export set aside (written holds it).
 		applied := *rw
 		applied.Spec = written.Spec
-		if err := r.Evidence.Append(ctx, rw, evidenceOf(&applied, old, updated, r.Evidence.Salt(rw.UID), now)...); err != nil {
+		if err := r.Evidence.Append(ctx, rw, evidenceOf(&applied, old, updated, r.Evidence.Salt(rw.IdentityKey()), now)...); err != nil {
 			// A ledger that refuses (tampered, or sealed) says so in
 			// Stalled and an Event; the status counts nothing new.
 			r.publish(rw, &written.Status, summarize.EvidenceRefused(&written.Status, ledger.Refusal(err)), in)

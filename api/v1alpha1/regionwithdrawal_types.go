@@ -38,6 +38,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.notify) || has(self.notify.webhook) || has(self.notify.email)",message="notify needs a channel: webhook or email"
 // +kubebuilder:validation:XValidation:rule="!has(self.notify) || !has(self.notify.reminders) || !has(self.notify.reminders.audience) || self.notify.reminders.audience != 'Unfetched' || (has(self.export) && has(self.export.handoff))",message="notify.reminders.audience Unfetched needs export.handoff: only handoff links know who has fetched"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone: create a new RegionWithdrawal instead"
+// +kubebuilder:validation:XValidation:rule="has(self.withdrawalID) == has(oldSelf.withdrawalID) && (!has(self.withdrawalID) || self.withdrawalID == oldSelf.withdrawalID)",message="withdrawalID cannot be set, changed or removed after the withdrawal is created: its notices and records are kept under it"
 type RegionWithdrawalSpec struct {
 	// region is the country being withdrawn from, as an ISO 3166-1 alpha-2
 	// code such as "PK". It cannot be changed.
@@ -112,6 +113,20 @@ type RegionWithdrawalSpec struct {
 	// withdrawal is applied to several clusters (docs/fleet.md).
 	// +optional
 	Fleet *FleetSpec `json:"fleet,omitempty"`
+
+	// withdrawalID names the withdrawal for what outlives this object: the
+	// idempotency key of every notice, the per-recipient records of whom
+	// it reached, and the salt its evidence hashes recipients with. Two
+	// objects in one namespace with one withdrawalID are one withdrawal: a
+	// copy applied to another cluster, or this one deleted and created
+	// again, goes on from where the other stopped and sends nothing twice
+	// under a new key. Unset, it is the object's name. It cannot be
+	// changed, and two withdrawals in a namespace cannot share one.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	WithdrawalID string `json:"withdrawalID,omitempty"`
 
 	// suspend pauses the withdrawal: nothing new starts while it is true.
 	// Actions that fell due meanwhile run, once, when it is set back to false.
@@ -364,6 +379,14 @@ type RegionWithdrawalStatus struct {
 	// and when it moved.
 	// +optional
 	Cutoff *CutoffHistory `json:"cutoff,omitempty"`
+
+	// identityKey is the key the withdrawal's notices and records are kept
+	// under: a hash of its namespace and withdrawalID, or its UID when a
+	// release before withdrawalID began it. The operator sets it at the
+	// first reconcile and never changes it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	IdentityKey string `json:"identityKey,omitempty"`
 
 	// specDigest is the digest an approval names: SHA-256 over the spec
 	// without approvals, suspend, dryRun, cancel, cancelReason,

@@ -86,6 +86,10 @@ func appendHeader(b []byte, h *Header) ([]byte, error) {
 	b = appendString(b, h.Withdrawal.Name)
 	b = append(b, `,"uid":`...)
 	b = appendString(b, h.Withdrawal.UID)
+	if h.Withdrawal.ID != "" {
+		b = append(b, `,"id":`...)
+		b = appendString(b, h.Withdrawal.ID)
+	}
 	b = append(b, `},"key":`...)
 	b = appendString(b, h.Key)
 	b = append(b, `,"at":`...)

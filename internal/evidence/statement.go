@@ -112,6 +112,10 @@ type Withdrawal struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	UID       string `json:"uid"`
+	// ID is the withdrawal's identity (namespace/withdrawalID), which its
+	// copies on other clusters and its re-creations share: what a fleet's
+	// bundle groups ledgers by. Empty in statements of earlier releases.
+	ID string `json:"id,omitempty"`
 }
 
 // Header is the part every predicate shares.

@@ -162,7 +162,7 @@ func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 		t.Fatalf("%d statements for %d customers, want one export-verified per customer (%d)", report.Statements, len(byCustomer), n)
 	}
 	for _, id := range []string{"c-00000", "c-04711", "c-09999"} {
-		ex, a := byCustomer[evidence.RecipientHash(l.Salt(f.rw.UID), id)], arts[id]
+		ex, a := byCustomer[evidence.RecipientHash(l.Salt(f.rw.IdentityKey()), id)], arts[id]
 		if ex == nil || ex.SHA256 != a.SHA256 || ex.Bytes != a.Bytes || ex.Location != a.Location {
 			t.Errorf("%s: statement %+v, want the archive %+v", id, ex, a)
 		}

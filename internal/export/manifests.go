@@ -151,7 +151,7 @@ const ReasonExportCustomersSkipped = "ExportCustomersSkipped"
 // exportEvidence is the statement that a customer's archive was verified.
 func (e *Executor) exportEvidence(rw *v1.RegionWithdrawal, a v1.ExportArtifact, at time.Time) *evidence.ExportVerified {
 	return &evidence.ExportVerified{Header: evidence.Header{At: at}, Target: a.Target, Location: a.Location, Bytes: a.Bytes,
-		SHA256: a.SHA256, Customer: evidence.RecipientHash(e.Evidence.Salt(rw.UID), a.Recipient), Round: int(a.Round)}
+		SHA256: a.SHA256, Customer: evidence.RecipientHash(e.Evidence.Salt(rw.IdentityKey()), a.Recipient), Round: int(a.Round)}
 }
 
 // readManifest reads one target's manifest and calls fn with each

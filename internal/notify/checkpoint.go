@@ -301,7 +301,7 @@ func ShardName(rw *v1.RegionWithdrawal, noticeID string, shard int) string {
 // RecordsSelector is the label selector of a notice's per-recipient records,
 // for `kubectl get configmaps -l ...`.
 func RecordsSelector(rw *v1.RegionWithdrawal, noticeID string) string {
-	return executor.LabelWithdrawalUID + "=" + string(rw.UID) + "," + LabelNotice + "=" + noticeID
+	return executor.LabelWithdrawalUID + "=" + string(rw.IdentityKey()) + "," + LabelNotice + "=" + noticeID
 }
 
 // CompactReminders deletes the checkpoints of reminders that have
@@ -315,7 +315,7 @@ func RecordsSelector(rw *v1.RegionWithdrawal, noticeID string) string {
 func (s *Store) CompactReminders(ctx context.Context, rw *v1.RegionWithdrawal) (int, error) {
 	var list corev1.ConfigMapList
 	if err := s.Reader.List(ctx, &list, client.InNamespace(rw.Namespace),
-		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID)}, client.HasLabels{LabelNotice}); err != nil {
+		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.IdentityKey())}, client.HasLabels{LabelNotice}); err != nil {
 		return 0, fmt.Errorf("listing notice checkpoints: %w", err)
 	}
 	deleted := 0
@@ -352,7 +352,7 @@ func (s *Store) CompactReminders(ctx context.Context, rw *v1.RegionWithdrawal) (
 func (s *Store) Told(ctx context.Context, rw *v1.RegionWithdrawal) (t Told, complete bool, err error) {
 	var list corev1.ConfigMapList
 	if err := s.Reader.List(ctx, &list, client.InNamespace(rw.Namespace),
-		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID)}, client.HasLabels{LabelNotice}); err != nil {
+		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.IdentityKey())}, client.HasLabels{LabelNotice}); err != nil {
 		return nil, false, fmt.Errorf("reading who was told: %w", err)
 	}
 	t, complete = Told{}, true
@@ -369,7 +369,7 @@ func (s *Store) Told(ctx context.Context, rw *v1.RegionWithdrawal) (t Told, comp
 func (s *Store) Load(ctx context.Context, rw *v1.RegionWithdrawal, noticeID string) (*State, error) {
 	var list corev1.ConfigMapList
 	if err := s.Reader.List(ctx, &list, client.InNamespace(rw.Namespace),
-		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID), LabelNotice: noticeID}); err != nil {
+		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.IdentityKey()), LabelNotice: noticeID}); err != nil {
 		return nil, fmt.Errorf("reading the checkpoint of notice %s: %w", noticeID, err)
 	}
 	st := newState()
@@ -515,7 +515,7 @@ func (s *Store) commitChunk(ctx context.Context, rw *v1.RegionWithdrawal, notice
 			ObjectMeta: metav1.ObjectMeta{
 				Name: ShardName(rw, noticeID, st.next), Namespace: rw.Namespace,
 				Labels: map[string]string{
-					LabelManagedBy: managedBy, executor.LabelWithdrawalUID: string(rw.UID),
+					LabelManagedBy: managedBy, executor.LabelWithdrawalUID: string(rw.IdentityKey()),
 					LabelNotice: noticeID, LabelShard: strconv.Itoa(st.next),
 				},
 				Annotations: map[string]string{AnnotationTold: "true"},

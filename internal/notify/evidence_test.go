@@ -107,7 +107,7 @@ func TestALedgerThatRefusesNeverResendsADeliveredBatch(t *testing.T) {
 	keys := rcv.Keys()
 	for i := range recipients {
 		id := fmt.Sprintf("c%02d", i)
-		if want := notify.IdempotencyKey(string(rw.UID), "announcement", id); len(keys[id]) != 1 || keys[id][want] != 1 {
+		if want := notify.IdempotencyKey(string(rw.IdentityKey()), "announcement", id); len(keys[id]) != 1 || keys[id][want] != 1 {
 			t.Errorf("%s received %v, want the notice once", id, keys[id])
 		}
 	}

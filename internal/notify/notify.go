@@ -58,6 +58,9 @@ const (
 	ReasonRecipientsSkipped  = "RecipientsSkipped"
 	ReasonNoticeDeliveryFail = "NoticeDeliveryFailed"
 	ReasonNoticeStopped      = "NoticeStopped"
+	// ReasonNoticeRecordsKept: deleted before it ended, the withdrawal
+	// left its notice checkpoints for the next with its identity.
+	ReasonNoticeRecordsKept = "NoticeRecordsKept"
 	// ReasonRecipientSourceFailed: a recipient source could not be read,
 	// for good (status.notify.failedSources).
 	ReasonRecipientSourceFailed = "RecipientSourceFailed"
@@ -261,7 +264,9 @@ func (e *Executor) revert(rw *v1.RegionWithdrawal) executor.Result {
 	return res
 }
 
-func runKey(rw *v1.RegionWithdrawal, noticeID string) string { return string(rw.UID) + "/" + noticeID }
+func runKey(rw *v1.RegionWithdrawal, noticeID string) string {
+	return string(rw.IdentityKey()) + "/" + noticeID
+}
 
 func (e *Executor) run(rw *v1.RegionWithdrawal, noticeID string) *run {
 	e.mu.Lock()
@@ -284,7 +289,7 @@ func (e *Executor) forget(rw *v1.RegionWithdrawal, noticeID string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for k := range e.runs {
-		if (noticeID == "" && strings.HasPrefix(k, string(rw.UID)+"/")) || k == runKey(rw, noticeID) {
+		if (noticeID == "" && strings.HasPrefix(k, string(rw.IdentityKey())+"/")) || k == runKey(rw, noticeID) {
 			delete(e.runs, k)
 		}
 	}
@@ -310,8 +315,15 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	}
 	r := e.run(rw, noticeID)
 	if r.state == nil {
-		// Once per notice and process: the finished reminders before this
-		// notice need their checkpoints no more.
+		// Once per notice and process: the checkpoints a withdrawal with
+		// this identity left when it was deleted are this one's now.
+		if n, err := e.store.Adopt(ctx, rw); err != nil {
+			return executor.Result{}, err
+		} else if n > 0 {
+			log.Info("Took over the notice checkpoints an earlier withdrawal with this identity left", "id", rw.ID(), "shards", n)
+		}
+		// The finished reminders before this notice need their
+		// checkpoints no more.
 		if n, err := e.store.CompactReminders(ctx, rw); err != nil {
 			return executor.Result{}, err
 		} else if n > 0 {
@@ -334,7 +346,7 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	p := &pass{ctx: ctx, e: e, rw: rw, a: a, st: r.state, renderer: renderer, stopping: stopping,
 		deadline: e.o.Clock.Now().Add(e.o.CallBudget)}
 	if e.o.Evidence != nil {
-		p.salt = e.o.Evidence.Salt(rw.UID)
+		p.salt = e.o.Evidence.Salt(rw.IdentityKey())
 	}
 	if !stopping && e.o.Exports != nil {
 		// Read once for the whole list, not once per recipient: with more

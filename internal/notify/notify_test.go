@@ -177,7 +177,7 @@ func (f *fixture) evidence() *evidence.Report {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	b, err := contents.Bundle(l.Salt(f.rw.UID))
+	b, err := contents.Bundle(l.Salt(f.rw.IdentityKey()))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestEveryRecipientGetsTheNotice(t *testing.T) {
 			}
 			continue
 		}
-		want := notify.IdempotencyKey(string(rw.UID), "announcement", id)
+		want := notify.IdempotencyKey(string(rw.IdentityKey()), "announcement", id)
 		if len(keys[id]) != 1 || keys[id][want] == 0 {
 			t.Errorf("%s: keys %v, want only %s", id, keys[id], want)
 		}
@@ -367,7 +367,7 @@ func TestEveryRecipientGetsTheNotice(t *testing.T) {
 	for _, m := range srv.Mails() {
 		id := strings.TrimSuffix(m.To, "@example.com")
 		got[id]++
-		checkMail(t, m.Data, notify.IdempotencyKey(string(rw.UID), "announcement", id))
+		checkMail(t, m.Data, notify.IdempotencyKey(string(rw.IdentityKey()), "announcement", id))
 	}
 	for id := range wantEmail {
 		if id == "e-550" {
@@ -384,7 +384,7 @@ func TestEveryRecipientGetsTheNotice(t *testing.T) {
 	// The failures are recorded per recipient, with their reasons, in
 	// ConfigMaps the withdrawal owns.
 	var cms corev1.ConfigMapList
-	if err := env.Client.List(f.ctx, &cms, client.InNamespace(f.ns), client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.UID)}); err != nil {
+	if err := env.Client.List(f.ctx, &cms, client.InNamespace(f.ns), client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.IdentityKey())}); err != nil {
 		t.Fatal(err)
 	}
 	var failures string
@@ -528,7 +528,7 @@ func TestCrashesResendOnlyTheInFlightBatch(t *testing.T) {
 	dups := 0
 	for i := range recipients {
 		id := fmt.Sprintf("c%05d", i)
-		want := notify.IdempotencyKey(string(rw.UID), "announcement", id)
+		want := notify.IdempotencyKey(string(rw.IdentityKey()), "announcement", id)
 		if len(keys[id]) != 1 || keys[id][want] == 0 {
 			t.Fatalf("%s: keys %v, want only %s", id, keys[id], want)
 		}
@@ -558,7 +558,7 @@ func TestCrashesResendOnlyTheInFlightBatch(t *testing.T) {
 	}
 	for i := range recipients {
 		id := fmt.Sprintf("c%05d", i)
-		if k := notify.IdempotencyKey(string(rw.UID), "announcement", id); byKey[k] != 1 {
+		if k := notify.IdempotencyKey(string(rw.IdentityKey()), "announcement", id); byKey[k] != 1 {
 			t.Fatalf("%s: %d statements under its key", id, byKey[k])
 		}
 	}
@@ -684,7 +684,7 @@ func TestFinishedRemindersCheckpointsAreCompacted(t *testing.T) {
 	for _, id := range []string{"announcement", "reminder-20261130t0400z", "reminder-20261207t0400z", "reminder-20261214t0400z"} {
 		for shard := range 2 {
 			f.create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: fmt.Sprintf("%s-%d", id, shard),
-				Labels: map[string]string{executor.LabelWithdrawalUID: string(rw.UID), notify.LabelNotice: id, notify.LabelShard: fmt.Sprint(shard)}}})
+				Labels: map[string]string{executor.LabelWithdrawalUID: string(rw.IdentityKey()), notify.LabelNotice: id, notify.LabelShard: fmt.Sprint(shard)}}})
 		}
 	}
 	store := &notify.Store{Client: env.Client, Reader: env.Client}
@@ -1021,7 +1021,7 @@ func TestOnlyCustomersToldAnythingHearOfACancel(t *testing.T) {
 		t.Fatalf("the finished reminder's checkpoint is still there (%d shards, %v): nothing was compacted", len(shards.Items), err)
 	}
 	keys := rcv.Keys()
-	cancelKey := func(id string) string { return notify.IdempotencyKey(string(rw.UID), "cancellation", id) }
+	cancelKey := func(id string) string { return notify.IdempotencyKey(string(rw.IdentityKey()), "cancellation", id) }
 	for _, id := range []string{"c0", "c3", "c10", "c11"} {
 		if keys[id][cancelKey(id)] != 1 {
 			t.Errorf("%s was told something and has %d cancellations, want 1", id, keys[id][cancelKey(id)])
@@ -1099,7 +1099,7 @@ func TestACustomerReachedJustBeforeACrashHearsOfTheCancel(t *testing.T) {
 	cancellation := planner.Action{ID: "notify/cancellation", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeCancellation, DueAt: announcementDue.Add(time.Hour)}
 	res := untilDone(t, f.ctx, newExecutor(nil, 16), rw, cancellation)
 	for _, id := range []string{"c0", "c1", "c2"} {
-		if rcv.Attempts(id) > 0 && rcv.Keys()[id][notify.IdempotencyKey(string(rw.UID), "cancellation", id)] != 1 {
+		if rcv.Attempts(id) > 0 && rcv.Keys()[id][notify.IdempotencyKey(string(rw.IdentityKey()), "cancellation", id)] != 1 {
 			t.Errorf("%s got the announcement before the crash and no cancellation (%s)", id, res.Message)
 		}
 	}

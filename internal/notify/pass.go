@@ -207,7 +207,7 @@ func (p *pass) data(ctx context.Context, r recipients.Recipient) Data {
 
 // visit is called for every recipient, in source order.
 func (p *pass) visit(r recipients.Recipient) error {
-	key := IdempotencyKey(string(p.rw.UID), p.a.NoticeID(), r.ID)
+	key := IdempotencyKey(string(p.rw.IdentityKey()), p.a.NoticeID(), r.ID)
 	units := p.unitsOf(r, key)
 	if len(units) == 0 {
 		// Recorded as failed, not skipped: nothing is silently dropped.
@@ -220,7 +220,7 @@ func (p *pass) visit(r recipients.Recipient) error {
 		p.excluded++
 		return nil
 	}
-	if p.told != nil && p.untouched(units) && !p.told.Has(string(p.rw.UID), r.ID) {
+	if p.told != nil && p.untouched(units) && !p.told.Has(string(p.rw.IdentityKey()), r.ID) {
 		// Told nothing of the withdrawal, so nothing to take back or
 		// correct: added to the list after the notices went out, or
 		// reached by none of them.
@@ -324,7 +324,7 @@ func (p *pass) tellAhead(ctx context.Context, items []*item) error {
 	if p.told != nil || p.known == nil {
 		return nil
 	}
-	uid := string(p.rw.UID)
+	uid := string(p.rw.IdentityKey())
 	var recs []record
 	for _, it := range items {
 		if it.units[0].ch == noChannel {

@@ -200,7 +200,7 @@ func (o *Options) readLedger(ctx context.Context, c client.Reader, name string, 
 	if len(contents.Leaves) == 0 {
 		return nil, nil, fmt.Errorf("no evidence ledger for regionwithdrawal %s/%s (UID %s) in namespace %s", ns, name, uid, operatorNS)
 	}
-	s, err := salt(uid)
+	s, err := salt(contents.IdentityKey)
 	if err != nil {
 		return nil, nil, err
 	}

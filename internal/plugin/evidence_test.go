@@ -57,7 +57,7 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	rw := get(t, "evidence")
-	salt := l.Salt(rw.UID)
+	salt := l.Salt(rw.IdentityKey())
 	told := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	if err := l.Append(ctx, rw,
 		&evidence.SpecRecorded{Header: evidence.Header{At: told.Add(-time.Hour)}, Generation: 1, SpecSHA256: strings.Repeat("0", 64)},

@@ -141,7 +141,7 @@ func verifyLedger(t *testing.T, c client.Client, rw *v1.RegionWithdrawal) (*evid
 	if err != nil {
 		t.Fatal(err)
 	}
-	salt := l.Salt(rw.UID)
+	salt := l.Salt(rw.IdentityKey())
 	contents, err := ledger.Read(ctx, c, rw.Namespace, rw.UID)
 	if err != nil {
 		t.Fatal(err)

@@ -456,7 +456,7 @@ func runPlain(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a p
 		if err != nil {
 			return err
 		}
-		m := &channel.Message{Key: notify.IdempotencyKey(string(rw.UID), a.NoticeID(), rc.ID), Namespace: rw.Namespace, Name: rw.Name,
+		m := &channel.Message{Key: notify.IdempotencyKey(string(rw.IdentityKey()), a.NoticeID(), rc.ID), Namespace: rw.Namespace, Name: rw.Name,
 			UID: string(rw.UID), NoticeID: a.NoticeID(), Kind: a.Notice, Region: rw.Spec.Region, CutoffUTC: rw.Spec.Cutoff.Time,
 			Recipient: rc, Lang: d.Lang, Subject: subject, Text: text, HTML: html}
 		if _, err := s.Send(ctx, m); err != nil {

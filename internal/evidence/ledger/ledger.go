@@ -78,6 +78,13 @@ const (
 	// deleted long before its ledger is.
 	AnnotationWithdrawalNamespace = "withdrawal.ops.dev/withdrawal-namespace"
 	AnnotationWithdrawalName      = "withdrawal.ops.dev/withdrawal-name"
+	// AnnotationIdentity is the withdrawal's ID (namespace/withdrawalID)
+	// and AnnotationIdentityKey the key its recipient salt is derived
+	// from (v1.RegionWithdrawal.IdentityKey), which a deleted withdrawal's
+	// exporter needs. Shards of earlier releases have neither: their salt
+	// is derived from the UID.
+	AnnotationIdentity    = "withdrawal.ops.dev/withdrawal-id"
+	AnnotationIdentityKey = "withdrawal.ops.dev/identity-key"
 
 	// KeyLeaves holds the shard's statements: gzip members, one per
 	// append, each a sequence of uvarint length and DSSE envelope.
@@ -616,7 +623,8 @@ func (l *Ledger) write(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, le
 			},
 			// No owner: the ledger outlives its withdrawal, which is
 			// in another namespace anyway.
-			Annotations: map[string]string{AnnotationWithdrawalNamespace: rw.Namespace, AnnotationWithdrawalName: rw.Name},
+			Annotations: map[string]string{AnnotationWithdrawalNamespace: rw.Namespace, AnnotationWithdrawalName: rw.Name,
+				AnnotationIdentity: rw.ID(), AnnotationIdentityKey: string(rw.IdentityKey())},
 		},
 		BinaryData: map[string][]byte{KeyLeaves: member},
 		Data:       map[string]string{KeyState: string(stateJSON)},
@@ -650,7 +658,7 @@ func clone(s evidence.State) evidence.State {
 
 // Withdrawal identifies rw in its statements.
 func Withdrawal(rw *v1.RegionWithdrawal) evidence.Withdrawal {
-	return evidence.Withdrawal{Namespace: rw.Namespace, Name: rw.Name, UID: string(rw.UID)}
+	return evidence.Withdrawal{Namespace: rw.Namespace, Name: rw.Name, UID: string(rw.UID), ID: rw.ID()}
 }
 
 // accept makes a written shard the open one.
@@ -1095,6 +1103,9 @@ type Contents struct {
 	// Withdrawal is whose ledger it is, from its shards (the withdrawal
 	// may be gone).
 	Withdrawal evidence.Withdrawal
+	// IdentityKey is the key the withdrawal's recipient salt is derived
+	// from: its UID for a ledger an earlier release began.
+	IdentityKey types.UID
 	// Key is the verifier key its shards name.
 	Key string
 	// Leaves are the statements, in order; Checkpoints the signed notes, in
@@ -1127,6 +1138,13 @@ func Read(ctx context.Context, r client.Reader, namespace string, uid types.UID)
 		}
 		c.Key = st.Key
 		c.Withdrawal.Namespace, c.Withdrawal.Name = cm.Annotations[AnnotationWithdrawalNamespace], cm.Annotations[AnnotationWithdrawalName]
+		if c.Shards == 0 {
+			// The first shard says under which key the withdrawal began.
+			c.Withdrawal.ID, c.IdentityKey = cm.Annotations[AnnotationIdentity], types.UID(cm.Annotations[AnnotationIdentityKey])
+			if c.IdentityKey == "" {
+				c.IdentityKey = uid
+			}
+		}
 		c.Shards++
 		c.Bytes += int64(len(cm.BinaryData[KeyLeaves]) + len(cm.Data[KeyState]))
 		return nil

@@ -315,7 +315,7 @@ func checkUpgradeLedger(t *testing.T, c client.Client, rw *v1.RegionWithdrawal) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := contents.Bundle(l.Salt(rw.UID))
+	b, err := contents.Bundle(l.Salt(rw.IdentityKey()))
 	if err != nil {
 		t.Fatal(err)
 	}
