@@ -151,19 +151,7 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 	}
 	out := o.Out
 	if file != "-" {
-		f, err := os.Create(file)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		bw := bufio.NewWriter(f)
-		if err := evidence.WriteBundle(bw, b); err != nil {
-			return err
-		}
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		if err := f.Close(); err != nil {
+		if err := writeFileWith(file, func(w *bufio.Writer) error { return evidence.WriteBundle(w, b) }); err != nil {
 			return err
 		}
 		fp, _ := evidence.Fingerprint(contents.Key)

@@ -58,9 +58,27 @@ namespace in every context; without it, each context's own.`,
 			return o.fleetStatus(cmd.Context(), args[0], contexts)
 		},
 	}
-	status.Flags().StringSliceVar(&contexts, "contexts", nil, "kubeconfig contexts to read (default: every context)")
-	cmd.AddCommand(status)
+	cmd.PersistentFlags().StringSliceVar(&contexts, "contexts", nil, "kubeconfig contexts to read (default: every context)")
+	cmd.AddCommand(status, newFleetEvidenceCommand(o, &contexts))
 	return cmd
+}
+
+// fleetContexts is contexts, or every context of the kubeconfig.
+func (o *Options) fleetContexts(contexts []string) ([]string, error) {
+	if len(contexts) == 0 {
+		raw, err := o.Flags.ToRawKubeConfigLoader().RawConfig()
+		if err != nil {
+			return nil, err
+		}
+		for c := range raw.Contexts {
+			contexts = append(contexts, c)
+		}
+		slices.Sort(contexts)
+	}
+	if len(contexts) == 0 {
+		return nil, fmt.Errorf("no kubeconfig contexts: name them with --contexts")
+	}
+	return contexts, nil
 }
 
 // fleetRow is one cluster's copy.
@@ -105,18 +123,9 @@ func cutAt(rw *v1.RegionWithdrawal) *time.Time {
 }
 
 func (o *Options) fleetStatus(ctx context.Context, name string, contexts []string) error {
-	if len(contexts) == 0 {
-		raw, err := o.Flags.ToRawKubeConfigLoader().RawConfig()
-		if err != nil {
-			return err
-		}
-		for c := range raw.Contexts {
-			contexts = append(contexts, c)
-		}
-		slices.Sort(contexts)
-	}
-	if len(contexts) == 0 {
-		return fmt.Errorf("no kubeconfig contexts: name them with --contexts")
+	contexts, err := o.fleetContexts(contexts)
+	if err != nil {
+		return err
 	}
 	rows := make([]fleetRow, len(contexts))
 	var wg sync.WaitGroup
@@ -151,9 +160,10 @@ func (o *Options) fleetStatus(ctx context.Context, name string, contexts []strin
 				role = string(f.Role)
 			}
 			if f.ClockOffset != nil {
-				clk = clockoffset.Signed(f.ClockOffset.Duration)
+				// To the millisecond: the measurement is no finer.
+				clk = clockoffset.Signed(f.ClockOffset.Duration.Round(time.Millisecond))
 				if f.ClockOffsetWithin != nil {
-					clk += fmt.Sprintf(" ±%v", f.ClockOffsetWithin.Duration)
+					clk += fmt.Sprintf(" ±%v", f.ClockOffsetWithin.Duration.Round(time.Millisecond))
 				}
 			}
 		}

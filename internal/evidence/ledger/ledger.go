@@ -49,9 +49,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -982,6 +984,37 @@ func Shards(ctx context.Context, r client.Reader, namespace string, uid types.UI
 		}
 	}
 	return nil
+}
+
+// LedgersOf lists the UIDs of every object whose ledger in namespace
+// names the withdrawal ID id (v1.RegionWithdrawal.ID), oldest first: a
+// withdrawal deleted and created again leaves one per object. Ledgers an
+// earlier release began name no ID and are not found. One List of the
+// shards' metadata.
+func LedgersOf(ctx context.Context, r client.Reader, namespace, id string) ([]types.UID, error) {
+	var shards metav1.PartialObjectMetadataList
+	shards.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
+	if err := r.List(ctx, &shards, client.InNamespace(namespace), client.HasLabels{LabelShard}); err != nil {
+		return nil, fmt.Errorf("listing the evidence shards: %w", err)
+	}
+	first := map[types.UID]time.Time{}
+	for _, m := range shards.Items {
+		if m.Annotations[AnnotationIdentity] != id {
+			continue
+		}
+		uid := types.UID(m.Labels[executor.LabelWithdrawalUID])
+		if t, ok := first[uid]; !ok || m.CreationTimestamp.Time.Before(t) {
+			first[uid] = m.CreationTimestamp.Time
+		}
+	}
+	uids := slices.Collect(maps.Keys(first))
+	slices.SortFunc(uids, func(a, b types.UID) int {
+		if c := first[a].Compare(first[b]); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a), string(b))
+	})
+	return uids, nil
 }
 
 // State decodes a shard's state.
