@@ -197,6 +197,19 @@ func TestTwoWithdrawalsCannotShareAnIdentity(t *testing.T) {
 		t.Fatalf("Stalled: %+v", stalled)
 	}
 
+	// An author in another namespace who names the same withdrawalID has
+	// a withdrawal of its own: not stalled, and keyed apart, so that its
+	// notices cannot take this one's idempotency keys at a receiver.
+	other := newHarness(t, beforeAnnouncement)
+	other.regionApp()
+	other.pakistan(func(s *v1.RegionWithdrawalSpec) { s.WithdrawalID = "pk-2026" })
+	if _, err := other.reconcile(); err != nil {
+		t.Fatalf("the same withdrawalID in another namespace: %v", err)
+	}
+	if k, mine := other.get().Status.IdentityKey, string(v1.IdentityKeyOf(h.ns+"/pk-2026")); k == "" || k == mine {
+		t.Fatalf("another namespace's withdrawal with the same withdrawalID has key %q, this one's %q", k, mine)
+	}
+
 	// The ID cannot be changed, so a copy cannot slip out from under it.
 	err := h.c.Update(h.ctx, func() *v1.RegionWithdrawal { rw := got.DeepCopy(); rw.Spec.WithdrawalID = "pk-2027"; return rw }())
 	if err == nil || !strings.Contains(err.Error(), "withdrawalID cannot be set, changed or removed") {

@@ -160,6 +160,8 @@ func rows(bs []*benchmark) []row {
 			out = append(out, cronjobRows(b, o)...)
 		case "cutoff451":
 			out = append(out, cutoff451Rows(b, o)...)
+		case "fleet":
+			out = append(out, fleetRows(b, o)...)
 		}
 	}
 	return out
@@ -468,6 +470,31 @@ func cutoff451Rows(b *benchmark, o output) []row {
 			met = yesNo(q.max < 5*time.Second)
 		}
 		r = append(r, row{bench: f.bench, figure: q.String(), goal: f.goal, met: met})
+	}
+	return r
+}
+
+var (
+	fleetCutRE    = regexp.MustCompile(`^(\d+) clusters: cut after the cutoff (p50 \S+, p99 \S+, max \S+); spread \(last − first\) (\S+)$`)
+	fleetStatusRE = regexp.MustCompile(`^(\d+) clusters: kubectl withdrawal fleet status, median of 5 runs (\S+ \(min \S+, max \S+\))$`)
+)
+
+// fleetRows: per fleet size, the spread of the cut times and fleet status's
+// time.
+func fleetRows(b *benchmark, o output) []row {
+	var r []row
+	for _, l := range strings.Split(string(o), "\n") {
+		if m := fleetCutRE.FindStringSubmatch(l); m != nil {
+			r = append(r, row{bench: fmt.Sprintf("fleet (envtest, an API server and an in-process operator per cluster): %s clusters, one withdrawal, cutoff → each cluster's Ingress seen switched (watch, one clock)", m[1]),
+				figure: m[2] + "; spread " + m[3], goal: noGoal, met: noGoal})
+		}
+		if m := fleetStatusRE.FindStringSubmatch(l); m != nil {
+			r = append(r, row{bench: fmt.Sprintf("fleet: `kubectl withdrawal fleet status` over %s clusters (the built plugin, median of 5 runs)", m[1]),
+				figure: m[2], goal: noGoal, met: noGoal})
+		}
+	}
+	if len(r) == 0 {
+		r = append(r, missing(b, "fleet: cut spread and fleet status", noGoal))
 	}
 	return r
 }

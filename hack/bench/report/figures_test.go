@@ -179,3 +179,25 @@ cutoff -> every client 451 over 2 runs: p50 2.506s, p99 2.506s, max 4.677s
 		}
 	}
 }
+
+func TestFleetRows(t *testing.T) {
+	out := `AMD EPYC, 2 cores
+
+3 clusters: API servers and operators up in 13.249s
+3 clusters: cut after the cutoff p50 26ms, p99 26ms, max 29ms; spread (last − first) 3ms
+3 clusters: kubectl withdrawal fleet status, median of 5 runs 114ms (min 101ms, max 146ms)
+`
+	got := rows([]*benchmark{bench("fleet", out)})
+	want := []row{
+		{"fleet (envtest, an API server and an in-process operator per cluster): 3 clusters, one withdrawal, cutoff → each cluster's Ingress seen switched (watch, one clock)", "p50 26ms, p99 26ms, max 29ms; spread 3ms", noGoal, noGoal},
+		{"fleet: `kubectl withdrawal fleet status` over 3 clusters (the built plugin, median of 5 runs)", "114ms (min 101ms, max 146ms)", noGoal, noGoal},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d rows, want %d:\n%v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d:\ngot  %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+}
