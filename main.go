@@ -37,6 +37,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -59,6 +60,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/witness"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/exporter"
+	"github.com/ops-dev/region-withdrawal-operator/internal/fleet"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/endpoint"
 	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
@@ -126,6 +128,7 @@ type managerFlags struct {
 	webhookCertDir          string
 	minNotice               time.Duration
 	fleetRole               string
+	fleetCoordinator        string
 	minNoticeFloor          time.Duration
 	metricsAddr             string
 	metricsSecure           bool
@@ -169,6 +172,7 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.StringVar(&f.webhookCertDir, "webhook-cert-dir", "", "Directory holding the admission webhook's tls.crt and tls.key; empty: the controller-runtime default.")
 	fs.DurationVar(&f.minNotice, "min-notice", 72*time.Hour, "Least notice customers already told must keep when a cutoff is brought forward; the admission webhook refuses a move that leaves less. spec.notify.minNotice replaces it per withdrawal.")
 	fs.DurationVar(&f.minNoticeFloor, "min-notice-floor", time.Hour, "Least spec.notify.minNotice the admission webhook accepts.")
+	fs.StringVar(&f.fleetCoordinator, "fleet-coordinator-kubeconfig", "", "On a fleet member: a kubeconfig for the coordinator's cluster that may read RegionWithdrawals there (get, list), so that a member's drain waits for the coordinator's export as a coordinator's waits for its own (status.fleet.coordinatorExport). Empty: a member's drain does not wait for it.")
 	fs.StringVar(&f.fleetRole, "fleet-role", "", "Role of the withdrawals that do not set spec.fleet.role, when the same withdrawal is applied to several clusters: Coordinator runs every step, Member only drains and switches routes (notify and export are the coordinator's). Empty: Coordinator, and no status.fleet.")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443; \"0\" disables it.")
 	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, allowing only callers authenticated and authorised by the API server (TokenReview and SubjectAccessReview).")
@@ -430,6 +434,17 @@ func runManager(args []string) error {
 		return err
 	}
 	r.ClockOffsets = clocks
+	if f.fleetCoordinator != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", f.fleetCoordinator)
+		if err != nil {
+			return fmt.Errorf("--fleet-coordinator-kubeconfig: %w", err)
+		}
+		c, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
+		if err != nil {
+			return fmt.Errorf("--fleet-coordinator-kubeconfig: %w", err)
+		}
+		r.Coordinator = &fleet.Coordinator{Reader: c, Name: cfg.Host, Clock: clk}
+	}
 	if err := targets.WarmUp(mgr); err != nil {
 		return err
 	}

@@ -89,6 +89,10 @@ type RegionWithdrawalReconciler struct {
 	// ClockOffsets, when set, is the measurement of the API server's clock
 	// against ours that a copy in a fleet reports.
 	ClockOffsets ClockOffsets
+	// Coordinator, on a fleet member, tells whether the coordinator's
+	// export is verified (fleet.Coordinator); nil: not known, and a
+	// member's drain does not wait for it.
+	Coordinator CoordinatorExports
 	// RiskWindow is how early DeadlineAtRisk warns; zero means a day.
 	RiskWindow time.Duration
 	// MaxConcurrentReconciles bounds parallel reconciles; zero means

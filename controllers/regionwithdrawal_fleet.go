@@ -17,16 +17,72 @@ limitations under the License.
 package controllers
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/clockoffset"
+	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
 
 // ClockOffsets gives the latest measurement of the API server's clock
 // against the operator's (clockoffset.Monitor).
 type ClockOffsets interface {
 	Latest() *clockoffset.Measurement
+}
+
+// CoordinatorExports tells a fleet member what is known of the
+// coordinator's export of a withdrawal's copy, without waiting.
+type CoordinatorExports interface {
+	Export(rw *v1.RegionWithdrawal) (state v1.CoordinatorExportState, message string, readAt *time.Time)
+}
+
+// coordinatorRecheck is how soon a member held for the coordinator's
+// export looks again.
+const coordinatorRecheck = 10 * time.Second
+
+// exportElsewhere holds a fleet member's drain until the coordinator's
+// export is verified, as a coordinator's own drain waits for its export:
+// the member's copy has no export step (actInRole set it aside; written
+// has the spec as applied), so the gate is the coordinator's. It records
+// what it knows in status.fleet.coordinatorExport and returns why the
+// drain waits, or "". It reads nothing before the drain is due, and never
+// waits for the coordinator's cluster.
+func (r *RegionWithdrawalReconciler) exportElsewhere(rw, written *v1.RegionWithdrawal, tl *planner.Timeline, w *run) string {
+	f := rw.Status.Fleet
+	if f == nil || f.Role != v1.FleetMember || written.Spec.Export == nil || rw.Spec.Drain == nil || rw.Spec.DryRun {
+		if f != nil {
+			f.CoordinatorExport = nil
+		}
+		return ""
+	}
+	for _, s := range rw.Status.Steps {
+		if s.Name == v1.StepDrain && s.StartedAt != nil {
+			return "" // the gate was passed
+		}
+	}
+	if r.Coordinator == nil {
+		f.CoordinatorExport = &v1.CoordinatorExportStatus{State: v1.CoordinatorExportUnknown,
+			Message: "no coordinator to read (the installation's --fleet-coordinator-kubeconfig is not set): this member's drain does not wait for the coordinator's export"}
+		return ""
+	}
+	due, ok := tl.StepDue(v1.StepDrain)
+	if !ok || r.Clock.Now().Before(due) {
+		return ""
+	}
+	state, msg, at := r.Coordinator.Export(rw)
+	st := &v1.CoordinatorExportStatus{State: state, Message: text.Truncate(msg, 1024)}
+	if at != nil {
+		st.ReadAt = &metav1.Time{Time: at.Truncate(time.Second)}
+	}
+	f.CoordinatorExport = st
+	if state == v1.CoordinatorExportVerified {
+		return ""
+	}
+	w.wake(coordinatorRecheck)
+	return "waiting for the coordinator's export to be verified: " + msg
 }
 
 // FleetRoleOf is the role rw acts in on this cluster: its own

@@ -52,11 +52,17 @@ func (r *RegionWithdrawalReconciler) checkIdentity(ctx context.Context, rw *v1.R
 	return nil, nil
 }
 
-// older says whether a was created before b, by creation time and then
-// by UID, so that of two objects exactly one is older.
+// older says whether a holds the ID before b: created first (to the
+// second), or, created in the same second, already planned (its steps in
+// status, which a withdrawal refused here never gets) when b is not, or
+// else by UID; so of two objects exactly one holds it, and a withdrawal
+// already under way never loses it to a copy.
 func older(a, b *v1.RegionWithdrawal) bool {
 	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
 		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	if planned, other := len(a.Status.Steps) > 0, len(b.Status.Steps) > 0; planned != other {
+		return planned
 	}
 	return a.UID < b.UID
 }

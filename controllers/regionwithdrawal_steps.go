@@ -61,6 +61,9 @@ type run struct {
 	// blocked are the steps a step-scoped SpecError holds back: they wait
 	// for the spec to change, the other steps go on.
 	blocked map[v1.StepName]*planner.SpecError
+	// exportElsewhere holds a fleet member's drain for the coordinator's
+	// export (exportElsewhere).
+	exportElsewhere string
 }
 
 // block holds a step back for a step-scoped spec error; the first error
@@ -145,6 +148,7 @@ func (r *RegionWithdrawalReconciler) reconcileWithdrawal(ctx context.Context, rw
 	planner.ObserveCutoff(&rw.Status, &rw.Spec, tl, rw.Generation, cutoffChangedBy(rw), r.Clock.Now())
 	r.reportVoidedApprovals(rw, old, tl)
 
+	w.exportElsewhere = r.exportElsewhere(rw, written, tl, w)
 	w.firstPass = r.firstPasses.take(rw)
 	for round := range maxRounds {
 		now := r.Clock.Now()
@@ -307,7 +311,8 @@ func (r *RegionWithdrawalReconciler) executorRisks(rw *v1.RegionWithdrawal) []pl
 }
 
 func (r *RegionWithdrawalReconciler) plan(tl *planner.Timeline, rw *v1.RegionWithdrawal, now time.Time, w *run) planner.Plan {
-	return planner.Make(planner.Input{Timeline: tl, Spec: &rw.Spec, Status: &rw.Status, Now: now, RiskWindow: r.RiskWindow, Blocked: w.blockedWhy()})
+	return planner.Make(planner.Input{Timeline: tl, Spec: &rw.Spec, Status: &rw.Status, Now: now, RiskWindow: r.RiskWindow, Blocked: w.blockedWhy(),
+		ExportElsewhere: w.exportElsewhere})
 }
 
 // blockSteps holds back the steps whose spec errors err holds, and returns

@@ -65,6 +65,15 @@ type FleetStatus struct {
 	// +optional
 	ClockMeasuredAt *metav1.Time `json:"clockMeasuredAt,omitempty"`
 
+	// coordinatorExport is, on a member whose spec has an export step, the
+	// coordinator's export as this member last read it: the member's
+	// drain waits until it is Verified, as a coordinator's waits for its
+	// own. Read from the coordinator's cluster with the installation's
+	// --fleet-coordinator-kubeconfig; without one, Unknown, and the drain
+	// does not wait.
+	// +optional
+	CoordinatorExport *CoordinatorExportStatus `json:"coordinatorExport,omitempty"`
+
 	// members is filled in by a multi-cluster engine that aggregates the
 	// copies' status on its control plane (the Karmada customization in
 	// config/fleet): each cluster's role, phase and cut time. The operator
@@ -75,6 +84,34 @@ type FleetStatus struct {
 	// +kubebuilder:validation:MaxItems=256
 	Members []FleetMemberStatus `json:"members,omitempty"`
 }
+
+// CoordinatorExportStatus is the coordinator's export, as a member read it.
+type CoordinatorExportStatus struct {
+	// state is Verified (the coordinator's export step succeeded),
+	// Pending (it has not, or the coordinator has no such withdrawal) or
+	// Unknown (not read: no coordinator configured, or it could not be
+	// reached; message says which).
+	// +kubebuilder:validation:Enum=Verified;Pending;Unknown
+	State CoordinatorExportState `json:"state"`
+
+	// message says what was read, or why nothing was.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+
+	// readAt is when it was last read.
+	// +optional
+	ReadAt *metav1.Time `json:"readAt,omitempty"`
+}
+
+// CoordinatorExportState is what a member knows of the coordinator's export.
+type CoordinatorExportState string
+
+const (
+	CoordinatorExportVerified CoordinatorExportState = "Verified"
+	CoordinatorExportPending  CoordinatorExportState = "Pending"
+	CoordinatorExportUnknown  CoordinatorExportState = "Unknown"
+)
 
 // FleetMemberStatus is one cluster's copy, as an engine reports it.
 type FleetMemberStatus struct {

@@ -138,6 +138,9 @@ type Input struct {
 	RiskWindow time.Duration
 	// Blocked are the steps a step-scoped SpecError holds back, with why.
 	Blocked map[v1.StepName]string
+	// ExportElsewhere, when not empty, holds the drain of a fleet member
+	// whose export the coordinator makes: why it still waits for it.
+	ExportElsewhere string
 }
 
 // Make plans. It is pure: the same input gives the same plan.
@@ -397,6 +400,9 @@ func (p *planning) oneOff(step v1.StepName) {
 		// through the routes.
 		if step == v1.StepDrain && p.in.Timeline.Export != nil && !p.succeeded(v1.StepExport) {
 			return &Hold{Action: a, Reason: HoldExport, Message: "waiting for the export to be verified"}
+		}
+		if step == v1.StepDrain && p.in.ExportElsewhere != "" {
+			return &Hold{Action: a, Reason: HoldExport, Message: p.in.ExportElsewhere}
 		}
 		return nil
 	})
