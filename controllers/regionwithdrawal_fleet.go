@@ -81,7 +81,11 @@ func (r *RegionWithdrawalReconciler) exportElsewhere(rw, written *v1.RegionWithd
 	if state == v1.CoordinatorExportVerified {
 		return ""
 	}
-	w.wake(coordinatorRecheck)
+	if at == nil {
+		w.wake(time.Second) // the first read is on its way
+	} else {
+		w.wake(coordinatorRecheck)
+	}
 	return "waiting for the coordinator's export to be verified: " + msg
 }
 

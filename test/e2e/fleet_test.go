@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -139,12 +140,23 @@ func TestOneWithdrawalAcrossAFleetOfThreeClusters(t *testing.T) {
 
 	common := []string{"--watch-namespaces=" + ns, "--namespace=" + ns, "--evidence-key-secret=" + evidenceKeySecret}
 	startNamedOperator(t, "operator-core", common...)
+	// Each member reads the coordinator's copy, to drain only once its
+	// export is verified.
 	for _, fc := range fleet[1:] {
-		startNamedOperator(t, "operator-"+fc.name, append([]string{"--kubeconfig", fc.kubeconfig, "--fleet-role=Member"}, common...)...)
+		startNamedOperator(t, "operator-"+fc.name, append([]string{"--kubeconfig", fc.kubeconfig, "--fleet-role=Member",
+			"--fleet-coordinator-kubeconfig", kwok.Kubeconfig}, common...)...)
 	}
+	// The coordinator's exporter: its export pods complete as the
+	// reference exporter's would.
+	runCtx, stopExporter := context.WithCancel(ctx)
+	var exporter sync.WaitGroup
+	exporter.Go(func() { playExporter(runCtx, fleet[0].c, ns) })
+	defer exporter.Wait()
+	defer stopExporter()
 
-	// The announcement 5 s from now, at 15 a second; the final notice 25 s
-	// before the cutoff, the drain 12 s before, the routes at the cutoff.
+	// The announcement 5 s from now, at 15 a second; the export from 40 s
+	// before the cutoff, the final notice 25 s before, the drain 12 s
+	// before, the routes at the cutoff.
 	cutoff := time.Now().Add(75 * time.Second).Truncate(time.Second)
 	at := func(d time.Duration) v1.Moment { return v1.Moment{Offset: &metav1.Duration{Duration: d}} }
 	zero, one := at(0), intstr.FromInt32(1)
@@ -160,7 +172,12 @@ func TestOneWithdrawalAcrossAFleetOfThreeClusters(t *testing.T) {
 					Webhook: &v1.WebhookChannel{SigningSecretRef: v1.SecretKeyReference{Name: "pk-webhook", Key: "hmac-key"}, CABundle: hook.CAPEM(),
 						Limits: v1.DeliveryLimits{RatePerSecond: 15, Concurrency: 4, MaxAttempts: 5, Timeout: &metav1.Duration{Duration: 3 * time.Second}}},
 				},
-				Drain:   &v1.DrainStep{Start: at(-12 * time.Second), MaxUnavailable: &one, Interval: &metav1.Duration{Duration: 2 * time.Second}},
+				Export: &v1.ExportStep{Start: at(-40 * time.Second), Deadline: at(-14 * time.Second), Per: v1.ExportPerNamespace, MaxAttempts: 3,
+					JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+						SchedulingGates: []corev1.PodSchedulingGate{{Name: exportGate}}, RestartPolicy: corev1.RestartPolicyNever,
+						Containers: []corev1.Container{{Name: "exporter", Image: "ghcr.io/ops-dev/region-withdrawal-operator:v0.1.0", Args: []string{"export", "--source=/data"}}},
+					}}}}},
+				Drain: &v1.DrainStep{Start: at(-12 * time.Second), MaxUnavailable: &one, Interval: &metav1.Duration{Duration: 2 * time.Second}},
 				Routing: &v1.RoutingStep{At: &zero, Mode: v1.RoutingBlock451},
 			},
 		}
@@ -219,8 +236,13 @@ func TestOneWithdrawalAcrossAFleetOfThreeClusters(t *testing.T) {
 			}
 			continue
 		}
-		if f := rw.Status.Fleet; f == nil || f.Role != v1.FleetMember || f.ClockOffset == nil {
-			t.Errorf("%s: status.fleet %+v, want a member with its clock offset", fleet[i].name, f)
+		if f := rw.Status.Fleet; f == nil || f.Role != v1.FleetMember || f.ClockOffset == nil ||
+			f.CoordinatorExport == nil || f.CoordinatorExport.State != v1.CoordinatorExportVerified {
+			t.Errorf("%s: status.fleet %+v, want a member with its clock offset that read the coordinator's export verified", fleet[i].name, f)
+		}
+		// Its drain began only once the coordinator's export was verified.
+		if drain, export := stepOf(rw, v1.StepDrain), stepOf(done[0], v1.StepExport); drain.StartedAt == nil || export.FinishedAt == nil || drain.StartedAt.Before(export.FinishedAt) {
+			t.Errorf("%s: drain started %v, the coordinator's export verified %v", fleet[i].name, drain.StartedAt, export.FinishedAt)
 		}
 		for _, s := range rw.Status.Steps {
 			if s.Name == v1.StepNotify {
