@@ -124,8 +124,12 @@ func evidenceOf(rw *v1.RegionWithdrawal, old, updated *v1.RegionWithdrawalStatus
 				if rw.Spec.Routing != nil {
 					mode = string(rw.Spec.Routing.Mode)
 				}
-				out = append(out, &evidence.RoutingSwitched{Header: at(s.FinishedAt.Time),
-					Mode: mode, Objects: objects(s.Plan), Total: total(s.Plan), Cutoff: rw.Spec.Cutoff.Time})
+				switched := &evidence.RoutingSwitched{Header: at(s.FinishedAt.Time),
+					Mode: mode, Objects: objects(s.Plan), Total: total(s.Plan), Cutoff: rw.Spec.Cutoff.Time}
+				if s.Routing != nil && s.Routing.SwitchedAt != nil {
+					switched.SwitchedAt = s.Routing.SwitchedAt.UTC()
+				}
+				out = append(out, switched)
 			}
 		}
 	}

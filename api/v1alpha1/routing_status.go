@@ -16,6 +16,8 @@ limitations under the License.
 
 package v1alpha1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // RoutingStatus is the detail of the routing step. The snapshots that
 // cancel restores from are ConfigMaps owned by the withdrawal, one per
 // route, named from a hash of the route's kind, namespace and name; each
@@ -29,6 +31,13 @@ type RoutingStatus struct {
 	// switched is how many of them no longer serve the region.
 	// +optional
 	Switched int32 `json:"switched,omitempty"`
+
+	// switchedAt is when the last of them was switched, to the microsecond
+	// by the operator's clock as it sent the change (the step's finishedAt
+	// keeps whole seconds): what `kubectl withdrawal fleet status` compares
+	// across clusters.
+	// +optional
+	SwitchedAt *metav1.MicroTime `json:"switchedAt,omitempty"`
 
 	// restored is how many of them a cancel restored from their snapshots.
 	// +optional

@@ -210,6 +210,9 @@ func (r *FleetReport) cluster(id string, c FleetCluster, key string, opts FleetV
 				cr.Notified++
 			case *RoutingSwitched:
 				cr.CutAt, cr.Cutoff = ev.At, ev.Cutoff
+				if !ev.SwitchedAt.IsZero() {
+					cr.CutAt = ev.SwitchedAt // to the microsecond
+				}
 			}
 		}
 	}
@@ -218,7 +221,7 @@ func (r *FleetReport) cluster(id string, c FleetCluster, key string, opts FleetV
 		r.problem(fmt.Errorf("%w: cluster %s never cut its routes", ErrCutLate, c.Cluster))
 	case !cr.CutAt.IsZero() && cr.CutAt.After(cr.Cutoff.Add(opts.Tolerance)):
 		r.problem(fmt.Errorf("%w: cluster %s cut its routes at %s, %s after the cutoff %s (tolerance %s)", ErrCutLate, c.Cluster,
-			cr.CutAt.UTC().Format(time.RFC3339), cr.CutAt.Sub(cr.Cutoff), cr.Cutoff.UTC().Format(time.RFC3339), opts.Tolerance))
+			cr.CutAt.UTC().Format(time.RFC3339Nano), cr.CutAt.Sub(cr.Cutoff).Round(time.Millisecond), cr.Cutoff.UTC().Format(time.RFC3339), opts.Tolerance))
 	}
 	return cr
 }
@@ -247,14 +250,14 @@ func (r *FleetReport) WriteText(w io.Writer) error {
 		cut := "not cut"
 		if !c.CutAt.IsZero() {
 			cuts = append(cuts, c.CutAt)
-			cut = fmt.Sprintf("cut at %s (%s after the cutoff)", c.CutAt.UTC().Format(time.RFC3339), c.CutAt.Sub(c.Cutoff))
+			cut = fmt.Sprintf("cut at %s (%s after the cutoff)", c.CutAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"), c.CutAt.Sub(c.Cutoff).Round(time.Millisecond))
 		}
 		fmt.Fprintf(&b, "  %s (%s): %d ledgers (%d sealed), %d statements, %d notice statements, %s\n",
 			c.Cluster, cmpOr(c.Role, "role not given"), len(c.Ledgers), sealed, statements, c.Notified, cut)
 	}
 	if len(cuts) > 0 {
 		slices.SortFunc(cuts, time.Time.Compare)
-		fmt.Fprintf(&b, "%d clusters cut; spread %s\n", len(cuts), cuts[len(cuts)-1].Sub(cuts[0]))
+		fmt.Fprintf(&b, "%d clusters cut; spread %s\n", len(cuts), cuts[len(cuts)-1].Sub(cuts[0]).Round(time.Millisecond))
 	}
 	for _, n := range slices.Sorted(maps.Keys(r.Told)) {
 		fmt.Fprintf(&b, "notice %s: %d customers told once across the fleet\n", n, r.Told[n])

@@ -61,7 +61,8 @@ func fleet(t *testing.T, after map[string]time.Duration, mutate ...func(map[stri
 			IdempotencyKey: "key-" + recipient, Webhook: &WebhookReceipt{Status: 200, BodySHA256: strings.Repeat("0", 64)}}}
 	}
 	cut := func(cluster string) timed {
-		return timed{cutoff.Add(after[cluster]), &RoutingSwitched{Mode: "Block451", Cutoff: cutoff}}
+		// The header keeps seconds; SwitchedAt has the millisecond.
+		return timed{cutoff.Add(after[cluster]), &RoutingSwitched{Mode: "Block451", Cutoff: cutoff, SwitchedAt: cutoff.Add(after[cluster] + 123*time.Millisecond)}}
 	}
 	seal := func(reason string) timed { return timed{cutoff.Add(time.Minute), &LedgerSealed{Reason: reason}} }
 	events := map[string][]timed{
@@ -83,7 +84,7 @@ func fleet(t *testing.T, after map[string]time.Duration, mutate ...func(map[stri
 }
 
 func TestVerifyFleet(t *testing.T) {
-	onTime := map[string]time.Duration{"core": 0, "edge-a": 0, "edge-b": time.Second}
+	onTime := map[string]time.Duration{"core": 0, "edge-a": 0, "edge-b": 500 * time.Millisecond}
 	fb, keys := fleet(t, onTime)
 	r, err := VerifyFleet(fb, FleetVerifyOptions{Keys: keys, Tolerance: time.Second})
 	var out bytes.Buffer
@@ -91,8 +92,8 @@ func TestVerifyFleet(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a sound fleet does not verify: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"withdrawal bes/pakistan across 3 clusters", "core (Coordinator): 2 ledgers (2 sealed)", "3 clusters cut; spread 1s",
-		"notice announcement: 3 customers told once across the fleet"} {
+	for _, want := range []string{"withdrawal bes/pakistan across 3 clusters", "core (Coordinator): 2 ledgers (2 sealed)", "3 clusters cut; spread 500ms",
+		"notice announcement: 3 customers told once across the fleet", "edge-b (Member): 1 ledgers (1 sealed), 2 statements, 0 notice statements, cut at 2026-12-30T00:00:00.623Z (623ms after the cutoff)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
@@ -128,7 +129,7 @@ func TestVerifyFleet(t *testing.T) {
 		}, nil, "notice announcement: 1 customers"},
 		{"a member cut late", func() (*FleetBundle, map[string]string) {
 			return fleet(t, map[string]time.Duration{"edge-a": 3 * time.Second})
-		}, ErrCutLate, "cluster edge-a cut its routes at 2026-12-30T00:00:03Z, 3s after the cutoff"},
+		}, ErrCutLate, "cluster edge-a cut its routes at 2026-12-30T00:00:03.123Z, 3.123s after the cutoff"},
 		{"a member that notified too", func() (*FleetBundle, map[string]string) {
 			return fleet(t, onTime, func(ev map[string][]timed) {
 				ev["edge-a"] = append([]timed{{noticeSent, &NoticeDelivered{Notice: "announcement", Recipient: RecipientHash(testSalt, "c1"), Channel: "webhook", IdempotencyKey: "other"}}}, ev["edge-a"]...)

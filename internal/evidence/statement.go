@@ -285,6 +285,10 @@ type RoutingSwitched struct {
 	// Total is the number of objects when Objects lists only the first.
 	Total  int       `json:"total,omitempty"`
 	Cutoff time.Time `json:"cutoff"`
+	// SwitchedAt is when the last route was switched, to the microsecond
+	// (status.steps[].routing.switchedAt); the header's At keeps seconds.
+	// Zero in statements of earlier releases.
+	SwitchedAt time.Time `json:"switchedAt,omitzero"`
 }
 
 // Approved records a step approved: by whom (the user the chart's

@@ -49,8 +49,8 @@ func newFleetCommand(o *Options) *cobra.Command {
 		Long: `fleet status reads the withdrawal NAME in each kubeconfig context (--contexts,
 or every context of the kubeconfig) and prints one row per cluster, the worst
 first: unreachable or missing, stalled, at risk, waiting, running, then done.
-CUT AT is when that cluster's routes were switched (its routing step's
-finishedAt, to the second), and AFTER CUTOFF how long after the cutoff; the
+CUT AT is when that cluster's routes were switched (its routing status's
+switchedAt, to the millisecond), and AFTER CUTOFF how long after the cutoff; the
 last line gives the spread of the cut times. -n names the
 namespace in every context; without it, each context's own.`,
 		Args: cobra.ExactArgs(1),
@@ -111,15 +111,21 @@ func (r fleetRow) rank() int {
 	return 5
 }
 
-// cutAt is when the copy's routes were switched for real.
-func cutAt(rw *v1.RegionWithdrawal) *time.Time {
+// cutAt is when the copy's routes were switched for real: to the
+// microsecond when the routing status has it, else the step's finishedAt,
+// to the second (precise says which).
+func cutAt(rw *v1.RegionWithdrawal) (t *time.Time, precise bool) {
 	for _, s := range rw.Status.Steps {
 		if s.Name == v1.StepRouting && s.State == v1.StepSucceeded && !s.DryRun && s.FinishedAt != nil {
-			t := s.FinishedAt.Time
-			return &t
+			if s.Routing != nil && s.Routing.SwitchedAt != nil {
+				at := s.Routing.SwitchedAt.Time
+				return &at, true
+			}
+			at := s.FinishedAt.Time
+			return &at, false
 		}
 	}
-	return nil
+	return nil, false
 }
 
 func (o *Options) fleetStatus(ctx context.Context, name string, contexts []string) error {
@@ -181,10 +187,12 @@ func (o *Options) fleetStatus(ctx context.Context, name string, contexts []strin
 			problem = c.Reason + ": " + c.Message
 		}
 		cut, after := "-", "-"
-		if t := cutAt(r.rw); t != nil {
+		if t, precise := cutAt(r.rw); t != nil {
 			cuts = append(cuts, *t)
-			cut = t.UTC().Format("2006-01-02 15:04:05 MST")
-			after = t.Sub(r.rw.Spec.Cutoff.Time).String()
+			cut, after = t.UTC().Format("2006-01-02 15:04:05 MST"), t.Sub(r.rw.Spec.Cutoff.Time).String()
+			if precise {
+				cut, after = t.UTC().Format("2006-01-02 15:04:05.000 MST"), t.Sub(r.rw.Spec.Cutoff.Time).Round(time.Millisecond).String()
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.context, role, phase, ready, cut, after, clk, oneLine(problem, 120))
 	}
@@ -197,7 +205,7 @@ func (o *Options) fleetStatus(ctx context.Context, name string, contexts []strin
 	default:
 		slices.SortFunc(cuts, func(a, b time.Time) int { return a.Compare(b) })
 		fmt.Fprintf(o.Out, "\n%d of %d clusters have cut their routes; spread %s (first %s, last %s).\n", len(cuts), len(rows),
-			cuts[len(cuts)-1].Sub(cuts[0]), cuts[0].UTC().Format("15:04:05"), cuts[len(cuts)-1].UTC().Format("15:04:05"))
+			cuts[len(cuts)-1].Sub(cuts[0]).Round(time.Millisecond), cuts[0].UTC().Format("15:04:05.000"), cuts[len(cuts)-1].UTC().Format("15:04:05.000"))
 	}
 	return nil
 }

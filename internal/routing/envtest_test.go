@@ -20,11 +20,13 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -92,10 +94,21 @@ func TestIngressRestoredExactlyOnAPIServer(t *testing.T) {
 			if err := c.Create(ctx, rw); err != nil {
 				t.Fatal(err)
 			}
-			e := &Executor{Client: c, Targets: &targets.Resolver{Reader: c, Mapper: c.RESTMapper()}}
+			switchedAt := time.Date(2026, 12, 29, 19, 0, 0, 123456789, time.UTC)
+			e := &Executor{Client: c, Targets: &targets.Resolver{Reader: c, Mapper: c.RESTMapper()}, Clock: clocktesting.NewFakeClock(switchedAt)}
 			res, err := e.Execute(ctx, rw, planner.Action{ID: "routing", Kind: planner.ActionStart, Step: v1.StepRouting})
 			if err != nil || !res.Done {
 				t.Fatalf("switch: %+v, %v", res, err)
+			}
+			// The cut to the sub-second, and the same when the step is
+			// carried out again later (a second pass, a restart).
+			if got := res.Detail.Routing.SwitchedAt; got == nil || !got.Time.Equal(switchedAt) {
+				t.Fatalf("switchedAt %v, want %v", got, switchedAt)
+			}
+			e.Clock = clocktesting.NewFakeClock(switchedAt.Add(time.Minute))
+			again, err := e.Execute(ctx, rw, planner.Action{ID: "routing", Kind: planner.ActionStart, Step: v1.StepRouting})
+			if err != nil || !again.Done || again.Detail.Routing.SwitchedAt == nil || !again.Detail.Routing.SwitchedAt.Time.Equal(switchedAt) {
+				t.Fatalf("switched again: %+v, %v; want the first switch's time %v", again.Detail.Routing, err, switchedAt)
 			}
 			var switched networkingv1.Ingress
 			if err := c.Get(ctx, client.ObjectKeyFromObject(ing), &switched); err != nil {

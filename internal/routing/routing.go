@@ -36,8 +36,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -62,6 +64,11 @@ const (
 	// ConfigMap holding its original. It is written in the same update as
 	// the switch, so a route is never modified without it.
 	AnnotationSnapshot = "withdrawal.ops.dev/routing-snapshot"
+	// AnnotationSwitchedAt is, on a switched route, when the operator sent
+	// the switch (RFC 3339 with nanoseconds, its clock), written in the
+	// same update: status and the fleet view read the cut to the
+	// millisecond from it, the same however often the step is replayed.
+	AnnotationSwitchedAt = "withdrawal.ops.dev/switched-at"
 	// executor.LabelRecord says what a record ConfigMap holds.
 	// AnnotationRoute names, on a snapshot, the route it holds.
 	AnnotationRoute = "withdrawal.ops.dev/route"
@@ -99,6 +106,9 @@ type Executor struct {
 	// ExternalName Service names the notice backend; DefaultClusterDomain
 	// when empty.
 	ClusterDomain string
+	// Clock stamps each switch (AnnotationSwitchedAt); the real clock when
+	// nil.
+	Clock clock.PassiveClock
 
 	// snapshotted remembers, by snapshot name, the route resourceVersion
 	// each snapshot this process wrote or checked holds, so that a switch
@@ -233,6 +243,8 @@ type outcome struct {
 	done     bool
 	retry    bool
 	problem  string
+	// switchedAt is when the route was switched, if known.
+	switchedAt time.Time
 }
 
 // cut switches every selected route; it is done when all are switched.
@@ -266,7 +278,11 @@ func (e *Executor) cut(ctx context.Context, rw *v1.RegionWithdrawal) (executor.R
 		return e.switchOne(ctx, rw, ref, mode, backends.For(ref))
 	})
 	retry := false
+	var last time.Time
 	for _, o := range outcomes {
+		if o.switchedAt.After(last) {
+			last = o.switchedAt
+		}
 		if o.done {
 			st.Switched++
 			if len(st.Snapshots) < maxListed {
@@ -277,6 +293,9 @@ func (e *Executor) cut(ctx context.Context, rw *v1.RegionWithdrawal) (executor.R
 		if o.problem != "" && len(st.Problems) < 10 {
 			st.Problems = append(st.Problems, o.problem)
 		}
+	}
+	if !last.IsZero() {
+		st.SwitchedAt = &metav1.MicroTime{Time: last}
 	}
 	how := "now point at the notice backend " + st.NoticeBackend + " (HTTP 451)"
 	if mode == v1.RoutingRemove {
@@ -385,12 +404,17 @@ func (e *Executor) switchFrom(ctx context.Context, r client.Reader, rw *v1.Regio
 	Switch(ref.Kind, spec, mode, b)
 	if ann[AnnotationSnapshot] == o.snapshot && equality.Semantic.DeepEqual(before, spec) {
 		o.done = true
+		if at, err := time.Parse(time.RFC3339Nano, ann[AnnotationSwitchedAt]); err == nil {
+			o.switchedAt = at
+		}
 		return o
 	}
 	if ann == nil {
 		ann = map[string]string{}
 	}
+	at := e.now()
 	ann[AnnotationSnapshot] = o.snapshot
+	ann[AnnotationSwitchedAt] = at.UTC().Format(time.RFC3339Nano)
 	u.SetAnnotations(ann)
 	if err := unstructured.SetNestedMap(u.Object, spec, "spec"); err != nil {
 		return fail("switching", err)
@@ -400,8 +424,15 @@ func (e *Executor) switchFrom(ctx context.Context, r client.Reader, rw *v1.Regio
 	if err := e.Client.Update(ctx, u); err != nil {
 		return fail("switching", err)
 	}
-	o.done = true
+	o.done, o.switchedAt = true, at
 	return o
+}
+
+func (e *Executor) now() time.Time {
+	if e.Clock == nil {
+		return clock.RealClock{}.Now()
+	}
+	return e.Clock.Now()
 }
 
 // ensureSnapshot makes sure the snapshot ConfigMap name holds the route as
@@ -465,6 +496,7 @@ func (e *Executor) refreshSnapshot(ctx context.Context, rw *v1.RegionWithdrawal,
 func snapshotOf(ctx context.Context, rw *v1.RegionWithdrawal, ref v1.ObjectReference, u *unstructured.Unstructured, name string) (*corev1.ConfigMap, error) {
 	ann := u.GetAnnotations()
 	delete(ann, AnnotationSnapshot)
+	delete(ann, AnnotationSwitchedAt)
 	snap := snapshot{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: ref.Namespace, Name: ref.Name,
 		Labels: u.GetLabels(), Annotations: ann, Spec: specOf(u), ResourceVersion: u.GetResourceVersion()}
 	raw, err := json.Marshal(snap)
@@ -545,9 +577,10 @@ func (e *Executor) restoreOne(ctx context.Context, cm *corev1.ConfigMap) (bool, 
 	if ann[AnnotationSnapshot] != cm.Name {
 		return false, nil
 	}
-	// Spec and the removal of the marker in one update: a crash after it
+	// Spec and the removal of the markers in one update: a crash after it
 	// leaves a route that is not restored twice.
 	delete(ann, AnnotationSnapshot)
+	delete(ann, AnnotationSwitchedAt)
 	u.SetAnnotations(ann)
 	if snap.Spec == nil {
 		snap.Spec = map[string]any{}

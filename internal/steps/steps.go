@@ -100,6 +100,7 @@ func New(o Options) (executor.Set, executor.Executor) {
 	exports.AllowedOrigins = o.ExportAllowedOrigins
 	exports.Pods = o.ExportPods
 	routes := routing.New(o.Client, o.APIReader, resolver, o.NoticeBackendImage)
+	routes.Clock = o.Clock
 	routes.SetNoticeBackendOptions(o.NoticeBackend)
 	routes.ClusterDomain = o.ClusterDomain
 	set := executor.Set{

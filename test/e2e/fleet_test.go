@@ -177,7 +177,7 @@ func TestOneWithdrawalAcrossAFleetOfThreeClusters(t *testing.T) {
 						SchedulingGates: []corev1.PodSchedulingGate{{Name: exportGate}}, RestartPolicy: corev1.RestartPolicyNever,
 						Containers: []corev1.Container{{Name: "exporter", Image: "ghcr.io/ops-dev/region-withdrawal-operator:v0.1.0", Args: []string{"export", "--source=/data"}}},
 					}}}}},
-				Drain: &v1.DrainStep{Start: at(-12 * time.Second), MaxUnavailable: &one, Interval: &metav1.Duration{Duration: 2 * time.Second}},
+				Drain:   &v1.DrainStep{Start: at(-12 * time.Second), MaxUnavailable: &one, Interval: &metav1.Duration{Duration: 2 * time.Second}},
 				Routing: &v1.RoutingStep{At: &zero, Mode: v1.RoutingBlock451},
 			},
 		}
