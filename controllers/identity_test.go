@@ -110,7 +110,8 @@ func TestAWithdrawalCreatedAgainMidNoticeSendsNothingTwice(t *testing.T) {
 		t.Fatalf("all %d were told before the deletion finished; the test proved nothing", before)
 	}
 
-	// Its checkpoints outlived it, owned by nothing.
+	// Its checkpoints outlived it: nothing owns them, so no garbage
+	// collector can take them.
 	identity := v1.IdentityKeyOf(h.ns + "/pakistan")
 	shards := func() []corev1.ConfigMap {
 		var cms corev1.ConfigMapList
@@ -161,14 +162,9 @@ func TestAWithdrawalCreatedAgainMidNoticeSendsNothingTwice(t *testing.T) {
 	if duplicates != 0 {
 		t.Fatalf("%d customers were sent the announcement again after the withdrawal was created again", duplicates)
 	}
-	// The second object sent the rest only, and now owns every shard.
+	// The second object sent the rest only.
 	if after := delivered.Load() - before; after != recipientCount-before {
 		t.Fatalf("the second object delivered %d, want the %d the first had not", after, recipientCount-before)
-	}
-	for _, cm := range shards() {
-		if c := metav1.GetControllerOf(&cm); c == nil || c.UID != got.UID {
-			t.Fatalf("checkpoint %s is owned by %v, want the withdrawal created again (%s)", cm.Name, c, got.UID)
-		}
 	}
 	t.Logf("%d delivered before the deletion, %d after the re-creation, 0 twice", before, recipientCount-before)
 }

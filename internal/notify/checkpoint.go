@@ -34,7 +34,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
@@ -500,7 +499,7 @@ func (s *Store) commitChunk(ctx context.Context, rw *v1.RegionWithdrawal, notice
 				}
 				return nil
 			case apierrors.IsConflict(err):
-				if err := s.refresh(ctx, st, rw.Namespace, st.open.Name); err != nil {
+				if err := s.refresh(ctx, st, rw, st.open.Name); err != nil {
 					return err
 				}
 				continue
@@ -526,10 +525,8 @@ func (s *Store) commitChunk(ctx context.Context, rw *v1.RegionWithdrawal, notice
 		if len(c.told) > 0 {
 			cm.BinaryData[KeyTold] = c.told
 		}
-		// The withdrawal owns its records: deleting it deletes them.
-		if err := controllerutil.SetControllerReference(rw, cm, s.Client.Scheme()); err != nil {
-			return fmt.Errorf("owning checkpoint %s: %w", cm.Name, err)
-		}
+		// No owner reference: the records are the identity's, not this
+		// object's, and outlive it until it ends (Executor.Finalize).
 		err := s.Client.Create(ctx, cm)
 		switch {
 		case err == nil:
@@ -542,7 +539,7 @@ func (s *Store) commitChunk(ctx context.Context, rw *v1.RegionWithdrawal, notice
 		case apierrors.IsAlreadyExists(err):
 			// Proof of another writer: read its shard, then carry on
 			// after it.
-			if err := s.refresh(ctx, st, rw.Namespace, cm.Name); err != nil {
+			if err := s.refresh(ctx, st, rw, cm.Name); err != nil {
 				return err
 			}
 			st.next++
@@ -554,16 +551,24 @@ func (s *Store) commitChunk(ctx context.Context, rw *v1.RegionWithdrawal, notice
 	return errCheckpointContended
 }
 
-// refresh reads one shard again and merges it into st.
-func (s *Store) refresh(ctx context.Context, st *State, namespace, name string) error {
+// refresh reads one shard of rw's again and merges it into st. A
+// ConfigMap of that name kept under another identity (an earlier
+// withdrawal of the same name whose records are kept under its UID, on
+// their way to the garbage collector) is never merged or written into:
+// the write waits until it is gone.
+func (s *Store) refresh(ctx context.Context, st *State, rw *v1.RegionWithdrawal, name string) error {
 	var cm corev1.ConfigMap
-	key := client.ObjectKey{Namespace: namespace, Name: name}
+	key := client.ObjectKey{Namespace: rw.Namespace, Name: name}
 	if err := s.Reader.Get(ctx, key, &cm); err != nil {
 		if apierrors.IsNotFound(err) {
 			st.open = nil
 			return nil
 		}
 		return fmt.Errorf("reading checkpoint %s: %w", name, err)
+	}
+	if got := cm.Labels[executor.LabelWithdrawalUID]; got != string(rw.IdentityKey()) {
+		return fmt.Errorf("the ConfigMap %s, where this notice's next checkpoint goes, holds another withdrawal's records (%s=%s): "+
+			"waiting for it to go (an earlier withdrawal of this name's records, deleted with it)", name, executor.LabelWithdrawalUID, got)
 	}
 	if err := st.merge(&cm); err != nil {
 		return err

@@ -24,18 +24,20 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 )
 
 // A withdrawal's notice checkpoints are kept under its identity key, not
-// its UID, so that the same withdrawal created again (a GitOps tool that
-// pruned and re-applied it, a restore from backup) finds whom its notices
-// reached and goes on from there. The object owns them, so they go with
-// it once it has ended; deleted before that, it lets them go first (Keep),
-// and the next object with its identity takes them over (Adopt).
+// its UID, and no object owns them, so that the same withdrawal created
+// again (a GitOps tool that pruned and re-applied it, a restore from
+// backup) finds whom its notices reached and goes on from there. No owner
+// reference means no garbage collector racing the finalizer (a foreground
+// deletion deletes dependents before the finalizer has run), and no shard
+// a replica that still thinks it leads writes after the finalizer with an
+// owner about to go. The finalizer deletes them once the withdrawal has
+// ended (Finalize).
 
 // shards lists every checkpoint shard kept under rw's identity key.
 func (s *Store) shards(ctx context.Context, rw *v1.RegionWithdrawal) ([]corev1.ConfigMap, error) {
@@ -47,15 +49,33 @@ func (s *Store) shards(ctx context.Context, rw *v1.RegionWithdrawal) ([]corev1.C
 	return list.Items, nil
 }
 
-// Keep takes rw's ownership off its notice checkpoints, so that they
-// outlive it: deleting rw then leaves them for the next withdrawal with
-// its identity. It returns how many shards it kept.
+// Delete deletes every notice checkpoint kept under rw's identity key,
+// each as it was read. It returns how many it deleted.
+func (s *Store) Delete(ctx context.Context, rw *v1.RegionWithdrawal) (int, error) {
+	items, err := s.shards(ctx, rw)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range items {
+		cm := &items[i]
+		err := s.Client.Delete(ctx, cm, client.Preconditions{UID: &cm.UID, ResourceVersion: &cm.ResourceVersion})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return n, fmt.Errorf("deleting the notice checkpoint %s: %w", cm.Name, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Keep takes rw's ownership off the notice checkpoints kept under its
+// identity key (an earlier release made the withdrawal own them), so that
+// they outlive it. It returns how many shards there are.
 func (s *Store) Keep(ctx context.Context, rw *v1.RegionWithdrawal) (int, error) {
 	items, err := s.shards(ctx, rw)
 	if err != nil {
 		return 0, err
 	}
-	kept := 0
 	for i := range items {
 		cm := &items[i]
 		refs := cm.GetOwnerReferences()
@@ -65,51 +85,34 @@ func (s *Store) Keep(ctx context.Context, rw *v1.RegionWithdrawal) (int, error) 
 				rest = append(rest, ref)
 			}
 		}
-		if len(rest) != len(refs) {
-			cm.SetOwnerReferences(rest)
-			// With the resourceVersion read: a conflict is tried again
-			// by the finalizer, not written over.
-			if err := s.Client.Update(ctx, cm); err != nil && !apierrors.IsNotFound(err) {
-				return kept, fmt.Errorf("keeping the notice checkpoint %s: %w", cm.Name, err)
-			}
-		}
-		kept++
-	}
-	return kept, nil
-}
-
-// Adopt makes rw the owner of the notice checkpoints kept under its
-// identity key that nothing owns: those a withdrawal with its identity
-// left behind when it was deleted.
-func (s *Store) Adopt(ctx context.Context, rw *v1.RegionWithdrawal) (int, error) {
-	items, err := s.shards(ctx, rw)
-	if err != nil {
-		return 0, err
-	}
-	adopted := 0
-	for i := range items {
-		cm := &items[i]
-		if metav1.GetControllerOf(cm) != nil {
+		if len(rest) == len(refs) {
 			continue
 		}
-		if err := controllerutil.SetControllerReference(rw, cm, s.Client.Scheme()); err != nil {
-			return adopted, fmt.Errorf("adopting the notice checkpoint %s: %w", cm.Name, err)
-		}
+		cm.SetOwnerReferences(rest)
+		// With the resourceVersion read: a conflict is tried again by the
+		// finalizer, not written over.
 		if err := s.Client.Update(ctx, cm); err != nil && !apierrors.IsNotFound(err) {
-			return adopted, fmt.Errorf("adopting the notice checkpoint %s: %w", cm.Name, err)
+			return 0, fmt.Errorf("keeping the notice checkpoint %s: %w", cm.Name, err)
 		}
-		adopted++
 	}
-	return adopted, nil
+	return len(items), nil
 }
 
-// Finalize keeps the notice checkpoints of a withdrawal deleted before it
-// ended (see Keep): created again, it sends nothing twice. One that ended
-// lets them go with it.
+// Finalize deletes the notice checkpoints of a withdrawal that has ended,
+// and of one whose records are kept under its UID (an earlier release
+// began it: nothing created again could take them over). A withdrawal
+// deleted before it ended keeps them, for the withdrawal created again
+// with its ID to go on without sending anything twice. One refused for
+// an ID another holds (it never planned a step) has none of its own.
 func (e *Executor) Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error {
 	e.forget(rw, "")
-	if rw.Status.Phase == v1.PhaseCompleted || rw.Status.Phase == v1.PhaseCancelled || rw.Spec.DryRun {
+	if rw.Spec.DryRun || len(rw.Status.Steps) == 0 {
 		return nil
+	}
+	ended := rw.Status.Phase == v1.PhaseCompleted || rw.Status.Phase == v1.PhaseCancelled
+	if ended || rw.IdentityKey() != v1.IdentityKeyOf(rw.ID()) {
+		_, err := e.store.Delete(ctx, rw)
+		return err
 	}
 	n, err := e.store.Keep(ctx, rw)
 	if err != nil {

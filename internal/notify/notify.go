@@ -315,15 +315,8 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	}
 	r := e.run(rw, noticeID)
 	if r.state == nil {
-		// Once per notice and process: the checkpoints a withdrawal with
-		// this identity left when it was deleted are this one's now.
-		if n, err := e.store.Adopt(ctx, rw); err != nil {
-			return executor.Result{}, err
-		} else if n > 0 {
-			log.Info("Took over the notice checkpoints an earlier withdrawal with this identity left", "id", rw.ID(), "shards", n)
-		}
-		// The finished reminders before this notice need their
-		// checkpoints no more.
+		// Once per notice and process: the finished reminders before this
+		// notice need their checkpoints no more.
 		if n, err := e.store.CompactReminders(ctx, rw); err != nil {
 			return executor.Result{}, err
 		} else if n > 0 {

@@ -382,7 +382,8 @@ func TestEveryRecipientGetsTheNotice(t *testing.T) {
 	}
 
 	// The failures are recorded per recipient, with their reasons, in
-	// ConfigMaps the withdrawal owns.
+	// ConfigMaps kept under the withdrawal's identity, which no object
+	// owns (they outlive one deleted mid-withdrawal: keep.go).
 	var cms corev1.ConfigMapList
 	if err := env.Client.List(f.ctx, &cms, client.InNamespace(f.ns), client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.IdentityKey())}); err != nil {
 		t.Fatal(err)
@@ -390,8 +391,8 @@ func TestEveryRecipientGetsTheNotice(t *testing.T) {
 	var failures string
 	for _, cm := range cms.Items {
 		failures += cm.Data[notify.KeyFailed]
-		if len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].UID != rw.UID {
-			t.Errorf("checkpoint %s is not owned by the withdrawal: %v", cm.Name, cm.OwnerReferences)
+		if len(cm.OwnerReferences) != 0 {
+			t.Errorf("checkpoint %s is owned: %v", cm.Name, cm.OwnerReferences)
 		}
 	}
 	for _, want := range []string{`"id":"w-400"`, "400 Bad Request", `"id":"w-503"`, "gave up after 3 attempts", `"id":"e-550"`, "550"} {
