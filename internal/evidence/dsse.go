@@ -136,3 +136,24 @@ func PeekEnvelope(env []byte) (Kind, string, error) {
 	}
 	return k, h.Key, nil
 }
+
+// PeekWithdrawal returns the withdrawal an envelope's statement names,
+// without checking its signature: for a reader that verifies the bundle
+// before it trusts what it derived from it.
+func PeekWithdrawal(env []byte) (Withdrawal, error) {
+	var e Envelope
+	if err := json.Unmarshal(env, &e); err != nil {
+		return Withdrawal{}, fmt.Errorf("%w: envelope: %w", ErrMalformed, err)
+	}
+	var st Statement
+	if err := json.Unmarshal(e.Payload, &st); err != nil {
+		return Withdrawal{}, fmt.Errorf("%w: statement: %w", ErrMalformed, err)
+	}
+	var h struct {
+		Withdrawal Withdrawal `json:"withdrawal"`
+	}
+	if err := json.Unmarshal(st.Predicate, &h); err != nil {
+		return Withdrawal{}, fmt.Errorf("%w: statement: %w", ErrMalformed, err)
+	}
+	return h.Withdrawal, nil
+}

@@ -171,6 +171,7 @@ func (o *Options) readLedger(ctx context.Context, c client.Reader, name string, 
 		return nil, nil, err
 	}
 	var head *v1.EvidenceStatus
+	var knownKey types.UID
 	if uid == "" {
 		rw, _, err := o.get(ctx, name)
 		if apierrors.IsNotFound(err) {
@@ -179,7 +180,7 @@ func (o *Options) readLedger(ctx context.Context, c client.Reader, name string, 
 		if err != nil {
 			return nil, nil, err
 		}
-		uid, head = rw.UID, rw.Status.Evidence
+		uid, head, knownKey = rw.UID, rw.Status.Evidence, rw.IdentityKey()
 	}
 	contents, err := ledger.Read(ctx, c, operatorNS, uid)
 	if err != nil {
@@ -188,7 +189,13 @@ func (o *Options) readLedger(ctx context.Context, c client.Reader, name string, 
 	if len(contents.Leaves) == 0 {
 		return nil, nil, fmt.Errorf("no evidence ledger for regionwithdrawal %s/%s (UID %s) in namespace %s", ns, name, uid, operatorNS)
 	}
-	s, err := salt(contents.IdentityKey)
+	saltKey := knownKey
+	if saltKey == "" {
+		if saltKey, err = contents.SaltKey(); err != nil {
+			return nil, nil, fmt.Errorf("the ledger's first statement: %w", err)
+		}
+	}
+	s, err := salt(saltKey)
 	if err != nil {
 		return nil, nil, err
 	}

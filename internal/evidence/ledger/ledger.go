@@ -80,13 +80,11 @@ const (
 	// deleted long before its ledger is.
 	AnnotationWithdrawalNamespace = "withdrawal.ops.dev/withdrawal-namespace"
 	AnnotationWithdrawalName      = "withdrawal.ops.dev/withdrawal-name"
-	// AnnotationIdentity is the withdrawal's ID (namespace/withdrawalID)
-	// and AnnotationIdentityKey the key its recipient salt is derived
-	// from (v1.RegionWithdrawal.IdentityKey), which a deleted withdrawal's
-	// exporter needs. Shards of earlier releases have neither: their salt
-	// is derived from the UID.
-	AnnotationIdentity    = "withdrawal.ops.dev/withdrawal-id"
-	AnnotationIdentityKey = "withdrawal.ops.dev/identity-key"
+	// AnnotationIdentity is the withdrawal's ID (namespace/withdrawalID),
+	// by which `kubectl withdrawal fleet evidence export` finds the
+	// ledgers of every object that carried it. It only finds them: what a
+	// ledger is about is its signed statements' to say.
+	AnnotationIdentity = "withdrawal.ops.dev/withdrawal-id"
 
 	// KeyLeaves holds the shard's statements: gzip members, one per
 	// append, each a sequence of uvarint length and DSSE envelope.
@@ -626,7 +624,7 @@ func (l *Ledger) write(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, le
 			// No owner: the ledger outlives its withdrawal, which is
 			// in another namespace anyway.
 			Annotations: map[string]string{AnnotationWithdrawalNamespace: rw.Namespace, AnnotationWithdrawalName: rw.Name,
-				AnnotationIdentity: rw.ID(), AnnotationIdentityKey: string(rw.IdentityKey())},
+				AnnotationIdentity: rw.ID()},
 		},
 		BinaryData: map[string][]byte{KeyLeaves: member},
 		Data:       map[string]string{KeyState: string(stateJSON)},
@@ -1136,9 +1134,6 @@ type Contents struct {
 	// Withdrawal is whose ledger it is, from its shards (the withdrawal
 	// may be gone).
 	Withdrawal evidence.Withdrawal
-	// IdentityKey is the key the withdrawal's recipient salt is derived
-	// from: its UID for a ledger an earlier release began.
-	IdentityKey types.UID
 	// Key is the verifier key its shards name.
 	Key string
 	// Leaves are the statements, in order; Checkpoints the signed notes, in
@@ -1171,13 +1166,6 @@ func Read(ctx context.Context, r client.Reader, namespace string, uid types.UID)
 		}
 		c.Key = st.Key
 		c.Withdrawal.Namespace, c.Withdrawal.Name = cm.Annotations[AnnotationWithdrawalNamespace], cm.Annotations[AnnotationWithdrawalName]
-		if c.Shards == 0 {
-			// The first shard says under which key the withdrawal began.
-			c.Withdrawal.ID, c.IdentityKey = cm.Annotations[AnnotationIdentity], types.UID(cm.Annotations[AnnotationIdentityKey])
-			if c.IdentityKey == "" {
-				c.IdentityKey = uid
-			}
-		}
 		c.Shards++
 		c.Bytes += int64(len(cm.BinaryData[KeyLeaves]) + len(cm.Data[KeyState]))
 		return nil
@@ -1186,6 +1174,25 @@ func Read(ctx context.Context, r client.Reader, namespace string, uid types.UID)
 		return nil, err
 	}
 	return c, nil
+}
+
+// SaltKey is the key the withdrawal's recipient salt is derived from
+// (v1.RegionWithdrawal.IdentityKey), for a withdrawal that may be gone:
+// the hash of the ID its first statement names, or its UID when that
+// statement names none (an earlier release began it). The statement is
+// signed, so a bundle verified with this salt is one whose salt is right.
+func (c *Contents) SaltKey() (types.UID, error) {
+	if len(c.Leaves) == 0 {
+		return types.UID(c.Withdrawal.UID), nil
+	}
+	w, err := evidence.PeekWithdrawal(c.Leaves[0])
+	if err != nil {
+		return "", err
+	}
+	if w.ID == "" {
+		return types.UID(c.Withdrawal.UID), nil
+	}
+	return v1.IdentityKeyOf(w.ID), nil
 }
 
 // Bundle makes the ledger's bundle, with salt when it is not nil; it
