@@ -89,6 +89,11 @@ type FleetVerifyOptions struct {
 	// AllowOpen accepts ledgers without their seal, and clusters that have
 	// not cut yet: a withdrawal still running.
 	AllowOpen bool
+	// ID pins the withdrawal (namespace/withdrawalID): the bundle, and
+	// every statement in it, must be about it. Required: a bundle of
+	// another withdrawal, signed by the same clusters, is as
+	// self-consistent as this one's.
+	ID string
 }
 
 // FleetReport is what VerifyFleet established.
@@ -127,6 +132,10 @@ func VerifyFleet(fb *FleetBundle, opts FleetVerifyOptions) (*FleetReport, error)
 		r.Problems = append(r.Problems, fmt.Errorf("%w: pin each cluster's operator key; a bundle's own keys prove nothing", ErrKeyRequired))
 		return r, &VerifyError{Problems: r.Problems}
 	}
+	if opts.ID == "" || fb.ID != opts.ID {
+		r.Problems = append(r.Problems, fmt.Errorf("%w: the bundle is of withdrawal %q; pin the withdrawal you mean to check (%q)", ErrWrongLedger, fb.ID, opts.ID))
+		return r, &VerifyError{Problems: r.Problems}
+	}
 	seen := map[string]bool{}
 	for _, c := range fb.Clusters {
 		if seen[c.Cluster] {
@@ -151,6 +160,21 @@ func VerifyFleet(fb *FleetBundle, opts FleetVerifyOptions) (*FleetReport, error)
 		if c.Notified > 0 {
 			notifying = append(notifying, c.Cluster)
 		}
+	}
+	// One cutoff for the fleet: a cluster that cut on time for a cutoff
+	// of its own did not cut on time.
+	cutoffs := map[time.Time][]string{}
+	for _, c := range r.Clusters {
+		if !c.Cutoff.IsZero() {
+			cutoffs[c.Cutoff.UTC()] = append(cutoffs[c.Cutoff.UTC()], c.Cluster)
+		}
+	}
+	if len(cutoffs) > 1 {
+		var parts []string
+		for _, t := range slices.SortedFunc(maps.Keys(cutoffs), time.Time.Compare) {
+			parts = append(parts, fmt.Sprintf("%s (%s)", t.Format(time.RFC3339), strings.Join(cutoffs[t], ", ")))
+		}
+		r.problem(fmt.Errorf("%w: the clusters cut for different cutoffs: %s", ErrCutLate, strings.Join(parts, "; ")))
 	}
 	if len(notifying) > 1 {
 		r.problem(fmt.Errorf("%w: clusters %s all notified customers; one coordinator notifies for the fleet", ErrNotifiedTwice, strings.Join(notifying, ", ")))
@@ -193,8 +217,11 @@ func (r *FleetReport) cluster(id string, c FleetCluster, key string, opts FleetV
 			continue
 		}
 		for _, e := range rep.Entries {
-			if got := e.Event.header().Withdrawal.ID; got != "" && got != id {
-				r.problem(fmt.Errorf("%w: cluster %s, ledger %s, statement %d is about withdrawal %s, not %s", ErrWrongLedger, c.Cluster, b.Origin, e.Index, got, id))
+			// Statements of an earlier release name no ID: such a ledger
+			// could be any withdrawal's, so it cannot be checked as part
+			// of a fleet.
+			if got := e.Event.header().Withdrawal.ID; got != id {
+				r.problem(fmt.Errorf("%w: cluster %s, ledger %s, statement %d is about withdrawal %q, not %s", ErrWrongLedger, c.Cluster, b.Origin, e.Index, got, id))
 			}
 			switch ev := e.Event.(type) {
 			case *NoticeDelivered:

@@ -86,7 +86,7 @@ func fleet(t *testing.T, after map[string]time.Duration, mutate ...func(map[stri
 func TestVerifyFleet(t *testing.T) {
 	onTime := map[string]time.Duration{"core": 0, "edge-a": 0, "edge-b": 500 * time.Millisecond}
 	fb, keys := fleet(t, onTime)
-	r, err := VerifyFleet(fb, FleetVerifyOptions{Keys: keys, Tolerance: time.Second})
+	r, err := VerifyFleet(fb, FleetVerifyOptions{Keys: keys, Tolerance: time.Second, ID: "bes/pakistan"})
 	var out bytes.Buffer
 	_ = r.WriteText(&out)
 	if err != nil {
@@ -140,11 +140,25 @@ func TestVerifyFleet(t *testing.T) {
 				ev["core-2"] = append([]timed{{noticeSent, &NoticeDelivered{Notice: "announcement", Recipient: RecipientHash(testSalt, "c2"), Channel: "webhook", IdempotencyKey: "new-key"}}}, ev["core-2"]...)
 			})
 		}, ErrNotifiedTwice, "was told announcement over webhook again (key new-key"},
-		{"another withdrawal's ledger", func() (*FleetBundle, map[string]string) {
+		{"another withdrawal's bundle", func() (*FleetBundle, map[string]string) {
 			fb, keys := fleet(t, onTime)
 			fb.ID = "bes/germany"
 			return fb, keys
-		}, ErrWrongLedger, "is about withdrawal bes/pakistan, not bes/germany"},
+		}, ErrWrongLedger, `the bundle is of withdrawal "bes/germany"; pin the withdrawal you mean to check ("bes/pakistan")`},
+		{"a ledger of an earlier release standing in for a member's", func() (*FleetBundle, map[string]string) {
+			fb, keys := fleet(t, onTime)
+			// Signed by edge-a's key, about a withdrawal of the same name
+			// whose statements name no ID: it could be any withdrawal's.
+			old := Withdrawal{Namespace: "bes", Name: "pakistan", UID: "uid-old"}
+			fb.Clusters[1].Ledgers = []*Bundle{ledgerOf(t, testSigner(t, 2), old, []timed{
+				{cutoff, &RoutingSwitched{Mode: "Block451", Cutoff: cutoff}}, {cutoff, &LedgerSealed{Reason: SealCompleted}}})}
+			return fb, keys
+		}, ErrWrongLedger, `is about withdrawal "", not bes/pakistan`},
+		{"a member cut for another cutoff", func() (*FleetBundle, map[string]string) {
+			return fleet(t, onTime, func(ev map[string][]timed) {
+				ev["edge-b"] = []timed{{cutoff.Add(time.Hour), &RoutingSwitched{Mode: "Block451", Cutoff: cutoff.Add(time.Hour)}}, {cutoff.Add(time.Hour), &LedgerSealed{Reason: SealCompleted}}}
+			})
+		}, ErrCutLate, "the clusters cut for different cutoffs: 2026-12-30T00:00:00Z (core, edge-a); 2026-12-30T01:00:00Z (edge-b)"},
 		{"a cluster not in the fleet", func() (*FleetBundle, map[string]string) {
 			fb, keys := fleet(t, onTime)
 			delete(keys, "edge-b")
@@ -158,7 +172,7 @@ func TestVerifyFleet(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fb, keys := tc.fb()
-			r, err := VerifyFleet(fb, FleetVerifyOptions{Keys: keys, Tolerance: time.Second})
+			r, err := VerifyFleet(fb, FleetVerifyOptions{Keys: keys, Tolerance: time.Second, ID: "bes/pakistan"})
 			var out bytes.Buffer
 			_ = r.WriteText(&out)
 			switch {

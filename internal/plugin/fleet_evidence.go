@@ -62,26 +62,29 @@ verify.`,
 	export.Flags().StringVar(&keysOut, "keys-out", "", "Write each cluster's verifier key (from its status) to this file")
 	export.Flags().StringVar(&operatorNS, "operator-namespace", DefaultOperatorNamespace, "The operator's namespace in every cluster, where the ledgers live")
 
-	var keysFile string
+	var keysFile, id string
 	var tolerance time.Duration
 	var allowOpen bool
 	verify := &cobra.Command{
 		Use:   "verify BUNDLE",
 		Short: "Verify a fleet bundle offline, as a whole",
-		Long: `Checks, without a cluster: that every cluster of the fleet (--keys-file, one
-"cluster key" line each) is in the bundle and no other; that each cluster's
-ledgers verify under that cluster's key, as 'evidence verify' checks one;
-that every statement is about the bundle's withdrawal; that every cluster cut
-its routes no later than the cutoff plus --tolerance; that only one cluster
-notified customers, and that no customer was told a notice twice. It exits
-non-zero when the bundle does not verify. --allow-open accepts a withdrawal
-still running: open ledgers, clusters not cut yet.`,
+		Long: `Checks, without a cluster: that the bundle is of withdrawal --id
+(namespace/withdrawalID, the name when it sets none); that every cluster of
+the fleet (--keys-file, one "cluster key" line each) is in the bundle and no
+other; that each cluster's ledgers verify under that cluster's key, as
+'evidence verify' checks one; that every statement is about that withdrawal;
+that every cluster cut its routes for one cutoff, no later than it plus
+--tolerance; that only one cluster notified customers, and that no customer
+was told a notice twice. It exits non-zero when the bundle does not verify.
+--allow-open accepts a withdrawal still running: open ledgers, clusters not
+cut yet.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.verifyFleetEvidence(args[0], keysFile, tolerance, allowOpen)
+			return o.verifyFleetEvidence(args[0], keysFile, id, tolerance, allowOpen)
 		},
 	}
 	verify.Flags().StringVar(&keysFile, "keys-file", "", `The fleet: one "cluster key" line per cluster (what export --keys-out writes, checked)`)
+	verify.Flags().StringVar(&id, "id", "", "The withdrawal the bundle must be of: namespace/withdrawalID (required)")
 	verify.Flags().DurationVar(&tolerance, "tolerance", time.Second, "How long after the cutoff a cluster may cut its routes")
 	verify.Flags().BoolVar(&allowOpen, "allow-open", false, "Accept a withdrawal still running")
 	cmd.AddCommand(export, verify)
@@ -203,7 +206,10 @@ func (o *Options) readFleetLedgers(ctx context.Context, kc, name, operatorNS str
 	return g
 }
 
-func (o *Options) verifyFleetEvidence(file, keysFile string, tolerance time.Duration, allowOpen bool) error {
+func (o *Options) verifyFleetEvidence(file, keysFile, id string, tolerance time.Duration, allowOpen bool) error {
+	if id == "" {
+		return errors.New("--id is required: the withdrawal the bundle must be of (namespace/withdrawalID, the name when it sets none); a bundle's own says nothing")
+	}
 	if keysFile == "" {
 		return errors.New(`--keys-file is required: the fleet, one "cluster key" line per cluster. A bundle's own keys prove nothing; take each from that cluster's status.evidence.key (export --keys-out) and compare the fingerprints`)
 	}
@@ -220,7 +226,7 @@ func (o *Options) verifyFleetEvidence(file, keysFile string, tolerance time.Dura
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	r, verr := evidence.VerifyFleet(fb, evidence.FleetVerifyOptions{Keys: keys, Tolerance: tolerance, AllowOpen: allowOpen})
+	r, verr := evidence.VerifyFleet(fb, evidence.FleetVerifyOptions{Keys: keys, Tolerance: tolerance, AllowOpen: allowOpen, ID: id})
 	if err := r.WriteText(o.Out); err != nil {
 		return err
 	}

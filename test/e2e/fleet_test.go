@@ -286,7 +286,7 @@ func TestOneWithdrawalAcrossAFleetOfThreeClusters(t *testing.T) {
 	if err != nil {
 		t.Fatalf("fleet evidence export: %v\n%s", err, out)
 	}
-	out, err = run("fleet", "evidence", "verify", bundle, "--keys-file", keysFile)
+	out, err = run("fleet", "evidence", "verify", bundle, "--keys-file", keysFile, "--id", ns+"/pakistan")
 	t.Logf("fleet evidence verify:\n%s", out)
 	for _, want := range []string{
 		"withdrawal fleet/pakistan across 3 clusters",
@@ -317,7 +317,7 @@ func TestOneWithdrawalAcrossAFleetOfThreeClusters(t *testing.T) {
 	if err := os.WriteFile(shortFile, short, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err = run("fleet", "evidence", "verify", shortFile, "--keys-file", keysFile)
+	out, err = run("fleet", "evidence", "verify", shortFile, "--keys-file", keysFile, "--id", ns+"/pakistan")
 	if err == nil || !strings.Contains(out, "cluster pk-edge-2 of the fleet has no ledger in the bundle") {
 		t.Fatalf("a bundle without pk-edge-2's ledger: %v\n%s", err, out)
 	}
