@@ -237,7 +237,14 @@ func (r *FleetReport) cluster(id string, c FleetCluster, key string, opts FleetV
 				cr.Notified++
 			case *RoutingSwitched:
 				cr.CutAt, cr.Cutoff = ev.At, ev.Cutoff
-				if !ev.SwitchedAt.IsZero() {
+				switch {
+				case ev.SwitchedAt.IsZero():
+				case !ev.SwitchedAt.Before(ev.At.Truncate(time.Second).Add(time.Second)):
+					// The routes were switched before the step finished (At,
+					// to the second): a later switch time is not the cut.
+					r.problem(fmt.Errorf("%w: cluster %s says its routes were switched at %s, after the step finished (%s)", ErrCutLate, c.Cluster,
+						ev.SwitchedAt.UTC().Format(time.RFC3339Nano), ev.At.UTC().Format(time.RFC3339)))
+				default:
 					cr.CutAt = ev.SwitchedAt // to the microsecond
 				}
 			}

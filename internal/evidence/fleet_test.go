@@ -154,6 +154,11 @@ func TestVerifyFleet(t *testing.T) {
 				{cutoff, &RoutingSwitched{Mode: "Block451", Cutoff: cutoff}}, {cutoff, &LedgerSealed{Reason: SealCompleted}}})}
 			return fb, keys
 		}, ErrWrongLedger, `is about withdrawal "", not bes/pakistan`},
+		{"a switch time after the step finished", func() (*FleetBundle, map[string]string) {
+			return fleet(t, onTime, func(ev map[string][]timed) {
+				ev["edge-a"][0].ev.(*RoutingSwitched).SwitchedAt = cutoff.Add(5 * time.Second)
+			})
+		}, ErrCutLate, "cluster edge-a says its routes were switched at 2026-12-30T00:00:05Z, after the step finished"},
 		{"a member cut for another cutoff", func() (*FleetBundle, map[string]string) {
 			return fleet(t, onTime, func(ev map[string][]timed) {
 				ev["edge-b"] = []timed{{cutoff.Add(time.Hour), &RoutingSwitched{Mode: "Block451", Cutoff: cutoff.Add(time.Hour)}}, {cutoff.Add(time.Hour), &LedgerSealed{Reason: SealCompleted}}}

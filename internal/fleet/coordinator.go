@@ -107,10 +107,17 @@ func (c *Coordinator) lookup(ns, id string) (v1.CoordinatorExportState, string) 
 	if err := c.Reader.List(ctx, &list, client.InNamespace(ns)); err != nil {
 		return v1.CoordinatorExportUnknown, fmt.Sprintf("reading the coordinator's withdrawals in %s on %s: %v", ns, c.Name, err)
 	}
+	// The copy that holds the ID there: planned (a copy refused for an
+	// ID another holds never plans a step), not a member, the oldest.
 	var copy *v1.RegionWithdrawal
 	for i := range list.Items {
 		o := &list.Items[i]
-		if o.ID() == id && o.DeletionTimestamp.IsZero() {
+		if o.ID() != id || !o.DeletionTimestamp.IsZero() || len(o.Status.Steps) == 0 ||
+			(o.Status.Fleet != nil && o.Status.Fleet.Role == v1.FleetMember) {
+			continue
+		}
+		if copy == nil || o.CreationTimestamp.Before(&copy.CreationTimestamp) ||
+			(o.CreationTimestamp.Equal(&copy.CreationTimestamp) && o.UID < copy.UID) {
 			copy = o
 		}
 	}

@@ -110,6 +110,19 @@ func TestIngressRestoredExactlyOnAPIServer(t *testing.T) {
 			if err != nil || !again.Done || again.Detail.Routing.SwitchedAt == nil || !again.Detail.Routing.SwitchedAt.Time.Equal(switchedAt) {
 				t.Fatalf("switched again: %+v, %v; want the first switch's time %v", again.Detail.Routing, err, switchedAt)
 			}
+			// The route is the tenant's to write: a switch time later than
+			// now is not taken.
+			var forged networkingv1.Ingress
+			if err := c.Get(ctx, client.ObjectKeyFromObject(ing), &forged); err != nil {
+				t.Fatal(err)
+			}
+			forged.Annotations[AnnotationSwitchedAt] = switchedAt.Add(time.Hour).Format(time.RFC3339Nano)
+			if err := c.Update(ctx, &forged); err != nil {
+				t.Fatal(err)
+			}
+			if res, err := e.Execute(ctx, rw, planner.Action{ID: "routing", Kind: planner.ActionStart, Step: v1.StepRouting}); err != nil || res.Detail.Routing.SwitchedAt != nil {
+				t.Fatalf("a forged switch time was taken: %+v, %v", res.Detail.Routing, err)
+			}
 			var switched networkingv1.Ingress
 			if err := c.Get(ctx, client.ObjectKeyFromObject(ing), &switched); err != nil {
 				t.Fatal(err)

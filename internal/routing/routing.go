@@ -404,9 +404,7 @@ func (e *Executor) switchFrom(ctx context.Context, r client.Reader, rw *v1.Regio
 	Switch(ref.Kind, spec, mode, b)
 	if ann[AnnotationSnapshot] == o.snapshot && equality.Semantic.DeepEqual(before, spec) {
 		o.done = true
-		if at, err := time.Parse(time.RFC3339Nano, ann[AnnotationSwitchedAt]); err == nil {
-			o.switchedAt = at
-		}
+		o.switchedAt = e.switchedAt(rw, ann[AnnotationSwitchedAt])
 		return o
 	}
 	if ann == nil {
@@ -426,6 +424,23 @@ func (e *Executor) switchFrom(ctx context.Context, r client.Reader, rw *v1.Regio
 	}
 	o.done, o.switchedAt = true, at
 	return o
+}
+
+// switchedAt reads a switched route's AnnotationSwitchedAt. A route is the
+// tenant's to write, so the time is taken only within what the operator
+// knows of the switch: not before the routing step started (to the second
+// its status keeps), not after now. Zero otherwise.
+func (e *Executor) switchedAt(rw *v1.RegionWithdrawal, value string) time.Time {
+	at, err := time.Parse(time.RFC3339Nano, value)
+	if err != nil || at.After(e.now()) {
+		return time.Time{}
+	}
+	for _, s := range rw.Status.Steps {
+		if s.Name == v1.StepRouting && s.StartedAt != nil && at.Before(s.StartedAt.Time.Truncate(time.Second)) {
+			return time.Time{}
+		}
+	}
+	return at
 }
 
 func (e *Executor) now() time.Time {
