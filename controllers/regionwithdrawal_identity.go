@@ -42,7 +42,7 @@ func (r *RegionWithdrawalReconciler) checkIdentity(ctx context.Context, rw *v1.R
 	}
 	for i := range list.Items {
 		other := &list.Items[i]
-		if other.UID == rw.UID || other.ID() != rw.ID() || !older(other, rw) {
+		if other.UID == rw.UID || other.ID() != rw.ID() || !other.HoldsIDBefore(rw) {
 			continue
 		}
 		return &planner.SpecError{Field: "spec.withdrawalID", Err: fmt.Errorf("withdrawal %s, created before this one, is withdrawal %s already; "+
@@ -50,21 +50,6 @@ func (r *RegionWithdrawalReconciler) checkIdentity(ctx context.Context, rw *v1.R
 			"or delete %s and this one goes on from where it stopped", other.Name, rw.ID(), other.Name)}, nil
 	}
 	return nil, nil
-}
-
-// older says whether a holds the ID before b: created first (to the
-// second), or, created in the same second, already planned (its steps in
-// status, which a withdrawal refused here never gets) when b is not, or
-// else by UID; so of two objects exactly one holds it, and a withdrawal
-// already under way never loses it to a copy.
-func older(a, b *v1.RegionWithdrawal) bool {
-	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-		return a.CreationTimestamp.Before(&b.CreationTimestamp)
-	}
-	if planned, other := len(a.Status.Steps) > 0, len(b.Status.Steps) > 0; planned != other {
-		return planned
-	}
-	return a.UID < b.UID
 }
 
 // identityReleased maps a deleted withdrawal to the others in its namespace

@@ -61,3 +61,19 @@ func IdentityKeyOf(id string) types.UID {
 	sum := sha256.Sum256([]byte("region-withdrawal-operator/withdrawal-id/v1\x00" + id))
 	return types.UID(hex.EncodeToString(sum[:16]))
 }
+
+// HoldsIDBefore says whether rw holds its ID (ID) before other, which has
+// the same: created first (to the second), or, created in the same
+// second, already planned (its steps in status, which a withdrawal refused
+// for an ID another holds never gets) when other is not, or else by UID.
+// Of two objects exactly one holds it, and a withdrawal already under way
+// never loses it to a copy.
+func (rw *RegionWithdrawal) HoldsIDBefore(other *RegionWithdrawal) bool {
+	if !rw.CreationTimestamp.Equal(&other.CreationTimestamp) {
+		return rw.CreationTimestamp.Before(&other.CreationTimestamp)
+	}
+	if planned, otherPlanned := len(rw.Status.Steps) > 0, len(other.Status.Steps) > 0; planned != otherPlanned {
+		return planned
+	}
+	return rw.UID < other.UID
+}

@@ -116,8 +116,7 @@ func (c *Coordinator) lookup(ns, id string) (v1.CoordinatorExportState, string) 
 			(o.Status.Fleet != nil && o.Status.Fleet.Role == v1.FleetMember) {
 			continue
 		}
-		if copy == nil || o.CreationTimestamp.Before(&copy.CreationTimestamp) ||
-			(o.CreationTimestamp.Equal(&copy.CreationTimestamp) && o.UID < copy.UID) {
+		if copy == nil || o.HoldsIDBefore(copy) {
 			copy = o
 		}
 	}

@@ -22,7 +22,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -68,36 +67,6 @@ func (s *Store) Delete(ctx context.Context, rw *v1.RegionWithdrawal) (int, error
 	return n, nil
 }
 
-// Keep takes rw's ownership off the notice checkpoints kept under its
-// identity key (an earlier release made the withdrawal own them), so that
-// they outlive it. It returns how many shards there are.
-func (s *Store) Keep(ctx context.Context, rw *v1.RegionWithdrawal) (int, error) {
-	items, err := s.shards(ctx, rw)
-	if err != nil {
-		return 0, err
-	}
-	for i := range items {
-		cm := &items[i]
-		refs := cm.GetOwnerReferences()
-		var rest []metav1.OwnerReference
-		for _, ref := range refs {
-			if ref.UID != rw.UID {
-				rest = append(rest, ref)
-			}
-		}
-		if len(rest) == len(refs) {
-			continue
-		}
-		cm.SetOwnerReferences(rest)
-		// With the resourceVersion read: a conflict is tried again by the
-		// finalizer, not written over.
-		if err := s.Client.Update(ctx, cm); err != nil && !apierrors.IsNotFound(err) {
-			return 0, fmt.Errorf("keeping the notice checkpoint %s: %w", cm.Name, err)
-		}
-	}
-	return len(items), nil
-}
-
 // Finalize deletes the notice checkpoints of a withdrawal that has ended,
 // and of one whose records are kept under its UID (an earlier release
 // began it: nothing created again could take them over). A withdrawal
@@ -114,11 +83,12 @@ func (e *Executor) Finalize(ctx context.Context, rw *v1.RegionWithdrawal) error 
 		_, err := e.store.Delete(ctx, rw)
 		return err
 	}
-	n, err := e.store.Keep(ctx, rw)
+	// They are left as they are: no object owns them.
+	kept, err := e.store.shards(ctx, rw)
 	if err != nil {
 		return err
 	}
-	if n > 0 && e.o.Recorder != nil {
+	if n := len(kept); n > 0 && e.o.Recorder != nil {
 		e.o.Recorder.Eventf(rw, nil, corev1.EventTypeNormal, ReasonNoticeRecordsKept, "Delete",
 			"deleted before it ended: its %d notice checkpoints are kept, so that withdrawal %s created again goes on from where it stopped "+
 				"and sends nothing twice; `kubectl delete configmaps -n %s -l %s=%s` removes them",

@@ -45,7 +45,6 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
-	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
@@ -346,30 +345,10 @@ func fleetKubeconfig(t *testing.T, fleet []fleetCluster, ns string) string {
 	return path
 }
 
-var (
-	pluginOnce sync.Once
-	pluginBin  string
-	pluginErr  error
-)
+var pluginBuild = &goBinary{name: "kubectl-withdrawal", pkg: "./cmd/kubectl-withdrawal"}
 
 // pluginBinary builds kubectl-withdrawal once for the package.
 func pluginBinary(t *testing.T) string {
 	t.Helper()
-	pluginOnce.Do(func() {
-		dir, err := os.MkdirTemp(kwok.Dir, "plugin-")
-		if err != nil {
-			pluginErr = err
-			return
-		}
-		pluginBin = filepath.Join(dir, "kubectl-withdrawal")
-		build := exec.Command("go", "build", "-o", pluginBin, "./cmd/kubectl-withdrawal")
-		build.Dir = testenv.RepoRoot()
-		if out, err := build.CombinedOutput(); err != nil {
-			pluginErr = fmt.Errorf("building kubectl-withdrawal: %w\n%s", err, out)
-		}
-	})
-	if pluginErr != nil {
-		t.Fatal(pluginErr)
-	}
-	return pluginBin
+	return pluginBuild.build(t)
 }

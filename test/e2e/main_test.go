@@ -63,8 +63,10 @@ func run(m *testing.M) int {
 		if err := kwok.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stopping the simulated cluster:", err)
 		}
-		if operatorBin != "" {
-			_ = os.RemoveAll(filepath.Dir(operatorBin))
+		for _, b := range []*goBinary{operatorBuild, pluginBuild} {
+			if b.path != "" {
+				_ = os.RemoveAll(filepath.Dir(b.path))
+			}
 		}
 	}()
 	if err := kwok.InstallCRDs(); err != nil {

@@ -34,34 +34,43 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
-var (
-	buildOnce   sync.Once
-	operatorBin string
-	buildErr    error
-)
+// goBinary is a command of this module built once for the whole package,
+// in the cluster's directory, which its reaper removes too if the package
+// dies past -timeout.
+type goBinary struct {
+	name, pkg string
+	once      sync.Once
+	path      string
+	err       error
+}
+
+func (b *goBinary) build(t *testing.T) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp(kwok.Dir, "bin-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, b.name)
+		build := exec.Command("go", "build", "-o", b.path, b.pkg)
+		build.Dir = testenv.RepoRoot()
+		if out, err := build.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("building %s: %w\n%s", b.name, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+var operatorBuild = &goBinary{name: "region-withdrawal-operator", pkg: "."}
 
 // operatorBinary builds the operator once for the whole package.
 func operatorBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		// In the cluster's directory, which its reaper removes too if the
-		// package dies past -timeout.
-		dir, err := os.MkdirTemp(kwok.Dir, "bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		operatorBin = filepath.Join(dir, "region-withdrawal-operator")
-		build := exec.Command("go", "build", "-o", operatorBin, ".")
-		build.Dir = testenv.RepoRoot()
-		if out, err := build.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building the operator: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return operatorBin
+	return operatorBuild.build(t)
 }
 
 // operatorProcess is the operator binary running against the simulated
@@ -119,7 +128,7 @@ func (p *operatorProcess) start() {
 }
 
 func (p *operatorProcess) startLocked() {
-	cmd := exec.Command(operatorBin, p.args...)
+	cmd := exec.Command(operatorBuild.path, p.args...)
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	p.mark = p.out.Len()
 	if err := cmd.Start(); err != nil {
