@@ -445,6 +445,14 @@ type EvidenceStatus struct {
 	// completed, was cancelled or was deleted, and nothing more is recorded.
 	// +optional
 	Sealed bool `json:"sealed,omitempty"`
+
+	// storedBytes is what the ledger's shards (ConfigMaps in the operator's
+	// namespace, so in etcd) hold: about 340 bytes per delivery. The
+	// region_withdrawal_evidence_stored_bytes metric exports it, and the
+	// RegionWithdrawalEvidenceNearEtcdQuota alert fires on the sum.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	StoredBytes int64 `json:"storedBytes,omitempty"`
 }
 
 // RegionWithdrawal withdraws a service from one region by a legal cutoff:

@@ -55,6 +55,7 @@ type Metrics struct {
 	lateness  *prometheus.HistogramVec
 	actions   *prometheus.CounterVec
 	handoff   *prometheus.GaugeVec
+	evidence  *prometheus.GaugeVec
 }
 
 type cutoff struct {
@@ -91,12 +92,16 @@ func New(c clock.PassiveClock) *Metrics {
 			Namespace: namespace, Subsystem: "handoff", Name: "customers",
 			Help: "Customers with a handoff link, by whether they have fetched their archive (fetched, not_fetched).",
 		}, []string{"namespace", "name", "state"}),
+		evidence: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "evidence", Name: "stored_bytes",
+			Help: "Bytes the withdrawal's evidence ledger holds in ConfigMaps, so in etcd (status.evidence.storedBytes).",
+		}, []string{"namespace", "name"}),
 	}
 }
 
 // Register adds every collector to r.
 func (m *Metrics) Register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m, m.stepState, m.stalled, m.lateness, m.actions, m.handoff} {
+	for _, c := range []prometheus.Collector{m, m.stepState, m.stalled, m.lateness, m.actions, m.handoff, m.evidence} {
 		if err := r.Register(c); err != nil {
 			return err
 		}
@@ -142,6 +147,9 @@ func (m *Metrics) Observe(rw *v1.RegionWithdrawal) {
 			m.handoff.WithLabelValues(rw.Namespace, rw.Name, "not_fetched").Set(float64(h.Handoff.NotFetched))
 		}
 	}
+	if ev := rw.Status.Evidence; ev != nil {
+		m.evidence.WithLabelValues(rw.Namespace, rw.Name).Set(float64(ev.StoredBytes))
+	}
 	// One series per withdrawal: the reason label changes with the reason,
 	// so the old series goes first.
 	m.stalled.DeletePartialMatch(prometheus.Labels{"namespace": rw.Namespace, "name": rw.Name})
@@ -160,6 +168,7 @@ func (m *Metrics) Forget(key types.NamespacedName) {
 	m.stepState.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
 	m.stalled.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
 	m.handoff.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
+	m.evidence.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
 }
 
 // ObserveLateness records how late an action started.

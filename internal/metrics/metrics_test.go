@@ -102,7 +102,17 @@ region_withdrawal_seconds_until_cutoff{name="pakistan",namespace="bes-system",re
 		t.Fatalf("%d handoff series once the withdrawal asks for no links, want 0", n)
 	}
 
+	// The ledger's bytes in etcd, from status.
+	rw.Status.Evidence = &v1.EvidenceStatus{Statements: 1000, StoredBytes: 340_000}
+	m.Observe(rw)
+	if v := testutil.ToFloat64(m.evidence.WithLabelValues("bes-system", "pakistan")); v != 340_000 {
+		t.Fatalf("evidence stored bytes = %v, want 340000", v)
+	}
+
 	m.Forget(types.NamespacedName{Namespace: "bes-system", Name: "pakistan"})
+	if n := testutil.CollectAndCount(m.evidence); n != 0 {
+		t.Fatalf("%d evidence series after Forget, want 0", n)
+	}
 	if n := testutil.CollectAndCount(m.stepState); n != 0 {
 		t.Fatalf("%d step-state series after Forget, want 0", n)
 	}

@@ -253,6 +253,8 @@ type log struct {
 	shard *corev1.ConfigMap
 	// next is the index of the next shard to create.
 	next int
+	// closedBytes is the stored size of the shards before the open one.
+	closedBytes int64
 	// uncopied are the shards, by name, written (or found) since their
 	// last copy, when Options.CopyTo is set.
 	uncopied map[string]*corev1.ConfigMap
@@ -663,7 +665,8 @@ func Withdrawal(rw *v1.RegionWithdrawal) evidence.Withdrawal {
 
 // accept makes a written shard the open one.
 func (lg *log) accept(cm *corev1.ConfigMap, st ShardState, leaves []Sealed) {
-	lg.shard, lg.state = cm, st
+	lg.open(cm)
+	lg.state = st
 	for _, lf := range leaves {
 		lg.keys[lf.hash] = struct{}{}
 		lg.sealed = lg.sealed || lf.seal
@@ -883,8 +886,30 @@ func (c *checker) shard(cm *corev1.ConfigMap) error {
 		return c.tampered(cm.Name, "its stored tree is not its statements' tree")
 	}
 	idx, _ := strconv.Atoi(cm.Labels[LabelShard])
-	c.lg.shard, c.lg.state, c.lg.next = cm, st, idx+1
+	c.lg.open(cm)
+	c.lg.state, c.lg.next = st, idx+1
 	return nil
+}
+
+// open makes cm the open shard: the one before it, if another, is closed.
+func (lg *log) open(cm *corev1.ConfigMap) {
+	if lg.shard != nil && lg.shard.Name != cm.Name {
+		lg.closedBytes += shardBytes(lg.shard)
+	}
+	lg.shard = cm
+}
+
+// storedBytes is what the ledger's shards hold, as stored in etcd: their
+// statements and state (each object adds a few hundred bytes of metadata).
+func (lg *log) storedBytes() int64 {
+	if lg.shard == nil {
+		return lg.closedBytes
+	}
+	return lg.closedBytes + shardBytes(lg.shard)
+}
+
+func shardBytes(cm *corev1.ConfigMap) int64 {
+	return int64(len(cm.BinaryData[KeyLeaves]) + len(cm.Data[KeyState]))
 }
 
 // check compares the root at the tree's size with a checkpoint of the
@@ -942,6 +967,7 @@ func (l *Ledger) Head(uid types.UID) (h v1.EvidenceStatus, ok bool) {
 		Key:         l.VerifierKey(),
 		Fingerprint: fp,
 		Sealed:      lg.sealed,
+		StoredBytes: lg.storedBytes(),
 	}, true
 }
 

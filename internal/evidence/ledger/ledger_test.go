@@ -619,3 +619,25 @@ func (r refusing) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return r.rt.RoundTrip(req)
 }
+
+// TestHeadSaysWhatTheShardsStore: status.evidence.storedBytes, which the
+// etcd-quota alert sums, is what the shards hold, for the process that
+// wrote them and for a new one that read them back.
+func TestHeadSaysWhatTheShardsStore(t *testing.T) {
+	ns, rw, l := written(t, "stored")
+	var want int64
+	for _, cm := range shards(t, ns, rw) {
+		want += int64(len(cm.BinaryData[ledger.KeyLeaves]) + len(cm.Data[ledger.KeyState]))
+	}
+	head, _ := l.Head(rw.UID)
+	if head.StoredBytes != want {
+		t.Errorf("the writer says %d bytes stored, the shards hold %d", head.StoredBytes, want)
+	}
+	fresh := newLedger(t, ns, 16<<10)
+	if err := fresh.Append(context.Background(), rw, deliveries(fresh, rw, 0, 1)...); err != nil { // a replay: loads, adds nothing
+		t.Fatal(err)
+	}
+	if again, _ := fresh.Head(rw.UID); again.StoredBytes != want || again.Statements != 120 {
+		t.Errorf("a new process says %d bytes in %d statements, want %d in 120", again.StoredBytes, again.Statements, want)
+	}
+}
