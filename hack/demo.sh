@@ -463,8 +463,8 @@ cat >&2 <<EOF
        Its signed evidence, any time (docs/evidence.md): the operator's key, the latest checkpoint, the bundle, then verify
          $BIN/kubectl-withdrawal --kubeconfig $KUBECONFIG_PATH evidence key $NAME -n $NAMESPACE --checkpoint-file $WORK/$NAME.checkpoint
          $BIN/kubectl-withdrawal --kubeconfig $KUBECONFIG_PATH evidence export $NAME -n $NAMESPACE \\
-           --operator-namespace $OPERATOR_NS --key-secret rwo-region-withdrawal-operator-evidence-key --with-salt -f $WORK/$NAME.evidence.json
-         $BIN/kubectl-withdrawal evidence verify $WORK/$NAME.evidence.json --key '<the key printed above>' \\
+           --operator-namespace $OPERATOR_NS --key-secret rwo-region-withdrawal-operator-evidence-key --with-salt -f $WORK/$NAME.evidence.jsonl.gz
+         $BIN/kubectl-withdrawal evidence verify $WORK/$NAME.evidence.jsonl.gz --key '<the key printed above>' \\
            --checkpoint $WORK/$NAME.checkpoint --recipient <customer id> --before $CUTOFF
          (before the withdrawal ends, its ledger has no seal yet: add --allow-open)
 

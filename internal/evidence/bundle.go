@@ -19,21 +19,32 @@ package evidence
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
 )
 
-// BundleFormat identifies a bundle of this version.
-const BundleFormat = "withdrawal.ops.dev/evidence-bundle/v1"
+// BundleFormat identifies the bundle WriteBundle writes: a gzip stream of
+// JSON lines, the first the bundle's head (everything but the statements,
+// which it counts), each after it one envelope's exact bytes. It has no
+// base64 around the envelopes, compresses to about a fifth, and is read
+// one statement at a time (VerifyReader), so its size is not bounded by
+// memory. `zcat` shows it; a tool that rewrites a line breaks that leaf's
+// hash, which verify finds.
+const BundleFormat = "withdrawal.ops.dev/evidence-bundle/v2"
 
-// MaxBundleBytes bounds what ReadBundle reads: about 700,000 statements.
+// BundleFormatV1 is the first format, one JSON document with the
+// envelopes in base64, which earlier releases wrote. It is still read.
+const BundleFormatV1 = "withdrawal.ops.dev/evidence-bundle/v1"
+
+// MaxBundleBytes bounds what ReadBundle holds in memory: about 700,000
+// statements. VerifyReader has no such bound.
 const MaxBundleBytes = 1 << 30
 
 // Bundle is everything an auditor needs to check a ledger offline.
@@ -50,9 +61,27 @@ type Bundle struct {
 	Checkpoints []string `json:"checkpoints"`
 	// Consistency holds one proof per consecutive pair of checkpoints.
 	Consistency []ConsistencyProof `json:"consistency"`
-	// Statements are the leaves, DSSE envelopes, in order. They are base64
-	// so that the exact bytes survive any JSON tool that reformats.
+	// Statements are the leaves, DSSE envelopes, in order. In the first
+	// format they are base64, so that the exact bytes survive any JSON
+	// tool that reformats.
 	Statements [][]byte `json:"statements"`
+}
+
+// bundleHead is the first line of a bundle in BundleFormat: the bundle
+// without its statements, and how many follow.
+type bundleHead struct {
+	Format      string             `json:"format"`
+	Origin      string             `json:"origin"`
+	Key         string             `json:"key"`
+	Salt        string             `json:"salt,omitempty"`
+	Checkpoints []string           `json:"checkpoints"`
+	Consistency []ConsistencyProof `json:"consistency"`
+	Statements  int                `json:"statements"`
+}
+
+func (b *Bundle) head() *bundleHead {
+	return &bundleHead{Format: b.Format, Origin: b.Origin, Key: b.Key, Salt: b.Salt,
+		Checkpoints: b.Checkpoints, Consistency: b.Consistency, Statements: len(b.Statements)}
 }
 
 // ConsistencyProof is the RFC 6962 consistency proof from size From to To.
@@ -110,56 +139,168 @@ func NewBundle(origin, key string, salt []byte, leaves [][]byte, checkpoints [][
 	return b, nil
 }
 
-// WriteBundle writes b as JSON, the statements last and one at a time, so
-// that a large bundle is never encoded into one string.
+// WriteBundle writes b in BundleFormat.
 func WriteBundle(w io.Writer, b *Bundle) error {
-	// Marshal everything but the statements, which must come last, then
-	// stream them in place of the empty list that ends the encoding.
-	head := *b
-	head.Statements = [][]byte{}
+	head := b.head()
+	head.Format = BundleFormat
 	hb, err := json.Marshal(head)
 	if err != nil {
 		return fmt.Errorf("encoding bundle: %w", err)
 	}
-	hb, ok := bytes.CutSuffix(hb, []byte("[]}"))
-	if !ok {
-		return errors.New("encoding bundle: statements are not last")
-	}
-	bw := bufio.NewWriterSize(w, 64<<10)
-	_, _ = bw.Write(append(hb, '['))
-	var buf []byte
+	zw := gzip.NewWriter(w)
+	bw := bufio.NewWriterSize(zw, 64<<10)
+	_, _ = bw.Write(append(hb, '\n'))
 	for i, leaf := range b.Statements {
-		buf = buf[:0]
-		if i > 0 {
-			buf = append(buf, ',')
+		// An envelope is compact JSON, one line; a leaf that is not cannot
+		// be written without changing its bytes.
+		if bytes.IndexByte(leaf, '\n') >= 0 {
+			return fmt.Errorf("encoding bundle: statement %d holds a line break", i)
 		}
-		buf = append(buf, '\n', '"')
-		buf = base64.StdEncoding.AppendEncode(buf, leaf)
-		_, _ = bw.Write(append(buf, '"'))
+		_, _ = bw.Write(leaf)
+		_ = bw.WriteByte('\n')
 	}
-	_, _ = bw.WriteString("]}\n")
 	if err := bw.Flush(); err != nil { // bufio keeps the first write error
+		return fmt.Errorf("writing bundle: %w", err)
+	}
+	if err := zw.Close(); err != nil {
 		return fmt.Errorf("writing bundle: %w", err)
 	}
 	return nil
 }
 
-// ReadBundle reads a bundle written by WriteBundle, at most MaxBundleBytes.
+// ReadBundle reads a whole bundle, of either format, into memory: at most
+// MaxBundleBytes of it (uncompressed). VerifyReader checks one of any
+// size without holding it.
 func ReadBundle(r io.Reader) (*Bundle, error) {
-	lr := &io.LimitedReader{R: r, N: MaxBundleBytes + 1}
+	br, err := openBundle(r, MaxBundleBytes)
+	if err != nil {
+		return nil, err
+	}
+	h := br.head
+	b := &Bundle{Format: h.Format, Origin: h.Origin, Key: h.Key, Salt: h.Salt, Checkpoints: h.Checkpoints, Consistency: h.Consistency,
+		Statements: make([][]byte, 0, min(h.Statements, 1<<20))}
+	for {
+		leaf, err := br.next()
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		b.Statements = append(b.Statements, leaf)
+	}
+}
+
+// bundleReader yields a bundle's statements one at a time.
+type bundleReader struct {
+	head *bundleHead
+	// next returns the next statement (its own copy), io.EOF after the
+	// last, or ErrMalformed.
+	next func() ([]byte, error)
+}
+
+// openBundle reads a bundle's head. A bundle in BundleFormat is then read
+// as its statements are asked for, at most limit bytes of it uncompressed;
+// one in the first format is read whole, at most MaxBundleBytes, as it
+// always was.
+func openBundle(r io.Reader, limit int64) (*bundleReader, error) {
+	in := bufio.NewReaderSize(r, 64<<10)
+	magic, _ := in.Peek(2)
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		return openBundleV2(in, limit)
+	}
+	b, err := readBundleV1(in, MaxBundleBytes)
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	return &bundleReader{head: b.head(), next: func() ([]byte, error) {
+		if i == len(b.Statements) {
+			return nil, io.EOF
+		}
+		i++
+		return b.Statements[i-1], nil
+	}}, nil
+}
+
+func openBundleV2(in io.Reader, limit int64) (*bundleReader, error) {
+	zr, err := gzip.NewReader(in)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bundle: %w", ErrMalformed, err)
+	}
+	lr := &io.LimitedReader{R: zr, N: limit}
+	lines := bufio.NewReaderSize(lr, 256<<10)
+	line := func(max int) ([]byte, error) {
+		var b []byte
+		for {
+			part, err := lines.ReadSlice('\n')
+			b = append(b, part...)
+			switch {
+			case len(b) > max+1:
+				return nil, fmt.Errorf("%w: a line of more than %d bytes", ErrMalformed, max)
+			case errors.Is(err, bufio.ErrBufferFull):
+				continue
+			case errors.Is(err, io.EOF) && lr.N <= 0:
+				return nil, fmt.Errorf("%w: bundle exceeds %d bytes", ErrMalformed, limit)
+			case errors.Is(err, io.EOF) && len(b) == 0:
+				return nil, io.EOF
+			case errors.Is(err, io.EOF):
+				return nil, fmt.Errorf("%w: the last line is cut short", ErrMalformed)
+			case err != nil:
+				return nil, fmt.Errorf("%w: bundle: %w", ErrMalformed, err)
+			}
+			return b[:len(b)-1], nil
+		}
+	}
+	hl, err := line(MaxBundleHeadBytes)
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: empty bundle", ErrMalformed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var h bundleHead
+	if err := json.Unmarshal(hl, &h); err != nil {
+		return nil, fmt.Errorf("%w: bundle head: %w", ErrMalformed, err)
+	}
+	if h.Format != BundleFormat {
+		return nil, fmt.Errorf("%w: bundle format %q, want %q", ErrMalformed, h.Format, BundleFormat)
+	}
+	read := 0
+	return &bundleReader{head: &h, next: func() ([]byte, error) {
+		leaf, err := line(MaxEnvelopeBytes)
+		switch {
+		case errors.Is(err, io.EOF) && read != h.Statements:
+			return nil, fmt.Errorf("%w: the bundle holds %d statements, its head says %d", ErrMalformed, read, h.Statements)
+		case err != nil:
+			return nil, err
+		case read == h.Statements:
+			return nil, fmt.Errorf("%w: more statements than the %d its head says", ErrMalformed, h.Statements)
+		}
+		read++
+		return leaf, nil
+	}}, nil
+}
+
+// MaxBundleHeadBytes bounds a bundle's head: its checkpoints and proofs,
+// about 16,000 checkpoints.
+const MaxBundleHeadBytes = 16 << 20
+
+func readBundleV1(r io.Reader, limit int64) (*Bundle, error) {
+	lr := &io.LimitedReader{R: r, N: limit + 1}
 	dec := json.NewDecoder(lr)
 	var b Bundle
 	if err := dec.Decode(&b); err != nil {
 		if lr.N <= 0 {
-			return nil, fmt.Errorf("%w: bundle exceeds %d bytes", ErrMalformed, MaxBundleBytes)
+			return nil, fmt.Errorf("%w: bundle exceeds %d bytes", ErrMalformed, limit)
 		}
 		return nil, fmt.Errorf("%w: bundle: %w", ErrMalformed, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: data after the bundle", ErrMalformed)
 	}
-	if b.Format != BundleFormat {
-		return nil, fmt.Errorf("%w: bundle format %q, want %q", ErrMalformed, b.Format, BundleFormat)
+	if b.Format != BundleFormatV1 {
+		return nil, fmt.Errorf("%w: bundle format %q, want %q or %q", ErrMalformed, b.Format, BundleFormat, BundleFormatV1)
 	}
 	return &b, nil
 }

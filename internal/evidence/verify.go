@@ -17,7 +17,6 @@ limitations under the License.
 package evidence
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -25,15 +24,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/transparency-dev/formats/log"
 	fnote "github.com/transparency-dev/formats/note"
-	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -106,6 +102,9 @@ type VerifyOptions struct {
 	AllowOpen bool
 	// Salt, when set, replaces the bundle's salt for recipient questions.
 	Salt []byte
+	// Recipient is a recipient id whose statements VerifyReader keeps in
+	// the report, for ToldBefore (with the salt, the bundle's or Salt).
+	Recipient string
 }
 
 // Entry is a statement that verified.
@@ -122,8 +121,11 @@ type Report struct {
 	Key       string
 	KeyPinned bool
 	Salt      []byte
-	// Statements is the number of leaves; Entries those that verified, the
-	// first of each key only.
+	// Statements is the number of leaves. Entries are those that verified,
+	// the first of each key only: every one from Verify; from VerifyReader,
+	// which holds no more than a few batches, only those few in any ledger
+	// (decisions, routing, the seal, specs) and those about
+	// VerifyOptions.Recipient.
 	Statements int
 	Entries    []Entry
 	// Fingerprint is the SHA-256 of the public key, in full, for a person
@@ -138,217 +140,13 @@ type Report struct {
 	// Seal is the ledger's seal, nil for an open ledger.
 	Seal     *LedgerSealed
 	Problems []error
-}
 
-// Verify checks a bundle offline: every statement's signature, every
-// checkpoint's signature and root, the consistency proofs between
-// checkpoints, an inclusion proof per statement, unique keys, and that a
-// checkpoint covers every statement. The report is non-nil; the error is
-// a *VerifyError listing the problems.
-func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
-	r := &Report{Origin: b.Origin, Key: b.Key, KeyPinned: opts.Key != "", Statements: len(b.Statements), Salt: opts.Salt}
-	r.Fingerprint, _ = Fingerprint(b.Key)
-	if b.Format != BundleFormat {
-		return r, r.fail(fmt.Errorf("%w: bundle format %q, want %q", ErrMalformed, b.Format, BundleFormat))
-	}
-	if opts.Key == "" {
-		return r, r.fail(fmt.Errorf("%w: verifying needs the operator's verifier key; a bundle's own key proves nothing", ErrKeyRequired))
-	}
-	if opts.Key != b.Key {
-		// Nothing signed by another key says anything about the pinned one.
-		return r, r.fail(fmt.Errorf("%w: bundle signed by %s, pinned %s", ErrKeyMismatch, b.Key, opts.Key))
-	}
-	v, err := note.NewVerifier(b.Key)
-	if err != nil {
-		return r, r.fail(fmt.Errorf("%w: bundle key: %w", ErrMalformed, err))
-	}
-	if r.Salt == nil && b.Salt != "" {
-		if r.Salt, err = hex.DecodeString(b.Salt); err != nil {
-			r.problem(fmt.Errorf("%w: salt: %w", ErrMalformed, err))
-		}
-	}
-	r.checkOrigin(b, opts)
-	cps := r.checkCheckpoints(b, v)
-	hashes, keys := r.checkStatements(b, v)
-	tree := newMemTree(hashes)
-	r.checkTree(b, tree, cps, keys)
-	r.checkPinned(b, tree, v, opts.Checkpoints)
-	r.checkWitnessed(v, opts)
-	r.checkKeys(b)
-	r.checkSeal(opts.AllowOpen)
-	if len(r.Problems) > 0 {
-		return r, &VerifyError{Problems: r.Problems}
-	}
-	return r, nil
-}
-
-func (r *Report) problem(err error) { r.Problems = append(r.Problems, err) }
-
-func (r *Report) fail(err error) error {
-	r.problem(err)
-	return &VerifyError{Problems: r.Problems}
-}
-
-// checkCheckpoints returns the checkpoints in bundle order, nil where one
-// did not verify.
-func (r *Report) checkCheckpoints(b *Bundle, v note.Verifier) []*log.Checkpoint {
-	cps := make([]*log.Checkpoint, len(b.Checkpoints))
-	var last *log.Checkpoint
-	for i, s := range b.Checkpoints {
-		cp, err := OpenCheckpoint([]byte(s), b.Origin, v)
-		switch {
-		case err != nil:
-			r.problem(fmt.Errorf("checkpoint %d (%s): %w", i, uncheckedSize([]byte(s)), err))
-			continue
-		case last != nil && cp.Size < last.Size:
-			r.problem(fmt.Errorf("%w: checkpoint %d (size %d) after size %d", ErrCheckpoint, i, cp.Size, last.Size))
-			continue
-		}
-		cps[i], last = cp, cp
-		r.Checkpoints = append(r.Checkpoints, *cp)
-	}
-	return cps
-}
-
-type opened struct {
-	hash  []byte
-	entry Entry
-	err   error
-}
-
-// checkStatements opens every envelope, on every core: Ed25519 checks are
-// most of Verify's time. It returns the leaf hashes and the keys ("" for a
-// statement that did not open).
-func (r *Report) checkStatements(b *Bundle, v note.Verifier) ([][]byte, []string) {
-	n := len(b.Statements)
-	res := make([]opened, n)
-	var wg sync.WaitGroup
-	workers := max(1, min(runtime.GOMAXPROCS(0), n))
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < n; i += workers {
-				res[i] = openLeaf(b.Statements[i], i, v, b.Origin)
-			}
-		})
-	}
-	wg.Wait()
-	hashes, keys := make([][]byte, n), make([]string, n)
-	for i, o := range res {
-		hashes[i], keys[i] = o.hash, o.entry.Key
-		if o.err != nil {
-			r.problem(o.err)
-			continue
-		}
-		r.Entries = append(r.Entries, o.entry)
-	}
-	return hashes, keys
-}
-
-func openLeaf(leaf []byte, i int, v note.Verifier, origin string) opened {
-	o := opened{hash: LeafHash(leaf)}
-	st, err := OpenEnvelope(leaf, v)
-	if err != nil {
-		o.err = fmt.Errorf("statement %d: %w", i, err)
-		return o
-	}
-	ev, err := st.Event()
-	if err != nil {
-		o.err = fmt.Errorf("%w: statement %d: %w", ErrStatement, i, err)
-		return o
-	}
-	h := ev.header()
-	o.entry = Entry{Index: i, Key: h.Key, Statement: st, Event: ev}
-	switch {
-	case Origin(h.Withdrawal) != origin:
-		o.err = fmt.Errorf("%w: statement %d (key %s) is about %s, not this ledger", ErrStatement, i, h.Key, Origin(h.Withdrawal))
-	case ev.EventKey() != h.Key:
-		o.err = fmt.Errorf("%w: statement %d has key %s, its fields give %s", ErrStatement, i, h.Key, ev.EventKey())
-	case !slices.EqualFunc(st.Subject, subjects(h.Withdrawal, ev.recipient()), func(a, b Subject) bool {
-		return a.Name == b.Name && maps.Equal(a.Digest, b.Digest)
-	}):
-		o.err = fmt.Errorf("%w: statement %d (key %s): subjects do not match its predicate", ErrStatement, i, h.Key)
-	}
-	return o
-}
-
-// checkTree recomputes the tree from the leaves: a checkpoint whose root
-// matches proves the inclusion of every statement up to its size.
-func (r *Report) checkTree(b *Bundle, tree *memTree, cps []*log.Checkpoint, keys []string) {
-	name := func(i uint64) string { return fmt.Sprintf("statement %d (key %q)", i, keys[i]) }
-	var covered *log.Checkpoint // the largest checkpoint whose root matched
-	for i, cp := range cps {
-		if cp == nil {
-			continue
-		}
-		root, err := tree.root(cp.Size)
-		switch {
-		case err != nil:
-			r.problem(fmt.Errorf("%w: checkpoint %d (size %d): the bundle holds %d statements", ErrRootMismatch, i, cp.Size, tree.size()))
-		case !bytes.Equal(root, cp.Hash):
-			r.problem(fmt.Errorf("%w: checkpoint %d (size %d)", ErrRootMismatch, i, cp.Size))
-		default:
-			covered = cp
-		}
-	}
-	if want := max(len(b.Checkpoints)-1, 0); len(b.Consistency) != want {
-		r.problem(fmt.Errorf("%w: %d proofs for %d checkpoints, want %d", ErrConsistency, len(b.Consistency), len(b.Checkpoints), want))
-	} else {
-		for i, p := range b.Consistency {
-			from, to := cps[i], cps[i+1]
-			if from == nil || to == nil {
-				continue // reported with the checkpoint
-			}
-			err := proof.VerifyConsistency(hasher, from.Size, to.Size, p.Hashes, from.Hash, to.Hash)
-			if p.From != from.Size || p.To != to.Size {
-				err = fmt.Errorf("proof is for sizes %d→%d", p.From, p.To)
-			}
-			if err != nil {
-				r.problem(fmt.Errorf("%w: checkpoints %d→%d (size %d→%d): %w", ErrConsistency, i, i+1, from.Size, to.Size, err))
-			}
-		}
-	}
-	if covered == nil {
-		covered = &log.Checkpoint{}
-	}
-	// The matching root already proves inclusion; this proves it again the
-	// way an auditor's other tools would, one proof per statement.
-	for i := range covered.Size {
-		p, err := tree.proof(proof.Inclusion(i, covered.Size))
-		if err == nil {
-			err = proof.VerifyInclusion(hasher, i, covered.Size, tree.levels[0][i], p, covered.Hash)
-		}
-		if err != nil {
-			r.problem(fmt.Errorf("%w: %s at size %d: %w", ErrInclusion, name(i), covered.Size, err))
-		}
-	}
-	if n := tree.size(); n > covered.Size {
-		r.problem(fmt.Errorf("%w: statements %d to %d, from %s", ErrUncovered, covered.Size, n-1, name(covered.Size)))
-	}
-}
-
-// checkKeys finds keys used twice. The ledger appends one statement per
-// key (a replay finds its statement there), so even a byte-identical copy
-// is a defect: a statement copied over another.
-func (r *Report) checkKeys(b *Bundle) {
-	first := make(map[string]int, len(r.Entries))
-	kept := r.Entries[:0]
-	for _, e := range r.Entries {
-		j, seen := first[e.Key]
-		switch {
-		case !seen:
-			first[e.Key] = e.Index
-			kept = append(kept, e)
-		case bytes.Equal(b.Statements[j], b.Statements[e.Index]):
-			r.problem(fmt.Errorf("%w: statement %d repeats statement %d (key %q)", ErrDuplicateKey, e.Index, j, e.Key))
-		default:
-			r.problem(fmt.Errorf("%w: statements %d and %d, key %q", ErrDuplicateKey, j, e.Index, e.Key))
-		}
-	}
-	r.Entries = kept
+	counts  map[Kind]int
+	notices []NoticeSummary
 }
 
 // checkOrigin checks the bundle is the ledger the auditor asked about.
-func (r *Report) checkOrigin(b *Bundle, opts VerifyOptions) {
+func (r *Report) checkOrigin(b *bundleHead, opts VerifyOptions) {
 	switch {
 	case !strings.HasPrefix(b.Origin, OriginPrefix):
 		r.problem(fmt.Errorf("%w: origin %q is not a withdrawal's ledger", ErrWrongLedger, b.Origin))
@@ -356,27 +154,6 @@ func (r *Report) checkOrigin(b *Bundle, opts VerifyOptions) {
 		r.problem(fmt.Errorf("%w: the bundle is the ledger of %s, pinned %s", ErrWrongLedger, b.Origin, opts.Origin))
 	case opts.UID != "" && !strings.HasSuffix(b.Origin, "/"+opts.UID):
 		r.problem(fmt.Errorf("%w: the bundle is the ledger of %s, not of the withdrawal with UID %s", ErrWrongLedger, b.Origin, opts.UID))
-	}
-}
-
-// checkPinned checks that the bundle extends each checkpoint the auditor
-// pinned: a ledger rewritten or cut short behind it fails.
-func (r *Report) checkPinned(b *Bundle, tree *memTree, v note.Verifier, pinned [][]byte) {
-	for i, p := range pinned {
-		cp, err := OpenCheckpoint(p, b.Origin, v)
-		if err != nil {
-			r.problem(fmt.Errorf("%w: pinned checkpoint %d (%s) is not a checkpoint of %s by the pinned key: %w", ErrWrongLedger, i, uncheckedSize(p), b.Origin, err))
-			continue
-		}
-		root, err := tree.root(cp.Size)
-		switch {
-		case err != nil:
-			r.problem(fmt.Errorf("%w: pinned checkpoint %d is at size %d, the bundle holds %d statements: it was cut short", ErrPinned, i, cp.Size, tree.size()))
-		case !bytes.Equal(root, cp.Hash):
-			r.problem(fmt.Errorf("%w: pinned checkpoint %d (size %d): the statements before it were rewritten", ErrPinned, i, cp.Size))
-		default:
-			r.Pinned = append(r.Pinned, *cp)
-		}
 	}
 }
 
@@ -428,24 +205,6 @@ func (r *Report) checkWitnessed(v note.Verifier, opts VerifyOptions) {
 	}
 }
 
-// checkSeal finds the seal, which must be the last statement; without
-// one, the ledger is open, which passes only when allowed.
-func (r *Report) checkSeal(allowOpen bool) {
-	for _, e := range r.Entries {
-		s, ok := e.Event.(*LedgerSealed)
-		if !ok {
-			continue
-		}
-		if e.Index != r.Statements-1 {
-			r.problem(fmt.Errorf("%w: the seal is statement %d of %d", ErrAfterSeal, e.Index, r.Statements))
-		}
-		r.Seal = s
-	}
-	if r.Seal == nil && !allowOpen {
-		r.problem(fmt.Errorf("%w: open at size %d: the ledger ends without its seal, so it was cut short or its withdrawal is still running (allow an open ledger to check it so far)", ErrNotSealed, r.Statements))
-	}
-}
-
 // Fingerprint is the SHA-256 of a verifier key's public key, in hex:
 // "SHA256:<64 hex digits>". The key hash in the key's name is only 32
 // bits, too short for a person to compare keys by.
@@ -473,13 +232,7 @@ func eventsOf[T Event](r *Report) []T {
 }
 
 // Counts is the number of verified statements of each kind.
-func (r *Report) Counts() map[Kind]int {
-	c := map[Kind]int{}
-	for _, e := range r.Entries {
-		c[e.Event.Kind()]++
-	}
-	return c
-}
+func (r *Report) Counts() map[Kind]int { return maps.Clone(r.counts) }
 
 // NoticeSummary is what the ledger says about one notice.
 type NoticeSummary struct {
@@ -492,40 +245,7 @@ type NoticeSummary struct {
 }
 
 // Notices summarises each notice, by notice id.
-func (r *Report) Notices() []NoticeSummary {
-	told, failed := map[[2]string]bool{}, map[[2]string]bool{}
-	by := map[string]*NoticeSummary{}
-	get := func(id string) *NoticeSummary {
-		if by[id] == nil {
-			by[id] = &NoticeSummary{Notice: id}
-		}
-		return by[id]
-	}
-	for _, d := range eventsOf[*NoticeDelivered](r) {
-		s := get(d.Notice)
-		if k := [2]string{d.Notice, d.Recipient}; !told[k] {
-			told[k] = true
-			s.Told++
-		}
-		if s.First.IsZero() || d.At.Before(s.First) {
-			s.First = d.At
-		}
-		if d.At.After(s.Last) {
-			s.Last = d.At
-		}
-	}
-	for _, f := range eventsOf[*NoticeFailed](r) {
-		if k := [2]string{f.Notice, f.Recipient}; !told[k] && !failed[k] {
-			failed[k] = true
-			get(f.Notice).NeverTold++
-		}
-	}
-	out := make([]NoticeSummary, 0, len(by))
-	for _, id := range slices.Sorted(maps.Keys(by)) {
-		out = append(out, *by[id])
-	}
-	return out
-}
+func (r *Report) Notices() []NoticeSummary { return slices.Clone(r.notices) }
 
 // ToldBefore says whether the recipient was delivered a notice at or before
 // deadline, with every notice statement about them (late ones included).
@@ -558,7 +278,7 @@ func (r *Report) ToldBefore(recipientID string, salt []byte, deadline time.Time)
 // RoutingStopped lists the routing switches.
 func (r *Report) RoutingStopped() []*RoutingSwitched { return eventsOf[*RoutingSwitched](r) }
 
-// Exports lists the verified exports.
+// Exports lists the verified exports (from Verify, which keeps every entry).
 func (r *Report) Exports() []*ExportVerified { return eventsOf[*ExportVerified](r) }
 
 // Decisions lists approvals, suspensions, resumes, cutoff changes, drains
@@ -621,8 +341,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "notice %s: %s recipients told %s to %s, %s never told\n", n.Notice, commas(uint64(n.Told)),
 			n.First.Format(time.RFC3339), n.Last.Format(time.RFC3339), commas(uint64(n.NeverTold)))
 	}
-	if ex := r.Exports(); len(ex) > 0 {
-		fmt.Fprintf(&b, "exports verified: %d\n", len(ex))
+	if n := counts[KindExportVerified]; n > 0 {
+		fmt.Fprintf(&b, "exports verified: %d\n", n)
 	}
 	for _, s := range r.RoutingStopped() {
 		fmt.Fprintf(&b, "routing stopped %s (%s, objects changed: %d, cutoff %s)\n", s.At.Format(time.RFC3339), s.Mode, len(s.Objects), s.Cutoff.Format(time.RFC3339))

@@ -49,10 +49,10 @@ func newEvidenceCommand(o *Options) *cobra.Command {
 		Long: `Every withdrawal keeps a signed, append-only evidence ledger (docs/evidence.md).
 
   kubectl withdrawal evidence key pakistan --checkpoint-file pakistan.checkpoint
-  kubectl withdrawal evidence export pakistan -f pakistan.evidence.json
+  kubectl withdrawal evidence export pakistan -f pakistan.evidence.jsonl.gz
   kubectl withdrawal evidence witness pakistan --witness-url https://witness.example.com --checkpoint-file pakistan.witnessed
-  kubectl withdrawal evidence verify pakistan.evidence.json --key 'withdrawal.ops.dev+1a2b3c4d+AQ...' --uid UID --checkpoint pakistan.checkpoint
-  kubectl withdrawal evidence verify pakistan.evidence.json --key-file operator.key --salt HEX --recipient cust-0042 --before 2026-12-30T00:00:00+05:00`,
+  kubectl withdrawal evidence verify pakistan.evidence.jsonl.gz --key 'withdrawal.ops.dev+1a2b3c4d+AQ...' --uid UID --checkpoint pakistan.checkpoint
+  kubectl withdrawal evidence verify pakistan.evidence.jsonl.gz --key-file operator.key --salt HEX --recipient cust-0042 --before 2026-12-30T00:00:00+05:00`,
 	}
 	cmd.AddCommand(newEvidenceKeyCommand(o), newEvidenceExportCommand(o), newEvidenceVerifyCommand(o), newEvidenceWitnessCommand(o))
 	return cmd
@@ -108,7 +108,9 @@ func newEvidenceExportCommand(o *Options) *cobra.Command {
 		Short: "Write a withdrawal's evidence ledger as a self-contained bundle",
 		Long: `Reads the ledger's shards from the operator's namespace and writes one bundle:
 the signed statements, the signed checkpoints, the consistency proofs between
-them and the public key. It checks every checkpoint before it writes.
+them and the public key. It checks every checkpoint before it writes. The
+bundle is gzipped JSON lines: a head (key, checkpoints, proofs, how many
+statements), then each signed statement's exact bytes on a line of its own.
 
 A deleted withdrawal's ledger stays; export it with --uid. --with-salt adds the
 withdrawal's recipient salt (read from the evidence key Secret), which lets the
@@ -120,7 +122,7 @@ share the bundle, and give the salt only to whoever must ask.`,
 			return o.exportEvidence(cmd.Context(), args[0], types.UID(uid), operatorNS, keySecret, file, withSalt)
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "Where to write the bundle (default NAME.evidence.json; - for standard output)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "Where to write the bundle (default NAME.evidence.jsonl.gz; - for standard output)")
 	cmd.Flags().StringVar(&operatorNS, "operator-namespace", DefaultOperatorNamespace, "The operator's namespace, where the ledgers live")
 	cmd.Flags().StringVar(&uid, "uid", "", "The UID of a withdrawal that was deleted")
 	cmd.Flags().StringVar(&keySecret, "key-secret", "region-withdrawal-operator-evidence-key", "The evidence key Secret in --operator-namespace (for --with-salt)")
@@ -147,7 +149,7 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 		return err
 	}
 	if file == "" {
-		file = name + ".evidence.json"
+		file = name + ".evidence.jsonl.gz"
 	}
 	out := o.Out
 	if file != "-" {
@@ -362,12 +364,11 @@ func (o *Options) verifyEvidence(file string, f verifyFlags) error {
 		return err
 	}
 	defer in.Close()
-	b, err := evidence.ReadBundle(bufio.NewReader(in))
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
 	salt := opts.Salt
-	r, verr := evidence.Verify(b, opts)
+	opts.Recipient = f.recipient
+	// Read as it is checked: a bundle of a million statements is checked
+	// in a few hundred MiB, never held whole.
+	r, verr := evidence.VerifyReader(in, opts)
 	if r != nil {
 		if err := r.WriteText(o.Out); err != nil {
 			return err

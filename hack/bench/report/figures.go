@@ -162,6 +162,8 @@ func rows(bs []*benchmark) []row {
 			out = append(out, cutoff451Rows(b, o)...)
 		case "fleet":
 			out = append(out, fleetRows(b, o)...)
+		case "verify":
+			out = append(out, verifyRows(b, o)...)
 		}
 	}
 	return out
@@ -495,6 +497,32 @@ func fleetRows(b *benchmark, o output) []row {
 	}
 	if len(r) == 0 {
 		r = append(r, missing(b, "fleet: cut spread and fleet status", noGoal))
+	}
+	return r
+}
+
+var (
+	verifyRowRE  = regexp.MustCompile(`^(first format \(JSON, base64\), read whole|streamed \(gzip JSON lines\))\s+(\d+)\s+(\d+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)$`)
+	verifyGoalRE = regexp.MustCompile(`^streamed verify of (\d+) statements: ([\d.]+)s, peak ([\d.]+) MiB`)
+)
+
+// verifyRows: the plugin's verify per bundle, and the goals on the largest.
+func verifyRows(b *benchmark, o output) []row {
+	var r []row
+	for _, l := range strings.Split(string(o), "\n") {
+		if m := verifyRowRE.FindStringSubmatch(l); m != nil {
+			r = append(r, row{bench: fmt.Sprintf("verify: `kubectl withdrawal evidence verify` (the built plugin), %s statements, %s", thousands(m[2]), m[1]),
+				figure: fmt.Sprintf("%ss (%s statements/s), peak RSS %s MiB, %s bytes per statement", m[4], m[5], m[6], m[3]), goal: noGoal, met: noGoal})
+		}
+		if m := verifyGoalRE.FindStringSubmatch(l); m != nil {
+			secs, _ := strconv.ParseFloat(m[2], 64)
+			peak, _ := strconv.ParseFloat(m[3], 64)
+			r = append(r, row{bench: fmt.Sprintf("verify: %s statements streamed, time and peak RSS", thousands(m[1])),
+				figure: fmt.Sprintf("%ss, %s MiB", m[2], m[3]), goal: "< 60 s and < 256 MiB", met: yesNo(secs < 60 && peak < 256)})
+		}
+	}
+	if len(r) == 0 {
+		r = append(r, missing(b, "verify: a million statements streamed", "< 60 s and < 256 MiB"))
 	}
 	return r
 }

@@ -201,3 +201,28 @@ func TestFleetRows(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyRows(t *testing.T) {
+	out := `verify benchmark: ...
+
+bundle                                         statements   bytes/stmt    seconds      stmts/s     peak MiB
+first format (JSON, base64), read whole            100001         2032        7.9        12599        774.4
+streamed (gzip JSON lines)                        1000001          258       42.0        23810        120.5
+
+streamed verify of 1000001 statements: 42.0s, peak 120.5 MiB, 258 bytes per statement (goals: < 60 s: true; < 256 MiB: true)
+`
+	got := rows([]*benchmark{bench("verify", out)})
+	want := []row{
+		{"verify: `kubectl withdrawal evidence verify` (the built plugin), 100,001 statements, first format (JSON, base64), read whole", "7.9s (12599 statements/s), peak RSS 774.4 MiB, 2032 bytes per statement", noGoal, noGoal},
+		{"verify: `kubectl withdrawal evidence verify` (the built plugin), 1,000,001 statements, streamed (gzip JSON lines)", "42.0s (23810 statements/s), peak RSS 120.5 MiB, 258 bytes per statement", noGoal, noGoal},
+		{"verify: 1,000,001 statements streamed, time and peak RSS", "42.0s, 120.5 MiB", "< 60 s and < 256 MiB", "yes"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d rows, want %d:\n%v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d:\ngot  %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+}
