@@ -67,9 +67,9 @@ type Bundle struct {
 	Statements [][]byte `json:"statements"`
 }
 
-// bundleHead is the first line of a bundle in BundleFormat: the bundle
-// without its statements, and how many follow.
-type bundleHead struct {
+// BundleHead is a bundle without its statements, and how many follow: the
+// first line of a bundle in BundleFormat.
+type BundleHead struct {
 	Format      string             `json:"format"`
 	Origin      string             `json:"origin"`
 	Key         string             `json:"key"`
@@ -79,8 +79,9 @@ type bundleHead struct {
 	Statements  int                `json:"statements"`
 }
 
-func (b *Bundle) head() *bundleHead {
-	return &bundleHead{Format: b.Format, Origin: b.Origin, Key: b.Key, Salt: b.Salt,
+// Head is b's head.
+func (b *Bundle) Head() *BundleHead {
+	return &BundleHead{Format: b.Format, Origin: b.Origin, Key: b.Key, Salt: b.Salt,
 		Checkpoints: b.Checkpoints, Consistency: b.Consistency, Statements: len(b.Statements)}
 }
 
@@ -92,23 +93,31 @@ type ConsistencyProof struct {
 }
 
 // NewBundle assembles a bundle from the leaves and the signed checkpoints
-// (in increasing size) of a ledger, and computes the consistency proofs.
-// It checks each checkpoint against key and the leaves, so that an
-// exporter notices a broken ledger before an auditor does.
+// (in increasing size) of a ledger, as NewBundleHead does.
 func NewBundle(origin, key string, salt []byte, leaves [][]byte, checkpoints [][]byte) (*Bundle, error) {
+	h, err := NewBundleHead(origin, key, salt, HashesOf(leaves), checkpoints)
+	if err != nil {
+		return nil, err
+	}
+	return &Bundle{Format: h.Format, Origin: h.Origin, Key: h.Key, Salt: h.Salt, Checkpoints: h.Checkpoints,
+		Consistency: h.Consistency, Statements: leaves}, nil
+}
+
+// NewBundleHead makes the head of a ledger's bundle from its leaf hashes
+// and its signed checkpoints (in increasing size), and computes the
+// consistency proofs. It checks each checkpoint against key and the
+// leaves, so that an exporter notices a broken ledger before an auditor
+// does.
+func NewBundleHead(origin, key string, salt []byte, leaves LeafHashes, checkpoints [][]byte) (*BundleHead, error) {
 	v, err := note.NewVerifier(key)
 	if err != nil {
 		return nil, fmt.Errorf("verifier key: %w", err)
 	}
-	hashes := make([][]byte, len(leaves))
-	for i, l := range leaves {
-		hashes[i] = LeafHash(l)
-	}
-	tree := newMemTree(hashes)
-	b := &Bundle{Format: BundleFormat, Origin: origin, Key: key, Statements: leaves,
+	tree := newMemTree(leaves)
+	h := &BundleHead{Format: BundleFormat, Origin: origin, Key: key, Statements: int(leaves.Len()),
 		Checkpoints: make([]string, 0, len(checkpoints)), Consistency: []ConsistencyProof{}}
 	if len(salt) > 0 {
-		b.Salt = hex.EncodeToString(salt)
+		h.Salt = hex.EncodeToString(salt)
 	}
 	var prev uint64
 	for i, signed := range checkpoints {
@@ -131,38 +140,75 @@ func NewBundle(origin, key string, salt []byte, leaves [][]byte, checkpoints [][
 			if err != nil {
 				return nil, fmt.Errorf("consistency proof %d→%d: %w", prev, cp.Size, err)
 			}
-			b.Consistency = append(b.Consistency, ConsistencyProof{From: prev, To: cp.Size, Hashes: p})
+			h.Consistency = append(h.Consistency, ConsistencyProof{From: prev, To: cp.Size, Hashes: p})
 		}
-		b.Checkpoints = append(b.Checkpoints, string(signed))
+		h.Checkpoints = append(h.Checkpoints, string(signed))
 		prev = cp.Size
 	}
-	return b, nil
+	return h, nil
 }
 
 // WriteBundle writes b in BundleFormat.
 func WriteBundle(w io.Writer, b *Bundle) error {
-	head := b.head()
+	bw, err := NewBundleWriter(w, b.Head())
+	if err != nil {
+		return err
+	}
+	for _, leaf := range b.Statements {
+		if err := bw.Write(leaf); err != nil {
+			return err
+		}
+	}
+	return bw.Close()
+}
+
+// BundleWriter writes a bundle in BundleFormat a statement at a time.
+type BundleWriter struct {
+	zw       *gzip.Writer
+	bw       *bufio.Writer
+	written  int
+	expected int
+}
+
+// NewBundleWriter writes the head; h.Statements statements must follow.
+func NewBundleWriter(w io.Writer, h *BundleHead) (*BundleWriter, error) {
+	head := *h
 	head.Format = BundleFormat
 	hb, err := json.Marshal(head)
 	if err != nil {
-		return fmt.Errorf("encoding bundle: %w", err)
+		return nil, fmt.Errorf("encoding bundle: %w", err)
 	}
 	zw := gzip.NewWriter(w)
-	bw := bufio.NewWriterSize(zw, 64<<10)
-	_, _ = bw.Write(append(hb, '\n'))
-	for i, leaf := range b.Statements {
-		// An envelope is compact JSON, one line; a leaf that is not cannot
-		// be written without changing its bytes.
-		if bytes.IndexByte(leaf, '\n') >= 0 {
-			return fmt.Errorf("encoding bundle: statement %d holds a line break", i)
-		}
-		_, _ = bw.Write(leaf)
-		_ = bw.WriteByte('\n')
+	bw := &BundleWriter{zw: zw, bw: bufio.NewWriterSize(zw, 64<<10), expected: h.Statements}
+	_, _ = bw.bw.Write(append(hb, '\n'))
+	return bw, nil
+}
+
+// Write writes the next statement.
+func (w *BundleWriter) Write(leaf []byte) error {
+	// An envelope is compact JSON, one line; a leaf that is not cannot be
+	// written without changing its bytes.
+	if bytes.IndexByte(leaf, '\n') >= 0 {
+		return fmt.Errorf("encoding bundle: statement %d holds a line break", w.written)
 	}
-	if err := bw.Flush(); err != nil { // bufio keeps the first write error
+	if w.written == w.expected {
+		return fmt.Errorf("encoding bundle: more statements than the %d its head says", w.expected)
+	}
+	w.written++
+	_, _ = w.bw.Write(leaf)
+	return w.bw.WriteByte('\n') // bufio keeps the first write error
+}
+
+// Close flushes the bundle, which must hold as many statements as its
+// head says.
+func (w *BundleWriter) Close() error {
+	if w.written != w.expected {
+		return fmt.Errorf("encoding bundle: %d statements written, its head says %d", w.written, w.expected)
+	}
+	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("writing bundle: %w", err)
 	}
-	if err := zw.Close(); err != nil {
+	if err := w.zw.Close(); err != nil {
 		return fmt.Errorf("writing bundle: %w", err)
 	}
 	return nil
@@ -193,7 +239,7 @@ func ReadBundle(r io.Reader) (*Bundle, error) {
 
 // bundleReader yields a bundle's statements one at a time.
 type bundleReader struct {
-	head *bundleHead
+	head *BundleHead
 	// next returns the next statement (its own copy), io.EOF after the
 	// last, or ErrMalformed.
 	next func() ([]byte, error)
@@ -214,7 +260,7 @@ func openBundle(r io.Reader, limit int64) (*bundleReader, error) {
 		return nil, err
 	}
 	i := 0
-	return &bundleReader{head: b.head(), next: func() ([]byte, error) {
+	return &bundleReader{head: b.Head(), next: func() ([]byte, error) {
 		if i == len(b.Statements) {
 			return nil, io.EOF
 		}
@@ -259,7 +305,7 @@ func openBundleV2(in io.Reader, limit int64) (*bundleReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	var h bundleHead
+	var h BundleHead
 	if err := json.Unmarshal(hl, &h); err != nil {
 		return nil, fmt.Errorf("%w: bundle head: %w", ErrMalformed, err)
 	}

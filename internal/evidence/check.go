@@ -52,7 +52,7 @@ func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
 		i++
 		return b.Statements[i-1], nil
 	}
-	return check(b.head(), next, opts, true)
+	return check(b.Head(), next, opts, true)
 }
 
 // VerifyReader checks a bundle of either format as Verify does, reading
@@ -104,7 +104,7 @@ type rootTarget struct {
 	cp     *log.Checkpoint
 }
 
-func check(h *bundleHead, next func() ([]byte, error), opts VerifyOptions, keepAll bool) (*Report, error) {
+func check(h *BundleHead, next func() ([]byte, error), opts VerifyOptions, keepAll bool) (*Report, error) {
 	r := &Report{Origin: h.Origin, Key: h.Key, KeyPinned: opts.Key != "", Salt: opts.Salt}
 	r.Fingerprint, _ = Fingerprint(h.Key)
 	if h.Format != BundleFormat && h.Format != BundleFormatV1 {
@@ -150,7 +150,7 @@ func check(h *bundleHead, next func() ([]byte, error), opts VerifyOptions, keepA
 
 // checkCheckpoints returns the checkpoints in bundle order, nil where one
 // did not verify.
-func (r *Report) checkCheckpoints(h *bundleHead, v note.Verifier) []*log.Checkpoint {
+func (r *Report) checkCheckpoints(h *BundleHead, v note.Verifier) []*log.Checkpoint {
 	cps := make([]*log.Checkpoint, len(h.Checkpoints))
 	var last *log.Checkpoint
 	for i, s := range h.Checkpoints {
@@ -171,7 +171,7 @@ func (r *Report) checkCheckpoints(h *bundleHead, v note.Verifier) []*log.Checkpo
 
 // checkConsistency checks the proof between each pair of checkpoints: the
 // later tree extends the earlier one.
-func (r *Report) checkConsistency(h *bundleHead, cps []*log.Checkpoint) {
+func (r *Report) checkConsistency(h *BundleHead, cps []*log.Checkpoint) {
 	if want := max(len(h.Checkpoints)-1, 0); len(h.Consistency) != want {
 		r.problem(fmt.Errorf("%w: %d proofs for %d checkpoints, want %d", ErrConsistency, len(h.Consistency), len(h.Checkpoints), want))
 		return

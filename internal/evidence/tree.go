@@ -156,17 +156,18 @@ func (s *State) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// memTree holds every perfect subtree hash of a tree in memory, about two
-// hashes per leaf (6.4 MB for 100,000 leaves), to compute roots and
-// proofs at any size. levels[l][i] is the node (l, i).
-type memTree struct{ levels [][][]byte }
+// memTree holds every perfect subtree hash of a tree in memory, each level
+// one flat buffer of 32-byte hashes: about 64 bytes per leaf (64 MB for a
+// million), to compute roots and proofs at any size.
+type memTree struct{ levels [][]byte }
 
-func newMemTree(leafHashes [][]byte) *memTree {
-	t := &memTree{levels: [][][]byte{leafHashes}}
-	for cur := leafHashes; len(cur) > 1; {
-		next := make([][]byte, len(cur)/2)
-		for i := range next {
-			next[i] = hasher.HashChildren(cur[2*i], cur[2*i+1])
+// newMemTree builds the tree over leafHashes, 32 bytes per leaf, in order.
+func newMemTree(leafHashes []byte) *memTree {
+	t := &memTree{levels: [][]byte{leafHashes}}
+	for cur := leafHashes; len(cur) > hashSize; {
+		next := make([]byte, 0, len(cur)/2/hashSize*hashSize)
+		for i := 0; i+2*hashSize <= len(cur); i += 2 * hashSize {
+			next = append(next, hasher.HashChildren(cur[i:i+hashSize], cur[i+hashSize:i+2*hashSize])...)
 		}
 		t.levels = append(t.levels, next)
 		cur = next
@@ -174,13 +175,18 @@ func newMemTree(leafHashes [][]byte) *memTree {
 	return t
 }
 
-func (t *memTree) size() uint64 { return uint64(len(t.levels[0])) }
+// hashSize is the size of every hash in the tree (SHA-256).
+const hashSize = 32
 
+func (t *memTree) size() uint64 { return uint64(len(t.levels[0]) / hashSize) }
+
+// node returns a copy of the node's hash: compact ranges and proofs
+// rewrite the hashes they are given.
 func (t *memTree) node(id compact.NodeID) ([]byte, error) {
-	if int(id.Level) >= len(t.levels) || id.Index >= uint64(len(t.levels[id.Level])) {
+	if int(id.Level) >= len(t.levels) || id.Index >= uint64(len(t.levels[id.Level])/hashSize) {
 		return nil, fmt.Errorf("node (%d, %d) beyond a tree of %d leaves", id.Level, id.Index, t.size())
 	}
-	return t.levels[id.Level][id.Index], nil
+	return slices.Clone(t.levels[id.Level][id.Index*hashSize : (id.Index+1)*hashSize]), nil
 }
 
 // root is the root hash of the first size leaves.
@@ -217,19 +223,55 @@ func (t *memTree) proof(n proof.Nodes, err error) ([][]byte, error) {
 	return n.Rehash(hashes, hasher.HashChildren)
 }
 
+// LeafHashes are a ledger's leaf hashes in order, 32 bytes each, in one
+// buffer: what a bundle's head and a witness's proofs need of a ledger
+// of any size, without its statements.
+type LeafHashes []byte
+
+// Append adds a statement's leaf hash.
+func (h *LeafHashes) Append(leaf []byte) { *h = append(*h, LeafHash(leaf)...) }
+
+// Len is the number of leaves.
+func (h LeafHashes) Len() uint64 { return uint64(len(h) / hashSize) }
+
+// At is leaf i's hash.
+func (h LeafHashes) At(i uint64) []byte { return h[i*hashSize : (i+1)*hashSize] }
+
+// HashesOf hashes every leaf.
+func HashesOf(leaves [][]byte) LeafHashes {
+	h := make(LeafHashes, 0, len(leaves)*hashSize)
+	for _, l := range leaves {
+		h.Append(l)
+	}
+	return h
+}
+
+// RootAt is the root of the tree of the first size leaves.
+func (h LeafHashes) RootAt(size uint64) ([]byte, error) {
+	if size > h.Len() {
+		return nil, fmt.Errorf("size %d beyond a tree of %d leaves", size, h.Len())
+	}
+	if size == 0 {
+		return hasher.EmptyRoot(), nil
+	}
+	r := factory.NewEmptyRange(0)
+	for i := range size {
+		if err := r.Append(slices.Clone(h.At(i)), nil); err != nil {
+			return nil, err
+		}
+	}
+	return r.GetRootHash(nil)
+}
+
 // ProveConsistency is the RFC 6962 proof that the tree of the first from
 // leaves is a prefix of the tree of the first to: what a witness asks
 // before it cosigns a larger checkpoint of a log it saw smaller.
-func ProveConsistency(leaves [][]byte, from, to uint64) ([][]byte, error) {
-	if to > uint64(len(leaves)) || from > to {
-		return nil, fmt.Errorf("consistency proof %d→%d of %d leaves", from, to, len(leaves))
+func (h LeafHashes) ProveConsistency(from, to uint64) ([][]byte, error) {
+	if to > h.Len() || from > to {
+		return nil, fmt.Errorf("consistency proof %d→%d of %d leaves", from, to, h.Len())
 	}
 	if from == 0 || from == to {
 		return nil, nil
 	}
-	hashes := make([][]byte, to)
-	for i := range to {
-		hashes[i] = LeafHash(leaves[i])
-	}
-	return newMemTree(hashes).proof(proof.Consistency(from, to))
+	return newMemTree(h[:to*hashSize]).proof(proof.Consistency(from, to))
 }

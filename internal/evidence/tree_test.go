@@ -43,12 +43,12 @@ func TestStateRestoredAppendsLikeOneRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hashes := make([][]byte, len(all))
-	for i, l := range all {
-		hashes[i] = LeafHash(l)
-	}
+	hashes := HashesOf(all)
 	if mem, _ := newMemTree(hashes).root(37); !bytes.Equal(mem, want) {
 		t.Fatalf("state root %x, in-memory tree root %x", want, mem)
+	}
+	if r, _ := hashes.RootAt(37); !bytes.Equal(r, want) {
+		t.Fatalf("state root %x, RootAt %x", want, r)
 	}
 	codecs := []struct {
 		name    string

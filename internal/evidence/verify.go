@@ -146,7 +146,7 @@ type Report struct {
 }
 
 // checkOrigin checks the bundle is the ledger the auditor asked about.
-func (r *Report) checkOrigin(b *bundleHead, opts VerifyOptions) {
+func (r *Report) checkOrigin(b *BundleHead, opts VerifyOptions) {
 	switch {
 	case !strings.HasPrefix(b.Origin, OriginPrefix):
 		r.problem(fmt.Errorf("%w: origin %q is not a withdrawal's ledger", ErrWrongLedger, b.Origin))

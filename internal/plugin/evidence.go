@@ -18,16 +18,19 @@ package plugin
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -135,7 +138,7 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 	if err != nil {
 		return err
 	}
-	contents, b, err := o.readLedger(ctx, c, name, uid, operatorNS, func(uid types.UID) ([]byte, error) {
+	sum, head, err := o.readLedger(ctx, c, name, uid, operatorNS, func(uid types.UID) ([]byte, error) {
 		if !withSalt {
 			return nil, nil
 		}
@@ -148,31 +151,42 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 	if err != nil {
 		return err
 	}
+	// The statements are read a second time as they are written: the
+	// plugin holds 32 bytes per statement and one shard, never the ledger.
+	write := func(w io.Writer) error {
+		bw, err := evidence.NewBundleWriter(w, head)
+		if err != nil {
+			return err
+		}
+		if err := sum.WriteStatements(ctx, c, operatorNS, bw); err != nil {
+			return err
+		}
+		return bw.Close()
+	}
 	if file == "" {
 		file = name + ".evidence.jsonl.gz"
 	}
-	out := o.Out
-	if file != "-" {
-		if err := writeFileWith(file, func(w *bufio.Writer) error { return evidence.WriteBundle(w, b) }); err != nil {
-			return err
-		}
-		fp, _ := evidence.Fingerprint(contents.Key)
-		fmt.Fprintf(o.Out, "wrote %s: %d statements, %d checkpoints, key %s, fingerprint %s\n", file, len(contents.Leaves), len(contents.Checkpoints), contents.Key, fp)
-		return nil
+	if file == "-" {
+		return write(o.Out)
 	}
-	return evidence.WriteBundle(out, b)
+	if err := writeFileWith(file, func(w *bufio.Writer) error { return write(w) }); err != nil {
+		return err
+	}
+	fp, _ := evidence.Fingerprint(sum.Key)
+	fmt.Fprintf(o.Out, "wrote %s: %d statements, %d checkpoints, key %s, fingerprint %s\n", file, sum.Leaves.Len(), len(sum.Checkpoints), sum.Key, fp)
+	return nil
 }
 
-// readLedger reads a withdrawal's ledger from the operator's namespace
-// and checks it, against the withdrawal's status.evidence when there is
-// one: the shards are in a namespace others may write. salt gives the
-// bundle's salt, if any.
-func (o *Options) readLedger(ctx context.Context, c client.Reader, name string, uid types.UID, operatorNS string, salt func(types.UID) ([]byte, error)) (*ledger.Contents, *evidence.Bundle, error) {
+// readLedger reads a withdrawal's ledger from the operator's namespace,
+// keeping its statements' hashes, and checks it, against the withdrawal's
+// status.evidence when there is one: the shards are in a namespace others
+// may write. salt gives the bundle's salt from the salt's key.
+func (o *Options) readLedger(ctx context.Context, c client.Reader, name string, uid types.UID, operatorNS string, salt func(types.UID) ([]byte, error)) (*ledger.Summary, *evidence.BundleHead, error) {
 	ns, err := o.namespace()
 	if err != nil {
 		return nil, nil, err
 	}
-	var head *v1.EvidenceStatus
+	var status *v1.EvidenceStatus
 	var knownKey types.UID
 	if uid == "" {
 		rw, _, err := o.get(ctx, name)
@@ -182,18 +196,18 @@ func (o *Options) readLedger(ctx context.Context, c client.Reader, name string, 
 		if err != nil {
 			return nil, nil, err
 		}
-		uid, head, knownKey = rw.UID, rw.Status.Evidence, rw.IdentityKey()
+		uid, status, knownKey = rw.UID, rw.Status.Evidence, rw.IdentityKey()
 	}
-	contents, err := ledger.Read(ctx, c, operatorNS, uid)
+	sum, err := ledger.Summarize(ctx, c, operatorNS, uid)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(contents.Leaves) == 0 {
+	if sum.Leaves.Len() == 0 {
 		return nil, nil, fmt.Errorf("no evidence ledger for regionwithdrawal %s/%s (UID %s) in namespace %s", ns, name, uid, operatorNS)
 	}
 	saltKey := knownKey
 	if saltKey == "" {
-		if saltKey, err = contents.SaltKey(); err != nil {
+		if saltKey, err = sum.SaltKey(); err != nil {
 			return nil, nil, fmt.Errorf("the ledger's first statement: %w", err)
 		}
 	}
@@ -201,19 +215,45 @@ func (o *Options) readLedger(ctx context.Context, c client.Reader, name string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := contents.Bundle(s)
+	head, err := sum.Head(s)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the ledger does not check out: %w", err)
 	}
-	if head != nil && head.Key != "" {
-		// The shards are in a namespace others may write: check them
-		// against what the operator recorded in status before handing
-		// them out.
-		if _, err := evidence.Verify(b, evidence.VerifyOptions{Key: head.Key, UID: string(uid), Checkpoints: [][]byte{[]byte(head.Checkpoint)}, AllowOpen: true}); err != nil {
+	if status != nil && status.Key != "" {
+		// The shards are in a namespace others may write: the ledger must
+		// be signed by the key the operator recorded in status, and extend
+		// the checkpoint it recorded there (same root at its size), before
+		// it is handed out. Every later checkpoint was checked against the
+		// statements with that key by Head.
+		if err := extends(sum, status); err != nil {
 			return nil, nil, fmt.Errorf("the ledger in namespace %s does not match status.evidence of regionwithdrawal %s/%s, which the operator wrote: %w", operatorNS, ns, name, err)
 		}
 	}
-	return contents, b, nil
+	return sum, head, nil
+}
+
+// extends checks that a ledger is signed by the key status names and
+// holds the checkpoint status recorded.
+func extends(sum *ledger.Summary, status *v1.EvidenceStatus) error {
+	if sum.Key != status.Key {
+		return fmt.Errorf("%w: the shards name the key %s, status %s", evidence.ErrKeyMismatch, sum.Key, status.Key)
+	}
+	v, err := note.NewVerifier(status.Key)
+	if err != nil {
+		return err
+	}
+	cp, err := evidence.OpenCheckpoint([]byte(status.Checkpoint), evidence.Origin(sum.Withdrawal), v)
+	if err != nil {
+		return fmt.Errorf("%w: the checkpoint in status is not this ledger's: %w", evidence.ErrWrongLedger, err)
+	}
+	root, err := sum.Leaves.RootAt(cp.Size)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: the checkpoint in status is at size %d, the ledger holds %d statements: it was cut short", evidence.ErrPinned, cp.Size, sum.Leaves.Len())
+	case !bytes.Equal(root, cp.Hash):
+		return fmt.Errorf("%w: the statements before size %d are not those the checkpoint in status signed", evidence.ErrPinned, cp.Size)
+	}
+	return nil
 }
 
 func newEvidenceWitnessCommand(o *Options) *cobra.Command {
@@ -239,12 +279,12 @@ schedule (a CronJob) to keep the witness current.`,
 			if err != nil {
 				return err
 			}
-			contents, _, err := o.readLedger(cmd.Context(), c, args[0], types.UID(uid), operatorNS, func(types.UID) ([]byte, error) { return nil, nil })
+			sum, _, err := o.readLedger(cmd.Context(), c, args[0], types.UID(uid), operatorNS, func(types.UID) ([]byte, error) { return nil, nil })
 			if err != nil {
 				return err
 			}
-			latest := contents.Checkpoints[len(contents.Checkpoints)-1]
-			cosigned, err := witness.Cosign(cmd.Context(), &http.Client{Timeout: 30 * time.Second}, url, contents.Leaves, latest)
+			latest := sum.Checkpoints[len(sum.Checkpoints)-1]
+			cosigned, err := witness.Cosign(cmd.Context(), &http.Client{Timeout: 30 * time.Second}, url, sum.Leaves, latest)
 			if err != nil {
 				return err
 			}
@@ -254,7 +294,7 @@ schedule (a CronJob) to keep the witness current.`,
 			if err := os.WriteFile(file, cosigned, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(o.Out, "the witness cosigned the ledger at %d statements; wrote %s\n", len(contents.Leaves), file)
+			fmt.Fprintf(o.Out, "the witness cosigned the ledger at %d statements; wrote %s\n", sum.Leaves.Len(), file)
 			return nil
 		},
 	}

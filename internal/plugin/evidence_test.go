@@ -30,12 +30,16 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/witness"
 	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
+	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
 
 // TestEvidenceExportAndVerify exports a ledger the operator wrote, verifies
@@ -234,5 +238,64 @@ func TestEvidenceVerifyPinsTheSealedLedger(t *testing.T) {
 	}
 	if out, err := run(t, "sealed", "evidence", "verify", file, "--key="+l.VerifierKey(), "--checkpoint="+cp, "--witness-key="+witnessKey); !errors.Is(err, evidence.ErrWitness) {
 		t.Errorf("the operator's own checkpoint passed as witnessed: %v\n%s", err, out)
+	}
+}
+
+// TestEvidenceExportRefusesALedgerCutShortBehindStatus: someone who may
+// only list and delete ConfigMaps in the operator's namespace (a cluster
+// without the chart's admission policy) deletes a ledger's last shard.
+// What is left checks out by itself, but export refuses to hand it out:
+// status.evidence, which only the operator writes, recorded a checkpoint
+// beyond it.
+func TestEvidenceExportRefusesALedgerCutShortBehindStatus(t *testing.T) {
+	ctx := context.Background()
+	setup(t, "cut")
+	operatorNS := "cut-operator"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}}); err != nil {
+		t.Fatal(err)
+	}
+	// Small shards: each append starts one.
+	l, err := ledger.New(ledger.Options{Client: env.Client, Reader: env.Client, Namespace: operatorNS, Key: bytes.Repeat([]byte{4}, 32), ShardBytes: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := get(t, "cut")
+	at := time.Date(2026, 12, 30, 0, 0, 0, 0, time.UTC)
+	for g := int64(1); g <= 3; g++ {
+		if err := l.Append(ctx, rw, &evidence.SpecRecorded{Header: evidence.Header{At: at}, Generation: g, SpecSHA256: strings.Repeat("0", 64)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, _ := l.Head(rw.UID)
+	rw.Status.Evidence = &head
+	if err := env.Client.Status().Update(ctx, rw); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "cut.evidence.jsonl.gz")
+	if out, err := run(t, "cut", "evidence", "export", "germany", "--operator-namespace", operatorNS, "-f", file); err != nil || !strings.Contains(out, "3 statements") {
+		t.Fatalf("export of the whole ledger: %v\n%s", err, out)
+	}
+
+	mallory := rest.CopyConfig(env.Config)
+	mallory.Impersonate = rest.ImpersonationConfig{UserName: "mallory"}
+	if err := env.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "configmaps", Namespace: operatorNS},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "delete"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "mallory", Namespace: operatorNS},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "configmaps"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mallory"}}}); err != nil {
+		t.Fatal(err)
+	}
+	mc, err := client.New(mallory, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: ledger.ShardName(rw.UID, 2)}}); err != nil {
+		t.Fatalf("mallory deleting the last shard: %v", err)
+	}
+	out, err := run(t, "cut", "evidence", "export", "germany", "--operator-namespace", operatorNS, "-f", file)
+	if !errors.Is(err, evidence.ErrPinned) || !strings.Contains(err.Error(), "does not match status.evidence") {
+		t.Fatalf("export of a ledger cut short: %v, want it refused as not matching status\n%s", err, out)
 	}
 }

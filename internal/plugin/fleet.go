@@ -241,6 +241,7 @@ func (o *Options) defaultClientFor(kc string) (client.Client, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	cfg = withRate(cfg)
 	if cfg.Timeout == 0 {
 		cfg.Timeout = fleetTimeout
 	}

@@ -504,6 +504,7 @@ func fleetRows(b *benchmark, o output) []row {
 var (
 	verifyRowRE  = regexp.MustCompile(`^(first format \(JSON, base64\), read whole|streamed \(gzip JSON lines\))\s+(\d+)\s+(\d+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)$`)
 	verifyGoalRE = regexp.MustCompile(`^streamed verify of (\d+) statements: ([\d.]+)s, peak ([\d.]+) MiB`)
+	exportRE     = regexp.MustCompile(`^export of (\d+) statements \(the built plugin, from the API server, two reads of every shard\): ([\d.]+s), peak ([\d.]+) MiB, bundle (\d+) bytes per statement$`)
 )
 
 // verifyRows: the plugin's verify per bundle, and the goals on the largest.
@@ -513,6 +514,10 @@ func verifyRows(b *benchmark, o output) []row {
 		if m := verifyRowRE.FindStringSubmatch(l); m != nil {
 			r = append(r, row{bench: fmt.Sprintf("verify: `kubectl withdrawal evidence verify` (the built plugin), %s statements, %s", thousands(m[2]), m[1]),
 				figure: fmt.Sprintf("%ss (%s statements/s), peak RSS %s MiB, %s bytes per statement", m[4], m[5], m[6], m[3]), goal: noGoal, met: noGoal})
+		}
+		if m := exportRE.FindStringSubmatch(l); m != nil {
+			r = append(r, row{bench: fmt.Sprintf("verify: `kubectl withdrawal evidence export` (the built plugin) of a ledger of %s statements in envtest", thousands(m[1])),
+				figure: fmt.Sprintf("%s, peak RSS %s MiB, %s bytes per statement", m[2], m[3], m[4]), goal: noGoal, met: noGoal})
 		}
 		if m := verifyGoalRE.FindStringSubmatch(l); m != nil {
 			secs, _ := strconv.ParseFloat(m[2], 64)

@@ -22,11 +22,14 @@ limitations under the License.
 // (one JSON document, base64 envelopes, read whole), which is what earlier
 // releases wrote and could verify.
 //
-//	go run ./hack/bench/verify [-statements 1000000] [-v1 100000] [-every 1000]
+//	go run ./hack/bench/verify [-statements 1000000] [-v1 100000] [-every 1000] [-export 1000000]
 //
 // The statements are webhook deliveries as the notify executor seals them,
 // one checkpoint every -every, and the seal last. Signing them takes most
-// of this program's own time; only the plugin's run is measured.
+// of this program's own time; only the plugin's runs are measured. With
+// -export (it needs KUBEBUILDER_ASSETS, or bin/), a ledger of that many
+// deliveries is also written into an envtest API server, a batch of 1,000
+// per append, and the plugin's `evidence export` of it is measured.
 package main
 
 import (
@@ -42,7 +45,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/machine"
@@ -60,13 +62,14 @@ func main() {
 	n := flag.Int("statements", 1_000_000, "deliveries in the bundle verified streamed (the seal is one more)")
 	v1 := flag.Int("v1", 100_000, "deliveries in the bundles of both formats compared (0: none)")
 	every := flag.Int("every", 1000, "statements per checkpoint (the notify executor's batch)")
+	export := flag.Int("export", 1_000_000, "deliveries in a ledger written into envtest and exported with the plugin (0: none)")
 	writeTo := flag.String("write", "", "only write the bundles into this directory, with key.txt (used by the program itself)")
 	flag.Parse()
 	var err error
 	if *writeTo != "" {
 		err = writeBundles(*writeTo, plan(*n, *v1), *every)
 	} else {
-		err = run(*n, *v1, *every)
+		err = run(*n, *v1, *every, *export)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -94,7 +97,7 @@ func plan(n, v1 int) []bundleRun {
 	return append(runs, bundleRun{"streamed (gzip JSON lines)", n, evidence.BundleFormat})
 }
 
-func run(n, v1, every int) error {
+func run(n, v1, every, export int) error {
 	ctx, runs := context.Background(), plan(n, v1)
 	dir, err := os.MkdirTemp("", "rwo-bench-verify-")
 	if err != nil {
@@ -109,9 +112,8 @@ func run(n, v1, every int) error {
 	}
 	fmt.Printf("verify benchmark: `kubectl withdrawal evidence verify` (the built plugin) on bundles of signed webhook deliveries, a checkpoint every %d, sealed\n", every)
 	fmt.Printf("machine: %s\n\n", machine.Read(testenv.RepoRoot()))
-	// The bundles are written by another process: a child's peak RSS
-	// (rusage) starts from its parent's at the fork, and this one stays
-	// small only if it never holds a million statements.
+	// The bundles are written by another process, so that this one, which
+	// runs the plugin, stays small.
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -147,6 +149,9 @@ func run(n, v1, every int) error {
 				statements, m.took.Seconds(), m.peakMiB, perStatement, m.took < time.Minute, m.peakMiB < 256)
 		}
 		_ = os.Remove(file)
+	}
+	if export > 0 {
+		return runExport(ctx, plugin, dir, export)
 	}
 	return nil
 }
@@ -188,11 +193,7 @@ func seal(s *evidence.Signer, n int) ([][]byte, error) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
-				ev := &evidence.NoticeDelivered{Header: evidence.Header{At: cutoff.Add(-30*24*time.Hour + time.Duration(i)*time.Millisecond)},
-					Notice: "announcement", Recipient: evidence.RecipientHash(salt, "cust-"+strconv.Itoa(i)), Channel: "webhook",
-					IdempotencyKey: fmt.Sprintf("0f3a9c2e4b6d8f10a2c4e6f8091b3d5f/announcement/%d/webhook", i),
-					Webhook:        &evidence.WebhookReceipt{Status: 200, BodySHA256: strings.Repeat("ab", 32)}}
-				env, err := s.Seal(withdrawal, ev)
+				env, err := s.Seal(withdrawal, delivery(i))
 				if err != nil {
 					mu.Lock()
 					first = err
@@ -260,22 +261,14 @@ type measured struct {
 }
 
 // verify runs the plugin on file and checks it verified all of it.
-func verify(ctx context.Context, plugin, file, key string, statements int) (measured, error) {
-	cmd := exec.CommandContext(ctx, plugin, "evidence", "verify", file, "--key", key)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	m := measured{took: time.Since(start)}
+func verify(ctx context.Context, plugin, file, key string, statements int, extra ...string) (measured, error) {
+	m, out, err := measure(ctx, plugin, append([]string{"evidence", "verify", file, "--key", key}, extra...)...)
 	if err != nil {
-		return m, fmt.Errorf("%w: %s", err, out.String())
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		m.peakMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
+		return m, fmt.Errorf("%w: %s", err, out)
 	}
 	want := fmt.Sprintf(": %s statements,", commas(statements))
-	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "all signatures valid") {
-		return m, fmt.Errorf("the plugin's report does not say %q and all valid:\n%s", want, out.String())
+	if !strings.Contains(out, want) || !strings.Contains(out, "all signatures valid") {
+		return m, fmt.Errorf("the plugin's report does not say %q and all valid:\n%s", want, out)
 	}
 	return m, nil
 }

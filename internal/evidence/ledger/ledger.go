@@ -1174,26 +1174,14 @@ type Contents struct {
 // that no shard is missing between the first and the last.
 func Read(ctx context.Context, r client.Reader, namespace string, uid types.UID) (*Contents, error) {
 	c := &Contents{Withdrawal: evidence.Withdrawal{UID: string(uid)}}
-	err := Shards(ctx, r, namespace, uid, func(cm *corev1.ConfigMap) error {
-		st, err := State(cm)
-		if err != nil {
-			return err
-		}
-		if st.First != uint64(len(c.Leaves)) {
-			return fmt.Errorf("the evidence shard %s starts at statement %d, after %d: a shard is missing", cm.Name, st.First, len(c.Leaves))
-		}
-		leaves, err := Decode(cm)
-		if err != nil {
-			return err
-		}
+	err := eachShard(ctx, r, namespace, uid, &c.Withdrawal, func(cm *corev1.ConfigMap, st ShardState, leaves [][]byte) error {
 		c.Leaves = append(c.Leaves, leaves...)
 		for _, cp := range st.Checkpoints {
 			c.Checkpoints = append(c.Checkpoints, []byte(cp))
 		}
 		c.Key = st.Key
-		c.Withdrawal.Namespace, c.Withdrawal.Name = cm.Annotations[AnnotationWithdrawalNamespace], cm.Annotations[AnnotationWithdrawalName]
 		c.Shards++
-		c.Bytes += int64(len(cm.BinaryData[KeyLeaves]) + len(cm.Data[KeyState]))
+		c.Bytes += shardBytes(cm)
 		return nil
 	})
 	if err != nil {
@@ -1202,21 +1190,130 @@ func Read(ctx context.Context, r client.Reader, namespace string, uid types.UID)
 	return c, nil
 }
 
+// eachShard calls fn with each shard in order, its state and its
+// statements, and checks that each starts where the one before ended. It
+// sets w's namespace and name from the shards.
+func eachShard(ctx context.Context, r client.Reader, namespace string, uid types.UID, w *evidence.Withdrawal, fn func(*corev1.ConfigMap, ShardState, [][]byte) error) error {
+	next := uint64(0)
+	return Shards(ctx, r, namespace, uid, func(cm *corev1.ConfigMap) error {
+		st, err := State(cm)
+		if err != nil {
+			return err
+		}
+		if st.First != next {
+			return fmt.Errorf("the evidence shard %s starts at statement %d, after %d: a shard is missing", cm.Name, st.First, next)
+		}
+		leaves, err := Decode(cm)
+		if err != nil {
+			return err
+		}
+		next += uint64(len(leaves))
+		w.Namespace, w.Name = cm.Annotations[AnnotationWithdrawalNamespace], cm.Annotations[AnnotationWithdrawalName]
+		return fn(cm, st, leaves)
+	})
+}
+
+// Summary is a ledger read a shard at a time keeping only what a bundle's
+// head and a witness need: each statement's leaf hash (32 bytes), not the
+// statement. WriteStatements reads the statements again to write them.
+type Summary struct {
+	Withdrawal  evidence.Withdrawal
+	Key         string
+	Leaves      evidence.LeafHashes
+	Checkpoints [][]byte
+	// First is the first statement, which names the withdrawal's ID.
+	First []byte
+}
+
+// Summarize reads a withdrawal's ledger as Read does, keeping its Summary.
+func Summarize(ctx context.Context, r client.Reader, namespace string, uid types.UID) (*Summary, error) {
+	s := &Summary{Withdrawal: evidence.Withdrawal{UID: string(uid)}}
+	err := eachShard(ctx, r, namespace, uid, &s.Withdrawal, func(_ *corev1.ConfigMap, st ShardState, leaves [][]byte) error {
+		if s.First == nil && len(leaves) > 0 {
+			s.First = leaves[0]
+		}
+		for _, l := range leaves {
+			s.Leaves.Append(l)
+		}
+		for _, cp := range st.Checkpoints {
+			s.Checkpoints = append(s.Checkpoints, []byte(cp))
+		}
+		s.Key = st.Key
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ErrChanged says the ledger changed between two reads of one export.
+var ErrChanged = errors.New("the ledger changed while it was read")
+
+// WriteStatements reads the ledger's shards again and writes its
+// statements to w: each must be the one Summarize hashed, so that a bundle
+// is one ledger, not two halves of a ledger that changed between the reads.
+func (s *Summary) WriteStatements(ctx context.Context, r client.Reader, namespace string, w *evidence.BundleWriter) error {
+	i := uint64(0)
+	var again evidence.Withdrawal
+	err := eachShard(ctx, r, namespace, types.UID(s.Withdrawal.UID), &again, func(cm *corev1.ConfigMap, _ ShardState, leaves [][]byte) error {
+		for _, l := range leaves {
+			if i == s.Leaves.Len() {
+				return nil // appended since: not in this bundle
+			}
+			if !bytes.Equal(evidence.LeafHash(l), s.Leaves.At(i)) {
+				return fmt.Errorf("%w: statement %d in shard %s", ErrChanged, i, cm.Name)
+			}
+			if err := w.Write(l); err != nil {
+				return err
+			}
+			i++
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case i != s.Leaves.Len():
+		return fmt.Errorf("%w: %d statements now, %d before", ErrChanged, i, s.Leaves.Len())
+	}
+	return nil
+}
+
+// SaltKey is as Contents.SaltKey.
+func (s *Summary) SaltKey() (types.UID, error) {
+	return saltKeyOf(s.First, types.UID(s.Withdrawal.UID))
+}
+
+// Head makes the bundle's head, with salt when it is not nil; it checks
+// every checkpoint against the statements' hashes.
+func (s *Summary) Head(salt []byte) (*evidence.BundleHead, error) {
+	return evidence.NewBundleHead(evidence.Origin(s.Withdrawal), s.Key, salt, s.Leaves, s.Checkpoints)
+}
+
 // SaltKey is the key the withdrawal's recipient salt is derived from
 // (v1.RegionWithdrawal.IdentityKey), for a withdrawal that may be gone:
 // the hash of the ID its first statement names, or its UID when that
 // statement names none (an earlier release began it). The statement is
 // signed, so a bundle verified with this salt is one whose salt is right.
 func (c *Contents) SaltKey() (types.UID, error) {
-	if len(c.Leaves) == 0 {
-		return types.UID(c.Withdrawal.UID), nil
+	var first []byte
+	if len(c.Leaves) > 0 {
+		first = c.Leaves[0]
 	}
-	w, err := evidence.PeekWithdrawal(c.Leaves[0])
+	return saltKeyOf(first, types.UID(c.Withdrawal.UID))
+}
+
+func saltKeyOf(first []byte, uid types.UID) (types.UID, error) {
+	if first == nil {
+		return uid, nil
+	}
+	w, err := evidence.PeekWithdrawal(first)
 	if err != nil {
 		return "", err
 	}
 	if w.ID == "" {
-		return types.UID(c.Withdrawal.UID), nil
+		return uid, nil
 	}
 	return v1.IdentityKeyOf(w.ID), nil
 }

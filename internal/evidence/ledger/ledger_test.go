@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -639,5 +640,76 @@ func TestHeadSaysWhatTheShardsStore(t *testing.T) {
 	}
 	if again, _ := fresh.Head(rw.UID); again.StoredBytes != want || again.Statements != 120 {
 		t.Errorf("a new process says %d bytes in %d statements, want %d in 120", again.StoredBytes, again.Statements, want)
+	}
+}
+
+// TestExportReadsTheStatementsTwice: Summarize keeps 32 bytes a statement,
+// WriteStatements reads the shards again as it writes; the bundle is the
+// one the whole ledger in memory makes, and a shard changed between the
+// two reads fails the export instead of mixing two ledgers.
+func TestExportReadsTheStatementsTwice(t *testing.T) {
+	ctx := context.Background()
+	ns, rw, l := written(t, "twice")
+	sum, err := ledger.Summarize(ctx, env.Client, ns, rw.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := sum.Head(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streamed bytes.Buffer
+	w, err := evidence.NewBundleWriter(&streamed, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sum.WriteStatements(ctx, env.Client, ns, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	contents, err := ledger.Read(ctx, env.Client, ns, rw.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := contents.Bundle(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inMemory bytes.Buffer
+	if err := evidence.WriteBundle(&inMemory, whole); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(streamed.Bytes(), inMemory.Bytes()) {
+		t.Fatal("the bundle written from the summary is not the one written from the whole ledger")
+	}
+	if _, err := evidence.VerifyReader(&streamed, evidence.VerifyOptions{Key: l.VerifierKey(), AllowOpen: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Between the reads, a statement of the second shard is swapped for
+	// the first's.
+	cms := shards(t, ns, rw)
+	leaves, err := ledger.Decode(&cms[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := cms[1]
+	mine, err := ledger.Decode(&second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine[0] = leaves[0]
+	second.BinaryData[ledger.KeyLeaves] = encodeLeaves(t, mine)
+	if err := env.Client.Update(ctx, &second); err != nil {
+		t.Fatal(err)
+	}
+	w, err = evidence.NewBundleWriter(io.Discard, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sum.WriteStatements(ctx, env.Client, ns, w); !errors.Is(err, ledger.ErrChanged) {
+		t.Fatalf("a ledger changed between the reads: %v, want %v", err, ledger.ErrChanged)
 	}
 }

@@ -34,9 +34,10 @@ import (
 
 // Cosign asks the witness at baseURL to cosign the last of a ledger's
 // checkpoints, proving it consistent with whatever the witness saw before
-// (it says which size, in a 409, and the proof is computed from leaves).
-// It returns the checkpoint with the witness's cosignature added.
-func Cosign(ctx context.Context, c *http.Client, baseURL string, leaves [][]byte, checkpoint []byte) ([]byte, error) {
+// (it says which size, in a 409, and the proof is computed from the
+// ledger's leaf hashes). It returns the checkpoint with the witness's
+// cosignature added.
+func Cosign(ctx context.Context, c *http.Client, baseURL string, leaves evidence.LeafHashes, checkpoint []byte) ([]byte, error) {
 	text, _, ok := bytes.Cut(checkpoint, []byte("\n\n"))
 	if !ok {
 		return nil, errors.New("the checkpoint is not a signed note")
@@ -47,7 +48,7 @@ func Cosign(ctx context.Context, c *http.Client, baseURL string, leaves [][]byte
 	}
 	size, old := cp.Size, uint64(0)
 	for range 2 {
-		hashes, err := evidence.ProveConsistency(leaves, old, size)
+		hashes, err := leaves.ProveConsistency(old, size)
 		if err != nil {
 			return nil, err
 		}

@@ -128,12 +128,12 @@ func TestAWitnessCosignsOnlyWhatExtendsWhatItSaw(t *testing.T) {
 	c := &http.Client{Timeout: 10 * time.Second}
 
 	l.add(3, "first")
-	at3, err := witness.Cosign(ctx, c, url, l.leaves, l.checkpoint())
+	at3, err := witness.Cosign(ctx, c, url, evidence.HashesOf(l.leaves), l.checkpoint())
 	if err != nil {
 		t.Fatalf("the first checkpoint: %v", err)
 	}
 	l.add(2, "more")
-	at5, err := witness.Cosign(ctx, c, url, l.leaves, l.checkpoint())
+	at5, err := witness.Cosign(ctx, c, url, evidence.HashesOf(l.leaves), l.checkpoint())
 	if err != nil {
 		t.Fatalf("a checkpoint extending the first: %v", err)
 	}
@@ -149,17 +149,17 @@ func TestAWitnessCosignsOnlyWhatExtendsWhatItSaw(t *testing.T) {
 	rewritten.add(1, "rewritten")
 	rewritten.leaves = append(rewritten.leaves, l.leaves[1:]...)
 	rewritten.add(1, "after")
-	if _, err := witness.Cosign(ctx, c, url, rewritten.leaves, rewritten.checkpoint()); err == nil || !strings.Contains(err.Error(), "not consistent") {
+	if _, err := witness.Cosign(ctx, c, url, evidence.HashesOf(rewritten.leaves), rewritten.checkpoint()); err == nil || !strings.Contains(err.Error(), "not consistent") {
 		t.Fatalf("the witness cosigned a rewrite: %v", err)
 	}
 	// A witness restarted on its state refuses it too.
 	url2, _ := startWitness(t, dir, l.signer.VerifierKey())
-	if _, err := witness.Cosign(ctx, c, url2, rewritten.leaves, rewritten.checkpoint()); err == nil || !strings.Contains(err.Error(), "not consistent") {
+	if _, err := witness.Cosign(ctx, c, url2, evidence.HashesOf(rewritten.leaves), rewritten.checkpoint()); err == nil || !strings.Contains(err.Error(), "not consistent") {
 		t.Fatalf("a restarted witness cosigned a rewrite: %v", err)
 	}
 	// Cut short below what it saw: refused too.
 	short := &operatorLog{t: t, signer: l.signer, leaves: l.leaves[:4]}
-	if _, err := witness.Cosign(ctx, c, url, short.leaves, short.checkpoint()); err == nil || !strings.Contains(err.Error(), "cut short") {
+	if _, err := witness.Cosign(ctx, c, url, evidence.HashesOf(short.leaves), short.checkpoint()); err == nil || !strings.Contains(err.Error(), "cut short") {
 		t.Fatalf("the witness took a ledger cut short: %v", err)
 	}
 
@@ -181,7 +181,7 @@ func TestAWitnessRefusesALogItDoesNotKnow(t *testing.T) {
 	l, stranger := newLog(t, 1), newLog(t, 2)
 	url, _ := startWitness(t, t.TempDir(), l.signer.VerifierKey())
 	stranger.add(2, "x")
-	if _, err := witness.Cosign(context.Background(), &http.Client{Timeout: 10 * time.Second}, url, stranger.leaves, stranger.checkpoint()); err == nil || !strings.Contains(err.Error(), "403") {
+	if _, err := witness.Cosign(context.Background(), &http.Client{Timeout: 10 * time.Second}, url, evidence.HashesOf(stranger.leaves), stranger.checkpoint()); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("the witness cosigned a log it does not know: %v", err)
 	}
 }
@@ -221,7 +221,7 @@ func TestTheWitnessCommand(t *testing.T) {
 		t.Fatalf("the witness did not start: %v", err)
 	}
 	l.add(2, "x")
-	cp, err := witness.Cosign(ctx, &http.Client{Timeout: 10 * time.Second}, url, l.leaves, l.checkpoint())
+	cp, err := witness.Cosign(ctx, &http.Client{Timeout: 10 * time.Second}, url, evidence.HashesOf(l.leaves), l.checkpoint())
 	if err != nil {
 		t.Fatal(err)
 	}
