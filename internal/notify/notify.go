@@ -336,8 +336,7 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 		return executor.Result{}, fmt.Errorf("recording the evidence of notice %s kept from an earlier batch: %w", noticeID, err)
 	}
 
-	p := &pass{ctx: ctx, e: e, rw: rw, a: a, st: r.state, renderer: renderer, stopping: stopping,
-		deadline: e.o.Clock.Now().Add(e.o.CallBudget)}
+	p := &pass{ctx: ctx, e: e, rw: rw, a: a, st: r.state, renderer: renderer, stopping: stopping}
 	if e.o.Evidence != nil {
 		p.salt = e.o.Evidence.Salt(rw.IdentityKey())
 	}

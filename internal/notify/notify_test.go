@@ -32,6 +32,7 @@ import (
 	"net/mail"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -1103,5 +1104,58 @@ func TestACustomerReachedJustBeforeACrashHearsOfTheCancel(t *testing.T) {
 		if rcv.Attempts(id) > 0 && rcv.Keys()[id][notify.IdempotencyKey(string(rw.IdentityKey()), "cancellation", id)] != 1 {
 			t.Errorf("%s got the announcement before the crash and no cancellation (%s)", id, res.Message)
 		}
+	}
+}
+
+// TestAListLongerThanACallsBudgetStillGoesOut: every call walks the whole
+// list, the recipients told already too. Where walking them takes longer
+// than a call's budget (a million recipients; here, a paged HTTP source
+// that takes 10 ms a page of 10, against a budget of 150 ms), each call
+// must still send: the budget starts at the first batch, not at the walk.
+// Counted from the walk, calls stopped sending once the list told so far
+// took the budget to walk, and the notice never finished.
+func TestAListLongerThanACallsBudgetStillGoesOut(t *testing.T) {
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	const n, perPage = 400, 10
+	pages := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		time.Sleep(10 * time.Millisecond) // a slow source: the cost of walking, not a wait for anything
+		if (page+1)*perPage < n {
+			w.Header().Set("Link", fmt.Sprintf(`</customers?page=%d>; rel="next"`, page+1))
+		}
+		for i := page * perPage; i < (page+1)*perPage && i < n; i++ {
+			fmt.Fprintf(w, `{"id":"c%03d","webhook":"%s"}`+"\n", i, rcv.Server.URL)
+		}
+	}))
+	defer pages.Close()
+	f := newFixture(t)
+	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, rcv.Server.URL, v1.DeliveryLimits{RatePerSecond: 1000}),
+		Recipients: v1.RecipientSources{HTTP: &v1.HTTPRecipientSource{URL: pages.URL + "/customers?page=0",
+			CABundle: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pages.Certificate().Raw})}}}, 0)
+	o := executorOptions(nil, 40)
+	o.CallBudget = 150 * time.Millisecond
+	e := notify.New(o)
+	sent := int64(0)
+	for call := 1; ; call++ {
+		res, err := e.Execute(f.ctx, rw, announcement)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := counts(res).Sent
+		if res.Done {
+			if now != n {
+				t.Fatalf("done with %d of %d sent", now, n)
+			}
+			t.Logf("%d recipients in %d calls", n, call)
+			break
+		}
+		if now <= sent {
+			t.Fatalf("call %d sent nothing (%d sent before it): walking those told took the call's budget", call, sent)
+		}
+		sent = now
+	}
+	if total, _ := rcv.Totals(); total != n {
+		t.Errorf("the receiver got %d deliveries, want %d", total, n)
 	}
 }

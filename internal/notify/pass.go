@@ -64,7 +64,11 @@ type pass struct {
 	toldAhead *State
 	lanes     map[channel.Name]*Lane
 	stopping  bool
-	deadline  time.Time
+	// deadline ends the call's sending: its budget starts at the first
+	// batch, not at the walk, which passes every recipient before it
+	// (those told already too). Counted from the walk's start, a list long
+	// enough to take the whole budget to walk would never send again.
+	deadline time.Time
 
 	batch     []*item
 	exhausted bool
@@ -263,6 +267,9 @@ func (p *pass) flush(ctx context.Context) error {
 	p.batch = nil
 	if len(items) == 0 {
 		return nil
+	}
+	if p.deadline.IsZero() {
+		p.deadline = p.e.o.Clock.Now().Add(p.e.o.CallBudget)
 	}
 	// Whom the batch tells is written while it renders, and is on record
 	// before anything is sent.
