@@ -143,7 +143,7 @@ func check(h *BundleHead, next func() ([]byte, error), opts VerifyOptions, keepA
 	r.checkWitnessed(v, opts)
 	r.checkSealed(opts.AllowOpen)
 	if len(r.Problems) > 0 {
-		return r, &VerifyError{Problems: r.Problems}
+		return r, r.err()
 	}
 	return r, nil
 }
@@ -244,8 +244,13 @@ func (c *checker) reach() {
 	}
 }
 
-// verifyBatch is how many statements a worker opens at a time.
-const verifyBatch = 256
+// A worker opens a batch of statements at a time: verifyBatch of them,
+// or fewer that make verifyBatchBytes, so that the few batches in flight
+// stay small even of statements near MaxEnvelopeBytes.
+const (
+	verifyBatch      = 256
+	verifyBatchBytes = 1 << 20
+)
 
 type verifyJob struct {
 	start  int
@@ -258,7 +263,7 @@ type verifyJob struct {
 // time) and takes them in order: a few batches are in flight at once.
 func (c *checker) read(next func() ([]byte, error)) error {
 	workers := max(1, runtime.GOMAXPROCS(0))
-	work, order := make(chan *verifyJob, workers), make(chan *verifyJob, 2*workers)
+	work, order := make(chan *verifyJob, workers), make(chan *verifyJob, workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -276,24 +281,26 @@ func (c *checker) read(next func() ([]byte, error)) error {
 		defer close(work)
 		for start := 0; ; {
 			j := &verifyJob{start: start, leaves: make([][]byte, 0, verifyBatch), done: make(chan struct{})}
-			for len(j.leaves) < verifyBatch {
+			size, end := 0, false
+			for len(j.leaves) < verifyBatch && size < verifyBatchBytes {
 				leaf, err := next()
 				if err != nil {
 					if !errors.Is(err, io.EOF) {
 						readErr = err
 					}
+					end = true
 					break
 				}
 				j.leaves = append(j.leaves, leaf)
+				size += len(leaf)
 			}
-			if len(j.leaves) == 0 {
-				return
+			if len(j.leaves) > 0 {
+				j.out = make([]opened, len(j.leaves))
+				order <- j
+				work <- j
+				start += len(j.leaves)
 			}
-			j.out = make([]opened, len(j.leaves))
-			order <- j
-			work <- j
-			start += len(j.leaves)
-			if len(j.leaves) < verifyBatch {
+			if end {
 				return
 			}
 		}
@@ -434,12 +441,20 @@ func has[K comparable, V any](m map[K]V, k K) bool {
 	return ok
 }
 
-func (r *Report) problem(err error) { r.Problems = append(r.Problems, err) }
+func (r *Report) problem(err error) {
+	if len(r.Problems) == MaxProblems {
+		r.Omitted++
+		return
+	}
+	r.Problems = append(r.Problems, err)
+}
 
 func (r *Report) fail(err error) error {
 	r.problem(err)
-	return &VerifyError{Problems: r.Problems}
+	return r.err()
 }
+
+func (r *Report) err() error { return &VerifyError{Problems: r.Problems, Omitted: r.Omitted} }
 
 // opened is a statement a worker checked: its leaf hash, and its entry or
 // what is wrong with it.

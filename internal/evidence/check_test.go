@@ -190,3 +190,30 @@ func TestVerifyReaderStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestAHostileBundleCannotFillMemoryWithProblems: a bundle of a million
+// bad lines gzips to a few kilobytes; the report keeps the first
+// MaxProblems and counts the rest.
+func TestAHostileBundleCannotFillMemoryWithProblems(t *testing.T) {
+	s := testSigner(t, 1)
+	b := ledger(t, s, everyKind(), 4)
+	const lines = 20_000
+	head := b.Head()
+	head.Format, head.Statements = BundleFormat, lines
+	hb, err := json.Marshal(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	zw := gzip.NewWriter(&file)
+	_, _ = zw.Write(append(hb, '\n'))
+	_, _ = zw.Write(bytes.Repeat([]byte("x\n"), lines))
+	_ = zw.Close()
+	r, err := VerifyReader(&file, VerifyOptions{Key: s.VerifierKey()})
+	if !errors.Is(err, ErrMalformed) || len(r.Problems) != MaxProblems || r.Omitted < lines-MaxProblems {
+		t.Fatalf("%d problems kept, %d omitted (%v); want %d kept and the rest counted", len(r.Problems), r.Omitted, err, MaxProblems)
+	}
+	if !strings.Contains(err.Error(), "more problems") {
+		t.Errorf("the error does not say more were found: %v", err)
+	}
+}

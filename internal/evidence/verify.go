@@ -54,8 +54,17 @@ var (
 	ErrAfterSeal    = errors.New("statement after the seal")
 )
 
-// VerifyError lists every problem Verify found.
-type VerifyError struct{ Problems []error }
+// VerifyError lists the problems Verify found: the first MaxProblems,
+// and how many more there were.
+type VerifyError struct {
+	Problems []error
+	Omitted  int
+}
+
+// MaxProblems bounds the problems a report keeps: a hostile bundle of a
+// million bad lines, which gzip makes a few kilobytes, must not make the
+// verifier keep a million errors.
+const MaxProblems = 100
 
 func (e *VerifyError) Error() string {
 	const show = 10
@@ -63,7 +72,7 @@ func (e *VerifyError) Error() string {
 	for _, p := range e.Problems[:min(len(e.Problems), show)] {
 		msgs = append(msgs, p.Error())
 	}
-	if n := len(e.Problems) - show; n > 0 {
+	if n := len(e.Problems) - show + e.Omitted; n > 0 {
 		msgs = append(msgs, fmt.Sprintf("and %d more problems", n))
 	}
 	return strings.Join(msgs, "\n")
@@ -138,8 +147,10 @@ type Report struct {
 	// Witnessed are the cosignatures found on the pinned checkpoints.
 	Witnessed []Cosignature
 	// Seal is the ledger's seal, nil for an open ledger.
-	Seal     *LedgerSealed
+	Seal *LedgerSealed
+	// Problems are the first MaxProblems found; Omitted counts the rest.
 	Problems []error
+	Omitted  int
 
 	counts  map[Kind]int
 	notices []NoticeSummary
@@ -326,7 +337,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if len(r.Problems) == 0 {
 		b.WriteString("all signatures valid, every statement included under a checkpoint, checkpoints consistent\n")
 	} else {
-		fmt.Fprintf(&b, "FAILED: %d problems\n", len(r.Problems))
+		fmt.Fprintf(&b, "FAILED: %d problems\n", len(r.Problems)+r.Omitted)
 		for _, p := range r.Problems[:min(len(r.Problems), 5)] {
 			fmt.Fprintf(&b, "  %v\n", p)
 		}

@@ -1286,9 +1286,30 @@ func (s *Summary) SaltKey() (types.UID, error) {
 }
 
 // Head makes the bundle's head, with salt when it is not nil; it checks
-// every checkpoint against the statements' hashes.
+// every checkpoint against the statements' hashes, and that the last
+// covers every statement: the operator signs a checkpoint with every
+// append, so statements after it were put there by someone else.
 func (s *Summary) Head(salt []byte) (*evidence.BundleHead, error) {
-	return evidence.NewBundleHead(evidence.Origin(s.Withdrawal), s.Key, salt, s.Leaves, s.Checkpoints)
+	h, err := evidence.NewBundleHead(evidence.Origin(s.Withdrawal), s.Key, salt, s.Leaves, s.Checkpoints)
+	if err != nil {
+		return nil, err
+	}
+	covered := uint64(0)
+	if n := len(s.Checkpoints); n > 0 {
+		v, err := note.NewVerifier(s.Key)
+		if err != nil {
+			return nil, err
+		}
+		cp, err := evidence.OpenCheckpoint(s.Checkpoints[n-1], evidence.Origin(s.Withdrawal), v)
+		if err != nil {
+			return nil, err
+		}
+		covered = cp.Size
+	}
+	if covered != s.Leaves.Len() {
+		return nil, fmt.Errorf("%w: statements %d to %d are under no checkpoint", evidence.ErrUncovered, covered, s.Leaves.Len()-1)
+	}
+	return h, nil
 }
 
 // SaltKey is the key the withdrawal's recipient salt is derived from

@@ -713,3 +713,29 @@ func TestExportReadsTheStatementsTwice(t *testing.T) {
 		t.Fatalf("a ledger changed between the reads: %v, want %v", err, ledger.ErrChanged)
 	}
 }
+
+// TestAnExportRefusesStatementsNoCheckpointCovers: someone with write
+// access to the shards appends a statement to the last one without a
+// checkpoint (they have no key to sign one); export refuses the ledger
+// rather than hand the statement out.
+func TestAnExportRefusesStatementsNoCheckpointCovers(t *testing.T) {
+	ctx := context.Background()
+	ns, rw, _ := written(t, "uncovered")
+	cms := shards(t, ns, rw)
+	last := cms[len(cms)-1]
+	leaves, err := ledger.Decode(&last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last.BinaryData[ledger.KeyLeaves] = encodeLeaves(t, append(leaves, leaves[0]))
+	if err := env.Client.Update(ctx, &last); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := ledger.Summarize(ctx, env.Client, ns, rw.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sum.Head(nil); !errors.Is(err, evidence.ErrUncovered) {
+		t.Fatalf("a statement under no checkpoint: %v, want %v", err, evidence.ErrUncovered)
+	}
+}
