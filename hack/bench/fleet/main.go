@@ -52,8 +52,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -64,6 +62,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/controllers"
+	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/kubeconfig"
 	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/machine"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
@@ -309,21 +308,16 @@ func hasPaths(ing *networkingv1.Ingress) bool {
 
 // writeKubeconfig writes a kubeconfig with a context per cluster.
 func writeKubeconfig(fleet []*member) (string, func(), error) {
-	kc := clientcmdapi.NewConfig()
+	clusters := make([]kubeconfig.Cluster, len(fleet))
 	for i, m := range fleet {
-		name := fmt.Sprintf("cluster-%02d", i)
-		cfg := m.env.Config
-		kc.Clusters[name] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-		kc.AuthInfos[name] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-		kc.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name, Namespace: ns}
-		kc.CurrentContext = name
+		clusters[i] = kubeconfig.Cluster{Name: fmt.Sprintf("cluster-%02d", i), Config: m.env.Config}
 	}
 	dir, err := os.MkdirTemp("", "bench-fleet-kubeconfig-")
 	if err != nil {
 		return "", nil, err
 	}
 	path := filepath.Join(dir, "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+	if err := kubeconfig.Write(path, ns, clusters...); err != nil {
 		_ = os.RemoveAll(dir)
 		return "", nil, err
 	}

@@ -32,11 +32,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/hack/bench/internal/kubeconfig"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
@@ -79,18 +78,12 @@ func runExport(ctx context.Context, plugin, dir string, n int) error {
 	fmt.Printf("\nexport: wrote a ledger of %d deliveries into envtest in %s (not measured below): %d bytes in etcd, %.0f per statement\n",
 		n, time.Since(start).Round(time.Second), head.StoredBytes, float64(head.StoredBytes)/float64(n))
 
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	kc := clientcmdapi.NewConfig()
-	cfg := env.Config
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["envtest"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "envtest", Namespace: withdrawal.Namespace}
-	kc.CurrentContext = "envtest"
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := kubeconfig.Write(kc, withdrawal.Namespace, kubeconfig.Cluster{Name: "envtest", Config: env.Config}); err != nil {
 		return err
 	}
 	file := filepath.Join(dir, "exported.evidence.jsonl.gz")
-	m, out, err := measure(ctx, plugin, "--kubeconfig", kubeconfig, "evidence", "export", withdrawal.Name, "--uid", withdrawal.UID,
+	m, out, err := measure(ctx, plugin, "--kubeconfig", kc, "evidence", "export", withdrawal.Name, "--uid", withdrawal.UID,
 		"--operator-namespace", operatorNS, "-f", file)
 	if err != nil {
 		return fmt.Errorf("export: %w: %s", err, out)
