@@ -31,10 +31,13 @@ limitations under the License.
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -219,4 +222,67 @@ func (p Presigner) PresignGet(ctx context.Context, location string, expires time
 		return "", fmt.Errorf("pre-signing a GET of s3://%s/...: %w", l.Bucket, err)
 	}
 	return u.String(), nil
+}
+
+// Bucket is a bucket under a key prefix, as a store of small objects: what
+// the evidence ledger's tiles are kept in.
+type Bucket struct {
+	Client *minio.Client
+	// Name is the bucket's.
+	Name string
+	// Prefix is put before every object name; it ends in "/" or is empty.
+	Prefix string
+}
+
+// NewBucket is the bucket of an s3://bucket[/prefix] location.
+func NewBucket(c *minio.Client, location string) (*Bucket, error) {
+	rest, ok := strings.CutPrefix(location, Scheme+"://")
+	if !ok || strings.ContainsAny(rest, "?#@") {
+		return nil, fmt.Errorf("%q is not an s3://bucket[/prefix] location", location)
+	}
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	if err := s3utils.CheckValidBucketNameStrict(bucket); err != nil {
+		return nil, fmt.Errorf("%s: %w", location, err)
+	}
+	if prefix = strings.Trim(prefix, "/"); prefix != "" {
+		if err := s3utils.CheckValidObjectName(prefix); err != nil {
+			return nil, fmt.Errorf("%s: %w", location, err)
+		}
+		prefix += "/"
+	}
+	return &Bucket{Client: c, Name: bucket, Prefix: prefix}, nil
+}
+
+// Put stores body under name.
+func (b *Bucket) Put(ctx context.Context, name string, body []byte) error {
+	_, err := b.Client.PutObject(ctx, b.Name, b.Prefix+name, bytes.NewReader(body), int64(len(body)),
+		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true, SendContentMd5: true})
+	if err != nil {
+		return fmt.Errorf("writing s3://%s/%s%s: %w", b.Name, b.Prefix, name, err)
+	}
+	return nil
+}
+
+// Get returns the object under name, or an error wrapping fs.ErrNotExist.
+func (b *Bucket) Get(ctx context.Context, name string) ([]byte, error) {
+	o, err := b.Client.GetObject(ctx, b.Name, b.Prefix+name, minio.GetObjectOptions{})
+	if err == nil {
+		defer o.Close()
+		var body []byte
+		if body, err = io.ReadAll(o); err == nil {
+			return body, nil
+		}
+	}
+	if r := minio.ToErrorResponse(err); r.Code == minio.NoSuchKey || r.StatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("s3://%s/%s%s: %w", b.Name, b.Prefix, name, fs.ErrNotExist)
+	}
+	return nil, fmt.Errorf("reading s3://%s/%s%s: %w", b.Name, b.Prefix, name, err)
+}
+
+// Delete removes the object under name; one not there is no error.
+func (b *Bucket) Delete(ctx context.Context, name string) error {
+	if err := b.Client.RemoveObject(ctx, b.Name, b.Prefix+name, minio.RemoveObjectOptions{}); err != nil {
+		return fmt.Errorf("removing s3://%s/%s%s: %w", b.Name, b.Prefix, name, err)
+	}
+	return nil
 }

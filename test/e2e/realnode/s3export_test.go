@@ -23,22 +23,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"filippo.io/age"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,9 +41,9 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
-	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
 // The S3 side of the withdrawal on a real node: a real S3-compatible store
@@ -75,132 +69,38 @@ const (
 // Each party has its own identity in the store: the test's admin makes the
 // bucket, the exporter may only write to it, the handoff endpoint only
 // read from it. Nobody else may do anything: the bucket is private.
-var s3Identities = map[string][2]string{
-	"admin":    {"AKIDADMIN0000000", "admin-secret-key-0000"},
-	"exporter": {"AKIDEXPORTER0000", "exporter-secret-key-00"},
-	"handoff":  {"AKIDHANDOFF00000", "handoff-secret-key-000"},
+var s3Identities = map[string]testsrv.S3Identity{
+	"admin":    {AccessKey: "AKIDADMIN0000000", SecretKey: "admin-secret-key-0000", Actions: []string{"Admin", "Read", "Write", "List", "Tagging"}},
+	"exporter": {AccessKey: "AKIDEXPORTER0000", SecretKey: "exporter-secret-key-00", Actions: []string{"Write:" + s3Bucket}},
+	"handoff":  {AccessKey: "AKIDHANDOFF00000", SecretKey: "handoff-secret-key-000", Actions: []string{"Read:" + s3Bucket}},
 }
 
-// s3Server is a SeaweedFS server (master, volume, filer and S3 gateway in
-// one process) on the node's bridge address.
+// s3Server is a SeaweedFS server on the node's bridge address.
 type s3Server struct {
-	// URL is the S3 API's: http://10.244.0.1:<port>.
-	URL  string
-	cmd  *exec.Cmd
-	log  *os.File
-	done chan error
+	*testsrv.SeaweedFS
 }
 
 // startS3Server starts SeaweedFS and makes the private bucket. It fails the
 // test, never skips it, when the store cannot start.
 func startS3Server(t *testing.T) *s3Server {
 	t.Helper()
-	bin := filepath.Join(testenv.RepoRoot(), "bin", "weed")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("the S3-compatible store is not built: %v (run hack/tools.sh weed)", err)
-	}
-	dir := t.TempDir()
-	config := `{"identities":[` +
-		`{"name":"admin","credentials":[{"accessKey":"` + s3Identities["admin"][0] + `","secretKey":"` + s3Identities["admin"][1] + `"}],"actions":["Admin","Read","Write","List","Tagging"]},` +
-		`{"name":"exporter","credentials":[{"accessKey":"` + s3Identities["exporter"][0] + `","secretKey":"` + s3Identities["exporter"][1] + `"}],"actions":["Write:` + s3Bucket + `"]},` +
-		`{"name":"handoff","credentials":[{"accessKey":"` + s3Identities["handoff"][0] + `","secretKey":"` + s3Identities["handoff"][1] + `"}],"actions":["Read:` + s3Bucket + `"]}]}`
-	if err := os.WriteFile(filepath.Join(dir, "s3.json"), []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ports := freePorts(t, 8)
-	p := func(i int) string { return strconv.Itoa(ports[i]) }
-	logFile, err := os.Create(filepath.Join(dir, "weed.log"))
+	s, err := testsrv.StartSeaweedFS(context.Background(), filepath.Join(testenv.RepoRoot(), "bin", "weed"), cluster.NodeAddress, t.TempDir(), s3Identities, s3Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "server", "-dir="+filepath.Join(dir, "data"),
-		"-ip="+cluster.NodeAddress, "-ip.bind="+cluster.NodeAddress,
-		"-master.port="+p(0), "-master.port.grpc="+p(1), "-volume.port="+p(2), "-volume.port.grpc="+p(3),
-		"-filer.port="+p(4), "-filer.port.grpc="+p(5), "-s3", "-s3.port="+p(6), "-s3.port.grpc="+p(7),
-		"-s3.config="+filepath.Join(dir, "s3.json"), "-master.volumeSizeLimitMB=64", "-volume.max=4", "-metricsPort=0")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting SeaweedFS: %v", err)
-	}
-	s := &s3Server{URL: "http://" + net.JoinHostPort(cluster.NodeAddress, p(6)), cmd: cmd, log: logFile, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait() }()
-	t.Cleanup(func() { s.stop(t) })
-
-	// Ready when the admin can make the bucket: the gateway answers only
-	// once its filer and a volume are up.
-	admin := s.client(t, "admin")
-	ctx := context.Background()
-	if err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
-		select {
-		case err := <-s.done:
-			return false, fmt.Errorf("SeaweedFS exited: %v", err)
-		default:
-		}
-		err := admin.MakeBucket(ctx, s3Bucket, minio.MakeBucketOptions{})
-		if err == nil {
-			return true, nil
-		}
-		if r := minio.ToErrorResponse(err); r.Code == "BucketAlreadyOwnedByYou" || r.Code == "BucketAlreadyExists" {
-			return true, nil
-		}
-		return false, nil
-	}); err != nil {
-		out, _ := os.ReadFile(logFile.Name())
-		t.Fatalf("SeaweedFS's S3 gateway at %s never took the bucket: %v\n%s", s.URL, err, tail(string(out), 40))
-	}
+	t.Cleanup(s.Close)
 	t.Logf("SeaweedFS S3 gateway at %s, bucket %s", s.URL, s3Bucket)
-	return s
+	return &s3Server{s}
 }
 
 // client is a client of the store as identity.
 func (s *s3Server) client(t *testing.T, identity string) *minio.Client {
 	t.Helper()
-	k := s3Identities[identity]
-	c, err := s3store.Config{Endpoint: s.URL, Region: s3store.DefaultRegion, PathStyle: true}.Client(nil, credentials.NewStaticV4(k[0], k[1], ""))
+	c, err := s.Client(identity)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func (s *s3Server) stop(t *testing.T) {
-	if s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-s.done:
-		case <-time.After(15 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-	}
-	s.log.Close()
-}
-
-// freePorts are n ports free on the node's bridge address.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(cluster.NodeAddress, "0"))
-		if err != nil {
-			t.Fatalf("listening on the node's bridge address: %v", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
-func tail(s string, lines int) string {
-	l := strings.Split(s, "\n")
-	return strings.Join(l[max(0, len(l)-lines):], "\n")
 }
 
 // s3Export is the S3 withdrawal under way.
@@ -220,8 +120,8 @@ func prepareS3Export(t *testing.T, c client.Client) *s3Export {
 	if err := c.Get(ctx, client.ObjectKey{Namespace: tenantNS, Name: storeTokenSecret}, &token); err != nil {
 		t.Fatal(err)
 	}
-	token.Data["AWS_ACCESS_KEY_ID"] = []byte(s3Identities["exporter"][0])
-	token.Data["AWS_SECRET_ACCESS_KEY"] = []byte(s3Identities["exporter"][1])
+	token.Data["AWS_ACCESS_KEY_ID"] = []byte(s3Identities["exporter"].AccessKey)
+	token.Data["AWS_SECRET_ACCESS_KEY"] = []byte(s3Identities["exporter"].SecretKey)
 	if err := c.Update(ctx, &token); err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +233,7 @@ func (x *s3Export) check(t *testing.T, c client.Client, identity *age.X25519Iden
 	// The handoff endpoint signs with its read-only key, from a Secret in
 	// the operator's namespace.
 	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: s3CredentialsSecret, Namespace: operatorNS},
-		Data: map[string][]byte{"AWS_ACCESS_KEY_ID": []byte(s3Identities["handoff"][0]), "AWS_SECRET_ACCESS_KEY": []byte(s3Identities["handoff"][1])}}); err != nil {
+		Data: map[string][]byte{"AWS_ACCESS_KEY_ID": []byte(s3Identities["handoff"].AccessKey), "AWS_SECRET_ACCESS_KEY": []byte(s3Identities["handoff"].SecretKey)}}); err != nil {
 		t.Fatal(err)
 	}
 	runHelm(t, append([]string{"upgrade", "rwo"}, append(current.ChartArgs(),
@@ -373,7 +273,7 @@ func (x *s3Export) check(t *testing.T, c client.Client, identity *age.X25519Iden
 	}
 	q := presigned.Query()
 	if presigned.Scheme+"://"+presigned.Host != x.store.URL || presigned.Path != "/"+s3Bucket+"/"+s3Key ||
-		!strings.HasPrefix(q.Get("X-Amz-Credential"), s3Identities["handoff"][0]+"/") || q.Get("X-Amz-Expires") != "120" {
+		!strings.HasPrefix(q.Get("X-Amz-Credential"), s3Identities["handoff"].AccessKey+"/") || q.Get("X-Amz-Expires") != "120" {
 		t.Fatalf("w2's link leads to %s://%s%s (credential %q, expires %q), want a 2-minute GET of their archive signed by the endpoint's key",
 			presigned.Scheme, presigned.Host, presigned.Path, q.Get("X-Amz-Credential"), q.Get("X-Amz-Expires"))
 	}

@@ -1,0 +1,178 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package tiles_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/tiles"
+)
+
+func TestPaths(t *testing.T) {
+	for _, c := range []struct{ got, want string }{
+		{tiles.EntriesPath(0, 256), "tile/entries/000"},
+		{tiles.EntriesPath(1234067, 256), "tile/entries/x001/x234/067"},
+		{tiles.EntriesPath(7, 3), "tile/entries/007.p/3"},
+		{tiles.TilePath(0, 1000, 256), "tile/0/x001/000"},
+		{tiles.TilePath(2, 5, 17), "tile/2/005.p/17"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
+
+func TestBundles(t *testing.T) {
+	var b []byte
+	var err error
+	for _, e := range []string{"a", "", strings.Repeat("x", 300)} {
+		if b, err = tiles.AppendEntry(b, []byte(e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := tiles.SplitBundle(b)
+	if err != nil || len(got) != 3 || string(got[0]) != "a" || len(got[1]) != 0 || len(got[2]) != 300 {
+		t.Fatalf("SplitBundle: %q, %v", got, err)
+	}
+	if _, err := tiles.SplitBundle(b[:len(b)-1]); err == nil {
+		t.Error("a bundle cut short was read")
+	}
+	if _, err := tiles.AppendEntry(nil, make([]byte, tiles.MaxEntry+1)); err == nil {
+		t.Error("an entry over 64 KiB went into a bundle")
+	}
+}
+
+// memStore is a test double of an object store bucket: a map.
+type memStore map[string][]byte
+
+func (m memStore) Put(_ context.Context, name string, body []byte) error {
+	m[name] = bytes.Clone(body)
+	return nil
+}
+func (m memStore) Get(_ context.Context, name string) ([]byte, error) {
+	b, ok := m[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", name, tiles.ErrNotFound)
+	}
+	return b, nil
+}
+func (m memStore) Delete(_ context.Context, name string) error {
+	delete(m, name)
+	return nil
+}
+
+// tileReader reads the hash tiles of a memStore for x/mod's tlog, an
+// implementation of tiles independent of this package's.
+type tileReader memStore
+
+func (tileReader) Height() int { return 8 }
+func (r tileReader) ReadTiles(ts []tlog.Tile) ([][]byte, error) {
+	var out [][]byte
+	for _, t := range ts {
+		b, ok := r[tiles.TilePath(t.L, uint64(t.N), t.W)]
+		if !ok {
+			return nil, fmt.Errorf("no tile %s", tiles.TilePath(t.L, uint64(t.N), t.W))
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+func (tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
+
+// TestTheTilesAreWhatAnIndependentReaderExpects feeds entries in batches of
+// random sizes, publishing after each batch as the ledger does, and checks
+// that no path is ever written twice with different bytes; that the
+// entries read back are those fed; and that x/mod's tlog, reading the hash
+// tiles at several sizes, proves entries against the root this repository's
+// own tree computes.
+func TestTheTilesAreWhatAnIndependentReaderExpects(t *testing.T) {
+	ctx := context.Background()
+	store := memStore{}
+	var e tiles.Edge
+	var hashes evidence.LeafHashes
+	written := map[string][]byte{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const total = 70_000 // past a full tile at level 1 (65,536)
+	checkAt := map[uint64]bool{1: true, 255: true, 256: true, 257: true, 65_536: true, total: true}
+	for e.Size() < total {
+		n := min(uint64(1+rng.IntN(700)), total-e.Size())
+		// Land on each size to check.
+		for s := range checkAt {
+			if s > e.Size() && s < e.Size()+n {
+				n = s - e.Size()
+			}
+		}
+		for range n {
+			entry := fmt.Appendf(nil, "statement %d", e.Size())
+			hashes.Append(entry)
+			if err := e.Append(entry, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, o := range e.Objects() {
+			if old, ok := written[o.Path]; ok && !bytes.Equal(old, o.Body) {
+				t.Fatalf("%s was written twice with different bytes", o.Path)
+			}
+			written[o.Path] = bytes.Clone(o.Body)
+			_ = store.Put(ctx, o.Path, o.Body)
+		}
+		if !checkAt[e.Size()] {
+			continue
+		}
+		size := int64(e.Size())
+		root, err := hashes.RootAt(e.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tree := tlog.Tree{N: size, Hash: tlog.Hash(root)}
+		r := tlog.TileHashReader(tree, tileReader(store))
+		for _, i := range []int64{0, size / 2, size - 1} {
+			p, err := tlog.ProveRecord(size, i, r)
+			if err != nil {
+				t.Fatalf("size %d: proving entry %d from the tiles: %v", size, i, err)
+			}
+			if err := tlog.CheckRecord(p, size, tree.Hash, i, tlog.RecordHash(fmt.Appendf(nil, "statement %d", i))); err != nil {
+				t.Fatalf("size %d: entry %d: %v", size, i, err)
+			}
+		}
+	}
+	var read uint64
+	err := tiles.ReadEntries(ctx, store, total, func(i uint64, entry []byte) error {
+		if want := fmt.Sprintf("statement %d", i); string(entry) != want || i != read {
+			return fmt.Errorf("entry %d is %q", i, entry)
+		}
+		read++
+		return nil
+	})
+	if err != nil || read != total {
+		t.Fatalf("read %d entries back: %v", read, err)
+	}
+	// A bundle gone is an error that says so.
+	delete(store, tiles.EntriesPath(3, tiles.Width))
+	if err := tiles.ReadEntries(ctx, store, total, func(uint64, []byte) error { return nil }); !errors.Is(err, tiles.ErrNotFound) {
+		t.Fatalf("a missing bundle: %v", err)
+	}
+}
