@@ -69,6 +69,17 @@ func OpenCheckpoint(signed []byte, origin string, v note.Verifier) (*log.Checkpo
 	return cp, nil
 }
 
+// CheckpointSize reads the size of a signed checkpoint without checking
+// its signature: only to know how much to read before it is checked.
+func CheckpointSize(signed []byte) (uint64, error) {
+	var cp log.Checkpoint
+	text, _, _ := strings.Cut(string(signed), "\n\n")
+	if _, err := cp.Unmarshal([]byte(text + "\n")); err != nil {
+		return 0, fmt.Errorf("an unreadable checkpoint: %w", err)
+	}
+	return cp.Size, nil
+}
+
 // uncheckedSize reads the size of a checkpoint without its signature, only
 // to name it in an error.
 func uncheckedSize(signed []byte) string {

@@ -67,6 +67,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/tiles"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -133,6 +134,10 @@ type Options struct {
 	ShardBytes int
 	// CopyTo, when set, gets a copy of each shard as it grows.
 	CopyTo Copier
+	// Tiles, when set, is the object store new ledgers are kept in, as
+	// tiles, with only their latest checkpoint in the cluster. A ledger
+	// begun in ConfigMap shards stays there.
+	Tiles *TileStore
 }
 
 // KeyName is the signed-note key name of the ledgers' checkpoints.
@@ -258,6 +263,8 @@ type log struct {
 	// uncopied are the shards, by name, written (or found) since their
 	// last copy, when Options.CopyTo is set.
 	uncopied map[string]*corev1.ConfigMap
+	// tiled is the rest of what the process knows of a tiled ledger.
+	tiled tiledLog
 }
 
 // ShardName is the name of one shard of a withdrawal's ledger.
@@ -538,6 +545,9 @@ var errRaced = errors.New("raced")
 // write appends leaves to the open shard, or creates the next one when
 // they would not fit.
 func (l *Ledger) write(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, leaves []Sealed, member []byte) error {
+	if lg.tiled.on || (lg.shard == nil && l.Tiles != nil) {
+		return l.writeTiles(ctx, rw, lg, leaves)
+	}
 	if member == nil {
 		var err error
 		if member, err = encode(leaves); err != nil {
@@ -780,12 +790,32 @@ func (l *Ledger) load(ctx context.Context, rw *v1.RegionWithdrawal) (*log, error
 // ledger that checks out by itself, are found. A ledger that does not
 // check out is a *TamperedError.
 func (l *Ledger) readAll(ctx context.Context, rw *v1.RegionWithdrawal, pins []pin) (*log, error) {
+	for range maxRaces - 1 {
+		lg, err := l.readOnce(ctx, rw, pins)
+		if !errors.Is(err, errMovedOn) {
+			return lg, err
+		}
+	}
+	return l.readOnce(ctx, rw, pins)
+}
+
+// readOnce is one try of readAll.
+func (l *Ledger) readOnce(ctx context.Context, rw *v1.RegionWithdrawal, pins []pin) (*log, error) {
 	lg := &log{keys: map[uint64]struct{}{}, uncopied: map[string]*corev1.ConfigMap{}}
 	c := &checker{l: l, lg: lg, origin: evidence.Origin(Withdrawal(rw)), name: rw.Namespace + "/" + rw.Name, pins: map[uint64]pin{}}
 	for _, p := range pins {
 		c.pins[p.size] = p
 	}
 	err := Shards(ctx, l.Reader, l.Namespace, rw.UID, func(cm *corev1.ConfigMap) error {
+		if st, ok, err := TiledStateOf(cm); ok {
+			if err != nil {
+				return c.tampered(cm.Name, "%v", err)
+			}
+			return c.tiled(ctx, cm, st)
+		}
+		if c.lg.tiled.on {
+			return c.tampered(cm.Name, "a ledger kept as tiles has one ConfigMap, shard 0")
+		}
 		if err := c.shard(cm); err != nil {
 			return err
 		}
@@ -816,6 +846,8 @@ type checker struct {
 	tree   evidence.State
 	// pins still to reach, by size.
 	pins map[uint64]pin
+	// lastKey is the key hash of the statement leaf checked last.
+	lastKey uint64
 }
 
 func (c *checker) tampered(shard, format string, args ...any) error {
@@ -850,23 +882,14 @@ func (c *checker) shard(cm *corev1.ConfigMap) error {
 	}
 	var keys []byte
 	for i, leaf := range leaves {
-		if c.lg.sealed {
-			return c.tampered(cm.Name, "statement %d comes after the seal", c.tree.Size)
-		}
-		kind, key, err := evidence.PeekEnvelope(leaf)
-		if err != nil {
-			return c.tampered(cm.Name, "statement %d (%d of the shard): %v", c.tree.Size, i, err)
-		}
-		h := keyHash(key)
-		if _, dup := c.lg.keys[h]; dup {
-			return c.tampered(cm.Name, "statement %d repeats the key %q of an earlier one", c.tree.Size, key)
-		}
-		c.lg.keys[h] = struct{}{}
-		c.lg.sealed = kind == evidence.KindSealed
-		keys = binary.BigEndian.AppendUint64(keys, h)
-		if err := c.tree.Append(leaf); err != nil {
+		h := evidence.LeafHash(leaf)
+		if err := c.leaf(cm.Name, leaf, h); err != nil {
+			if errors.Is(err, errUnreadable) {
+				return c.tampered(cm.Name, "statement %d (%d of the shard): %v", c.tree.Size, i, err)
+			}
 			return err
 		}
+		keys = binary.BigEndian.AppendUint64(keys, c.lastKey)
 		if err := c.check(cm.Name, signed); err != nil {
 			return err
 		}
@@ -891,6 +914,29 @@ func (c *checker) shard(cm *corev1.ConfigMap) error {
 	return nil
 }
 
+// errUnreadable marks a statement whose kind and key cannot be read.
+var errUnreadable = errors.New("unreadable")
+
+// leaf checks the next statement (leafHash is its leaf hash) and appends it
+// to the tree: not after the seal, and not of a key already in.
+func (c *checker) leaf(shard string, leaf, leafHash []byte) error {
+	if c.lg.sealed {
+		return c.tampered(shard, "statement %d comes after the seal", c.tree.Size)
+	}
+	kind, key, err := evidence.PeekEnvelope(leaf)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUnreadable, err)
+	}
+	h := keyHash(key)
+	if _, dup := c.lg.keys[h]; dup {
+		return c.tampered(shard, "statement %d repeats the key %q of an earlier one", c.tree.Size, key)
+	}
+	c.lg.keys[h] = struct{}{}
+	c.lg.sealed = kind == evidence.KindSealed
+	c.lastKey = h
+	return c.tree.AppendHash(leafHash)
+}
+
 // open makes cm the open shard: the one before it, if another, is closed.
 func (lg *log) open(cm *corev1.ConfigMap) {
 	if lg.shard != nil && lg.shard.Name != cm.Name {
@@ -909,7 +955,7 @@ func (lg *log) storedBytes() int64 {
 }
 
 func shardBytes(cm *corev1.ConfigMap) int64 {
-	return int64(len(cm.BinaryData[KeyLeaves]) + len(cm.Data[KeyState]))
+	return int64(len(cm.BinaryData[KeyLeaves])+len(cm.Data[KeyState])) + tiledBytes(cm)
 }
 
 // check compares the root at the tree's size with a checkpoint of the
@@ -1172,9 +1218,9 @@ type Contents struct {
 
 // Read reads a withdrawal's whole ledger, a shard at a time, and checks
 // that no shard is missing between the first and the last.
-func Read(ctx context.Context, r client.Reader, namespace string, uid types.UID) (*Contents, error) {
+func Read(ctx context.Context, r client.Reader, namespace string, uid types.UID, opts ...ReadOption) (*Contents, error) {
 	c := &Contents{Withdrawal: evidence.Withdrawal{UID: string(uid)}}
-	err := eachShard(ctx, r, namespace, uid, &c.Withdrawal, func(cm *corev1.ConfigMap, st ShardState, leaves [][]byte) error {
+	err := eachShard(ctx, r, namespace, uid, &c.Withdrawal, opts, func(cm *corev1.ConfigMap, st ShardState, leaves [][]byte) error {
 		c.Leaves = append(c.Leaves, leaves...)
 		for _, cp := range st.Checkpoints {
 			c.Checkpoints = append(c.Checkpoints, []byte(cp))
@@ -1193,9 +1239,26 @@ func Read(ctx context.Context, r client.Reader, namespace string, uid types.UID)
 // eachShard calls fn with each shard in order, its state and its
 // statements, and checks that each starts where the one before ended. It
 // sets w's namespace and name from the shards.
-func eachShard(ctx context.Context, r client.Reader, namespace string, uid types.UID, w *evidence.Withdrawal, fn func(*corev1.ConfigMap, ShardState, [][]byte) error) error {
+func eachShard(ctx context.Context, r client.Reader, namespace string, uid types.UID, w *evidence.Withdrawal, opts []ReadOption, fn func(*corev1.ConfigMap, ShardState, [][]byte) error) error {
+	var o readOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	next := uint64(0)
 	return Shards(ctx, r, namespace, uid, func(cm *corev1.ConfigMap) error {
+		if tst, ok, err := TiledStateOf(cm); ok {
+			if err != nil {
+				return err
+			}
+			if next != 0 {
+				return fmt.Errorf("the evidence ledger %s is kept as tiles, after shards of statements", cm.Name)
+			}
+			w.Namespace, w.Name = cm.Annotations[AnnotationWithdrawalNamespace], cm.Annotations[AnnotationWithdrawalName]
+			return eachTile(ctx, o, cm, tst, func(cm *corev1.ConfigMap, st ShardState, leaves [][]byte) error {
+				next += uint64(len(leaves))
+				return fn(cm, st, leaves)
+			})
+		}
 		st, err := State(cm)
 		if err != nil {
 			return err
@@ -1213,6 +1276,26 @@ func eachShard(ctx context.Context, r client.Reader, namespace string, uid types
 	})
 }
 
+// ReadOption configures a reader of ledgers.
+type ReadOption func(*readOptions)
+
+type readOptions struct {
+	tiles *TileStore
+	open  func(location string) (tiles.Store, error)
+}
+
+// WithTiles reads ledgers kept as tiles from t; without it, or
+// WithTileOpener, reading one is an error wrapping ErrNoTileStore.
+func WithTiles(t *TileStore) ReadOption { return func(o *readOptions) { o.tiles = t } }
+
+// WithTileOpener reads ledgers kept as tiles from the store open returns
+// for the location their ConfigMap names (TiledState.Location, the
+// ledger's own prefix). That location is in a namespace others may write:
+// it only says where to look, and what is there is checked as any ledger.
+func WithTileOpener(open func(location string) (tiles.Store, error)) ReadOption {
+	return func(o *readOptions) { o.open = open }
+}
+
 // Summary is a ledger read a shard at a time keeping only what a bundle's
 // head and a witness need: each statement's leaf hash (32 bytes), not the
 // statement. WriteStatements reads the statements again to write them.
@@ -1226,9 +1309,9 @@ type Summary struct {
 }
 
 // Summarize reads a withdrawal's ledger as Read does, keeping its Summary.
-func Summarize(ctx context.Context, r client.Reader, namespace string, uid types.UID) (*Summary, error) {
+func Summarize(ctx context.Context, r client.Reader, namespace string, uid types.UID, opts ...ReadOption) (*Summary, error) {
 	s := &Summary{Withdrawal: evidence.Withdrawal{UID: string(uid)}}
-	err := eachShard(ctx, r, namespace, uid, &s.Withdrawal, func(_ *corev1.ConfigMap, st ShardState, leaves [][]byte) error {
+	err := eachShard(ctx, r, namespace, uid, &s.Withdrawal, opts, func(_ *corev1.ConfigMap, st ShardState, leaves [][]byte) error {
 		if s.First == nil && len(leaves) > 0 {
 			s.First = leaves[0]
 		}
@@ -1253,10 +1336,10 @@ var ErrChanged = errors.New("the ledger changed while it was read")
 // WriteStatements reads the ledger's shards again and writes its
 // statements to w: each must be the one Summarize hashed, so that a bundle
 // is one ledger, not two halves of a ledger that changed between the reads.
-func (s *Summary) WriteStatements(ctx context.Context, r client.Reader, namespace string, w *evidence.BundleWriter) error {
+func (s *Summary) WriteStatements(ctx context.Context, r client.Reader, namespace string, w *evidence.BundleWriter, opts ...ReadOption) error {
 	i := uint64(0)
 	var again evidence.Withdrawal
-	err := eachShard(ctx, r, namespace, types.UID(s.Withdrawal.UID), &again, func(cm *corev1.ConfigMap, _ ShardState, leaves [][]byte) error {
+	err := eachShard(ctx, r, namespace, types.UID(s.Withdrawal.UID), &again, opts, func(cm *corev1.ConfigMap, _ ShardState, leaves [][]byte) error {
 		for _, l := range leaves {
 			if i == s.Leaves.Len() {
 				return nil // appended since: not in this bundle

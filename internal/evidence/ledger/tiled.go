@@ -1,0 +1,422 @@
+/*
+Copyright 2026 The region-withdrawal-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package ledger
+
+// A ledger kept as tiles: its statements in an object store, as C2SP
+// tlog-tiles (package tiles) under <location>/<withdrawal UID>/, and in
+// the cluster one small ConfigMap (shard 0, key KeyTiles) with the latest
+// signed checkpoint and the name of the last append's staged object.
+//
+// An append first stores its statements as one object named by its
+// SHA-256 (pending/<hash>), then writes the ConfigMap with the new
+// checkpoint and that object's name, with the ConfigMap's
+// resourceVersion: two writers (leader election does not fence) race on
+// the ConfigMap alone, and the loser's staged object is never named. Only
+// then are the tiles of the append published, at paths whose bytes depend
+// only on the statements before them, so that every writer that publishes
+// a size writes the same bytes. A process that dies before publishing
+// leaves the staged object named in the ConfigMap: the next append
+// publishes it first, and only then replaces it. So every statement
+// before the staged object's first is in the tiles, and the rest are in
+// the staged object.
+//
+// Nothing read back is trusted, as for the ConfigMap shards: a process
+// that loads the ledger reads every entry bundle and the staged object,
+// recomputes the tree and checks its root against the checkpoint in the
+// ConfigMap (which must be the operator's) and against the one the
+// withdrawal's status recorded. An object missing or changed is a
+// *TamperedError; a store that cannot be reached is an error to retry.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/tiles"
+	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+)
+
+// KeyTiles holds a tiled ledger's TiledState, in place of KeyState and
+// KeyLeaves.
+const KeyTiles = "tiles"
+
+// TiledState is what the cluster holds of a ledger kept as tiles.
+type TiledState struct {
+	// Key is the verifier key the checkpoint is signed with.
+	Key string `json:"key"`
+	// Location is where the tiles are, for readers: the object store's
+	// location (s3://bucket/prefix) followed by the withdrawal's UID. It
+	// only says where to look; what is there is checked.
+	Location string `json:"location"`
+	// Checkpoint is the latest signed note; its size is the ledger's.
+	Checkpoint string `json:"checkpoint"`
+	// Pending is the last append's staged object.
+	Pending Pending `json:"pending"`
+}
+
+// Pending is a staged object: the statements from From to the
+// checkpoint's size, as an entry bundle, which may not be in the tiles
+// yet.
+type Pending struct {
+	From   uint64 `json:"from"`
+	Object string `json:"object"`
+	SHA256 string `json:"sha256"`
+}
+
+// PendingPrefix is where staged objects go, under a ledger's location.
+const PendingPrefix = "pending/"
+
+// TileStore is an object store that keeps ledgers as tiles: each under
+// Location/<withdrawal UID>/.
+type TileStore struct {
+	Store tiles.Store
+	// Location names the store, as readers reach it: s3://bucket/prefix.
+	Location string
+}
+
+// of is the store of one withdrawal's ledger.
+func (t *TileStore) of(uid types.UID) tiles.Store { return tiles.Prefixed(t.Store, string(uid)) }
+
+// ErrNoTileStore refuses to read or append to a ledger kept as tiles
+// without the object store.
+var ErrNoTileStore = errors.New("the evidence ledger is kept as tiles in an object store, and none is configured here")
+
+// TiledStateOf decodes a tiled ledger's state; ok is false for a shard of
+// the ConfigMap layout.
+func TiledStateOf(cm *corev1.ConfigMap) (st TiledState, ok bool, err error) {
+	raw, ok := cm.Data[KeyTiles]
+	if !ok {
+		return st, false, nil
+	}
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return st, true, fmt.Errorf("the evidence ledger %s: %s: %w", cm.Name, KeyTiles, err)
+	}
+	return st, true, nil
+}
+
+// writeTiles appends leaves to a tiled ledger.
+func (l *Ledger) writeTiles(ctx context.Context, rw *v1.RegionWithdrawal, lg *log, leaves []Sealed) error {
+	if l.Tiles == nil {
+		return fmt.Errorf("%w: %s/%s", ErrNoTileStore, rw.Namespace, rw.Name)
+	}
+	store := l.Tiles.of(rw.UID)
+	// The last append's staged object is about to be replaced: its
+	// statements must be in the tiles first.
+	if err := l.publish(ctx, lg, store); err != nil {
+		return err
+	}
+	var body []byte
+	hashes := make([][]byte, len(leaves))
+	for i, lf := range leaves {
+		var err error
+		if body, err = tiles.AppendEntry(body, lf.envelope); err != nil {
+			return err
+		}
+		if hashes[i] = lf.leaf; hashes[i] == nil {
+			hashes[i] = evidence.LeafHash(lf.envelope)
+		}
+	}
+	sum := sha256.Sum256(body)
+	pending := Pending{From: lg.state.Tree.Size, SHA256: hex.EncodeToString(sum[:])}
+	pending.Object = PendingPrefix + strconv.FormatUint(pending.From, 10) + "-" + pending.SHA256
+	if err := store.Put(ctx, pending.Object, body); err != nil {
+		return fmt.Errorf("staging %d statements of %s/%s: %w", len(leaves), rw.Namespace, rw.Name, err)
+	}
+	tree := clone(lg.state.Tree)
+	if err := tree.AppendHashes(hashes...); err != nil {
+		return err
+	}
+	note, err := l.signer.SignCheckpoint(evidence.Origin(Withdrawal(rw)), tree)
+	if err != nil {
+		return fmt.Errorf("signing the checkpoint: %w", err)
+	}
+	state, err := json.Marshal(TiledState{Key: l.VerifierKey(), Location: l.Tiles.Location + "/" + string(rw.UID), Checkpoint: string(note), Pending: pending})
+	if err != nil {
+		return err
+	}
+
+	var cm *corev1.ConfigMap
+	if lg.shard != nil {
+		cm = lg.shard.DeepCopy()
+		cm.Data = map[string]string{KeyTiles: string(state)}
+		err = l.Client.Update(ctx, cm)
+	} else {
+		cm = &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: ShardName(rw.UID, 0), Namespace: l.Namespace,
+				Labels: map[string]string{
+					"app.kubernetes.io/managed-by": "region-withdrawal-operator",
+					executor.LabelWithdrawalUID:    string(rw.UID),
+					LabelShard:                     "0",
+				},
+				Annotations: map[string]string{AnnotationWithdrawalNamespace: rw.Namespace, AnnotationWithdrawalName: rw.Name,
+					AnnotationIdentity: rw.ID()},
+			},
+			Data: map[string]string{KeyTiles: string(state)},
+		}
+		err = l.Client.Create(ctx, cm)
+	}
+	switch {
+	case apierrors.IsConflict(err), apierrors.IsNotFound(err), apierrors.IsAlreadyExists(err):
+		// Another writer won. This staged object is named nowhere, but it
+		// is left: the winner may have staged the same bytes, under the
+		// same name.
+		return l.reread(ctx, rw, lg)
+	case err != nil:
+		return fmt.Errorf("writing the evidence ledger %s: %w", cm.Name, err)
+	}
+
+	// In: the tiles of these statements are published now, or by the next
+	// append, which must publish them before it replaces the staged object.
+	replaced := lg.tiled.pending
+	lg.open(cm)
+	lg.next, lg.tiled.on = 1, true
+	lg.state = ShardState{Key: l.VerifierKey(), Tree: tree, Checkpoints: []string{string(note)}}
+	for _, lf := range leaves {
+		lg.keys[lf.hash] = struct{}{}
+		lg.sealed = lg.sealed || lf.seal
+		if err := lg.tiled.edge.Append(lf.envelope, lf.leaf); err != nil {
+			return err
+		}
+	}
+	lg.tiled.unpublished = append(lg.tiled.unpublished, lg.tiled.edge.Objects()...)
+	lg.tiled.checkpoint, lg.tiled.pending = note, pending.Object
+	if replaced != "" {
+		lg.tiled.staleStaged = append(lg.tiled.staleStaged, replaced)
+	}
+	if err := l.publish(ctx, lg, store); err != nil {
+		// Recorded all the same: the next append publishes them first.
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to publish the evidence tiles; the next append publishes them", "withdrawal", rw.Namespace+"/"+rw.Name)
+	}
+	return nil
+}
+
+// tiledLog is what the process knows of a tiled ledger beyond log's.
+type tiledLog struct {
+	// on says the ledger is kept as tiles.
+	on   bool
+	edge tiles.Edge
+	// unpublished are tiles made and not yet written.
+	unpublished []tiles.Object
+	// checkpoint is the latest signed note, to publish after the tiles;
+	// nil once published.
+	checkpoint []byte
+	// pending is the staged object the ConfigMap names; staleStaged are
+	// staged objects no longer named, to remove once the tiles are in.
+	pending     string
+	staleStaged []string
+}
+
+// publish writes the tiles not written yet, then the checkpoint, then
+// removes the staged objects no longer needed. It stops at the first
+// failure, keeping what is left for the next call.
+func (l *Ledger) publish(ctx context.Context, lg *log, store tiles.Store) error {
+	for len(lg.tiled.unpublished) > 0 {
+		o := lg.tiled.unpublished[0]
+		if err := store.Put(ctx, o.Path, o.Body); err != nil {
+			return fmt.Errorf("publishing the evidence tile %s: %w", o.Path, err)
+		}
+		lg.tiled.unpublished = lg.tiled.unpublished[1:]
+	}
+	if lg.tiled.checkpoint != nil {
+		if err := store.Put(ctx, tiles.CheckpointPath, lg.tiled.checkpoint); err != nil {
+			return fmt.Errorf("publishing the evidence checkpoint: %w", err)
+		}
+		lg.tiled.checkpoint = nil
+	}
+	for len(lg.tiled.staleStaged) > 0 {
+		if err := store.Delete(ctx, lg.tiled.staleStaged[0]); err != nil {
+			return err
+		}
+		lg.tiled.staleStaged = lg.tiled.staleStaged[1:]
+	}
+	return nil
+}
+
+// tiled checks a tiled ledger's ConfigMap and its objects, as shard does
+// a shard: every statement, in order, then the root at the checkpoint.
+func (c *checker) tiled(ctx context.Context, cm *corev1.ConfigMap, st TiledState) error {
+	if c.tree.Size != 0 || cm.Labels[LabelShard] != "0" {
+		return c.tampered(cm.Name, "a ledger kept as tiles has one ConfigMap, shard 0")
+	}
+	if st.Key != c.l.VerifierKey() {
+		return c.tampered(cm.Name, "it names the key %q, not the operator's %q", st.Key, c.l.VerifierKey())
+	}
+	cp, err := evidence.OpenCheckpoint([]byte(st.Checkpoint), c.origin, c.l.verifier)
+	if err != nil {
+		return c.tampered(cm.Name, "its checkpoint is not the operator's: %v", err)
+	}
+	if c.l.Tiles == nil {
+		return fmt.Errorf("%w: %s (its tiles are at %s)", ErrNoTileStore, c.name, st.Location)
+	}
+	if st.Pending.From > cp.Size {
+		return c.tampered(cm.Name, "its staged statements start at %d, after its checkpoint's size %d", st.Pending.From, cp.Size)
+	}
+	store := c.l.Tiles.of(types.UID(cm.Labels[executor.LabelWithdrawalUID]))
+	signed := map[uint64][]byte{cp.Size: cp.Hash}
+	edge := &c.lg.tiled.edge
+	add := func(leaf []byte) error {
+		h := evidence.LeafHash(leaf)
+		if err := c.leaf(cm.Name, leaf, h); err != nil {
+			if errors.Is(err, errUnreadable) {
+				return c.tampered(cm.Name, "statement %d: %v", c.tree.Size, err)
+			}
+			return err
+		}
+		if err := edge.Append(leaf, h); err != nil {
+			return err
+		}
+		return c.check(cm.Name, signed)
+	}
+	err = tiles.ReadEntries(ctx, store, st.Pending.From, func(_ uint64, leaf []byte) error { return add(leaf) })
+	if err != nil {
+		return c.storeError(cm.Name, err)
+	}
+	// Published: never written again by this process.
+	edge.Discard()
+	if cp.Size > st.Pending.From {
+		body, err := store.Get(ctx, st.Pending.Object)
+		if errors.Is(err, tiles.ErrNotFound) && c.moved(ctx, cm) {
+			return errMovedOn
+		}
+		if err != nil {
+			return c.storeError(cm.Name, err)
+		}
+		if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != st.Pending.SHA256 {
+			return c.tampered(cm.Name, "the staged object %s is not the one it names", st.Pending.Object)
+		}
+		leaves, err := tiles.SplitBundle(body)
+		if err != nil {
+			return c.tampered(cm.Name, "the staged object %s: %v", st.Pending.Object, err)
+		}
+		if uint64(len(leaves)) != cp.Size-st.Pending.From {
+			return c.tampered(cm.Name, "the staged object %s holds %d statements, not %d", st.Pending.Object, len(leaves), cp.Size-st.Pending.From)
+		}
+		for _, leaf := range leaves {
+			if err := add(bytes.Clone(leaf)); err != nil {
+				return err
+			}
+		}
+	}
+	if len(signed) > 0 {
+		return c.tampered(cm.Name, "it holds a checkpoint at size %d, but the tiles hold %d statements", cp.Size, c.tree.Size)
+	}
+	c.lg.open(cm)
+	c.lg.next = 1
+	c.lg.state = ShardState{Key: st.Key, Tree: clone(c.tree), Checkpoints: []string{st.Checkpoint}}
+	c.lg.tiled.on = true
+	c.lg.tiled.unpublished = edge.Objects()
+	c.lg.tiled.checkpoint, c.lg.tiled.pending = []byte(st.Checkpoint), st.Pending.Object
+	return nil
+}
+
+// errMovedOn says a tiled ledger's ConfigMap changed while it was read: a
+// writer replaced the staged object it named, and removed it.
+var errMovedOn = errors.New("the evidence ledger moved on while it was read")
+
+// moved says whether cm is no longer the ledger's ConfigMap as stored.
+func (c *checker) moved(ctx context.Context, cm *corev1.ConfigMap) bool {
+	var meta metav1.PartialObjectMetadata
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
+	err := c.l.Reader.Get(ctx, client.ObjectKeyFromObject(cm), &meta)
+	return err == nil && meta.ResourceVersion != cm.ResourceVersion
+}
+
+// storeError is a TamperedError for an object the store does not hold, or
+// the store's error to retry.
+func (c *checker) storeError(shard string, err error) error {
+	var t *TamperedError
+	switch {
+	case errors.As(err, &t):
+		return err
+	case errors.Is(err, tiles.ErrNotFound):
+		return c.tampered(shard, "the object store does not hold all of it: %v", err)
+	case errors.Is(err, tiles.ErrMalformed):
+		return c.tampered(shard, "%v", err)
+	}
+	return fmt.Errorf("reading the evidence tiles of %s: %w", c.name, err)
+}
+
+// eachTile calls fn with a tiled ledger's statements, a bundle at a time,
+// as eachShard does with shards, the checkpoint with the last call.
+func eachTile(ctx context.Context, o readOptions, cm *corev1.ConfigMap, st TiledState, fn func(*corev1.ConfigMap, ShardState, [][]byte) error) error {
+	var s tiles.Store
+	switch {
+	case o.tiles != nil:
+		s = o.tiles.of(types.UID(cm.Labels[executor.LabelWithdrawalUID]))
+	case o.open != nil:
+		var err error
+		if s, err = o.open(st.Location); err != nil {
+			return fmt.Errorf("the evidence ledger %s is kept as tiles at %s: %w", cm.Name, st.Location, err)
+		}
+	default:
+		return fmt.Errorf("%w: the tiles are at %s", ErrNoTileStore, st.Location)
+	}
+	size, err := evidence.CheckpointSize([]byte(st.Checkpoint))
+	if err != nil {
+		return fmt.Errorf("the evidence ledger %s: %w", cm.Name, err)
+	}
+	if st.Pending.From > size {
+		return fmt.Errorf("the evidence ledger %s: its staged statements start at %d, after its checkpoint's size %d", cm.Name, st.Pending.From, size)
+	}
+	var batch [][]byte
+	first := uint64(0)
+	err = tiles.ReadEntries(ctx, s, st.Pending.From, func(i uint64, leaf []byte) error {
+		batch = append(batch, bytes.Clone(leaf))
+		if len(batch) == tiles.Width {
+			err := fn(cm, ShardState{Key: st.Key, First: first}, batch)
+			first, batch = i+1, nil
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if size > st.Pending.From {
+		body, err := s.Get(ctx, st.Pending.Object)
+		if errors.Is(err, tiles.ErrNotFound) {
+			return fmt.Errorf("%w: the staged object %s is gone, replaced by a later append, or removed: read it again", ErrChanged, st.Pending.Object)
+		}
+		if err != nil {
+			return err
+		}
+		leaves, err := tiles.SplitBundle(body)
+		if err != nil {
+			return fmt.Errorf("the staged object %s: %w", st.Pending.Object, err)
+		}
+		batch = append(batch, leaves...)
+	}
+	return fn(cm, ShardState{Key: st.Key, First: first, Checkpoints: []string{st.Checkpoint}}, batch)
+}
+
+// tiledBytes is what a tiled ledger's ConfigMap stores.
+func tiledBytes(cm *corev1.ConfigMap) int64 { return int64(len(cm.Data[KeyTiles])) }
