@@ -152,6 +152,9 @@ func TestEveryDayTwoValueReachesTheOperator(t *testing.T) {
 	if f.riskWindow != 48*time.Hour {
 		t.Errorf("extraArgs --risk-window=48h reached the operator as %s", f.riskWindow)
 	}
+	if f.evidenceStore != "s3://evidence-ledgers/prod" || f.evidenceS3.Endpoint != "http://seaweedfs.storage:8333" || !f.evidenceS3.PathStyle || f.evidenceS3.Region != "us-east-1" {
+		t.Errorf("evidence.store reached the operator as %q, %+v", f.evidenceStore, f.evidenceS3)
+	}
 	if !strings.Contains(f.noticeBackendImage, "@sha256:0123") {
 		t.Errorf("the notice backend image %q is not pinned by image.digest", f.noticeBackendImage)
 	}

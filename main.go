@@ -68,6 +68,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/noticeserver"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
+	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/internal/selftest"
 	"github.com/ops-dev/region-withdrawal-operator/internal/steps"
@@ -162,6 +163,8 @@ type managerFlags struct {
 	evidence                bool
 	evidenceKeySecret       string
 	evidenceCopyURL         string
+	evidenceStore           string
+	evidenceS3              s3store.Config
 	zap                     zap.Options
 }
 
@@ -236,6 +239,8 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.BoolVar(&f.evidence, "evidence", true, "Keep each withdrawal's signed evidence ledger in --namespace (docs/evidence.md); off without --namespace.")
 	fs.StringVar(&f.evidenceKeySecret, "evidence-key-secret", "region-withdrawal-operator-evidence-key", "Secret in --namespace holding the Ed25519 seed the evidence ledgers are signed with; created with a random seed when missing.")
 	fs.StringVar(&f.evidenceCopyURL, "evidence-copy-url", "", "Base URL (an object store bucket or pre-signed prefix) each evidence shard is PUT to as it grows, as <url>/<withdrawal UID>/<shard>.json; empty keeps the ledgers in the cluster only.")
+	fs.StringVar(&f.evidenceStore, "evidence-store", "", "Object store new evidence ledgers are kept in, as C2SP tlog-tiles under s3://bucket[/prefix]/<withdrawal UID>/, with only the latest signed checkpoint in a ConfigMap of --namespace (reached with --s3-endpoint, --s3-region, --s3-path-style and credentials from AWS_* in the environment); empty keeps them in ConfigMaps.")
+	f.evidenceS3.BindFlags(fs)
 	f.zap.BindFlags(fs)
 	err := fs.Parse(args)
 	if err != nil {
@@ -255,6 +260,14 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	if f.evidenceCopyURL != "" {
 		if err := ledger.CheckCopyURL(f.evidenceCopyURL); err != nil {
 			return nil, fmt.Errorf("--evidence-copy-url: %w", err)
+		}
+	}
+	if f.evidenceStore != "" {
+		if _, err := s3store.NewBucket(nil, f.evidenceStore); err != nil {
+			return nil, fmt.Errorf("--evidence-store: %w", err)
+		}
+		if _, err := f.evidenceS3.EndpointURL(); err != nil {
+			return nil, err
 		}
 	}
 	if f.handoffURL != "" {
@@ -529,11 +542,22 @@ func setupEvidence(mgr ctrl.Manager, f *managerFlags) (*ledger.Ledger, error) {
 	if f.evidenceCopyURL != "" {
 		o.CopyTo = &ledger.HTTPCopier{BaseURL: f.evidenceCopyURL}
 	}
+	if f.evidenceStore != "" {
+		c, err := f.evidenceS3.Client(nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("--evidence-store: %w", err)
+		}
+		b, err := s3store.NewBucket(c, f.evidenceStore)
+		if err != nil {
+			return nil, fmt.Errorf("--evidence-store: %w", err)
+		}
+		o.Tiles = &ledger.TileStore{Store: b, Location: strings.TrimSuffix(f.evidenceStore, "/")}
+	}
 	l, err := ledger.New(o)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("The evidence ledger is on", "namespace", f.namespace, "verifierKey", l.VerifierKey(), "copied", f.evidenceCopyURL != "")
+	log.Info("The evidence ledger is on", "namespace", f.namespace, "verifierKey", l.VerifierKey(), "copied", f.evidenceCopyURL != "", "store", f.evidenceStore)
 	return l, nil
 }
 

@@ -64,6 +64,7 @@ func runWith(t *testing.T, cfg *rest.Config, ns string, args ...string) (string,
 	o.NewClient = func() (client.WithWatch, error) {
 		return client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
 	}
+	o.OpenTiles = o.defaultOpenTiles
 	cmd := newRootCommand(o)
 	cmd.SetArgs(append(args, "--namespace", ns))
 	err := cmd.ExecuteContext(context.Background())

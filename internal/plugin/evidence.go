@@ -58,6 +58,7 @@ func newEvidenceCommand(o *Options) *cobra.Command {
   kubectl withdrawal evidence verify pakistan.evidence.jsonl.gz --key-file operator.key --salt HEX --recipient cust-0042 --before 2026-12-30T00:00:00+05:00`,
 	}
 	cmd.AddCommand(newEvidenceKeyCommand(o), newEvidenceExportCommand(o), newEvidenceVerifyCommand(o), newEvidenceWitnessCommand(o))
+	o.bindS3Flags(cmd)
 	return cmd
 }
 
@@ -158,7 +159,7 @@ func (o *Options) exportEvidence(ctx context.Context, name string, uid types.UID
 		if err != nil {
 			return err
 		}
-		if err := sum.WriteStatements(ctx, c, operatorNS, bw); err != nil {
+		if err := sum.WriteStatements(ctx, c, operatorNS, bw, o.tileOpener()); err != nil {
 			return err
 		}
 		return bw.Close()
@@ -198,7 +199,7 @@ func (o *Options) readLedger(ctx context.Context, c client.Reader, name string, 
 		}
 		uid, status, knownKey = rw.UID, rw.Status.Evidence, rw.IdentityKey()
 	}
-	sum, err := ledger.Summarize(ctx, c, operatorNS, uid)
+	sum, err := ledger.Summarize(ctx, c, operatorNS, uid, o.tileOpener())
 	if err != nil {
 		return nil, nil, err
 	}

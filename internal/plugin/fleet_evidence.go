@@ -88,6 +88,7 @@ cut yet.`,
 	verify.Flags().DurationVar(&tolerance, "tolerance", time.Second, "How long after the cutoff a cluster may cut its routes")
 	verify.Flags().BoolVar(&allowOpen, "allow-open", false, "Accept a withdrawal still running")
 	cmd.AddCommand(export, verify)
+	o.bindS3Flags(cmd)
 	return cmd
 }
 
@@ -183,7 +184,7 @@ func (o *Options) readFleetLedgers(ctx context.Context, kc, name, operatorNS str
 	// The current object's last, whoever was created when.
 	uids = append(slices.DeleteFunc(uids, func(u types.UID) bool { return u == g.rw.UID }), g.rw.UID)
 	for _, uid := range uids {
-		contents, err := ledger.Read(ctx, c, operatorNS, uid)
+		contents, err := ledger.Read(ctx, c, operatorNS, uid, o.tileOpener())
 		if err != nil {
 			g.err = err
 			return g

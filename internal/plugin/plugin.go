@@ -25,6 +25,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,7 +49,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/tiles"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
+	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
 
@@ -66,6 +70,11 @@ type Options struct {
 	// NewClientFor builds a client for a kubeconfig context, and names the
 	// namespace to read there (fleet status).
 	NewClientFor func(kubeContext string) (client.Client, string, error)
+	// S3 reaches the object store a ledger kept as tiles is in
+	// (--s3-endpoint, --s3-region, --s3-path-style; credentials from the
+	// environment); OpenTiles opens one, and tests inject it.
+	S3        s3store.Config
+	OpenTiles func(location string) (tiles.Store, error)
 }
 
 // NewCommand returns the root command.
@@ -74,6 +83,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	o.NewClient = o.defaultClient
 	o.NewClientAs = o.defaultClientAs
 	o.NewClientFor = o.defaultClientFor
+	o.OpenTiles = o.defaultOpenTiles
 	return newRootCommand(o)
 }
 
@@ -461,4 +471,32 @@ func Main() int {
 		return 1
 	}
 	return 0
+}
+
+// defaultOpenTiles opens the object store at location (s3://bucket/prefix)
+// with --s3-* and the credentials in the environment.
+func (o *Options) defaultOpenTiles(location string) (tiles.Store, error) {
+	c, err := o.S3.Client(nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s3store.NewBucket(c, location)
+}
+
+// bindS3Flags adds --s3-endpoint, --s3-region and --s3-path-style to cmd
+// and its subcommands: how to reach a ledger kept as tiles.
+func (o *Options) bindS3Flags(cmd *cobra.Command) {
+	fs := flag.NewFlagSet(cmd.Name(), flag.ContinueOnError)
+	o.S3.BindFlags(fs)
+	cmd.PersistentFlags().AddGoFlagSet(fs)
+}
+
+// tileOpener is how the plugin reads ledgers kept as tiles.
+func (o *Options) tileOpener() ledger.ReadOption {
+	return ledger.WithTileOpener(func(location string) (tiles.Store, error) {
+		if o.OpenTiles == nil {
+			return nil, ledger.ErrNoTileStore
+		}
+		return o.OpenTiles(location)
+	})
 }
