@@ -1253,7 +1253,7 @@ func eachShard(ctx context.Context, r client.Reader, namespace string, uid types
 			if next != 0 {
 				return fmt.Errorf("the evidence ledger %s is kept as tiles, after shards of statements", cm.Name)
 			}
-			w.Namespace, w.Name = cm.Annotations[AnnotationWithdrawalNamespace], cm.Annotations[AnnotationWithdrawalName]
+			w.Namespace, w.Name = originWithdrawal(tst.Checkpoint)
 			return eachTile(ctx, o, cm, tst, func(cm *corev1.ConfigMap, st ShardState, leaves [][]byte) error {
 				next += uint64(len(leaves))
 				return fn(cm, st, leaves)

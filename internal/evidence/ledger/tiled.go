@@ -46,10 +46,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -64,35 +64,60 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 )
 
-// KeyTiles holds a tiled ledger's TiledState, in place of KeyState and
-// KeyLeaves.
-const KeyTiles = "tiles"
+// The keys of a tiled ledger's ConfigMap, in place of KeyState and
+// KeyLeaves: one each, so that `kubectl get -o yaml` shows the checkpoint
+// as the note it is, and nothing is stored twice (the ConfigMap is stored
+// again with each append).
+const (
+	// KeyCheckpoint holds the latest signed checkpoint; it marks a tiled
+	// ledger.
+	KeyCheckpoint = "checkpoint"
+	// KeyLocation holds the object store's location (s3://bucket/prefix):
+	// the ledger is under <location>/<withdrawal UID>/.
+	KeyLocation = "location"
+	// KeyPending holds the last append's staged object's name, after
+	// PendingPrefix: <first statement>-<the first 8 bytes of its SHA-256,
+	// in hex>.
+	KeyPending = "pending"
+)
 
 // TiledState is what the cluster holds of a ledger kept as tiles.
 type TiledState struct {
-	// Key is the verifier key the checkpoint is signed with.
-	Key string `json:"key"`
-	// Location is where the tiles are, for readers: the object store's
-	// location (s3://bucket/prefix) followed by the withdrawal's UID. It
-	// only says where to look; what is there is checked.
-	Location string `json:"location"`
+	// Key is the verifier key the checkpoint is signed with: not in the
+	// ConfigMap but in the store (KeyObject), written once.
+	Key string
+	// Location is the object store's location, for readers. It only says
+	// where to look; what is there is checked.
+	Location string
 	// Checkpoint is the latest signed note; its size is the ledger's.
-	Checkpoint string `json:"checkpoint"`
+	Checkpoint string
 	// Pending is the last append's staged object.
-	Pending Pending `json:"pending"`
+	Pending Pending
 }
 
 // Pending is a staged object: the statements from From to the
 // checkpoint's size, as an entry bundle, which may not be in the tiles
-// yet.
+// yet. Its name differs for each writer's append; what it holds is
+// checked against the checkpoint like the rest.
 type Pending struct {
-	From   uint64 `json:"from"`
-	Object string `json:"object"`
-	SHA256 string `json:"sha256"`
+	From   uint64
+	Object string
+}
+
+// data is the ConfigMap data of st.
+func (st TiledState) data() map[string]string {
+	return map[string]string{KeyLocation: st.Location, KeyCheckpoint: st.Checkpoint,
+		KeyPending: strings.TrimPrefix(st.Pending.Object, PendingPrefix)}
 }
 
 // PendingPrefix is where staged objects go, under a ledger's location.
 const PendingPrefix = "pending/"
+
+// KeyObject is the object, under a ledger's location, that holds the
+// verifier key its checkpoints are signed with, so that an exporter needs
+// no access to the key Secret. Like everything in the store it only says
+// which key to try: an auditor pins the key.
+const KeyObject = "key"
 
 // TileStore is an object store that keeps ledgers as tiles: each under
 // Location/<withdrawal UID>/.
@@ -112,13 +137,15 @@ var ErrNoTileStore = errors.New("the evidence ledger is kept as tiles in an obje
 // TiledStateOf decodes a tiled ledger's state; ok is false for a shard of
 // the ConfigMap layout.
 func TiledStateOf(cm *corev1.ConfigMap) (st TiledState, ok bool, err error) {
-	raw, ok := cm.Data[KeyTiles]
-	if !ok {
+	if _, ok := cm.Data[KeyCheckpoint]; !ok {
 		return st, false, nil
 	}
-	if err := json.Unmarshal([]byte(raw), &st); err != nil {
-		return st, true, fmt.Errorf("the evidence ledger %s: %s: %w", cm.Name, KeyTiles, err)
+	st = TiledState{Location: cm.Data[KeyLocation], Checkpoint: cm.Data[KeyCheckpoint]}
+	from, _, found := strings.Cut(cm.Data[KeyPending], "-")
+	if st.Pending.From, err = strconv.ParseUint(from, 10, 64); err != nil || !found {
+		return st, true, fmt.Errorf("the evidence ledger %s: %s is not <first statement>-<hash>: %q", cm.Name, KeyPending, cm.Data[KeyPending])
 	}
+	st.Pending.Object = PendingPrefix + cm.Data[KeyPending]
 	return st, true, nil
 }
 
@@ -133,6 +160,12 @@ func (l *Ledger) writeTiles(ctx context.Context, rw *v1.RegionWithdrawal, lg *lo
 	if err := l.publish(ctx, lg, store); err != nil {
 		return err
 	}
+	if lg.shard == nil {
+		// A new ledger: its key first, which readers take from the store.
+		if err := store.Put(ctx, KeyObject, []byte(l.VerifierKey())); err != nil {
+			return fmt.Errorf("starting the evidence ledger of %s/%s: %w", rw.Namespace, rw.Name, err)
+		}
+	}
 	var body []byte
 	hashes := make([][]byte, len(leaves))
 	for i, lf := range leaves {
@@ -145,8 +178,8 @@ func (l *Ledger) writeTiles(ctx context.Context, rw *v1.RegionWithdrawal, lg *lo
 		}
 	}
 	sum := sha256.Sum256(body)
-	pending := Pending{From: lg.state.Tree.Size, SHA256: hex.EncodeToString(sum[:])}
-	pending.Object = PendingPrefix + strconv.FormatUint(pending.From, 10) + "-" + pending.SHA256
+	pending := Pending{From: lg.state.Tree.Size}
+	pending.Object = PendingPrefix + strconv.FormatUint(pending.From, 10) + "-" + hex.EncodeToString(sum[:8])
 	if err := store.Put(ctx, pending.Object, body); err != nil {
 		return fmt.Errorf("staging %d statements of %s/%s: %w", len(leaves), rw.Namespace, rw.Name, err)
 	}
@@ -158,29 +191,27 @@ func (l *Ledger) writeTiles(ctx context.Context, rw *v1.RegionWithdrawal, lg *lo
 	if err != nil {
 		return fmt.Errorf("signing the checkpoint: %w", err)
 	}
-	state, err := json.Marshal(TiledState{Key: l.VerifierKey(), Location: l.Tiles.Location + "/" + string(rw.UID), Checkpoint: string(note), Pending: pending})
-	if err != nil {
-		return err
-	}
+	data := TiledState{Key: l.VerifierKey(), Location: l.Tiles.Location, Checkpoint: string(note), Pending: pending}.data()
 
 	var cm *corev1.ConfigMap
 	if lg.shard != nil {
 		cm = lg.shard.DeepCopy()
-		cm.Data = map[string]string{KeyTiles: string(state)}
+		cm.Data = data
 		err = l.Client.Update(ctx, cm)
 	} else {
 		cm = &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: ShardName(rw.UID, 0), Namespace: l.Namespace,
+				// Every byte here is stored again with each append: only
+				// what finds the ledger (the withdrawal's namespace and
+				// name are in the checkpoint's origin).
 				Labels: map[string]string{
-					"app.kubernetes.io/managed-by": "region-withdrawal-operator",
-					executor.LabelWithdrawalUID:    string(rw.UID),
-					LabelShard:                     "0",
+					executor.LabelWithdrawalUID: string(rw.UID),
+					LabelShard:                  "0",
 				},
-				Annotations: map[string]string{AnnotationWithdrawalNamespace: rw.Namespace, AnnotationWithdrawalName: rw.Name,
-					AnnotationIdentity: rw.ID()},
+				Annotations: map[string]string{AnnotationIdentity: rw.ID()},
 			},
-			Data: map[string]string{KeyTiles: string(state)},
+			Data: data,
 		}
 		err = l.Client.Create(ctx, cm)
 	}
@@ -267,15 +298,12 @@ func (c *checker) tiled(ctx context.Context, cm *corev1.ConfigMap, st TiledState
 	if c.tree.Size != 0 || cm.Labels[LabelShard] != "0" {
 		return c.tampered(cm.Name, "a ledger kept as tiles has one ConfigMap, shard 0")
 	}
-	if st.Key != c.l.VerifierKey() {
-		return c.tampered(cm.Name, "it names the key %q, not the operator's %q", st.Key, c.l.VerifierKey())
-	}
 	cp, err := evidence.OpenCheckpoint([]byte(st.Checkpoint), c.origin, c.l.verifier)
 	if err != nil {
 		return c.tampered(cm.Name, "its checkpoint is not the operator's: %v", err)
 	}
 	if c.l.Tiles == nil {
-		return fmt.Errorf("%w: %s (its tiles are at %s)", ErrNoTileStore, c.name, st.Location)
+		return fmt.Errorf("%w: %s (its tiles are at %s/%s)", ErrNoTileStore, c.name, st.Location, cm.Labels[executor.LabelWithdrawalUID])
 	}
 	if st.Pending.From > cp.Size {
 		return c.tampered(cm.Name, "its staged statements start at %d, after its checkpoint's size %d", st.Pending.From, cp.Size)
@@ -310,9 +338,6 @@ func (c *checker) tiled(ctx context.Context, cm *corev1.ConfigMap, st TiledState
 		if err != nil {
 			return c.storeError(cm.Name, err)
 		}
-		if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != st.Pending.SHA256 {
-			return c.tampered(cm.Name, "the staged object %s is not the one it names", st.Pending.Object)
-		}
 		leaves, err := tiles.SplitBundle(body)
 		if err != nil {
 			return c.tampered(cm.Name, "the staged object %s: %v", st.Pending.Object, err)
@@ -331,7 +356,7 @@ func (c *checker) tiled(ctx context.Context, cm *corev1.ConfigMap, st TiledState
 	}
 	c.lg.open(cm)
 	c.lg.next = 1
-	c.lg.state = ShardState{Key: st.Key, Tree: clone(c.tree), Checkpoints: []string{st.Checkpoint}}
+	c.lg.state = ShardState{Key: c.l.VerifierKey(), Tree: clone(c.tree), Checkpoints: []string{st.Checkpoint}}
 	c.lg.tiled.on = true
 	c.lg.tiled.unpublished = edge.Objects()
 	c.lg.tiled.checkpoint, c.lg.tiled.pending = []byte(st.Checkpoint), st.Pending.Object
@@ -365,6 +390,17 @@ func (c *checker) storeError(shard string, err error) error {
 	return fmt.Errorf("reading the evidence tiles of %s: %w", c.name, err)
 }
 
+// originWithdrawal is the withdrawal a checkpoint's origin names
+// (evidence.Origin): a tiled ledger's ConfigMap does not repeat it.
+func originWithdrawal(checkpoint string) (namespace, name string) {
+	origin, _, _ := strings.Cut(checkpoint, "\n")
+	parts := strings.Split(strings.TrimPrefix(origin, evidence.OriginPrefix), "/")
+	if len(parts) != 3 {
+		return "", ""
+	}
+	return parts[0], parts[1]
+}
+
 // eachTile calls fn with a tiled ledger's statements, a bundle at a time,
 // as eachShard does with shards, the checkpoint with the last call.
 func eachTile(ctx context.Context, o readOptions, cm *corev1.ConfigMap, st TiledState, fn func(*corev1.ConfigMap, ShardState, [][]byte) error) error {
@@ -374,11 +410,11 @@ func eachTile(ctx context.Context, o readOptions, cm *corev1.ConfigMap, st Tiled
 		s = o.tiles.of(types.UID(cm.Labels[executor.LabelWithdrawalUID]))
 	case o.open != nil:
 		var err error
-		if s, err = o.open(st.Location); err != nil {
-			return fmt.Errorf("the evidence ledger %s is kept as tiles at %s: %w", cm.Name, st.Location, err)
+		if s, err = o.open(st.Location + "/" + cm.Labels[executor.LabelWithdrawalUID]); err != nil {
+			return fmt.Errorf("the evidence ledger %s is kept as tiles at %s/%s: %w", cm.Name, st.Location, cm.Labels[executor.LabelWithdrawalUID], err)
 		}
 	default:
-		return fmt.Errorf("%w: the tiles are at %s", ErrNoTileStore, st.Location)
+		return fmt.Errorf("%w: the tiles are at %s/%s", ErrNoTileStore, st.Location, cm.Labels[executor.LabelWithdrawalUID])
 	}
 	size, err := evidence.CheckpointSize([]byte(st.Checkpoint))
 	if err != nil {
@@ -387,6 +423,11 @@ func eachTile(ctx context.Context, o readOptions, cm *corev1.ConfigMap, st Tiled
 	if st.Pending.From > size {
 		return fmt.Errorf("the evidence ledger %s: its staged statements start at %d, after its checkpoint's size %d", cm.Name, st.Pending.From, size)
 	}
+	key, err := s.Get(ctx, KeyObject)
+	if err != nil {
+		return fmt.Errorf("the evidence ledger %s: its key: %w", cm.Name, err)
+	}
+	st.Key = string(key)
 	var batch [][]byte
 	first := uint64(0)
 	err = tiles.ReadEntries(ctx, s, st.Pending.From, func(i uint64, leaf []byte) error {
@@ -419,4 +460,13 @@ func eachTile(ctx context.Context, o readOptions, cm *corev1.ConfigMap, st Tiled
 }
 
 // tiledBytes is what a tiled ledger's ConfigMap stores.
-func tiledBytes(cm *corev1.ConfigMap) int64 { return int64(len(cm.Data[KeyTiles])) }
+func tiledBytes(cm *corev1.ConfigMap) int64 {
+	if _, ok := cm.Data[KeyCheckpoint]; !ok {
+		return 0
+	}
+	n := 0
+	for k, v := range cm.Data {
+		n += len(k) + len(v)
+	}
+	return int64(n)
+}
