@@ -25,8 +25,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
@@ -35,35 +33,6 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
-
-// storedBytes counts what a client's writes store in etcd: the protobuf
-// of each object written, as the API server returns it (with its
-// metadata).
-type storedBytes struct {
-	client.Client
-	bytes, writes atomic.Int64
-}
-
-func (s *storedBytes) count(obj client.Object) {
-	s.bytes.Add(int64(obj.(interface{ Size() int }).Size()))
-	s.writes.Add(1)
-}
-
-func (s *storedBytes) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	err := s.Client.Create(ctx, obj, opts...)
-	if err == nil {
-		s.count(obj)
-	}
-	return err
-}
-
-func (s *storedBytes) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	err := s.Client.Update(ctx, obj, opts...)
-	if err == nil {
-		s.count(obj)
-	}
-	return err
-}
 
 // TestFiftyThousandCustomersWithTheLedgerInAnObjectStore: a notice to
 // 50,000 recipients in five ConfigMaps, by webhook, with the evidence
@@ -115,7 +84,7 @@ func TestFiftyThousandCustomersWithTheLedgerInAnObjectStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	tiles := &ledger.TileStore{Store: b, Location: "s3://" + bucket + "/ledgers"}
-	etcd := &storedBytes{Client: env.Client}
+	etcd := &testenv.StoredBytes{Client: env.Client}
 	// A new process: it knows only what the API server and the store hold.
 	process := func() (*notify.Executor, *ledger.Ledger) {
 		l, err := ledger.New(ledger.Options{Client: etcd, Reader: env.Client, Namespace: f.ns, Key: evidenceKey, Tiles: tiles})
@@ -192,9 +161,9 @@ func TestFiftyThousandCustomersWithTheLedgerInAnObjectStore(t *testing.T) {
 		t.Fatalf("%d statements, %d keys, for %d recipients: want one each", r.Statements, len(byKey), recipients)
 	}
 
-	perK := float64(etcd.bytes.Load()) * 1000 / recipients
+	perK := float64(etcd.Bytes.Load()) * 1000 / recipients
 	t.Logf("%d re-sent after %d kills; the ledger wrote %d objects, %d bytes to etcd: %.0f bytes per 1,000 deliveries",
-		resent, kills, etcd.writes.Load(), etcd.bytes.Load(), perK)
+		resent, kills, etcd.Writes.Load(), etcd.Bytes.Load(), perK)
 	if perK > 1024 {
 		t.Errorf("the ledger wrote %.0f bytes to etcd per 1,000 deliveries, want at most 1 KiB with an object store", perK)
 	}

@@ -103,7 +103,10 @@ func StartSeaweedFS(ctx context.Context, bin, host, dir string, identities map[s
 		"-ip="+host, "-ip.bind="+host,
 		"-master.port="+p(0), "-master.port.grpc="+p(1), "-volume.port="+p(2), "-volume.port.grpc="+p(3),
 		"-filer.port="+p(4), "-filer.port.grpc="+p(5), "-s3", "-s3.port="+p(6), "-s3.port.grpc="+p(7),
-		"-s3.config="+filepath.Join(dir, "s3.json"), "-master.volumeSizeLimitMB=64", "-volume.max=4", "-metricsPort=0",
+		"-s3.config="+filepath.Join(dir, "s3.json"), "-master.volumeSizeLimitMB=256", "-metricsPort=0",
+		// As many volumes as the disk holds: a benchmark's ledger of a
+		// hundred thousand statements outgrew four of 64 MiB.
+		"-volume.max=0",
 		// Nothing leaves this machine: no usage report.
 		"-master.telemetry=false")
 	cmd.Stdout, cmd.Stderr = logFile, logFile

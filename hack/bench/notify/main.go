@@ -44,6 +44,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
@@ -70,7 +71,9 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/webhook"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
 const (
@@ -118,6 +121,7 @@ func run() error {
 	plainN := flag.Int("plain-recipients", 2000, "recipients for the plain one-at-a-time sender (it is slow; its figures are per recipient)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run with the evidence ledger on to this file")
 	withEmail := flag.Bool("email", true, "also send the notice to the same recipients by email, to a real SMTP server, against a bare net/smtp sender")
+	withStore := flag.Bool("store", true, "also send it with the evidence ledger kept as tiles in a real S3-compatible store (SeaweedFS, bin/weed)")
 	flag.Parse()
 
 	env, err := testenv.Start()
@@ -222,7 +226,9 @@ func run() error {
 	if err := c.Create(ctx, evidenceRW); err != nil {
 		return err
 	}
-	l, err := ledger.New(ledger.Options{Client: c, Reader: c, Namespace: namespace, Key: []byte("the notify benchmark's evidence key")})
+	// The ledger's writes are counted as what they store in etcd.
+	ledgerWrites := &testenv.StoredBytes{Client: c}
+	l, err := ledger.New(ledger.Options{Client: ledgerWrites, Reader: c, Namespace: namespace, Key: []byte("the notify benchmark's evidence key")})
 	if err != nil {
 		return err
 	}
@@ -236,9 +242,18 @@ func run() error {
 		return err
 	}
 	withLedger.name = "batched executor, evidence ledger on"
-	cost, err := ledgerCost(ctx, c, evidenceRW, l)
+	cmCost, err := ledgerCost(ctx, c, evidenceRW, l)
 	if err != nil {
 		return err
+	}
+	cmCost.etcdBytes = ledgerWrites.Bytes.Load()
+
+	var tiled figures
+	var tiledCost cost
+	if *withStore {
+		if tiled, tiledCost, err = runTiled(ctx, c, rw, a, *n, &requests, &delivered); err != nil {
+			return fmt.Errorf("with the ledger in the object store: %w", err)
+		}
 	}
 
 	var mailFigures emailFigures
@@ -249,9 +264,16 @@ func run() error {
 	}
 
 	fmt.Printf("notify benchmark: %d recipients by webhook to a loopback HTTPS receiver (envtest API server), two in three in Urdu templates\n\n", *n)
-	printTable("deliveries/s", bare, batched, withLedger, plain)
+	phases := []figures{bare, batched, withLedger}
+	if *withStore {
+		phases = append(phases, tiled)
+	}
+	printTable("deliveries/s", append(phases, plain)...)
 	fmt.Printf("\nagainst the machine's limit (the bare sender): batched %.2fx, with the ledger %.2fx\n",
 		batched.rate()/bare.rate(), withLedger.rate()/bare.rate())
+	if *withStore {
+		fmt.Printf("with the ledger in the object store: %.2fx\n", tiled.rate()/bare.rate())
+	}
 	fmt.Printf("\nbatched / plain: %.1fx deliveries/s, %.1fx fewer API requests per 1,000 recipients\n",
 		batched.rate()/plain.rate(), plain.perK()/batched.perK())
 	fmt.Printf("batched: %d Execute calls, %d receiver deliveries (duplicates: %d)\n", calls, delivered.Load(), delivered.Load()-int64(*n))
@@ -260,16 +282,23 @@ func run() error {
 
 	per100k := 100000 / float64(*n)
 	fmt.Printf("\nevidence ledger: %d statements in %d shards, %.1f MiB stored (%.0f bytes per statement), %d checkpoints\n",
-		cost.statements, cost.shards, float64(cost.bytes)/(1<<20), float64(cost.bytes)/float64(cost.statements), cost.checkpoints)
+		cmCost.statements, cmCost.shards, float64(cmCost.bytes)/(1<<20), float64(cmCost.bytes)/float64(cmCost.statements), cmCost.checkpoints)
 	fmt.Printf("evidence ledger per 100,000 deliveries: %.2fs more (%.1fs with, %.1fs without), %.1f MiB, %.0f more API requests (%d with, %d without)\n",
 		(withLedger.elapsed-batched.elapsed).Seconds()*per100k, withLedger.elapsed.Seconds()*per100k, batched.elapsed.Seconds()*per100k,
-		float64(cost.bytes)/(1<<20)*per100k, float64(withLedger.requests-batched.requests)*per100k, withLedger.requests, batched.requests)
+		float64(cmCost.bytes)/(1<<20)*per100k, float64(withLedger.requests-batched.requests)*per100k, withLedger.requests, batched.requests)
 	fmt.Printf("CPU per 100,000 deliveries (this process; API server and etcd): batched %.1fs; %.1fs, with the ledger %.1fs; %.1fs: the ledger costs %.1fs; %.1fs more\n",
 		batched.cpu.Seconds()*per100k, batched.serverCPU.Seconds()*per100k, withLedger.cpu.Seconds()*per100k, withLedger.serverCPU.Seconds()*per100k,
 		(withLedger.cpu-batched.cpu).Seconds()*per100k, (withLedger.serverCPU-batched.serverCPU).Seconds()*per100k)
 	fmt.Printf("evidence ledger: exported and verified offline (signatures, every checkpoint's root, consistency, inclusion) in %s (read %s, verify %s)\n",
-		(cost.read + cost.verify).Round(time.Millisecond), cost.read.Round(time.Millisecond), cost.verify.Round(time.Millisecond))
+		(cmCost.read + cmCost.verify).Round(time.Millisecond), cmCost.read.Round(time.Millisecond), cmCost.verify.Round(time.Millisecond))
 	fmt.Printf("goal with the ledger on: >= 5000 deliveries/s: %v (%.0f/s)\n", withLedger.rate() >= 5000, withLedger.rate())
+	fmt.Printf("\nthe ledger's writes to etcd per 1,000 deliveries (the protobuf of each object it wrote): in ConfigMaps %.0f bytes", float64(cmCost.etcdBytes)*1000/float64(*n))
+	if *withStore {
+		fmt.Printf(", in the object store %.0f bytes (goal <= 1 KiB: %v)\n", float64(tiledCost.etcdBytes)*1000/float64(*n), float64(tiledCost.etcdBytes)*1000/float64(*n) <= 1024)
+		fmt.Printf("in the object store: %d statements, read back from the tiles and verified in %s\n", tiledCost.statements, (tiledCost.read + tiledCost.verify).Round(time.Millisecond))
+	} else {
+		fmt.Println()
+	}
 	if *withEmail {
 		fmt.Printf("\nemail: the same %d recipients by SMTP (STARTTLS, AUTH PLAIN) to a loopback go-smtp server, %d connections each\n\n", *n, mailConcurrency)
 		printTable("messages/s", mailFigures.bare, mailFigures.executor)
@@ -303,6 +332,55 @@ func startProfile(path string) (func(), error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+}
+
+// runTiled sends the notice of a third withdrawal (the same recipients)
+// with the evidence ledger kept as tiles in a real S3-compatible store,
+// SeaweedFS on loopback, and counts what the ledger stores in etcd.
+func runTiled(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a planner.Action, n int, requests, delivered *atomic.Int64) (figures, cost, error) {
+	const bucket = "evidence"
+	ids := map[string]testsrv.S3Identity{
+		"admin":    {AccessKey: "AKIDADMIN0000000", SecretKey: "admin-secret-key-0000", Actions: []string{"Admin", "Read", "Write", "List"}},
+		"operator": {AccessKey: "AKIDOPERATOR0000", SecretKey: "operator-secret-key-0", Actions: []string{"Read:" + bucket, "Write:" + bucket}},
+	}
+	dir, err := os.MkdirTemp("", "rwo-bench-s3-")
+	if err != nil {
+		return figures{}, cost{}, err
+	}
+	defer os.RemoveAll(dir)
+	store, err := testsrv.StartSeaweedFS(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", dir, ids, bucket)
+	if err != nil {
+		return figures{}, cost{}, err
+	}
+	defer store.Close()
+	s3, err := store.Client("operator")
+	if err != nil {
+		return figures{}, cost{}, err
+	}
+	b, err := s3store.NewBucket(s3, "s3://"+bucket+"/ledgers")
+	if err != nil {
+		return figures{}, cost{}, err
+	}
+	ts := &ledger.TileStore{Store: b, Location: "s3://" + bucket + "/ledgers"}
+	tiledRW := rw.DeepCopy()
+	tiledRW.ObjectMeta = metav1.ObjectMeta{Name: "pakistan-tiles", Namespace: namespace}
+	tiledRW.Status = v1.RegionWithdrawalStatus{}
+	if err := c.Create(ctx, tiledRW); err != nil {
+		return figures{}, cost{}, err
+	}
+	writes := &testenv.StoredBytes{Client: c}
+	l, err := ledger.New(ledger.Options{Client: writes, Reader: c, Namespace: namespace, Key: []byte("the notify benchmark's evidence key"), Tiles: ts})
+	if err != nil {
+		return figures{}, cost{}, err
+	}
+	f, _, err := runBatched(ctx, c, tiledRW, a, n, l, requests, delivered)
+	if err != nil {
+		return figures{}, cost{}, err
+	}
+	f.name = "batched, ledger in the object store"
+	out, err := ledgerCost(ctx, c, tiledRW, l, ledger.WithTiles(ts))
+	out.etcdBytes = writes.Bytes.Load()
+	return f, out, err
 }
 
 // runBatched sends the notice to n recipients with the notify executor
@@ -346,12 +424,14 @@ type cost struct {
 	statements, shards, checkpoints int
 	bytes                           int64
 	read, verify                    time.Duration
+	// etcdBytes is what the ledger's writes stored in etcd.
+	etcdBytes int64
 }
 
-func ledgerCost(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, l *ledger.Ledger) (cost, error) {
+func ledgerCost(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, l *ledger.Ledger, opts ...ledger.ReadOption) (cost, error) {
 	var out cost
 	start := time.Now()
-	contents, err := ledger.Read(ctx, c, namespace, rw.UID)
+	contents, err := ledger.Read(ctx, c, namespace, rw.UID, opts...)
 	if err != nil {
 		return out, err
 	}
