@@ -474,6 +474,10 @@ func (l *Ledger) appendLocked(ctx context.Context, rw *v1.RegionWithdrawal, leav
 	for attempt := range maxRaces {
 		todo := lg.missing(leaves)
 		if len(todo) == 0 {
+			if lg.tiled.on && lg.sealed && l.Tiles != nil {
+				// A sealed ledger's last tiles, if their publication failed.
+				return lg.tiled.settle(ctx, l.Tiles.of(rw.UID))
+			}
 			return nil
 		}
 		if lg.sealed {

@@ -50,6 +50,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -157,7 +158,7 @@ func (l *Ledger) writeTiles(ctx context.Context, rw *v1.RegionWithdrawal, lg *lo
 	store := l.Tiles.of(rw.UID)
 	// The last append's staged object is about to be replaced: its
 	// statements must be in the tiles first.
-	if err := l.publish(ctx, lg, store); err != nil {
+	if err := lg.tiled.settle(ctx, store); err != nil {
 		return err
 	}
 	if lg.shard == nil {
@@ -238,16 +239,39 @@ func (l *Ledger) writeTiles(ctx context.Context, rw *v1.RegionWithdrawal, lg *lo
 			return err
 		}
 	}
-	lg.tiled.unpublished = append(lg.tiled.unpublished, lg.tiled.edge.Objects()...)
-	lg.tiled.checkpoint, lg.tiled.pending = note, pending.Object
+	lg.tiled.todo.objects = append(lg.tiled.todo.objects, lg.tiled.edge.Objects()...)
+	lg.tiled.todo.checkpoint, lg.tiled.pending = note, pending.Object
 	if replaced != "" {
-		lg.tiled.staleStaged = append(lg.tiled.staleStaged, replaced)
+		lg.tiled.todo.stale = append(lg.tiled.todo.stale, replaced)
 	}
-	if err := l.publish(ctx, lg, store); err != nil {
-		// Recorded all the same: the next append publishes them first.
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to publish the evidence tiles; the next append publishes them", "withdrawal", rw.Namespace+"/"+rw.Name)
+	if lg.sealed {
+		// The last append: no next one would publish its tiles. An error
+		// is returned though the statements are in; the caller's retry
+		// finds them there and publishes (appendLocked).
+		return lg.tiled.settle(ctx, store)
 	}
+	// Recorded: the tiles are published while the caller goes on (a
+	// notice sends its next batch), and the next append waits for them.
+	lg.tiled.publishInBackground(ctx, store, rw.Namespace+"/"+rw.Name)
 	return nil
+}
+
+// Flush waits for the tiles of a ledger's appends to be published, and
+// publishes what is left: before its store is read directly, or at the
+// end of a process's work.
+func (l *Ledger) Flush(ctx context.Context, uid types.UID) error {
+	if l == nil || l.Tiles == nil {
+		return nil
+	}
+	unlock := l.lock(uid)
+	defer unlock()
+	l.mu.Lock()
+	lg := l.open[uid]
+	l.mu.Unlock()
+	if lg == nil || !lg.tiled.on {
+		return nil
+	}
+	return lg.tiled.settle(ctx, l.Tiles.of(uid))
 }
 
 // tiledLog is what the process knows of a tiled ledger beyond log's.
@@ -255,39 +279,89 @@ type tiledLog struct {
 	// on says the ledger is kept as tiles.
 	on   bool
 	edge tiles.Edge
-	// unpublished are tiles made and not yet written.
-	unpublished []tiles.Object
-	// checkpoint is the latest signed note, to publish after the tiles;
-	// nil once published.
-	checkpoint []byte
-	// pending is the staged object the ConfigMap names; staleStaged are
-	// staged objects no longer named, to remove once the tiles are in.
-	pending     string
-	staleStaged []string
+	// todo is what is to publish; inflight, when not nil, is being
+	// published in the background and reports what it left.
+	todo     publication
+	inflight chan publication
+	// pending is the staged object the ConfigMap names.
+	pending string
 }
 
-// publish writes the tiles not written yet, then the checkpoint, then
-// removes the staged objects no longer needed. It stops at the first
-// failure, keeping what is left for the next call.
-func (l *Ledger) publish(ctx context.Context, lg *log, store tiles.Store) error {
-	for len(lg.tiled.unpublished) > 0 {
-		o := lg.tiled.unpublished[0]
+// publication is what an append leaves to publish, in order: tiles, the
+// checkpoint, then the staged objects no longer named, to remove.
+type publication struct {
+	objects    []tiles.Object
+	checkpoint []byte
+	stale      []string
+	// err is why a background publication stopped.
+	err error
+}
+
+// publishTimeout bounds a publication in the background, which outlives
+// the call that started it.
+const publishTimeout = 2 * time.Minute
+
+// publishInBackground publishes todo in a goroutine; settle waits for it.
+func (t *tiledLog) publishInBackground(ctx context.Context, store tiles.Store, withdrawal string) {
+	job := t.todo
+	t.todo = publication{}
+	done := make(chan publication, 1)
+	t.inflight = done
+	log := ctrl.LoggerFrom(ctx)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+		defer cancel()
+		if job.err = job.publish(ctx, store); job.err != nil {
+			// Recorded all the same: the next append publishes it first.
+			log.Error(job.err, "Failed to publish the evidence tiles; the next append publishes them", "withdrawal", withdrawal)
+		}
+		done <- job
+	}()
+}
+
+// settle waits for a background publication, then publishes what it and
+// earlier ones left; an error leaves the rest for the next call.
+func (t *tiledLog) settle(ctx context.Context, store tiles.Store) error {
+	if t.inflight != nil {
+		var left publication
+		select {
+		case left = <-t.inflight:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		t.inflight = nil
+		// What the background left comes first; a later checkpoint wins.
+		if t.todo.checkpoint == nil {
+			t.todo.checkpoint = left.checkpoint
+		}
+		t.todo.objects = append(left.objects, t.todo.objects...)
+		t.todo.stale = append(left.stale, t.todo.stale...)
+	}
+	return t.todo.publish(ctx, store)
+}
+
+// publish writes the tiles, then the checkpoint, then removes the staged
+// objects no longer named. It stops at the first failure, keeping what is
+// left.
+func (p *publication) publish(ctx context.Context, store tiles.Store) error {
+	for len(p.objects) > 0 {
+		o := p.objects[0]
 		if err := store.Put(ctx, o.Path, o.Body); err != nil {
 			return fmt.Errorf("publishing the evidence tile %s: %w", o.Path, err)
 		}
-		lg.tiled.unpublished = lg.tiled.unpublished[1:]
+		p.objects = p.objects[1:]
 	}
-	if lg.tiled.checkpoint != nil {
-		if err := store.Put(ctx, tiles.CheckpointPath, lg.tiled.checkpoint); err != nil {
+	if p.checkpoint != nil {
+		if err := store.Put(ctx, tiles.CheckpointPath, p.checkpoint); err != nil {
 			return fmt.Errorf("publishing the evidence checkpoint: %w", err)
 		}
-		lg.tiled.checkpoint = nil
+		p.checkpoint = nil
 	}
-	for len(lg.tiled.staleStaged) > 0 {
-		if err := store.Delete(ctx, lg.tiled.staleStaged[0]); err != nil {
+	for len(p.stale) > 0 {
+		if err := store.Delete(ctx, p.stale[0]); err != nil {
 			return err
 		}
-		lg.tiled.staleStaged = lg.tiled.staleStaged[1:]
+		p.stale = p.stale[1:]
 	}
 	return nil
 }
@@ -358,8 +432,8 @@ func (c *checker) tiled(ctx context.Context, cm *corev1.ConfigMap, st TiledState
 	c.lg.next = 1
 	c.lg.state = ShardState{Key: c.l.VerifierKey(), Tree: clone(c.tree), Checkpoints: []string{st.Checkpoint}}
 	c.lg.tiled.on = true
-	c.lg.tiled.unpublished = edge.Objects()
-	c.lg.tiled.checkpoint, c.lg.tiled.pending = []byte(st.Checkpoint), st.Pending.Object
+	c.lg.tiled.todo = publication{objects: edge.Objects(), checkpoint: []byte(st.Checkpoint)}
+	c.lg.tiled.pending = st.Pending.Object
 	return nil
 }
 

@@ -63,6 +63,38 @@ func TestLedgersKeptAsTiles(t *testing.T) {
 	t.Run("TilesNotPublishedArePublishedByTheNextAppend", func(t *testing.T) { testTilesNotPublishedArePublishedByTheNextAppend(t, s) })
 	t.Run("RacingTiledWritersMerge", func(t *testing.T) { testRacingTiledWritersMerge(t, s) })
 	t.Run("ATiledLedgerChangedInTheStoreIsNeverSignedOver", func(t *testing.T) { testATiledLedgerChangedInTheStoreIsNeverSignedOver(t, s) })
+	t.Run("ALedgerBegunInConfigMapsStaysThere", func(t *testing.T) { testALedgerBegunInConfigMapsStaysThere(t, s) })
+}
+
+// testALedgerBegunInConfigMapsStaysThere: an installation that configures
+// an object store mid-withdrawal keeps appending to the ledgers it began in
+// ConfigMap shards there, and reads them as before.
+func testALedgerBegunInConfigMapsStaysThere(t *testing.T, s *testsrv.SeaweedFS) {
+	ctx := context.Background()
+	ns, rw := setUp(t, "stays")
+	before := newLedger(t, ns, 0)
+	if err := before.Append(ctx, rw, deliveries(before, rw, 0, 50)...); err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := tileStore(t, s, "operator")
+	l := newTiledLedger(t, ns, ts)
+	if err := l.Append(ctx, rw, deliveries(l, rw, 50, 50)...); err != nil {
+		t.Fatal(err)
+	}
+	var states int
+	if err := ledger.Shards(ctx, env.Client, ns, rw.UID, func(cm *corev1.ConfigMap) error {
+		if _, tiled, _ := ledger.TiledStateOf(cm); tiled {
+			t.Errorf("%s is kept as tiles", cm.Name)
+		}
+		states++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	contents, err := ledger.Read(ctx, env.Client, ns, rw.UID)
+	if err != nil || len(contents.Leaves) != 100 || states == 0 {
+		t.Fatalf("%d statements in %d shards (%v), want 100 in ConfigMaps", len(contents.Leaves), states, err)
+	}
 }
 
 // tileStore is the bucket's ledgers as identity reaches them.
@@ -155,8 +187,15 @@ func testALedgerKeptAsTiles(t *testing.T, s *testsrv.SeaweedFS) {
 	if err := l.Append(ctx, rw, deliveries(l, rw, 900, 150)...); err != nil {
 		t.Fatal(err)
 	}
-	if err := newTiledLedger(t, ns, ts).Append(ctx, rw, deliveries(l, rw, 0, 1100)...); err != nil {
+	l2 := newTiledLedger(t, ns, ts)
+	if err := l2.Append(ctx, rw, deliveries(l, rw, 0, 1100)...); err != nil {
 		t.Fatal(err)
+	}
+	// Tiles are published in the background: wait for both processes'.
+	for _, l := range []*ledger.Ledger{l, l2} {
+		if err := l.Flush(ctx, rw.UID); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cm, st := tiledState(t, ns, rw)
 	if _, ok := cm.BinaryData[ledger.KeyLeaves]; ok || len(cm.Data) != 3 {
@@ -275,11 +314,22 @@ func testTilesNotPublishedArePublishedByTheNextAppend(t *testing.T, s *testsrv.S
 	if err := down.Append(ctx, rw, deliveries(l, rw, 300, 100)...); err != nil {
 		t.Fatal(err)
 	}
+	if err := down.Flush(ctx, rw.UID); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
 	f.fail = true
+	f.mu.Unlock()
 	if err := down.Append(ctx, rw, deliveries(l, rw, 400, 200)...); err != nil {
 		t.Fatalf("an append whose tiles could not be published: %v", err)
 	}
-	if f.tried == 0 {
+	if err := down.Flush(ctx, rw.UID); err == nil {
+		t.Fatal("the tiles were published through a store that fails every tile")
+	}
+	f.mu.Lock()
+	tried := f.tried
+	f.mu.Unlock()
+	if tried == 0 {
 		t.Fatal("no tile was tried: the test does not test")
 	}
 	store := tiles.Prefixed(bucket, string(rw.UID))
@@ -291,8 +341,11 @@ func testTilesNotPublishedArePublishedByTheNextAppend(t *testing.T, s *testsrv.S
 	if err := l2.Append(ctx, rw, deliveries(l, rw, 0, 700)...); err != nil {
 		t.Fatal(err)
 	}
+	if err := l2.Flush(ctx, rw.UID); err != nil {
+		t.Fatal(err)
+	}
 	if err := tiles.ReadEntries(ctx, store, 600, func(uint64, []byte) error { return nil }); err != nil {
-		t.Fatalf("the next append did not publish what the failed one left: %v", err)
+		t.Fatalf("the new process did not publish what the failed one left: %v", err)
 	}
 	contents, err := ledger.Read(ctx, env.Client, ns, rw.UID, ledger.WithTiles(ts))
 	if err != nil || len(contents.Leaves) != 700 {
