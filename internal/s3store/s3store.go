@@ -224,6 +224,10 @@ func (p Presigner) PresignGet(ctx context.Context, location string, expires time
 	return u.String(), nil
 }
 
+// MaxObject bounds an object Bucket.Get reads: a full entry bundle of the
+// largest statements is 16 MiB.
+const MaxObject = 64 << 20
+
 // Bucket is a bucket under a key prefix, as a store of small objects: what
 // the evidence ledger's tiles are kept in.
 type Bucket struct {
@@ -256,7 +260,7 @@ func NewBucket(c *minio.Client, location string) (*Bucket, error) {
 // Put stores body under name.
 func (b *Bucket) Put(ctx context.Context, name string, body []byte) error {
 	_, err := b.Client.PutObject(ctx, b.Name, b.Prefix+name, bytes.NewReader(body), int64(len(body)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true, SendContentMd5: true})
+		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
 	if err != nil {
 		return fmt.Errorf("writing s3://%s/%s%s: %w", b.Name, b.Prefix, name, err)
 	}
@@ -264,16 +268,23 @@ func (b *Bucket) Put(ctx context.Context, name string, body []byte) error {
 }
 
 // Get returns the object under name, or an error wrapping fs.ErrNotExist.
+// An object over MaxObject is refused: whoever can write the bucket could
+// otherwise have a reader hold anything.
 func (b *Bucket) Get(ctx context.Context, name string) ([]byte, error) {
 	o, err := b.Client.GetObject(ctx, b.Name, b.Prefix+name, minio.GetObjectOptions{})
 	if err == nil {
 		defer o.Close()
 		var body []byte
-		if body, err = io.ReadAll(o); err == nil {
+		if body, err = io.ReadAll(io.LimitReader(o, MaxObject+1)); err == nil {
+			if len(body) > MaxObject {
+				return nil, fmt.Errorf("s3://%s/%s%s is over %d bytes", b.Name, b.Prefix, name, MaxObject)
+			}
 			return body, nil
 		}
 	}
-	if r := minio.ToErrorResponse(err); r.Code == minio.NoSuchKey || r.StatusCode == http.StatusNotFound {
+	// Only a key the bucket does not hold: a bucket that is not there, or
+	// a wrong endpoint, is another error.
+	if r := minio.ToErrorResponse(err); r.Code == minio.NoSuchKey {
 		return nil, fmt.Errorf("s3://%s/%s%s: %w", b.Name, b.Prefix, name, fs.ErrNotExist)
 	}
 	return nil, fmt.Errorf("reading s3://%s/%s%s: %w", b.Name, b.Prefix, name, err)

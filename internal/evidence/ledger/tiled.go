@@ -43,11 +43,14 @@ package ledger
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -114,6 +117,9 @@ func (st TiledState) data() map[string]string {
 // PendingPrefix is where staged objects go, under a ledger's location.
 const PendingPrefix = "pending/"
 
+// pendingName is what follows PendingPrefix.
+var pendingName = regexp.MustCompile(`^[0-9]{1,20}-[0-9a-f]{16}$`)
+
 // KeyObject is the object, under a ledger's location, that holds the
 // verifier key its checkpoints are signed with, so that an exporter needs
 // no access to the key Secret. Like everything in the store it only says
@@ -142,9 +148,13 @@ func TiledStateOf(cm *corev1.ConfigMap) (st TiledState, ok bool, err error) {
 		return st, false, nil
 	}
 	st = TiledState{Location: cm.Data[KeyLocation], Checkpoint: cm.Data[KeyCheckpoint]}
-	from, _, found := strings.Cut(cm.Data[KeyPending], "-")
-	if st.Pending.From, err = strconv.ParseUint(from, 10, 64); err != nil || !found {
-		return st, true, fmt.Errorf("the evidence ledger %s: %s is not <first statement>-<hash>: %q", cm.Name, KeyPending, cm.Data[KeyPending])
+	// Only names the operator makes: it removes this object later.
+	if !pendingName.MatchString(cm.Data[KeyPending]) {
+		return st, true, fmt.Errorf("the evidence ledger %s: %s is not <first statement>-<16 hex digits>: %q", cm.Name, KeyPending, cm.Data[KeyPending])
+	}
+	from, _, _ := strings.Cut(cm.Data[KeyPending], "-")
+	if st.Pending.From, err = strconv.ParseUint(from, 10, 64); err != nil {
+		return st, true, fmt.Errorf("the evidence ledger %s: %s: %w", cm.Name, KeyPending, err)
 	}
 	st.Pending.Object = PendingPrefix + cm.Data[KeyPending]
 	return st, true, nil
@@ -178,10 +188,14 @@ func (l *Ledger) writeTiles(ctx context.Context, rw *v1.RegionWithdrawal, lg *lo
 			hashes[i] = evidence.LeafHash(lf.envelope)
 		}
 	}
-	sum := sha256.Sum256(body)
+	staged, err := gzipStaged(body)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(staged)
 	pending := Pending{From: lg.state.Tree.Size}
 	pending.Object = PendingPrefix + strconv.FormatUint(pending.From, 10) + "-" + hex.EncodeToString(sum[:8])
-	if err := store.Put(ctx, pending.Object, body); err != nil {
+	if err := store.Put(ctx, pending.Object, staged); err != nil {
 		return fmt.Errorf("staging %d statements of %s/%s: %w", len(leaves), rw.Namespace, rw.Name, err)
 	}
 	tree := clone(lg.state.Tree)
@@ -357,12 +371,15 @@ func (p *publication) publish(ctx context.Context, store tiles.Store) error {
 		}
 		p.checkpoint = nil
 	}
-	for len(p.stale) > 0 {
-		if err := store.Delete(ctx, p.stale[0]); err != nil {
-			return err
+	// Staged objects no longer named are garbage, their statements in the
+	// tiles: a store that refuses to delete (a bucket that keeps
+	// everything) leaves them there, and the ledger goes on.
+	for _, name := range p.stale {
+		if err := store.Delete(ctx, name); err != nil {
+			ctrl.LoggerFrom(ctx).Info("Could not remove a staged evidence object no longer needed; it is left in the store", "object", name, "error", err.Error())
 		}
-		p.stale = p.stale[1:]
 	}
+	p.stale = nil
 	return nil
 }
 
@@ -379,11 +396,33 @@ func (c *checker) tiled(ctx context.Context, cm *corev1.ConfigMap, st TiledState
 	if c.l.Tiles == nil {
 		return fmt.Errorf("%w: %s (its tiles are at %s/%s)", ErrNoTileStore, c.name, st.Location, cm.Labels[executor.LabelWithdrawalUID])
 	}
-	if st.Pending.From > cp.Size {
-		return c.tampered(cm.Name, "its staged statements start at %d, after its checkpoint's size %d", st.Pending.From, cp.Size)
+	if st.Location != c.l.Tiles.Location {
+		// Another store than this process's: a configuration to fix, not
+		// a ledger changed.
+		return fmt.Errorf("%w: %s is kept at %s, and this operator's store is %s", ErrNoTileStore, c.name, st.Location, c.l.Tiles.Location)
+	}
+	if st.Pending.From >= cp.Size {
+		// Every append stages at least one statement.
+		return c.tampered(cm.Name, "its staged statements start at %d, not before its checkpoint's size %d", st.Pending.From, cp.Size)
 	}
 	store := c.l.Tiles.of(types.UID(cm.Labels[executor.LabelWithdrawalUID]))
 	signed := map[uint64][]byte{cp.Size: cp.Hash}
+	// The checkpoint last published in the store is at or behind the
+	// ConfigMap's (it is published after): one ahead means the ConfigMap
+	// was rolled back to an earlier checkpoint the operator signed, which
+	// only the status's pin would find otherwise, after a reconcile.
+	if published, err := store.Get(ctx, tiles.CheckpointPath); err == nil {
+		if p, err := evidence.OpenCheckpoint(published, c.origin, c.l.verifier); err == nil {
+			if p.Size > cp.Size {
+				return c.tampered(cm.Name, "its checkpoint is at %d statements, and the one published in the store at %d: it was rolled back", cp.Size, p.Size)
+			}
+			if _, pinned := c.pins[p.Size]; !pinned && p.Size > 0 {
+				c.pins[p.Size] = pin{size: p.Size, root: p.Hash, from: "the checkpoint published in the store"}
+			}
+		}
+	} else if !errors.Is(err, tiles.ErrNotFound) {
+		return c.storeError(cm.Name, err)
+	}
 	edge := &c.lg.tiled.edge
 	add := func(leaf []byte) error {
 		h := evidence.LeafHash(leaf)
@@ -412,7 +451,7 @@ func (c *checker) tiled(ctx context.Context, cm *corev1.ConfigMap, st TiledState
 		if err != nil {
 			return c.storeError(cm.Name, err)
 		}
-		leaves, err := tiles.SplitBundle(body)
+		leaves, err := readStaged(body)
 		if err != nil {
 			return c.tampered(cm.Name, "the staged object %s: %v", st.Pending.Object, err)
 		}
@@ -524,13 +563,50 @@ func eachTile(ctx context.Context, o readOptions, cm *corev1.ConfigMap, st Tiled
 		if err != nil {
 			return err
 		}
-		leaves, err := tiles.SplitBundle(body)
+		leaves, err := readStaged(body)
 		if err != nil {
 			return fmt.Errorf("the staged object %s: %w", st.Pending.Object, err)
 		}
 		batch = append(batch, leaves...)
 	}
 	return fn(cm, ShardState{Key: st.Key, First: first, Checkpoints: []string{st.Checkpoint}}, batch)
+}
+
+// A staged object is an entry bundle, gzipped (it is this package's own,
+// not a tile, and a batch's statements are written twice: staged, then in
+// the tiles).
+func gzipStaged(bundle []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(bundle)/3 + 64)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
+	if _, err := zw.Write(bundle); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// maxStaged bounds a staged object once unzipped: a batch of statements.
+const maxStaged = 256 << 20
+
+// readStaged returns a staged object's statements.
+func readStaged(staged []byte) ([][]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(staged))
+	if err != nil {
+		return nil, err
+	}
+	bundle, err := io.ReadAll(io.LimitReader(zr, maxStaged+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(bundle) > maxStaged {
+		return nil, fmt.Errorf("over %d bytes unzipped", maxStaged)
+	}
+	return tiles.SplitBundle(bundle)
 }
 
 // tiledBytes is what a tiled ledger's ConfigMap stores.

@@ -426,6 +426,9 @@ func testATiledLedgerChangedInTheStoreIsNeverSignedOver(t *testing.T, s *testsrv
 	if err := l.Append(ctx, rw, deliveries(l, rw, 600, 300)...); err != nil {
 		t.Fatal(err)
 	}
+	if err := l.Flush(ctx, rw.UID); err != nil {
+		t.Fatal(err)
+	}
 	head, _ := l.Head(rw.UID)
 	rw.Status.Evidence = &head
 	first := tiles.EntriesPath(0, tiles.Width)
@@ -434,9 +437,15 @@ func testATiledLedgerChangedInTheStoreIsNeverSignedOver(t *testing.T, s *testsrv
 		t.Fatal(err)
 	}
 	next := 900
+	var latest map[string]string
 
 	appendAfter := func() error {
-		return newTiledLedger(t, ns, ts).Append(ctx, rw, deliveries(l, rw, next, 1)...)
+		l := newTiledLedger(t, ns, ts)
+		if err := l.Append(ctx, rw, deliveries(l, rw, next, 1)...); err != nil {
+			return err
+		}
+		// Its tiles and checkpoint in the store before the next case.
+		return l.Flush(ctx, rw.UID)
 	}
 	for _, c := range []struct {
 		name    string
@@ -467,16 +476,42 @@ func testATiledLedgerChangedInTheStoreIsNeverSignedOver(t *testing.T, s *testsrv
 		restore: func() error { return intruder.Put(ctx, first, original) },
 		want:    "does not hold all of it",
 	}, {
+		// Whoever may write the namespace, not the bucket: the ConfigMap
+		// rolled back to an earlier checkpoint (whose staged object the
+		// intruder saved and put back), found by the checkpoint published
+		// in the store, before any status is read.
 		name: "the ConfigMap rolled back to an earlier checkpoint",
 		tamper: func() error {
 			if err := intruder.Put(ctx, earlierState.Pending.Object, earlierStaged); err != nil {
 				return err
 			}
 			cm, _ := tiledState(t, ns, rw)
+			latest = cm.Data
 			cm.Data = earlier.Data
 			return env.Client.Update(ctx, cm)
 		},
-		restore: nil, // the roll-back is the last case
+		restore: func() error {
+			cm, _ := tiledState(t, ns, rw)
+			cm.Data = latest
+			return env.Client.Update(ctx, cm)
+		},
+		want: "it was rolled back",
+	}, {
+		// Both: the store's checkpoint rolled back too; the status's pin
+		// finds it.
+		name: "the ConfigMap and the store's checkpoint rolled back",
+		tamper: func() error {
+			if err := intruder.Put(ctx, earlierState.Pending.Object, earlierStaged); err != nil {
+				return err
+			}
+			if err := intruder.Put(ctx, tiles.CheckpointPath, []byte(earlierState.Checkpoint)); err != nil {
+				return err
+			}
+			cm, _ := tiledState(t, ns, rw)
+			cm.Data = earlier.Data
+			return env.Client.Update(ctx, cm)
+		},
+		restore: nil, // the last case
 		want:    "the checkpoint status.evidence recorded",
 	}} {
 		t.Run(c.name, func(t *testing.T) {
