@@ -312,8 +312,11 @@ func TestDayTwoValuesShapeThePods(t *testing.T) {
 	}
 	spec := operator.Spec.Template.Spec
 	c := spec.Containers[0]
-	if len(c.Env) != 2 || c.Env[0].Name != "HTTPS_PROXY" || c.Env[1].Name != "NO_PROXY" {
-		t.Errorf("extraEnv rendered as %+v", c.Env)
+	// The evidence store's credentials from its Secret, then extraEnv.
+	if len(c.Env) != 4 || c.Env[0].Name != "AWS_ACCESS_KEY_ID" || c.Env[0].ValueFrom == nil || c.Env[0].ValueFrom.SecretKeyRef == nil ||
+		c.Env[0].ValueFrom.SecretKeyRef.Name != "evidence-store" || c.Env[1].Name != "AWS_SECRET_ACCESS_KEY" ||
+		c.Env[2].Name != "HTTPS_PROXY" || c.Env[3].Name != "NO_PROXY" {
+		t.Errorf("evidence.store.credentialsSecret and extraEnv rendered as %+v", c.Env)
 	}
 	if !slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool {
 		return v.Name == "ca-bundle" && v.ConfigMap != nil && v.ConfigMap.Name == "corporate-ca"
