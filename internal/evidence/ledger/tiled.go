@@ -18,28 +18,31 @@ package ledger
 
 // A ledger kept as tiles: its statements in an object store, as C2SP
 // tlog-tiles (package tiles) under <location>/<withdrawal UID>/, and in
-// the cluster one small ConfigMap (shard 0, key KeyTiles) with the latest
-// signed checkpoint and the name of the last append's staged object.
+// the cluster one small ConfigMap (shard 0, keys KeyCheckpoint, KeyPending
+// and KeyLocation) with the latest signed checkpoint and the name of the
+// last append's staged object.
 //
-// An append first stores its statements as one object named by its
-// SHA-256 (pending/<hash>), then writes the ConfigMap with the new
-// checkpoint and that object's name, with the ConfigMap's
-// resourceVersion: two writers (leader election does not fence) race on
-// the ConfigMap alone, and the loser's staged object is never named. Only
-// then are the tiles of the append published, at paths whose bytes depend
-// only on the statements before them, so that every writer that publishes
-// a size writes the same bytes. A process that dies before publishing
-// leaves the staged object named in the ConfigMap: the next append
-// publishes it first, and only then replaces it. So every statement
-// before the staged object's first is in the tiles, and the rest are in
-// the staged object.
+// An append first stores its statements as one gzipped object named by
+// its first index and hash (pending/<from>-<hash>), then writes the
+// ConfigMap with the new checkpoint and that object's name, with the
+// ConfigMap's resourceVersion: two writers (leader election does not
+// fence) race on the ConfigMap alone, and the loser's staged object is
+// never named. Only then are the tiles of the append published (in the
+// background; the next append waits for them), at paths whose bytes
+// depend only on the statements before them, so that every writer that
+// publishes a size writes the same bytes. A process that dies before
+// publishing leaves the staged object named in the ConfigMap: the next
+// append publishes it first, and only then replaces it. So every
+// statement before the staged object's first is in the tiles, and the
+// rest are in the staged object.
 //
 // Nothing read back is trusted, as for the ConfigMap shards: a process
 // that loads the ledger reads every entry bundle and the staged object,
 // recomputes the tree and checks its root against the checkpoint in the
-// ConfigMap (which must be the operator's) and against the one the
-// withdrawal's status recorded. An object missing or changed is a
-// *TamperedError; a store that cannot be reached is an error to retry.
+// ConfigMap (which must be the operator's), the one the withdrawal's
+// status recorded, and the one last published in the store (never ahead
+// of the ConfigMap's). An object missing or changed is a *TamperedError;
+// a store that cannot be reached is an error to retry.
 
 import (
 	"bytes"
