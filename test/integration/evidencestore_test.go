@@ -28,6 +28,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -43,7 +44,8 @@ import (
 // loopback), with its own credentials from the environment: a withdrawal's
 // ledger goes to the bucket as tiles, the cluster keeps one small
 // ConfigMap, and status.evidence says so. A store location that is not one
-// stops the operator at start with a message naming the flag.
+// stops the operator at start with a message naming the flag. Killed and
+// started again, the operator appends to the ledger it reads back.
 func TestTheOperatorKeepsLedgersInAnObjectStore(t *testing.T) {
 	ctx := context.Background()
 	c := env.Client
@@ -115,6 +117,41 @@ func TestTheOperatorKeepsLedgersInAnObjectStore(t *testing.T) {
 	contents, err := ledger.Read(ctx, c, "store-operator", rw.UID, ledger.WithTiles(&ledger.TileStore{Store: b, Location: "s3://" + bucket + "/ledgers"}))
 	if err != nil || int64(len(contents.Leaves)) < head.Statements {
 		t.Fatalf("the ledger read back from the store: %d statements, %v; want %d", len(contents.Leaves), err, head.Statements)
+	}
+
+	// Killed (SIGKILL) and started again, the operator reads the ledger
+	// back from the store, checks it, and appends to it: a new generation
+	// of the spec is recorded after the first.
+	if err := op.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = op.cmd.Wait()
+	op = startWithEnv(t, kubeconfig(t), creds,
+		"--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", freePort(t)),
+		"--namespace=store-operator", "--watch-namespaces=store-tenant",
+		"--evidence-store=s3://"+bucket+"/ledgers", "--s3-endpoint="+store.URL, "--s3-path-style")
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(rw), rw); err != nil {
+			return err
+		}
+		rw.Spec.CancelReason = "a new generation, to record"
+		return c.Update(ctx, rw)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pollWithin(t, time.Minute, "the new generation recorded", func() error {
+		got := &v1.RegionWithdrawal{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(rw), got); err != nil {
+			return err
+		}
+		if got.Status.Evidence == nil || got.Status.Evidence.Statements <= head.Statements {
+			return fmt.Errorf("status.evidence %+v, want more than %d statements", got.Status.Evidence, head.Statements)
+		}
+		return nil
+	})
+	contents, err = ledger.Read(ctx, c, "store-operator", rw.UID, ledger.WithTiles(&ledger.TileStore{Store: b, Location: "s3://" + bucket + "/ledgers"}))
+	if err != nil || int64(len(contents.Leaves)) <= head.Statements {
+		t.Fatalf("after the restart: %d statements, %v; want more than %d", len(contents.Leaves), err, head.Statements)
 	}
 	op.stop(t)
 }
