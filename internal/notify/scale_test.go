@@ -29,7 +29,6 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
-	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
@@ -65,25 +64,15 @@ func TestFiftyThousandCustomersWithTheLedgerInAnObjectStore(t *testing.T) {
 	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, rcv.Server.URL+"/notices",
 		v1.DeliveryLimits{RatePerSecond: 100000, Concurrency: 32, MaxAttempts: 3})}, sources)
 
-	const bucket = "evidence"
-	ids := map[string]testsrv.S3Identity{
-		"admin":    {AccessKey: "AKIDADMIN0000000", SecretKey: "admin-secret-key-0000", Actions: []string{"Admin", "Read", "Write", "List"}},
-		"operator": {AccessKey: "AKIDOPERATOR0000", SecretKey: "operator-secret-key-0", Actions: []string{"Read:" + bucket, "Write:" + bucket}},
-	}
-	store, err := testsrv.StartSeaweedFS(f.ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir(), ids, bucket)
+	store, err := testsrv.StartEvidenceStore(f.ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(store.Close)
-	s3, err := store.Client("operator")
+	tiles, err := store.Ledgers("operator")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s3store.NewBucket(s3, "s3://"+bucket+"/ledgers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tiles := &ledger.TileStore{Store: b, Location: "s3://" + bucket + "/ledgers"}
 	etcd := &testenv.StoredBytes{Client: env.Client}
 	// A new process: it knows only what the API server and the store hold.
 	process := func() (*notify.Executor, *ledger.Ledger) {

@@ -31,7 +31,6 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/tiles"
-	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
@@ -44,28 +43,17 @@ import (
 // to the bucket changes a statement, the export is refused.
 func TestEvidenceExportOfALedgerKeptAsTiles(t *testing.T) {
 	ctx := context.Background()
-	const bucket = "evidence"
-	ids := map[string]testsrv.S3Identity{
-		"admin":    {AccessKey: "AKIDADMIN0000000", SecretKey: "admin-secret-key-0000", Actions: []string{"Admin", "Read", "Write", "List"}},
-		"operator": {AccessKey: "AKIDOPERATOR0000", SecretKey: "operator-secret-key-0", Actions: []string{"Read:" + bucket, "Write:" + bucket}},
-		"auditor":  {AccessKey: "AKIDAUDITOR00000", SecretKey: "auditor-secret-key-00", Actions: []string{"Read:" + bucket}},
-		"intruder": {AccessKey: "AKIDINTRUDER0000", SecretKey: "intruder-secret-key-0", Actions: []string{"Write:" + bucket, "Read:" + bucket}},
-	}
-	store, err := testsrv.StartSeaweedFS(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir(), ids, bucket)
+	store, err := testsrv.StartEvidenceStore(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(store.Close)
-	bucketAs := func(identity string) *s3store.Bucket {
-		c, err := store.Client(identity)
+	ledgersAs := func(identity string) *ledger.TileStore {
+		ts, err := store.Ledgers(identity)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := s3store.NewBucket(c, "s3://"+bucket+"/ledgers")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return ts
 	}
 
 	setup(t, "tiles")
@@ -74,7 +62,7 @@ func TestEvidenceExportOfALedgerKeptAsTiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	l, err := ledger.New(ledger.Options{Client: env.Client, Reader: env.Client, Namespace: operatorNS, Key: bytes.Repeat([]byte{5}, 32),
-		Tiles: &ledger.TileStore{Store: bucketAs("operator"), Location: "s3://" + bucket + "/ledgers"}})
+		Tiles: ledgersAs("operator")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,8 +85,9 @@ func TestEvidenceExportOfALedgerKeptAsTiles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Setenv("AWS_ACCESS_KEY_ID", ids["auditor"].AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", ids["auditor"].SecretKey)
+	auditor := testsrv.EvidenceIdentities["auditor"]
+	t.Setenv("AWS_ACCESS_KEY_ID", auditor.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", auditor.SecretKey)
 	file := filepath.Join(t.TempDir(), "tiles.evidence.jsonl.gz")
 	s3 := []string{"--s3-endpoint", store.URL, "--s3-path-style"}
 	out, err := run(t, "tiles", append([]string{"evidence", "export", "germany", "--operator-namespace", operatorNS, "-f", file}, s3...)...)
@@ -109,11 +98,11 @@ func TestEvidenceExportOfALedgerKeptAsTiles(t *testing.T) {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 	// Without the store's address, the plugin says where the tiles are.
-	if out, err := run(t, "tiles", "evidence", "export", "germany", "--operator-namespace", operatorNS, "-f", file); err == nil || !strings.Contains(err.Error(), "s3://"+bucket+"/ledgers/"+string(rw.UID)) {
+	if out, err := run(t, "tiles", "evidence", "export", "germany", "--operator-namespace", operatorNS, "-f", file); err == nil || !strings.Contains(err.Error(), testsrv.EvidenceLocation+"/"+string(rw.UID)) {
 		t.Errorf("export without --s3-endpoint: %v, want an error naming the tiles' location\n%s", err, out)
 	}
 
-	intruder := tiles.Prefixed(bucketAs("intruder"), string(rw.UID))
+	intruder := tiles.Prefixed(ledgersAs("intruder").Store, string(rw.UID))
 	path := tiles.EntriesPath(0, tiles.Width)
 	b, err := intruder.Get(ctx, path)
 	if err != nil {

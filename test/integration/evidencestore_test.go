@@ -34,7 +34,6 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/tiles"
-	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
@@ -49,18 +48,13 @@ import (
 func TestTheOperatorKeepsLedgersInAnObjectStore(t *testing.T) {
 	ctx := context.Background()
 	c := env.Client
-	const bucket = "evidence"
-	ids := map[string]testsrv.S3Identity{
-		"admin":    {AccessKey: "AKIDADMIN0000000", SecretKey: "admin-secret-key-0000", Actions: []string{"Admin", "Read", "Write", "List"}},
-		"operator": {AccessKey: "AKIDOPERATOR0000", SecretKey: "operator-secret-key-0", Actions: []string{"Read:" + bucket, "Write:" + bucket}},
-	}
-	store, err := testsrv.StartSeaweedFS(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir(), ids, bucket)
+	store, err := testsrv.StartEvidenceStore(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(store.Close)
 
-	out, err := exec.Command(binary, "--kubeconfig", kubeconfig(t), "--namespace=nowhere", "--evidence-store=https://"+bucket).CombinedOutput()
+	out, err := exec.Command(binary, "--kubeconfig", kubeconfig(t), "--namespace=nowhere", "--evidence-store=https://"+testsrv.EvidenceBucket).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--evidence-store") {
 		t.Errorf("a location that is not s3://: %v, want the operator to stop naming --evidence-store\n%s", err, out)
 	}
@@ -75,11 +69,12 @@ func TestTheOperatorKeepsLedgersInAnObjectStore(t *testing.T) {
 	if err := c.Create(ctx, rw); err != nil {
 		t.Fatal(err)
 	}
-	creds := []string{"AWS_ACCESS_KEY_ID=" + ids["operator"].AccessKey, "AWS_SECRET_ACCESS_KEY=" + ids["operator"].SecretKey}
+	operator := testsrv.EvidenceIdentities["operator"]
+	creds := []string{"AWS_ACCESS_KEY_ID=" + operator.AccessKey, "AWS_SECRET_ACCESS_KEY=" + operator.SecretKey}
 	op := startWithEnv(t, kubeconfig(t), creds,
 		"--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", freePort(t)),
 		"--namespace=store-operator", "--watch-namespaces=store-tenant",
-		"--evidence-store=s3://"+bucket+"/ledgers", "--s3-endpoint="+store.URL, "--s3-path-style")
+		"--evidence-store="+testsrv.EvidenceLocation, "--s3-endpoint="+store.URL, "--s3-path-style")
 
 	var head *v1.EvidenceStatus
 	pollWithin(t, time.Minute, "status.evidence", func() error {
@@ -103,18 +98,14 @@ func TestTheOperatorKeepsLedgersInAnObjectStore(t *testing.T) {
 	if cm.Data[ledger.KeyCheckpoint] != head.Checkpoint || cm.BinaryData[ledger.KeyLeaves] != nil {
 		t.Errorf("the ledger's ConfigMap holds %v, want the checkpoint status names and no statements", cm.Data)
 	}
-	admin, err := store.Client("admin")
+	ledgers, err := store.Ledgers("admin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s3store.NewBucket(admin, "s3://"+bucket+"/ledgers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key, err := tiles.Prefixed(b, string(rw.UID)).Get(ctx, ledger.KeyObject); err != nil || string(key) != head.Key {
+	if key, err := tiles.Prefixed(ledgers.Store, string(rw.UID)).Get(ctx, ledger.KeyObject); err != nil || string(key) != head.Key {
 		t.Errorf("the store's key object: %q, %v; want %s", key, err, head.Key)
 	}
-	contents, err := ledger.Read(ctx, c, "store-operator", rw.UID, ledger.WithTiles(&ledger.TileStore{Store: b, Location: "s3://" + bucket + "/ledgers"}))
+	contents, err := ledger.Read(ctx, c, "store-operator", rw.UID, ledger.WithTiles(ledgers))
 	if err != nil || int64(len(contents.Leaves)) < head.Statements {
 		t.Fatalf("the ledger read back from the store: %d statements, %v; want %d", len(contents.Leaves), err, head.Statements)
 	}
@@ -129,7 +120,7 @@ func TestTheOperatorKeepsLedgersInAnObjectStore(t *testing.T) {
 	op = startWithEnv(t, kubeconfig(t), creds,
 		"--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", freePort(t)),
 		"--namespace=store-operator", "--watch-namespaces=store-tenant",
-		"--evidence-store=s3://"+bucket+"/ledgers", "--s3-endpoint="+store.URL, "--s3-path-style")
+		"--evidence-store="+testsrv.EvidenceLocation, "--s3-endpoint="+store.URL, "--s3-path-style")
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(rw), rw); err != nil {
 			return err
@@ -149,7 +140,7 @@ func TestTheOperatorKeepsLedgersInAnObjectStore(t *testing.T) {
 		}
 		return nil
 	})
-	contents, err = ledger.Read(ctx, c, "store-operator", rw.UID, ledger.WithTiles(&ledger.TileStore{Store: b, Location: "s3://" + bucket + "/ledgers"}))
+	contents, err = ledger.Read(ctx, c, "store-operator", rw.UID, ledger.WithTiles(ledgers))
 	if err != nil || int64(len(contents.Leaves)) <= head.Statements {
 		t.Fatalf("after the restart: %d statements, %v; want more than %d", len(contents.Leaves), err, head.Statements)
 	}

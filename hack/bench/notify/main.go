@@ -71,7 +71,6 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/webhook"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
-	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
@@ -338,30 +337,20 @@ func startProfile(path string) (func(), error) {
 // with the evidence ledger kept as tiles in a real S3-compatible store,
 // SeaweedFS on loopback, and counts what the ledger stores in etcd.
 func runTiled(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a planner.Action, n int, requests, delivered *atomic.Int64) (figures, cost, error) {
-	const bucket = "evidence"
-	ids := map[string]testsrv.S3Identity{
-		"admin":    {AccessKey: "AKIDADMIN0000000", SecretKey: "admin-secret-key-0000", Actions: []string{"Admin", "Read", "Write", "List"}},
-		"operator": {AccessKey: "AKIDOPERATOR0000", SecretKey: "operator-secret-key-0", Actions: []string{"Read:" + bucket, "Write:" + bucket}},
-	}
 	dir, err := os.MkdirTemp("", "rwo-bench-s3-")
 	if err != nil {
 		return figures{}, cost{}, err
 	}
 	defer os.RemoveAll(dir)
-	store, err := testsrv.StartSeaweedFS(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", dir, ids, bucket)
+	store, err := testsrv.StartEvidenceStore(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", dir)
 	if err != nil {
 		return figures{}, cost{}, err
 	}
 	defer store.Close()
-	s3, err := store.Client("operator")
+	ts, err := store.Ledgers("operator")
 	if err != nil {
 		return figures{}, cost{}, err
 	}
-	b, err := s3store.NewBucket(s3, "s3://"+bucket+"/ledgers")
-	if err != nil {
-		return figures{}, cost{}, err
-	}
-	ts := &ledger.TileStore{Store: b, Location: "s3://" + bucket + "/ledgers"}
 	tiledRW := rw.DeepCopy()
 	tiledRW.ObjectMeta = metav1.ObjectMeta{Name: "pakistan-tiles", Namespace: namespace}
 	tiledRW.Status = v1.RegionWithdrawalStatus{}

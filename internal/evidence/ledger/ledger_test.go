@@ -225,12 +225,23 @@ func TestRacingWritersMerge(t *testing.T) {
 	ctx := context.Background()
 	ns, rw := setUp(t, "race")
 	a, b := newLedger(t, ns, 48<<10), newLedger(t, ns, 48<<10)
+	if err := appendRacing(ctx, rw, a, b); err != nil {
+		t.Fatal(err)
+	}
+	r := bundle(t, a, ns, rw)
+	if r.Statements != 600 {
+		t.Fatalf("%d statements, want 600: one per event", r.Statements)
+	}
+}
+
+// appendRacing has a and b, two processes, each append recipients 0–599
+// in batches of 50, one of them from the other end, so that they collide
+// on every write.
+func appendRacing(ctx context.Context, rw *v1.RegionWithdrawal, a, b *ledger.Ledger) error {
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, l := range []*ledger.Ledger{a, b} {
 		wg.Go(func() {
-			// Both send recipients 0–599 in batches of 50, one of them
-			// from the other end, so they collide on every shard.
 			for k := range 12 {
 				first := k * 50
 				if i == 1 {
@@ -243,13 +254,7 @@ func TestRacingWritersMerge(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	r := bundle(t, a, ns, rw)
-	if r.Statements != 600 {
-		t.Fatalf("%d statements, want 600: one per event", r.Statements)
-	}
+	return errors.Join(errs...)
 }
 
 // written is an honest ledger of 120 deliveries in three appends, over

@@ -249,10 +249,10 @@ func (l *Ledger) writeTiles(ctx context.Context, rw *v1.RegionWithdrawal, lg *lo
 	lg.open(cm)
 	lg.next, lg.tiled.on = 1, true
 	lg.state = ShardState{Key: l.VerifierKey(), Tree: tree, Checkpoints: []string{string(note)}}
-	for _, lf := range leaves {
+	for i, lf := range leaves {
 		lg.keys[lf.hash] = struct{}{}
 		lg.sealed = lg.sealed || lf.seal
-		if err := lg.tiled.edge.Append(lf.envelope, lf.leaf); err != nil {
+		if err := lg.tiled.edge.Append(lf.envelope, hashes[i]); err != nil {
 			return err
 		}
 	}

@@ -39,22 +39,13 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
-const tilesBucket = "evidence"
-
-// The store's identities: the operator may read and write the bucket; an
-// intruder has write access to it too (a leaked key, a careless policy),
-// which is what the ledger must survive.
-var tileIdentities = map[string]testsrv.S3Identity{
-	"admin":    {AccessKey: "AKIDADMIN0000000", SecretKey: "admin-secret-key-0000", Actions: []string{"Admin", "Read", "Write", "List"}},
-	"operator": {AccessKey: "AKIDOPERATOR0000", SecretKey: "operator-secret-key-0", Actions: []string{"Read:" + tilesBucket, "Write:" + tilesBucket, "List:" + tilesBucket}},
-	"intruder": {AccessKey: "AKIDINTRUDER0000", SecretKey: "intruder-secret-key-0", Actions: []string{"Read:" + tilesBucket, "Write:" + tilesBucket}},
-}
-
 // TestLedgersKeptAsTiles runs the tests of tiled ledgers against one real
 // S3-compatible store (SeaweedFS) on loopback: it takes seconds to take
 // its first write.
 func TestLedgersKeptAsTiles(t *testing.T) {
-	s, err := testsrv.StartSeaweedFS(context.Background(), filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir(), tileIdentities, tilesBucket)
+	// The operator reads and writes the bucket; an intruder has write
+	// access to it too, which is what the ledger must survive.
+	s, err := testsrv.StartEvidenceStore(context.Background(), filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,16 +91,11 @@ func testALedgerBegunInConfigMapsStaysThere(t *testing.T, s *testsrv.SeaweedFS) 
 // tileStore is the bucket's ledgers as identity reaches them.
 func tileStore(t *testing.T, s *testsrv.SeaweedFS, identity string) (*ledger.TileStore, *s3store.Bucket) {
 	t.Helper()
-	c, err := s.Client(identity)
+	ts, err := s.Ledgers(identity)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const location = "s3://" + tilesBucket + "/ledgers"
-	b, err := s3store.NewBucket(c, location)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &ledger.TileStore{Store: b, Location: location}, b
+	return ts, ts.Store.(*s3store.Bucket)
 }
 
 func newTiledLedger(t *testing.T, ns string, ts *ledger.TileStore) *ledger.Ledger {
@@ -257,7 +243,7 @@ func testALedgerKeptAsTiles(t *testing.T, s *testsrv.SeaweedFS) {
 	// One staged object is left: the last append's.
 	var staged []string
 	c, _ := s.Client("admin")
-	for o := range c.ListObjects(ctx, tilesBucket, minio.ListObjectsOptions{Prefix: bucket.Prefix + string(rw.UID) + "/" + ledger.PendingPrefix, Recursive: true}) {
+	for o := range c.ListObjects(ctx, testsrv.EvidenceBucket, minio.ListObjectsOptions{Prefix: bucket.Prefix + string(rw.UID) + "/" + ledger.PendingPrefix, Recursive: true}) {
 		if o.Err != nil {
 			t.Fatal(o.Err)
 		}
@@ -361,23 +347,7 @@ func testRacingTiledWritersMerge(t *testing.T, s *testsrv.SeaweedFS) {
 	ts, _ := tileStore(t, s, "operator")
 	ns, rw := setUp(t, "tilerace")
 	a, b := newTiledLedger(t, ns, ts), newTiledLedger(t, ns, ts)
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i, l := range []*ledger.Ledger{a, b} {
-		wg.Go(func() {
-			for k := range 12 {
-				first := k * 50
-				if i == 1 {
-					first = 550 - k*50
-				}
-				if err := l.Append(ctx, rw, deliveries(l, rw, first, 50)...); err != nil {
-					errs[i] = errors.Join(errs[i], err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := appendRacing(ctx, rw, a, b); err != nil {
 		t.Fatal(err)
 	}
 	// A third process loads it all from the store, checked.
