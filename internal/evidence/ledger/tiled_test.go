@@ -29,6 +29,10 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
@@ -378,6 +382,23 @@ func testATiledLedgerChangedInTheStoreIsNeverSignedOver(t *testing.T, s *testsrv
 	ts, _ := tileStore(t, s, "operator")
 	_, intruderBucket := tileStore(t, s, "intruder")
 	ns, rw := setUp(t, "tiletamper")
+	// Whoever rolls the ConfigMap back may only read and update
+	// ConfigMaps in the installation's namespace: mallory, impersonated.
+	if err := env.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "configmaps", Namespace: ns},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "update"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "mallory", Namespace: ns},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "configmaps"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mallory"}}}); err != nil {
+		t.Fatal(err)
+	}
+	as := rest.CopyConfig(env.Config)
+	as.Impersonate = rest.ImpersonationConfig{UserName: "mallory"}
+	mallory, err := client.New(as, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	l := newTiledLedger(t, ns, ts)
 	for first := 0; first < 600; first += 300 {
 		if err := l.Append(ctx, rw, deliveries(l, rw, first, 300)...); err != nil {
@@ -458,7 +479,7 @@ func testATiledLedgerChangedInTheStoreIsNeverSignedOver(t *testing.T, s *testsrv
 			cm, _ := tiledState(t, ns, rw)
 			latest = cm.Data
 			cm.Data = earlier.Data
-			return env.Client.Update(ctx, cm)
+			return mallory.Update(ctx, cm)
 		},
 		restore: func() error {
 			cm, _ := tiledState(t, ns, rw)
@@ -479,7 +500,7 @@ func testATiledLedgerChangedInTheStoreIsNeverSignedOver(t *testing.T, s *testsrv
 			}
 			cm, _ := tiledState(t, ns, rw)
 			cm.Data = earlier.Data
-			return env.Client.Update(ctx, cm)
+			return mallory.Update(ctx, cm)
 		},
 		restore: nil, // the last case
 		want:    "the checkpoint status.evidence recorded",
