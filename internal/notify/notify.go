@@ -164,6 +164,10 @@ type run struct {
 	reported    bool
 	// sourcesReported: the Event for failed recipient sources went out.
 	sourcesReported bool
+	// walker walks the recipients from call to call, passing over the
+	// objects whose recipients the calls before have settled, or that a
+	// call that has stopped sending has no need to read again.
+	walker *recipients.Walker[objectTally]
 }
 
 // maxRuns bounds the notices remembered; beyond it they are reloaded.
@@ -399,7 +403,10 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 		}
 	}
 
-	sum, err := e.recipients.Each(ctx, rw, p.visit)
+	if r.walker == nil {
+		r.walker = &recipients.Walker[objectTally]{Objects: e.recipients}
+	}
+	sum, err := r.walker.Walk(ctx, rw, p)
 	if err == nil {
 		err = p.flush(ctx)
 	}

@@ -1159,3 +1159,119 @@ func TestAListLongerThanACallsBudgetStillGoesOut(t *testing.T) {
 		t.Errorf("the receiver got %d deliveries, want %d", total, n)
 	}
 }
+
+// objectReads counts the reads of recipient ConfigMaps: in full, and of
+// their metadata only.
+type objectReads struct {
+	client.Reader
+	full, meta atomic.Int64
+}
+
+func (r *objectReads) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if strings.HasPrefix(key.Name, "recipients-") {
+		switch obj.(type) {
+		case *corev1.ConfigMap:
+			r.full.Add(1)
+		case *metav1.PartialObjectMetadata:
+			r.meta.Add(1)
+		}
+	}
+	return r.Reader.Get(ctx, key, obj, opts...)
+}
+
+// TestEachCallReadsOnlyTheRecipientObjectsItNeeds: a notice sent over many
+// calls reads each recipient ConfigMap in full only while it has someone
+// to send to (and once more to find it settled); the calls pass over the
+// objects they settled, and, once they stop sending, those nothing was
+// sent from, yet count every recipient every call, duplicates across
+// objects once. An object changed mid-notice is read again, with every one
+// after it: its new recipient is notified, and an id it now shares with a
+// later object is counted once.
+func TestEachCallReadsOnlyTheRecipientObjectsItNeeds(t *testing.T) {
+	const objects, per = 20, 50
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	var csvs []string
+	for o := range objects {
+		var b strings.Builder
+		b.WriteString("id,name\n")
+		for i := range per {
+			fmt.Fprintf(&b, "c%02d-%02d,Customer\n", o, i)
+		}
+		if o == 3 || o == 12 {
+			b.WriteString("shared,In two objects\n") // one recipient, twice
+		}
+		csvs = append(csvs, b.String())
+	}
+	f := newFixture(t, csvs...)
+	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, rcv.Server.URL, v1.DeliveryLimits{RatePerSecond: 500, Concurrency: 8})}, objects)
+	reads := &objectReads{Reader: env.Client}
+	o := executorOptions(nil, per)
+	o.Reader = reads
+	o.CallBudget = 150 * time.Millisecond
+	e := notify.New(o)
+
+	want := int64(objects*per + 1)
+	var (
+		calls     int
+		changed   bool
+		changedAt int
+		// touched is how many objects the previous call sent to.
+		sentBefore, fullBefore, touched int64
+	)
+	for calls = 1; calls <= 200; calls++ {
+		res, err := e.Execute(f.ctx, rw, announcement)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := counts(res).Recipients; got != want {
+			t.Fatalf("call %d counted %d recipients, want %d: %s", calls, got, want, res.Message)
+		}
+		// A call reads in full the objects it sends to (a batch may span
+		// two), and those the call before sent to, to find them settled;
+		// not the others. The first reads all of them, twice (the first
+		// renders every recipient before anything is sent), and so does
+		// the call after the change.
+		sent, full := counts(res).Sent, reads.full.Load()
+		now := (sent-sentBefore+per-1)/per + 1
+		if read := full - fullBefore; calls > 1 && read > now+touched && !(changed && calls == changedAt+1) {
+			t.Errorf("call %d read %d recipient objects in full; it sent to %d recipients, the call before to %d objects: want at most %d", calls, read, sent-sentBefore, touched, now+touched)
+		}
+		sentBefore, fullBefore, touched = sent, full, now
+		if res.Done {
+			break
+		}
+		if !changed && sent > 5*per {
+			// The first object is settled by now: it gains a recipient,
+			// and one it shares with an object not yet sent to.
+			var cm corev1.ConfigMap
+			if err := env.Client.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "recipients-0"}, &cm); err != nil {
+				t.Fatal(err)
+			}
+			cm.Data["customers.csv"] += "late,Added mid-notice\nc19-00,Also in the last object\n"
+			if err := env.Client.Update(f.ctx, &cm); err != nil {
+				t.Fatal(err)
+			}
+			changed, changedAt, want = true, calls, want+1
+		}
+	}
+	if !changed {
+		t.Fatalf("done in %d calls, before the list was changed", calls)
+	}
+	if calls < 5 {
+		t.Fatalf("done in %d calls: too few to tell passing over objects from reading them all", calls)
+	}
+	t.Logf("%d calls; %d full reads and %d metadata reads of the %d recipient objects (every call reading all: %d)",
+		calls, reads.full.Load(), reads.meta.Load(), objects, calls*objects)
+	keys := rcv.Keys()
+	if len(keys) != int(want) {
+		t.Errorf("the receiver heard from %d recipients, want %d", len(keys), want)
+	}
+	for id, ks := range keys {
+		for k, n := range ks {
+			if n != 1 {
+				t.Errorf("%s got the notice %d times under key %s", id, n, k)
+			}
+		}
+	}
+}

@@ -76,9 +76,13 @@ type pass struct {
 	total, sent, failedN, pending int64
 	excluded, untold              int64
 	sentNow, newFailed            int64
-	firstFailure                  string
-	dueLeft                       bool
-	earliest                      time.Time
+	// objStart, objSettled and objIdle follow the recipient object being
+	// walked, for what the walk keeps of it (objectTally).
+	objStart            counts
+	objSettled, objIdle bool
+	firstFailure        string
+	dueLeft             bool
+	earliest            time.Time
 	// salt hashes recipient ids in the evidence ledger; nil when it is off.
 	salt []byte
 }
@@ -209,8 +213,66 @@ func (p *pass) data(ctx context.Context, r recipients.Recipient) Data {
 	return d
 }
 
-// visit is called for every recipient, in source order.
-func (p *pass) visit(r recipients.Recipient) error {
+// counts are a pass's counts of recipients.
+type counts struct{ total, sent, failed, pending, excluded, untold int64 }
+
+func (c counts) minus(d counts) counts {
+	return counts{c.total - d.total, c.sent - d.sent, c.failed - d.failed, c.pending - d.pending, c.excluded - d.excluded, c.untold - d.untold}
+}
+
+func (p *pass) counts() counts {
+	return counts{p.total, p.sent, p.failedN, p.pending, p.excluded, p.untold}
+}
+
+// objectTally is what a pass found of one recipient object, kept by the
+// notice's Walker so that the next call can pass over the object when its
+// recipients are sure to stand where they stood.
+type objectTally struct {
+	c counts
+	// settled: every recipient was sent to, failed for good, or left
+	// out. Outcomes are never taken back, so an unchanged object stays
+	// settled: every later call may pass over it.
+	settled bool
+	// idle: every recipient was left out, or due and not sent to (the
+	// call had stopped sending before it). Nothing but a call that sends
+	// to them changes that, and a call that sends reads the object: a
+	// call that has stopped sending may pass over it.
+	idle bool
+}
+
+// Passable passes over an object whose recipients stand where they stood:
+// all settled, or all untouched while this call sends no more.
+func (p *pass) Passable(_ int, t objectTally) bool {
+	return t.settled || (t.idle && (p.exhausted || p.stopping))
+}
+
+// Enter starts an object: passed over, its recipients count as they did.
+func (p *pass) Enter(_ int, passed bool, t objectTally) {
+	if passed {
+		p.total += t.c.total
+		p.sent += t.c.sent
+		p.failedN += t.c.failed
+		p.pending += t.c.pending
+		p.excluded += t.c.excluded
+		p.untold += t.c.untold
+		if t.c.pending > 0 && !p.stopping {
+			p.dueLeft = true
+		}
+		return
+	}
+	p.objStart, p.objSettled, p.objIdle = p.counts(), true, true
+}
+
+// Leave says what the pass found of the object it walked. Its counts are
+// right only for a settled or idle object: one with recipients in a batch
+// is counted when the batch is, which may be later.
+func (p *pass) Leave(int) objectTally {
+	return objectTally{c: p.counts().minus(p.objStart), settled: p.objSettled, idle: p.objIdle}
+}
+
+// Visit is called for every recipient, in source order, but those of the
+// objects passed over.
+func (p *pass) Visit(r recipients.Recipient) error {
 	key := IdempotencyKey(string(p.rw.IdentityKey()), p.a.NoticeID(), r.ID)
 	units := p.unitsOf(r, key)
 	if len(units) == 0 {
@@ -233,6 +295,16 @@ func (p *pass) visit(r recipients.Recipient) error {
 	}
 	p.total++
 	s, due := p.classify(units, p.e.o.Clock.Now())
+	switch {
+	case s == standingSent || s == standingFailed:
+		p.objIdle = false
+	case s == standingWaiting:
+		p.objSettled, p.objIdle = false, false
+	case p.stopping || p.exhausted:
+		p.objSettled = false
+	default:
+		p.objSettled, p.objIdle = false, false
+	}
 	if s != standingDue || p.stopping || p.exhausted {
 		if s == standingDue && !p.stopping {
 			p.dueLeft = true

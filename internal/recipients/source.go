@@ -76,14 +76,27 @@ type Objects struct {
 // Each calls fn once for every distinct valid recipient, in source order.
 func (o *Objects) Each(ctx context.Context, rw *v1.RegionWithdrawal, fn func(Recipient) error) (*Summary, error) {
 	w := &walk{rw: rw, fn: fn, sum: &Summary{}, seen: map[string]struct{}{}}
+	return w.sum, o.walk(ctx, w)
+}
+
+// walk reads every source of w's withdrawal in order, object by object,
+// asking w's memory, when it has one, which objects to pass over.
+func (o *Objects) walk(ctx context.Context, w *walk) error {
+	rw := w.rw
 	if rw.Spec.Notify == nil {
-		return w.sum, nil
+		return nil
 	}
 	src := rw.Spec.Notify.Recipients
 	for _, ref := range src.ConfigMaps {
-		var cm corev1.ConfigMap
-		if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: ref.Name}, &cm); err != nil {
-			return w.sum, fmt.Errorf("reading recipients from ConfigMap %s/%s: %w", rw.Namespace, ref.Name, err)
+		if passed, err := w.enter(ctx, o.Reader, "ConfigMap", ref.Name); err != nil || passed {
+			if err != nil {
+				return fmt.Errorf("reading recipients from ConfigMap %s/%s: %w", rw.Namespace, ref.Name, err)
+			}
+			continue
+		}
+		cm := &corev1.ConfigMap{}
+		if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: ref.Name}, cm); err != nil {
+			return fmt.Errorf("reading recipients from ConfigMap %s/%s: %w", rw.Namespace, ref.Name, err)
 		}
 		data := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
 		for k, v := range cm.Data {
@@ -93,54 +106,90 @@ func (o *Objects) Each(ctx context.Context, rw *v1.RegionWithdrawal, fn func(Rec
 			data[k] = v
 		}
 		if err := w.readKeys("ConfigMap", ref.Name, data, ref); err != nil {
-			return w.sum, err
+			return err
 		}
+		w.leave(cm)
 	}
 	for _, ref := range src.Secrets {
-		var s corev1.Secret
-		if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: ref.Name}, &s); err != nil {
-			return w.sum, fmt.Errorf("reading recipients from Secret %s/%s: %w", rw.Namespace, ref.Name, err)
+		if passed, err := w.enter(ctx, o.Reader, "Secret", ref.Name); err != nil || passed {
+			if err != nil {
+				return fmt.Errorf("reading recipients from Secret %s/%s: %w", rw.Namespace, ref.Name, err)
+			}
+			continue
+		}
+		s := &corev1.Secret{}
+		if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: ref.Name}, s); err != nil {
+			return fmt.Errorf("reading recipients from Secret %s/%s: %w", rw.Namespace, ref.Name, err)
 		}
 		if err := w.readKeys("Secret", ref.Name, s.Data, ref); err != nil {
-			return w.sum, err
+			return err
 		}
+		w.leave(s)
 	}
 	if src.HTTP != nil {
 		if o.HTTP == nil {
 			w.sum.Unread = append(w.sum.Unread, "http source "+redactURL(src.HTTP.URL))
-			return w.sum, nil
+			return nil
+		}
+		// Pages can change without a version to tell: the source is
+		// read in full every walk, never passed over.
+		if _, err := w.enter(ctx, nil, "http", src.HTTP.URL); err != nil {
+			return err
 		}
 		if err := o.readHTTP(ctx, w, src.HTTP); errors.Is(err, egress.ErrRefused) {
 			// Refetching would be refused again, and would hold up the
 			// recipients of every other source with it.
 			w.sum.Failed = append(w.sum.Failed, text.Truncate(fmt.Sprintf("http source %s: %v", redactURL(src.HTTP.URL), err), maxFailedSource))
 		} else if err != nil {
-			return w.sum, err
+			return err
 		}
 	}
-	return w.sum, nil
+	return nil
 }
 
-// walk is one Each: what it has seen and counted so far.
+// walk is one Each, or one Walker.Walk: what it has seen and counted so far.
 type walk struct {
-	rw   *v1.RegionWithdrawal
-	fn   func(Recipient) error
-	sum  *Summary
+	rw  *v1.RegionWithdrawal
+	fn  func(Recipient) error
+	sum *Summary
+	// seen is the ids of this walk, for Each; a Walker's walk uses the
+	// Walker's instead.
 	seen map[string]struct{}
+	// memory is the Walker's, nil for Each.
+	memory memory
+}
+
+// memory is what a Walker lends its walk.
+type memory interface {
+	duplicate(id string) bool
+	enter(ctx context.Context, w *walk, r client.Reader, kind, name string) (passed bool, err error)
+	leave(w *walk, obj client.Object)
 }
 
 // visit hands a recipient to fn once; a duplicate id is counted instead.
 func (w *walk) visit(r Recipient) error {
-	if _, dup := w.seen[r.ID]; dup {
+	if w.duplicate(r.ID) {
 		w.sum.DuplicateCount++
 		if len(w.sum.Duplicates) < maxReportedProblems {
 			w.sum.Duplicates = append(w.sum.Duplicates, r.ID)
 		}
 		return nil
 	}
-	w.seen[r.ID] = struct{}{}
 	w.sum.Recipients++
 	return w.fn(r)
+}
+
+// duplicate says whether id was seen before in this walk, and if not,
+// records it.
+func (w *walk) duplicate(id string) bool {
+	if m := w.memory; m != nil {
+		return m.duplicate(id)
+	}
+	if _, dup := w.seen[id]; dup {
+		return true
+	}
+	w.seen[id] = struct{}{}
+	return false
 }
 
 func (w *walk) problems(ps []Problem) {
@@ -149,6 +198,24 @@ func (w *walk) problems(ps []Problem) {
 		if len(w.sum.Problems) < maxReportedProblems {
 			w.sum.Problems = append(w.sum.Problems, p)
 		}
+	}
+}
+
+// enter starts the next object of the walk. With a memory, it asks the
+// visitor whether the object may be passed over and, if so and the object
+// is unchanged, passes over it (passed). r is nil for the HTTP source,
+// which is never passed over.
+func (w *walk) enter(ctx context.Context, r client.Reader, kind, name string) (passed bool, err error) {
+	if w.memory == nil {
+		return false, nil
+	}
+	return w.memory.enter(ctx, w, r, kind, name)
+}
+
+// leave ends an object read in full.
+func (w *walk) leave(obj client.Object) {
+	if w.memory != nil {
+		w.memory.leave(w, obj)
 	}
 }
 
