@@ -86,7 +86,7 @@ func runEmail(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a p
 		return out, err
 	}
 	accepted.Store(0)
-	out.executor, out.calls, err = runBatched(ctx, c, mailRW, a, n, nil, requests, &accepted)
+	out.executor, out.calls, err = runBatched(ctx, c, mailRW, a, n, nil, "", requests, &accepted)
 	if err != nil {
 		return out, fmt.Errorf("email executor: %w", err)
 	}

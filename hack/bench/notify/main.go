@@ -45,6 +45,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
@@ -119,6 +120,7 @@ func run() error {
 	n := flag.Int("recipients", 100000, "recipients for the batched executor")
 	plainN := flag.Int("plain-recipients", 2000, "recipients for the plain one-at-a-time sender (it is slow; its figures are per recipient)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run with the evidence ledger on to this file")
+	heapProfile := flag.String("memprofile", "", "write a heap profile to this file at the end of the run with the evidence ledger on (in ConfigMaps), while its executor is still live")
 	withEmail := flag.Bool("email", true, "also send the notice to the same recipients by email, to a real SMTP server, against a bare net/smtp sender")
 	withStore := flag.Bool("store", true, "also send it with the evidence ledger kept as tiles in a real S3-compatible store (SeaweedFS, bin/weed)")
 	flag.Parse()
@@ -211,7 +213,7 @@ func run() error {
 		return fmt.Errorf("plain sender: %w", err)
 	}
 
-	batched, calls, err := runBatched(ctx, c, rw, a, *n, nil, &requests, &delivered)
+	batched, calls, err := runBatched(ctx, c, rw, a, *n, nil, "", &requests, &delivered)
 	if err != nil {
 		return err
 	}
@@ -235,7 +237,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	withLedger, _, err := runBatched(ctx, c, evidenceRW, a, *n, l, &requests, &delivered)
+	withLedger, _, err := runBatched(ctx, c, evidenceRW, a, *n, l, *heapProfile, &requests, &delivered)
 	stopProfile()
 	if err != nil {
 		return err
@@ -318,6 +320,16 @@ func printTable(unit string, phases ...figures) {
 
 // startProfile starts a CPU profile into path ("" for none) and returns
 // what stops it.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runtime.GC()
+	return pprof.WriteHeapProfile(f)
+}
+
 func startProfile(path string) (func(), error) {
 	if path == "" {
 		return func() {}, nil
@@ -362,7 +374,7 @@ func runTiled(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a p
 	if err != nil {
 		return figures{}, cost{}, err
 	}
-	f, _, err := runBatched(ctx, c, tiledRW, a, n, l, requests, delivered)
+	f, _, err := runBatched(ctx, c, tiledRW, a, n, l, "", requests, delivered)
 	if err != nil {
 		return figures{}, cost{}, err
 	}
@@ -375,7 +387,7 @@ func runTiled(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a p
 // runBatched sends the notice to n recipients with the notify executor
 // (appending to l when it is set), writing the counts to status after each
 // call as the controller does.
-func runBatched(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a planner.Action, n int, l *ledger.Ledger, requests, delivered *atomic.Int64) (figures, int, error) {
+func runBatched(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a planner.Action, n int, l *ledger.Ledger, heap string, requests, delivered *atomic.Int64) (figures, int, error) {
 	resetPeak()
 	requests.Store(0)
 	delivered.Store(0)
@@ -403,6 +415,12 @@ func runBatched(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a
 	}
 	elapsed := time.Since(start)
 	cpu1, server1 := cpuTime()
+	if heap != "" {
+		if err := writeHeapProfile(heap); err != nil {
+			return figures{}, 0, err
+		}
+		runtime.KeepAlive(e)
+	}
 	return figures{name: "batched executor", recipients: n, elapsed: elapsed, requests: requests.Load(), peakKiB: peak(),
 		cpu: cpu1 - cpu0, serverCPU: server1 - server0}, calls, nil
 }
