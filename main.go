@@ -64,6 +64,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/endpoint"
 	"github.com/ops-dev/region-withdrawal-operator/internal/keysecret"
+	"github.com/ops-dev/region-withdrawal-operator/internal/memlimit"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/noticeserver"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
@@ -155,6 +156,7 @@ type managerFlags struct {
 	noCrossNamespace        bool
 	minReminderSpacing      time.Duration
 	executeTimeout          time.Duration
+	memoryLimitRatio        float64
 	legacyWebhookHeaders    bool
 	namespace               string
 	handoffURL              string
@@ -240,11 +242,15 @@ func parseManagerFlags(args []string) (*managerFlags, error) {
 	fs.StringVar(&f.evidenceKeySecret, "evidence-key-secret", "region-withdrawal-operator-evidence-key", "Secret in --namespace holding the Ed25519 seed the evidence ledgers are signed with; created with a random seed when missing.")
 	fs.StringVar(&f.evidenceCopyURL, "evidence-copy-url", "", "Base URL (an object store bucket or pre-signed prefix) each evidence shard is PUT to as it grows, as <url>/<withdrawal UID>/<shard>.json; empty keeps the ledgers in the cluster only.")
 	fs.StringVar(&f.evidenceStore, "evidence-store", "", "Object store new evidence ledgers are kept in, as C2SP tlog-tiles under s3://bucket[/prefix]/<withdrawal UID>/, with only the latest signed checkpoint in a ConfigMap of --namespace (reached with --s3-endpoint, --s3-region, --s3-path-style and credentials from AWS_* in the environment); empty keeps them in ConfigMaps.")
+	fs.Float64Var(&f.memoryLimitRatio, "memory-limit-ratio", 0.9, "Set the Go runtime's soft memory limit to this share of the container's memory limit (its cgroup's), so that the garbage collector works harder near the limit instead of the process being killed at it; 0 leaves it unset. GOMEMLIMIT, when set, wins.")
 	f.evidenceS3.BindFlags(fs)
 	f.zap.BindFlags(fs)
 	err := fs.Parse(args)
 	if err != nil {
 		return nil, err
+	}
+	if f.memoryLimitRatio < 0 || f.memoryLimitRatio > 1 {
+		return nil, fmt.Errorf("--memory-limit-ratio: %v is not between 0 and 1", f.memoryLimitRatio)
 	}
 	if f.requireApproval, err = parseSteps(requireApproval); err != nil {
 		return nil, fmt.Errorf("--require-approval: %w", err)
@@ -388,6 +394,12 @@ func runManager(args []string) error {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
 	log := ctrl.Log.WithName("setup")
+	if soft, err := memlimit.Apply("/", f.memoryLimitRatio); err != nil {
+		// Not fatal: the operator runs as before, without a soft limit.
+		log.Error(err, "Could not read the container's memory limit; the Go memory limit is left unset")
+	} else if soft > 0 {
+		log.Info("Set the Go memory limit from the container's", "bytes", soft, "ratio", f.memoryLimitRatio)
+	}
 
 	mgr, err := newManager(f)
 	if err != nil {

@@ -258,6 +258,16 @@ func installOperator(t *testing.T, c client.Client) {
 			}
 		}
 	}
+	// In its container, the operator read the chart's memory limit
+	// (256Mi) from its cgroup and set its Go memory limit to 0.9 of it.
+	logs, err := real.Kubectl("logs", "-n", operatorNS, "deploy/rwo-region-withdrawal-operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := 256 << 20
+	if want := fmt.Sprintf(`"bytes":%d`, int64(float64(limit)*0.9)); !strings.Contains(string(logs), "Set the Go memory limit") || !strings.Contains(string(logs), want) {
+		t.Errorf("the operator did not set its Go memory limit from its container's 256Mi (want %s in its log):\n%s", want, logs)
+	}
 }
 
 // runHelm runs the real helm against the real node's cluster, with a home
