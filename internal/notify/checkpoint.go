@@ -195,8 +195,9 @@ type State struct {
 	delivered map[uint64]struct{}
 	failed    map[uint64]struct{}
 	deferred  map[uint64]deferral
-	// told is who this notice recorded as told.
-	told Told
+	// Who the notice recorded as told is not kept here: Store.Told reads
+	// it from the shards, and the executor keeps it once per notice
+	// (run.told), a million hashes at a million recipients.
 	// open is the last shard, which batches append to until it is full.
 	open *corev1.ConfigMap
 	// next is the index of the next shard to create.
@@ -204,7 +205,7 @@ type State struct {
 }
 
 func newState() *State {
-	return &State{delivered: map[uint64]struct{}{}, failed: map[uint64]struct{}{}, deferred: map[uint64]deferral{}, told: Told{}}
+	return &State{delivered: map[uint64]struct{}{}, failed: map[uint64]struct{}{}, deferred: map[uint64]deferral{}}
 }
 
 // empty is true before anything was recorded for the notice.
@@ -232,8 +233,6 @@ func (s *State) apply(r record) {
 		if old, ok := s.deferred[r.hash]; !d && !f && (!ok || old.attempts <= r.attempts) {
 			s.deferred[r.hash] = deferral{attempts: r.attempts, notBefore: r.notBefore}
 		}
-	case recTold:
-		s.told[r.hash] = struct{}{}
 	}
 }
 
@@ -246,8 +245,8 @@ func (s *State) merge(cm *corev1.ConfigMap) error {
 	for i := 0; i < len(b); i += 8 {
 		s.apply(record{kind: recDelivered, hash: binary.BigEndian.Uint64(b[i:])})
 	}
-	if err := s.told.mergeFrom(cm); err != nil {
-		return err
+	if n := len(cm.BinaryData[KeyTold]); n%8 != 0 {
+		return fmt.Errorf("checkpoint %s: %s has %d bytes, not a multiple of 8", cm.Name, KeyTold, n)
 	}
 	for key, kind := range map[string]recordKind{KeyFailed: recFailed, KeyDeferred: recDeferred} {
 		sc := bufio.NewScanner(strings.NewReader(cm.Data[key]))
