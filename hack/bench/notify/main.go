@@ -120,7 +120,7 @@ func run() error {
 	n := flag.Int("recipients", 100000, "recipients for the batched executor")
 	plainN := flag.Int("plain-recipients", 2000, "recipients for the plain one-at-a-time sender (it is slow; its figures are per recipient)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run with the evidence ledger on to this file")
-	heapProfile := flag.String("memprofile", "", "write a heap profile to this file at the end of the run with the evidence ledger on (in ConfigMaps), while its executor is still live")
+	heapProfile := flag.String("memprofile", "", "write a heap profile to this file half way through the run with the evidence ledger on (in ConfigMaps)")
 	withEmail := flag.Bool("email", true, "also send the notice to the same recipients by email, to a real SMTP server, against a bare net/smtp sender")
 	withStore := flag.Bool("store", true, "also send it with the evidence ledger kept as tiles in a real S3-compatible store (SeaweedFS, bin/weed)")
 	flag.Parse()
@@ -403,6 +403,13 @@ func runBatched(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a
 		}
 		// The controller writes the counts into status after each call.
 		counts := *res.Detail.Notice
+		if heap != "" && counts.Sent >= int64(n)/2 {
+			// Half way, with what the notice holds live.
+			if err := writeHeapProfile(heap); err != nil {
+				return figures{}, 0, err
+			}
+			heap = ""
+		}
 		if err := patchStatus(ctx, c, rw, counts.Recipients, counts.Sent, counts.Failed); err != nil {
 			return figures{}, 0, err
 		}
@@ -415,12 +422,7 @@ func runBatched(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a
 	}
 	elapsed := time.Since(start)
 	cpu1, server1 := cpuTime()
-	if heap != "" {
-		if err := writeHeapProfile(heap); err != nil {
-			return figures{}, 0, err
-		}
-		runtime.KeepAlive(e)
-	}
+
 	return figures{name: "batched executor", recipients: n, elapsed: elapsed, requests: requests.Load(), peakKiB: peak(),
 		cpu: cpu1 - cpu0, serverCPU: server1 - server0}, calls, nil
 }
