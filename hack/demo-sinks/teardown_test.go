@@ -53,7 +53,13 @@ case "$1" in
     log "stopping the real node"
     # Time for a second signal to arrive in the middle of it.
     sleep 0.5
-    kill "$(cat "$STATE/node.pid")"
+    pid="$(cat "$STATE/node.pid")"
+    kill "$pid"
+    # As real-node.sh does, wait until the node is gone.
+    for _ in $(seq 1 50); do
+      if [[ ! -e "/proc/$pid" ]] || grep -q ') Z ' "/proc/$pid/stat" 2>/dev/null; then break; fi
+      sleep 0.1
+    done
     log "cluster rwo-dev is down"
     echo down >"$STATE/down"
     ;;
