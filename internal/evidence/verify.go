@@ -286,6 +286,10 @@ func (r *Report) ToldBefore(recipientID string, salt []byte, deadline time.Time)
 	return told, about
 }
 
+// Deliveries lists the notice deliveries (from Verify, which keeps every
+// entry).
+func (r *Report) Deliveries() []*NoticeDelivered { return eventsOf[*NoticeDelivered](r) }
+
 // RoutingStopped lists the routing switches.
 func (r *Report) RoutingStopped() []*RoutingSwitched { return eventsOf[*RoutingSwitched](r) }
 

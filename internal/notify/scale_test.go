@@ -141,10 +141,8 @@ func TestFiftyThousandCustomersWithTheLedgerInAnObjectStore(t *testing.T) {
 		t.Fatalf("the ledger does not verify: %v", err)
 	}
 	byKey := map[string]int{}
-	for _, e := range r.Entries {
-		if d, ok := e.Event.(*evidence.NoticeDelivered); ok {
-			byKey[d.IdempotencyKey]++
-		}
+	for _, d := range r.Deliveries() {
+		byKey[d.IdempotencyKey]++
 	}
 	if r.Statements != recipients || len(byKey) != recipients {
 		t.Fatalf("%d statements, %d keys, for %d recipients: want one each", r.Statements, len(byKey), recipients)

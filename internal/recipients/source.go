@@ -88,43 +88,26 @@ func (o *Objects) walk(ctx context.Context, w *walk) error {
 	}
 	src := rw.Spec.Notify.Recipients
 	for _, ref := range src.ConfigMaps {
-		if passed, err := w.enter(ctx, o.Reader, "ConfigMap", ref.Name); err != nil || passed {
-			if err != nil {
-				return fmt.Errorf("reading recipients from ConfigMap %s/%s: %w", rw.Namespace, ref.Name, err)
+		if err := o.readObject(ctx, w, "ConfigMap", ref, &corev1.ConfigMap{}, func(obj client.Object) map[string][]byte {
+			cm := obj.(*corev1.ConfigMap)
+			data := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
+			for k, v := range cm.Data {
+				data[k] = []byte(v)
 			}
-			continue
-		}
-		cm := &corev1.ConfigMap{}
-		if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: ref.Name}, cm); err != nil {
-			return fmt.Errorf("reading recipients from ConfigMap %s/%s: %w", rw.Namespace, ref.Name, err)
-		}
-		data := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
-		for k, v := range cm.Data {
-			data[k] = []byte(v)
-		}
-		for k, v := range cm.BinaryData {
-			data[k] = v
-		}
-		if err := w.readKeys("ConfigMap", ref.Name, data, ref); err != nil {
+			for k, v := range cm.BinaryData {
+				data[k] = v
+			}
+			return data
+		}); err != nil {
 			return err
 		}
-		w.leave(cm)
 	}
 	for _, ref := range src.Secrets {
-		if passed, err := w.enter(ctx, o.Reader, "Secret", ref.Name); err != nil || passed {
-			if err != nil {
-				return fmt.Errorf("reading recipients from Secret %s/%s: %w", rw.Namespace, ref.Name, err)
-			}
-			continue
-		}
-		s := &corev1.Secret{}
-		if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: rw.Namespace, Name: ref.Name}, s); err != nil {
-			return fmt.Errorf("reading recipients from Secret %s/%s: %w", rw.Namespace, ref.Name, err)
-		}
-		if err := w.readKeys("Secret", ref.Name, s.Data, ref); err != nil {
+		if err := o.readObject(ctx, w, "Secret", ref, &corev1.Secret{}, func(obj client.Object) map[string][]byte {
+			return obj.(*corev1.Secret).Data
+		}); err != nil {
 			return err
 		}
-		w.leave(s)
 	}
 	if src.HTTP != nil {
 		if o.HTTP == nil {
@@ -144,6 +127,25 @@ func (o *Objects) walk(ctx context.Context, w *walk) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// readObject reads the recipients of one ConfigMap or Secret (kind, into
+// obj, whose keys data gives), unless the walk passes over it.
+func (o *Objects) readObject(ctx context.Context, w *walk, kind string, ref v1.RecipientObjectRef, obj client.Object, data func(client.Object) map[string][]byte) error {
+	if passed, err := w.enter(ctx, o.Reader, kind, ref.Name); err != nil || passed {
+		if err != nil {
+			return fmt.Errorf("reading recipients from %s %s/%s: %w", kind, w.rw.Namespace, ref.Name, err)
+		}
+		return nil
+	}
+	if err := o.Reader.Get(ctx, client.ObjectKey{Namespace: w.rw.Namespace, Name: ref.Name}, obj); err != nil {
+		return fmt.Errorf("reading recipients from %s %s/%s: %w", kind, w.rw.Namespace, ref.Name, err)
+	}
+	if err := w.readKeys(kind, ref.Name, data(obj), ref); err != nil {
+		return err
+	}
+	w.leave(obj)
 	return nil
 }
 

@@ -120,12 +120,14 @@ func (m *Walker[T]) Walk(ctx context.Context, rw *v1.RegionWithdrawal, v Visitor
 	return w.sum, nil
 }
 
-// sourcesOf says which objects, and which keys of them, rw reads.
+// sourcesOf says which objects, and which keys of them, rw reads: those
+// a walk may pass over (the HTTP source, last, never is).
 func sourcesOf(rw *v1.RegionWithdrawal) string {
 	if rw.Spec.Notify == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s\x00%v", rw.Namespace, rw.Spec.Notify.Recipients)
+	src := rw.Spec.Notify.Recipients
+	return fmt.Sprintf("%s\x00%v\x00%v", rw.Namespace, src.ConfigMaps, src.Secrets)
 }
 
 // duplicate says whether id was seen before in this walk: earlier in it,

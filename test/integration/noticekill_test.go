@@ -173,10 +173,8 @@ func TestANoticeSurvivesSIGKILLsOfTheOperator(t *testing.T) {
 		t.Fatalf("the ledger does not verify: %v", err)
 	}
 	byKey := map[string]int{}
-	for _, e := range r.Entries {
-		if d, ok := e.Event.(*evidence.NoticeDelivered); ok {
-			byKey[d.IdempotencyKey]++
-		}
+	for _, d := range r.Deliveries() {
+		byKey[d.IdempotencyKey]++
 	}
 	for k, n := range byKey {
 		if n != 1 {

@@ -330,10 +330,8 @@ func checkUpgradeLedger(t *testing.T, c client.Client, rw *v1.RegionWithdrawal) 
 		t.Fatalf("the ledger does not verify across the upgrade and the rollback: %v", err)
 	}
 	perRecipient := map[string]int{}
-	for _, e := range r.Entries {
-		if d, ok := e.Event.(*evidence.NoticeDelivered); ok {
-			perRecipient[d.Recipient]++
-		}
+	for _, d := range r.Deliveries() {
+		perRecipient[d.Recipient]++
 	}
 	if r.Statements < upgradeRecipients || int64(r.Statements) < rw.Status.Evidence.Statements {
 		t.Errorf("the ledger holds %d statements, status.evidence says %d; want at least one per recipient, and all status counts", r.Statements, rw.Status.Evidence.Statements)
