@@ -4,7 +4,8 @@
 # that build this project, so setup-envtest, kind and docker are not used.
 #
 # Each binary is cached by version: bin/<name> is rebuilt only when
-# bin/.stamp/<name> does not record the pinned version.
+# bin/.stamp/<name> does not record the pinned version (for the shared
+# module's commands, the version and a digest of the module and build flags).
 #
 #   hack/tools.sh            build everything that is missing
 #   hack/tools.sh etcd helm  build only the named tools
@@ -15,20 +16,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${BIN:-$ROOT/bin}"
 STAMPS="$BIN/.stamp"
 
-# Pinned versions. The Kubernetes and etcd pins live in the go.mod files under
-# hack/tools/; these two variables only key the cache and must agree with them.
-KUBE_VERSION=v1.37.2
+# Pinned versions. The tools built against the Kubernetes libraries (the
+# control plane, kubectl, kubelet, kube-proxy, kwok, helm, controller-gen,
+# Prometheus) are pinned by one module, hack/tools/shared, whose go.mod is
+# their only pin: they are built together so that the libraries they share are
+# compiled once (see its tools.go). etcd is pinned by hack/tools/etcd (the
+# Kubernetes module asks for a newer etcd than the API server is tested with).
+SHARED_DIR="$ROOT/hack/tools/shared"
 ETCD_VERSION=v3.6.16
-KWOK_VERSION=v0.8.0
-HELM_VERSION=v3.22.0
-CONTROLLER_TOOLS_VERSION=v0.23.0
 # The ingress controller of the local cluster's real node. v3.6.12 is the
 # newest release whose replace targets the module proxy serves.
 TRAEFIK_VERSION=v3.6.12
-# promtool checks and unit-tests the alert rules in config/prometheus; the
-# prometheus server, from the same module, scrapes the operator on the real
-# node and evaluates those rules (test/e2e/realnode/prometheus_test.go).
-PROMETHEUS_VERSION=v0.316.0
 # krew and its manifest validator install the plugin from its krew manifest
 # and archive in a test (hack/krew), offline.
 KREW_VERSION=v0.4.3
@@ -40,86 +38,160 @@ SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 # information Go records in each binary (hack/release).
 CYCLONEDX_GOMOD_VERSION=v1.10.0
 
-ALL_TOOLS=(etcd kube-apiserver kubectl kube-controller-manager kube-scheduler kwok kwokctl helm controller-gen kubelet kube-proxy traefik promtool prometheus krew validate-krew-manifest weed cyclonedx-gomod)
+# The shared module's commands, by binary name. `go build -o bin/` names each
+# binary after the last element of its package path, which is this name.
+declare -A SHARED_PKG=(
+  [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
+  [kube-controller-manager]=k8s.io/kubernetes/cmd/kube-controller-manager
+  [kube-scheduler]=k8s.io/kubernetes/cmd/kube-scheduler
+  [kubectl]=k8s.io/kubernetes/cmd/kubectl
+  [kubelet]=k8s.io/kubernetes/cmd/kubelet
+  [kube-proxy]=k8s.io/kubernetes/cmd/kube-proxy
+  [kwok]=sigs.k8s.io/kwok/cmd/kwok
+  [kwokctl]=sigs.k8s.io/kwok/cmd/kwokctl
+  [helm]=helm.sh/helm/v3/cmd/helm
+  [controller-gen]=sigs.k8s.io/controller-tools/cmd/controller-gen
+  [prometheus]=github.com/prometheus/prometheus/cmd/prometheus
+  [promtool]=github.com/prometheus/prometheus/cmd/promtool
+)
+# The module each shared command comes from, for its version.
+SHARED_MODULES=(k8s.io/kubernetes sigs.k8s.io/kwok helm.sh/helm/v3 sigs.k8s.io/controller-tools github.com/prometheus/prometheus)
+shared_module_of() {
+  case "$1" in
+    kube-*|kubectl|kubelet) echo k8s.io/kubernetes ;;
+    kwok|kwokctl) echo sigs.k8s.io/kwok ;;
+    helm) echo helm.sh/helm/v3 ;;
+    controller-gen) echo sigs.k8s.io/controller-tools ;;
+    prometheus|promtool) echo github.com/prometheus/prometheus ;;
+  esac
+}
+# Only Kubernetes service discovery is built into Prometheus (its own
+# remove_all_sd and enable_<name>_sd tags): the other two dozen mechanisms and
+# their cloud SDKs are left out. Without the builtinassets tag the web UI's
+# assets are not embedded (the UI says they are missing); the HTTP API,
+# scraping and rule evaluation, which the tests use, are all there. The tags
+# mean nothing to the other commands.
+SHARED_TAGS=remove_all_sd,enable_kubernetes_sd
+
+ALL_TOOLS=(etcd "${!SHARED_PKG[@]}" traefik krew validate-krew-manifest weed cyclonedx-gomod)
+
+declare -A MODULE_VERSION=()
+# module_version prints the version hack/tools/shared/go.mod selects for a
+# module, asking go once for all of them.
+module_version() {
+  if ((${#MODULE_VERSION[@]} == 0)); then
+    local path version
+    while read -r path version; do MODULE_VERSION[$path]=$version; done \
+      < <(cd "$SHARED_DIR" && go list -m -f '{{.Path}} {{.Version}}' "${SHARED_MODULES[@]}")
+  fi
+  echo "${MODULE_VERSION[$1]}"
+}
 
 if [[ "${1:-}" == "--print-versions" ]]; then
   printf 'kubernetes %s\netcd %s\nkwok %s\nhelm %s\ncontroller-tools %s\ntraefik %s\nprometheus %s\nkrew %s\nseaweedfs %s\ncyclonedx-gomod %s\n' \
-    "$KUBE_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" "$HELM_VERSION" "$CONTROLLER_TOOLS_VERSION" "$TRAEFIK_VERSION" "$PROMETHEUS_VERSION" "$KREW_VERSION" "$SEAWEEDFS_VERSION" "$CYCLONEDX_GOMOD_VERSION"
+    "$(module_version k8s.io/kubernetes)" "$ETCD_VERSION" "$(module_version sigs.k8s.io/kwok)" "$(module_version helm.sh/helm/v3)" \
+    "$(module_version sigs.k8s.io/controller-tools)" "$TRAEFIK_VERSION" "$(module_version github.com/prometheus/prometheus)" \
+    "$KREW_VERSION" "$SEAWEEDFS_VERSION" "$CYCLONEDX_GOMOD_VERSION"
   exit 0
 fi
 
 mkdir -p "$BIN" "$STAMPS"
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -trimpath"
+# No symbol table or DWARF in any tool: nobody debugs them here, and the
+# linker skips writing them.
+STRIP="-s -w"
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
+# shared_ldflags stamps versions as the tools' own release builds do: the
+# Kubernetes version into the control plane, kubectl, kubelet and kube-proxy
+# (without it every component reports v0.0.0-master); into helm, the
+# Kubernetes version helm template assumes (the chart's kubeVersion is checked
+# against it, and without it every render would be refused) and helm's own;
+# controller-gen's, which it writes into every CRD it generates (make verify
+# compares them); and Prometheus'. Built from another main module, the last two
+# would read "(devel)" from the binary's build information. An -X for a
+# package a binary does not link is ignored, so one set serves them all.
+shared_ldflags() {
+  local pkg=k8s.io/component-base/version kube minor
+  kube="$(module_version k8s.io/kubernetes)"
+  minor="${kube#v1.}"
+  minor="${minor%%.*}"
+  printf -- '%s -X %s.gitVersion=%s -X %s.gitMajor=1 -X %s.gitMinor=%s -X %s.gitTreeState=clean' \
+    "$STRIP" "$pkg" "$kube" "$pkg" "$pkg" "$minor" "$pkg"
+  printf -- ' -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=%s -X helm.sh/helm/v3/internal/version.version=%s' \
+    "$minor" "$(module_version helm.sh/helm/v3)"
+  printf -- ' -X sigs.k8s.io/controller-tools/pkg/version.version=%s' "$(module_version sigs.k8s.io/controller-tools)"
+  printf -- ' -X github.com/prometheus/common/version.Version=%s' "$(module_version github.com/prometheus/prometheus)"
+}
+
+# shared_key changes whenever anything that goes into the shared commands
+# does: the module's pins and the flags they are built with.
+SHARED_KEY=""
+shared_key() {
+  if [[ -z "$SHARED_KEY" ]]; then
+    SHARED_KEY="$(cat "$SHARED_DIR/go.mod" "$SHARED_DIR/go.sum" <(echo "$SHARED_TAGS") <(shared_ldflags) | sha256sum | cut -c1-12)"
+  fi
+  echo "$SHARED_KEY"
+}
+
 version_of() {
+  if [[ -n "${SHARED_PKG[$1]:-}" ]]; then
+    echo "$(module_version "$(shared_module_of "$1")")+$(shared_key)"
+    return 0
+  fi
   case "$1" in
-    etcd) echo "$ETCD_VERSION" ;;
-    # "+v": built with the version stamped in (KUBE_LDFLAGS); without it
-    # every component reports v0.0.0-master.
-    kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy) echo "$KUBE_VERSION+v" ;;
-    kwok|kwokctl) echo "$KWOK_VERSION" ;;
-    # "+k": built with the Kubernetes version stamped in (helm_ldflags).
-    helm) echo "$HELM_VERSION+k" ;;
-    controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
-    traefik) echo "$TRAEFIK_VERSION" ;;
-    # "+sd": built with only Kubernetes service discovery (below).
-    promtool|prometheus) echo "$PROMETHEUS_VERSION+sd" ;;
-    krew|validate-krew-manifest) echo "$KREW_VERSION" ;;
-    weed) echo "$SEAWEEDFS_VERSION" ;;
-    cyclonedx-gomod) echo "$CYCLONEDX_GOMOD_VERSION" ;;
+    etcd) echo "$ETCD_VERSION+s" ;;
+    # "+nodns": built without lego's DNS providers (build_traefik).
+    traefik) echo "$TRAEFIK_VERSION+nodns" ;;
+    krew|validate-krew-manifest) echo "$KREW_VERSION+s" ;;
+    weed) echo "$SEAWEEDFS_VERSION+s" ;;
+    cyclonedx-gomod) echo "$CYCLONEDX_GOMOD_VERSION+s" ;;
     *) log "unknown tool $1"; exit 2 ;;
   esac
 }
 
-# kube_ldflags stamps the version into the Kubernetes binaries, as the
-# release build does, so that nodes, kubectl and the API server report it.
-kube_ldflags() {
-  local pkg=k8s.io/component-base/version minor
-  minor="${KUBE_VERSION#v1.}"
-  minor="${minor%%.*}"
-  printf -- '-X %s.gitVersion=%s -X %s.gitMajor=1 -X %s.gitMinor=%s -X %s.gitTreeState=clean' \
-    "$pkg" "$KUBE_VERSION" "$pkg" "$pkg" "$minor" "$pkg"
-}
-
-# helm_ldflags stamps, as Helm's own release build does, the Kubernetes
-# version helm template assumes (the client-go minor it is built with, or
-# else 1.20) and helm's own version. The chart's kubeVersion is checked
-# against the first, so without it every render would be refused.
-helm_ldflags() {
-  local minor
-  minor="${KUBE_VERSION#v1.}"
-  minor="${minor%%.*}"
-  printf -- '-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=%s -X helm.sh/helm/v3/internal/version.version=%s' \
-    "$minor" "$HELM_VERSION"
-}
-
-# build_traefik builds Traefik from its module. `go install module@version`
-# refuses it (its go.mod has replace directives), so the module is
-# downloaded, copied somewhere writable, and built in its own directory.
-build_traefik() {
+# module_copy downloads a module and copies it somewhere writable, printing
+# where. Traefik and SeaweedFS have replace directives in their go.mod, which
+# `go install module@version` refuses, so they are built in a copy of their
+# own module.
+module_copy() {
   local dir src
-  dir="$(go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-  [[ -n "$dir" && -d "$dir" ]] || { log "could not download github.com/traefik/traefik/v3@$TRAEFIK_VERSION"; exit 1; }
+  dir="$(go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -n "$dir" && -d "$dir" ]] || { log "could not download $1"; exit 1; }
   src="$(mktemp -d)"
   cp -r "$dir/." "$src"
   chmod -R u+w "$src"
-  (cd "$src" && go build -ldflags "-s -w" -o "$BIN/traefik" ./cmd/traefik) || { rm -rf "$src"; exit 1; }
+  echo "$src"
+}
+
+# build_traefik builds Traefik without lego's DNS-01 providers. Its ACME
+# provider reaches them through one call, which this build answers with an
+# error: the local cluster's ingress never asks a certificate authority for a
+# certificate, and the providers' cloud SDKs (Alibaba, Huawei, Tencent, Azure,
+# AWS and a hundred more) were 1,100 of the 2,460 packages a cold build
+# compiled. Routing, TLS, the Kubernetes and Gateway API providers are the
+# release's own code.
+build_traefik() {
+  local src acme
+  src="$(module_copy "github.com/traefik/traefik/v3@$TRAEFIK_VERSION")"
+  acme="$src/pkg/provider/acme/provider.go"
+  sed -i -e '/^\t"github.com\/go-acme\/lego\/v4\/providers\/dns"$/d' \
+    -e 's#dns\.NewDNSChallengeProviderByName(p\.DNSChallenge\.Provider)#nil, fmt.Errorf("this build of Traefik has no DNS-01 challenge providers (asked for %q)", p.DNSChallenge.Provider)#' "$acme"
+  if grep -q 'providers/dns"\|NewDNSChallengeProviderByName' "$acme"; then
+    log "traefik $TRAEFIK_VERSION: $acme no longer looks as build_traefik expects"; rm -rf "$src"; exit 1
+  fi
+  (cd "$src" && go build -ldflags "$STRIP" -o "$BIN/traefik" ./cmd/traefik) || { rm -rf "$src"; exit 1; }
   rm -rf "$src"
 }
 
-# build_weed builds SeaweedFS's weed the same way (its go.mod has a replace
-# directive too), with the commit stamped in as its own release build does.
+# build_weed builds SeaweedFS's weed with the commit stamped in as its own
+# release build does.
 build_weed() {
-  local dir src
-  dir="$(go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-  [[ -n "$dir" && -d "$dir" ]] || { log "could not download github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION"; exit 1; }
-  src="$(mktemp -d)"
-  cp -r "$dir/." "$src"
-  chmod -R u+w "$src"
-  (cd "$src" && go build -ldflags "-s -w -X github.com/seaweedfs/seaweedfs/weed/util/version.COMMIT=${SEAWEEDFS_VERSION##*-}" -o "$BIN/weed" ./weed) || { rm -rf "$src"; exit 1; }
+  local src
+  src="$(module_copy "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION")"
+  (cd "$src" && go build -ldflags "$STRIP -X github.com/seaweedfs/seaweedfs/weed/util/version.COMMIT=${SEAWEEDFS_VERSION##*-}" -o "$BIN/weed" ./weed) || { rm -rf "$src"; exit 1; }
   rm -rf "$src"
 }
 
@@ -129,44 +201,31 @@ fresh() {
 
 stamp() { version_of "$1" >"$STAMPS/$1"; }
 
+# build_shared builds the named shared commands in one go build, which
+# schedules their compiles and links together over every core.
+build_shared() {
+  local pkgs=() name start=$SECONDS
+  for name in "$@"; do pkgs+=("${SHARED_PKG[$name]}"); done
+  log "building $* ($(shared_key)) ..."
+  (cd "$SHARED_DIR" && go build -tags "$SHARED_TAGS" -ldflags "$(shared_ldflags)" -o "$BIN/" "${pkgs[@]}")
+  for name in "$@"; do stamp "$name"; done
+  log "built $* in $((SECONDS - start))s"
+}
+
 build() {
-  local name="$1" start
-  if fresh "$name"; then
-    log "$name $(version_of "$name") is cached"
-    return 0
-  fi
-  start=$SECONDS
+  local name="$1" start=$SECONDS
   log "building $name $(version_of "$name") ..."
   case "$name" in
     etcd)
-      (cd "$ROOT/hack/tools/etcd" && go build -o "$BIN/etcd" .) ;;
-    kube-apiserver|kubectl|kube-controller-manager|kube-scheduler|kubelet|kube-proxy)
-      (cd "$ROOT/hack/tools/kube" && go build -ldflags "$(kube_ldflags)" -o "$BIN/$name" "k8s.io/kubernetes/cmd/$name") ;;
+      (cd "$ROOT/hack/tools/etcd" && go build -ldflags "$STRIP" -o "$BIN/etcd" .) ;;
     traefik)
       build_traefik ;;
     weed)
       build_weed ;;
-    kwok|kwokctl)
-      GOBIN="$BIN" go install "sigs.k8s.io/kwok/cmd/$name@$KWOK_VERSION" ;;
-    helm)
-      GOBIN="$BIN" go install -ldflags "$(helm_ldflags)" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
-    controller-gen)
-      GOBIN="$BIN" go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION" ;;
-    promtool|prometheus)
-      # Only Kubernetes service discovery is built in (Prometheus' own
-      # remove_all_sd and enable_<name>_sd tags): the other two dozen
-      # mechanisms and their cloud SDKs are left out of the build, and the
-      # same tags let the two share their compiled packages: cold, the pair
-      # took 553 s with promtool untagged and takes 282 s so. promtool
-      # checks and tests rules, which need no discovery. Without the builtinassets
-      # tag the web UI's assets are not embedded (the UI says they are
-      # missing); the HTTP API, scraping and rule evaluation, which the
-      # tests use, are all there.
-      GOBIN="$BIN" go install -tags remove_all_sd,enable_kubernetes_sd "github.com/prometheus/prometheus/cmd/$name@$PROMETHEUS_VERSION" ;;
     krew|validate-krew-manifest)
-      GOBIN="$BIN" go install "sigs.k8s.io/krew/cmd/$name@$KREW_VERSION" ;;
+      GOBIN="$BIN" go install -ldflags "$STRIP" "sigs.k8s.io/krew/cmd/$name@$KREW_VERSION" ;;
     cyclonedx-gomod)
-      GOBIN="$BIN" go install "github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$CYCLONEDX_GOMOD_VERSION" ;;
+      GOBIN="$BIN" go install -ldflags "$STRIP" "github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$CYCLONEDX_GOMOD_VERSION" ;;
   esac
   stamp "$name"
   log "built $name in $((SECONDS - start))s"
@@ -174,4 +233,21 @@ build() {
 
 tools=("$@")
 if [[ ${#tools[@]} -eq 0 ]]; then tools=("${ALL_TOOLS[@]}"); fi
-for t in "${tools[@]}"; do build "$t"; done
+# Ask go for the shared versions once, in this shell: $(version_of) runs in
+# a subshell, whose answers would be forgotten.
+for t in "${tools[@]}"; do
+  if [[ -n "${SHARED_PKG[$t]:-}" ]]; then module_version k8s.io/kubernetes >/dev/null; shared_key >/dev/null; break; fi
+done
+shared=() others=()
+for t in "${tools[@]}"; do
+  version_of "$t" >/dev/null
+  if fresh "$t"; then
+    log "$t $(version_of "$t") is cached"
+  elif [[ -n "${SHARED_PKG[$t]:-}" ]]; then
+    shared+=("$t")
+  else
+    others+=("$t")
+  fi
+done
+if ((${#shared[@]} > 0)); then build_shared "${shared[@]}"; fi
+for t in "${others[@]}"; do build "$t"; done
