@@ -23,9 +23,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
+	"golang.org/x/mod/modfile"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,11 +37,29 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
 
-// RepoRoot is the root of the repository, found from this file's location.
+// RepoRoot is the root of the repository: the nearest directory at or above
+// the working directory whose go.mod is this module's. (Not this file's
+// location: make test builds with -trimpath, which leaves no directory in
+// it.) A test runs in its package's directory and a hack/ program in the
+// repository's, so the walk ends within a few steps.
 func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	dir, err := os.Getwd()
+	if err != nil {
+		panic(fmt.Sprintf("testenv: no working directory: %v", err))
+	}
+	for {
+		if mod, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modfile.ModulePath(mod) == modulePath {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			panic("testenv: no directory above the working directory holds the go.mod of " + modulePath)
+		}
+		dir = parent
+	}
 }
+
+const modulePath = "github.com/ops-dev/region-withdrawal-operator"
 
 // Scheme returns the operator's scheme.
 func Scheme() *kruntime.Scheme { return scheme.New() }
