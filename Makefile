@@ -96,9 +96,26 @@ verify: controller-gen ## Fail if generated files or go.mod/go.sum are stale.
 test: tools ## Run the whole suite: verify, alert rules, unit, envtest, integration, chart, the end-to-end tests on a simulated cluster, and the withdrawal on a real node (needs root).
 	$(MAKE) --no-print-directory verify
 	$(MAKE) --no-print-directory test-rules
+	# What the test binaries share is compiled once, before two go commands
+	# would each compile it (GOGC as in hack/tools.sh).
+	GOGC=400 go build -tags=e2e ./...
+	# The cluster packages take ten minutes or more, mostly waiting on a
+	# compressed withdrawal's timeline, with more than half of the CPU idle:
+	# the rest of the suite and the fuzzing run beside them, not after them.
+	$(MAKE) --no-print-directory -j2 --output-sync=line test-clusters test-rest
+
+# The packages that start clusters (simulated ones, and the real node).
+CLUSTER_PKGS = ./test/e2e/...
+
+.PHONY: test-clusters
+test-clusters:
+	# They get E2E_TIMEOUT.
+	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" go test -tags=e2e $(CLUSTER_PKGS) -count=1 -timeout=$(E2E_TIMEOUT) $(GO_TEST_FLAGS)
+
+.PHONY: test-rest
+test-rest:
+	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" go test -tags=e2e $$(go list -tags=e2e ./... | grep -v '/test/e2e') -count=1 -timeout=$(E2E_TIMEOUT) $(GO_TEST_FLAGS)
 	$(MAKE) --no-print-directory fuzz-ci
-	# The end-to-end packages take ten minutes each: they get E2E_TIMEOUT.
-	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" go test -tags=e2e ./... -count=1 -timeout=$(E2E_TIMEOUT) $(GO_TEST_FLAGS)
 
 .PHONY: test-rules
 test-rules: ## Check the alert rules in config/prometheus and run their unit tests with promtool.

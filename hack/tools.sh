@@ -98,6 +98,9 @@ fi
 mkdir -p "$BIN" "$STAMPS"
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -trimpath"
+# The compiler collects its garbage less often: building kwok cold took 186 s
+# instead of 207 s with GOGC=400 (and 214 s with the collector off, paging).
+export GOGC="${GOGC:-400}"
 # No symbol table or DWARF in any tool: nobody debugs them here, and the
 # linker skips writing them.
 STRIP="-s -w"
