@@ -20,8 +20,9 @@ STAMPS="$BIN/.stamp"
 # control plane, kubectl, kubelet, kube-proxy, kwok, helm, controller-gen,
 # Prometheus) are pinned by one module, hack/tools/shared, whose go.mod is
 # their only pin: they are built together so that the libraries they share are
-# compiled once (see its tools.go). etcd is pinned by hack/tools/etcd (the
-# Kubernetes module asks for a newer etcd than the API server is tested with).
+# compiled once (see its tools.go). etcd keeps a module of its own,
+# hack/tools/etcd: Kubernetes requires etcd's v3.7 client libraries, and one
+# module cannot hold them beside the v3.6 server.
 SHARED_DIR="$ROOT/hack/tools/shared"
 ETCD_VERSION=v3.6.16
 # The ingress controller of the local cluster's real node. v3.6.12 is the
