@@ -55,16 +55,14 @@ declare -A SHARED_PKG=(
   [prometheus]=github.com/prometheus/prometheus/cmd/prometheus
   [promtool]=github.com/prometheus/prometheus/cmd/promtool
 )
-# The module each shared command comes from, for its version.
+# The modules the shared commands come from, for their versions.
 SHARED_MODULES=(k8s.io/kubernetes sigs.k8s.io/kwok helm.sh/helm/v3 sigs.k8s.io/controller-tools github.com/prometheus/prometheus)
+# shared_module_of prints the module a shared command's package is in.
 shared_module_of() {
-  case "$1" in
-    kube-*|kubectl|kubelet) echo k8s.io/kubernetes ;;
-    kwok|kwokctl) echo sigs.k8s.io/kwok ;;
-    helm) echo helm.sh/helm/v3 ;;
-    controller-gen) echo sigs.k8s.io/controller-tools ;;
-    prometheus|promtool) echo github.com/prometheus/prometheus ;;
-  esac
+  local m
+  for m in "${SHARED_MODULES[@]}"; do
+    if [[ "${SHARED_PKG[$1]}" == "$m/"* ]]; then echo "$m"; return 0; fi
+  done
 }
 # Only Kubernetes service discovery is built into Prometheus (its own
 # remove_all_sd and enable_<name>_sd tags): the other two dozen mechanisms and
