@@ -67,7 +67,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/memlimit"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/noticeserver"
-	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify/render"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
@@ -522,7 +522,7 @@ func setupHandoff(mgr ctrl.Manager, f *managerFlags) (*handoff.Service, error) {
 		Reader: records, Namespace: f.namespace, Records: records,
 		// The link indexes are few writes, read uncached.
 		Publisher: &handoff.Publisher{Client: direct, Reader: direct, Namespace: f.namespace, Key: key, MaxExpiry: f.handoffMaxExpiry,
-			Pages: notify.HandoffPages}}, nil
+			Pages: render.HandoffPages}}, nil
 }
 
 // setupEvidence readies the evidence ledger when --evidence is on and the

@@ -46,7 +46,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
@@ -123,7 +123,7 @@ func newHarness(t *testing.T, now time.Time) *harness {
 	}
 	h := &harness{t: t, ctx: ctx, c: env.Client, clock: clocktesting.NewFakeClock(now), ns: ns,
 		calls: &countingExecutor{n: map[string]*atomic.Int32{}}}
-	h.calls.inner = &dryrun.Executor{Targets: &targets.Resolver{Reader: env.Client}, Recipients: &recipients.Objects{Reader: env.Client}}
+	h.calls.inner = &dryrun.Executor{Targets: &targets.Resolver{Reader: env.Client}, Recipients: &sources.Objects{Reader: env.Client}}
 	h.restart()
 	return h
 }

@@ -32,8 +32,10 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/locale"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify/render"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
@@ -41,7 +43,7 @@ import (
 // Executor rehearses every step. It only reads.
 type Executor struct {
 	Targets    *targets.Resolver
-	Recipients *recipients.Objects
+	Recipients *sources.Objects
 }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -84,7 +86,7 @@ const sampleSize = 3
 func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planner.Action) (executor.Result, error) {
 	// Parse every template first: one that does not parse stalls the
 	// withdrawal in a rehearsal just as it would before a real send.
-	renderer, err := notify.NewRenderer(rw)
+	renderer, err := render.New(rw)
 	if err != nil {
 		return executor.Result{}, &planner.SpecError{Field: "spec.notify.templates", Err: err}
 	}

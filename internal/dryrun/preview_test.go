@@ -36,7 +36,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/dryrun"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/plugin"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
@@ -59,7 +59,7 @@ func TestRehearsalAndPlanShowTheSameObjects(t *testing.T) {
 		)
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(objs...).Build()
-	rehearsal := &dryrun.Executor{Targets: &targets.Resolver{Reader: c, Mapper: c.RESTMapper()}, Recipients: &recipients.Objects{Reader: c}}
+	rehearsal := &dryrun.Executor{Targets: &targets.Resolver{Reader: c, Mapper: c.RESTMapper()}, Recipients: &sources.Objects{Reader: c}}
 
 	cutoff := time.Date(2026, 12, 30, 0, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) v1.Moment { return v1.Moment{Offset: &metav1.Duration{Duration: d}} }
@@ -107,7 +107,7 @@ func TestRehearsalRendersEveryLanguage(t *testing.T) {
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "customers", Namespace: "ops"}, Data: map[string]string{"list.csv": csv}},
 	).Build()
-	rehearsal := &dryrun.Executor{Recipients: &recipients.Objects{Reader: c}}
+	rehearsal := &dryrun.Executor{Recipients: &sources.Objects{Reader: c}}
 	cutoff := time.Date(2026, 12, 29, 19, 0, 0, 0, time.UTC)
 	urdu := func(text string) *v1.RegionWithdrawal {
 		return &v1.RegionWithdrawal{

@@ -57,7 +57,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
@@ -84,7 +84,7 @@ func TestTenThousandCustomersEachGetTheirOwnLink(t *testing.T) {
 		e.Parallelism = jobs
 		e.Manifests = &v1.ExportManifestAccess{Verify: v1.VerifyReread}
 	})
-	f.exec.HTTP = &recipients.HTTPPager{Egress: loopback}
+	f.exec.HTTP = &sources.HTTPPager{Egress: loopback}
 	// The evidence ledger, in the fixture's namespace.
 	l, err := ledger.New(ledger.Options{Client: env.Client, Reader: env.Client, Namespace: f.rw.Namespace, Key: bytes.Repeat([]byte{9}, 32)})
 	if err != nil {
@@ -446,7 +446,7 @@ func BenchmarkReadManifests(b *testing.B) {
 				}
 				rw := &v1.RegionWithdrawal{ObjectMeta: metav1.ObjectMeta{Name: "pakistan", Namespace: ns, UID: types.UID(rand.String(8))},
 					Spec: v1.RegionWithdrawalSpec{Export: &v1.ExportStep{}}}
-				e := &Executor{Client: counted, APIReader: counted, HTTP: &recipients.HTTPPager{Egress: loopback}}
+				e := &Executor{Client: counted, APIReader: counted, HTTP: &sources.HTTPPager{Egress: loopback}}
 				s := &targetState{Target: Target{Key: "Namespace/" + ns}, attempts: []*attempt{{job: &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "export", Namespace: ns}}, verified: res}}}
 				st := &v1.ExportStatus{}
 				requests.Store(0)
@@ -484,7 +484,7 @@ func TestCustomersSkippedAreCountedAndSaid(t *testing.T) {
 	loopback := egress.Loopback()
 	loopback.AllowHTTP = true
 	f := newFixture(t, 0, nil)
-	f.exec.HTTP = &recipients.HTTPPager{Egress: loopback}
+	f.exec.HTTP = &sources.HTTPPager{Egress: loopback}
 	rec := events.NewFakeRecorder(100)
 	f.exec.Recorder = rec
 	f.execute()

@@ -56,7 +56,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
@@ -98,7 +98,7 @@ type Executor struct {
 	Clock clock.PassiveClock
 	// HTTP reads per-customer manifests; default a pager with the default
 	// egress policy (https only, nothing internal).
-	HTTP *recipients.HTTPPager
+	HTTP *sources.HTTPPager
 	// Handoff, when set, is the installation's handoff endpoint, whose
 	// fetch records Observe counts.
 	Handoff *handoff.Service
@@ -123,11 +123,11 @@ type Executor struct {
 	probes probes
 }
 
-func (e *Executor) http() *recipients.HTTPPager {
+func (e *Executor) http() *sources.HTTPPager {
 	if e.HTTP != nil {
 		return e.HTTP
 	}
-	return &recipients.HTTPPager{}
+	return &sources.HTTPPager{}
 }
 
 var (

@@ -47,7 +47,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
@@ -738,7 +738,7 @@ func TestManifestsGiveEachCustomerTheirOwnArchive(t *testing.T) {
 	}
 	loopback := egress.Loopback()
 	loopback.AllowHTTP = true
-	f.exec.HTTP = &recipients.HTTPPager{Egress: loopback}
+	f.exec.HTTP = &sources.HTTPPager{Egress: loopback}
 	f.execute()
 	jobs := f.jobs()
 	if len(jobs) != 1 {
@@ -776,7 +776,7 @@ func TestManifestsGiveEachCustomerTheirOwnArchive(t *testing.T) {
 
 	// Changed since it was verified: refused, and nobody is added.
 	g := newFixture(t, 0, nil)
-	g.exec.HTTP = &recipients.HTTPPager{Egress: loopback}
+	g.exec.HTTP = &sources.HTTPPager{Egress: loopback}
 	store.ReadToken = ""
 	g.execute()
 	for _, j := range g.jobs() {

@@ -34,7 +34,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 )
 
 // CustomerShards is how many ConfigMaps hold customers' own archives: 256
@@ -86,7 +86,7 @@ func (e *Executor) readManifests(ctx context.Context, rw *v1.RegionWithdrawal, s
 	if m := rw.Spec.Export.Manifests; m != nil {
 		ref = m.HeadersSecretRef
 	}
-	headers, err := recipients.HeadersFromSecret(ctx, e.reader(), rw.Namespace, ref)
+	headers, err := sources.HeadersFromSecret(ctx, e.reader(), rw.Namespace, ref)
 	if err != nil {
 		return fmt.Errorf("reading the manifest headers: %w", err)
 	}

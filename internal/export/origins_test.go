@@ -40,7 +40,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 )
 
 func mustOrigins(t *testing.T, list string) *Origins {
@@ -186,7 +186,7 @@ func manifestFixture(t *testing.T, verify v1.ArchiveVerification) *fixture {
 	}
 	loopback := egress.Loopback()
 	loopback.AllowHTTP = true
-	f.exec.HTTP = &recipients.HTTPPager{Egress: loopback}
+	f.exec.HTTP = &sources.HTTPPager{Egress: loopback}
 	return f
 }
 

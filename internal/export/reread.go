@@ -39,7 +39,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 )
 
 // Re-reading bounds: one call reads at most rereadBatch archives,
@@ -132,7 +132,7 @@ func (e *Executor) rereadCustomers(ctx context.Context, rw *v1.RegionWithdrawal,
 	}
 
 	m := rw.Spec.Export.Manifests
-	headers, err := recipients.HeadersFromSecret(ctx, e.reader(), rw.Namespace, m.HeadersSecretRef)
+	headers, err := sources.HeadersFromSecret(ctx, e.reader(), rw.Namespace, m.HeadersSecretRef)
 	if err != nil {
 		return fmt.Errorf("reading the manifest headers: %w", err)
 	}
@@ -232,7 +232,7 @@ func (e *Executor) reread(ctx context.Context, a v1.ExportArtifact, headers map[
 	}
 	// One object, no larger than the manifest says: a pager of one page
 	// whose cap is the entry's size, through the same guard as manifests.
-	pager := &recipients.HTTPPager{Egress: policy, Transport: tr, MaxPages: 1, MaxPageBytes: max(a.Bytes, 1), Timeout: rereadTimeout}
+	pager := &sources.HTTPPager{Egress: policy, Transport: tr, MaxPages: 1, MaxPageBytes: max(a.Bytes, 1), Timeout: rereadTimeout}
 	h := sha256.New()
 	var n int64
 	err := pager.Pages(ctx, &v1.HTTPRecipientSource{URL: a.Location}, headers, func(_ int, _ string, body io.Reader) error {
@@ -241,7 +241,7 @@ func (e *Executor) reread(ctx context.Context, a v1.ExportArtifact, headers map[
 		return err
 	})
 	switch {
-	case errors.Is(err, recipients.ErrPageTooLarge):
+	case errors.Is(err, sources.ErrPageTooLarge):
 		return fmt.Errorf("%w: the stored object is larger than the %d bytes its manifest says", ErrArchiveMismatch, a.Bytes)
 	case err != nil:
 		return err

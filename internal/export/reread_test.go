@@ -31,7 +31,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/result"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
 )
 
@@ -74,7 +74,7 @@ func rereadFixture(t *testing.T, n int, tamper func(store *testsrv.ObjectStore, 
 	}
 	loopback := egress.Loopback()
 	loopback.AllowHTTP = true
-	f.exec.HTTP = &recipients.HTTPPager{Egress: loopback}
+	f.exec.HTTP = &sources.HTTPPager{Egress: loopback}
 	f.execute()
 	for _, j := range f.jobs() {
 		f.finish(j, true, manifestResult, time.Minute)

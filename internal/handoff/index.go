@@ -44,6 +44,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/landing"
 )
 
 const (
@@ -73,7 +74,7 @@ type Index struct {
 	// Links are the live links, by token.
 	Links map[string]IndexEntry
 	// Pages are the landing pages, by language (shard 0 holds them).
-	Pages Pages
+	Pages landing.Pages
 }
 
 // IndexEntry is one customer's link: whose it is, as the record key of

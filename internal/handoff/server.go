@@ -54,6 +54,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ops-dev/region-withdrawal-operator/internal/export/origins"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/landing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/metrics"
 	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 )
@@ -105,7 +106,7 @@ type link struct {
 	location string
 	expires  time.Time
 	// pages are the withdrawal's landing pages, shared by its links.
-	pages Pages
+	pages landing.Pages
 	// limit bounds the requests one link answers: a link forwarded or
 	// leaked cannot be used to flood the records or the store.
 	limit *rate.Limiter
@@ -337,10 +338,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, r, l, now)
 }
 
-// landing is the page a GET of a live link shows, in the words of one of
+// landingHTML is the page a GET of a live link shows, in the words of one of
 // the withdrawal's Pages (escaped). Its one form POSTs to the link itself
 // (no action: the same URL).
-var landing = template.Must(template.New("landing").Parse(`<!doctype html>
+var landingHTML = template.Must(template.New("landing").Parse(`<!doctype html>
 <html lang="{{.Lang}}" dir="{{.Dir}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow"><title>{{.Title}}</title></head>
 <body><main>
@@ -392,7 +393,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, l *link, now time.
 	h.Add("Vary", "Accept-Language")
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
-		_ = landing.Execute(w, p)
+		_ = landingHTML.Execute(w, p)
 	}
 }
 

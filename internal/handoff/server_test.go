@@ -39,8 +39,9 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/landing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/locale"
-	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify/render"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
@@ -112,7 +113,7 @@ func newSiteAt(t testing.TB, customers int, store string, c client.Client, opts 
 	arts["Namespace/shared"] = v1.ExportArtifact{Target: "Namespace/shared", Location: "https://store.example/pk/shared.tar.gz"}
 	// The operator's side: the link index, published in the endpoint's
 	// namespace.
-	s.publisher = &handoff.Publisher{Client: env.Client, Reader: env.Client, Namespace: s.records, Key: testKey, Pages: notify.HandoffPages}
+	s.publisher = &handoff.Publisher{Client: env.Client, Reader: env.Client, Namespace: s.records, Key: testKey, Pages: render.HandoffPages}
 	s.artifacts = arts
 	if err := s.publisher.Publish(ctx, s.rw, func() (map[string]v1.ExportArtifact, error) { return arts, nil }); err != nil {
 		t.Fatal(err)
@@ -474,7 +475,7 @@ func TestTheLinksPageIsInTheCustomersLanguage(t *testing.T) {
 	s := newSite(t, 1, env.Client)
 	// The withdrawal in the API has no notify step; its pages are given
 	// to the operator's renderer as one would give them.
-	s.publisher.Pages = func(rw *v1.RegionWithdrawal, expires time.Time) (handoff.Pages, error) {
+	s.publisher.Pages = func(rw *v1.RegionWithdrawal, expires time.Time) (landing.Pages, error) {
 		rw = rw.DeepCopy()
 		rw.Spec.Notify = &v1.NotifyStep{
 			Templates: &v1.NoticeTemplates{HandoffPage: &v1.HandoffPageTemplate{
@@ -488,7 +489,7 @@ func TestTheLinksPageIsInTheCustomersLanguage(t *testing.T) {
 				Button: "ڈاؤن لوڈ کریں",
 			}}}},
 		}
-		return notify.HandoffPages(rw, expires)
+		return render.HandoffPages(rw, expires)
 	}
 	// Published anew, as after any change of the links (here their
 	// lifetime).
@@ -538,22 +539,22 @@ func TestTheLinksPageIsInTheCustomersLanguage(t *testing.T) {
 		}
 	}
 
-	page, res := get(handoff.WithLang(link, "ur_PK"), "en-GB")
+	page, res := get(landing.WithLang(link, "ur_PK"), "en-GB")
 	urdu(page, res, "a link whose notice was in ur-PK, opened by an English browser")
 	page, res = get(link, "fr-FR, ur;q=0.8, en;q=0.5")
 	urdu(page, res, "a link without a language, opened by a browser that reads French, then Urdu")
-	page, res = get(handoff.WithLang(link, "fr"), "")
+	page, res = get(landing.WithLang(link, "fr"), "")
 	english(page, res, "a link in a language the withdrawal gives no page in")
 	page, res = get(link+"?lang="+strings.Repeat("x", 200), "not a language")
 	english(page, res, "a link with a language that does not parse")
-	if got := handoff.WithLang(link, "not a tag!"); got != link {
+	if got := landing.WithLang(link, "not a tag!"); got != link {
 		t.Fatalf("a locale that does not parse changed the link to %s", got)
 	}
 	if s.fetches().Fetched("c-00000") {
 		t.Fatal("a GET was recorded as the customer's fetch")
 	}
 	// The page's form posts to the link as it was opened, language and all.
-	res, err := noRedirects.PostForm(handoff.WithLang(link, "ur-PK"), nil)
+	res, err := noRedirects.PostForm(landing.WithLang(link, "ur-PK"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

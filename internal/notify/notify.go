@@ -44,8 +44,9 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify/render"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 )
 
 // Recipient lists, Secrets and checkpoints are read and written as the
@@ -94,8 +95,8 @@ type Options struct {
 	Recorder events.EventRecorder
 	// Registerer, when set, gets the delivery counters.
 	Registerer prometheus.Registerer
-	// HTTP reads paged HTTP recipient sources; default &recipients.HTTPPager{}.
-	HTTP *recipients.HTTPPager
+	// HTTP reads paged HTTP recipient sources; default &sources.HTTPPager{}.
+	HTTP *sources.HTTPPager
 	// Egress decides where the senders and the HTTP recipient source may
 	// connect; nil is the default policy (https only, nothing internal).
 	Egress *egress.Policy
@@ -143,7 +144,7 @@ type Executor struct {
 	// their own that stay small, so that the write before a batch does not
 	// rewrite the notice's large open shard.
 	toldStore  *Store
-	recipients *recipients.Objects
+	recipients *sources.Objects
 	metrics    *deliveryMetrics
 
 	mu   sync.Mutex
@@ -167,7 +168,7 @@ type run struct {
 	// walker walks the recipients from call to call, passing over the
 	// objects whose recipients the calls before have settled, or that a
 	// call that has stopped sending has no need to read again.
-	walker *recipients.Walker[objectTally]
+	walker *sources.Walker[objectTally]
 }
 
 // maxRuns bounds the notices remembered; beyond it they are reloaded.
@@ -183,7 +184,7 @@ func New(o Options) *Executor {
 		o.Clock = clock.RealClock{}
 	}
 	if o.HTTP == nil {
-		o.HTTP = &recipients.HTTPPager{Egress: o.Egress}
+		o.HTTP = &sources.HTTPPager{Egress: o.Egress}
 	}
 	if o.Channels == nil {
 		o.Channels = GuardedChannels(o.Egress, o.LegacyWebhookHeaders)
@@ -207,7 +208,7 @@ func New(o Options) *Executor {
 		o:          o,
 		store:      &Store{Client: o.Client, Reader: o.Reader, ShardBytes: o.ShardBytes},
 		toldStore:  &Store{Client: o.Client, Reader: o.Reader, ShardBytes: toldShardBytes},
-		recipients: &recipients.Objects{Reader: o.Reader, HTTP: o.HTTP},
+		recipients: &sources.Objects{Reader: o.Reader, HTTP: o.HTTP},
 		metrics:    newDeliveryMetrics(o.Registerer),
 		runs:       map[string]*run{},
 	}
@@ -222,7 +223,7 @@ func (e *Executor) CheckSpec(rw *v1.RegionWithdrawal) error {
 	if rw.Spec.Notify == nil {
 		return nil
 	}
-	if _, err := NewRenderer(rw); err != nil {
+	if _, err := render.New(rw); err != nil {
 		return &planner.SpecError{Field: "spec.notify.templates", Err: err, Step: v1.StepNotify}
 	}
 	return nil
@@ -233,7 +234,7 @@ func (e *Executor) Execute(ctx context.Context, rw *v1.RegionWithdrawal, a plann
 	switch {
 	case a.Kind == planner.ActionNotice:
 		res, err := e.notice(ctx, rw, a)
-		if errors.Is(err, ErrTemplate) {
+		if errors.Is(err, render.ErrTemplate) {
 			// A template that does not parse or render is the spec's
 			// fault: the notices wait until it changes; the other steps,
 			// the routing switch at the cutoff above all, go on.
@@ -309,7 +310,7 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	// they are; the cancellation notice is the only one still sent.
 	stopping := rw.Spec.Cancel && a.Notice != v1.NoticeCancellation
 
-	renderer, err := NewRenderer(rw)
+	renderer, err := render.New(rw)
 	if err != nil && !stopping {
 		return executor.Result{}, err
 	}
@@ -404,7 +405,7 @@ func (e *Executor) notice(ctx context.Context, rw *v1.RegionWithdrawal, a planne
 	}
 
 	if r.walker == nil {
-		r.walker = &recipients.Walker[objectTally]{Objects: e.recipients}
+		r.walker = &sources.Walker[objectTally]{Objects: e.recipients}
 	}
 	sum, err := r.walker.Walk(ctx, rw, p)
 	if err == nil {
@@ -472,7 +473,7 @@ func (e *Executor) eventFailures(rw *v1.RegionWithdrawal, p *pass) {
 		p.a.ID, p.newFailed, p.firstFailure, RecordsSelector(rw, p.a.NoticeID()))
 }
 
-func problemSummary(sum *recipients.Summary) string {
+func problemSummary(sum *sources.Summary) string {
 	var parts []string
 	if sum.ProblemCount > 0 {
 		parts = append(parts, fmt.Sprintf("%d malformed records skipped (first: %s)", sum.ProblemCount, sum.Problems[0]))

@@ -53,6 +53,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify/render"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
@@ -596,8 +597,8 @@ func TestTemplateErrorsStopBeforeAnythingIsSent(t *testing.T) {
 			rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, "", v1.DeliveryLimits{}),
 				Templates: &v1.NoticeTemplates{Announcement: &tt.tmpl}}, 1)
 			_, err := newExecutor(nil, 10).Execute(f.ctx, rw, announcement)
-			if !errors.Is(err, notify.ErrTemplate) {
-				t.Fatalf("Execute = %v, want ErrTemplate", err)
+			if !errors.Is(err, render.ErrTemplate) {
+				t.Fatalf("Execute = %v, want render.ErrTemplate", err)
 			}
 			if total, _ := rcv.Totals(); total != 0 || rcv.Attempts("c1") != 0 {
 				t.Fatal("a notice went out despite the broken template")

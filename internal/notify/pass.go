@@ -31,9 +31,12 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/landing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify/render"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
 
@@ -47,7 +50,7 @@ type pass struct {
 	rw       *v1.RegionWithdrawal
 	a        planner.Action
 	st       *State
-	renderer *Renderer
+	renderer *render.Renderer
 	// exports are the withdrawal's verified exports by recipient id.
 	exports map[string]v1.ExportArtifact
 	// fetched, for a notice aimed at those who have not fetched their
@@ -195,10 +198,10 @@ func (p *pass) preflight(r recipients.Recipient) error {
 	return nil
 }
 
-func (p *pass) data(ctx context.Context, r recipients.Recipient) Data {
+func (p *pass) data(ctx context.Context, r recipients.Recipient) render.Data {
 	d := p.renderer.Data(p.a.Notice, p.a.DueAt, r)
 	if a, ok := p.exports[r.ID]; ok {
-		d.Export = exportOf(a)
+		d.Export = render.ExportOf(a)
 		d.ExportLocation = a.Location
 		// A link only for the customer's own encrypted archive: the
 		// endpoint serves links for those alone.
@@ -206,7 +209,7 @@ func (p *pass) data(ctx context.Context, r recipients.Recipient) Data {
 			if link, expires := p.e.o.Handoff.CustomerLink(p.rw, r.ID); link != "" {
 				// The link names the customer's locale, so that the page
 				// it shows is in the language of the notice.
-				d.withLink(handoff.WithLang(link, r.Locale), expires)
+				d.WithLink(landing.WithLang(link, r.Locale), expires)
 			}
 		}
 	}
@@ -671,7 +674,7 @@ func (p *pass) backoff(attempts int) time.Duration {
 
 func capReason(s string) string { return text.Truncate(s, maxReason) }
 
-func (p *pass) result(sum *recipients.Summary) executor.Result {
+func (p *pass) result(sum *sources.Summary) executor.Result {
 	res := executor.Result{
 		Detail: executor.Detail{Notice: &executor.NoticeCounts{Recipients: p.total, Sent: p.sent, Failed: p.failedN, Excluded: p.excluded + p.untold,
 			FailedSources: sum.Failed}},

@@ -22,12 +22,12 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 )
 
 // Preview is who the notices would reach, from a read of the recipient
 // sources (sum). The rehearsal and `kubectl withdrawal plan` show it.
-func Preview(rw *v1.RegionWithdrawal, sum *recipients.Summary) executor.Preview {
+func Preview(rw *v1.RegionWithdrawal, sum *sources.Summary) executor.Preview {
 	p := executor.Preview{
 		Recipients: sum.Recipients,
 		Summary:    fmt.Sprintf("send each notice to %d recipients by %s", sum.Recipients, strings.Join(Channels(rw), " and ")),

@@ -24,7 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 )
 
 // TestPreviewSaysWhoIsLeftOut: the rehearsal and the plan say that the
@@ -35,14 +35,14 @@ func TestPreviewSaysWhoIsLeftOut(t *testing.T) {
 		Notify: &v1.NotifyStep{Webhook: &v1.WebhookChannel{}, Reminders: &v1.ReminderSchedule{Schedule: "@weekly", Audience: v1.AudienceUnfetched}},
 		Export: &v1.ExportStep{Handoff: &v1.ExportHandoff{ExpiresAfter: &metav1.Duration{Duration: 48 * time.Hour}}},
 	}}
-	note := Preview(rw, &recipients.Summary{Recipients: 3}).Note
+	note := Preview(rw, &sources.Summary{Recipients: 3}).Note
 	for _, want := range []string{"reminders leave out the customers who have fetched", "personal download link, expiring 2026-12-31 19:00 UTC"} {
 		if !strings.Contains(note, want) {
 			t.Errorf("note %q lacks %q", note, want)
 		}
 	}
 	rw.Spec.Notify.Reminders.Audience, rw.Spec.Export = v1.AudienceAll, nil
-	if note := Preview(rw, &recipients.Summary{Recipients: 3}).Note; note != "" {
+	if note := Preview(rw, &sources.Summary{Recipients: 3}).Note; note != "" {
 		t.Errorf("without handoff the note is %q, want none", note)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv/s3srv"
 )
 
 // TestFiftyThousandCustomersWithTheLedgerInAnObjectStore: a notice to
@@ -64,7 +65,7 @@ func TestFiftyThousandCustomersWithTheLedgerInAnObjectStore(t *testing.T) {
 	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, rcv.Server.URL+"/notices",
 		v1.DeliveryLimits{RatePerSecond: 100000, Concurrency: 32, MaxAttempts: 3})}, sources)
 
-	store, err := testsrv.StartEvidenceStore(f.ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir())
+	store, err := s3srv.StartEvidenceStore(f.ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/summarize"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
@@ -199,7 +200,7 @@ func BuildPlan(ctx context.Context, rw *v1.RegionWithdrawal, c client.Client, no
 	// Each step's own Preview says what it would touch: the same code the
 	// rehearsal and the real run use.
 	if rw.Spec.Notify != nil {
-		sum, err := (&recipients.Objects{Reader: c}).Each(ctx, rw, func(recipients.Recipient) error { return nil })
+		sum, err := (&sources.Objects{Reader: c}).Each(ctx, rw, func(recipients.Recipient) error { return nil })
 		if err != nil {
 			p.Steps = append(p.Steps, StepTargets{Step: v1.StepNotify, Note: err.Error()})
 		} else {

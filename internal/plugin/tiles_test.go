@@ -32,7 +32,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/tiles"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
-	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv/s3srv"
 )
 
 // TestEvidenceExportOfALedgerKeptAsTiles: the operator keeps a ledger in a
@@ -43,7 +43,7 @@ import (
 // to the bucket changes a statement, the export is refused.
 func TestEvidenceExportOfALedgerKeptAsTiles(t *testing.T) {
 	ctx := context.Background()
-	store, err := testsrv.StartEvidenceStore(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir())
+	store, err := s3srv.StartEvidenceStore(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestEvidenceExportOfALedgerKeptAsTiles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	auditor := testsrv.EvidenceIdentities["auditor"]
+	auditor := s3srv.EvidenceIdentities["auditor"]
 	t.Setenv("AWS_ACCESS_KEY_ID", auditor.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", auditor.SecretKey)
 	file := filepath.Join(t.TempDir(), "tiles.evidence.jsonl.gz")
@@ -98,7 +98,7 @@ func TestEvidenceExportOfALedgerKeptAsTiles(t *testing.T) {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 	// Without the store's address, the plugin says where the tiles are.
-	if out, err := run(t, "tiles", "evidence", "export", "germany", "--operator-namespace", operatorNS, "-f", file); err == nil || !strings.Contains(err.Error(), testsrv.EvidenceLocation+"/"+string(rw.UID)) {
+	if out, err := run(t, "tiles", "evidence", "export", "germany", "--operator-namespace", operatorNS, "-f", file); err == nil || !strings.Contains(err.Error(), s3srv.EvidenceLocation+"/"+string(rw.UID)) {
 		t.Errorf("export without --s3-endpoint: %v, want an error naming the tiles' location\n%s", err, out)
 	}
 

@@ -17,18 +17,10 @@ limitations under the License.
 package recipients_test
 
 import (
-	"context"
-	"encoding/pem"
-	"errors"
-	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 )
 
@@ -99,25 +91,4 @@ func TestJSONLinesEdgeCases(t *testing.T) {
 			t.Fatalf("problems %v", problems)
 		}
 	})
-}
-
-// TestAPageOverTheCapFailsTheRead: the cap used to end the list quietly,
-// so a 100 MiB source passed for its first 64 MiB.
-func TestAPageOverTheCapFailsTheRead(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		for i := range 40000 {
-			fmt.Fprintf(w, "{\"id\":\"c%05d\"}\n", i)
-		}
-	}))
-	defer srv.Close()
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	pager := &recipients.HTTPPager{Egress: egress.Loopback(), MaxPageBytes: 256 << 10}
-	read := 0
-	err := pager.Pages(context.Background(), &v1.HTTPRecipientSource{URL: srv.URL + "/customers", CABundle: ca}, nil, func(_ int, source string, body io.Reader) error {
-		_, err := recipients.Parse(body, v1.RecipientFormatJSONLines, source, func(recipients.Recipient) error { read++; return nil })
-		return err
-	})
-	if !errors.Is(err, recipients.ErrPageTooLarge) {
-		t.Fatalf("Pages = %v after %d recipients, want ErrPageTooLarge", err, read)
-	}
 }

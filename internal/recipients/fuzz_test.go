@@ -18,20 +18,13 @@ package recipients
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"maps"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 )
@@ -39,14 +32,8 @@ import (
 // fuzzFormats are the formats FuzzParse picks from; "" is the default, CSV.
 var fuzzFormats = []v1.RecipientFormat{v1.RecipientFormatCSV, v1.RecipientFormatJSONLines, ""}
 
-// Where Objects.Each reads the fuzzed data from, and the source its problems
-// name; Parse is called with the same source so that problems compare equal.
-const (
-	fuzzNamespace = "ns"
-	fuzzConfigMap = "customers"
-	fuzzKey       = "list"
-	fuzzSource    = "ConfigMap " + fuzzNamespace + "/" + fuzzConfigMap + " key " + fuzzKey
-)
+// fuzzSource is the source Parse is told it reads; every problem must name it.
+const fuzzSource = "ConfigMap ns/customers key list"
 
 // maxJSONLine is the longest JSON line parseJSONLines reads (its scanner's
 // buffer); a longer one is a problem, not a recipient.
@@ -60,9 +47,6 @@ const maxJSONLine = 1 << 20
 //   - every problem names its source, has a reason and a line in the input;
 //   - parsing is deterministic: the same input gives the same recipients and
 //     problems, in the same order ("" gives what CSV gives);
-//   - Objects.Each, which promises one call per distinct id (Parse makes no
-//     such promise: it calls fn for every valid record), calls fn with the
-//     first record of each id, in source order, and counts the rest exactly;
 //   - the accepted recipients, written again in the same format, twice over,
 //     read back identical, twice over (Parse drops no duplicate), and without
 //     problems.
@@ -164,8 +148,6 @@ func checkParse(t *testing.T, sel byte, data []byte) {
 		}
 	}
 
-	checkEach(t, data, format, got)
-
 	if len(got.recipients) == 0 {
 		return
 	}
@@ -211,69 +193,6 @@ func parseAll(t *testing.T, data []byte, format v1.RecipientFormat) parsed {
 	}
 	p.problems = problems
 	return p
-}
-
-// checkEach reads data through Objects.Each, which promises one call per
-// distinct id: the first record with the id, in source order.
-func checkEach(t *testing.T, data []byte, format v1.RecipientFormat, want parsed) {
-	t.Helper()
-	rw := &v1.RegionWithdrawal{
-		ObjectMeta: metav1.ObjectMeta{Name: "rw", Namespace: fuzzNamespace},
-		Spec: v1.RegionWithdrawalSpec{Notify: &v1.NotifyStep{Recipients: v1.RecipientSources{
-			ConfigMaps: []v1.RecipientObjectRef{{Name: fuzzConfigMap, Keys: []string{fuzzKey}, Format: format}},
-		}}},
-	}
-	reader := oneConfigMap{&corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: fuzzConfigMap, Namespace: fuzzNamespace},
-		BinaryData: map[string][]byte{fuzzKey: data},
-	}}
-	var got []Recipient
-	sum, err := (&Objects{Reader: reader}).Each(context.Background(), rw, func(r Recipient) error {
-		got = append(got, r)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Each: %v", err)
-	}
-	var distinct []Recipient
-	var dups []string
-	seen := map[string]bool{}
-	for _, r := range want.recipients {
-		if seen[r.ID] {
-			dups = append(dups, r.ID)
-			continue
-		}
-		seen[r.ID] = true
-		distinct = append(distinct, r)
-	}
-	if !reflect.DeepEqual(got, distinct) {
-		t.Fatalf("Each called fn with %+v, want the first of each id: %+v", got, distinct)
-	}
-	wantDups := dups[:min(len(dups), maxReportedProblems)]
-	if sum.Recipients != int64(len(distinct)) || sum.DuplicateCount != len(dups) || !slices.Equal(sum.Duplicates, wantDups) {
-		t.Fatalf("Each counted %d recipients and duplicates %d %q; want %d, %d %q",
-			sum.Recipients, sum.DuplicateCount, sum.Duplicates, len(distinct), len(dups), wantDups)
-	}
-	wantProblems := want.problems[:min(len(want.problems), maxReportedProblems)]
-	if sum.ProblemCount != len(want.problems) || !slices.Equal(sum.Problems, wantProblems) {
-		t.Fatalf("Each reported %d problems %v; want %d %v", sum.ProblemCount, sum.Problems, len(want.problems), wantProblems)
-	}
-}
-
-// oneConfigMap is a client.Reader holding a single ConfigMap.
-type oneConfigMap struct{ cm *corev1.ConfigMap }
-
-func (o oneConfigMap) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
-	cm, ok := obj.(*corev1.ConfigMap)
-	if !ok || key.Namespace != o.cm.Namespace || key.Name != o.cm.Name {
-		return fmt.Errorf("no %T %s", obj, key)
-	}
-	o.cm.DeepCopyInto(cm)
-	return nil
-}
-
-func (oneConfigMap) List(context.Context, client.ObjectList, ...client.ListOption) error {
-	return errors.New("not implemented")
 }
 
 // encodeJSONLines writes recipients as JSON lines, extra columns under

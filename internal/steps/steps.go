@@ -38,7 +38,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/export"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
-	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/targets"
 )
@@ -93,7 +93,7 @@ type Options struct {
 func New(o Options) (executor.Set, executor.Executor) {
 	resolver := &targets.Resolver{Reader: o.Client, Mapper: o.Mapper, Clock: o.Clock}
 	exports := export.New(o.Client, o.APIReader, o.Clock)
-	exports.HTTP = &recipients.HTTPPager{Egress: o.Egress}
+	exports.HTTP = &sources.HTTPPager{Egress: o.Egress}
 	exports.Handoff = o.Handoff
 	exports.Evidence = o.Evidence
 	exports.Recorder = o.Recorder
@@ -116,6 +116,6 @@ func New(o Options) (executor.Set, executor.Executor) {
 		v1.StepDrain:   drain.New(o.Client, o.APIReader, resolver, o.Clock, o.Recorder),
 		v1.StepRouting: routes,
 	}
-	rehearsal := &dryrun.Executor{Targets: resolver, Recipients: &recipients.Objects{Reader: o.APIReader}}
+	rehearsal := &dryrun.Executor{Targets: resolver, Recipients: &sources.Objects{Reader: o.APIReader}}
 	return set, rehearsal
 }

@@ -35,7 +35,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/tiles"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
-	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv/s3srv"
 )
 
 // TestTheOperatorKeepsLedgersInAnObjectStore runs the operator binary with
@@ -48,13 +48,13 @@ import (
 func TestTheOperatorKeepsLedgersInAnObjectStore(t *testing.T) {
 	ctx := context.Background()
 	c := env.Client
-	store, err := testsrv.StartEvidenceStore(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir())
+	store, err := s3srv.StartEvidenceStore(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(store.Close)
 
-	out, err := exec.Command(binary, "--kubeconfig", kubeconfig(t), "--namespace=nowhere", "--evidence-store=https://"+testsrv.EvidenceBucket).CombinedOutput()
+	out, err := exec.Command(binary, "--kubeconfig", kubeconfig(t), "--namespace=nowhere", "--evidence-store=https://"+s3srv.EvidenceBucket).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--evidence-store") {
 		t.Errorf("a location that is not s3://: %v, want the operator to stop naming --evidence-store\n%s", err, out)
 	}
@@ -69,12 +69,12 @@ func TestTheOperatorKeepsLedgersInAnObjectStore(t *testing.T) {
 	if err := c.Create(ctx, rw); err != nil {
 		t.Fatal(err)
 	}
-	operator := testsrv.EvidenceIdentities["operator"]
+	operator := s3srv.EvidenceIdentities["operator"]
 	creds := []string{"AWS_ACCESS_KEY_ID=" + operator.AccessKey, "AWS_SECRET_ACCESS_KEY=" + operator.SecretKey}
 	op := startWithEnv(t, kubeconfig(t), creds,
 		"--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", freePort(t)),
 		"--namespace=store-operator", "--watch-namespaces=store-tenant",
-		"--evidence-store="+testsrv.EvidenceLocation, "--s3-endpoint="+store.URL, "--s3-path-style")
+		"--evidence-store="+s3srv.EvidenceLocation, "--s3-endpoint="+store.URL, "--s3-path-style")
 
 	var head *v1.EvidenceStatus
 	pollWithin(t, time.Minute, "status.evidence", func() error {
@@ -120,7 +120,7 @@ func TestTheOperatorKeepsLedgersInAnObjectStore(t *testing.T) {
 	op = startWithEnv(t, kubeconfig(t), creds,
 		"--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", freePort(t)),
 		"--namespace=store-operator", "--watch-namespaces=store-tenant",
-		"--evidence-store="+testsrv.EvidenceLocation, "--s3-endpoint="+store.URL, "--s3-path-style")
+		"--evidence-store="+s3srv.EvidenceLocation, "--s3-endpoint="+store.URL, "--s3-path-style")
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(rw), rw); err != nil {
 			return err

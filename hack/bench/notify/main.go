@@ -69,11 +69,13 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
+	"github.com/ops-dev/region-withdrawal-operator/internal/notify/render"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/webhook"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
-	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv/s3srv"
 )
 
 const (
@@ -354,7 +356,7 @@ func runTiled(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a p
 		return figures{}, cost{}, err
 	}
 	defer os.RemoveAll(dir)
-	store, err := testsrv.StartEvidenceStore(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", dir)
+	store, err := s3srv.StartEvidenceStore(ctx, filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", dir)
 	if err != nil {
 		return figures{}, cost{}, err
 	}
@@ -528,11 +530,11 @@ func runPlain(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a p
 	if err := c.Create(ctx, record); err != nil {
 		return figures{}, err
 	}
-	r, err := notify.NewRenderer(rw)
+	r, err := render.New(rw)
 	if err != nil {
 		return figures{}, err
 	}
-	src := &recipients.Objects{Reader: c}
+	src := &sources.Objects{Reader: c}
 	start := time.Now()
 	sent := 0
 	errStop := fmt.Errorf("enough")

@@ -40,7 +40,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/tiles"
 	"github.com/ops-dev/region-withdrawal-operator/internal/s3store"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
-	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv/s3srv"
 )
 
 // TestLedgersKeptAsTiles runs the tests of tiled ledgers against one real
@@ -49,7 +49,7 @@ import (
 func TestLedgersKeptAsTiles(t *testing.T) {
 	// The operator reads and writes the bucket; an intruder has write
 	// access to it too, which is what the ledger must survive.
-	s, err := testsrv.StartEvidenceStore(context.Background(), filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir())
+	s, err := s3srv.StartEvidenceStore(context.Background(), filepath.Join(testenv.RepoRoot(), "bin", "weed"), "127.0.0.1", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestLedgersKeptAsTiles(t *testing.T) {
 // testALedgerBegunInConfigMapsStaysThere: an installation that configures
 // an object store mid-withdrawal keeps appending to the ledgers it began in
 // ConfigMap shards there, and reads them as before.
-func testALedgerBegunInConfigMapsStaysThere(t *testing.T, s *testsrv.SeaweedFS) {
+func testALedgerBegunInConfigMapsStaysThere(t *testing.T, s *s3srv.SeaweedFS) {
 	ctx := context.Background()
 	ns, rw := setUp(t, "stays")
 	before := newLedger(t, ns, 0)
@@ -93,7 +93,7 @@ func testALedgerBegunInConfigMapsStaysThere(t *testing.T, s *testsrv.SeaweedFS) 
 }
 
 // tileStore is the bucket's ledgers as identity reaches them.
-func tileStore(t *testing.T, s *testsrv.SeaweedFS, identity string) (*ledger.TileStore, *s3store.Bucket) {
+func tileStore(t *testing.T, s *s3srv.SeaweedFS, identity string) (*ledger.TileStore, *s3store.Bucket) {
 	t.Helper()
 	ts, err := s.Ledgers(identity)
 	if err != nil {
@@ -159,7 +159,7 @@ func (tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 // verifies; a tlog-tiles client (x/mod's tlog) proves statements from the
 // hash tiles against the operator's checkpoint; and a reader without the
 // store is told where the tiles are.
-func testALedgerKeptAsTiles(t *testing.T, s *testsrv.SeaweedFS) {
+func testALedgerKeptAsTiles(t *testing.T, s *s3srv.SeaweedFS) {
 	ctx := context.Background()
 	ts, bucket := tileStore(t, s, "operator")
 	ns, rw := setUp(t, "tiles")
@@ -247,7 +247,7 @@ func testALedgerKeptAsTiles(t *testing.T, s *testsrv.SeaweedFS) {
 	// One staged object is left: the last append's.
 	var staged []string
 	c, _ := s.Client("admin")
-	for o := range c.ListObjects(ctx, testsrv.EvidenceBucket, minio.ListObjectsOptions{Prefix: bucket.Prefix + string(rw.UID) + "/" + ledger.PendingPrefix, Recursive: true}) {
+	for o := range c.ListObjects(ctx, s3srv.EvidenceBucket, minio.ListObjectsOptions{Prefix: bucket.Prefix + string(rw.UID) + "/" + ledger.PendingPrefix, Recursive: true}) {
 		if o.Err != nil {
 			t.Fatal(o.Err)
 		}
@@ -288,7 +288,7 @@ func (f *failingTiles) Put(ctx context.Context, name string, body []byte) error 
 // fail to publish is recorded all the same (its statements are in the
 // staged object the ConfigMap names); a new process reads the ledger from
 // the tiles and that object, and its next append publishes them first.
-func testTilesNotPublishedArePublishedByTheNextAppend(t *testing.T, s *testsrv.SeaweedFS) {
+func testTilesNotPublishedArePublishedByTheNextAppend(t *testing.T, s *s3srv.SeaweedFS) {
 	ctx := context.Background()
 	ts, bucket := tileStore(t, s, "operator")
 	ns, rw := setUp(t, "publish")
@@ -346,7 +346,7 @@ func testTilesNotPublishedArePublishedByTheNextAppend(t *testing.T, s *testsrv.S
 // testRacingTiledWritersMerge: two processes append to one tiled ledger
 // at once; every event is recorded once, and the tiles they both publish
 // are one ledger's.
-func testRacingTiledWritersMerge(t *testing.T, s *testsrv.SeaweedFS) {
+func testRacingTiledWritersMerge(t *testing.T, s *s3srv.SeaweedFS) {
 	ctx := context.Background()
 	ts, _ := tileStore(t, s, "operator")
 	ns, rw := setUp(t, "tilerace")
@@ -377,7 +377,7 @@ func testRacingTiledWritersMerge(t *testing.T, s *testsrv.SeaweedFS) {
 // tiles, removes one, or rolls the ConfigMap back to an earlier state.
 // The operator's next process finds it, refuses with a TamperedError and
 // writes nothing; once put back, it appends again.
-func testATiledLedgerChangedInTheStoreIsNeverSignedOver(t *testing.T, s *testsrv.SeaweedFS) {
+func testATiledLedgerChangedInTheStoreIsNeverSignedOver(t *testing.T, s *s3srv.SeaweedFS) {
 	ctx := context.Background()
 	ts, _ := tileStore(t, s, "operator")
 	_, intruderBucket := tileStore(t, s, "intruder")

@@ -43,7 +43,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
 	"github.com/ops-dev/region-withdrawal-operator/test/e2e/cluster"
 	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
-	"github.com/ops-dev/region-withdrawal-operator/test/testsrv"
+	"github.com/ops-dev/region-withdrawal-operator/test/testsrv/s3srv"
 )
 
 // The S3 side of the withdrawal on a real node: a real S3-compatible store
@@ -69,7 +69,7 @@ const (
 // Each party has its own identity in the store: the test's admin makes the
 // bucket, the exporter may only write to it, the handoff endpoint only
 // read from it. Nobody else may do anything: the bucket is private.
-var s3Identities = map[string]testsrv.S3Identity{
+var s3Identities = map[string]s3srv.S3Identity{
 	"admin":    {AccessKey: "AKIDADMIN0000000", SecretKey: "admin-secret-key-0000", Actions: []string{"Admin", "Read", "Write", "List", "Tagging"}},
 	"exporter": {AccessKey: "AKIDEXPORTER0000", SecretKey: "exporter-secret-key-00", Actions: []string{"Write:" + s3Bucket}},
 	"handoff":  {AccessKey: "AKIDHANDOFF00000", SecretKey: "handoff-secret-key-000", Actions: []string{"Read:" + s3Bucket}},
@@ -77,14 +77,14 @@ var s3Identities = map[string]testsrv.S3Identity{
 
 // s3Server is a SeaweedFS server on the node's bridge address.
 type s3Server struct {
-	*testsrv.SeaweedFS
+	*s3srv.SeaweedFS
 }
 
 // startS3Server starts SeaweedFS and makes the private bucket. It fails the
 // test, never skips it, when the store cannot start.
 func startS3Server(t *testing.T) *s3Server {
 	t.Helper()
-	s, err := testsrv.StartSeaweedFS(context.Background(), filepath.Join(testenv.RepoRoot(), "bin", "weed"), cluster.NodeAddress, t.TempDir(), s3Identities, s3Bucket)
+	s, err := s3srv.StartSeaweedFS(context.Background(), filepath.Join(testenv.RepoRoot(), "bin", "weed"), cluster.NodeAddress, t.TempDir(), s3Identities, s3Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}

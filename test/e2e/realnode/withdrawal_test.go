@@ -55,6 +55,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/landing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/locale"
 	"github.com/ops-dev/region-withdrawal-operator/internal/ociimage"
 	"github.com/ops-dev/region-withdrawal-operator/internal/routing"
@@ -705,7 +706,7 @@ func checkHandoff(t *testing.T, c client.Client, rw *v1.RegionWithdrawal, store 
 	// the CLDR data), through the ingress.
 	zone, _ := time.LoadLocation(rw.Spec.TimeZone)
 	expires := locale.For("ur").Date(handoff.Expiry(rw, 0).In(zone))
-	u.RawQuery = handoff.LangParam + "=ur-PK"
+	u.RawQuery = landing.LangParam + "=ur-PK"
 	if res, page, err = ask(http.MethodGet); err != nil || res.StatusCode != http.StatusOK ||
 		!strings.Contains(page, `<html lang="ur" dir="rtl">`) || !strings.Contains(page, "<h1>آپ کا ڈیٹا</h1>") || !strings.Contains(page, "یہ لنک "+expires+" تک") {
 		t.Fatalf("w1's link opened in Urdu is not the Urdu page, dated %q: %v %v\n%s", expires, res, err, page)

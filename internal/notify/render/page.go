@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package notify
+package render
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ import (
 	"time"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/landing"
 )
 
 // maxPageTextBytes caps a rendered landing page's text, and
@@ -61,8 +61,8 @@ func compilePage(t v1.HandoffPageTemplate, field string) (*page, error) {
 
 // HandoffPages renders rw's landing pages for links that work until
 // expires: one per locale that gives a handoffPage, and the default. It
-// renders them once: NewRenderer's trial render would be a second.
-func HandoffPages(rw *v1.RegionWithdrawal, expires time.Time) (handoff.Pages, error) {
+// renders them once: New's trial render would be a second.
+func HandoffPages(rw *v1.RegionWithdrawal, expires time.Time) (landing.Pages, error) {
 	r, err := compileRenderer(rw)
 	if err != nil {
 		return nil, err
@@ -73,8 +73,8 @@ func HandoffPages(rw *v1.RegionWithdrawal, expires time.Time) (handoff.Pages, er
 // HandoffPages renders the landing pages for links that work until
 // expires. A page sees the withdrawal and the links' expiry, written the
 // way its language writes them, and no recipient.
-func (r *Renderer) HandoffPages(expires time.Time) (handoff.Pages, error) {
-	out := handoff.Pages{}
+func (r *Renderer) HandoffPages(expires time.Time) (landing.Pages, error) {
+	out := landing.Pages{}
 	cutoff := r.rw.Spec.Cutoff.Time
 	for set, p := range r.pages {
 		lang := r.lang(set, r.resolve(set))
@@ -84,7 +84,7 @@ func (r *Renderer) HandoffPages(expires time.Time) (handoff.Pages, error) {
 			Cutoff: local, CutoffUTC: cutoff.UTC(), CutoffDate: lang.Date(local), CutoffTime: lang.Time(local),
 			Lang: lang.Lang, Dir: lang.Dir, set: set, loc: lang,
 		}
-		d.withLink("", expires)
+		d.WithLink("", expires)
 		var parts [3]string
 		for i, part := range []struct {
 			t   *texttemplate.Template
@@ -100,7 +100,7 @@ func (r *Renderer) HandoffPages(expires time.Time) (handoff.Pages, error) {
 		if title == "" || button == "" {
 			return nil, fmt.Errorf("%w: %s: the title and the button must not render empty", ErrTemplate, p.field)
 		}
-		out[set] = handoff.Page{Lang: lang.Lang, Dir: lang.Dir, Title: title, Text: strings.TrimSpace(parts[1]), Button: button}
+		out[set] = landing.Page{Lang: lang.Lang, Dir: lang.Dir, Title: title, Text: strings.TrimSpace(parts[1]), Button: button}
 	}
 	return out, nil
 }

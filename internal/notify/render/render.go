@@ -14,7 +14,13 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package notify
+// Package render turns a withdrawal's notice templates into each customer's
+// notice, in their language, and its handoff page templates into the landing
+// pages of their download links. Templates are the withdrawal author's
+// input, rendered by the process that serves every tenant, so what one may
+// cost is bounded (limits.go): a template that could run away is refused
+// when the withdrawal is applied, and rendering is capped in time and size.
+package render
 
 import (
 	"errors"
@@ -31,7 +37,7 @@ import (
 	"k8s.io/utils/clock"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
-	"github.com/ops-dev/region-withdrawal-operator/internal/handoff"
+	"github.com/ops-dev/region-withdrawal-operator/internal/handoff/landing"
 	"github.com/ops-dev/region-withdrawal-operator/internal/locale"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
@@ -108,9 +114,9 @@ type Data struct {
 	loc locale.Locale
 }
 
-// withLink gives the notice the customer's handoff link, expiring at
+// WithLink gives the notice the customer's handoff link, expiring at
 // expires.
-func (d *Data) withLink(link string, expires time.Time) {
+func (d *Data) WithLink(link string, expires time.Time) {
 	d.Export.Link = link
 	d.Export.Expires = expires.In(d.Cutoff.Location())
 	d.Export.ExpiresDate = d.loc.Date(d.Export.Expires)
@@ -139,7 +145,8 @@ type Export struct {
 	ExpiresDate string
 }
 
-func exportOf(a v1.ExportArtifact) Export {
+// ExportOf is what a template sees of the verified export a.
+func ExportOf(a v1.ExportArtifact) Export {
 	return Export{Location: a.Location, Bytes: a.Bytes, Size: size(a.Bytes), SHA256: a.SHA256, Encrypted: a.Encrypted}
 }
 
@@ -231,7 +238,7 @@ type notice struct {
 
 // Renderer renders every notice kind of one withdrawal.
 type Renderer struct {
-	// Clock times each render against RenderDeadline; nil is the real
+	// Clock times each render against Deadline; nil is the real
 	// clock.
 	Clock  clock.PassiveClock
 	rw     *v1.RegionWithdrawal
@@ -282,10 +289,10 @@ const maxCachedZones = 1024
 // defaultLang is the language of the default set.
 const defaultLang = "en"
 
-// NewRenderer parses the withdrawal's templates (and the built-in ones for
+// New parses the withdrawal's templates (and the built-in ones for
 // kinds it does not override). A template that does not parse gives an
 // error wrapping ErrTemplate.
-func NewRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
+func New(rw *v1.RegionWithdrawal) (*Renderer, error) {
 	r, err := compileRenderer(rw)
 	if err != nil {
 		return nil, err
@@ -325,7 +332,7 @@ func compileRenderer(rw *v1.RegionWithdrawal) (*Renderer, error) {
 		}
 		r.sets[""][kind] = n
 	}
-	pageTemplate, pageField := handoff.DefaultPageTemplate, "built-in handoffPage"
+	pageTemplate, pageField := landing.DefaultTemplate, "built-in handoffPage"
 	if custom != nil && custom.HandoffPage != nil {
 		pageTemplate, pageField = *custom.HandoffPage, "spec.notify.templates.handoffPage"
 	}

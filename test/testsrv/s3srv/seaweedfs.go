@@ -14,7 +14,12 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package testsrv
+// Package s3srv runs a real S3-compatible server for tests and benchmarks:
+// SeaweedFS's S3 gateway, built into bin/ by hack/tools.sh, and on it the
+// installation's evidence store. It is a package of its own so that the tests
+// that only need the webhook and SMTP receivers of package testsrv do not
+// link an S3 client and the ledger.
+package s3srv
 
 import (
 	"context"

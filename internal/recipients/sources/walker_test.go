@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package recipients_test
+package sources_test
 
 import (
 	"context"
@@ -29,6 +29,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 )
 
 // passing is a visitor that passes over the objects listed in pass, and
@@ -76,7 +77,7 @@ func TestAWalkerPassesOverUnchangedObjectsAndStillCountsThem(t *testing.T) {
 		rw.Spec.Notify.Recipients.ConfigMaps = append(rw.Spec.Notify.Recipients.ConfigMaps, v1.RecipientObjectRef{Name: name})
 	}
 	c := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(objs...).Build()
-	w := &recipients.Walker[[]string]{Objects: &recipients.Objects{Reader: c}}
+	w := &sources.Walker[[]string]{Objects: &sources.Objects{Reader: c}}
 
 	first := &passing{}
 	sum, err := w.Walk(ctx, rw, first)

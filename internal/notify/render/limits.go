@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package notify
+package render
 
 import (
 	"bytes"
@@ -40,11 +40,11 @@ const (
 	MaxSubjectBytes = 1 << 10
 	MaxTextBytes    = 64 << 10
 	MaxHTMLBytes    = 128 << 10
-	// RenderDeadline bounds rendering one part of one notice, where it
+	// Deadline bounds rendering one part of one notice, where it
 	// writes: the work bound below is what stops a template that spins
 	// without writing.
-	RenderDeadline = time.Second
-	// MaxRenderSteps bounds the work one part of one notice may take, as
+	Deadline = time.Second
+	// MaxSteps bounds the work one part of one notice may take, as
 	// counted by renderSteps from the template's shape before anything is
 	// rendered: every node is a step, a {{range}} runs its body once per
 	// free field (at most recipients.MaxFields), and a {{template}} call
@@ -54,7 +54,7 @@ const (
 	// of a core) does not. Enforced on the shape, the bound holds whatever
 	// the data, and a template over it is refused when the withdrawal is
 	// applied, not when its notice is due.
-	MaxRenderSteps = 1 << 21
+	MaxSteps = 1 << 21
 	// maxPrintfWidth bounds a width or precision in a printf format: each
 	// call could otherwise make a string of up to a million bytes that
 	// nothing writes (so neither cap sees it) once per iteration.
@@ -76,7 +76,7 @@ func newLimitedBuffer(max int, clk clock.PassiveClock) *limitedBuffer {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	return &limitedBuffer{max: max, clock: clk, deadline: clk.Now().Add(RenderDeadline)}
+	return &limitedBuffer{max: max, clock: clk, deadline: clk.Now().Add(Deadline)}
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
@@ -84,7 +84,7 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("%w: renders over %d bytes", errRenderLimit, b.max)
 	}
 	if b.clock.Now().After(b.deadline) {
-		return 0, fmt.Errorf("%w: takes over %s to render", errRenderLimit, RenderDeadline)
+		return 0, fmt.Errorf("%w: takes over %s to render", errRenderLimit, Deadline)
 	}
 	return b.Buffer.Write(p)
 }
@@ -93,7 +93,7 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 // the output cap nor the deadline would stop it because nothing is
 // written: {{range}} over anything but .Recipient.Fields (a number
 // literal, a variable, a function's result), {{template}} calls that
-// recurse, work over MaxRenderSteps, and printf widths over
+// recurse, work over MaxSteps, and printf widths over
 // maxPrintfWidth. trees are the set's templates by name.
 func checkTrees(trees map[string]*parse.Tree) error {
 	calls := map[string][]string{}
@@ -111,10 +111,10 @@ func checkTrees(trees map[string]*parse.Tree) error {
 	}
 	steps := renderSteps(trees)
 	for _, name := range slices.Sorted(maps.Keys(trees)) {
-		if n := steps.of(name); n > MaxRenderSteps {
+		if n := steps.of(name); n > MaxSteps {
 			return fmt.Errorf("template %q: may take over %d steps to render for a recipient with %d free fields, over the limit of %d: "+
 				"each {{range}} multiplies what it holds by up to %d, through {{template}} calls too",
-				name, min(n, MaxRenderSteps*recipients.MaxFields), recipients.MaxFields, MaxRenderSteps, recipients.MaxFields)
+				name, min(n, MaxSteps*recipients.MaxFields), recipients.MaxFields, MaxSteps, recipients.MaxFields)
 		}
 	}
 	return nil
@@ -226,7 +226,7 @@ func checkPrintf(c *parse.CommandNode) error {
 }
 
 // stepCounter counts, once per template, the steps rendering it may take
-// (see MaxRenderSteps). Counts saturate just over the limit's reach, so
+// (see MaxSteps). Counts saturate just over the limit's reach, so
 // that no product overflows. Call it only on trees without a call cycle.
 type stepCounter struct {
 	trees map[string]*parse.Tree
@@ -238,7 +238,7 @@ func renderSteps(trees map[string]*parse.Tree) *stepCounter {
 }
 
 // stepCap is where counts stop growing: any count this high is refused.
-const stepCap = int64(MaxRenderSteps) * recipients.MaxFields
+const stepCap = int64(MaxSteps) * recipients.MaxFields
 
 func (s *stepCounter) of(name string) int64 {
 	if n, ok := s.memo[name]; ok {

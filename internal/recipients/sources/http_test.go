@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package recipients_test
+package sources_test
 
 import (
 	"context"
@@ -35,6 +35,7 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients/sources"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
 )
 
@@ -51,7 +52,7 @@ func TestNextLink(t *testing.T) {
 		{name: "last only", values: []string{`<https://a.example/p9>; rel="last"`}},
 	}
 	for _, tt := range tests {
-		if got := recipients.NextLink(tt.values); got != tt.want {
+		if got := sources.NextLink(tt.values); got != tt.want {
 			t.Errorf("%s: NextLink = %q, want %q", tt.name, got, tt.want)
 		}
 	}
@@ -97,7 +98,7 @@ func TestPagedHTTPSource(t *testing.T) {
 	).Build()
 
 	var ids []string
-	sum, err := (&recipients.Objects{Reader: c, HTTP: &recipients.HTTPPager{Egress: egress.Loopback()}}).Each(context.Background(), rw, func(r recipients.Recipient) error {
+	sum, err := (&sources.Objects{Reader: c, HTTP: &sources.HTTPPager{Egress: egress.Loopback()}}).Each(context.Background(), rw, func(r recipients.Recipient) error {
 		ids = append(ids, r.ID)
 		return nil
 	})
@@ -122,8 +123,8 @@ func TestPagedHTTPSource(t *testing.T) {
 	} {
 		bad := rw.DeepCopy()
 		mutate(bad.Spec.Notify.Recipients.HTTP)
-		_, err := (&recipients.Objects{Reader: c, HTTP: &recipients.HTTPPager{Egress: egress.Loopback()}}).Each(context.Background(), bad, func(recipients.Recipient) error { return nil })
-		if !errors.Is(err, recipients.ErrHTTPSource) {
+		_, err := (&sources.Objects{Reader: c, HTTP: &sources.HTTPPager{Egress: egress.Loopback()}}).Each(context.Background(), bad, func(recipients.Recipient) error { return nil })
+		if !errors.Is(err, sources.ErrHTTPSource) {
 			t.Errorf("%s: err = %v, want ErrHTTPSource", name, err)
 		}
 		if err != nil && strings.Contains(err.Error(), "t0ken") {
@@ -161,7 +162,7 @@ func TestHTTPSourceStaysOnItsOrigin(t *testing.T) {
 			// Both servers are trusted and allowed: only the origin rule stops it.
 			ca := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}),
 				pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Certificate().Raw})...)
-			pager := &recipients.HTTPPager{Egress: egress.Loopback()}
+			pager := &sources.HTTPPager{Egress: egress.Loopback()}
 			err := pager.Pages(context.Background(), &v1.HTTPRecipientSource{URL: srv.URL + "/customers", CABundle: ca}, map[string]string{"Authorization": "Bearer t0ken"},
 				func(int, string, io.Reader) error { return nil })
 			if !errors.Is(err, egress.ErrRefused) || !strings.Contains(err.Error(), "origin") {
@@ -182,7 +183,7 @@ func TestHTTPSourceRefusesInternalAddresses(t *testing.T) {
 	defer srv.Close()
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	for _, url := range []string{srv.URL + "/customers", strings.Replace(srv.URL, "https://", "http://", 1) + "/customers"} {
-		err := (&recipients.HTTPPager{}).Pages(context.Background(), &v1.HTTPRecipientSource{URL: url, CABundle: ca}, nil,
+		err := (&sources.HTTPPager{}).Pages(context.Background(), &v1.HTTPRecipientSource{URL: url, CABundle: ca}, nil,
 			func(int, string, io.Reader) error { return nil })
 		if !errors.Is(err, egress.ErrRefused) {
 			t.Fatalf("Pages(%s) = %v, want refused", url, err)
@@ -190,5 +191,26 @@ func TestHTTPSourceRefusesInternalAddresses(t *testing.T) {
 	}
 	if n := asked.Load(); n != 0 {
 		t.Fatalf("the listener was asked %d times", n)
+	}
+}
+
+// TestAPageOverTheCapFailsTheRead: the cap used to end the list quietly,
+// so a 100 MiB source passed for its first 64 MiB.
+func TestAPageOverTheCapFailsTheRead(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		for i := range 40000 {
+			fmt.Fprintf(w, "{\"id\":\"c%05d\"}\n", i)
+		}
+	}))
+	defer srv.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	pager := &sources.HTTPPager{Egress: egress.Loopback(), MaxPageBytes: 256 << 10}
+	read := 0
+	err := pager.Pages(context.Background(), &v1.HTTPRecipientSource{URL: srv.URL + "/customers", CABundle: ca}, nil, func(_ int, source string, body io.Reader) error {
+		_, err := recipients.Parse(body, v1.RecipientFormatJSONLines, source, func(recipients.Recipient) error { read++; return nil })
+		return err
+	})
+	if !errors.Is(err, sources.ErrPageTooLarge) {
+		t.Fatalf("Pages = %v after %d recipients, want ErrPageTooLarge", err, read)
 	}
 }

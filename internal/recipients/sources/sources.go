@@ -14,7 +14,12 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package recipients
+// Package sources reads the recipient lists a withdrawal names: keys of
+// ConfigMaps and Secrets (a list over 1 MiB is split across several) and the
+// paged HTTP source. It hands each customer to the caller once, in source
+// order, and counts what it passes over: later records of an id already
+// seen, and the problems package recipients reports for a malformed record.
+package sources
 
 import (
 	"bytes"
@@ -30,6 +35,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/egress"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 	"github.com/ops-dev/region-withdrawal-operator/internal/text"
 )
 
@@ -46,7 +52,7 @@ type Summary struct {
 	// Recipients is how many distinct valid recipients were read.
 	Recipients int64
 	// Problems are the first skipped records; ProblemCount counts them all.
-	Problems     []Problem
+	Problems     []recipients.Problem
 	ProblemCount int
 	// Duplicates lists the first ids seen more than once; DuplicateCount
 	// counts them all. A duplicate is notified once.
@@ -74,7 +80,7 @@ type Objects struct {
 }
 
 // Each calls fn once for every distinct valid recipient, in source order.
-func (o *Objects) Each(ctx context.Context, rw *v1.RegionWithdrawal, fn func(Recipient) error) (*Summary, error) {
+func (o *Objects) Each(ctx context.Context, rw *v1.RegionWithdrawal, fn func(recipients.Recipient) error) (*Summary, error) {
 	w := &walk{rw: rw, fn: fn, sum: &Summary{}, seen: map[string]struct{}{}}
 	return w.sum, o.walk(ctx, w)
 }
@@ -152,7 +158,7 @@ func (o *Objects) readObject(ctx context.Context, w *walk, kind string, ref v1.R
 // walk is one Each, or one Walker.Walk: what it has seen and counted so far.
 type walk struct {
 	rw  *v1.RegionWithdrawal
-	fn  func(Recipient) error
+	fn  func(recipients.Recipient) error
 	sum *Summary
 	// seen is the ids of this walk, for Each; a Walker's walk uses the
 	// Walker's instead.
@@ -169,7 +175,7 @@ type memory interface {
 }
 
 // visit hands a recipient to fn once; a duplicate id is counted instead.
-func (w *walk) visit(r Recipient) error {
+func (w *walk) visit(r recipients.Recipient) error {
 	if w.duplicate(r.ID) {
 		w.sum.DuplicateCount++
 		if len(w.sum.Duplicates) < maxReportedProblems {
@@ -194,7 +200,7 @@ func (w *walk) duplicate(id string) bool {
 	return false
 }
 
-func (w *walk) problems(ps []Problem) {
+func (w *walk) problems(ps []recipients.Problem) {
 	w.sum.ProblemCount += len(ps)
 	for _, p := range ps {
 		if len(w.sum.Problems) < maxReportedProblems {
@@ -237,7 +243,7 @@ func (w *walk) readKeys(kind, name string, data map[string][]byte, ref v1.Recipi
 			return fmt.Errorf("%s %s/%s has no key %q", kind, w.rw.Namespace, name, k)
 		}
 		source := fmt.Sprintf("%s %s/%s key %s", kind, w.rw.Namespace, name, k)
-		problems, err := Parse(bytes.NewReader(b), ref.Format, source, w.visit)
+		problems, err := recipients.Parse(bytes.NewReader(b), ref.Format, source, w.visit)
 		if err != nil {
 			return err
 		}
@@ -253,7 +259,7 @@ func (o *Objects) readHTTP(ctx context.Context, w *walk, src *v1.HTTPRecipientSo
 		return fmt.Errorf("reading the headers of the http recipient source: %w", err)
 	}
 	return o.HTTP.Pages(ctx, src, headers, func(_ int, source string, body io.Reader) error {
-		problems, err := Parse(body, v1.RecipientFormatJSONLines, source, w.visit)
+		problems, err := recipients.Parse(body, v1.RecipientFormatJSONLines, source, w.visit)
 		w.problems(problems)
 		return err
 	})

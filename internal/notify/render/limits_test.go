@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package notify
+package render
 
 import (
 	"errors"
@@ -67,9 +67,9 @@ func TestTemplatesThatCouldNotEndAreRefused(t *testing.T) {
 		{name: "in the HTML part", text: "ok", html: `{{range 99999999999}}<p>{{end}}`, want: "html"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewRenderer(withTemplate(v1.NoticeTemplate{Subject: "s", Text: tc.text, HTML: tc.html}))
+			_, err := New(withTemplate(v1.NoticeTemplate{Subject: "s", Text: tc.text, HTML: tc.html}))
 			if !errors.Is(err, ErrTemplate) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("NewRenderer = %v, want a template error saying %q", err, tc.want)
+				t.Fatalf("New = %v, want a template error saying %q", err, tc.want)
 			}
 		})
 	}
@@ -95,7 +95,7 @@ func chain(n int) string {
 // writes, so this one must end by itself).
 func TestTheMostWorkTheLimitAllowsStillRenders(t *testing.T) {
 	text := `{{range .Recipient.Fields}}{{range $.Recipient.Fields}}{{range $.Recipient.Fields}}{{if eq . "x"}}{{.}}{{end}}{{end}}{{end}}{{end}}`
-	r, err := NewRenderer(withTemplate(v1.NoticeTemplate{Subject: "s", Text: text}))
+	r, err := New(withTemplate(v1.NoticeTemplate{Subject: "s", Text: text}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestTemplatesThatAreFineStillParse(t *testing.T) {
 		chain(3),
 		`{{printf "%-20s|%8.2f" .Recipient.Name 1.5}} 100%% {{printf "%%d"}}`,
 	} {
-		if _, err := NewRenderer(withTemplate(v1.NoticeTemplate{Subject: "s", Text: text})); err != nil {
+		if _, err := New(withTemplate(v1.NoticeTemplate{Subject: "s", Text: text})); err != nil {
 			t.Errorf("%s: %v", text, err)
 		}
 	}
@@ -143,7 +143,7 @@ func TestRenderingIsCapped(t *testing.T) {
 		{name: "a long subject", tmpl: v1.NoticeTemplate{Subject: `{{range .Recipient.Fields}}{{.}}{{end}}`, Text: "t"}, want: "renders over 1024 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := NewRenderer(withTemplate(tc.tmpl))
+			r, err := New(withTemplate(tc.tmpl))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +156,7 @@ func TestRenderingIsCapped(t *testing.T) {
 	}
 }
 
-// FuzzTemplate: whatever a template says, NewRenderer refuses it, or
+// FuzzTemplate: whatever a template says, New refuses it, or
 // Render returns (an error or text within the caps) without panicking.
 func FuzzTemplate(f *testing.F) {
 	for _, seed := range []string{
@@ -176,14 +176,14 @@ func FuzzTemplate(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, text string) {
 		rw := withTemplate(v1.NoticeTemplate{Subject: "s", Text: text, HTML: text})
-		r, err := NewRenderer(rw)
+		r, err := New(rw)
 		if err != nil {
 			return
 		}
 		start := time.Now()
 		_, body, html, err := r.Render(v1.NoticeAnnouncement, r.Data(v1.NoticeAnnouncement, rw.Spec.Cutoff.Add(-48*time.Hour),
 			recipients.Recipient{ID: "c1", Name: "Ayesha", Fields: fields}))
-		if took := time.Since(start); took > 10*RenderDeadline {
+		if took := time.Since(start); took > 10*Deadline {
 			t.Fatalf("rendering took %s", took)
 		}
 		if err == nil && (len(body) > MaxTextBytes || len(html) > MaxHTMLBytes) {
@@ -210,7 +210,7 @@ func TestTimeLeftReadsWell(t *testing.T) {
 // them stays bounded.
 func TestCustomerStringsDoNotGrowTheCaches(t *testing.T) {
 	rw := withTemplate(v1.NoticeTemplate{Subject: "s", Text: "t"})
-	r, err := NewRenderer(rw)
+	r, err := New(rw)
 	if err != nil {
 		t.Fatal(err)
 	}

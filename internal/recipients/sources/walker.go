@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package recipients
+package sources
 
 import (
 	"context"
@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 )
 
 // Walker walks the recipients of one withdrawal again and again, as
@@ -71,7 +72,7 @@ type mark[T any] struct {
 	version string
 	// What the object added to the Summary.
 	recipients     int64
-	problems       []Problem
+	problems       []recipients.Problem
 	problemCount   int
 	duplicates     []string
 	duplicateCount int
@@ -95,7 +96,7 @@ type Visitor[T any] interface {
 	Enter(i int, passed bool, kept T)
 	// Visit is called once for every distinct valid recipient of the
 	// objects not passed over.
-	Visit(r Recipient) error
+	Visit(r recipients.Recipient) error
 	// Leave is called after the last recipient of an object read in full
 	// (the HTTP source excepted); what it returns is kept for the object.
 	Leave(i int) T

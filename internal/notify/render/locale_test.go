@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package notify
+package render
 
 import (
 	"errors"
@@ -30,14 +30,15 @@ import (
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/locale"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
-	"github.com/ops-dev/region-withdrawal-operator/test/testenv"
 )
 
 // pakistanSample is config/samples/pakistan.yaml: the Urdu it ships is the
-// Urdu these tests read.
+// Urdu these tests read. go test runs in the package's directory; the path
+// is relative so that this package's tests, which FuzzTemplate's
+// instrumented build compiles, need nothing of test/testenv.
 func pakistanSample(t testing.TB) *v1.RegionWithdrawal {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "pakistan.yaml"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "config", "samples", "pakistan.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func pakistanSample(t testing.TB) *v1.RegionWithdrawal {
 // Pakistan's time.
 func TestUrduNoticeReadsRightToLeft(t *testing.T) {
 	rw := pakistanSample(t)
-	r, err := NewRenderer(rw)
+	r, err := New(rw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestLocaleFallsBack(t *testing.T) {
 	rw := pakistanSample(t)
 	// The sample gives every kind in Urdu; leave out the final notice.
 	rw.Spec.Notify.Locales[0].Final = nil
-	r, err := NewRenderer(rw)
+	r, err := New(rw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestDaysLeftInTheLocalesWords(t *testing.T) {
 	rw := withTemplate(v1.NoticeTemplate{Subject: "s", Text: "t"})
 	rw.Spec.Notify.Locales = []v1.LocaleTemplates{{Locale: "en", NoticeTemplates: v1.NoticeTemplates{Reminder: &v1.NoticeTemplate{
 		Subject: `{{.DaysLeftNumber}} {{if eq .DaysLeftPlural "one"}}day{{else}}days{{end}} left`, Text: "t"}}}}
-	r, err := NewRenderer(rw)
+	r, err := New(rw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestLocalesTheRendererRefuses(t *testing.T) {
 	for name, c := range cases {
 		rw := withTemplate(v1.NoticeTemplate{Subject: "s", Text: "t"})
 		rw.Spec.Notify.Locales = c.locales
-		_, err := NewRenderer(rw)
+		_, err := New(rw)
 		if !errors.Is(err, ErrTemplate) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an ErrTemplate naming %q", name, err, c.want)
 		}
@@ -210,7 +211,7 @@ func TestAWholeHTMLDocumentMarksItself(t *testing.T) {
 func BenchmarkRender(b *testing.B) {
 	b.StopTimer()
 	rw := pakistanSample(b)
-	r, err := NewRenderer(rw)
+	r, err := New(rw)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestRescheduledNoticeNamesBothDates(t *testing.T) {
 		// A later change, made while the first notice was going out.
 		{Seq: 2, From: to, To: latest, ObservedAt: seen, NoticeID: "rescheduled-2"},
 	}}
-	r, err := NewRenderer(rw)
+	r, err := New(rw)
 	if err != nil {
 		t.Fatal(err)
 	}
