@@ -213,7 +213,7 @@ patch_traefik() {
 # prefetch downloads, in the background, the modules the prepared tools need,
 # so that they arrive while the shared build compiles rather than while the
 # CPU waits for them: on a fresh machine, go fetched 1.9 GB for SeaweedFS in
-# 36 s and more for Traefik in over a minute, with the compiler idle. `go
+# 36 s, with the compiler idle, and Traefik's are of the same order. `go
 # list -deps` fetches what the build will compile and nothing more; a
 # prefetch that fails leaves the build to download and report it.
 prefetch() {
