@@ -27,7 +27,7 @@ package ledger
 // ConfigMap with the new checkpoint and that object's name, with the
 // ConfigMap's resourceVersion: two writers (leader election does not
 // fence) race on the ConfigMap alone, and the loser's staged object is
-// never named. Only then are the tiles of the append published (in the
+// never named (the loser removes it). Only then are the tiles of the append published (in the
 // background; the next append waits for them), at paths whose bytes
 // depend only on the statements before them, so that every writer that
 // publishes a size writes the same bytes. A process that dies before
@@ -235,10 +235,21 @@ func (l *Ledger) writeTiles(ctx context.Context, rw *v1.RegionWithdrawal, lg *lo
 	}
 	switch {
 	case apierrors.IsConflict(err), apierrors.IsNotFound(err), apierrors.IsAlreadyExists(err):
-		// Another writer won. This staged object is named nowhere, but it
-		// is left: the winner may have staged the same bytes, under the
-		// same name.
-		return l.reread(ctx, rw, lg)
+		// Another writer won, and this staged object is named nowhere.
+		err := l.reread(ctx, rw, lg)
+		if errors.Is(err, errRaced) && lg.tiled.pending != pending.Object && lg.state.Tree.Size > pending.From {
+			// It never will be: a name carries the statement it starts
+			// at, and the ledger has grown past it, so every writer that
+			// could stage these bytes under this name starts from a
+			// ConfigMap that is gone, and loses as this one did. (Had the
+			// winner staged the same bytes, under the same name, the
+			// ConfigMap would name it.) So it is removed, as a replaced
+			// one is; one the store keeps is only bytes no reader reads.
+			if derr := store.Delete(ctx, pending.Object); derr != nil {
+				ctrl.LoggerFrom(ctx).Info("Could not remove a staged evidence object another writer's append made unneeded; it is left in the store", "object", pending.Object, "error", derr.Error())
+			}
+		}
+		return err
 	case err != nil:
 		return fmt.Errorf("writing the evidence ledger %s: %w", cm.Name, err)
 	}

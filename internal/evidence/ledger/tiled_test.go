@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +58,7 @@ func TestLedgersKeptAsTiles(t *testing.T) {
 	t.Run("ALedgerKeptAsTiles", func(t *testing.T) { testALedgerKeptAsTiles(t, s) })
 	t.Run("TilesNotPublishedArePublishedByTheNextAppend", func(t *testing.T) { testTilesNotPublishedArePublishedByTheNextAppend(t, s) })
 	t.Run("RacingTiledWritersMerge", func(t *testing.T) { testRacingTiledWritersMerge(t, s) })
+	t.Run("ALosingWritersStagedObjectIsRemoved", func(t *testing.T) { testALosingWritersStagedObjectIsRemoved(t, s) })
 	t.Run("ATiledLedgerChangedInTheStoreIsNeverSignedOver", func(t *testing.T) { testATiledLedgerChangedInTheStoreIsNeverSignedOver(t, s) })
 	t.Run("ALedgerBegunInConfigMapsStaysThere", func(t *testing.T) { testALedgerBegunInConfigMapsStaysThere(t, s) })
 }
@@ -245,21 +247,94 @@ func testALedgerKeptAsTiles(t *testing.T, s *s3srv.SeaweedFS) {
 		}
 	}
 	// One staged object is left: the last append's.
-	var staged []string
-	c, _ := s.Client("admin")
-	for o := range c.ListObjects(ctx, s3srv.EvidenceBucket, minio.ListObjectsOptions{Prefix: bucket.Prefix + string(rw.UID) + "/" + ledger.PendingPrefix, Recursive: true}) {
-		if o.Err != nil {
-			t.Fatal(o.Err)
-		}
-		staged = append(staged, o.Key)
-	}
-	if len(staged) != 1 || !strings.HasSuffix(staged[0], st.Pending.Object) {
+	if staged := stagedObjects(t, s, bucket, rw); len(staged) != 1 || !strings.HasSuffix(staged[0], st.Pending.Object) {
 		t.Errorf("staged objects %v, want only %s", staged, st.Pending.Object)
 	}
 
 	if _, err := ledger.Read(ctx, env.Client, ns, rw.UID); !errors.Is(err, ledger.ErrNoTileStore) || !strings.Contains(err.Error(), ts.Location) {
 		t.Errorf("a reader without the store: %v; want ErrNoTileStore naming %s", err, ts.Location)
 	}
+}
+
+// stagedObjects lists the staged objects of rw's ledger in the store, as
+// the bucket's admin sees them.
+func stagedObjects(t *testing.T, s *s3srv.SeaweedFS, bucket *s3store.Bucket, rw *v1.RegionWithdrawal) []string {
+	t.Helper()
+	c, err := s.Client("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var staged []string
+	for o := range c.ListObjects(context.Background(), s3srv.EvidenceBucket, minio.ListObjectsOptions{Prefix: bucket.Prefix + string(rw.UID) + "/" + ledger.PendingPrefix, Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		staged = append(staged, o.Key)
+	}
+	return staged
+}
+
+// testALosingWritersStagedObjectIsRemoved: a process whose append loses the
+// race for the ConfigMap to another process's removes the object it staged,
+// which nothing names; the object store keeps only the one the ConfigMap
+// names. (Left, each lost race of two processes would leave a batch's
+// statements in the store for good.)
+func testALosingWritersStagedObjectIsRemoved(t *testing.T, s *s3srv.SeaweedFS) {
+	ctx := context.Background()
+	ts, bucket := tileStore(t, s, "operator")
+	ns, rw := setUp(t, "tilelost")
+	a, b := newTiledLedger(t, ns, ts), newTiledLedger(t, ns, ts)
+	if err := b.Append(ctx, rw, deliveries(b, rw, 0, 10)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Append(ctx, rw, deliveries(a, rw, 10, 10)...); err != nil {
+		t.Fatal(err)
+	}
+	// b still holds the ConfigMap of its own append: this one stages its
+	// statements, loses, reads the ledger again and appends after a's.
+	lost := &recordingTiles{Store: bucket}
+	b.Tiles = &ledger.TileStore{Store: lost, Location: ts.Location}
+	if err := b.Append(ctx, rw, deliveries(b, rw, 20, 10)...); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []*ledger.Ledger{a, b} {
+		if err := l.Flush(ctx, rw.UID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if staged := lost.staged(); len(staged) != 2 {
+		t.Fatalf("b staged %v; want two objects, the one that lost and the one that won", staged)
+	}
+	_, st := tiledState(t, ns, rw)
+	if staged := stagedObjects(t, s, bucket, rw); len(staged) != 1 || !strings.HasSuffix(staged[0], st.Pending.Object) {
+		t.Errorf("staged objects %v, want only %s, which the ConfigMap names", staged, st.Pending.Object)
+	}
+	contents, err := ledger.Read(ctx, env.Client, ns, rw.UID, ledger.WithTiles(ts))
+	if err != nil || len(contents.Leaves) != 30 {
+		t.Fatalf("%d statements (%v), want 30", len(contents.Leaves), err)
+	}
+}
+
+// recordingTiles records the names of the staged objects put through it.
+type recordingTiles struct {
+	tiles.Store
+	mu    sync.Mutex
+	names []string
+}
+
+func (r *recordingTiles) Put(ctx context.Context, name string, body []byte) error {
+	if strings.Contains(name, "/"+ledger.PendingPrefix) {
+		r.mu.Lock()
+		r.names = append(r.names, name)
+		r.mu.Unlock()
+	}
+	return r.Store.Put(ctx, name, body)
+}
+
+func (r *recordingTiles) staged() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.names)
 }
 
 // failingTiles fails every write of a tile, as a store that went away
