@@ -37,6 +37,7 @@ import (
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/hashset"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify/channel"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 )
@@ -116,13 +117,12 @@ func toldAheadID(noticeID string) string { return "told-" + noticeID }
 const toldShardBytes = 32 << 10
 
 // Told is the set of recipients some notice of a withdrawal has tried to
-// reach.
-type Told map[uint64]struct{}
+// reach, by their told hashes.
+type Told struct{ set hashset.Set }
 
 // Has says whether recipientID of the withdrawal with uid was told.
-func (t Told) Has(uid, recipientID string) bool {
-	_, ok := t[toldHash(uid, recipientID)]
-	return ok
+func (t *Told) Has(uid, recipientID string) bool {
+	return t.set.Has(toldHash(uid, recipientID))
 }
 
 // recordsTold says whether cm's told records are complete: it was
@@ -131,13 +131,13 @@ func recordsTold(cm *corev1.ConfigMap) bool {
 	return cm.Annotations[AnnotationTold] == "true" || (len(cm.BinaryData[KeyDelivered]) == 0 && cm.Data[KeyFailed] == "" && cm.Data[KeyDeferred] == "")
 }
 
-func (t Told) mergeFrom(cm *corev1.ConfigMap) error {
+func (t *Told) mergeFrom(cm *corev1.ConfigMap) error {
 	b := cm.BinaryData[KeyTold]
 	if len(b)%8 != 0 {
 		return fmt.Errorf("checkpoint %s: %s has %d bytes, not a multiple of 8", cm.Name, KeyTold, len(b))
 	}
 	for i := 0; i < len(b); i += 8 {
-		t[binary.BigEndian.Uint64(b[i:])] = struct{}{}
+		t.set.Add(binary.BigEndian.Uint64(b[i:]))
 	}
 	return nil
 }
@@ -192,7 +192,9 @@ type deferral struct {
 // State is what the checkpoint says about one notice: which units are
 // delivered, failed, or waiting to be retried.
 type State struct {
-	delivered map[uint64]struct{}
+	// delivered holds as many hashes as the notice has recipients:
+	// a hashset, not a map, for its memory.
+	delivered hashset.Set
 	failed    map[uint64]struct{}
 	deferred  map[uint64]deferral
 	// Who the notice recorded as told is not kept here: Store.Told reads
@@ -205,12 +207,12 @@ type State struct {
 }
 
 func newState() *State {
-	return &State{delivered: map[uint64]struct{}{}, failed: map[uint64]struct{}{}, deferred: map[uint64]deferral{}}
+	return &State{failed: map[uint64]struct{}{}, deferred: map[uint64]deferral{}}
 }
 
 // empty is true before anything was recorded for the notice.
 func (s *State) empty() bool {
-	return len(s.delivered) == 0 && len(s.failed) == 0 && len(s.deferred) == 0 && s.next == 0
+	return s.delivered.Len() == 0 && len(s.failed) == 0 && len(s.deferred) == 0 && s.next == 0
 }
 
 // apply merges one record. Delivered beats failed beats deferred, and a
@@ -219,16 +221,16 @@ func (s *State) empty() bool {
 func (s *State) apply(r record) {
 	switch r.kind {
 	case recDelivered:
-		s.delivered[r.hash] = struct{}{}
+		s.delivered.Add(r.hash)
 		delete(s.failed, r.hash)
 		delete(s.deferred, r.hash)
 	case recFailed:
-		if _, ok := s.delivered[r.hash]; !ok {
+		if !s.delivered.Has(r.hash) {
 			s.failed[r.hash] = struct{}{}
 			delete(s.deferred, r.hash)
 		}
 	case recDeferred:
-		_, d := s.delivered[r.hash]
+		d := s.delivered.Has(r.hash)
 		_, f := s.failed[r.hash]
 		if old, ok := s.deferred[r.hash]; !d && !f && (!ok || old.attempts <= r.attempts) {
 			s.deferred[r.hash] = deferral{attempts: r.attempts, notBefore: r.notBefore}
@@ -347,13 +349,13 @@ func (s *Store) CompactReminders(ctx context.Context, rw *v1.RegionWithdrawal) (
 // every checkpoint shard. One List. complete is false when a shard written
 // by an earlier release, which kept no told records, is among them: the
 // set then misses whom that shard reached.
-func (s *Store) Told(ctx context.Context, rw *v1.RegionWithdrawal) (t Told, complete bool, err error) {
+func (s *Store) Told(ctx context.Context, rw *v1.RegionWithdrawal) (t *Told, complete bool, err error) {
 	var list corev1.ConfigMapList
 	if err := s.Reader.List(ctx, &list, client.InNamespace(rw.Namespace),
 		client.MatchingLabels{executor.LabelWithdrawalUID: string(rw.IdentityKey())}, client.HasLabels{LabelNotice}); err != nil {
 		return nil, false, fmt.Errorf("reading who was told: %w", err)
 	}
-	t, complete = Told{}, true
+	t, complete = &Told{}, true
 	for i := range list.Items {
 		if err := t.mergeFrom(&list.Items[i]); err != nil {
 			return nil, false, err

@@ -157,7 +157,7 @@ type run struct {
 	state *State
 	// told is who any notice of the withdrawal is recorded to have told,
 	// read once per notice and process, then kept up to date.
-	told Told
+	told *Told
 	// toldAhead is the checkpoint of the told records written ahead of
 	// this notice's batches.
 	toldAhead   *State

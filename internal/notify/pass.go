@@ -59,10 +59,10 @@ type pass struct {
 	// told, for a notice only for those told something before (the
 	// Rescheduled and Cancellation notices), is who was; nil for a notice
 	// to everyone.
-	told Told
+	told *Told
 	// known is who some notice is recorded to have told, kept up to date
 	// as this notice tells more; nil for a notice that tells no one new.
-	known Told
+	known *Told
 	// toldAhead is where known's additions are written.
 	toldAhead *State
 	lanes     map[channel.Name]*Lane
@@ -139,7 +139,7 @@ func (p *pass) classify(units []unit, now time.Time) (standing, []unit) {
 	var due []unit
 	failed, waiting := false, false
 	for _, u := range units {
-		if _, ok := p.st.delivered[u.hash]; ok {
+		if p.st.delivered.Has(u.hash) {
 			continue
 		}
 		if _, ok := p.st.failed[u.hash]; ok {
@@ -169,7 +169,7 @@ func (p *pass) classify(units []unit, now time.Time) (standing, []unit) {
 // untouched reports whether no unit has been delivered or failed yet.
 func (p *pass) untouched(units []unit) bool {
 	for _, u := range units {
-		if _, ok := p.st.delivered[u.hash]; ok {
+		if p.st.delivered.Has(u.hash) {
 			return false
 		}
 		if _, ok := p.st.failed[u.hash]; ok {
@@ -413,15 +413,15 @@ func (p *pass) tellAhead(ctx context.Context, items []*item) error {
 			continue // nobody is tried
 		}
 		h := toldHash(uid, it.r.ID)
-		if _, ok := p.known[h]; ok {
+		if p.known.set.Has(h) {
 			continue
 		}
-		p.known[h] = struct{}{}
+		p.known.set.Add(h)
 		recs = append(recs, record{kind: recTold, hash: h})
 	}
 	if err := p.e.toldStore.Commit(ctx, p.rw, toldAheadID(p.a.NoticeID()), p.toldAhead, recs); err != nil {
 		for _, r := range recs {
-			delete(p.known, r.hash)
+			p.known.set.Delete(r.hash)
 		}
 		return fmt.Errorf("recording whom notice %s is about to tell: %w", p.a.NoticeID(), err)
 	}

@@ -69,6 +69,7 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/tiles"
 	"github.com/ops-dev/region-withdrawal-operator/internal/executor"
+	"github.com/ops-dev/region-withdrawal-operator/internal/hashset"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -249,7 +250,9 @@ func Salt(key []byte, uid types.UID) []byte {
 
 // log is what the process knows of one withdrawal's ledger.
 type log struct {
-	keys  map[uint64]struct{}
+	// keys holds the key hash of every statement: a hashset, not a map,
+	// since a ledger may hold millions.
+	keys  hashset.Set
 	state ShardState
 	// sealed is true once the seal is in.
 	sealed bool
@@ -521,12 +524,12 @@ func (lg *log) missing(leaves []Sealed) []Sealed {
 	var out, seal []Sealed
 	for _, lf := range leaves {
 		if lf.seal {
-			if _, ok := lg.keys[lf.hash]; !ok && len(seal) == 0 {
+			if !lg.keys.Has(lf.hash) && len(seal) == 0 {
 				seal = append(seal, lf)
 			}
 			continue
 		}
-		if _, ok := lg.keys[lf.hash]; ok {
+		if lg.keys.Has(lf.hash) {
 			continue
 		}
 		if _, ok := seen[lf.hash]; ok {
@@ -682,7 +685,7 @@ func (lg *log) accept(cm *corev1.ConfigMap, st ShardState, leaves []Sealed) {
 	lg.open(cm)
 	lg.state = st
 	for _, lf := range leaves {
-		lg.keys[lf.hash] = struct{}{}
+		lg.keys.Add(lf.hash)
 		lg.sealed = lg.sealed || lf.seal
 	}
 }
@@ -805,7 +808,7 @@ func (l *Ledger) readAll(ctx context.Context, rw *v1.RegionWithdrawal, pins []pi
 
 // readOnce is one try of readAll.
 func (l *Ledger) readOnce(ctx context.Context, rw *v1.RegionWithdrawal, pins []pin) (*log, error) {
-	lg := &log{keys: map[uint64]struct{}{}, uncopied: map[string]*corev1.ConfigMap{}}
+	lg := &log{uncopied: map[string]*corev1.ConfigMap{}}
 	c := &checker{l: l, lg: lg, origin: evidence.Origin(Withdrawal(rw)), name: rw.Namespace + "/" + rw.Name, pins: map[uint64]pin{}}
 	for _, p := range pins {
 		c.pins[p.size] = p
@@ -932,10 +935,10 @@ func (c *checker) leaf(shard string, leaf, leafHash []byte) error {
 		return fmt.Errorf("%w: %w", errUnreadable, err)
 	}
 	h := keyHash(key)
-	if _, dup := c.lg.keys[h]; dup {
+	if c.lg.keys.Has(h) {
 		return c.tampered(shard, "statement %d repeats the key %q of an earlier one", c.tree.Size, key)
 	}
-	c.lg.keys[h] = struct{}{}
+	c.lg.keys.Add(h)
 	c.lg.sealed = kind == evidence.KindSealed
 	c.lastKey = h
 	return c.tree.AppendHash(leafHash)

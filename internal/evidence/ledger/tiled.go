@@ -261,7 +261,7 @@ func (l *Ledger) writeTiles(ctx context.Context, rw *v1.RegionWithdrawal, lg *lo
 	lg.next, lg.tiled.on = 1, true
 	lg.state = ShardState{Key: l.VerifierKey(), Tree: tree, Checkpoints: []string{string(note)}}
 	for i, lf := range leaves {
-		lg.keys[lf.hash] = struct{}{}
+		lg.keys.Add(lf.hash)
 		lg.sealed = lg.sealed || lf.seal
 		if err := lg.tiled.edge.Append(lf.envelope, hashes[i]); err != nil {
 			return err

@@ -19,8 +19,8 @@ package sources
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/hashset"
 	"github.com/ops-dev/region-withdrawal-operator/internal/recipients"
 )
 
@@ -52,8 +53,10 @@ type Walker[T any] struct {
 	// sources is the spec's recipient sources that marks are of.
 	sources string
 	marks   []mark[T]
-	// seen is where each id was first seen, and in which walk.
-	seen map[string]seenAt
+	// seen is where each id was first seen, and in which walk, by the
+	// id's hash under seed (see walk.duplicate).
+	seen *hashset.Map[seenAt]
+	seed maphash.Seed
 	gen  uint32
 
 	// During a walk: the object entered last, which objects were passed
@@ -106,7 +109,7 @@ type Visitor[T any] interface {
 // but those of the objects v passes over.
 func (m *Walker[T]) Walk(ctx context.Context, rw *v1.RegionWithdrawal, v Visitor[T]) (*Summary, error) {
 	if sources := sourcesOf(rw); sources != m.sources || m.seen == nil {
-		m.sources, m.marks, m.seen = sources, nil, map[string]seenAt{}
+		m.sources, m.marks, m.seen, m.seed = sources, nil, &hashset.Map[seenAt]{}, maphash.MakeSeed()
 	}
 	m.gen++
 	m.v, m.cur, m.passed, m.same = v, -1, m.passed[:0], true
@@ -135,15 +138,15 @@ func sourcesOf(rw *v1.RegionWithdrawal) string {
 // or in an object it passed over. If not, id is recorded as the current
 // object's.
 func (m *Walker[T]) duplicate(id string) bool {
-	e, ok := m.seen[id]
+	h := maphash.String(m.seed, id)
+	e, ok := m.seen.Get(h)
 	if ok && (e.gen == m.gen || (int(e.object) < m.cur && m.passed[e.object])) {
 		return true
 	}
 	// Otherwise id was seen only in an earlier walk: in this object, in
 	// one after it, or in one before it that no longer holds it (it was
-	// read in full in this walk, which did not see id in it). A clone: the
-	// id is a slice of its record, which is not to be kept.
-	m.seen[strings.Clone(id)] = seenAt{object: uint32(m.cur), gen: m.gen}
+	// read in full in this walk, which did not see id in it).
+	m.seen.Put(h, seenAt{object: uint32(m.cur), gen: m.gen})
 	return false
 }
 
