@@ -27,7 +27,13 @@ limitations under the License.
 // machine runs, though not at all only where a slower run makes no more
 // Execute calls (each walks every recipient).
 //
-//	go run ./hack/bench/notify [-recipients 100000] [-plain-recipients 2000]
+// With -kill (on by default) it sends the notice once more from a child
+// process, this program run again, which it kills with SIGKILL half way
+// and starts again: it prints how many recipients the receiver saw, how
+// many deliveries repeated a key, and the executor's peak RSS in a
+// process of its own.
+//
+//	go run ./hack/bench/notify [-recipients 100000] [-plain-recipients 2000] [-email] [-store] [-kill]
 package main
 
 import (
@@ -78,6 +84,9 @@ import (
 	"github.com/ops-dev/region-withdrawal-operator/test/testsrv/s3srv"
 )
 
+// evidenceKey is the ledgers' key in every phase and child process.
+var evidenceKey = []byte("the notify benchmark's evidence key")
+
 const (
 	namespace = "bench"
 	key       = "bench-signing-key"
@@ -125,7 +134,13 @@ func run() error {
 	heapProfile := flag.String("memprofile", "", "write a heap profile to this file half way through the run with the evidence ledger on (in ConfigMaps)")
 	withEmail := flag.Bool("email", true, "also send the notice to the same recipients by email, to a real SMTP server, against a bare net/smtp sender")
 	withStore := flag.Bool("store", true, "also send it with the evidence ledger kept as tiles in a real S3-compatible store (SeaweedFS, bin/weed)")
+	withKill := flag.Bool("kill", true, "also send it, with the ledger on, from a child process killed with SIGKILL half way and started again")
+	childKubeconfig := flag.String("child-kubeconfig", "", "(internal) run as the child of the -kill phase, against this kubeconfig")
+	childWithdrawal := flag.String("child-withdrawal", "", "(internal) the withdrawal whose notice the child sends")
 	flag.Parse()
+	if *childKubeconfig != "" {
+		return runChild(*childKubeconfig, *childWithdrawal, *n)
+	}
 
 	env, err := testenv.Start()
 	if err != nil {
@@ -142,12 +157,18 @@ func run() error {
 	}
 	ctx := context.Background()
 
-	var delivered atomic.Int64
+	var (
+		delivered atomic.Int64
+		keys      atomic.Pointer[keyCounter]
+	)
 	rcv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := bufio.NewReader(r.Body).WriteTo(discard{}); err != nil {
 			return
 		}
 		delivered.Add(1)
+		if k := keys.Load(); k != nil {
+			k.add(r)
+		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer rcv.Close()
@@ -198,8 +219,7 @@ func run() error {
 	if err := c.Create(ctx, rw); err != nil {
 		return err
 	}
-	a := planner.Action{ID: "notify/announcement", Kind: planner.ActionNotice, Step: v1.StepNotify, Notice: v1.NoticeAnnouncement,
-		DueAt: rw.Spec.Cutoff.Add(-720 * time.Hour)}
+	a := announcement(rw)
 
 	// The machine's limit: the same deliveries by a bare net/http client,
 	// with the same concurrency, TLS and receiver, and no Kubernetes.
@@ -231,7 +251,7 @@ func run() error {
 	}
 	// The ledger's writes are counted as what they store in etcd.
 	ledgerWrites := &testenv.StoredBytes{Client: c}
-	l, err := ledger.New(ledger.Options{Client: ledgerWrites, Reader: c, Namespace: namespace, Key: []byte("the notify benchmark's evidence key")})
+	l, err := ledger.New(ledger.Options{Client: ledgerWrites, Reader: c, Namespace: namespace, Key: evidenceKey})
 	if err != nil {
 		return err
 	}
@@ -250,6 +270,13 @@ func run() error {
 		return err
 	}
 	cmCost.etcdBytes = ledgerWrites.Bytes.Load()
+
+	var kill killed
+	if *withKill {
+		if kill, err = runKilled(ctx, c, env.Config, rw, *n, &keys); err != nil {
+			return fmt.Errorf("with a SIGKILL half way: %w", err)
+		}
+	}
 
 	var tiled figures
 	var tiledCost cost
@@ -301,6 +328,15 @@ func run() error {
 		fmt.Printf("in the object store: %d statements, read back from the tiles and verified in %s\n", tiledCost.statements, (tiledCost.read + tiledCost.verify).Round(time.Millisecond))
 	} else {
 		fmt.Println()
+	}
+	if *withKill {
+		fmt.Printf("\nkilled with SIGKILL half way (the executor in a child process, the ledger on, in ConfigMaps): at %d recipients reached, started again, done in %s (%.0f deliveries/s, %.2fx the bare sender, %d calls after the kill)\n",
+			kill.atReached, kill.elapsed.Round(time.Millisecond), float64(*n)/kill.elapsed.Seconds(), float64(*n)/kill.elapsed.Seconds()/bare.rate(), kill.child.Calls)
+		fmt.Printf("at the receiver: %d of %d recipients reached, %d deliveries sent again under the same key (goal: every one; at most one batch, %d: %v)\n",
+			kill.reached, *n, kill.again, notify.DefaultBatchSize, kill.reached == *n && kill.again <= notify.DefaultBatchSize)
+		fmt.Printf("the ledger: %d statements, exported and verified in %s\n", kill.cost.statements, (kill.cost.read + kill.cost.verify).Round(time.Millisecond))
+		fmt.Printf("the executor's own peak RSS, in its own process without the receiver: %.1f MiB before the kill, %.1f MiB after (goal < 256 MiB: %v)\n",
+			float64(kill.peakBefore)/1024, float64(kill.child.PeakKiB)/1024, max(kill.peakBefore, kill.child.PeakKiB) < 256*1024)
 	}
 	if *withEmail {
 		fmt.Printf("\nemail: the same %d recipients by SMTP (STARTTLS, AUTH PLAIN) to a loopback go-smtp server, %d connections each\n\n", *n, mailConcurrency)
@@ -372,7 +408,7 @@ func runTiled(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a p
 		return figures{}, cost{}, err
 	}
 	writes := &testenv.StoredBytes{Client: c}
-	l, err := ledger.New(ledger.Options{Client: writes, Reader: c, Namespace: namespace, Key: []byte("the notify benchmark's evidence key"), Tiles: ts})
+	l, err := ledger.New(ledger.Options{Client: writes, Reader: c, Namespace: namespace, Key: evidenceKey, Tiles: ts})
 	if err != nil {
 		return figures{}, cost{}, err
 	}
@@ -587,9 +623,12 @@ func resetPeak() {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
-// peak returns VmHWM in KiB.
-func peak() int64 {
-	b, err := os.ReadFile("/proc/self/status")
+// peak returns this process's VmHWM in KiB.
+func peak() int64 { return vmHWM("self") }
+
+// vmHWM returns the VmHWM of process pid in KiB, -1 if it cannot be read.
+func vmHWM(pid string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return -1
 	}

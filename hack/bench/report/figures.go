@@ -249,6 +249,16 @@ func notifyRows(b *benchmark, o output) []row {
 	if l, ok := o.line("evidence ledger: exported and verified offline "); ok {
 		r = append(r, row{bench: "notify (envtest): the evidence ledger of 100,000 deliveries exported and verified offline (signatures, every checkpoint's root, consistency, inclusion)", figure: strings.TrimPrefix(l, "evidence ledger: exported and verified offline (signatures, every checkpoint's root, consistency, inclusion) in "), goal: noGoal, met: noGoal})
 	}
+	if m, ok := o.match("at the receiver: ", killRE); ok {
+		peak := "?"
+		if l, ok := o.line("the executor's own peak RSS, in its own process without the receiver: "); ok {
+			peak = strings.TrimSuffix(strings.TrimPrefix(l, "the executor's own peak RSS, in its own process without the receiver: "), " (goal < 256 MiB: true)")
+			peak = strings.TrimSuffix(peak, " (goal < 256 MiB: false)")
+		}
+		r = append(r, row{bench: fmt.Sprintf("notify (envtest): %s recipients, the ledger on, the executor's process killed with SIGKILL half way and started again", thousands(m[2])),
+			figure: fmt.Sprintf("%s of %s reached, %s sent again under the same key; the executor's peak RSS %s", m[1], m[2], m[3], peak),
+			goal: "every recipient, at most one batch (1,000) sent again", met: yesNo(m[1] == m[2] && atoi(m[3]) <= 1000)})
+	}
 	mail, okMail := o.match("batched executor, email", emailRE)
 	bare, okBare := o.match("bare SMTP sender", bareSMTPRE)
 	if ratio, ok := o.line("email against the machine's limit (the bare SMTP sender): "); ok && okMail && okBare {
@@ -263,6 +273,13 @@ var (
 	emailRE    = regexp.MustCompile(`^batched executor, email\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)`)
 	bareSMTPRE = regexp.MustCompile(`^bare SMTP sender \(net/smtp\)\s+\d+\s+([\d.]+)`)
 )
+
+var killRE = regexp.MustCompile(`^at the receiver: (\d+) of (\d+) recipients reached, (\d+) deliveries sent again`)
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
 
 var ledgerRE = regexp.MustCompile(`^batched executor, evidence ledger on\s+\d+\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)`)
 
