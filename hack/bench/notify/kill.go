@@ -74,13 +74,13 @@ func (k *keyCounter) counts() (reached int, again int64) {
 
 // killed is what the phase with a SIGKILL measured.
 type killed struct {
-	atReached         int
-	reached           int
-	again             int64
-	peakBefore        int64
-	child             childReport
-	elapsed           time.Duration
-	cost              cost
+	atReached  int
+	reached    int
+	again      int64
+	peakBefore int64
+	child      childReport
+	elapsed    time.Duration
+	cost       cost
 }
 
 // childReport is what a child process prints when its notice is done.

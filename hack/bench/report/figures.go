@@ -257,7 +257,7 @@ func notifyRows(b *benchmark, o output) []row {
 		}
 		r = append(r, row{bench: fmt.Sprintf("notify (envtest): %s recipients, the ledger on, the executor's process killed with SIGKILL half way and started again", thousands(m[2])),
 			figure: fmt.Sprintf("%s of %s reached, %s sent again under the same key; the executor's peak RSS %s", m[1], m[2], m[3], peak),
-			goal: "every recipient, at most one batch (1,000) sent again", met: yesNo(m[1] == m[2] && atoi(m[3]) <= 1000)})
+			goal:   "every recipient, at most one batch (1,000) sent again", met: yesNo(m[1] == m[2] && atoi(m[3]) <= 1000)})
 	}
 	mail, okMail := o.match("batched executor, email", emailRE)
 	bare, okBare := o.match("bare SMTP sender", bareSMTPRE)
