@@ -168,7 +168,9 @@ type RecipientObjectRef struct {
 }
 
 // HTTPRecipientSource reads recipients page by page from an HTTP(S) endpoint
-// that answers JSON lines and names the next page in a Link header.
+// that answers JSON lines and names the next page in a Link header. A page
+// served with a strong ETag is asked for again with If-None-Match, and one
+// answered 304 Not Modified is not read again in a notice's later calls.
 type HTTPRecipientSource struct {
 	// url of the first page.
 	// +required

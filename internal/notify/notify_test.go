@@ -19,6 +19,7 @@ package notify_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -34,6 +35,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -1264,6 +1266,114 @@ func TestEachCallReadsOnlyTheRecipientObjectsItNeeds(t *testing.T) {
 	}
 	t.Logf("%d calls; %d full reads and %d metadata reads of the %d recipient objects (every call reading all: %d)",
 		calls, reads.full.Load(), reads.meta.Load(), objects, calls*objects)
+	keys := rcv.Keys()
+	if len(keys) != int(want) {
+		t.Errorf("the receiver heard from %d recipients, want %d", len(keys), want)
+	}
+	for id, ks := range keys {
+		for k, n := range ks {
+			if n != 1 {
+				t.Errorf("%s got the notice %d times under key %s", id, n, k)
+			}
+		}
+	}
+}
+
+// TestEachCallAsksOnlyForThePagesItNeeds is TestEachCallReadsOnlyTheRecipientObjectsItNeeds
+// for the paged HTTP source: a server that tags each page with a strong
+// entity tag is asked with If-None-Match for the pages a call would pass
+// over, and its 304s spare reading and parsing them; a page changed
+// mid-notice is read, with every page after it, and its new recipient is
+// notified, once.
+func TestEachCallAsksOnlyForThePagesItNeeds(t *testing.T) {
+	const pages, per = 20, 50
+	rcv := testsrv.NewWebhook([]byte(signingKey))
+	defer rcv.Close()
+	var (
+		mu               sync.Mutex
+		bodies           []string
+		full, notChanged atomic.Int64
+	)
+	for p := range pages {
+		var b strings.Builder
+		for i := range per {
+			fmt.Fprintf(&b, `{"id":"c%02d-%02d","name":"Customer"}`+"\n", p, i)
+		}
+		bodies = append(bodies, b.String())
+	}
+	src := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		mu.Lock()
+		body := bodies[p]
+		mu.Unlock()
+		etag := fmt.Sprintf(`"%x"`, sha256.Sum256([]byte(body)))
+		if r.Header.Get("If-None-Match") == etag {
+			notChanged.Add(1)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		full.Add(1)
+		w.Header().Set("ETag", etag)
+		if p+1 < pages {
+			w.Header().Set("Link", fmt.Sprintf(`</customers?page=%d>; rel="next"`, p+1))
+		}
+		fmt.Fprint(w, body)
+	}))
+	defer src.Close()
+	f := newFixture(t)
+	rw := f.withdrawal(&v1.NotifyStep{Webhook: webhookChannel(rcv, rcv.Server.URL, v1.DeliveryLimits{RatePerSecond: 500, Concurrency: 8}),
+		Recipients: v1.RecipientSources{HTTP: &v1.HTTPRecipientSource{URL: src.URL + "/customers?page=0",
+			CABundle: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: src.Certificate().Raw})}}}, 0)
+	o := executorOptions(nil, per)
+	o.CallBudget = 150 * time.Millisecond
+	e := notify.New(o)
+
+	want := int64(pages * per)
+	var (
+		calls                           int
+		changed                         bool
+		changedAt                       int
+		sentBefore, fullBefore, touched int64
+	)
+	for calls = 1; calls <= 200; calls++ {
+		res, err := e.Execute(f.ctx, rw, announcement)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := counts(res).Recipients; got != want {
+			t.Fatalf("call %d counted %d recipients, want %d: %s", calls, got, want, res.Message)
+		}
+		// As for ConfigMaps: a call reads in full the pages it sends to
+		// and those the call before sent to; the first reads every page
+		// twice, and so does the call after the change.
+		sent, read := counts(res).Sent, full.Load()
+		now := (sent-sentBefore+per-1)/per + 1
+		if n := read - fullBefore; calls > 1 && n > now+touched && !(changed && calls == changedAt+1) {
+			t.Errorf("call %d read %d pages in full; it sent to %d recipients, the call before to %d pages: want at most %d", calls, n, sent-sentBefore, touched, now+touched)
+		}
+		sentBefore, fullBefore, touched = sent, read, now
+		if res.Done {
+			break
+		}
+		if !changed && sent > 5*per {
+			// The first page is settled by now: it gains a recipient, and
+			// one it shares with a page not yet sent to.
+			mu.Lock()
+			bodies[0] += `{"id":"late","name":"Added mid-notice"}` + "\n" + `{"id":"c19-00","name":"Also on the last page"}` + "\n"
+			mu.Unlock()
+			changed, changedAt, want = true, calls, want+1
+		}
+	}
+	if !changed {
+		t.Fatalf("done in %d calls, before the list was changed", calls)
+	}
+	if calls < 5 {
+		t.Fatalf("done in %d calls: too few to tell passing over pages from reading them all", calls)
+	}
+	if notChanged.Load() == 0 {
+		t.Errorf("no page was answered 304 Not Modified")
+	}
+	t.Logf("%d calls; %d pages read in full and %d answered 304 (every call reading all: %d)", calls, full.Load(), notChanged.Load(), calls*pages)
 	keys := rcv.Keys()
 	if len(keys) != int(want) {
 		t.Errorf("the receiver heard from %d recipients, want %d", len(keys), want)

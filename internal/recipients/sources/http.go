@@ -98,6 +98,36 @@ type HTTPPager struct {
 // headers are sent with every request; they usually carry a token, so they
 // and the URL's query never appear in errors.
 func (p *HTTPPager) Pages(ctx context.Context, src *v1.HTTPRecipientSource, headers map[string]string, fn func(page int, source string, body io.Reader) error) error {
+	return p.pages(ctx, src, headers, nil, func(pg pageRead) error { return fn(pg.n, pg.source, pg.body) })
+}
+
+// pageRead is one page read in full.
+type pageRead struct {
+	n      int
+	source string
+	body   io.Reader
+	// url is where it was read, etag its strong entity tag ("" when it
+	// had none, or a weak one), and next the next page's URL ("" for
+	// the last).
+	url, etag, next string
+}
+
+// pageMemory remembers the pages of an earlier read, so that a page the
+// server says is unchanged need not be read again: the request carries
+// the page's entity tag (If-None-Match), and a 304 Not Modified answer
+// passes over it.
+type pageMemory interface {
+	// known returns the entity tag page n, at u, had when last read in
+	// full, and the URL of the page it named next, if the caller would
+	// pass over it unchanged.
+	known(n int, u string) (etag, next string, ok bool)
+	// unchanged passes over page n: the server said it is unchanged.
+	unchanged(n int)
+}
+
+// pages is Pages, passing over the pages mem knows and the server says
+// are unchanged (mem may be nil).
+func (p *HTTPPager) pages(ctx context.Context, src *v1.HTTPRecipientSource, headers map[string]string, mem pageMemory, fn func(pageRead) error) error {
 	rt := p.Transport
 	if rt == nil {
 		tr, err := p.Egress.Transport(src.CABundle)
@@ -144,7 +174,21 @@ func (p *HTTPPager) Pages(ctx context.Context, src *v1.HTTPRecipientSource, head
 		}
 		seen[next] = true
 		source := fmt.Sprintf("http source %s page %d", redactURL(src.URL), page)
-		link, err := p.page(ctx, hc, next, headers, func(body io.Reader) error { return fn(page, source, body) })
+		var etag, known string
+		if mem != nil {
+			var ok bool
+			if etag, known, ok = mem.known(page, next); !ok {
+				etag = ""
+			}
+		}
+		link, unchanged, err := p.page(ctx, hc, next, headers, etag, func(pg pageRead) error {
+			pg.n, pg.source = page, source
+			return fn(pg)
+		})
+		if unchanged {
+			mem.unchanged(page)
+			link = known
+		}
 		if err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrHTTPSource, source, err)
 		}
@@ -158,32 +202,61 @@ func (p *HTTPPager) Pages(ctx context.Context, src *v1.HTTPRecipientSource, head
 	return nil
 }
 
-func (p *HTTPPager) page(ctx context.Context, hc *http.Client, u string, headers map[string]string, fn func(io.Reader) error) (string, error) {
+// page reads the page at u and returns the next page's URL. With etag
+// set, it asks for the page only if it changed, and unchanged is true when
+// the server answers that it did not (fn is not called then).
+func (p *HTTPPager) page(ctx context.Context, hc *http.Client, u string, headers map[string]string, etag string, fn func(pageRead) error) (next string, unchanged bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "", errors.New("invalid URL")
+		return "", false, errors.New("invalid URL")
 	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("Accept", "application/jsonl, application/x-ndjson, application/json")
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // ue.URL may carry a token
 		}
-		return "", err
+		return "", false, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified && etag != "" {
+		return "", true, nil
+	}
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return "", fmt.Errorf("answered %s", resp.Status)
+		return "", false, fmt.Errorf("answered %s", resp.Status)
 	}
-	if err := fn(&cappedReader{r: resp.Body, left: cmp.Or(p.MaxPageBytes, defaultMaxPageBytes)}); err != nil {
-		return "", err
+	if next, err = nextURL(u, resp.Header.Values("Link")); err != nil {
+		return "", false, err
 	}
-	next := NextLink(resp.Header.Values("Link"))
+	if err := fn(pageRead{body: &cappedReader{r: resp.Body, left: cmp.Or(p.MaxPageBytes, defaultMaxPageBytes)},
+		url: u, etag: strongETag(resp.Header.Get("ETag")), next: next}); err != nil {
+		return "", false, err
+	}
+	return next, false, nil
+}
+
+// strongETag returns etag if it is a strong entity tag, "" otherwise: a
+// weak one (W/"...") says only that two versions mean the same, which
+// for a list of customers is not enough to pass over a page unread.
+func strongETag(etag string) string {
+	if len(etag) < 2 || etag[0] != '"' || etag[len(etag)-1] != '"' {
+		return ""
+	}
+	return etag
+}
+
+// nextURL resolves the rel="next" target of the Link header values of the
+// page at u: "" for none.
+func nextURL(u string, links []string) (string, error) {
+	next := NextLink(links)
 	if next == "" {
 		return "", nil
 	}

@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"io"
 	"slices"
 	"strings"
 
@@ -122,11 +121,6 @@ func (o *Objects) walk(ctx context.Context, w *walk) error {
 			w.sum.Unread = append(w.sum.Unread, "http source "+redactURL(src.HTTP.URL))
 			return nil
 		}
-		// Pages can change without a version to tell: the source is
-		// read in full every walk, never passed over.
-		if _, err := w.enter(ctx, nil, "http", src.HTTP.URL); err != nil {
-			return err
-		}
 		if err := o.readHTTP(ctx, w, src.HTTP); errors.Is(err, egress.ErrRefused) {
 			// Refetching would be refused again, and would hold up the
 			// recipients of every other source with it.
@@ -175,6 +169,11 @@ type memory interface {
 	duplicate(id string) bool
 	enter(ctx context.Context, w *walk, r client.Reader, kind, name string) (passed bool, err error)
 	leave(w *walk, obj client.Object)
+	// The pages of the HTTP source: each is an object of the walk, known
+	// by its URL and its entity tag.
+	knownPage(u string) (etag, next string, ok bool)
+	passPage(w *walk)
+	leavePage(w *walk, u, etag, next string)
 }
 
 // visit hands a recipient to fn once; a duplicate id is counted instead.
@@ -222,8 +221,8 @@ func (w *walk) problems(ps []recipients.Problem) {
 
 // enter starts the next object of the walk. With a memory, it asks the
 // visitor whether the object may be passed over and, if so and the object
-// is unchanged, passes over it (passed). r is nil for the HTTP source,
-// which is never passed over.
+// is unchanged, passes over it (passed). With r nil it is read in full
+// (a page of the HTTP source, which the pager passes over instead).
 func (w *walk) enter(ctx context.Context, r client.Reader, kind, name string) (passed bool, err error) {
 	if w.memory == nil {
 		return false, nil
@@ -269,12 +268,34 @@ func (o *Objects) readHTTP(ctx context.Context, w *walk, src *v1.HTTPRecipientSo
 	if err != nil {
 		return fmt.Errorf("reading the headers of the http recipient source: %w", err)
 	}
-	return o.HTTP.Pages(ctx, src, headers, func(_ int, source string, body io.Reader) error {
-		problems, err := recipients.Parse(body, v1.RecipientFormatJSONLines, source, w.visit)
+	var mem pageMemory
+	if w.memory != nil {
+		mem = walkPages{w}
+	}
+	return o.HTTP.pages(ctx, src, headers, mem, func(pg pageRead) error {
+		if w.memory != nil {
+			// Not passed over: entered as a ConfigMap read in full is.
+			if _, err := w.memory.enter(ctx, w, nil, "http page", pg.url); err != nil {
+				return err
+			}
+		}
+		problems, err := recipients.Parse(pg.body, v1.RecipientFormatJSONLines, pg.source, w.visit)
 		w.problems(problems)
-		return err
+		if err != nil {
+			return err
+		}
+		if w.memory != nil {
+			w.memory.leavePage(w, pg.url, pg.etag, pg.next)
+		}
+		return nil
 	})
 }
+
+// walkPages is a Walker's walk as the pager's memory of pages.
+type walkPages struct{ w *walk }
+
+func (p walkPages) known(_ int, u string) (etag, next string, ok bool) { return p.w.memory.knownPage(u) }
+func (p walkPages) unchanged(int)                                       { p.w.memory.passPage(p.w) }
 
 // HeadersFromSecret reads request headers from a Secret in namespace: each
 // key a header name, each value its value. A nil ref gives none.

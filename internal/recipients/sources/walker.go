@@ -24,7 +24,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
@@ -71,8 +70,12 @@ type Walker[T any] struct {
 
 // mark is what a Walker remembers of an object read in full.
 type mark[T any] struct {
-	uid     types.UID
-	version string
+	// identity and version tell the object as it was read: a ConfigMap's
+	// or Secret's UID and resourceVersion, an HTTP page's URL and strong
+	// entity tag. An object with no version is never passed over.
+	identity, version string
+	// next is the URL an HTTP page named as the next page.
+	next string
 	// What the object added to the Summary.
 	recipients     int64
 	problems       []recipients.Problem
@@ -121,6 +124,9 @@ func (m *Walker[T]) Walk(ctx context.Context, rw *v1.RegionWithdrawal, v Visitor
 		m.sources, m.marks, m.seen = "", nil, nil
 		return w.sum, err
 	}
+	// The marks of objects beyond the last (pages the HTTP source no
+	// longer has) are of no walk to come.
+	m.marks = m.marks[:min(len(m.marks), m.cur+1)]
 	return w.sum, nil
 }
 
@@ -168,10 +174,46 @@ func (m *Walker[T]) enter(ctx context.Context, w *walk, r client.Reader, kind, n
 	if err := r.Get(ctx, client.ObjectKey{Namespace: w.rw.Namespace, Name: name}, meta); err != nil {
 		return false, err
 	}
-	if meta.UID != mk.uid || meta.ResourceVersion != mk.version {
+	if string(meta.UID) != mk.identity || meta.ResourceVersion != mk.version {
 		v.Enter(i, false, zero)
 		return false, nil
 	}
+	m.pass(w, i)
+	return true, nil
+}
+
+// knownPage returns the entity tag and next link the next object, a page
+// of the HTTP source at u, had when last read, if it may be passed over
+// once the server says it is unchanged: every object before it is as it
+// was, and the visitor would pass over it.
+func (m *Walker[T]) knownPage(u string) (etag, next string, ok bool) {
+	i := m.cur + 1
+	if !m.same || i >= len(m.marks) {
+		return "", "", false
+	}
+	mk := &m.marks[i]
+	if mk.identity != u || mk.version == "" || !m.v.Passable(i, mk.kept) {
+		return "", "", false
+	}
+	return mk.version, mk.next, true
+}
+
+// passPage passes over the next object, a page of the HTTP source the
+// server said is unchanged since knownPage.
+func (m *Walker[T]) passPage(w *walk) {
+	m.cur++
+	m.passed = append(m.passed, false)
+	m.start = *w.sum
+	m.pass(w, m.cur)
+}
+
+// leavePage ends a page of the HTTP source read in full.
+func (m *Walker[T]) leavePage(w *walk, u, etag, next string) { m.leaveAs(w, u, etag, next) }
+
+// pass passes over the i-th object, just entered: what it added to the
+// Summary when read is added again.
+func (m *Walker[T]) pass(w *walk, i int) {
+	mk := &m.marks[i]
 	m.passed[i] = true
 	sum := w.sum
 	sum.Recipients += mk.recipients
@@ -179,17 +221,21 @@ func (m *Walker[T]) enter(ctx context.Context, w *walk, r client.Reader, kind, n
 	sum.Problems = appendCapped(sum.Problems, mk.problems)
 	sum.DuplicateCount += mk.duplicateCount
 	sum.Duplicates = appendCapped(sum.Duplicates, mk.duplicates)
-	v.Enter(i, true, mk.kept)
-	return true, nil
+	m.v.Enter(i, true, mk.kept)
 }
 
 // leave ends an object read in full: what it added to the Summary and what
 // the visitor keeps of it are remembered with its version.
 func (m *Walker[T]) leave(w *walk, obj client.Object) {
+	m.leaveAs(w, string(obj.GetUID()), obj.GetResourceVersion(), "")
+}
+
+// leaveAs ends an object read in full, as it was at identity and version.
+func (m *Walker[T]) leaveAs(w *walk, identity, version, next string) {
 	i := m.cur
 	sum := w.sum
 	mk := mark[T]{
-		uid: obj.GetUID(), version: obj.GetResourceVersion(),
+		identity: identity, version: version, next: next,
 		recipients:     sum.Recipients - m.start.Recipients,
 		problems:       slices.Clone(sum.Problems[len(m.start.Problems):]),
 		problemCount:   sum.ProblemCount - m.start.ProblemCount,
@@ -198,7 +244,7 @@ func (m *Walker[T]) leave(w *walk, obj client.Object) {
 		kept:           m.v.Leave(i),
 	}
 	if i < len(m.marks) {
-		m.same = m.same && m.marks[i].uid == mk.uid && m.marks[i].version == mk.version
+		m.same = m.same && mk.version != "" && m.marks[i].identity == mk.identity && m.marks[i].version == mk.version
 		m.marks[i] = mk
 		return
 	}
