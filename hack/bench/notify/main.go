@@ -27,13 +27,18 @@ limitations under the License.
 // machine runs, though not at all only where a slower run makes no more
 // Execute calls (each walks every recipient).
 //
+// With -http (on by default) it sends the notice once more, to the same
+// customers read from a paged HTTP source it serves (pages of 5,000 with
+// strong ETags), and prints how many pages were read in full and how many
+// answered 304 Not Modified.
+//
 // With -kill (on by default) it sends the notice once more from a child
 // process, this program run again, which it kills with SIGKILL half way
 // and starts again: it prints how many recipients the receiver saw, how
 // many deliveries repeated a key, and the executor's peak RSS in a
 // process of its own.
 //
-//	go run ./hack/bench/notify [-recipients 100000] [-plain-recipients 2000] [-email] [-store] [-kill]
+//	go run ./hack/bench/notify [-recipients 100000] [-plain-recipients 2000] [-email] [-store] [-http] [-kill]
 package main
 
 import (
@@ -134,6 +139,7 @@ func run() error {
 	heapProfile := flag.String("memprofile", "", "write a heap profile to this file half way through the run with the evidence ledger on (in ConfigMaps)")
 	withEmail := flag.Bool("email", true, "also send the notice to the same recipients by email, to a real SMTP server, against a bare net/smtp sender")
 	withStore := flag.Bool("store", true, "also send it with the evidence ledger kept as tiles in a real S3-compatible store (SeaweedFS, bin/weed)")
+	withHTTP := flag.Bool("http", true, "also send it, with the ledger on, to the same customers read from a paged HTTP source (strong ETags) the benchmark serves")
 	withKill := flag.Bool("kill", true, "also send it, with the ledger on, from a child process killed with SIGKILL half way and started again")
 	childKubeconfig := flag.String("child-kubeconfig", "", "(internal) run as the child of the -kill phase, against this kubeconfig")
 	childWithdrawal := flag.String("child-withdrawal", "", "(internal) the withdrawal whose notice the child sends")
@@ -271,6 +277,13 @@ func run() error {
 	}
 	cmCost.etcdBytes = ledgerWrites.Bytes.Load()
 
+	var paged httpFigures
+	if *withHTTP {
+		if paged, err = runHTTPSource(ctx, c, rw, a, *n, &requests, &delivered); err != nil {
+			return fmt.Errorf("from the paged HTTP source: %w", err)
+		}
+	}
+
 	var kill killed
 	if *withKill {
 		if kill, err = runKilled(ctx, c, env.Config, rw, *n, &keys); err != nil {
@@ -298,11 +311,18 @@ func run() error {
 	if *withStore {
 		phases = append(phases, tiled)
 	}
+	if *withHTTP {
+		phases = append(phases, paged.figures)
+	}
 	printTable("deliveries/s", append(phases, plain)...)
 	fmt.Printf("\nagainst the machine's limit (the bare sender): batched %.2fx, with the ledger %.2fx\n",
 		batched.rate()/bare.rate(), withLedger.rate()/bare.rate())
 	if *withStore {
 		fmt.Printf("with the ledger in the object store: %.2fx\n", tiled.rate()/bare.rate())
+	}
+	if *withHTTP {
+		fmt.Printf("from the paged HTTP source, the ledger on: %.2fx; %d calls, %d pages of %d read in full %d times and answered 304 Not Modified %d times (every call reading every page: %d)\n",
+			paged.rate()/bare.rate(), paged.calls, paged.pages, perObject, paged.full, paged.notModified, paged.calls*paged.pages)
 	}
 	fmt.Printf("\nbatched / plain: %.1fx deliveries/s, %.1fx fewer API requests per 1,000 recipients\n",
 		batched.rate()/plain.rate(), plain.perK()/batched.perK())
