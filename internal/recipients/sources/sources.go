@@ -294,8 +294,10 @@ func (o *Objects) readHTTP(ctx context.Context, w *walk, src *v1.HTTPRecipientSo
 // walkPages is a Walker's walk as the pager's memory of pages.
 type walkPages struct{ w *walk }
 
-func (p walkPages) known(_ int, u string) (etag, next string, ok bool) { return p.w.memory.knownPage(u) }
-func (p walkPages) unchanged(int)                                       { p.w.memory.passPage(p.w) }
+func (p walkPages) known(_ int, u string) (etag, next string, ok bool) {
+	return p.w.memory.knownPage(u)
+}
+func (p walkPages) unchanged(int) { p.w.memory.passPage(p.w) }
 
 // HeadersFromSecret reads request headers from a Secret in namespace: each
 // key a header name, each value its value. A nil ref gives none.
