@@ -268,6 +268,7 @@ func (l *Ledger) writeTiles(ctx context.Context, rw *v1.RegionWithdrawal, lg *lo
 		}
 	}
 	lg.tiled.todo.objects = append(lg.tiled.todo.objects, lg.tiled.edge.Objects()...)
+	lg.tiled.todo.stale = append(lg.tiled.todo.stale, lg.tiled.edge.Stale()...)
 	lg.tiled.todo.checkpoint, lg.tiled.pending = note, pending.Object
 	if replaced != "" {
 		lg.tiled.todo.stale = append(lg.tiled.todo.stale, replaced)
@@ -316,7 +317,8 @@ type tiledLog struct {
 }
 
 // publication is what an append leaves to publish, in order: tiles, the
-// checkpoint, then the staged objects no longer named, to remove.
+// checkpoint, then the objects no longer needed, to remove: staged objects
+// no longer named, and partial tiles whose full tiles are published.
 type publication struct {
 	objects    []tiles.Object
 	checkpoint []byte
@@ -385,12 +387,13 @@ func (p *publication) publish(ctx context.Context, store tiles.Store) error {
 		}
 		p.checkpoint = nil
 	}
-	// Staged objects no longer named are garbage, their statements in the
-	// tiles: a store that refuses to delete (a bucket that keeps
-	// everything) leaves them there, and the ledger goes on.
+	// Staged objects no longer named, and partial tiles of full ones, are
+	// garbage, their statements in the tiles: a store that refuses to
+	// delete (a bucket that keeps everything) leaves them there, and the
+	// ledger goes on.
 	for _, name := range p.stale {
 		if err := store.Delete(ctx, name); err != nil {
-			ctrl.LoggerFrom(ctx).Info("Could not remove a staged evidence object no longer needed; it is left in the store", "object", name, "error", err.Error())
+			ctrl.LoggerFrom(ctx).Info("Could not remove an evidence object no longer needed; it is left in the store", "object", name, "error", err.Error())
 		}
 	}
 	p.stale = nil
@@ -485,7 +488,7 @@ func (c *checker) tiled(ctx context.Context, cm *corev1.ConfigMap, st TiledState
 	c.lg.next = 1
 	c.lg.state = ShardState{Key: c.l.VerifierKey(), Tree: clone(c.tree), Checkpoints: []string{st.Checkpoint}}
 	c.lg.tiled.on = true
-	c.lg.tiled.todo = publication{objects: edge.Objects(), checkpoint: []byte(st.Checkpoint)}
+	c.lg.tiled.todo = publication{objects: edge.Objects(), stale: edge.Stale(), checkpoint: []byte(st.Checkpoint)}
 	c.lg.tiled.pending = st.Pending.Object
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -251,27 +252,50 @@ func testALedgerKeptAsTiles(t *testing.T, s *s3srv.SeaweedFS) {
 		t.Errorf("staged objects %v, want only %s", staged, st.Pending.Object)
 	}
 
+	// No partial tile of a full one is left (the appends of 100 made
+	// several of each of the first tiles), and the edge's are there.
+	objects := listObjects(t, s, bucket.Prefix+string(rw.UID)+"/tile/")
+	var partials []string
+	for o := range objects {
+		if i := strings.Index(o, ".p/"); i >= 0 {
+			partials = append(partials, o)
+			if objects[o[:i]] {
+				t.Errorf("%s is left, though its full tile is published", o)
+			}
+		}
+	}
+	if edge := bucket.Prefix + string(rw.UID) + "/" + tiles.EntriesPath(4, 1100-4*tiles.Width); !objects[edge] || len(partials) == 0 {
+		t.Errorf("partial tiles %v; want the edge's, %s, among them", partials, edge)
+	}
+
 	if _, err := ledger.Read(ctx, env.Client, ns, rw.UID); !errors.Is(err, ledger.ErrNoTileStore) || !strings.Contains(err.Error(), ts.Location) {
 		t.Errorf("a reader without the store: %v; want ErrNoTileStore naming %s", err, ts.Location)
 	}
+}
+
+// listObjects lists the objects under prefix, as the bucket's admin sees
+// them.
+func listObjects(t *testing.T, s *s3srv.SeaweedFS, prefix string) map[string]bool {
+	t.Helper()
+	c, err := s.Client("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for o := range c.ListObjects(context.Background(), s3srv.EvidenceBucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		out[o.Key] = true
+	}
+	return out
 }
 
 // stagedObjects lists the staged objects of rw's ledger in the store, as
 // the bucket's admin sees them.
 func stagedObjects(t *testing.T, s *s3srv.SeaweedFS, bucket *s3store.Bucket, rw *v1.RegionWithdrawal) []string {
 	t.Helper()
-	c, err := s.Client("admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var staged []string
-	for o := range c.ListObjects(context.Background(), s3srv.EvidenceBucket, minio.ListObjectsOptions{Prefix: bucket.Prefix + string(rw.UID) + "/" + ledger.PendingPrefix, Recursive: true}) {
-		if o.Err != nil {
-			t.Fatal(o.Err)
-		}
-		staged = append(staged, o.Key)
-	}
-	return staged
+	return slices.Sorted(maps.Keys(listObjects(t, s, bucket.Prefix+string(rw.UID)+"/"+ledger.PendingPrefix)))
 }
 
 // testALosingWritersStagedObjectIsRemoved: a process whose append loses the

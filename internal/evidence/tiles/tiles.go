@@ -162,7 +162,15 @@ type Edge struct {
 	out []Object
 	// dirty is whether anything was added since the last Objects.
 	dirty bool
+	// partials are the paths of the partial tiles published (Discard)
+	// of the tile at the edge, by level (entriesLevel for the bundle);
+	// stale those of tiles that have filled since the last Stale.
+	partials map[int][]string
+	stale    []string
 }
+
+// entriesLevel is the entry bundles' key in Edge.partials.
+const entriesLevel = -1
 
 // Size is the number of entries fed.
 func (e *Edge) Size() uint64 { return e.size }
@@ -183,6 +191,7 @@ func (e *Edge) Append(entry, leafHash []byte) error {
 	if e.count == Width {
 		e.out = append(e.out, Object{Path: EntriesPath(n, Width), Body: e.entries})
 		e.entries, e.count = nil, 0
+		e.retire(entriesLevel)
 	}
 	e.addHash(0, leafHash)
 	return nil
@@ -203,6 +212,7 @@ func (e *Edge) addHash(level int, h []byte) {
 	nodes := e.size >> (8 * uint(level))
 	e.out = append(e.out, Object{Path: TilePath(level, nodes/Width-1, Width), Body: full})
 	e.levels[level] = nil
+	e.retire(level)
 	e.addHash(level+1, subtreeRoot(full))
 }
 
@@ -229,15 +239,7 @@ func subtreeRoot(tile []byte) []byte {
 func (e *Edge) Objects() []Object {
 	out := e.out
 	if e.dirty {
-		if e.count > 0 {
-			out = append(out, Object{Path: EntriesPath(e.size/Width, e.count), Body: e.entries})
-		}
-		for level, hs := range e.levels {
-			if w := len(hs) / 32; w > 0 {
-				nodes := e.size >> (8 * uint(level))
-				out = append(out, Object{Path: TilePath(level, nodes/Width, w), Body: hs})
-			}
-		}
+		e.eachPartial(func(_ int, path string, body []byte) { out = append(out, Object{Path: path, Body: body}) })
 	}
 	e.Discard()
 	return out
@@ -246,6 +248,47 @@ func (e *Edge) Objects() []Object {
 // Discard forgets the tiles made so far, already published.
 func (e *Edge) Discard() {
 	e.out, e.dirty = nil, false
+	e.eachPartial(func(level int, path string, _ []byte) {
+		if ps := e.partials[level]; len(ps) == 0 || ps[len(ps)-1] != path {
+			if e.partials == nil {
+				e.partials = map[int][]string{}
+			}
+			e.partials[level] = append(ps, path)
+		}
+	})
+}
+
+// eachPartial calls fn with each partial tile at the edge.
+func (e *Edge) eachPartial(fn func(level int, path string, body []byte)) {
+	if e.count > 0 {
+		fn(entriesLevel, EntriesPath(e.size/Width, e.count), e.entries)
+	}
+	for level, hs := range e.levels {
+		if w := len(hs) / 32; w > 0 {
+			nodes := e.size >> (8 * uint(level))
+			fn(level, TilePath(level, nodes/Width, w), hs)
+		}
+	}
+}
+
+// retire makes the partial tiles published of level's tile, which just
+// filled, stale.
+func (e *Edge) retire(level int) {
+	e.stale = append(e.stale, e.partials[level]...)
+	delete(e.partials, level)
+}
+
+// Stale returns the paths of the partial tiles published, of this
+// process's knowledge, whose full tiles are among the tiles Objects has
+// returned, and forgets them. They may be removed once those are
+// published: a reader wanting one reads the full tile's start instead
+// (ReadEntries does), as C2SP tlog-tiles lets a log prune them. Partial
+// tiles published before the process started, but for the last, are
+// beyond its knowledge and stay.
+func (e *Edge) Stale() []string {
+	s := e.stale
+	e.stale = nil
+	return s
 }
 
 // ReadEntries calls fn with each entry of a tree of size entries, in
@@ -256,12 +299,23 @@ func ReadEntries(ctx context.Context, s Store, size uint64, fn func(i uint64, en
 		width := int(min(size-n*Width, Width))
 		path := EntriesPath(n, width)
 		b, err := s.Get(ctx, path)
+		if errors.Is(err, ErrNotFound) && width < Width {
+			// Pruned since the tile filled (Edge.Stale): the full
+			// bundle starts with the same entries.
+			full := EntriesPath(n, Width)
+			if fb, ferr := s.Get(ctx, full); ferr == nil {
+				path, b, err = full, fb, nil
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", path, err)
 		}
 		entries, err := SplitBundle(b)
 		if err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrMalformed, path, err)
+		}
+		if len(entries) == Width && width < Width && path == EntriesPath(n, Width) {
+			entries = entries[:width]
 		}
 		if len(entries) != width {
 			return fmt.Errorf("%w: %s holds %d entries, not %d", ErrMalformed, path, len(entries), width)

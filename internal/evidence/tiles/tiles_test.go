@@ -176,3 +176,81 @@ func TestTheTilesAreWhatAnIndependentReaderExpects(t *testing.T) {
 		t.Fatalf("a missing bundle: %v", err)
 	}
 }
+
+// TestPartialTilesOfFullOnesArePruned publishes a ledger of 1,000 entries
+// in appends of 100, removing what Stale names after each: no partial tile
+// of a full tile is left, every partial of a tile still at the edge is,
+// and the entries of an old size, whose partial bundle was pruned, are
+// still read back, from the full bundle's start. A second Edge, started
+// as a new process would be (fed what is published, then Discard), knows
+// the partials at the edge and prunes them when their tiles fill.
+func TestPartialTilesOfFullOnesArePruned(t *testing.T) {
+	ctx := context.Background()
+	store := memStore{}
+	var e tiles.Edge
+	var everPartial []string
+	publish := func(e *tiles.Edge, to uint64) {
+		for e.Size() < to {
+			if err := e.Append(fmt.Appendf(nil, "statement %d", e.Size()), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, o := range e.Objects() {
+			_ = store.Put(ctx, o.Path, o.Body)
+			if strings.Contains(o.Path, ".p/") {
+				everPartial = append(everPartial, o.Path)
+			}
+		}
+		for _, p := range e.Stale() {
+			if !strings.Contains(p, ".p/") {
+				t.Fatalf("Stale named %s, not a partial tile", p)
+			}
+			_ = store.Delete(ctx, p)
+		}
+	}
+	for size := uint64(100); size <= 1000; size += 100 {
+		publish(&e, size)
+	}
+	full := func(partial string) string { return partial[:strings.Index(partial, ".p/")] }
+	for path := range store {
+		if strings.Contains(path, ".p/") {
+			if _, ok := store[full(path)]; ok {
+				t.Errorf("%s is left, though its full tile is published", path)
+			}
+		}
+	}
+	for _, p := range everPartial {
+		if _, ok := store[p]; !ok {
+			if _, ok := store[full(p)]; !ok {
+				t.Errorf("%s was pruned before its full tile was published", p)
+			}
+		}
+	}
+	if _, ok := store[tiles.EntriesPath(0, 100)]; ok {
+		t.Fatalf("the partial bundle of the first append is still there")
+	}
+	var read []string
+	err := tiles.ReadEntries(ctx, store, 100, func(_ uint64, entry []byte) error {
+		read = append(read, string(entry))
+		return nil
+	})
+	if err != nil || len(read) != 100 || read[99] != "statement 99" {
+		t.Fatalf("reading the entries of size 100 after its bundle was pruned: %d entries, %v", len(read), err)
+	}
+
+	// A new process: the edge at 1,000 is known, and pruned once full.
+	var again tiles.Edge
+	err = tiles.ReadEntries(ctx, store, 1000, func(_ uint64, entry []byte) error { return again.Append(bytes.Clone(entry), nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Discard()
+	edge := tiles.EntriesPath(3, 1000-3*tiles.Width)
+	if _, ok := store[edge]; !ok {
+		t.Fatalf("%s, the partial bundle at the edge, is not there", edge)
+	}
+	publish(&again, 1100)
+	if _, ok := store[edge]; ok {
+		t.Errorf("%s is left after its bundle filled in a new process", edge)
+	}
+}
