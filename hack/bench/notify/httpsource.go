@@ -81,7 +81,7 @@ type httpFigures struct {
 // runHTTPSource sends the notice of another withdrawal, whose recipients
 // are the same customers read from the paged HTTP source, with the ledger
 // on (in ConfigMaps).
-func runHTTPSource(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a planner.Action, n int, requests, delivered *atomic.Int64) (httpFigures, error) {
+func runHTTPSource(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal, a planner.Action, n int, heap string, requests, delivered *atomic.Int64) (httpFigures, error) {
 	srv := &pageServer{n: n}
 	ts := httptest.NewTLSServer(srv)
 	defer ts.Close()
@@ -96,7 +96,7 @@ func runHTTPSource(ctx context.Context, c client.Client, rw *v1.RegionWithdrawal
 	if err != nil {
 		return httpFigures{}, err
 	}
-	f, calls, err := runBatched(ctx, c, httpRW, a, n, l, "", requests, delivered)
+	f, calls, err := runBatched(ctx, c, httpRW, a, n, l, heap, requests, delivered)
 	if err != nil {
 		return httpFigures{}, err
 	}
