@@ -72,6 +72,10 @@ func (k *keyCounter) counts() (reached int, again int64) {
 	return k.keys.Len(), k.again
 }
 
+// childMemoryLimit is GOMEMLIMIT for the child: what main.go sets under
+// the chart's default memory limit of 256Mi (--memory-limit-ratio 0.9).
+const childMemoryLimit = "230MiB"
+
 // killed is what the phase with a SIGKILL measured.
 type killed struct {
 	atReached  int
@@ -127,6 +131,13 @@ func runKilled(ctx context.Context, c client.Client, cfg *rest.Config, rw *v1.Re
 	child := func() *exec.Cmd {
 		cmd := exec.CommandContext(ctx, self, "-child-kubeconfig", kc, "-child-withdrawal", killedRW.Name, "-recipients", fmt.Sprint(n))
 		cmd.Stderr = os.Stderr
+		// The soft memory limit the operator sets itself under the
+		// chart's default memory limit (0.9 of 256Mi), unless told
+		// otherwise: the child's peak is the operator's as installed.
+		cmd.Env = os.Environ()
+		if os.Getenv("GOMEMLIMIT") == "" {
+			cmd.Env = append(cmd.Env, "GOMEMLIMIT="+childMemoryLimit)
+		}
 		return cmd
 	}
 

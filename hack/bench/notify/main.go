@@ -367,8 +367,12 @@ func run() error {
 		fmt.Printf("at the receiver: %d of %d recipients reached, %d deliveries sent again under the same key (goal: every one; at most one batch, %d: %v)\n",
 			kill.reached, *n, kill.again, notify.DefaultBatchSize, kill.reached == *n && kill.again <= notify.DefaultBatchSize)
 		fmt.Printf("the ledger: %d statements, exported and verified in %s\n", kill.cost.statements, (kill.cost.read + kill.cost.verify).Round(time.Millisecond))
-		fmt.Printf("the executor's own peak RSS, in its own process without the receiver: %.1f MiB before the kill, %.1f MiB after (goal < 256 MiB: %v)\n",
-			float64(kill.peakBefore)/1024, float64(kill.child.PeakKiB)/1024, max(kill.peakBefore, kill.child.PeakKiB) < 256*1024)
+		limit := os.Getenv("GOMEMLIMIT")
+		if limit == "" {
+			limit = childMemoryLimit
+		}
+		fmt.Printf("the executor's own peak RSS, in its own process without the receiver, GOMEMLIMIT=%s: %.1f MiB before the kill, %.1f MiB after (goal < 256 MiB: %v)\n",
+			limit, float64(kill.peakBefore)/1024, float64(kill.child.PeakKiB)/1024, max(kill.peakBefore, kill.child.PeakKiB) < 256*1024)
 	}
 	if *withEmail {
 		fmt.Printf("\nemail: the same %d recipients by SMTP (STARTTLS, AUTH PLAIN) to a loopback go-smtp server, %d connections each\n\n", *n, mailConcurrency)

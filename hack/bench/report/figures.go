@@ -251,12 +251,12 @@ func notifyRows(b *benchmark, o output) []row {
 	}
 	if m, ok := o.match("at the receiver: ", killRE); ok {
 		peak := "?"
-		if l, ok := o.line("the executor's own peak RSS, in its own process without the receiver: "); ok {
-			peak = strings.TrimSuffix(strings.TrimPrefix(l, "the executor's own peak RSS, in its own process without the receiver: "), " (goal < 256 MiB: true)")
-			peak = strings.TrimSuffix(peak, " (goal < 256 MiB: false)")
+		if l, ok := o.line("the executor's own peak RSS, in its own process without the receiver, "); ok {
+			peak = strings.TrimPrefix(l, "the executor's own peak RSS, in its own process without the receiver, ")
+			peak, _, _ = strings.Cut(peak, " (goal")
 		}
 		r = append(r, row{bench: fmt.Sprintf("notify (envtest): %s recipients, the ledger on, the executor's process killed with SIGKILL half way and started again", thousands(m[2])),
-			figure: fmt.Sprintf("%s of %s reached, %s sent again under the same key; the executor's peak RSS %s", m[1], m[2], m[3], peak),
+			figure: fmt.Sprintf("%s of %s reached, %s sent again under the same key; the executor's peak RSS (%s)", m[1], m[2], m[3], peak),
 			goal:   "every recipient, at most one batch (1,000) sent again", met: yesNo(m[1] == m[2] && atoi(m[3]) <= 1000)})
 	}
 	mail, okMail := o.match("batched executor, email", emailRE)
