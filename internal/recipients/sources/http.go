@@ -243,11 +243,16 @@ func (p *HTTPPager) page(ctx context.Context, hc *http.Client, u string, headers
 	return next, false, nil
 }
 
-// strongETag returns etag if it is a strong entity tag, "" otherwise: a
-// weak one (W/"...") says only that two versions mean the same, which
-// for a list of customers is not enough to pass over a page unread.
+// maxETag bounds an entity tag kept for a page: the source is the
+// customer's to write, and a walk keeps one per page.
+const maxETag = 256
+
+// strongETag returns etag if it is a strong entity tag of at most maxETag
+// bytes, "" otherwise: a weak one (W/"...") says only that two versions
+// mean the same, which for a list of customers is not enough to pass over
+// a page unread.
 func strongETag(etag string) string {
-	if len(etag) < 2 || etag[0] != '"' || etag[len(etag)-1] != '"' {
+	if len(etag) < 2 || len(etag) > maxETag || etag[0] != '"' || etag[len(etag)-1] != '"' {
 		return ""
 	}
 	return etag

@@ -156,7 +156,7 @@ func TestAWalkerPassesOverUnchangedObjectsAndStillCountsThem(t *testing.T) {
 type pagedServer struct {
 	mu           sync.Mutex
 	pages        []string
-	weak         bool
+	weak, long   bool
 	untagged     map[int]bool
 	full, notMod int
 	conditional  int
@@ -173,6 +173,9 @@ func (s *pagedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body := s.pages[n-1]
 	etag := fmt.Sprintf(`"%x"`, sha256.Sum256([]byte(body)))
+	if s.long {
+		etag = fmt.Sprintf(`"%x%0300d"`, sha256.Sum256([]byte(body)), 0)
+	}
 	if s.weak {
 		etag = "W/" + etag
 	}
@@ -288,7 +291,8 @@ func TestAWalkerPassesOverHTTPPagesTheServerSaysAreUnchanged(t *testing.T) {
 		t.Errorf("with page 1 untagged: %d pages read, %d asked conditionally; want 3, 0", full, cond)
 	}
 
-	// Without strong entity tags nothing can be passed over.
+	// Without strong entity tags nothing can be passed over, nor with
+	// tags too long to keep.
 	for _, weak := range []bool{true, false} {
 		srv.mu.Lock()
 		srv.weak, srv.untagged = weak, map[int]bool{1: !weak, 2: !weak, 3: !weak}
@@ -299,5 +303,14 @@ func TestAWalkerPassesOverHTTPPagesTheServerSaysAreUnchanged(t *testing.T) {
 		if full, _, cond := srv.counts(); full != 3 || cond != 0 || len(v.visited) != 4 {
 			t.Errorf("weak tags %v, none %v: %d pages read, %d asked conditionally, %d visited; want 3, 0, 4", weak, !weak, full, cond, len(v.visited))
 		}
+	}
+	srv.mu.Lock()
+	srv.weak, srv.long, srv.untagged = false, true, nil
+	srv.mu.Unlock()
+	walk("a first walk with long tags", nil)
+	srv.counts()
+	walk("a second walk with long tags", all)
+	if full, _, cond := srv.counts(); full != 3 || cond != 0 {
+		t.Errorf("tags of over 300 bytes: %d pages read, %d asked conditionally; want 3, 0", full, cond)
 	}
 }
