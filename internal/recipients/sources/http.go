@@ -117,12 +117,12 @@ type pageRead struct {
 // the page's entity tag (If-None-Match), and a 304 Not Modified answer
 // passes over it.
 type pageMemory interface {
-	// known returns the entity tag page n, at u, had when last read in
-	// full, and the URL of the page it named next, if the caller would
-	// pass over it unchanged.
-	known(n int, u string) (etag, next string, ok bool)
-	// unchanged passes over page n: the server said it is unchanged.
-	unchanged(n int)
+	// known returns the entity tag the next page, at u, had when last
+	// read in full, and the URL of the page it named next, if the caller
+	// would pass over it unchanged.
+	known(u string) (etag, next string, ok bool)
+	// unchanged passes over that page: the server said it is unchanged.
+	unchanged()
 }
 
 // pages is Pages, passing over the pages mem knows and the server says
@@ -177,7 +177,7 @@ func (p *HTTPPager) pages(ctx context.Context, src *v1.HTTPRecipientSource, head
 		var etag, known string
 		if mem != nil {
 			var ok bool
-			if etag, known, ok = mem.known(page, next); !ok {
+			if etag, known, ok = mem.known(next); !ok {
 				etag = ""
 			}
 		}
@@ -186,7 +186,7 @@ func (p *HTTPPager) pages(ctx context.Context, src *v1.HTTPRecipientSource, head
 			return fn(pg)
 		})
 		if unchanged {
-			mem.unchanged(page)
+			mem.unchanged()
 			link = known
 		}
 		if err != nil {

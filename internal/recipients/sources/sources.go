@@ -193,11 +193,11 @@ func (w *walk) visit(r recipients.Recipient) error {
 // records it.
 //
 // Ids are kept as 64-bit hashes, 12 bytes each instead of some 60 for the
-// string in a map, under a seed chosen at random per walk (per Walker) so
-// that no list can be written to make two ids collide. Two distinct ids
-// of a million collide by chance with a probability of about 3 in 100
-// million; the second would be reported as a duplicate, where the author
-// looks, not skipped silently.
+// string in a map, under a seed chosen at random per walk (per Walker),
+// which never leaves the process. Two distinct ids of a million collide
+// by chance with a probability of about 3 in 100 million; the second
+// would be reported as a duplicate, where the author looks, not skipped
+// silently.
 func (w *walk) duplicate(id string) bool {
 	if m := w.memory; m != nil {
 		return m.duplicate(id)
@@ -294,10 +294,8 @@ func (o *Objects) readHTTP(ctx context.Context, w *walk, src *v1.HTTPRecipientSo
 // walkPages is a Walker's walk as the pager's memory of pages.
 type walkPages struct{ w *walk }
 
-func (p walkPages) known(_ int, u string) (etag, next string, ok bool) {
-	return p.w.memory.knownPage(u)
-}
-func (p walkPages) unchanged(int) { p.w.memory.passPage(p.w) }
+func (p walkPages) known(u string) (etag, next string, ok bool) { return p.w.memory.knownPage(u) }
+func (p walkPages) unchanged()                                  { p.w.memory.passPage(p.w) }
 
 // HeadersFromSecret reads request headers from a Secret in namespace: each
 // key a header name, each value its value. A nil ref gives none.
