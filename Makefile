@@ -140,7 +140,7 @@ bench: envtest-tools ## Benchmark the controller on envtest: idle reconciles per
 	KUBEBUILDER_ASSETS="$(BIN)" go run ./hack/bench/reconcile $(BENCH_ARGS)
 
 .PHONY: bench-report
-bench-report: tools ## Run every benchmark one after another (about 20 minutes on 2 cores; use a quiet machine) and write docs/benchmarks.md.
+bench-report: tools ## Run every benchmark one after another (about an hour on 2 cores; use a quiet machine) and write docs/benchmarks.md.
 	PATH="$(BIN):$$PATH" KUBEBUILDER_ASSETS="$(BIN)" go run ./hack/bench/report $(REPORT_ARGS)
 
 # Flags for every fuzz run. `go test -fuzz` takes one package and one target,

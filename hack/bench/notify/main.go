@@ -339,8 +339,19 @@ func run() error {
 	fmt.Printf("\nbatched / plain: %.1fx deliveries/s, %.1fx fewer API requests per 1,000 recipients\n",
 		batched.rate()/plain.rate(), plain.perK()/batched.perK())
 	fmt.Printf("batched: %d Execute calls, %d receiver deliveries (duplicates: %d)\n", calls, delivered.Load(), delivered.Load()-int64(*n))
-	fmt.Printf("goals: >= 5000 deliveries/s: %v; < 150 MiB: %v; a handful of API requests per 1,000: %.1f\n",
-		batched.rate() >= 5000, float64(batched.peakKiB)/1024 < 150, batched.perK())
+	// The goals of a million customers (issue 35): the phases with the
+	// ledger on against the limit, and every executor phase's peak.
+	slowest, largest := withLedger, batched
+	for _, f := range phases[1:] {
+		if f.name != batched.name && f.rate() < slowest.rate() {
+			slowest = f
+		}
+		if f.peakKiB > largest.peakKiB {
+			largest = f
+		}
+	}
+	fmt.Printf("goals: with the ledger on, >= 0.7x the bare sender: %v (the slowest %.2fx, %s); every phase's peak < 256 MiB: %v (the largest %.1f MiB, %s); API requests per 1,000: %.1f without the ledger, %.1f with it\n",
+		slowest.rate() >= 0.7*bare.rate(), slowest.rate()/bare.rate(), slowest.name, largest.peakKiB < 256*1024, float64(largest.peakKiB)/1024, largest.name, batched.perK(), withLedger.perK())
 
 	per100k := 100000 / float64(*n)
 	fmt.Printf("\nevidence ledger: %d statements in %d shards, %.1f MiB stored (%.0f bytes per statement), %d checkpoints\n",
@@ -353,7 +364,6 @@ func run() error {
 		(withLedger.cpu-batched.cpu).Seconds()*per100k, (withLedger.serverCPU-batched.serverCPU).Seconds()*per100k)
 	fmt.Printf("evidence ledger: exported and verified offline (signatures, every checkpoint's root, consistency, inclusion) in %s (read %s, verify %s)\n",
 		(cmCost.read + cmCost.verify).Round(time.Millisecond), cmCost.read.Round(time.Millisecond), cmCost.verify.Round(time.Millisecond))
-	fmt.Printf("goal with the ledger on: >= 5000 deliveries/s: %v (%.0f/s)\n", withLedger.rate() >= 5000, withLedger.rate())
 	fmt.Printf("\nthe ledger's writes to etcd per 1,000 deliveries (the protobuf of each object it wrote): in ConfigMaps %.0f bytes", float64(cmCost.etcdBytes)*1000/float64(*n))
 	if *withStore {
 		fmt.Printf(", in the object store %.0f bytes (goal <= 1 KiB: %v)\n", float64(tiledCost.etcdBytes)*1000/float64(*n), float64(tiledCost.etcdBytes)*1000/float64(*n) <= 1024)
