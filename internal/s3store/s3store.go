@@ -290,6 +290,30 @@ func (b *Bucket) Get(ctx context.Context, name string) ([]byte, error) {
 	return nil, fmt.Errorf("reading s3://%s/%s%s: %w", b.Name, b.Prefix, name, err)
 }
 
+// MaxList bounds the names List returns: whoever can write the bucket
+// could otherwise have a lister hold any number.
+const MaxList = 10000
+
+// List returns the names, under the bucket's prefix, of the objects whose
+// names start with prefix: at most MaxList of them.
+func (b *Bucket) List(ctx context.Context, prefix string) ([]string, error) {
+	// Stopping early leaves the lister's goroutine blocked on its
+	// channel until its context ends.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var names []string
+	for o := range b.Client.ListObjects(ctx, b.Name, minio.ListObjectsOptions{Prefix: b.Prefix + prefix, Recursive: true}) {
+		if o.Err != nil {
+			return nil, fmt.Errorf("listing s3://%s/%s%s: %w", b.Name, b.Prefix, prefix, o.Err)
+		}
+		names = append(names, strings.TrimPrefix(o.Key, b.Prefix))
+		if len(names) == MaxList {
+			break
+		}
+	}
+	return names, nil
+}
+
 // Delete removes the object under name; one not there is no error.
 func (b *Bucket) Delete(ctx context.Context, name string) error {
 	if err := b.Client.RemoveObject(ctx, b.Name, b.Prefix+name, minio.RemoveObjectOptions{}); err != nil {

@@ -460,6 +460,10 @@ func (c *checker) tiled(ctx context.Context, cm *corev1.ConfigMap, st TiledState
 	}
 	// Published: never written again by this process.
 	edge.Discard()
+	// Partials an earlier process left, to remove with the others. A
+	// store that cannot list them now leaves them, as it would have
+	// before: nothing reads them once their tile is full.
+	_ = edge.Leftovers(ctx, store)
 	if cp.Size > st.Pending.From {
 		body, err := store.Get(ctx, st.Pending.Object)
 		if errors.Is(err, tiles.ErrNotFound) && c.moved(ctx, cm) {

@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -62,6 +63,9 @@ type Store interface {
 	Get(ctx context.Context, name string) ([]byte, error)
 	// Delete removes the object under name; one not there is no error.
 	Delete(ctx context.Context, name string) error
+	// List returns the names of the objects whose names start with
+	// prefix.
+	List(ctx context.Context, prefix string) ([]string, error)
 }
 
 // Prefixed is s with every name under prefix.
@@ -82,6 +86,13 @@ func (p prefixed) Get(ctx context.Context, name string) ([]byte, error) {
 }
 func (p prefixed) Delete(ctx context.Context, name string) error {
 	return p.s.Delete(ctx, p.prefix+name)
+}
+func (p prefixed) List(ctx context.Context, prefix string) ([]string, error) {
+	names, err := p.s.List(ctx, p.prefix+prefix)
+	for i, n := range names {
+		names[i] = strings.TrimPrefix(n, p.prefix)
+	}
+	return names, err
 }
 
 // CheckpointPath is where the latest checkpoint is published.
@@ -279,16 +290,67 @@ func (e *Edge) retire(level int) {
 }
 
 // Stale returns the paths of the partial tiles published, of this
-// process's knowledge, whose full tiles are among the tiles Objects has
-// returned, and forgets them. They may be removed once those are
-// published: a reader wanting one reads the full tile's start instead
-// (ReadEntries does), as C2SP tlog-tiles lets a log prune them. Partial
-// tiles published before the process started, but for the last, are
-// beyond its knowledge and stay.
+// process's knowledge (see Leftovers), whose full tiles are among the
+// tiles Objects has returned, and forgets them. They may be removed once
+// those are published: a reader wanting one reads the full tile's start
+// instead (ReadEntries does), as C2SP tlog-tiles lets a log prune them.
 func (e *Edge) Stale() []string {
 	s := e.stale
 	e.stale = nil
 	return s
+}
+
+// Leftovers lists, in s, the partial tiles of the tiles at the edge and of
+// the ones just before them, at every level, which an earlier process
+// published and did not live to remove: the partials of a full tile are
+// stale at once (Stale names them), the others once their tile fills.
+// Call it after feeding the edge what is published and Discard, as a
+// process that loads a ledger does. Partials two or more tiles behind
+// the edge are left: only a process that died twice in a row, each time
+// between publishing a full tile and removing its partials, leaves them.
+func (e *Edge) Leftovers(ctx context.Context, s Store) error {
+	tiles := []struct {
+		level int
+		n     uint64
+	}{{entriesLevel, e.size / Width}}
+	for level := range e.levels {
+		tiles = append(tiles, struct {
+			level int
+			n     uint64
+		}{level, (e.size >> (8 * uint(level))) / Width})
+	}
+	for _, t := range tiles {
+		for _, n := range []uint64{t.n - 1, t.n} {
+			if n > t.n { // before the first tile
+				continue
+			}
+			names, err := s.List(ctx, partialPrefix(t.level, n))
+			if err != nil {
+				return err
+			}
+			for _, name := range names {
+				switch {
+				case n < t.n:
+					e.stale = append(e.stale, name)
+				case !slices.Contains(e.partials[t.level], name):
+					if e.partials == nil {
+						e.partials = map[int][]string{}
+					}
+					e.partials[t.level] = append(e.partials[t.level], name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// partialPrefix is what the paths of tile n's partials at level start
+// with (entriesLevel for the entry bundles).
+func partialPrefix(level int, n uint64) string {
+	if level == entriesLevel {
+		return strings.TrimSuffix(EntriesPath(n, 1), "1")
+	}
+	return strings.TrimSuffix(TilePath(level, n, 1), "1")
 }
 
 // ReadEntries calls fn with each entry of a tree of size entries, in

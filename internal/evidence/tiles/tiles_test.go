@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,6 +83,15 @@ func (m memStore) Get(_ context.Context, name string) ([]byte, error) {
 func (m memStore) Delete(_ context.Context, name string) error {
 	delete(m, name)
 	return nil
+}
+func (m memStore) List(_ context.Context, prefix string) ([]string, error) {
+	var names []string
+	for name := range m {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	return names, nil
 }
 
 // tileReader reads the hash tiles of a memStore for x/mod's tlog, an
@@ -245,6 +255,9 @@ func TestPartialTilesOfFullOnesArePruned(t *testing.T) {
 		t.Fatal(err)
 	}
 	again.Discard()
+	if err := again.Leftovers(ctx, store); err != nil {
+		t.Fatal(err)
+	}
 	edge := tiles.EntriesPath(3, 1000-3*tiles.Width)
 	if _, ok := store[edge]; !ok {
 		t.Fatalf("%s, the partial bundle at the edge, is not there", edge)
@@ -252,5 +265,86 @@ func TestPartialTilesOfFullOnesArePruned(t *testing.T) {
 	publish(&again, 1100)
 	if _, ok := store[edge]; ok {
 		t.Errorf("%s is left after its bundle filled in a new process", edge)
+	}
+}
+
+// TestPartialTilesADeadProcessLeftArePruned: a process that dies between
+// publishing a tile and removing the partials it made stale, or before
+// its tile at the edge fills, leaves partial tiles only it knew of. The
+// next process to load the ledger finds them (Leftovers) and prunes them
+// with its own once their tiles are full; without Leftovers they stay.
+func TestPartialTilesADeadProcessLeftArePruned(t *testing.T) {
+	ctx := context.Background()
+	store := memStore{}
+	// publish appends up to size and publishes; a process that dies
+	// does not remove what Stale names.
+	publish := func(e *tiles.Edge, to uint64, dies bool) {
+		for e.Size() < to {
+			if err := e.Append(fmt.Appendf(nil, "statement %d", e.Size()), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, o := range e.Objects() {
+			_ = store.Put(ctx, o.Path, o.Body)
+		}
+		for _, p := range e.Stale() {
+			if !dies {
+				_ = store.Delete(ctx, p)
+			}
+		}
+	}
+	// load is a new process: the published entries fed, then Discard
+	// and Leftovers, as the ledger loads one.
+	load := func(size uint64) *tiles.Edge {
+		e := &tiles.Edge{}
+		err := tiles.ReadEntries(ctx, store, size, func(_ uint64, entry []byte) error { return e.Append(bytes.Clone(entry), nil) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Discard()
+		if err := e.Leftovers(ctx, store); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	full := func(partial string) string { return partial[:strings.Index(partial, ".p/")] }
+	leftOfFull := func() []string {
+		var left []string
+		for path := range store {
+			if strings.Contains(path, ".p/") {
+				if _, ok := store[full(path)]; ok {
+					left = append(left, path)
+				}
+			}
+		}
+		slices.Sort(left)
+		return left
+	}
+
+	a := &tiles.Edge{}
+	publish(a, 100, false)
+	publish(a, 200, false)
+	publish(a, 300, true) // tile 0 fills; its partials at 100 and 200 stay
+	if len(leftOfFull()) == 0 {
+		t.Fatal("the first process left no partial of a full tile: the test proves nothing")
+	}
+	b := load(300)
+	publish(b, 400, false)
+	if left := leftOfFull(); len(left) > 0 {
+		t.Errorf("after the next process's first append, partials of full tiles are left: %v", left)
+	}
+	publish(b, 450, true) // tile 1's partials at 300, 400 and 450 stay
+	c := load(450)
+	publish(c, 600, false) // tile 1 fills
+	if left := leftOfFull(); len(left) > 0 {
+		t.Errorf("after tile 1 filled in a third process, partials of it are left: %v", left)
+	}
+	var read []string
+	err := tiles.ReadEntries(ctx, store, 300, func(_ uint64, entry []byte) error {
+		read = append(read, string(entry))
+		return nil
+	})
+	if err != nil || len(read) != 300 || read[299] != "statement 299" {
+		t.Fatalf("reading the entries of size 300 after its partials were pruned: %d entries, %v", len(read), err)
 	}
 }
