@@ -164,7 +164,7 @@ func WriteBundle(w io.Writer, b *Bundle) error {
 
 // BundleWriter writes a bundle in BundleFormat a statement at a time.
 type BundleWriter struct {
-	zw       *gzip.Writer
+	zw       *gzip.Writer // nil for a ledger of a fleet bundle, whose stream it is
 	bw       *bufio.Writer
 	written  int
 	expected int
@@ -172,16 +172,25 @@ type BundleWriter struct {
 
 // NewBundleWriter writes the head; h.Statements statements must follow.
 func NewBundleWriter(w io.Writer, h *BundleHead) (*BundleWriter, error) {
+	zw := gzip.NewWriter(w)
+	bw, err := writeBundleHead(bufio.NewWriterSize(zw, 64<<10), h)
+	if err != nil {
+		return nil, err
+	}
+	bw.zw = zw
+	return bw, nil
+}
+
+// writeBundleHead writes h as a line to bw, for its statements to follow.
+func writeBundleHead(bw *bufio.Writer, h *BundleHead) (*BundleWriter, error) {
 	head := *h
 	head.Format = BundleFormat
 	hb, err := json.Marshal(head)
 	if err != nil {
 		return nil, fmt.Errorf("encoding bundle: %w", err)
 	}
-	zw := gzip.NewWriter(w)
-	bw := &BundleWriter{zw: zw, bw: bufio.NewWriterSize(zw, 64<<10), expected: h.Statements}
-	_, _ = bw.bw.Write(append(hb, '\n'))
-	return bw, nil
+	_, _ = bw.Write(append(hb, '\n'))
+	return &BundleWriter{bw: bw, expected: h.Statements}, nil
 }
 
 // Write writes the next statement.
@@ -207,6 +216,9 @@ func (w *BundleWriter) Close() error {
 	}
 	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("writing bundle: %w", err)
+	}
+	if w.zw == nil {
+		return nil
 	}
 	if err := w.zw.Close(); err != nil {
 		return fmt.Errorf("writing bundle: %w", err)
@@ -270,35 +282,80 @@ func openBundle(r io.Reader, limit int64) (*bundleReader, error) {
 }
 
 func openBundleV2(in io.Reader, limit int64) (*bundleReader, error) {
+	l, err := openLines(in, limit)
+	if err != nil {
+		return nil, err
+	}
+	br, err := l.bundle()
+	if err != nil {
+		return nil, err
+	}
+	// A bundle alone: its last statement ends the stream.
+	statements := br.next
+	br.next = func() ([]byte, error) {
+		leaf, err := statements()
+		if errors.Is(err, io.EOF) {
+			if _, err := l.line(MaxEnvelopeBytes); !errors.Is(err, io.EOF) {
+				if err == nil {
+					err = fmt.Errorf("%w: more statements than the %d its head says", ErrMalformed, br.head.Statements)
+				}
+				return nil, err
+			}
+		}
+		return leaf, err
+	}
+	return br, nil
+}
+
+// lineReader reads the JSON lines of a gzip stream: a bundle's, or a
+// fleet bundle's.
+type lineReader struct {
+	lines *bufio.Reader
+	lr    *io.LimitedReader
+	limit int64
+}
+
+// openLines opens the gzip stream of in, of at most limit bytes
+// uncompressed.
+func openLines(in io.Reader, limit int64) (*lineReader, error) {
 	zr, err := gzip.NewReader(in)
 	if err != nil {
 		return nil, fmt.Errorf("%w: bundle: %w", ErrMalformed, err)
 	}
 	lr := &io.LimitedReader{R: zr, N: limit}
-	lines := bufio.NewReaderSize(lr, 256<<10)
-	line := func(max int) ([]byte, error) {
-		var b []byte
-		for {
-			part, err := lines.ReadSlice('\n')
-			b = append(b, part...)
-			switch {
-			case len(b) > max+1:
-				return nil, fmt.Errorf("%w: a line of more than %d bytes", ErrMalformed, max)
-			case errors.Is(err, bufio.ErrBufferFull):
-				continue
-			case errors.Is(err, io.EOF) && lr.N <= 0:
-				return nil, fmt.Errorf("%w: bundle exceeds %d bytes", ErrMalformed, limit)
-			case errors.Is(err, io.EOF) && len(b) == 0:
-				return nil, io.EOF
-			case errors.Is(err, io.EOF):
-				return nil, fmt.Errorf("%w: the last line is cut short", ErrMalformed)
-			case err != nil:
-				return nil, fmt.Errorf("%w: bundle: %w", ErrMalformed, err)
-			}
-			return b[:len(b)-1], nil
+	return &lineReader{lines: bufio.NewReaderSize(lr, 256<<10), lr: lr, limit: limit}, nil
+}
+
+// line returns the next line without its end, of at most max bytes, or
+// io.EOF at the end of the stream.
+func (l *lineReader) line(max int) ([]byte, error) {
+	var b []byte
+	for {
+		part, err := l.lines.ReadSlice('\n')
+		b = append(b, part...)
+		switch {
+		case len(b) > max+1:
+			return nil, fmt.Errorf("%w: a line of more than %d bytes", ErrMalformed, max)
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && l.lr.N <= 0:
+			return nil, fmt.Errorf("%w: bundle exceeds %d bytes", ErrMalformed, l.limit)
+		case errors.Is(err, io.EOF) && len(b) == 0:
+			return nil, io.EOF
+		case errors.Is(err, io.EOF):
+			return nil, fmt.Errorf("%w: the last line is cut short", ErrMalformed)
+		case err != nil:
+			return nil, fmt.Errorf("%w: bundle: %w", ErrMalformed, err)
 		}
+		return b[:len(b)-1], nil
 	}
-	hl, err := line(MaxBundleHeadBytes)
+}
+
+// bundle reads a bundle's head line and yields the statements its head
+// counts, then io.EOF without reading further: in a fleet bundle the next
+// ledger's head follows.
+func (l *lineReader) bundle() (*bundleReader, error) {
+	hl, err := l.line(MaxBundleHeadBytes)
 	if errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: empty bundle", ErrMalformed)
 	}
@@ -312,16 +369,20 @@ func openBundleV2(in io.Reader, limit int64) (*bundleReader, error) {
 	if h.Format != BundleFormat {
 		return nil, fmt.Errorf("%w: bundle format %q, want %q", ErrMalformed, h.Format, BundleFormat)
 	}
+	if h.Statements < 0 {
+		return nil, fmt.Errorf("%w: a bundle head counting %d statements", ErrMalformed, h.Statements)
+	}
 	read := 0
 	return &bundleReader{head: &h, next: func() ([]byte, error) {
-		leaf, err := line(MaxEnvelopeBytes)
+		if read == h.Statements {
+			return nil, io.EOF
+		}
+		leaf, err := l.line(MaxEnvelopeBytes)
 		switch {
-		case errors.Is(err, io.EOF) && read != h.Statements:
+		case errors.Is(err, io.EOF):
 			return nil, fmt.Errorf("%w: the bundle holds %d statements, its head says %d", ErrMalformed, read, h.Statements)
 		case err != nil:
 			return nil, err
-		case read == h.Statements:
-			return nil, fmt.Errorf("%w: more statements than the %d its head says", ErrMalformed, h.Statements)
 		}
 		read++
 		return leaf, nil

@@ -77,6 +77,7 @@ type checker struct {
 	origin  string
 	keepAll bool
 	about   string // the hash of VerifyOptions.Recipient, "" for none
+	each    func(Entry)
 
 	tree    *compact.Range
 	targets []rootTarget // ascending size
@@ -126,7 +127,7 @@ func check(h *BundleHead, next func() ([]byte, error), opts VerifyOptions, keepA
 			r.problem(fmt.Errorf("%w: salt: %w", ErrMalformed, err))
 		}
 	}
-	c := &checker{r: r, v: v, origin: h.Origin, keepAll: keepAll, tree: factory.NewEmptyRange(0),
+	c := &checker{r: r, v: v, origin: h.Origin, keepAll: keepAll, each: opts.each, tree: factory.NewEmptyRange(0),
 		keyAt: map[uint64]string{}, seen: map[uint64]uint64{}, counts: map[Kind]int{},
 		notices: map[string]*NoticeSummary{}, told: map[uint64]struct{}{}, failed: map[uint64]string{}}
 	if opts.Recipient != "" && r.Salt != nil {
@@ -344,6 +345,9 @@ func (c *checker) add(i int, o *opened) {
 	}
 	c.seen[k] = leaf | uint64(uint32(i))
 	c.take(e)
+	if c.each != nil {
+		c.each(e)
+	}
 }
 
 // take adds a verified entry to the report.

@@ -17,23 +17,41 @@ limitations under the License.
 package evidence
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/ops-dev/region-withdrawal-operator/internal/hashset"
 )
 
-// FleetBundleFormat identifies a fleet bundle of this version.
-const FleetBundleFormat = "withdrawal.ops.dev/evidence-fleet-bundle/v1"
+// FleetBundleFormat identifies the fleet bundle WriteFleetBundle and
+// FleetBundleWriter write: a gzip stream of JSON lines, the first the
+// fleet's head (FleetHead: the withdrawal's ID and, per cluster, its name,
+// role and number of ledgers), then every ledger of every cluster in that
+// order, each as a bundle in BundleFormat is inside its gzip: its head
+// line, then its statements, a line each. It is read a statement at a
+// time (VerifyFleetReader), so its size is not bounded by memory.
+const FleetBundleFormat = "withdrawal.ops.dev/evidence-fleet-bundle/v2"
+
+// FleetBundleFormatV1 is the first fleet format, one JSON document holding
+// bundles of the first format, which earlier releases wrote. It is still
+// read, whole, at most MaxBundleBytes.
+const FleetBundleFormatV1 = "withdrawal.ops.dev/evidence-fleet-bundle/v1"
 
 // A FleetBundle gathers the ledgers of one withdrawal (one ID) across the
 // clusters of a fleet: per cluster, the ledger of every object that
 // carried the ID there (a withdrawal deleted and created again leaves two),
-// each a Bundle as `evidence export` writes it.
+// each a Bundle as `evidence export` writes it. It is a fleet bundle held
+// in memory; `fleet evidence export` streams one with FleetBundleWriter.
 type FleetBundle struct {
 	Format string `json:"format"`
 	// ID is the withdrawal's ID, namespace/withdrawalID.
@@ -52,15 +70,218 @@ type FleetCluster struct {
 	Ledgers []*Bundle `json:"ledgers"`
 }
 
-// WriteFleetBundle writes fb as JSON.
-func WriteFleetBundle(w io.Writer, fb *FleetBundle) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", " ")
-	return enc.Encode(fb)
+// FleetHead is a fleet bundle without its ledgers, which it counts: the
+// first line of one in FleetBundleFormat.
+type FleetHead struct {
+	Format   string             `json:"format"`
+	ID       string             `json:"id"`
+	Clusters []FleetClusterHead `json:"clusters"`
 }
 
-// ReadFleetBundle reads a fleet bundle, at most MaxBundleBytes.
+// FleetClusterHead is one cluster's part of the head: its ledgers follow,
+// in the order of the clusters.
+type FleetClusterHead struct {
+	Cluster string `json:"cluster"`
+	Role    string `json:"role,omitempty"`
+	Ledgers int    `json:"ledgers"`
+}
+
+// Head is fb's head.
+func (fb *FleetBundle) Head() *FleetHead {
+	h := &FleetHead{Format: fb.Format, ID: fb.ID, Clusters: make([]FleetClusterHead, 0, len(fb.Clusters))}
+	for _, c := range fb.Clusters {
+		h.Clusters = append(h.Clusters, FleetClusterHead{Cluster: c.Cluster, Role: c.Role, Ledgers: len(c.Ledgers)})
+	}
+	return h
+}
+
+// WriteFleetBundle writes fb in FleetBundleFormat.
+func WriteFleetBundle(w io.Writer, fb *FleetBundle) error {
+	fw, err := NewFleetBundleWriter(w, fb.Head())
+	if err != nil {
+		return err
+	}
+	for _, c := range fb.Clusters {
+		for _, b := range c.Ledgers {
+			bw, err := fw.Ledger(b.Head())
+			if err != nil {
+				return err
+			}
+			for _, leaf := range b.Statements {
+				if err := bw.Write(leaf); err != nil {
+					return err
+				}
+			}
+			if err := bw.Close(); err != nil {
+				return err
+			}
+		}
+	}
+	return fw.Close()
+}
+
+// FleetBundleWriter writes a fleet bundle in FleetBundleFormat a statement
+// at a time.
+type FleetBundleWriter struct {
+	zw       *gzip.Writer
+	bw       *bufio.Writer
+	expected int // ledgers, in all
+	written  int
+	open     *BundleWriter
+}
+
+// NewFleetBundleWriter writes the head; the ledgers it counts must follow,
+// in the order of its clusters.
+func NewFleetBundleWriter(w io.Writer, h *FleetHead) (*FleetBundleWriter, error) {
+	head := *h
+	head.Format = FleetBundleFormat
+	hb, err := json.Marshal(head)
+	if err != nil {
+		return nil, fmt.Errorf("encoding fleet bundle: %w", err)
+	}
+	fw := &FleetBundleWriter{zw: gzip.NewWriter(w)}
+	for _, c := range h.Clusters {
+		fw.expected += c.Ledgers
+	}
+	fw.bw = bufio.NewWriterSize(fw.zw, 64<<10)
+	_, _ = fw.bw.Write(append(hb, '\n'))
+	return fw, nil
+}
+
+// Ledger starts the next ledger with its head; its statements are written
+// to the BundleWriter returned, and it is closed before the next ledger.
+func (w *FleetBundleWriter) Ledger(h *BundleHead) (*BundleWriter, error) {
+	if err := w.closed(); err != nil {
+		return nil, err
+	}
+	if w.written == w.expected {
+		return nil, fmt.Errorf("encoding fleet bundle: more ledgers than the %d its head counts", w.expected)
+	}
+	bw, err := writeBundleHead(w.bw, h)
+	if err != nil {
+		return nil, err
+	}
+	w.written++
+	w.open = bw
+	return bw, nil
+}
+
+// closed checks that the ledger written last is complete.
+func (w *FleetBundleWriter) closed() error {
+	if w.open != nil && w.open.written != w.open.expected {
+		return fmt.Errorf("encoding fleet bundle: ledger %d holds %d statements, its head says %d", w.written-1, w.open.written, w.open.expected)
+	}
+	return nil
+}
+
+// Close flushes the fleet bundle, which must hold every ledger its head
+// counts.
+func (w *FleetBundleWriter) Close() error {
+	if err := w.closed(); err != nil {
+		return err
+	}
+	if w.written != w.expected {
+		return fmt.Errorf("encoding fleet bundle: %d ledgers written, its head counts %d", w.written, w.expected)
+	}
+	if err := w.bw.Flush(); err != nil {
+		return fmt.Errorf("writing fleet bundle: %w", err)
+	}
+	if err := w.zw.Close(); err != nil {
+		return fmt.Errorf("writing fleet bundle: %w", err)
+	}
+	return nil
+}
+
+// ReadFleetBundle reads a whole fleet bundle, of either format, into
+// memory: at most MaxBundleBytes of it (uncompressed). VerifyFleetReader
+// checks one of any size without holding it.
 func ReadFleetBundle(r io.Reader) (*FleetBundle, error) {
+	in := bufio.NewReaderSize(r, 64<<10)
+	if !gzipped(in) {
+		return readFleetBundleV1(in)
+	}
+	l, err := openLines(in, MaxBundleBytes)
+	if err != nil {
+		return nil, err
+	}
+	h, err := readFleetHead(l)
+	if err != nil {
+		return nil, err
+	}
+	fb := &FleetBundle{Format: h.Format, ID: h.ID}
+	for _, ch := range h.Clusters {
+		c := FleetCluster{Cluster: ch.Cluster, Role: ch.Role}
+		for range ch.Ledgers {
+			br, err := l.bundle()
+			if err != nil {
+				return nil, fmt.Errorf("cluster %s: %w", ch.Cluster, err)
+			}
+			bh := br.head
+			b := &Bundle{Format: bh.Format, Origin: bh.Origin, Key: bh.Key, Salt: bh.Salt, Checkpoints: bh.Checkpoints, Consistency: bh.Consistency,
+				Statements: make([][]byte, 0, min(bh.Statements, 1<<20))}
+			for {
+				leaf, err := br.next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					return nil, fmt.Errorf("cluster %s: %w", ch.Cluster, err)
+				}
+				b.Statements = append(b.Statements, leaf)
+			}
+			c.Ledgers = append(c.Ledgers, b)
+		}
+		fb.Clusters = append(fb.Clusters, c)
+	}
+	if err := l.end(); err != nil {
+		return nil, err
+	}
+	return fb, nil
+}
+
+// gzipped says whether in starts a gzip stream: a bundle in the current
+// formats, not the first.
+func gzipped(in *bufio.Reader) bool {
+	magic, _ := in.Peek(2)
+	return len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
+}
+
+// readFleetHead reads a fleet bundle's first line.
+func readFleetHead(l *lineReader) (*FleetHead, error) {
+	hl, err := l.line(MaxBundleHeadBytes)
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: empty fleet bundle", ErrMalformed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var h FleetHead
+	if err := json.Unmarshal(hl, &h); err != nil {
+		return nil, fmt.Errorf("%w: fleet bundle head: %w", ErrMalformed, err)
+	}
+	if h.Format != FleetBundleFormat {
+		return nil, fmt.Errorf("%w: fleet bundle format %q, want %q", ErrMalformed, h.Format, FleetBundleFormat)
+	}
+	for _, c := range h.Clusters {
+		if c.Ledgers < 0 {
+			return nil, fmt.Errorf("%w: fleet bundle head: cluster %s has %d ledgers", ErrMalformed, c.Cluster, c.Ledgers)
+		}
+	}
+	return &h, nil
+}
+
+// end checks that nothing follows the last ledger.
+func (l *lineReader) end() error {
+	if _, err := l.line(MaxEnvelopeBytes); !errors.Is(err, io.EOF) {
+		if err == nil {
+			err = fmt.Errorf("%w: more than the ledgers its head counts", ErrMalformed)
+		}
+		return err
+	}
+	return nil
+}
+
+func readFleetBundleV1(r io.Reader) (*FleetBundle, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxBundleBytes+1))
 	if err != nil {
 		return nil, err
@@ -72,8 +293,8 @@ func ReadFleetBundle(r io.Reader) (*FleetBundle, error) {
 	if err := json.Unmarshal(data, &fb); err != nil {
 		return nil, fmt.Errorf("%w: fleet bundle: %w", ErrMalformed, err)
 	}
-	if fb.Format != FleetBundleFormat {
-		return nil, fmt.Errorf("%w: fleet bundle format %q, want %q", ErrMalformed, fb.Format, FleetBundleFormat)
+	if fb.Format != FleetBundleFormatV1 {
+		return nil, fmt.Errorf("%w: fleet bundle format %q, want %q or %q", ErrMalformed, fb.Format, FleetBundleFormat, FleetBundleFormatV1)
 	}
 	return &fb, nil
 }
@@ -101,8 +322,12 @@ type FleetReport struct {
 	ID       string
 	Clusters []ClusterReport
 	// Told counts, per notice, the customers told across the fleet.
-	Told     map[string]int
+	Told map[string]int
+	// Problems are the first MaxProblems found; Omitted counts the rest.
 	Problems []error
+	Omitted  int
+	// complete says every ledger the head counts was read.
+	complete bool
 }
 
 // ClusterReport is one cluster's part.
@@ -116,40 +341,128 @@ type ClusterReport struct {
 	Notified int
 }
 
-// VerifyFleet checks a fleet bundle as a whole: every cluster of the fleet
-// is there and each of its ledgers verifies under its own pinned key (see
-// Verify); every statement is about the bundle's withdrawal; every
-// cluster cut its routes no later than the cutoff plus the tolerance; only
-// one cluster notified customers, and none was told a notice twice: under
-// two keys, or by two of the cluster's objects. The report is non-nil.
+// VerifyFleet checks a fleet bundle held in memory as a whole: every
+// cluster of the fleet is there and each of its ledgers verifies under its
+// own pinned key (see Verify); every statement is about the bundle's
+// withdrawal; every cluster cut its routes no later than the cutoff plus
+// the tolerance; only one cluster notified customers, and none was told a
+// notice twice: under two keys, or by two of the cluster's objects. The
+// report is non-nil.
 func VerifyFleet(fb *FleetBundle, opts FleetVerifyOptions) (*FleetReport, error) {
-	r := &FleetReport{ID: fb.ID, Told: map[string]int{}}
-	if fb.Format != FleetBundleFormat {
-		r.Problems = append(r.Problems, fmt.Errorf("%w: fleet bundle format %q, want %q", ErrMalformed, fb.Format, FleetBundleFormat))
-		return r, &VerifyError{Problems: r.Problems}
+	var ledgers []*Bundle
+	for _, c := range fb.Clusters {
+		ledgers = append(ledgers, c.Ledgers...)
+	}
+	next := func() (*bundleReader, error) {
+		b := ledgers[0]
+		ledgers = ledgers[1:]
+		i := 0
+		return &bundleReader{head: b.Head(), next: func() ([]byte, error) {
+			if i == len(b.Statements) {
+				return nil, io.EOF
+			}
+			i++
+			return b.Statements[i-1], nil
+		}}, nil
+	}
+	return verifyFleet(fb.Head(), next, opts)
+}
+
+// VerifyFleetReader checks a fleet bundle of either format as VerifyFleet
+// does. One in FleetBundleFormat is read as it is checked: memory holds
+// what VerifyReader holds for the ledger being checked, and about 16 bytes
+// for each customer told by the cluster being checked. One in the first
+// format is read whole, at most MaxBundleBytes.
+func VerifyFleetReader(r io.Reader, opts FleetVerifyOptions) (*FleetReport, error) {
+	in := bufio.NewReaderSize(r, 64<<10)
+	failed := func(err error) (*FleetReport, error) {
+		rep := &FleetReport{Told: map[string]int{}}
+		rep.problem(err)
+		return rep, rep.err()
+	}
+	if !gzipped(in) {
+		fb, err := readFleetBundleV1(in)
+		if err != nil {
+			return failed(err)
+		}
+		return VerifyFleet(fb, opts)
+	}
+	l, err := openLines(in, math.MaxInt64)
+	if err != nil {
+		return failed(err)
+	}
+	h, err := readFleetHead(l)
+	if err != nil {
+		return failed(err)
+	}
+	rep, verr := verifyFleet(h, l.bundle, opts)
+	if rep.complete {
+		if err := l.end(); err != nil {
+			rep.problem(err)
+			return rep, rep.err()
+		}
+	}
+	return rep, verr
+}
+
+// verifyFleet checks the fleet bundle whose head is h; next yields its
+// ledgers in order, as many as h counts, each read to its end (io.EOF)
+// before the next is asked for.
+func verifyFleet(h *FleetHead, next func() (*bundleReader, error), opts FleetVerifyOptions) (*FleetReport, error) {
+	r := &FleetReport{ID: h.ID, Told: map[string]int{}}
+	if h.Format != FleetBundleFormat && h.Format != FleetBundleFormatV1 {
+		r.problem(fmt.Errorf("%w: fleet bundle format %q, want %q", ErrMalformed, h.Format, FleetBundleFormat))
+		return r, r.err()
 	}
 	if len(opts.Keys) == 0 {
-		r.Problems = append(r.Problems, fmt.Errorf("%w: pin each cluster's operator key; a bundle's own keys prove nothing", ErrKeyRequired))
-		return r, &VerifyError{Problems: r.Problems}
+		r.problem(fmt.Errorf("%w: pin each cluster's operator key; a bundle's own keys prove nothing", ErrKeyRequired))
+		return r, r.err()
 	}
-	if opts.ID == "" || fb.ID != opts.ID {
-		r.Problems = append(r.Problems, fmt.Errorf("%w: the bundle is of withdrawal %q; pin the withdrawal you mean to check (%q)", ErrWrongLedger, fb.ID, opts.ID))
-		return r, &VerifyError{Problems: r.Problems}
+	if opts.ID == "" || h.ID != opts.ID {
+		r.problem(fmt.Errorf("%w: the bundle is of withdrawal %q; pin the withdrawal you mean to check (%q)", ErrWrongLedger, h.ID, opts.ID))
+		return r, r.err()
 	}
 	seen := map[string]bool{}
-	for _, c := range fb.Clusters {
-		if seen[c.Cluster] {
+	for _, c := range h.Clusters {
+		key, pinned := opts.Keys[c.Cluster]
+		var cc *clusterCheck
+		switch {
+		case seen[c.Cluster]:
 			r.problem(fmt.Errorf("%w: cluster %s appears twice", ErrMalformed, c.Cluster))
-			continue
+		case !pinned:
+			r.problem(fmt.Errorf("%w: the bundle holds cluster %s, which is not in the fleet pinned (no key for it)", ErrKeyRequired, c.Cluster))
+		default:
+			cc = &clusterCheck{r: r, id: h.ID, cr: ClusterReport{Cluster: c.Cluster, Role: c.Role}}
 		}
 		seen[c.Cluster] = true
-		key, pinned := opts.Keys[c.Cluster]
-		if !pinned {
-			r.problem(fmt.Errorf("%w: the bundle holds cluster %s, which is not in the fleet pinned (no key for it)", ErrKeyRequired, c.Cluster))
-			continue
+		for i := range c.Ledgers {
+			br, err := next()
+			if err != nil {
+				// The stream is broken: nothing after it can be read.
+				r.problem(fmt.Errorf("cluster %s, ledger %d: %w", c.Cluster, i, err))
+				return r, r.err()
+			}
+			if cc != nil {
+				// Only the last object may still run: an earlier one was
+				// deleted, and its deletion sealed its ledger.
+				cc.ledger(br, key, opts.AllowOpen && i == c.Ledgers-1)
+			}
+			// What the check did not read (it stops at a bundle it cannot
+			// check, and a cluster not checked is not read at all).
+			for {
+				if _, err := br.next(); errors.Is(err, io.EOF) {
+					break
+				} else if err != nil {
+					r.problem(fmt.Errorf("cluster %s, ledger %d: %w", c.Cluster, i, err))
+					return r, r.err()
+				}
+			}
 		}
-		r.Clusters = append(r.Clusters, r.cluster(fb.ID, c, key, opts))
+		if cc != nil {
+			r.Clusters = append(r.Clusters, cc.finish(c.Ledgers, opts))
+		}
 	}
+	r.complete = true
 	for _, name := range slices.Sorted(maps.Keys(opts.Keys)) {
 		if !seen[name] {
 			r.problem(fmt.Errorf("%w: cluster %s of the fleet has no ledger in the bundle", ErrLedgerMissing, name))
@@ -180,7 +493,7 @@ func VerifyFleet(fb *FleetBundle, opts FleetVerifyOptions) (*FleetReport, error)
 		r.problem(fmt.Errorf("%w: clusters %s all notified customers; one coordinator notifies for the fleet", ErrNotifiedTwice, strings.Join(notifying, ", ")))
 	}
 	if len(r.Problems) > 0 {
-		return r, &VerifyError{Problems: r.Problems}
+		return r, r.err()
 	}
 	return r, nil
 }
@@ -193,68 +506,93 @@ var (
 	ErrCutLate       = errors.New("cut late")
 )
 
-func (r *FleetReport) problem(err error) { r.Problems = append(r.Problems, err) }
+func (r *FleetReport) problem(err error) {
+	if len(r.Problems) == MaxProblems {
+		r.Omitted++
+		return
+	}
+	r.Problems = append(r.Problems, err)
+}
 
-// cluster verifies one cluster's ledgers.
-func (r *FleetReport) cluster(id string, c FleetCluster, key string, opts FleetVerifyOptions) ClusterReport {
-	cr := ClusterReport{Cluster: c.Cluster, Role: c.Role}
-	if len(c.Ledgers) == 0 {
-		r.problem(fmt.Errorf("%w: cluster %s: no ledger", ErrLedgerMissing, c.Cluster))
-		return cr
-	}
-	// (notice, recipient, channel) → the key it was told under, across
-	// the cluster's objects, which share a salt.
-	told := map[[3]string]string{}
-	for i, b := range c.Ledgers {
-		// Only the last object may still run: an earlier one was deleted,
-		// and its deletion sealed its ledger.
-		rep, err := Verify(b, VerifyOptions{Key: key, AllowOpen: opts.AllowOpen && i == len(c.Ledgers)-1})
-		cr.Ledgers = append(cr.Ledgers, rep)
-		if err != nil {
-			for _, p := range rep.Problems {
-				r.problem(fmt.Errorf("cluster %s, ledger %s: %w", c.Cluster, b.Origin, p))
-			}
-			continue
-		}
-		for _, e := range rep.Entries {
-			// Statements of an earlier release name no ID: such a ledger
-			// could be any withdrawal's, so it cannot be checked as part
-			// of a fleet.
-			if got := e.Event.header().Withdrawal.ID; got != id {
-				r.problem(fmt.Errorf("%w: cluster %s, ledger %s, statement %d is about withdrawal %q, not %s", ErrWrongLedger, c.Cluster, b.Origin, e.Index, got, id))
-			}
-			switch ev := e.Event.(type) {
-			case *NoticeDelivered:
-				cr.Notified++
-				k := [3]string{ev.Notice, ev.Recipient, ev.Channel}
-				if prev, ok := told[k]; ok {
-					r.problem(fmt.Errorf("%w: cluster %s: recipient %s was told %s over %s again (key %s, before %s)", ErrNotifiedTwice, c.Cluster, short(ev.Recipient), ev.Notice, ev.Channel, short(ev.IdempotencyKey), short(prev)))
-					continue
-				}
-				told[k] = ev.IdempotencyKey
-				r.Told[ev.Notice]++
-			case *NoticeFailed:
-				cr.Notified++
-			case *RoutingSwitched:
-				cr.CutAt, cr.Cutoff = ev.At, ev.Cutoff
-				switch {
-				case ev.SwitchedAt.IsZero():
-				case !ev.SwitchedAt.Before(ev.At.Truncate(time.Second).Add(time.Second)):
-					// The routes were switched before the step finished (At,
-					// to the second): a later switch time is not the cut.
-					r.problem(fmt.Errorf("%w: cluster %s says its routes were switched at %s, after the step finished (%s)", ErrCutLate, c.Cluster,
-						ev.SwitchedAt.UTC().Format(time.RFC3339Nano), ev.At.UTC().Format(time.RFC3339)))
-				default:
-					cr.CutAt = ev.SwitchedAt // to the microsecond
-				}
+func (r *FleetReport) err() error { return &VerifyError{Problems: r.Problems, Omitted: r.Omitted} }
+
+// clusterCheck is the check of one cluster's ledgers, as they are read.
+type clusterCheck struct {
+	r  *FleetReport
+	id string
+	cr ClusterReport
+	// told maps each (notice, recipient, channel) told, across the
+	// cluster's objects, which share a salt, to the key it was told
+	// under: 64 bits of each (hash64).
+	told hashset.Map[uint64]
+}
+
+// ledger checks one of the cluster's ledgers, and every statement in it.
+func (cc *clusterCheck) ledger(br *bundleReader, key string, allowOpen bool) {
+	c, origin := cc.cr.Cluster, br.head.Origin
+	var wrongID int
+	each := func(e Entry) {
+		// Statements of an earlier release name no ID: such a ledger
+		// could be any withdrawal's, so it cannot be checked as part of
+		// a fleet.
+		if got := e.Event.header().Withdrawal.ID; got != cc.id {
+			if wrongID++; wrongID == 1 {
+				cc.r.problem(fmt.Errorf("%w: cluster %s, ledger %s, statement %d is about withdrawal %q, not %s", ErrWrongLedger, c, origin, e.Index, got, cc.id))
 			}
 		}
+		switch ev := e.Event.(type) {
+		case *NoticeDelivered:
+			cc.cr.Notified++
+			k, told := hash64(ev.Notice+"\x00"+ev.Recipient+"\x00"+ev.Channel), hash64(ev.IdempotencyKey)
+			if prev, ok := cc.told.Get(k); ok {
+				under := "another key"
+				if prev == told {
+					under = "the same key"
+				}
+				cc.r.problem(fmt.Errorf("%w: cluster %s: recipient %s was told %s over %s again (key %s, statement %d of ledger %s; before under %s)", ErrNotifiedTwice, c, short(ev.Recipient), ev.Notice, ev.Channel, short(ev.IdempotencyKey), e.Index, origin, under))
+				return
+			}
+			cc.told.Put(k, told)
+			cc.r.Told[ev.Notice]++
+		case *NoticeFailed:
+			cc.cr.Notified++
+		case *RoutingSwitched:
+			cc.cr.CutAt, cc.cr.Cutoff = ev.At, ev.Cutoff
+			switch {
+			case ev.SwitchedAt.IsZero():
+			case !ev.SwitchedAt.Before(ev.At.Truncate(time.Second).Add(time.Second)):
+				// The routes were switched before the step finished (At,
+				// to the second): a later switch time is not the cut.
+				cc.r.problem(fmt.Errorf("%w: cluster %s says its routes were switched at %s, after the step finished (%s)", ErrCutLate, c,
+					ev.SwitchedAt.UTC().Format(time.RFC3339Nano), ev.At.UTC().Format(time.RFC3339)))
+			default:
+				cc.cr.CutAt = ev.SwitchedAt // to the microsecond
+			}
+		}
 	}
+	rep, err := check(br.head, br.next, VerifyOptions{Key: key, AllowOpen: allowOpen, each: each}, false)
+	cc.cr.Ledgers = append(cc.cr.Ledgers, rep)
+	if wrongID > 1 {
+		cc.r.problem(fmt.Errorf("%w: cluster %s, ledger %s: %d statements in all are not about withdrawal %s", ErrWrongLedger, c, origin, wrongID, cc.id))
+	}
+	if err != nil {
+		for _, p := range rep.Problems {
+			cc.r.problem(fmt.Errorf("cluster %s, ledger %s: %w", c, origin, p))
+		}
+		cc.r.Omitted += rep.Omitted
+	}
+}
+
+// finish checks what the cluster's ledgers say as a whole.
+func (cc *clusterCheck) finish(ledgers int, opts FleetVerifyOptions) ClusterReport {
+	cr := cc.cr
 	switch {
+	case ledgers == 0:
+		cc.r.problem(fmt.Errorf("%w: cluster %s: no ledger", ErrLedgerMissing, cr.Cluster))
 	case cr.CutAt.IsZero() && !opts.AllowOpen:
-		r.problem(fmt.Errorf("%w: cluster %s never cut its routes", ErrCutLate, c.Cluster))
+		cc.r.problem(fmt.Errorf("%w: cluster %s never cut its routes", ErrCutLate, cr.Cluster))
 	case !cr.CutAt.IsZero() && cr.CutAt.After(cr.Cutoff.Add(opts.Tolerance)):
-		r.problem(fmt.Errorf("%w: cluster %s cut its routes at %s, %s after the cutoff %s (tolerance %s)", ErrCutLate, c.Cluster,
+		cc.r.problem(fmt.Errorf("%w: cluster %s cut its routes at %s, %s after the cutoff %s (tolerance %s)", ErrCutLate, cr.Cluster,
 			cr.CutAt.UTC().Format(time.RFC3339Nano), cr.CutAt.Sub(cr.Cutoff).Round(time.Millisecond), cr.Cutoff.UTC().Format(time.RFC3339), opts.Tolerance))
 	}
 	return cr
@@ -299,7 +637,7 @@ func (r *FleetReport) WriteText(w io.Writer) error {
 	if len(r.Problems) == 0 {
 		b.WriteString("every cluster's ledgers verify; one cluster notified; no customer told twice\n")
 	} else {
-		fmt.Fprintf(&b, "FAILED: %d problems\n", len(r.Problems))
+		fmt.Fprintf(&b, "FAILED: %d problems\n", len(r.Problems)+r.Omitted)
 		for _, p := range r.Problems[:min(len(r.Problems), 10)] {
 			fmt.Fprintf(&b, "  %v\n", p)
 		}

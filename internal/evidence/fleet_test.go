@@ -18,10 +18,15 @@ package evidence
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // ledgerOf seals events as w's, with a checkpoint after the last.
@@ -99,12 +104,15 @@ func TestVerifyFleet(t *testing.T) {
 		}
 	}
 
-	// Written through a file and back.
+	// Written through a file and back; verified as it is read.
 	var file bytes.Buffer
 	if err := WriteFleetBundle(&file, fb); err != nil {
 		t.Fatal(err)
 	}
-	if back, err := ReadFleetBundle(&file); err != nil || len(back.Clusters) != 3 {
+	if r, err := VerifyFleetReader(bytes.NewReader(file.Bytes()), FleetVerifyOptions{Keys: keys, Tolerance: time.Second, ID: "bes/pakistan"}); err != nil || len(r.Clusters) != 3 || r.Told["announcement"] != 3 {
+		t.Fatalf("streamed: %v, %+v", err, r)
+	}
+	if back, err := ReadFleetBundle(&file); err != nil || len(back.Clusters) != 3 || len(back.Clusters[0].Ledgers[1].Statements) != 3 {
 		t.Fatalf("read back: %v", err)
 	}
 
@@ -177,17 +185,106 @@ func TestVerifyFleet(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fb, keys := tc.fb()
-			r, err := VerifyFleet(fb, FleetVerifyOptions{Keys: keys, Tolerance: time.Second, ID: "bes/pakistan"})
+			opts := FleetVerifyOptions{Keys: keys, Tolerance: time.Second, ID: "bes/pakistan"}
+			// Held in memory, and streamed from the file export writes.
+			var file bytes.Buffer
+			if err := WriteFleetBundle(&file, fb); err != nil {
+				t.Fatal(err)
+			}
+			reports := map[string]string{}
+			for how, verify := range map[string]func() (*FleetReport, error){
+				"in memory": func() (*FleetReport, error) { return VerifyFleet(fb, opts) },
+				"streamed":  func() (*FleetReport, error) { return VerifyFleetReader(bytes.NewReader(file.Bytes()), opts) },
+			} {
+				r, err := verify()
+				var out bytes.Buffer
+				_ = r.WriteText(&out)
+				reports[how] = out.String()
+				switch {
+				case tc.want == nil && err != nil:
+					t.Fatalf("%s: does not verify: %v", how, err)
+				case tc.want != nil && !errors.Is(err, tc.want):
+					t.Fatalf("%s: got %v, want %v\n%s", how, err, tc.want, out.String())
+				case !strings.Contains(out.String(), tc.says):
+					t.Fatalf("%s: report lacks %q:\n%s", how, tc.says, out.String())
+				}
+			}
+			// The stream is read in step, whatever the check skips.
+			if reports["in memory"] != reports["streamed"] {
+				t.Fatalf("the reports differ; in memory:\n%s\nstreamed:\n%s", reports["in memory"], reports["streamed"])
+			}
+		})
+	}
+}
+
+// TestAFleetBundleStreamed: the file export writes is a gzip stream of
+// JSON lines with no base64 in it; one cut short, counting ledgers it
+// does not hold, or with more after its last ledger does not verify; and
+// a bundle of the first format, one JSON document, still verifies.
+func TestAFleetBundleStreamed(t *testing.T) {
+	fb, keys := fleet(t, map[string]time.Duration{})
+	opts := FleetVerifyOptions{Keys: keys, Tolerance: time.Second, ID: "bes/pakistan"}
+	var file bytes.Buffer
+	if err := WriteFleetBundle(&file, fb); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(file.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(plain), "\n"), "\n")
+	// A head, then per ledger its head and its statements: 4 ledgers of
+	// 3, 3, 2 and 2 statements.
+	if len(lines) != 1+4+10 || !strings.HasPrefix(lines[0], `{"format":"withdrawal.ops.dev/evidence-fleet-bundle/v2"`) ||
+		!strings.HasPrefix(lines[1], `{"format":"withdrawal.ops.dev/evidence-bundle/v2"`) || !strings.HasPrefix(lines[2], `{"payload":`) {
+		t.Fatalf("the stream's lines:\n%s", plain)
+	}
+	gz := func(s string) []byte {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		_, _ = zw.Write([]byte(s))
+		_ = zw.Close()
+		return b.Bytes()
+	}
+	for _, tc := range []struct {
+		name string
+		file []byte
+		says string
+	}{
+		{"cut short inside a ledger", gz(strings.Join(lines[:len(lines)-1], "\n") + "\n"), "the bundle holds 1 statements, its head says 2"},
+		{"cut short between ledgers", gz(strings.Join(lines[:len(lines)-3], "\n") + "\n"), "empty bundle"},
+		{"more after its last ledger", gz(string(plain) + lines[len(lines)-1] + "\n"), "more than the ledgers its head counts"},
+		{"the gzip stream cut", file.Bytes()[:file.Len()/2], "cluster"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := VerifyFleetReader(bytes.NewReader(tc.file), opts)
+			if !errors.Is(err, ErrMalformed) && !strings.Contains(fmt.Sprint(err), "unexpected EOF") {
+				t.Fatalf("got %v, want a malformed bundle", err)
+			}
 			var out bytes.Buffer
 			_ = r.WriteText(&out)
-			switch {
-			case tc.want == nil && err != nil:
-				t.Fatalf("does not verify: %v", err)
-			case tc.want != nil && !errors.Is(err, tc.want):
-				t.Fatalf("got %v, want %v\n%s", err, tc.want, out.String())
-			case !strings.Contains(out.String(), tc.says):
+			if !strings.Contains(out.String(), tc.says) {
 				t.Fatalf("report lacks %q:\n%s", tc.says, out.String())
 			}
 		})
+	}
+
+	// The first format: one JSON document, its bundles' statements in
+	// base64.
+	v1 := *fb
+	v1.Format = FleetBundleFormatV1
+	doc, err := json.Marshal(&v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := VerifyFleetReader(bytes.NewReader(doc), opts); err != nil || r.Told["announcement"] != 3 {
+		t.Fatalf("a bundle of the first format: %v", err)
+	}
+	if back, err := ReadFleetBundle(bytes.NewReader(doc)); err != nil || len(back.Clusters) != 3 {
+		t.Fatalf("a bundle of the first format read back: %v", err)
 	}
 }

@@ -114,6 +114,11 @@ type VerifyOptions struct {
 	// Recipient is a recipient id whose statements VerifyReader keeps in
 	// the report, for ToldBefore (with the salt, the bundle's or Salt).
 	Recipient string
+
+	// each, when set, is given every statement that verified, in order,
+	// as it is read: what a fleet's check needs of all of them, without
+	// the report keeping them.
+	each func(Entry)
 }
 
 // Entry is a statement that verified.

@@ -29,14 +29,15 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/evidence/ledger"
 )
 
-// fleetLedgerTimeout bounds the read of one cluster's ledgers, which may
-// be large.
+// fleetLedgerTimeout bounds each read of one cluster's ledgers, which may
+// be large: the first, keeping their hashes, and the second, writing them.
 const fleetLedgerTimeout = 2 * time.Minute
 
 func newFleetEvidenceCommand(o *Options, contexts *[]string) *cobra.Command {
@@ -48,7 +49,8 @@ func newFleetEvidenceCommand(o *Options, contexts *[]string) *cobra.Command {
 		Long: `Reads, in each kubeconfig context (--contexts, or every context), the withdrawal
 NAME and every evidence ledger kept under its ID (a withdrawal deleted and
 created again leaves two), checks the current one against the withdrawal's
-status.evidence, and writes them as one fleet bundle. --keys-out writes each
+status.evidence, and writes them as one fleet bundle: a gzip stream of JSON
+lines, read a statement at a time by verify. --keys-out writes each
 cluster's verifier key as its status gives it, one "context key" line each:
 compare the fingerprints with each operator's before you verify with it.
 A cluster that cannot be read fails the export: a bundle without it would not
@@ -58,7 +60,7 @@ verify.`,
 			return o.exportFleetEvidence(cmd.Context(), args[0], *contexts, operatorNS, file, keysOut)
 		},
 	}
-	export.Flags().StringVarP(&file, "file", "f", "", "Where to write the fleet bundle (default NAME.fleet-evidence.json)")
+	export.Flags().StringVarP(&file, "file", "f", "", "Where to write the fleet bundle (default NAME.fleet-evidence.jsonl.gz)")
 	export.Flags().StringVar(&keysOut, "keys-out", "", "Write each cluster's verifier key (from its status) to this file")
 	export.Flags().StringVar(&operatorNS, "operator-namespace", DefaultOperatorNamespace, "The operator's namespace in every cluster, where the ledgers live")
 
@@ -92,12 +94,20 @@ cut yet.`,
 	return cmd
 }
 
-// fleetLedgers is what one cluster gave.
+// fleetLedgers is what one cluster gave: its withdrawal, and its ledgers
+// read once, keeping each statement's hash (32 bytes), and checked.
 type fleetLedgers struct {
 	context string
+	client  client.Reader
 	rw      *v1.RegionWithdrawal
-	ledgers []*evidence.Bundle
+	ledgers []fleetLedger
 	err     error
+}
+
+// fleetLedger is one ledger of a cluster.
+type fleetLedger struct {
+	sum  *ledger.Summary
+	head *evidence.BundleHead
 }
 
 func (o *Options) exportFleetEvidence(ctx context.Context, name string, contexts []string, operatorNS, file, keysOut string) error {
@@ -124,24 +134,41 @@ func (o *Options) exportFleetEvidence(ctx context.Context, name string, contexts
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	fb := &evidence.FleetBundle{Format: evidence.FleetBundleFormat, ID: got[0].rw.ID()}
+	head := &evidence.FleetHead{ID: got[0].rw.ID()}
 	var keys strings.Builder
 	for _, g := range got {
-		if g.rw.ID() != fb.ID {
+		if g.rw.ID() != head.ID {
 			return fmt.Errorf("context %s holds withdrawal %s, context %s withdrawal %s: not one withdrawal (set the same spec.withdrawalID, in the same namespace)",
-				got[0].context, fb.ID, g.context, g.rw.ID())
+				got[0].context, head.ID, g.context, g.rw.ID())
 		}
 		role := string(v1.FleetCoordinator)
 		if f := g.rw.Status.Fleet; f != nil && f.Role != "" {
 			role = string(f.Role)
 		}
-		fb.Clusters = append(fb.Clusters, evidence.FleetCluster{Cluster: g.context, Role: role, Ledgers: g.ledgers})
+		head.Clusters = append(head.Clusters, evidence.FleetClusterHead{Cluster: g.context, Role: role, Ledgers: len(g.ledgers)})
 		fmt.Fprintf(&keys, "%s %s\n", g.context, g.rw.Status.Evidence.Key)
 	}
-	if file == "" {
-		file = name + ".fleet-evidence.json"
+	// The statements are read a second time, a cluster at a time, as
+	// they are written: each must be the one hashed on the first read.
+	write := func(w *bufio.Writer) error {
+		fw, err := evidence.NewFleetBundleWriter(w, head)
+		if err != nil {
+			return err
+		}
+		for _, g := range got {
+			wctx, cancel := context.WithTimeout(ctx, fleetLedgerTimeout)
+			err := g.write(wctx, fw, operatorNS, o.tileOpener())
+			cancel()
+			if err != nil {
+				return fmt.Errorf("context %s: %w", g.context, err)
+			}
+		}
+		return fw.Close()
 	}
-	if err := writeFileWith(file, func(w *bufio.Writer) error { return evidence.WriteFleetBundle(w, fb) }); err != nil {
+	if file == "" {
+		file = name + ".fleet-evidence.jsonl.gz"
+	}
+	if err := writeFileWith(file, write); err != nil {
 		return err
 	}
 	if keysOut != "" {
@@ -153,7 +180,24 @@ func (o *Options) exportFleetEvidence(ctx context.Context, name string, contexts
 		fp, _ := evidence.Fingerprint(g.rw.Status.Evidence.Key)
 		fmt.Fprintf(o.Out, "%s: %d ledgers, key fingerprint %s\n", g.context, len(g.ledgers), fp)
 	}
-	fmt.Fprintf(o.Out, "wrote %s: withdrawal %s across %d clusters\n", file, fb.ID, len(fb.Clusters))
+	fmt.Fprintf(o.Out, "wrote %s: withdrawal %s across %d clusters\n", file, head.ID, len(head.Clusters))
+	return nil
+}
+
+// write writes the cluster's ledgers to fw.
+func (g *fleetLedgers) write(ctx context.Context, fw *evidence.FleetBundleWriter, operatorNS string, opts ...ledger.ReadOption) error {
+	for _, l := range g.ledgers {
+		bw, err := fw.Ledger(l.head)
+		if err != nil {
+			return err
+		}
+		if err := l.sum.WriteStatements(ctx, g.client, operatorNS, bw, opts...); err != nil {
+			return err
+		}
+		if err := bw.Close(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -165,11 +209,12 @@ func (o *Options) readFleetLedgers(ctx context.Context, kc, name, operatorNS str
 		g.err = err
 		return g
 	}
+	g.client = c
 	if g.rw, g.err = o.readIn(ctx, kc, name); g.err != nil {
 		return g
 	}
-	head := g.rw.Status.Evidence
-	if head == nil || head.Key == "" {
+	status := g.rw.Status.Evidence
+	if status == nil || status.Key == "" {
 		g.err = fmt.Errorf("withdrawal %s has no evidence ledger yet (status.evidence is empty)", name)
 		return g
 	}
@@ -184,12 +229,12 @@ func (o *Options) readFleetLedgers(ctx context.Context, kc, name, operatorNS str
 	// The current object's last, whoever was created when.
 	uids = append(slices.DeleteFunc(uids, func(u types.UID) bool { return u == g.rw.UID }), g.rw.UID)
 	for _, uid := range uids {
-		contents, err := ledger.Read(ctx, c, operatorNS, uid, o.tileOpener())
+		sum, err := ledger.Summarize(ctx, c, operatorNS, uid, o.tileOpener())
 		if err != nil {
 			g.err = err
 			return g
 		}
-		b, err := contents.Bundle(nil)
+		head, err := sum.Head(nil)
 		if err != nil {
 			g.err = fmt.Errorf("the ledger of UID %s does not check out: %w", uid, err)
 			return g
@@ -197,12 +242,12 @@ func (o *Options) readFleetLedgers(ctx context.Context, kc, name, operatorNS str
 		if uid == g.rw.UID {
 			// The shards are in a namespace others may write: check them
 			// against what the operator recorded before handing them out.
-			if _, err := evidence.Verify(b, evidence.VerifyOptions{Key: head.Key, UID: string(uid), Checkpoints: [][]byte{[]byte(head.Checkpoint)}, AllowOpen: true}); err != nil {
+			if err := extends(sum, status); err != nil {
 				g.err = fmt.Errorf("the ledger in namespace %s does not match status.evidence, which the operator wrote: %w", operatorNS, err)
 				return g
 			}
 		}
-		g.ledgers = append(g.ledgers, b)
+		g.ledgers = append(g.ledgers, fleetLedger{sum: sum, head: head})
 	}
 	return g
 }
@@ -223,11 +268,7 @@ func (o *Options) verifyFleetEvidence(file, keysFile, id string, tolerance time.
 		return err
 	}
 	defer in.Close()
-	fb, err := evidence.ReadFleetBundle(bufio.NewReader(in))
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	r, verr := evidence.VerifyFleet(fb, evidence.FleetVerifyOptions{Keys: keys, Tolerance: tolerance, AllowOpen: allowOpen, ID: id})
+	r, verr := evidence.VerifyFleetReader(in, evidence.FleetVerifyOptions{Keys: keys, Tolerance: tolerance, AllowOpen: allowOpen, ID: id})
 	if err := r.WriteText(o.Out); err != nil {
 		return err
 	}

@@ -19,8 +19,8 @@ limitations under the License.
 package e2e
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,6 +41,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/ops-dev/region-withdrawal-operator/api/v1alpha1"
+	"github.com/ops-dev/region-withdrawal-operator/internal/evidence"
 	"github.com/ops-dev/region-withdrawal-operator/internal/notify"
 	"github.com/ops-dev/region-withdrawal-operator/internal/planner"
 	"github.com/ops-dev/region-withdrawal-operator/internal/scheme"
@@ -280,7 +281,7 @@ func TestOneWithdrawalAcrossAFleetOfThreeClusters(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	bundle, keysFile := filepath.Join(dir, "fleet.json"), filepath.Join(dir, "keys")
+	bundle, keysFile := filepath.Join(dir, "fleet.jsonl.gz"), filepath.Join(dir, "keys")
 	out, err = run("fleet", "evidence", "export", "pakistan", "--operator-namespace", ns, "-f", bundle, "--keys-out", keysFile)
 	if err != nil {
 		t.Fatalf("fleet evidence export: %v\n%s", err, out)
@@ -301,19 +302,22 @@ func TestOneWithdrawalAcrossAFleetOfThreeClusters(t *testing.T) {
 	}
 
 	// One cluster's ledgers left out: the bundle does not verify.
-	raw, err := os.ReadFile(bundle)
+	in, err := os.Open(bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cut map[string]any
-	if err := json.Unmarshal(raw, &cut); err != nil {
+	fb, err := evidence.ReadFleetBundle(in)
+	in.Close()
+	if err != nil {
 		t.Fatal(err)
 	}
-	clusters := cut["clusters"].([]any)
-	cut["clusters"] = clusters[:len(clusters)-1]
-	short, _ := json.Marshal(cut)
-	shortFile := filepath.Join(dir, "short.json")
-	if err := os.WriteFile(shortFile, short, 0o644); err != nil {
+	fb.Clusters = fb.Clusters[:len(fb.Clusters)-1]
+	shortFile := filepath.Join(dir, "short.jsonl.gz")
+	var short bytes.Buffer
+	if err := evidence.WriteFleetBundle(&short, fb); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(shortFile, short.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err = run("fleet", "evidence", "verify", shortFile, "--keys-file", keysFile, "--id", ns+"/pakistan")

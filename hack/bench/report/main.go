@@ -78,7 +78,7 @@ func main() {
 		{name: "drain", about: "the drain and routing executors in-process on kwok: time to drain, routes switched after the cutoff"},
 		{name: "cronjob", defaultArgs: "-curve 1,10,100,200,500", about: "the operator binary on kwok: the CronJob controller and the operator due in the same minute, the limit a bare client meets, the fair baseline, the scaling curve; the operator process idle and draining"},
 		{name: "fleet", about: "one withdrawal across 3 and 10 clusters (envtest, an operator per cluster): the spread of the cut times at the cutoff, and fleet status's time"},
-		{name: "verify", about: "an auditor's `kubectl withdrawal evidence verify` on a bundle of a million signed deliveries, streamed, against the first format read whole"},
+		{name: "verify", about: "an auditor's `kubectl withdrawal evidence verify` on a bundle of a million signed deliveries, streamed, against the first format read whole; `fleet evidence verify` of the same deliveries in a fleet bundle of three clusters; `evidence export` of a million from envtest"},
 		{name: "cutoff451", about: "the operator image on the real node, Helm-installed: cutoff until a client gets 451 through Traefik (needs root)"},
 	}
 	for _, b := range benchmarks {

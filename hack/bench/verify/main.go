@@ -22,14 +22,17 @@ limitations under the License.
 // (one JSON document, base64 envelopes, read whole), which is what earlier
 // releases wrote and could verify.
 //
-//	go run ./hack/bench/verify [-statements 1000000] [-v1 100000] [-every 1000] [-export 1000000]
+//	go run ./hack/bench/verify [-statements 1000000] [-v1 100000] [-every 1000] [-export 1000000] [-fleet=true]
 //
 // The statements are webhook deliveries as the notify executor seals them,
 // one checkpoint every -every, and the seal last. Signing them takes most
 // of this program's own time; only the plugin's runs are measured. With
 // -export (it needs KUBEBUILDER_ASSETS, or bin/), a ledger of that many
 // deliveries is also written into an envtest API server, a batch of 1,000
-// per append, and the plugin's `evidence export` of it is measured.
+// per append, and the plugin's `evidence export` of it is measured. With
+// -fleet, the same deliveries are also the coordinator's ledger in a
+// fleet bundle of three clusters, and `fleet evidence verify` of it is
+// measured.
 package main
 
 import (
@@ -63,13 +66,14 @@ func main() {
 	v1 := flag.Int("v1", 100_000, "deliveries in the bundles of both formats compared (0: none)")
 	every := flag.Int("every", 1000, "statements per checkpoint (the notify executor's batch)")
 	export := flag.Int("export", 1_000_000, "deliveries in a ledger written into envtest and exported with the plugin (0: none)")
+	fleet := flag.Bool("fleet", true, "also verify a fleet bundle of three clusters, the coordinator's ledger holding the -statements deliveries")
 	writeTo := flag.String("write", "", "only write the bundles into this directory, with key.txt (used by the program itself)")
 	flag.Parse()
 	var err error
 	if *writeTo != "" {
-		err = writeBundles(*writeTo, plan(*n, *v1), *every)
+		err = writeBundles(*writeTo, plan(*n, *v1), *every, *fleet)
 	} else {
-		err = run(*n, *v1, *every, *export)
+		err = run(*n, *v1, *every, *export, *fleet)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -97,7 +101,7 @@ func plan(n, v1 int) []bundleRun {
 	return append(runs, bundleRun{"streamed (gzip JSON lines)", n, evidence.BundleFormat})
 }
 
-func run(n, v1, every, export int) error {
+func run(n, v1, every, export int, fleet bool) error {
 	ctx, runs := context.Background(), plan(n, v1)
 	dir, err := os.MkdirTemp("", "rwo-bench-verify-")
 	if err != nil {
@@ -119,7 +123,7 @@ func run(n, v1, every, export int) error {
 		return err
 	}
 	start := time.Now()
-	args := []string{"-write", dir, "-every", strconv.Itoa(every), "-statements", strconv.Itoa(n), "-v1", strconv.Itoa(v1)}
+	args := []string{"-write", dir, "-every", strconv.Itoa(every), "-statements", strconv.Itoa(n), "-v1", strconv.Itoa(v1), "-fleet=" + strconv.FormatBool(fleet)}
 	gen := exec.CommandContext(ctx, self, args...)
 	gen.Stdout, gen.Stderr = os.Stdout, os.Stderr
 	if err := gen.Run(); err != nil {
@@ -150,6 +154,11 @@ func run(n, v1, every, export int) error {
 		}
 		_ = os.Remove(file)
 	}
+	if fleet {
+		if err := verifyFleet(ctx, plugin, dir, n); err != nil {
+			return err
+		}
+	}
 	if export > 0 {
 		return runExport(ctx, plugin, dir, export)
 	}
@@ -158,7 +167,7 @@ func run(n, v1, every, export int) error {
 
 // writeBundles signs the deliveries once and writes each run's bundle, and
 // the verifier key, into dir.
-func writeBundles(dir string, runs []bundleRun, every int) error {
+func writeBundles(dir string, runs []bundleRun, every int, fleet bool) error {
 	s, err := evidence.NewSigner("withdrawal.ops.dev", evidence.GenerateSeed())
 	if err != nil {
 		return err
@@ -172,11 +181,16 @@ func writeBundles(dir string, runs []bundleRun, every int) error {
 		return err
 	}
 	for _, r := range runs {
-		b, err := bundleOf(s, leaves[:r.size], every)
+		b, err := bundleOf(s, withdrawal, leaves[:r.size], every)
 		if err != nil {
 			return err
 		}
 		if err := write(r.file(dir), b, r.format); err != nil {
+			return err
+		}
+	}
+	if fleet {
+		if err := writeFleet(dir, s, leaves[:runs[len(runs)-1].size], every); err != nil {
 			return err
 		}
 	}
@@ -208,10 +222,10 @@ func seal(s *evidence.Signer, n int) ([][]byte, error) {
 	return leaves, first
 }
 
-// bundleOf is the deliveries, then the seal, with a checkpoint every
-// `every` statements and after the last.
-func bundleOf(s *evidence.Signer, deliveries [][]byte, every int) (*evidence.Bundle, error) {
-	sealed, err := s.Seal(withdrawal, &evidence.LedgerSealed{Header: evidence.Header{At: cutoff}, Reason: evidence.SealCompleted})
+// bundleOf is w's ledger of the statements, then the seal, with a
+// checkpoint every `every` statements and after the last.
+func bundleOf(s *evidence.Signer, w evidence.Withdrawal, deliveries [][]byte, every int) (*evidence.Bundle, error) {
+	sealed, err := s.Seal(w, &evidence.LedgerSealed{Header: evidence.Header{At: cutoff}, Reason: evidence.SealCompleted})
 	if err != nil {
 		return nil, err
 	}
@@ -223,14 +237,14 @@ func bundleOf(s *evidence.Signer, deliveries [][]byte, every int) (*evidence.Bun
 			return nil, err
 		}
 		if (i+1)%every == 0 || i == len(leaves)-1 {
-			cp, err := s.SignCheckpoint(evidence.Origin(withdrawal), st)
+			cp, err := s.SignCheckpoint(evidence.Origin(w), st)
 			if err != nil {
 				return nil, err
 			}
 			cps = append(cps, cp)
 		}
 	}
-	return evidence.NewBundle(evidence.Origin(withdrawal), s.VerifierKey(), salt, leaves, cps)
+	return evidence.NewBundle(evidence.Origin(w), s.VerifierKey(), salt, leaves, cps)
 }
 
 func write(file string, b *evidence.Bundle, format string) error {
