@@ -35,6 +35,8 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/ops-dev/region-withdrawal-operator/internal/hashset"
 )
 
 // Verify checks a bundle held in memory offline: every statement's
@@ -57,8 +59,9 @@ func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
 
 // VerifyReader checks a bundle of either format as Verify does, reading
 // its statements as it checks them: memory holds a few batches of
-// statements and about 60 bytes per statement (a hash of each key, to find
-// one used twice, and of each recipient told), never the bundle.
+// statements and about 30 bytes per statement (64 bits of a hash of each
+// key, to find one used twice, with where it was seen, and of each
+// recipient told, in sorted slices: internal/hashset), never the bundle.
 func VerifyReader(r io.Reader, opts VerifyOptions) (*Report, error) {
 	// No bound on a bundle in BundleFormat, which is never held; one in the
 	// first format is read whole, as ReadBundle reads it.
@@ -88,12 +91,12 @@ type checker struct {
 	// seen holds, per key's hash, where it was first seen (the low 32
 	// bits) and 4 bytes of that leaf's hash (the high 32): enough to tell
 	// a byte-identical copy from a different statement.
-	seen  map[uint64]uint64
+	seen  hashset.Map[uint64]
 	seals []int
 
 	counts  map[Kind]int
 	notices map[string]*NoticeSummary
-	told    map[uint64]struct{}
+	told    hashset.Set
 	failed  map[uint64]string // notice of each (notice, recipient) failed
 }
 
@@ -128,8 +131,8 @@ func check(h *BundleHead, next func() ([]byte, error), opts VerifyOptions, keepA
 		}
 	}
 	c := &checker{r: r, v: v, origin: h.Origin, keepAll: keepAll, each: opts.each, tree: factory.NewEmptyRange(0),
-		keyAt: map[uint64]string{}, seen: map[uint64]uint64{}, counts: map[Kind]int{},
-		notices: map[string]*NoticeSummary{}, told: map[uint64]struct{}{}, failed: map[uint64]string{}}
+		keyAt: map[uint64]string{}, counts: map[Kind]int{},
+		notices: map[string]*NoticeSummary{}, failed: map[uint64]string{}}
 	if opts.Recipient != "" && r.Salt != nil {
 		c.about = RecipientHash(r.Salt, opts.Recipient)
 	}
@@ -335,7 +338,7 @@ func (c *checker) add(i int, o *opened) {
 	// statement copied over another.
 	k, e := hash64(o.entry.Key), o.entry
 	leaf := uint64(binary.BigEndian.Uint32(o.hash)) << 32
-	if f, seen := c.seen[k]; seen {
+	if f, seen := c.seen.Get(k); seen {
 		if first := f & math.MaxUint32; f&^math.MaxUint32 == leaf {
 			c.r.problem(fmt.Errorf("%w: statement %d repeats statement %d (key %q)", ErrDuplicateKey, i, first, e.Key))
 		} else {
@@ -343,7 +346,7 @@ func (c *checker) add(i int, o *opened) {
 		}
 		return
 	}
-	c.seen[k] = leaf | uint64(uint32(i))
+	c.seen.Put(k, leaf|uint64(uint32(i)))
 	c.take(e)
 	if c.each != nil {
 		c.each(e)
@@ -357,8 +360,8 @@ func (c *checker) take(e Entry) {
 	switch ev := e.Event.(type) {
 	case *NoticeDelivered:
 		s := c.notice(ev.Notice)
-		if k := hash64(ev.Notice + "\x00" + ev.Recipient); !has(c.told, k) {
-			c.told[k] = struct{}{}
+		if k := hash64(ev.Notice + "\x00" + ev.Recipient); !c.told.Has(k) {
+			c.told.Add(k)
 			s.Told++
 		}
 		if s.First.IsZero() || ev.At.Before(s.First) {
@@ -415,7 +418,7 @@ func (c *checker) finish() {
 	}
 	r.counts = c.counts
 	for k, id := range c.failed {
-		if !has(c.told, k) {
+		if !c.told.Has(k) {
 			c.notices[id].NeverTold++
 		}
 	}
@@ -438,11 +441,6 @@ func (r *Report) checkSealed(allowOpen bool) {
 func hash64(s string) uint64 {
 	sum := sha256.Sum256([]byte(s))
 	return binary.BigEndian.Uint64(sum[:8])
-}
-
-func has[K comparable, V any](m map[K]V, k K) bool {
-	_, ok := m[k]
-	return ok
 }
 
 func (r *Report) problem(err error) {
