@@ -263,8 +263,7 @@ type bundleReader struct {
 // always was.
 func openBundle(r io.Reader, limit int64) (*bundleReader, error) {
 	in := bufio.NewReaderSize(r, 64<<10)
-	magic, _ := in.Peek(2)
-	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	if gzipped(in) {
 		return openBundleV2(in, limit)
 	}
 	b, err := readBundleV1(in, MaxBundleBytes)
@@ -355,25 +354,15 @@ func (l *lineReader) line(max int) ([]byte, error) {
 // counts, then io.EOF without reading further: in a fleet bundle the next
 // ledger's head follows.
 func (l *lineReader) bundle() (*bundleReader, error) {
-	hl, err := l.line(MaxBundleHeadBytes)
-	if errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: empty bundle", ErrMalformed)
-	}
+	h, err := readHead(l, "bundle", func(h *BundleHead) string { return h.Format }, BundleFormat)
 	if err != nil {
 		return nil, err
-	}
-	var h BundleHead
-	if err := json.Unmarshal(hl, &h); err != nil {
-		return nil, fmt.Errorf("%w: bundle head: %w", ErrMalformed, err)
-	}
-	if h.Format != BundleFormat {
-		return nil, fmt.Errorf("%w: bundle format %q, want %q", ErrMalformed, h.Format, BundleFormat)
 	}
 	if h.Statements < 0 {
 		return nil, fmt.Errorf("%w: a bundle head counting %d statements", ErrMalformed, h.Statements)
 	}
 	read := 0
-	return &bundleReader{head: &h, next: func() ([]byte, error) {
+	return &bundleReader{head: h, next: func() ([]byte, error) {
 		if read == h.Statements {
 			return nil, io.EOF
 		}
@@ -387,6 +376,26 @@ func (l *lineReader) bundle() (*bundleReader, error) {
 		read++
 		return leaf, nil
 	}}, nil
+}
+
+// readHead reads the head line of what ("bundle", "fleet bundle"), whose
+// format must be want.
+func readHead[T any](l *lineReader, what string, format func(*T) string, want string) (*T, error) {
+	hl, err := l.line(MaxBundleHeadBytes)
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: empty %s", ErrMalformed, what)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var h T
+	if err := json.Unmarshal(hl, &h); err != nil {
+		return nil, fmt.Errorf("%w: %s head: %w", ErrMalformed, what, err)
+	}
+	if got := format(&h); got != want {
+		return nil, fmt.Errorf("%w: %s format %q, want %q", ErrMalformed, what, got, want)
+	}
+	return &h, nil
 }
 
 // MaxBundleHeadBytes bounds a bundle's head: its checkpoints and proofs,

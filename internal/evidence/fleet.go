@@ -248,26 +248,16 @@ func gzipped(in *bufio.Reader) bool {
 
 // readFleetHead reads a fleet bundle's first line.
 func readFleetHead(l *lineReader) (*FleetHead, error) {
-	hl, err := l.line(MaxBundleHeadBytes)
-	if errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: empty fleet bundle", ErrMalformed)
-	}
+	h, err := readHead(l, "fleet bundle", func(h *FleetHead) string { return h.Format }, FleetBundleFormat)
 	if err != nil {
 		return nil, err
-	}
-	var h FleetHead
-	if err := json.Unmarshal(hl, &h); err != nil {
-		return nil, fmt.Errorf("%w: fleet bundle head: %w", ErrMalformed, err)
-	}
-	if h.Format != FleetBundleFormat {
-		return nil, fmt.Errorf("%w: fleet bundle format %q, want %q", ErrMalformed, h.Format, FleetBundleFormat)
 	}
 	for _, c := range h.Clusters {
 		if c.Ledgers < 0 {
 			return nil, fmt.Errorf("%w: fleet bundle head: cluster %s has %d ledgers", ErrMalformed, c.Cluster, c.Ledgers)
 		}
 	}
-	return &h, nil
+	return h, nil
 }
 
 // end checks that nothing follows the last ledger.
