@@ -234,6 +234,11 @@ func ReadBundle(r io.Reader) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	return br.readAll()
+}
+
+// readAll reads the rest of the bundle's statements into a Bundle.
+func (br *bundleReader) readAll() (*Bundle, error) {
 	h := br.head
 	b := &Bundle{Format: h.Format, Origin: h.Origin, Key: h.Key, Salt: h.Salt, Checkpoints: h.Checkpoints, Consistency: h.Consistency,
 		Statements: make([][]byte, 0, min(h.Statements, 1<<20))}
@@ -247,6 +252,18 @@ func ReadBundle(r io.Reader) (*Bundle, error) {
 		}
 		b.Statements = append(b.Statements, leaf)
 	}
+}
+
+// readerOf yields the statements of a bundle held in memory.
+func readerOf(b *Bundle) *bundleReader {
+	i := 0
+	return &bundleReader{head: b.Head(), next: func() ([]byte, error) {
+		if i == len(b.Statements) {
+			return nil, io.EOF
+		}
+		i++
+		return b.Statements[i-1], nil
+	}}
 }
 
 // bundleReader yields a bundle's statements one at a time.
@@ -270,14 +287,7 @@ func openBundle(r io.Reader, limit int64) (*bundleReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	i := 0
-	return &bundleReader{head: b.Head(), next: func() ([]byte, error) {
-		if i == len(b.Statements) {
-			return nil, io.EOF
-		}
-		i++
-		return b.Statements[i-1], nil
-	}}, nil
+	return readerOf(b), nil
 }
 
 func openBundleV2(in io.Reader, limit int64) (*bundleReader, error) {

@@ -46,15 +46,8 @@ import (
 // statement. The report, which keeps every entry, is non-nil; the error is
 // a *VerifyError listing the problems.
 func Verify(b *Bundle, opts VerifyOptions) (*Report, error) {
-	i := 0
-	next := func() ([]byte, error) {
-		if i == len(b.Statements) {
-			return nil, io.EOF
-		}
-		i++
-		return b.Statements[i-1], nil
-	}
-	return check(b.Head(), next, opts, true)
+	br := readerOf(b)
+	return check(br.head, br.next, opts, true)
 }
 
 // VerifyReader checks a bundle of either format as Verify does, reading

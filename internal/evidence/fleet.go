@@ -216,18 +216,9 @@ func ReadFleetBundle(r io.Reader) (*FleetBundle, error) {
 			if err != nil {
 				return nil, fmt.Errorf("cluster %s: %w", ch.Cluster, err)
 			}
-			bh := br.head
-			b := &Bundle{Format: bh.Format, Origin: bh.Origin, Key: bh.Key, Salt: bh.Salt, Checkpoints: bh.Checkpoints, Consistency: bh.Consistency,
-				Statements: make([][]byte, 0, min(bh.Statements, 1<<20))}
-			for {
-				leaf, err := br.next()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					return nil, fmt.Errorf("cluster %s: %w", ch.Cluster, err)
-				}
-				b.Statements = append(b.Statements, leaf)
+			b, err := br.readAll()
+			if err != nil {
+				return nil, fmt.Errorf("cluster %s: %w", ch.Cluster, err)
 			}
 			c.Ledgers = append(c.Ledgers, b)
 		}
@@ -346,14 +337,7 @@ func VerifyFleet(fb *FleetBundle, opts FleetVerifyOptions) (*FleetReport, error)
 	next := func() (*bundleReader, error) {
 		b := ledgers[0]
 		ledgers = ledgers[1:]
-		i := 0
-		return &bundleReader{head: b.Head(), next: func() ([]byte, error) {
-			if i == len(b.Statements) {
-				return nil, io.EOF
-			}
-			i++
-			return b.Statements[i-1], nil
-		}}, nil
+		return readerOf(b), nil
 	}
 	return verifyFleet(fb.Head(), next, opts)
 }

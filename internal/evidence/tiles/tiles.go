@@ -309,17 +309,15 @@ func (e *Edge) Stale() []string {
 // the edge are left: only a process that died twice in a row, each time
 // between publishing a full tile and removing its partials, leaves them.
 func (e *Edge) Leftovers(ctx context.Context, s Store) error {
-	tiles := []struct {
+	type tile struct {
 		level int
-		n     uint64
-	}{{entriesLevel, e.size / Width}}
-	for level := range e.levels {
-		tiles = append(tiles, struct {
-			level int
-			n     uint64
-		}{level, (e.size >> (8 * uint(level))) / Width})
+		n     uint64 // the tile at the edge
 	}
-	for _, t := range tiles {
+	edge := []tile{{entriesLevel, e.size / Width}}
+	for level := range e.levels {
+		edge = append(edge, tile{level, (e.size >> (8 * uint(level))) / Width})
+	}
+	for _, t := range edge {
 		for _, n := range []uint64{t.n - 1, t.n} {
 			if n > t.n { // before the first tile
 				continue
